@@ -1,0 +1,363 @@
+//! One typed error for everything that can go wrong, with the facts retry policy needs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::types::{Attempt, TargetId};
+
+/// What kind of failure an [`Error`] is. Retry and failover decisions are made from this,
+/// never from message strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The vendor throttled the request (HTTP 429 or equivalent); transient.
+    RateLimited,
+    /// Billing quota or balance exhausted (OpenAI 429 `insufficient_quota`, HTTP 402, a per-day
+    /// quota); permanent for this key, so the relay fails over instead of retrying.
+    QuotaExhausted,
+    /// The vendor is overloaded or unavailable (503, Anthropic 529).
+    Overloaded,
+    /// A server error (500, 502, 504…).
+    Server,
+    /// No answer within the attempt timeout or the call's deadline.
+    Timeout,
+    /// The connection could not be made or was reset before an answer.
+    Connect,
+    /// The key was refused (401, 403).
+    Auth,
+    /// The model or endpoint does not exist here (404).
+    NotFound,
+    /// The vendor rejected the request as malformed (400, 422…).
+    InvalidRequest,
+    /// The prompt does not fit the model's context window.
+    ContextLengthExceeded,
+    /// The vendor's content policy blocked the prompt or the answer.
+    ContentFiltered,
+    /// The vendor's answer could not be decoded.
+    Decode,
+    /// A stream ended or stalled before its end (after content was delivered).
+    StreamInterrupted,
+    /// No route, provider or target matches the request.
+    NoRoute,
+    /// The relay or a provider was configured wrongly.
+    Config,
+    /// Every target of the route failed; [`Error::attempts`] lists them.
+    AllTargetsFailed,
+}
+
+impl ErrorKind {
+    /// A short lowercase description, also used as the `error.type` tracing field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::QuotaExhausted => "quota_exhausted",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Server => "server_error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Auth => "auth",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::ContextLengthExceeded => "context_length_exceeded",
+            ErrorKind::ContentFiltered => "content_filtered",
+            ErrorKind::Decode => "decode",
+            ErrorKind::StreamInterrupted => "stream_interrupted",
+            ErrorKind::NoRoute => "no_route",
+            ErrorKind::Config => "config",
+            ErrorKind::AllTargetsFailed => "all_targets_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The crate's error: a kind, the HTTP facts, the vendor's own code and message, and the
+/// target that failed. Small (one pointer) so `Result`s stay cheap.
+#[derive(Clone)]
+pub struct Error(Box<Inner>);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[derive(Clone)]
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    status: Option<u16>,
+    code: Option<String>,
+    request_id: Option<String>,
+    body_snippet: Option<String>,
+    retry_after: Option<Duration>,
+    target: Option<TargetId>,
+    attempts: Vec<Attempt>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Longest vendor body kept in an error, in bytes.
+pub const BODY_SNIPPET_LIMIT: usize = 2048;
+
+impl Error {
+    /// An error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error(Box::new(Inner {
+            kind,
+            message: message.into(),
+            status: None,
+            code: None,
+            request_id: None,
+            body_snippet: None,
+            retry_after: None,
+            target: None,
+            attempts: Vec::new(),
+            source: None,
+        }))
+    }
+
+    /// Sets the HTTP status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.0.status = Some(status);
+        self
+    }
+
+    /// Sets the vendor's error code (`rate_limit_exceeded`, `overloaded_error`…).
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.0.code = Some(code.into());
+        self
+    }
+
+    /// Sets the vendor's request id.
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.0.request_id = Some(id.into());
+        self
+    }
+
+    /// Keeps (at most [`BODY_SNIPPET_LIMIT`] bytes of) the vendor's response body.
+    pub fn with_body(mut self, body: &str) -> Self {
+        self.0.body_snippet = Some(truncate_utf8(body, BODY_SNIPPET_LIMIT).to_owned());
+        self
+    }
+
+    /// Sets how long the vendor asked us to wait before retrying.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.0.retry_after = Some(after);
+        self
+    }
+
+    /// Sets the target that failed.
+    pub fn with_target(mut self, target: TargetId) -> Self {
+        self.0.target = Some(target);
+        self
+    }
+
+    /// Attaches the relay's attempts.
+    pub fn with_attempts(mut self, attempts: Vec<Attempt>) -> Self {
+        self.0.attempts = attempts;
+        self
+    }
+
+    /// Sets the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.0.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Changes the kind, keeping everything else.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.0.kind = kind;
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The message (the vendor's, when it sent one).
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The HTTP status, when a response was received.
+    pub fn status(&self) -> Option<u16> {
+        self.0.status
+    }
+
+    /// The vendor's error code or type.
+    pub fn code(&self) -> Option<&str> {
+        self.0.code.as_deref()
+    }
+
+    /// The vendor's request id, for support tickets.
+    pub fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+
+    /// The start of the vendor's response body.
+    pub fn body_snippet(&self) -> Option<&str> {
+        self.0.body_snippet.as_deref()
+    }
+
+    /// How long the vendor asked us to wait (already capped by the parser).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
+    /// The target that failed.
+    pub fn target(&self) -> Option<&TargetId> {
+        self.0.target.as_ref()
+    }
+
+    /// The provider name of the target that failed.
+    pub fn provider(&self) -> Option<&str> {
+        self.0.target.as_ref().map(|t| &*t.provider)
+    }
+
+    /// Every attempt the relay made before giving up (empty for errors from a provider
+    /// called directly).
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.0.attempts
+    }
+
+    fn render(&self) -> String {
+        use std::fmt::Write;
+        let i = &self.0;
+        let mut s = String::with_capacity(64 + i.message.len());
+        s.push_str(describe(i.kind));
+        if let Some(t) = &i.target {
+            let _ = write!(s, " at {t}");
+        }
+        match (i.status, &i.code) {
+            (Some(st), Some(c)) => {
+                let _ = write!(s, " (HTTP {st}, {c})");
+            }
+            (Some(st), None) => {
+                let _ = write!(s, " (HTTP {st})");
+            }
+            (None, Some(c)) => {
+                let _ = write!(s, " ({c})");
+            }
+            (None, None) => {}
+        }
+        if !i.message.is_empty() {
+            let _ = write!(s, ": {}", i.message);
+        }
+        if i.kind == ErrorKind::AllTargetsFailed {
+            for (n, a) in i.attempts.iter().enumerate() {
+                let what = a
+                    .error
+                    .as_ref()
+                    .map(|e| e.short())
+                    .unwrap_or_else(|| "ok".to_owned());
+                let _ = write!(s, "; #{} {} try {}: {what}", n + 1, a.target, a.try_number);
+            }
+        }
+        s
+    }
+
+    /// Kind, status and code without the target, for attempt lists.
+    fn short(&self) -> String {
+        let i = &self.0;
+        match i.status {
+            Some(st) => format!("{} (HTTP {st})", i.kind),
+            None => i.kind.to_string(),
+        }
+    }
+}
+
+fn describe(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::RateLimited => "rate limited",
+        ErrorKind::QuotaExhausted => "quota exhausted",
+        ErrorKind::Overloaded => "vendor overloaded",
+        ErrorKind::Server => "vendor server error",
+        ErrorKind::Timeout => "timed out",
+        ErrorKind::Connect => "connection failed",
+        ErrorKind::Auth => "authentication failed",
+        ErrorKind::NotFound => "not found",
+        ErrorKind::InvalidRequest => "invalid request",
+        ErrorKind::ContextLengthExceeded => "context length exceeded",
+        ErrorKind::ContentFiltered => "blocked by content filter",
+        ErrorKind::Decode => "could not decode the response",
+        ErrorKind::StreamInterrupted => "stream interrupted",
+        ErrorKind::NoRoute => "no route",
+        ErrorKind::Config => "configuration error",
+        ErrorKind::AllTargetsFailed => "all targets failed",
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = &self.0;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &i.kind);
+        if let Some(t) = &i.target {
+            d.field("target", &format_args!("{t}"));
+        }
+        d.field("status", &i.status)
+            .field("code", &i.code)
+            .field("message", &i.message);
+        if i.request_id.is_some() {
+            d.field("request_id", &i.request_id);
+        }
+        if i.retry_after.is_some() {
+            d.field("retry_after", &i.retry_after);
+        }
+        if i.body_snippet.is_some() {
+            d.field("body", &i.body_snippet);
+        }
+        if !i.attempts.is_empty() {
+            d.field("attempts", &i.attempts);
+        }
+        if let Some(src) = &i.source {
+            d.field("source", &format_args!("{src}"));
+        }
+        d.finish()
+    }
+}
+
+impl PartialEq for Error {
+    /// Errors compare by kind, status, code, message and target (not by source).
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        a.kind == b.kind
+            && a.status == b.status
+            && a.code == b.code
+            && a.message == b.message
+            && a.target == b.target
+    }
+}
+
+impl Error {
+    /// The underlying cause, if any (also available through `std::error::Error::source`).
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.0.source.as_deref()
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,95 @@
+//! Shared HTTP plumbing: the pooled client, the SSE decoder, `Retry-After` parsing and the
+//! classification of vendor error responses.
+
+pub(crate) mod classify;
+pub mod retry_after;
+pub mod sse;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+
+use crate::error::{Error, ErrorKind};
+
+/// Default time allowed to open a TCP/TLS connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest non-streamed response body accepted: 64 MiB.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// Builds the client the relay uses when none is injected: a connection pool, a connect
+/// timeout, TCP keep-alive, and deliberately **no** total timeout (that would cut long,
+/// healthy streams; the relay applies per-attempt and per-call deadlines itself).
+pub fn default_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_keepalive(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .user_agent(concat!("polyrelay/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Config, "could not build the HTTP client").with_source(e))
+}
+
+/// A process-wide client for providers called outside a relay.
+pub(crate) fn shared_client() -> Result<reqwest::Client, Error> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let c = default_client()?;
+    Ok(CLIENT.get_or_init(|| c).clone())
+}
+
+/// Maps a transport error (never carrying the URL, which may hold secrets).
+pub(crate) fn transport_error(e: reqwest::Error) -> Error {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_decode() {
+        ErrorKind::Decode
+    } else if e.is_builder() {
+        ErrorKind::Config
+    } else {
+        // Refused, reset, closed before the response: the request may not have reached the
+        // vendor, and another try or target may well succeed.
+        ErrorKind::Connect
+    };
+    let e = e.without_url();
+    let msg = full_chain(&e);
+    Error::new(kind, msg).with_source(e)
+}
+
+/// `e: cause: cause…` — reqwest's own message alone is often just "error sending request".
+fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Reads a whole body, refusing more than `limit` bytes.
+pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Result<Bytes, Error> {
+    let mut buf = BytesMut::with_capacity(
+        resp.content_length()
+            .map(|l| (l as usize).min(limit))
+            .unwrap_or(8 * 1024),
+    );
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(transport_error)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!("response body larger than {limit} bytes"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,316 @@
+//! A byte-buffered Server-Sent Events decoder, free of I/O.
+//!
+//! Hand-written rather than taken from `eventsource-stream` because the relay needs what that
+//! crate lacks: a bound on event size (a vendor must not make us buffer without limit), and a
+//! report of an unterminated event at EOF (so a cut stream is never mistaken for a whole one).
+//! It handles LF, CR and CRLF line ends (also split across reads), multi-line `data`,
+//! comments, a leading BOM, and reuses its buffers so steady-state decoding does not allocate.
+
+use memchr::memchr2;
+
+/// Default largest event (sum of its `data` lines) the decoder accepts: 4 MiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
+
+/// One dispatched event, borrowed from the decoder until the next call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SseEvent<'a> {
+    /// The `event:` name, empty when the event had none (the spec's "message").
+    pub event: &'a str,
+    /// The `data:` lines joined with `\n`.
+    pub data: &'a str,
+    /// The last `id:` seen, empty when none.
+    pub id: &'a str,
+}
+
+/// Why the decoder gave up.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SseError {
+    /// An event (or a line) exceeded the size bound.
+    #[error("server-sent event larger than {limit} bytes")]
+    EventTooLarge {
+        /// The bound in force.
+        limit: usize,
+    },
+    /// A line was not valid UTF-8.
+    #[error("server-sent event line is not valid UTF-8")]
+    InvalidUtf8,
+}
+
+/// What was left when the byte stream ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SseEof {
+    /// An event whose blank terminating line never came, decoded as if it had (`data`, `event`).
+    pub unterminated: Option<(String, String)>,
+    /// Whether any bytes or fields were pending: the stream was cut inside an event.
+    pub truncated: bool,
+}
+
+/// Incremental SSE decoder: [`feed`](Self::feed) bytes as they arrive, pull events with
+/// [`next_event`](Self::next_event), call [`finish`](Self::finish) at EOF.
+#[derive(Debug)]
+pub struct SseDecoder {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already consumed.
+    pos: usize,
+    data: String,
+    has_data: bool,
+    event: String,
+    id: String,
+    /// A CR ended the previous read; a LF starting the next one belongs to it.
+    skip_lf: bool,
+    bom_checked: bool,
+    max_event_bytes: usize,
+    /// Ready to dispatch: `data`/`event` hold a complete event.
+    ready: bool,
+}
+
+impl Default for SseDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SseDecoder {
+    /// A decoder with the default event bound ([`DEFAULT_MAX_EVENT_BYTES`]).
+    pub fn new() -> Self {
+        Self::with_max_event_bytes(DEFAULT_MAX_EVENT_BYTES)
+    }
+
+    /// A decoder that rejects events larger than `max` bytes.
+    pub fn with_max_event_bytes(max: usize) -> Self {
+        SseDecoder {
+            buf: Vec::new(),
+            pos: 0,
+            data: String::new(),
+            has_data: false,
+            event: String::new(),
+            id: String::new(),
+            skip_lf: false,
+            bom_checked: false,
+            max_event_bytes: max,
+            ready: false,
+        }
+    }
+
+    /// Appends bytes read from the network.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        // Drop consumed bytes before growing, so the buffer holds at most one partial line
+        // plus the new read.
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete event, if the buffered bytes hold one.
+    pub fn next_event(&mut self) -> Result<Option<SseEvent<'_>>, SseError> {
+        if self.ready {
+            // The previous event was handed out; start a fresh one.
+            self.ready = false;
+            self.data.clear();
+            self.has_data = false;
+            self.event.clear();
+        }
+        loop {
+            if !self.bom_checked {
+                if self.buf.len() - self.pos < 3 && b"\xEF\xBB\xBF".starts_with(&self.buf[self.pos..]) {
+                    return Ok(None); // might still be a BOM; wait for more bytes
+                }
+                if self.buf[self.pos..].starts_with(b"\xEF\xBB\xBF") {
+                    self.pos += 3;
+                }
+                self.bom_checked = true;
+            }
+            if self.skip_lf && self.pos < self.buf.len() {
+                if self.buf[self.pos] == b'\n' {
+                    self.pos += 1;
+                }
+                self.skip_lf = false;
+            }
+            let rest = &self.buf[self.pos..];
+            let Some(end) = memchr2(b'\n', b'\r', rest) else {
+                if rest.len() > self.max_event_bytes {
+                    return Err(SseError::EventTooLarge {
+                        limit: self.max_event_bytes,
+                    });
+                }
+                return Ok(None);
+            };
+            let line_start = self.pos;
+            let line_end = self.pos + end;
+            let terminator = rest[end];
+            self.pos = line_end + 1;
+            if terminator == b'\r' {
+                if self.pos < self.buf.len() {
+                    if self.buf[self.pos] == b'\n' {
+                        self.pos += 1;
+                    }
+                } else {
+                    self.skip_lf = true;
+                }
+            }
+            if line_start == line_end {
+                // Blank line: dispatch if there is data, else just reset the event name.
+                if self.has_data {
+                    if self.data.ends_with('\n') {
+                        self.data.pop();
+                    }
+                    self.ready = true;
+                    return Ok(Some(SseEvent {
+                        event: &self.event,
+                        data: &self.data,
+                        id: &self.id,
+                    }));
+                }
+                self.event.clear();
+                continue;
+            }
+            self.process_line(line_start, line_end)?;
+        }
+    }
+
+    fn process_line(&mut self, start: usize, end: usize) -> Result<(), SseError> {
+        let line = &self.buf[start..end];
+        if line[0] == b':' {
+            return Ok(()); // comment / keep-alive
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &[][..]),
+        };
+        match name {
+            b"data" => {
+                let value = std::str::from_utf8(value).map_err(|_| SseError::InvalidUtf8)?;
+                if self.data.len() + value.len() + 1 > self.max_event_bytes {
+                    return Err(SseError::EventTooLarge {
+                        limit: self.max_event_bytes,
+                    });
+                }
+                self.data.push_str(value);
+                self.data.push('\n');
+                self.has_data = true;
+            }
+            b"event" => {
+                let value = std::str::from_utf8(value).map_err(|_| SseError::InvalidUtf8)?;
+                self.event.clear();
+                self.event.push_str(value);
+            }
+            b"id" => {
+                if !value.contains(&0) {
+                    let value = std::str::from_utf8(value).map_err(|_| SseError::InvalidUtf8)?;
+                    self.id.clear();
+                    self.id.push_str(value);
+                }
+            }
+            _ => {} // `retry` and unknown fields are ignored, as the spec says
+        }
+        Ok(())
+    }
+
+    /// Ends the stream: reports an event left without its blank line and whether the stream
+    /// was cut mid-event. Call after [`next_event`](Self::next_event) returned `None`.
+    pub fn finish(&mut self) -> Result<SseEof, SseError> {
+        if self.ready {
+            self.ready = false;
+            self.data.clear();
+            self.has_data = false;
+            self.event.clear();
+        }
+        let mut truncated = false;
+        if self.pos < self.buf.len() {
+            // A last line without its line end.
+            let (start, end) = (self.pos, self.buf.len());
+            self.pos = end;
+            truncated = true;
+            self.process_line(start, end)?;
+        }
+        truncated |= self.has_data || !self.event.is_empty();
+        let unterminated = self.has_data.then(|| {
+            if self.data.ends_with('\n') {
+                self.data.pop();
+            }
+            (
+                std::mem::take(&mut self.data),
+                std::mem::take(&mut self.event),
+            )
+        });
+        self.has_data = false;
+        self.event.clear();
+        Ok(SseEof {
+            unterminated,
+            truncated,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &[&[u8]]) -> (Vec<(String, String)>, SseEof) {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        for part in input {
+            d.feed(part);
+            while let Some(ev) = d.next_event().unwrap() {
+                out.push((ev.event.to_owned(), ev.data.to_owned()));
+            }
+        }
+        (out, d.finish().unwrap())
+    }
+
+    #[test]
+    fn line_endings_comments_bom_and_multiline_data() {
+        let (evs, eof) = all(&[b"\xEF\xBB\xBF: hi\r\nevent: a\r\ndata: 1\r\ndata:2\r\n\r\ndata: x\rdata: y\r\rdata: z\n\n"]);
+        assert_eq!(
+            evs,
+            vec![
+                ("a".into(), "1\n2".into()),
+                ("".into(), "x\ny".into()),
+                ("".into(), "z".into())
+            ]
+        );
+        assert!(!eof.truncated);
+    }
+
+    #[test]
+    fn cr_split_from_lf_across_reads() {
+        let (evs, _) = all(&[b"data: a\r", b"\n\r", b"\ndata: b\n\n"]);
+        assert_eq!(evs, vec![("".into(), "a".into()), ("".into(), "b".into())]);
+    }
+
+    #[test]
+    fn truncation_is_reported() {
+        let (evs, eof) = all(&[b"data: a\n\ndata: {\"partial"]);
+        assert_eq!(evs.len(), 1);
+        assert!(eof.truncated);
+        assert_eq!(eof.unterminated, Some(("{\"partial".into(), "".into())));
+        let (_, eof) = all(&[b"data: a\n"]);
+        assert!(eof.truncated);
+    }
+
+    #[test]
+    fn oversized_events_are_rejected() {
+        let mut d = SseDecoder::with_max_event_bytes(16);
+        d.feed(b"data: 0123456789\ndata: 0123456789\n\n");
+        assert_eq!(d.next_event(), Err(SseError::EventTooLarge { limit: 16 }));
+        let mut d = SseDecoder::with_max_event_bytes(16);
+        d.feed(&[b'x'; 64]);
+        assert!(d.next_event().is_err());
+    }
+
+    #[test]
+    fn split_bom_and_multibyte_chars() {
+        let text = "data: héllo 世界\n\n".as_bytes();
+        let mut input: Vec<&[u8]> = vec![b"\xEF", b"\xBB\xBF"];
+        input.extend(text.chunks(1));
+        let (evs, _) = all(&input);
+        assert_eq!(evs, vec![("".into(), "héllo 世界".into())]);
+    }
+}

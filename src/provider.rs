@@ -1,0 +1,61 @@
+//! The `Provider` trait: one implementation per vendor API, and yours for in-house models.
+
+use async_trait::async_trait;
+
+use crate::error::Error;
+use crate::types::{ChatRequest, ChatResponse, ChatStream};
+
+/// What a provider gets from its caller besides the request: the shared HTTP client, and
+/// room for more (call ids, deadlines) without breaking implementations.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CallContext {
+    http: reqwest::Client,
+}
+
+impl CallContext {
+    /// A context using `http` for requests.
+    pub fn new(http: reqwest::Client) -> Self {
+        CallContext { http }
+    }
+
+    /// A context using the process-wide default client ([`crate::http::default_client`]).
+    pub fn shared() -> Result<Self, Error> {
+        Ok(CallContext::new(crate::http::shared_client()?))
+    }
+
+    /// The HTTP client to send requests with.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+/// A vendor API (or any model) that answers chat requests.
+///
+/// Object-safe: the relay holds `Arc<dyn Provider>`, so you can implement it for your own
+/// model and put it in a chain beside the built-in vendors. Implementations must not retry or
+/// fail over themselves (the relay does), must not apply a total timeout (the relay applies
+/// per-attempt and per-call deadlines), and must report failures as [`Error`]s with the right
+/// [`ErrorKind`](crate::ErrorKind), since that is what retry and failover decide from.
+#[async_trait]
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The vendor family, used in telemetry as `gen_ai.provider.name` (e.g. `"openai"`).
+    fn name(&self) -> &str;
+
+    /// Sends `req` to `model` and returns the whole answer.
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        cx: &CallContext,
+    ) -> Result<ChatResponse, Error>;
+
+    /// Sends `req` to `model` and returns the answer as a stream, once the vendor has
+    /// accepted the request (HTTP errors come back here, not on the stream).
+    async fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        cx: &CallContext,
+    ) -> Result<ChatStream, Error>;
+}

@@ -1,0 +1,206 @@
+//! Vendor implementations of [`Provider`](crate::Provider), and the machinery they share to
+//! turn a vendor's event stream into [`ChatChunk`]s.
+
+pub mod openai;
+
+use std::collections::VecDeque;
+
+use futures::StreamExt;
+
+use crate::error::{Error, ErrorKind};
+use crate::http::sse::{SseDecoder, SseEof, SseEvent};
+use crate::types::{ChatChunk, ChatStream};
+
+pub use openai::OpenAi;
+
+/// A vendor's stream grammar: turns SSE events into chunks and knows its terminal event.
+pub trait EventHandler: Send + 'static {
+    /// Handles one event, pushing any chunks it yields. Returns `true` for the vendor's
+    /// terminal event (`[DONE]`, `message_stop`…), after which nothing more is read.
+    fn on_event(&mut self, event: &SseEvent<'_>, out: &mut VecDeque<ChatChunk>)
+    -> Result<bool, Error>;
+
+    /// The byte stream ended without a terminal event. Returns `Ok` if what was received is
+    /// nonetheless a whole answer (e.g. a finish reason arrived), an error otherwise.
+    fn on_eof(&mut self, eof: SseEof, out: &mut VecDeque<ChatChunk>) -> Result<(), Error>;
+}
+
+/// Sans-I/O stream decoder: bytes in (split anywhere), chunks out. The providers use it
+/// over HTTP; tests and tools can feed it recorded bytes.
+#[derive(Debug)]
+pub struct ChunkDecoder<H> {
+    sse: SseDecoder,
+    handler: H,
+    done: bool,
+    delivered: Delivered,
+}
+
+/// How much a stream delivered, for interruption reports.
+#[derive(Clone, Copy, Debug, Default)]
+struct Delivered {
+    chunks: usize,
+    content_chunks: usize,
+}
+
+impl<H: EventHandler> ChunkDecoder<H> {
+    /// A decoder driving `handler`.
+    pub fn new(handler: H) -> Self {
+        ChunkDecoder {
+            sse: SseDecoder::new(),
+            handler,
+            done: false,
+            delivered: Delivered::default(),
+        }
+    }
+
+    /// Whether the vendor's terminal event has been seen.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Feeds bytes; appends the chunks they complete to `out`.
+    pub fn feed_into(&mut self, bytes: &[u8], out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
+        if self.done {
+            return Ok(());
+        }
+        self.sse.feed(bytes);
+        let before = out.len();
+        let result = self.drain(out);
+        self.count(out, before);
+        result
+    }
+
+    fn drain(&mut self, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
+        loop {
+            let event = match self.sse.next_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Error::new(ErrorKind::Decode, e.to_string()).with_source(e)),
+            };
+            if self.handler.on_event(&event, out)? {
+                self.done = true;
+                return Ok(());
+            }
+        }
+    }
+
+    fn count(&mut self, out: &VecDeque<ChatChunk>, before: usize) {
+        for c in out.iter().skip(before) {
+            self.delivered.chunks += 1;
+            if c.has_content() {
+                self.delivered.content_chunks += 1;
+            }
+        }
+    }
+
+    /// Feeds bytes and returns the chunks they complete.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<ChatChunk>, Error> {
+        let mut out = VecDeque::new();
+        self.feed_into(bytes, &mut out)?;
+        Ok(out.into())
+    }
+
+    /// Ends the byte stream; an answer without its end is an error.
+    pub fn finish_into(&mut self, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
+        if self.done {
+            return Ok(());
+        }
+        self.done = true;
+        let eof = self
+            .sse
+            .finish()
+            .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()).with_source(e))?;
+        let before = out.len();
+        let r = self.handler.on_eof(eof, out);
+        self.count(out, before);
+        r.map_err(|e| self.annotate(e))
+    }
+
+    /// Ends the byte stream and returns any last chunks.
+    pub fn finish(&mut self) -> Result<Vec<ChatChunk>, Error> {
+        let mut out = VecDeque::new();
+        self.finish_into(&mut out)?;
+        Ok(out.into())
+    }
+
+    /// A transport failure mid-body, reported with how much was delivered.
+    fn interrupted(&self, cause: Error) -> Error {
+        let d = self.delivered;
+        Error::new(
+            ErrorKind::StreamInterrupted,
+            format!(
+                "stream cut after {} chunks ({} with content): {}",
+                d.chunks,
+                d.content_chunks,
+                cause.message()
+            ),
+        )
+        .with_source(cause)
+    }
+
+    fn annotate(&self, e: Error) -> Error {
+        if e.kind() == ErrorKind::StreamInterrupted {
+            let d = self.delivered;
+            let msg = format!(
+                "{} (after {} chunks, {} with content)",
+                e.message(),
+                d.chunks,
+                d.content_chunks
+            );
+            Error::new(ErrorKind::StreamInterrupted, msg).with_source(e)
+        } else {
+            e
+        }
+    }
+}
+
+/// Drives a [`ChunkDecoder`] over an HTTP response body. Stops reading (and so releases the
+/// connection) at the terminal event; dropping the stream drops the response, which closes
+/// the connection.
+pub(crate) fn sse_chat_stream<H: EventHandler>(resp: reqwest::Response, handler: H) -> ChatStream {
+    struct State<H> {
+        body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+        decoder: ChunkDecoder<H>,
+        queue: VecDeque<ChatChunk>,
+        error: Option<Error>,
+        ended: bool,
+    }
+    let state = State {
+        body: resp.bytes_stream().boxed(),
+        decoder: ChunkDecoder::new(handler),
+        queue: VecDeque::new(),
+        error: None,
+        ended: false,
+    };
+    let stream = futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(chunk) = st.queue.pop_front() {
+                return Some((Ok(chunk), st));
+            }
+            if let Some(e) = st.error.take() {
+                return Some((Err(e), st));
+            }
+            if st.ended {
+                return None;
+            }
+            if st.decoder.is_done() {
+                st.ended = true;
+                continue;
+            }
+            let step = match st.body.next().await {
+                Some(Ok(bytes)) => st.decoder.feed_into(&bytes, &mut st.queue),
+                Some(Err(e)) => {
+                    let cause = crate::http::transport_error(e);
+                    Err(st.decoder.interrupted(cause))
+                }
+                None => st.decoder.finish_into(&mut st.queue),
+            };
+            if let Err(e) = step {
+                // Chunks decoded before the error go out first, then the error, then the end.
+                st.ended = true;
+                st.error = Some(e);
+            }
+        }
+    });
+    ChatStream::new(stream)
+}

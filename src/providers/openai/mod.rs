@@ -1,0 +1,407 @@
+//! OpenAI Chat Completions, and every vendor that speaks it (DeepSeek, Mistral, Qwen,
+//! OpenRouter, Groq, Together, xAI, Fireworks, Moonshot, Cerebras, Perplexity, and local
+//! Ollama, vLLM and llama.cpp servers).
+
+mod stream;
+mod wire;
+
+use async_trait::async_trait;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use crate::error::{Error, ErrorKind};
+use crate::http::{self, classify};
+use crate::provider::{CallContext, Provider};
+use crate::providers::ChunkDecoder;
+use crate::secret::ApiKey;
+use crate::types::{ChatRequest, ChatResponse, ChatStream};
+
+pub use stream::OpenAiEvents;
+
+/// Decodes an OpenAI-family error response (any HTTP status, headers and body) into a typed
+/// [`Error`]: kind, status, vendor code and message, request id, `Retry-After`.
+pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
+    classify::http_error(status, headers, body, &|s| s.to_owned())
+}
+pub use wire::decode_response;
+use wire::RequestQuirks;
+
+/// A named OpenAI-compatible vendor: its default base URL, the environment variable its key
+/// is read from, and its request quirks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Preset {
+    /// Vendor name, used as `gen_ai.provider.name`.
+    pub name: &'static str,
+    /// Default base URL (the part before `/chat/completions`).
+    pub base_url: &'static str,
+    /// Environment variable holding the API key (empty for servers that need none).
+    pub key_env: &'static str,
+    quirks: RequestQuirks,
+}
+
+const fn preset(name: &'static str, base_url: &'static str, key_env: &'static str) -> Preset {
+    Preset {
+        name,
+        base_url,
+        key_env,
+        quirks: RequestQuirks {
+            stream_options: true,
+            max_completion_tokens: false,
+        },
+    }
+}
+
+impl Preset {
+    /// OpenAI.
+    pub const OPENAI: Preset = Preset {
+        quirks: RequestQuirks {
+            stream_options: true,
+            max_completion_tokens: true,
+        },
+        ..preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY")
+    };
+    /// DeepSeek.
+    pub const DEEPSEEK: Preset = preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY");
+    /// Mistral (rejects `stream_options`; sends usage on the finish chunk anyway).
+    pub const MISTRAL: Preset = Preset {
+        quirks: RequestQuirks {
+            stream_options: false,
+            max_completion_tokens: false,
+        },
+        ..preset("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY")
+    };
+    /// Qwen through Alibaba Cloud DashScope's OpenAI-compatible mode (international endpoint).
+    pub const QWEN: Preset = preset(
+        "qwen",
+        "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        "DASHSCOPE_API_KEY",
+    );
+    /// OpenRouter.
+    pub const OPENROUTER: Preset = preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY");
+    /// Groq.
+    pub const GROQ: Preset = preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY");
+    /// Together AI.
+    pub const TOGETHER: Preset = preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY");
+    /// xAI (Grok).
+    pub const XAI: Preset = preset("xai", "https://api.x.ai/v1", "XAI_API_KEY");
+    /// Fireworks AI.
+    pub const FIREWORKS: Preset = preset("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY");
+    /// Moonshot (Kimi).
+    pub const MOONSHOT: Preset = preset("moonshot", "https://api.moonshot.ai/v1", "MOONSHOT_API_KEY");
+    /// Cerebras.
+    pub const CEREBRAS: Preset = preset("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY");
+    /// Perplexity (repeats usage on every chunk; no `stream_options`).
+    pub const PERPLEXITY: Preset = Preset {
+        quirks: RequestQuirks {
+            stream_options: false,
+            max_completion_tokens: false,
+        },
+        ..preset("perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY")
+    };
+    /// Z.ai (GLM).
+    pub const ZAI: Preset = preset("zai", "https://api.z.ai/api/paas/v4", "ZAI_API_KEY");
+    /// A local Ollama server.
+    pub const OLLAMA: Preset = preset("ollama", "http://localhost:11434/v1", "OLLAMA_API_KEY");
+    /// A local vLLM server.
+    pub const VLLM: Preset = preset("vllm", "http://localhost:8000/v1", "VLLM_API_KEY");
+    /// A local llama.cpp server (`llama-server`).
+    pub const LLAMA_CPP: Preset = preset("llama.cpp", "http://localhost:8080/v1", "LLAMA_API_KEY");
+
+    /// Every preset, for lookup by name (e.g. from a config file).
+    pub const ALL: &'static [Preset] = &[
+        Preset::OPENAI,
+        Preset::DEEPSEEK,
+        Preset::MISTRAL,
+        Preset::QWEN,
+        Preset::OPENROUTER,
+        Preset::GROQ,
+        Preset::TOGETHER,
+        Preset::XAI,
+        Preset::FIREWORKS,
+        Preset::MOONSHOT,
+        Preset::CEREBRAS,
+        Preset::PERPLEXITY,
+        Preset::ZAI,
+        Preset::OLLAMA,
+        Preset::VLLM,
+        Preset::LLAMA_CPP,
+    ];
+
+    /// The preset called `name`, if any.
+    pub fn by_name(name: &str) -> Option<Preset> {
+        Preset::ALL.iter().copied().find(|p| p.name == name)
+    }
+}
+
+/// A provider for OpenAI's Chat Completions API and every API compatible with it.
+///
+/// ```
+/// use polyrelay::providers::OpenAi;
+/// let openai = OpenAi::new("sk-…");
+/// let deepseek = OpenAi::deepseek("sk-…");
+/// let local = OpenAi::ollama();
+/// let other = OpenAi::compatible("acme", "https://llm.acme.internal/v1", "key")
+///     .header("x-team", "support").unwrap();
+/// ```
+#[derive(Clone)]
+pub struct OpenAi {
+    name: String,
+    url: String,
+    headers: HeaderMap,
+    key: ApiKey,
+    quirks: RequestQuirks,
+}
+
+impl std::fmt::Debug for OpenAi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAi")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! preset_ctors {
+    ($($(#[$doc:meta])* $fn:ident => $preset:ident),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $fn(key: impl Into<ApiKey>) -> Self {
+                Self::from_preset(Preset::$preset, key)
+            }
+        )*
+    };
+}
+
+impl OpenAi {
+    /// OpenAI with an API key.
+    pub fn new(key: impl Into<ApiKey>) -> Self {
+        Self::from_preset(Preset::OPENAI, key)
+    }
+
+    preset_ctors! {
+        /// DeepSeek with an API key.
+        deepseek => DEEPSEEK,
+        /// Mistral with an API key.
+        mistral => MISTRAL,
+        /// Qwen (DashScope compatible mode) with an API key.
+        qwen => QWEN,
+        /// OpenRouter with an API key.
+        openrouter => OPENROUTER,
+        /// Groq with an API key.
+        groq => GROQ,
+        /// Together AI with an API key.
+        together => TOGETHER,
+        /// xAI with an API key.
+        xai => XAI,
+        /// Fireworks AI with an API key.
+        fireworks => FIREWORKS,
+        /// Moonshot with an API key.
+        moonshot => MOONSHOT,
+        /// Cerebras with an API key.
+        cerebras => CEREBRAS,
+        /// Perplexity with an API key.
+        perplexity => PERPLEXITY,
+        /// Z.ai with an API key.
+        zai => ZAI,
+    }
+
+    /// A local Ollama server (no key).
+    pub fn ollama() -> Self {
+        Self::from_preset(Preset::OLLAMA, "")
+    }
+
+    /// A local vLLM server (no key).
+    pub fn vllm() -> Self {
+        Self::from_preset(Preset::VLLM, "")
+    }
+
+    /// A local llama.cpp server (no key).
+    pub fn llama_cpp() -> Self {
+        Self::from_preset(Preset::LLAMA_CPP, "")
+    }
+
+    /// A vendor from its preset.
+    pub fn from_preset(preset: Preset, key: impl Into<ApiKey>) -> Self {
+        let mut p = OpenAi {
+            name: preset.name.to_owned(),
+            url: String::new(),
+            headers: HeaderMap::new(),
+            key: key.into(),
+            quirks: preset.quirks,
+        };
+        p.set_base_url(preset.base_url);
+        p.set_auth();
+        p
+    }
+
+    /// A vendor from its preset with the key read from the preset's environment variable;
+    /// `None` when the variable is unset or empty.
+    pub fn from_env(preset: Preset) -> Option<Self> {
+        ApiKey::from_env(preset.key_env).map(|k| Self::from_preset(preset, k))
+    }
+
+    /// Any OpenAI-compatible API by base URL (the part before `/chat/completions`).
+    pub fn compatible(name: impl Into<String>, base_url: &str, key: impl Into<ApiKey>) -> Self {
+        let mut p = Self::from_preset(Preset::OPENAI, key);
+        p.name = name.into();
+        p.quirks = RequestQuirks::default();
+        p.set_base_url(base_url);
+        p
+    }
+
+    /// Overrides the base URL (a proxy, a regional endpoint, the simulator).
+    pub fn base_url(mut self, base_url: &str) -> Self {
+        self.set_base_url(base_url);
+        self
+    }
+
+    /// Adds a header to every request (e.g. OpenRouter's `HTTP-Referer`, an org id).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| Error::new(ErrorKind::Config, format!("bad header name {name:?}")).with_source(e))?;
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|e| Error::new(ErrorKind::Config, "bad header value").with_source(e))?;
+        value.set_sensitive(true);
+        self.headers.insert(name, value);
+        Ok(self)
+    }
+
+    /// Whether to send `stream_options.include_usage` (on by default where the vendor accepts it).
+    pub fn stream_usage(mut self, on: bool) -> Self {
+        self.quirks.stream_options = on;
+        self
+    }
+
+    /// The endpoint URL requests go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A sans-I/O decoder for this API's streams (bytes in, chunks out).
+    pub fn stream_decoder() -> ChunkDecoder<OpenAiEvents> {
+        ChunkDecoder::new(OpenAiEvents::new())
+    }
+
+    fn set_base_url(&mut self, base_url: &str) {
+        self.url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
+    }
+
+    fn set_auth(&mut self) {
+        self.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.key.is_empty() {
+            return;
+        }
+        // A key with bytes a header cannot hold is dropped; the vendor will answer 401.
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", self.key.expose())) {
+            v.set_sensitive(true);
+            self.headers.insert(AUTHORIZATION, v);
+        }
+    }
+
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        stream: bool,
+        cx: &CallContext,
+    ) -> Result<reqwest::Response, Error> {
+        let body = wire::encode_request(req, model, stream, self.quirks)?;
+        let resp = cx
+            .http()
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(http::transport_error)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let headers = resp.headers().clone();
+        // An error body that cannot be read whole is still an error of this status.
+        let body = http::read_body(resp, 64 * 1024).await.unwrap_or_default();
+        Err(classify::http_error(
+            status.as_u16(),
+            &headers,
+            &body,
+            &|s| self.key.redact(s),
+        ))
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        cx: &CallContext,
+    ) -> Result<ChatResponse, Error> {
+        let resp = self.send(req, model, false, cx).await?;
+        let request_id = classify::request_id(resp.headers());
+        let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
+        let wire: wire::WireResponse = serde_json::from_slice(&body).map_err(|e| {
+            Error::new(ErrorKind::Decode, format!("response is not a chat completion: {e}"))
+                .with_body(&self.key.redact(&String::from_utf8_lossy(&body)))
+                .with_source(e)
+        })?;
+        if wire.error.as_ref().is_some_and(|e| !e.is_null()) {
+            // A gateway that answers 200 with an error object.
+            let v = classify::parse_error_body(&body);
+            let status = wire
+                .error
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(500);
+            let kind = classify::kind_for(status, &v);
+            return Err(classify::error_from_vendor(
+                kind,
+                v,
+                Some(status),
+                &HeaderMap::new(),
+                &body,
+                &|s| self.key.redact(s),
+            ));
+        }
+        let mut out = wire.into_response();
+        out.meta.request_id = request_id;
+        Ok(out)
+    }
+
+    async fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        cx: &CallContext,
+    ) -> Result<ChatStream, Error> {
+        let resp = self.send(req, model, true, cx).await?;
+        let request_id = classify::request_id(resp.headers());
+        let is_sse = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| ct.contains("event-stream") || ct.contains("text/plain"));
+        if !is_sse {
+            // A server that ignored `stream: true` and answered JSON: serve it as one chunk.
+            let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
+            let resp = decode_response(&body)?;
+            let mut s = ChatStream::new(futures::stream::iter(
+                crate::types::response_to_chunks(resp).into_iter().map(Ok),
+            ));
+            s.meta_mut().request_id = request_id;
+            return Ok(s);
+        }
+        let mut s = crate::providers::sse_chat_stream(resp, OpenAiEvents::new());
+        s.meta_mut().request_id = request_id;
+        Ok(s)
+    }
+}

@@ -1,0 +1,333 @@
+//! The relay: routes a request to a chain of targets, retrying and failing over under one
+//! deadline, and reports what it did.
+
+mod chain;
+mod executor;
+mod policy;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+use crate::provider::{CallContext, Provider};
+use crate::types::{ChatRequest, ChatResponse, ChatStream, TargetId};
+
+pub use chain::{Chain, TargetSpec};
+pub use policy::{ContextOverflow, RetryPolicy};
+
+/// Default time allowed for one attempt: 120 s.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default deadline for a whole call, retries and failover included: 300 s.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A target resolved against the registered providers.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub id: TargetId,
+    pub provider: Arc<dyn Provider>,
+    pub attempt_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub context_window: Option<u32>,
+}
+
+/// A chain resolved and validated.
+pub(crate) struct Route {
+    pub name: Arc<str>,
+    pub targets: Vec<Target>,
+    pub total_timeout: Duration,
+    pub context_overflow: ContextOverflow,
+    pub fail_over_invalid: bool,
+}
+
+struct Inner {
+    providers: HashMap<String, Arc<dyn Provider>>,
+    routes: HashMap<String, Arc<Route>>,
+    cx: CallContext,
+    defaults: Defaults,
+}
+
+#[derive(Clone, Debug)]
+struct Defaults {
+    attempt_timeout: Duration,
+    total_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+/// Sends chat requests through fallback chains of providers. Cheap to clone and share
+/// across tasks (an `Arc` inside).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), polyrelay::Error> {
+/// use std::time::Duration;
+/// use polyrelay::{Chain, ChatRequest, Relay, providers::OpenAi};
+/// let relay = Relay::builder()
+///     .provider("openai", OpenAi::new("sk-…"))
+///     .provider("deepseek", OpenAi::deepseek("sk-…"))
+///     .route("support", Chain::new()
+///         .target("openai", "gpt-4o").attempt_timeout(Duration::from_millis(2500))
+///         .target("deepseek", "deepseek-chat"))
+///     .build()?;
+/// let resp = relay.chat(ChatRequest::new("support").user("Where is my order #123?")).await?;
+/// println!("{} (served by {:?})", resp.text(), resp.meta.served_by);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut routes: Vec<_> = self.inner.routes.keys().collect();
+        routes.sort();
+        f.debug_struct("Relay")
+            .field("providers", &self.inner.providers)
+            .field("routes", &routes)
+            .field("defaults", &self.inner.defaults)
+            .finish()
+    }
+}
+
+impl Relay {
+    /// Starts building a relay.
+    pub fn builder() -> RelayBuilder {
+        RelayBuilder::default()
+    }
+
+    /// Sends `req` through the route its `model` names (or straight to a `provider/model`
+    /// pair) and returns the first answer, with [`ChatResponse::meta`] telling who served it
+    /// and every attempt. Dropping the returned future cancels in-flight requests.
+    pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
+        let route = self.resolve(&req)?;
+        let cx = &self.inner.cx;
+        let (mut resp, meta) = executor::execute(&route, &req, |t: &Target| {
+            let provider = t.provider.clone();
+            let model = t.id.model.clone();
+            let req = &req;
+            async move { provider.chat(req, &model, cx).await }
+        })
+        .await?;
+        let request_id = resp.meta.request_id.take();
+        resp.meta = meta;
+        resp.meta.request_id = request_id;
+        Ok(resp)
+    }
+
+    /// Like [`chat`](Self::chat), streaming. Retries and failover apply until a target
+    /// accepts the request (HTTP headers received); after that, errors arrive on the stream.
+    pub async fn chat_stream(&self, req: ChatRequest) -> Result<ChatStream, Error> {
+        let route = self.resolve(&req)?;
+        let cx = &self.inner.cx;
+        let (mut stream, meta) = executor::execute(&route, &req, |t: &Target| {
+            let provider = t.provider.clone();
+            let model = t.id.model.clone();
+            let req = &req;
+            async move { provider.chat_stream(req, &model, cx).await }
+        })
+        .await?;
+        let request_id = stream.meta_mut().request_id.take();
+        *stream.meta_mut() = meta;
+        stream.meta_mut().request_id = request_id;
+        Ok(stream)
+    }
+
+    /// The registered provider called `name`.
+    pub fn provider(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.inner.providers.get(name)
+    }
+
+    /// Route names, sorted.
+    pub fn routes(&self) -> Vec<&str> {
+        let mut r: Vec<&str> = self.inner.routes.keys().map(String::as_str).collect();
+        r.sort_unstable();
+        r
+    }
+
+    fn resolve(&self, req: &ChatRequest) -> Result<Arc<Route>, Error> {
+        if let Some(route) = self.inner.routes.get(&req.model) {
+            return Ok(apply_hints(route, req));
+        }
+        // `provider/model`: a one-target route with the relay's defaults.
+        if let Some((provider, model)) = req.model.split_once('/') {
+            if let Some(p) = self.inner.providers.get(provider) {
+                let d = &self.inner.defaults;
+                let route = Arc::new(Route {
+                    name: Arc::from(req.model.as_str()),
+                    targets: vec![Target {
+                        id: TargetId::new(provider, model),
+                        provider: p.clone(),
+                        attempt_timeout: d.attempt_timeout,
+                        retry: d.retry.clone(),
+                        context_window: None,
+                    }],
+                    total_timeout: d.total_timeout,
+                    context_overflow: ContextOverflow::default(),
+                    fail_over_invalid: false,
+                });
+                return Ok(apply_hints(&route, req));
+            }
+        }
+        Err(Error::new(
+            ErrorKind::NoRoute,
+            format!(
+                "no route or provider/model matches {:?} (routes: {})",
+                req.model,
+                self.routes().join(", ")
+            ),
+        ))
+    }
+}
+
+/// Applies per-request overrides (a caller's deadline) to a route.
+fn apply_hints(route: &Arc<Route>, req: &ChatRequest) -> Arc<Route> {
+    match req.relay.timeout {
+        Some(t) if t != route.total_timeout => Arc::new(Route {
+            name: route.name.clone(),
+            targets: route.targets.clone(),
+            total_timeout: t,
+            context_overflow: route.context_overflow,
+            fail_over_invalid: route.fail_over_invalid,
+        }),
+        _ => route.clone(),
+    }
+}
+
+/// Builds a [`Relay`]. Every setter documents its default.
+#[derive(Default)]
+pub struct RelayBuilder {
+    providers: Vec<(String, Arc<dyn Provider>)>,
+    routes: Vec<(String, Chain)>,
+    http: Option<reqwest::Client>,
+    attempt_timeout: Option<Duration>,
+    total_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+}
+
+impl std::fmt::Debug for RelayBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayBuilder")
+            .field("providers", &self.providers)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayBuilder {
+    /// Registers a provider under `name`, the name chains refer to.
+    pub fn provider(self, name: impl Into<String>, provider: impl Provider + 'static) -> Self {
+        self.provider_arc(name, Arc::new(provider))
+    }
+
+    /// Registers a shared provider under `name`.
+    pub fn provider_arc(mut self, name: impl Into<String>, provider: Arc<dyn Provider>) -> Self {
+        self.providers.push((name.into(), provider));
+        self
+    }
+
+    /// Adds a route: requests whose `model` is `name` go through `chain`.
+    pub fn route(mut self, name: impl Into<String>, chain: Chain) -> Self {
+        self.routes.push((name.into(), chain));
+        self
+    }
+
+    /// The HTTP client shared by every provider. Default: [`crate::http::default_client`]
+    /// (pooled, 10 s connect timeout, no total timeout).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Default time for one attempt. Default: [`DEFAULT_ATTEMPT_TIMEOUT`] (120 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// Default deadline of a whole call. Default: [`DEFAULT_TOTAL_TIMEOUT`] (300 s).
+    pub fn total_timeout(mut self, timeout: Duration) -> Self {
+        self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// Default retry policy. Default: [`RetryPolicy::default`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Validates the configuration and builds the relay.
+    pub fn build(self) -> Result<Relay, Error> {
+        let config = |msg: String| Error::new(ErrorKind::Config, msg);
+        let defaults = Defaults {
+            attempt_timeout: self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
+            total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
+            retry: self.retry.unwrap_or_default(),
+        };
+        if defaults.attempt_timeout.is_zero() || defaults.total_timeout.is_zero() {
+            return Err(config("timeouts must be greater than zero".into()));
+        }
+        let mut providers = HashMap::new();
+        for (name, p) in self.providers {
+            if name.is_empty() || name.contains('/') {
+                return Err(config(format!("provider name {name:?} must be non-empty and contain no '/'")));
+            }
+            if providers.insert(name.clone(), p).is_some() {
+                return Err(config(format!("provider {name:?} registered twice")));
+            }
+        }
+        let mut routes = HashMap::new();
+        for (name, chain) in self.routes {
+            if chain.targets.is_empty() {
+                return Err(config(format!("route {name:?} has no target")));
+            }
+            let retry = chain.retry.clone().unwrap_or_else(|| defaults.retry.clone());
+            let mut targets = Vec::with_capacity(chain.targets.len());
+            for t in &chain.targets {
+                let provider = providers.get(&t.provider).cloned().ok_or_else(|| {
+                    config(format!("route {name:?} names unknown provider {:?}", t.provider))
+                })?;
+                let attempt_timeout = t
+                    .attempt_timeout
+                    .or(chain.attempt_timeout)
+                    .unwrap_or(defaults.attempt_timeout);
+                if attempt_timeout.is_zero() {
+                    return Err(config(format!("route {name:?}: attempt timeout must be > 0")));
+                }
+                let mut retry = retry.clone();
+                if let Some(n) = t.max_attempts.or(chain.max_attempts) {
+                    retry.max_attempts = n.max(1);
+                }
+                targets.push(Target {
+                    id: TargetId::new(t.provider.as_str(), t.model.as_str()),
+                    provider,
+                    attempt_timeout,
+                    retry,
+                    context_window: t.context_window,
+                });
+            }
+            let route = Route {
+                name: Arc::from(name.as_str()),
+                targets,
+                total_timeout: chain.total_timeout.unwrap_or(defaults.total_timeout),
+                context_overflow: chain.context_overflow,
+                fail_over_invalid: chain.fail_over_invalid,
+            };
+            if routes.insert(name.clone(), Arc::new(route)).is_some() {
+                return Err(config(format!("route {name:?} defined twice")));
+            }
+        }
+        let http = match self.http {
+            Some(c) => c,
+            None => crate::http::default_client()?,
+        };
+        Ok(Relay {
+            inner: Arc::new(Inner {
+                providers,
+                routes,
+                cx: CallContext::new(http),
+                defaults,
+            }),
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! Retry and failover policy: an error's kind (plus the budget left) decides whether to
+//! retry the same target, move to the next one, or stop.
+
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+
+use crate::error::{Error, ErrorKind};
+
+/// How a target is retried before the relay moves on.
+///
+/// Defaults: 2 attempts per target, exponential backoff from 100 ms doubling to a 2 s cap
+/// with full jitter (each wait is uniform in `[0, step]`, so synchronized clients spread
+/// out), and server `Retry-After` hints honoured up to 30 s when they fit the call's deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Tries per target, the first included. Default 2.
+    pub max_attempts: u32,
+    /// First backoff step. Default 100 ms.
+    pub base_delay: Duration,
+    /// Largest backoff step. Default 2 s.
+    pub max_delay: Duration,
+    /// Longest `Retry-After` the relay waits for on the same target; longer hints fail over
+    /// at once. Default 30 s.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: each target is tried once.
+    pub fn no_retries() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Sets the tries per target (at least 1).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// Sets the first backoff step and the cap.
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.base_delay = base;
+        self.max_delay = max.max(base);
+        self
+    }
+
+    /// Sets the longest `Retry-After` worth waiting for.
+    pub fn max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = d;
+        self
+    }
+
+    /// Backoff steps for one target, from `backon`'s exponential schedule. Full jitter is
+    /// applied on top (backon's own jitter only adds to the step, never shortens it).
+    pub(crate) fn schedule(&self) -> Backoff {
+        let steps = backon::ExponentialBuilder::default()
+            .with_min_delay(self.base_delay)
+            .with_max_delay(self.max_delay)
+            .with_factor(2.0)
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .build();
+        Backoff { steps }
+    }
+}
+
+/// The backoff steps left for one target.
+pub(crate) struct Backoff {
+    steps: backon::ExponentialBackoff,
+}
+
+impl Backoff {
+    fn next_jittered(&mut self) -> Option<Duration> {
+        self.steps.next().map(|d| d.mul_f64(fastrand::f64()))
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Wait, then try the same target again.
+    Retry(Duration),
+    /// Move to the next target now.
+    FailOver,
+    /// Return this error to the caller.
+    Stop,
+}
+
+/// Which errors that are the caller's fault still go to the next target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ContextOverflow {
+    /// Go on only to a target whose declared context window is larger than the failed
+    /// target's (both must be declared). The default.
+    #[default]
+    LargerWindow,
+    /// Go on to the next target whatever its window.
+    NextTarget,
+    /// Return the error at once.
+    Stop,
+}
+
+/// The decision for `err` on try `try_no` of a target, with `remaining` time in the call.
+pub(crate) fn decide(
+    err: &Error,
+    try_no: u32,
+    policy: &RetryPolicy,
+    backoff: &mut Backoff,
+    remaining: Duration,
+    fail_over_invalid: bool,
+) -> Decision {
+    let can_retry = try_no < policy.max_attempts;
+    let wait = |backoff: &mut Backoff| match err.retry_after() {
+        // A server hint replaces our schedule, if it is short enough to be worth it.
+        Some(hint) if hint > policy.max_retry_after => None,
+        Some(hint) => Some(hint),
+        None => backoff.next_jittered(),
+    };
+    match err.kind() {
+        ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Overloaded | ErrorKind::Connect => {
+            if !can_retry {
+                return Decision::FailOver;
+            }
+            match wait(backoff) {
+                Some(d) if d < remaining => Decision::Retry(d),
+                // The hint does not fit the deadline (or is too long): fail over at once.
+                _ => Decision::FailOver,
+            }
+        }
+        // A silent target is tried once; the others are permanent for this target.
+        ErrorKind::Timeout
+        | ErrorKind::QuotaExhausted
+        | ErrorKind::Auth
+        | ErrorKind::NotFound
+        | ErrorKind::Decode
+        | ErrorKind::StreamInterrupted => Decision::FailOver,
+        ErrorKind::InvalidRequest | ErrorKind::ContentFiltered if fail_over_invalid => {
+            Decision::FailOver
+        }
+        // ContextLengthExceeded is routed by the executor (larger windows only).
+        _ => Decision::Stop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide_for(err: Error, try_no: u32, remaining: Duration) -> Decision {
+        let p = RetryPolicy::default();
+        decide(&err, try_no, &p, &mut p.schedule(), remaining, false)
+    }
+
+    const LOTS: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn transient_errors_retry_then_fail_over() {
+        let e = Error::new(ErrorKind::Server, "boom");
+        assert!(matches!(decide_for(e.clone(), 1, LOTS), Decision::Retry(d) if d <= Duration::from_millis(100)));
+        assert_eq!(decide_for(e, 2, LOTS), Decision::FailOver);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_only_when_it_fits() {
+        let e = Error::new(ErrorKind::RateLimited, "slow down").with_retry_after(Duration::from_secs(1));
+        assert_eq!(decide_for(e.clone(), 1, LOTS), Decision::Retry(Duration::from_secs(1)));
+        assert_eq!(decide_for(e, 1, Duration::from_millis(900)), Decision::FailOver);
+        let e = Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(45));
+        assert_eq!(decide_for(e, 1, LOTS), Decision::FailOver);
+    }
+
+    #[test]
+    fn permanent_and_caller_errors() {
+        for k in [ErrorKind::Timeout, ErrorKind::QuotaExhausted, ErrorKind::Auth, ErrorKind::Decode] {
+            assert_eq!(decide_for(Error::new(k, ""), 1, LOTS), Decision::FailOver, "{k}");
+        }
+        for k in [ErrorKind::InvalidRequest, ErrorKind::ContentFiltered] {
+            assert_eq!(decide_for(Error::new(k, ""), 1, LOTS), Decision::Stop, "{k}");
+        }
+        let p = RetryPolicy::default();
+        let e = Error::new(ErrorKind::ContentFiltered, "");
+        assert_eq!(decide(&e, 1, &p, &mut p.schedule(), LOTS, true), Decision::FailOver);
+    }
+
+    #[test]
+    fn full_jitter_stays_under_the_exponential_cap() {
+        let p = RetryPolicy::default().max_attempts(8);
+        let mut b = p.schedule();
+        let caps = [100, 200, 400, 800, 1600, 2000, 2000];
+        for cap in caps {
+            let d = b.next_jittered().unwrap();
+            assert!(d <= Duration::from_millis(cap), "{d:?} > {cap} ms");
+        }
+        assert_eq!(b.next_jittered(), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! A scriptable LLM-vendor simulator listening on loopback.
+//!
+//! The simulator speaks raw HTTP/1.1 over a [`tokio::net::TcpListener`] bound to
+//! `127.0.0.1:0`. It exists so that examples and tests (polyrelay's own and its users')
+//! can exercise real network behaviour without reaching a real vendor: slow answers,
+//! errors with `Retry-After`, connections reset before the headers, SSE streams cut or
+//! stalled half-way, and clients that give up and close.
+//!
+//! Raw TCP (rather than an HTTP server library) is deliberate: it gives byte-level control
+//! over what is written and lets the simulator see the moment a client closes its
+//! connection, which every [`RecordedRequest`] reports through
+//! [`RecordedRequest::is_closed`] and [`RecordedRequest::closed`].
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use polyrelay::simulator::{Reply, Simulator};
+//! use std::time::Duration;
+//!
+//! let sim = Simulator::start().await?;
+//! sim.script("gpt-4o-mini", [
+//!     Reply::openai_error(429, "rate_limit_exceeded", None, "slow down").header("retry-after", "1"),
+//!     Reply::openai_text("hi").delay(Duration::from_millis(50)),
+//! ]);
+//! let url = format!("{}/v1/chat/completions", sim.base_url());
+//! # let _ = url;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Requests are matched to scripts by their model: the JSON body's `"model"`, or for
+//! Gemini-style paths (`/v1beta/models/{model}:generateContent`) the `{model}` segment.
+//! Requests for models without a script get the default reply (see [`Simulator::set_default`]).
+
+mod conn;
+mod openai;
+mod reply;
+
+pub use reply::Reply;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// The text of the reply given to requests whose model has no script, until
+/// [`Simulator::set_default`] changes it.
+const DEFAULT_TEXT: &str = "Hello from the polyrelay simulator.";
+
+/// A running simulator: an HTTP/1.1 server on `127.0.0.1` with a random port.
+///
+/// Cloning is cheap and every clone controls the same server. The server (its accept loop
+/// and every open connection) stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: tokio::task::AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The accept task owns the JoinSet of connection tasks, so aborting it drops the set,
+        // which aborts every connection as well.
+        self.accept.abort();
+    }
+}
+
+/// State shared between the handles and the server tasks.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Number of requests recorded so far (reset by `clear`).
+    count: watch::Sender<usize>,
+}
+
+struct State {
+    scripts: HashMap<String, VecDeque<Reply>>,
+    default: Reply,
+    requests: Vec<RecordedRequest>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means some thread panicked while holding it; the state itself
+        // is always left consistent, so keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records one request that has fully arrived and picks the reply for it.
+    pub(crate) fn record(
+        &self,
+        incoming: conn::Incoming,
+        closed: ClosedSignal,
+    ) -> (RecordedRequest, Reply) {
+        let model = extract_model(&incoming.path, &incoming.body);
+        let (request, reply, count) = {
+            let mut state = self.lock();
+            let request = RecordedRequest {
+                seq: state.requests.len(),
+                at: tokio::time::Instant::now(),
+                method: incoming.method,
+                path: incoming.path,
+                headers: incoming.headers,
+                model,
+                body: incoming.body,
+                raw_body: incoming.raw_body,
+                closed,
+            };
+            let scripted = request
+                .model
+                .as_ref()
+                .and_then(|m| state.scripts.get_mut(m))
+                .and_then(|queue| {
+                    if queue.len() > 1 {
+                        queue.pop_front()
+                    } else {
+                        queue.front().cloned()
+                    }
+                });
+            let reply = match scripted {
+                Some(reply) => reply,
+                None => state.default.clone(),
+            };
+            state.requests.push(request.clone());
+            (request, reply, state.requests.len())
+        };
+        self.count.send_replace(count);
+        (request, reply)
+    }
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.inner.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Binds `127.0.0.1:0` and starts serving in a background tokio task.
+    ///
+    /// Must be called inside a tokio runtime. The server runs until the last handle is dropped.
+    pub async fn start() -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                scripts: HashMap::new(),
+                default: Reply::openai_text(DEFAULT_TEXT),
+                requests: Vec::new(),
+            }),
+            count: watch::Sender::new(0),
+        });
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared))).abort_handle();
+        tracing::debug!(%addr, "polyrelay simulator listening");
+        Ok(Simulator {
+            inner: Arc::new(Inner {
+                shared,
+                addr,
+                accept,
+            }),
+        })
+    }
+
+    /// The address the simulator listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The base URL of the simulator, `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.inner.addr)
+    }
+
+    /// Queues replies for requests whose model is `model`.
+    ///
+    /// Replies are consumed in order; the last one stays and answers every later request.
+    /// Calling again replaces the queue. An empty `replies` removes the script, so the model
+    /// gets the default reply again.
+    pub fn script(&self, model: &str, replies: impl IntoIterator<Item = Reply>) {
+        let queue: VecDeque<Reply> = replies.into_iter().collect();
+        let mut state = self.inner.shared.lock();
+        if queue.is_empty() {
+            state.scripts.remove(model);
+        } else {
+            state.scripts.insert(model.to_owned(), queue);
+        }
+    }
+
+    /// Sets the reply for requests whose model has no script (or that name no model).
+    ///
+    /// The initial default is `Reply::openai_text("Hello from the polyrelay simulator.")`,
+    /// which answers stream requests with the SSE form. The default is not consumed: it
+    /// answers every such request.
+    pub fn set_default(&self, reply: Reply) {
+        self.inner.shared.lock().default = reply;
+    }
+
+    /// Every request recorded so far (since the last [`Simulator::clear`]), in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.shared.lock().requests.clone()
+    }
+
+    /// The recorded requests whose model is `model`, in arrival order.
+    pub fn requests_for(&self, model: &str) -> Vec<RecordedRequest> {
+        self.inner
+            .shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.model.as_deref() == Some(model))
+            .cloned()
+            .collect()
+    }
+
+    /// Resolves once at least `n` requests have been recorded (since the last
+    /// [`Simulator::clear`]). A request is recorded once its head and body have fully arrived,
+    /// before its reply starts.
+    pub async fn wait_for_requests(&self, n: usize) {
+        let mut rx = self.inner.shared.count.subscribe();
+        // The sender lives in `Shared`, which `self` keeps alive, so this cannot fail.
+        let _ = rx.wait_for(|count| *count >= n).await;
+    }
+
+    /// Forgets every script and every recorded request. The default reply is kept, and the
+    /// next request gets `seq` 0 again.
+    pub fn clear(&self) {
+        {
+            let mut state = self.inner.shared.lock();
+            state.scripts.clear();
+            state.requests.clear();
+        }
+        self.inner.shared.count.send_replace(0);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tracing::trace!(%peer, "simulator accepted a connection");
+                    connections.spawn(conn::serve(Arc::clone(&shared), stream));
+                }
+                Err(error) => {
+                    // Typically out of file descriptors: back off briefly instead of spinning.
+                    tracing::warn!(%error, "simulator accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// The model a request names: the JSON body's `"model"` string, or for Gemini-style paths
+/// (`.../models/{model}:method`) the `{model}` segment.
+fn extract_model(path: &str, body: &serde_json::Value) -> Option<String> {
+    if let Some(model) = body.get("model").and_then(|m| m.as_str()) {
+        return Some(model.to_owned());
+    }
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let (_, rest) = path.split_once("/models/")?;
+    let (model, _method) = rest.split_once(':')?;
+    if model.is_empty() || model.contains('/') {
+        return None;
+    }
+    Some(model.to_owned())
+}
+
+/// The "connection closed" signal shared by every request that arrived on one connection.
+#[derive(Clone)]
+pub(crate) struct ClosedSignal(watch::Receiver<bool>);
+
+impl ClosedSignal {
+    pub(crate) fn new() -> (watch::Sender<bool>, ClosedSignal) {
+        let (tx, rx) = watch::channel(false);
+        (tx, ClosedSignal(rx))
+    }
+
+    fn is_closed(&self) -> bool {
+        // A dropped sender means the connection task is gone (e.g. the simulator was dropped).
+        *self.0.borrow() || self.0.has_changed().is_err()
+    }
+
+    async fn closed(&self) {
+        let mut rx = self.0.clone();
+        // Err means the sender is gone, which also means the connection is gone.
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+}
+
+impl fmt::Debug for ClosedSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_closed() { "closed" } else { "open" })
+    }
+}
+
+/// One request as the simulator received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// 0-based arrival index (since the last [`Simulator::clear`]); also in the
+    /// response's `x-request-id: req_sim_<seq>` header.
+    pub seq: usize,
+    /// When the request had fully arrived (a tokio instant, so paused-time tests can use it).
+    pub at: tokio::time::Instant,
+    /// The request method, e.g. `POST`.
+    pub method: String,
+    /// The request target, including any query string.
+    pub path: String,
+    /// The request headers in arrival order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The model the request names: the JSON body's `"model"`, or for Gemini-style paths
+    /// (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent`) the `{model}` segment.
+    pub model: Option<String>,
+    /// The body parsed as JSON, or `Value::Null` if it is not JSON.
+    pub body: serde_json::Value,
+    /// The body as received.
+    pub raw_body: Bytes,
+    closed: ClosedSignal,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the client asked for a streamed answer: body `"stream": true`, or a path
+    /// containing `:streamGenerateContent`.
+    pub fn is_stream(&self) -> bool {
+        self.body.get("stream").and_then(|s| s.as_bool()) == Some(true)
+            || self.path.contains(":streamGenerateContent")
+    }
+
+    /// Whether the connection this request came on has ended: the client closed it (at any
+    /// point: during a delay, a hang, a stream, a stall, or idling in keep-alive afterwards),
+    /// or the simulator closed it (a [`Reply::close`], [`Reply::reset`], cut stream, a
+    /// close-delimited body, or the simulator being dropped).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_closed()
+    }
+
+    /// Resolves when the connection this request came on has ended (immediately if it
+    /// already has); see [`RecordedRequest::is_closed`].
+    pub async fn closed(&self) {
+        self.closed.closed().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extract_model;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn model_from_body_or_gemini_path() {
+        assert_eq!(
+            extract_model("/v1/chat/completions", &json!({"model": "m"})).as_deref(),
+            Some("m")
+        );
+        assert_eq!(
+            extract_model(
+                "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+                &Value::Null
+            )
+            .as_deref(),
+            Some("gemini-2.0-flash")
+        );
+        assert_eq!(
+            extract_model("/v1/models/x:generateContent", &Value::Null).as_deref(),
+            Some("x")
+        );
+        assert_eq!(extract_model("/v1/chat/completions", &Value::Null), None);
+        assert_eq!(extract_model("/v1/models/abc", &Value::Null), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! Unified, OpenAI Chat Completions shaped request, response and stream types.
+
+mod lenient;
+mod request;
+mod response;
+mod stream;
+mod usage;
+
+pub use request::{
+    ChatRequest, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl, JsonSchemaFormat,
+    Message, ReasoningEffort, RelayHints, ResponseFormat, Role, StreamOptions, Tool, ToolCall,
+    ToolChoice,
+};
+pub use response::{Attempt, ChatResponse, Choice, FinishReason, ResponseMeta, TargetId};
+pub(crate) use stream::response_to_chunks;
+pub use stream::{
+    ChatChunk, ChatStream, ChunkChoice, Delta, FunctionCallDelta, StreamAccumulator, ToolCallDelta,
+};
+pub use usage::Usage;

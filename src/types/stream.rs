@@ -1,0 +1,421 @@
+//! Streaming: chunks shaped like OpenAI's `chat.completion.chunk`, and their folding into a
+//! [`ChatResponse`].
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+use super::lenient::null_as_default;
+use super::{ChatResponse, Choice, Content, FinishReason, Message, ResponseMeta, Role, ToolCall, Usage};
+use crate::error::Error;
+
+/// One streamed chunk, shaped like OpenAI's `chat.completion.chunk`: text, reasoning and
+/// tool-call deltas, then the finish reason and usage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChatChunk {
+    /// The vendor's response id.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub id: String,
+    /// Always `chat.completion.chunk`.
+    #[serde(default = "chunk_object")]
+    pub object: String,
+    /// Unix seconds when the vendor created the response.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub created: u64,
+    /// The model that answers.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub model: String,
+    /// Deltas per choice.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub choices: Vec<ChunkChoice>,
+    /// Usage so far (the last chunk carrying it holds the final count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+fn chunk_object() -> String {
+    "chat.completion.chunk".to_owned()
+}
+
+impl ChatChunk {
+    /// The text delta of the first choice, if any.
+    pub fn text(&self) -> Option<&str> {
+        self.choices.first()?.delta.content.as_deref()
+    }
+
+    /// The reasoning delta of the first choice, if any.
+    pub fn reasoning(&self) -> Option<&str> {
+        self.choices.first()?.delta.reasoning.as_deref()
+    }
+
+    /// The finish reason of the first choice, if this chunk carries it.
+    pub fn finish_reason(&self) -> Option<&FinishReason> {
+        self.choices.first()?.finish_reason.as_ref()
+    }
+
+    /// Whether the chunk carries generated content (text, reasoning, refusal or a tool call).
+    pub fn has_content(&self) -> bool {
+        self.choices.iter().any(|c| {
+            let d = &c.delta;
+            d.content.as_deref().is_some_and(|s| !s.is_empty())
+                || d.reasoning.as_deref().is_some_and(|s| !s.is_empty())
+                || d.refusal.as_deref().is_some_and(|s| !s.is_empty())
+                || !d.tool_calls.is_empty()
+        })
+    }
+}
+
+/// The delta of one choice in a chunk.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChunkChoice {
+    /// Which choice this delta extends.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub index: u32,
+    /// What is new.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub delta: Delta,
+    /// Set on the choice's last chunk.
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// New content for one choice.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Delta {
+    /// Set on the first delta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Text to append.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Reasoning text to append.
+    #[serde(
+        default,
+        rename = "reasoning_content",
+        alias = "reasoning",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reasoning: Option<String>,
+    /// Refusal text to append.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// Tool-call fragments.
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallDelta>,
+}
+
+/// A fragment of a tool call: the first names the call, later ones add argument text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ToolCallDelta {
+    /// Which call of the choice this fragment extends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// The call id (first fragment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Name and argument text.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub function: FunctionCallDelta,
+}
+
+/// Name and argument fragments of a tool call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FunctionCallDelta {
+    /// The function's name (first fragment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Argument JSON text to append.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+impl ToolCallDelta {
+    /// A fragment for call `index`.
+    pub fn new(
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: Option<String>,
+    ) -> Self {
+        ToolCallDelta {
+            index: Some(index),
+            id,
+            function: FunctionCallDelta { name, arguments },
+        }
+    }
+}
+
+/// Folds chunks into the [`ChatResponse`] the same call would have returned unstreamed.
+#[derive(Debug, Default)]
+pub struct StreamAccumulator {
+    id: String,
+    model: String,
+    created: u64,
+    usage: Option<Usage>,
+    choices: BTreeMap<u32, ChoiceAcc>,
+}
+
+#[derive(Debug, Default)]
+struct ChoiceAcc {
+    text: String,
+    has_text: bool,
+    reasoning: String,
+    refusal: String,
+    calls: Vec<CallAcc>,
+    /// Position in `calls` of each vendor-given call index.
+    by_index: BTreeMap<u32, usize>,
+    finish_reason: Option<FinishReason>,
+}
+
+#[derive(Debug, Default)]
+struct CallAcc {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+impl StreamAccumulator {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one chunk.
+    pub fn push(&mut self, chunk: &ChatChunk) {
+        if self.id.is_empty() && !chunk.id.is_empty() {
+            self.id.clone_from(&chunk.id);
+        }
+        if self.model.is_empty() && !chunk.model.is_empty() {
+            self.model.clone_from(&chunk.model);
+        }
+        if self.created == 0 {
+            self.created = chunk.created;
+        }
+        if chunk.usage.is_some() {
+            // Vendors that repeat usage send it cumulative: the last one is the total.
+            self.usage = chunk.usage;
+        }
+        for c in &chunk.choices {
+            let acc = self.choices.entry(c.index).or_default();
+            let d = &c.delta;
+            if let Some(t) = &d.content {
+                acc.text.push_str(t);
+                acc.has_text = true;
+            }
+            if let Some(r) = &d.reasoning {
+                acc.reasoning.push_str(r);
+            }
+            if let Some(r) = &d.refusal {
+                acc.refusal.push_str(r);
+            }
+            for tc in &d.tool_calls {
+                acc.push_call(tc);
+            }
+            if c.finish_reason.is_some() {
+                acc.finish_reason.clone_from(&c.finish_reason);
+            }
+        }
+    }
+
+    /// Whether any choice has a finish reason yet.
+    pub fn is_finished(&self) -> bool {
+        self.choices.values().any(|c| c.finish_reason.is_some())
+    }
+
+    /// Usage seen so far.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// The response folded so far.
+    pub fn finish(self) -> ChatResponse {
+        let choices = self
+            .choices
+            .into_iter()
+            .map(|(index, acc)| {
+                let mut message = Message::new(Role::Assistant, "");
+                message.content = (acc.has_text || acc.calls.is_empty())
+                    .then_some(Content::Text(acc.text));
+                message.reasoning = (!acc.reasoning.is_empty()).then_some(acc.reasoning);
+                message.refusal = (!acc.refusal.is_empty()).then_some(acc.refusal);
+                message.tool_calls = acc
+                    .calls
+                    .into_iter()
+                    .map(|c| ToolCall::function(c.id, c.name, c.arguments))
+                    .collect();
+                Choice::new(index, message, acc.finish_reason)
+            })
+            .collect();
+        ChatResponse {
+            id: self.id,
+            object: "chat.completion".to_owned(),
+            created: self.created,
+            model: self.model,
+            choices,
+            usage: self.usage,
+            system_fingerprint: None,
+            service_tier: None,
+            meta: ResponseMeta::default(),
+        }
+    }
+}
+
+impl ChoiceAcc {
+    fn push_call(&mut self, tc: &ToolCallDelta) {
+        let id = tc.id.as_deref().filter(|s| !s.is_empty());
+        let pos = match tc.index {
+            Some(i) => *self.by_index.entry(i).or_insert_with(|| {
+                self.calls.push(CallAcc::default());
+                self.calls.len() - 1
+            }),
+            // No index: a new id starts a new call; otherwise the fragment extends the last one.
+            None => match id {
+                Some(id) => match self.calls.iter().position(|c| c.id == id) {
+                    Some(p) => p,
+                    None => {
+                        self.calls.push(CallAcc::default());
+                        self.calls.len() - 1
+                    }
+                },
+                None if self.calls.is_empty() => {
+                    self.calls.push(CallAcc::default());
+                    0
+                }
+                None => self.calls.len() - 1,
+            },
+        };
+        let Some(call) = self.calls.get_mut(pos) else {
+            return;
+        };
+        if let Some(id) = id {
+            if call.id.is_empty() {
+                call.id = id.to_owned();
+            }
+        }
+        if let Some(name) = tc.function.name.as_deref().filter(|s| !s.is_empty()) {
+            if call.name.is_empty() {
+                call.name = name.to_owned();
+            }
+        }
+        if let Some(args) = &tc.function.arguments {
+            call.arguments.push_str(args);
+        }
+    }
+}
+
+type BoxChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, Error>> + Send>>;
+
+/// A stream of [`ChatChunk`]s; [`collect`](Self::collect) folds it into a [`ChatResponse`].
+pub struct ChatStream {
+    inner: BoxChunkStream,
+    meta: ResponseMeta,
+}
+
+impl std::fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatStream {
+    /// Wraps any stream of chunks.
+    pub fn new(stream: impl Stream<Item = Result<ChatChunk, Error>> + Send + 'static) -> Self {
+        ChatStream {
+            inner: Box::pin(stream),
+            meta: ResponseMeta::default(),
+        }
+    }
+
+    /// What the relay did to open this stream (who serves it, earlier attempts).
+    pub fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+
+    /// Mutable access to the metadata (for relays and wrappers).
+    pub fn meta_mut(&mut self) -> &mut ResponseMeta {
+        &mut self.meta
+    }
+
+    /// Reads the whole stream and folds it into the response `chat` would have returned.
+    /// The first error ends the stream and is returned.
+    pub async fn collect(mut self) -> Result<ChatResponse, Error> {
+        use futures::StreamExt;
+        let mut acc = StreamAccumulator::new();
+        while let Some(chunk) = self.inner.next().await {
+            acc.push(&chunk?);
+        }
+        let mut resp = acc.finish();
+        resp.meta = self.meta;
+        Ok(resp)
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<ChatChunk, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// Turns a whole response into the chunks a stream of it would carry (one per choice, plus
+/// usage), for servers that answer a stream request with plain JSON.
+pub(crate) fn response_to_chunks(resp: ChatResponse) -> Vec<ChatChunk> {
+    let mut chunks: Vec<ChatChunk> = resp
+        .choices
+        .into_iter()
+        .map(|c| {
+            let m = c.message;
+            let tool_calls = m
+                .tool_calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, tc)| {
+                    ToolCallDelta::new(
+                        i as u32,
+                        Some(tc.id),
+                        Some(tc.function.name),
+                        Some(tc.function.arguments),
+                    )
+                })
+                .collect();
+            ChatChunk {
+                id: resp.id.clone(),
+                created: resp.created,
+                model: resp.model.clone(),
+                choices: vec![ChunkChoice {
+                    index: c.index,
+                    delta: Delta {
+                        role: Some(Role::Assistant),
+                        content: m.content.map(|c| c.text()),
+                        reasoning: m.reasoning,
+                        refusal: m.refusal,
+                        tool_calls,
+                    },
+                    finish_reason: c.finish_reason,
+                }],
+                ..ChatChunk::default()
+            }
+        })
+        .collect();
+    if let Some(usage) = resp.usage {
+        chunks.push(ChatChunk {
+            id: resp.id,
+            created: resp.created,
+            model: resp.model,
+            usage: Some(usage),
+            ..ChatChunk::default()
+        });
+    }
+    chunks
+}

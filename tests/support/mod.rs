@@ -1,0 +1,38 @@
+//! Test support: the loopback vendor simulator (shipped in the crate behind the `simulator`
+//! feature, so examples and users' tests can use it too) and helpers around it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+pub use polyrelay::simulator::{RecordedRequest, Reply, Simulator};
+use polyrelay::providers::OpenAi;
+use polyrelay::{Chain, Relay};
+
+/// An OpenAI-compatible provider pointed at the simulator.
+pub fn openai_at(sim: &Simulator, key: &str) -> OpenAi {
+    OpenAi::compatible("sim", &format!("{}/v1", sim.base_url()), key)
+}
+
+/// A relay with one provider `sim` (the simulator) and one route `r` over `chain`.
+pub fn relay(sim: &Simulator, chain: Chain) -> Relay {
+    Relay::builder()
+        .provider("sim", openai_at(sim, "sk-test"))
+        .route("r", chain)
+        .build()
+        .expect("valid relay")
+}
+
+/// A two-target chain on the simulator: `primary` then `fallback`.
+pub fn primary_fallback() -> Chain {
+    Chain::new()
+        .target("sim", "primary")
+        .target("sim", "fallback")
+        .total_timeout(Duration::from_secs(10))
+}
+
+/// Runs `fut` under a generous guard so a broken test fails instead of hanging.
+pub async fn guarded<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .expect("test took longer than 20 s")
+}
