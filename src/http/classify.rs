@@ -91,16 +91,16 @@ pub(crate) fn parse_error_body(body: &[u8]) -> VendorError {
                     .and_then(Value::as_str)
                     .and_then(retry_after::parse_duration_str);
             } else if ty.ends_with("google.rpc.QuotaFailure") {
-                out.daily_quota |= d
-                    .get("violations")
-                    .and_then(Value::as_array)
-                    .is_some_and(|vs| {
-                        vs.iter().any(|v| {
-                            v.get("quotaId")
-                                .and_then(Value::as_str)
-                                .is_some_and(|q| q.contains("PerDay"))
-                        })
-                    });
+                out.daily_quota |=
+                    d.get("violations")
+                        .and_then(Value::as_array)
+                        .is_some_and(|vs| {
+                            vs.iter().any(|v| {
+                                v.get("quotaId")
+                                    .and_then(Value::as_str)
+                                    .is_some_and(|q| q.contains("PerDay"))
+                            })
+                        });
             }
         }
     }
@@ -232,19 +232,40 @@ mod tests {
     #[test]
     fn shapes_and_kinds() {
         assert_eq!(
-            kind(429, r#"{"error":{"message":"quota","type":"insufficient_quota","code":"insufficient_quota"}}"#),
+            kind(
+                429,
+                r#"{"error":{"message":"quota","type":"insufficient_quota","code":"insufficient_quota"}}"#
+            ),
             ErrorKind::QuotaExhausted
         );
-        assert_eq!(kind(429, r#"{"message":"Requests rate limit exceeded"}"#), ErrorKind::RateLimited);
-        assert_eq!(kind(529, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#), ErrorKind::Overloaded);
-        assert_eq!(kind(400, r#"{"error":{"message":"x","code":"context_length_exceeded"}}"#), ErrorKind::ContextLengthExceeded);
+        assert_eq!(
+            kind(429, r#"{"message":"Requests rate limit exceeded"}"#),
+            ErrorKind::RateLimited
+        );
+        assert_eq!(
+            kind(
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            ),
+            ErrorKind::Overloaded
+        );
+        assert_eq!(
+            kind(
+                400,
+                r#"{"error":{"message":"x","code":"context_length_exceeded"}}"#
+            ),
+            ErrorKind::ContextLengthExceeded
+        );
         assert_eq!(kind(400, "not json at all"), ErrorKind::InvalidRequest);
         assert_eq!(kind(502, ""), ErrorKind::Server);
         let v = parse_error_body(br#"{"object":"error","message":{"detail":[1]},"type":"invalid_request_error","code":null}"#);
         assert_eq!(v.message.as_deref(), Some(r#"{"detail":[1]}"#));
         assert_eq!(v.code.as_deref(), Some("invalid_request_error"));
         let v = parse_error_body(br#"{"error":{"code":429,"message":"Provider returned error","metadata":{"raw":"upstream busy"}}}"#);
-        assert_eq!(v.message.as_deref(), Some("Provider returned error: upstream busy"));
+        assert_eq!(
+            v.message.as_deref(),
+            Some("Provider returned error: upstream busy")
+        );
         assert_eq!(v.code, None);
     }
 }

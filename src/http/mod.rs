@@ -30,7 +30,9 @@ pub fn default_client() -> Result<reqwest::Client, Error> {
         .tcp_nodelay(true)
         .user_agent(concat!("polyrelay/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::new(ErrorKind::Config, "could not build the HTTP client").with_source(e))
+        .map_err(|e| {
+            Error::new(ErrorKind::Config, "could not build the HTTP client").with_source(e)
+        })
 }
 
 /// A process-wide client for providers called outside a relay.

@@ -16,7 +16,12 @@ pub fn from_headers(headers: &HeaderMap) -> Option<Duration> {
 }
 
 pub(crate) fn from_headers_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         return secs_f64(ms / 1000.0);
     }
@@ -30,7 +35,11 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return secs_f64(secs);
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 /// Parses a duration string such as `"45.8s"`, `"500ms"`, `"1m26.4s"` or `"6m0s"` (protobuf
@@ -72,7 +81,9 @@ fn secs_f64(secs: f64) -> Option<Duration> {
     if !secs.is_finite() || secs < 0.0 {
         return None;
     }
-    Some(Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())))
+    Some(Duration::from_secs_f64(
+        secs.min(MAX_RETRY_AFTER.as_secs_f64()),
+    ))
 }
 
 #[cfg(test)]
@@ -99,8 +110,14 @@ mod tests {
 
     #[test]
     fn duration_strings() {
-        assert_eq!(parse_duration_str("45.8s"), Some(Duration::from_millis(45_800)));
-        assert_eq!(parse_duration_str("1m26.4s"), Some(Duration::from_millis(86_400)));
+        assert_eq!(
+            parse_duration_str("45.8s"),
+            Some(Duration::from_millis(45_800))
+        );
+        assert_eq!(
+            parse_duration_str("1m26.4s"),
+            Some(Duration::from_millis(86_400))
+        );
         assert_eq!(parse_duration_str("2ms"), Some(Duration::from_millis(2)));
         assert_eq!(parse_duration_str("6m0s"), Some(Duration::from_secs(360)));
         assert_eq!(parse_duration_str("abc"), None);

@@ -116,7 +116,9 @@ impl SseDecoder {
         }
         loop {
             if !self.bom_checked {
-                if self.buf.len() - self.pos < 3 && b"\xEF\xBB\xBF".starts_with(&self.buf[self.pos..]) {
+                if self.buf.len() - self.pos < 3
+                    && b"\xEF\xBB\xBF".starts_with(&self.buf[self.pos..])
+                {
                     return Ok(None); // might still be a BOM; wait for more bytes
                 }
                 if self.buf[self.pos..].starts_with(b"\xEF\xBB\xBF") {
@@ -201,12 +203,10 @@ impl SseDecoder {
                 self.event.clear();
                 self.event.push_str(value);
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    let value = std::str::from_utf8(value).map_err(|_| SseError::InvalidUtf8)?;
-                    self.id.clear();
-                    self.id.push_str(value);
-                }
+            b"id" if !value.contains(&0) => {
+                let value = std::str::from_utf8(value).map_err(|_| SseError::InvalidUtf8)?;
+                self.id.clear();
+                self.id.push_str(value);
             }
             _ => {} // `retry` and unknown fields are ignored, as the spec says
         }

@@ -17,8 +17,11 @@ pub use openai::OpenAi;
 pub trait EventHandler: Send + 'static {
     /// Handles one event, pushing any chunks it yields. Returns `true` for the vendor's
     /// terminal event (`[DONE]`, `message_stop`…), after which nothing more is read.
-    fn on_event(&mut self, event: &SseEvent<'_>, out: &mut VecDeque<ChatChunk>)
-    -> Result<bool, Error>;
+    fn on_event(
+        &mut self,
+        event: &SseEvent<'_>,
+        out: &mut VecDeque<ChatChunk>,
+    ) -> Result<bool, Error>;
 
     /// The byte stream ended without a terminal event. Returns `Ok` if what was received is
     /// nonetheless a whole answer (e.g. a finish reason arrived), an error otherwise.

@@ -157,7 +157,13 @@ where
                 }
             }
         }
-        Err(exhausted(route, attempts, overflow_from.is_some(), deadline_passed, start.elapsed()))
+        Err(exhausted(
+            route,
+            attempts,
+            overflow_from.is_some(),
+            deadline_passed,
+            start.elapsed(),
+        ))
     }
     .instrument(span.clone())
     .await
@@ -175,12 +181,11 @@ fn exhausted(
     elapsed: Duration,
 ) -> Error {
     // A context overflow with no larger target: the caller needs that reason, not a summary.
-    if overflowed {
-        if let Some(last) = attempts.last().and_then(|a| a.error.clone()) {
-            if last.kind() == ErrorKind::ContextLengthExceeded {
-                return last.with_attempts(attempts);
-            }
-        }
+    if overflowed
+        && let Some(last) = attempts.last().and_then(|a| a.error.clone())
+        && last.kind() == ErrorKind::ContextLengthExceeded
+    {
+        return last.with_attempts(attempts);
     }
     let targets: std::collections::HashSet<&crate::types::TargetId> =
         attempts.iter().map(|a| &a.target).collect();

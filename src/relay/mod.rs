@@ -149,24 +149,24 @@ impl Relay {
             return Ok(apply_hints(route, req));
         }
         // `provider/model`: a one-target route with the relay's defaults.
-        if let Some((provider, model)) = req.model.split_once('/') {
-            if let Some(p) = self.inner.providers.get(provider) {
-                let d = &self.inner.defaults;
-                let route = Arc::new(Route {
-                    name: Arc::from(req.model.as_str()),
-                    targets: vec![Target {
-                        id: TargetId::new(provider, model),
-                        provider: p.clone(),
-                        attempt_timeout: d.attempt_timeout,
-                        retry: d.retry.clone(),
-                        context_window: None,
-                    }],
-                    total_timeout: d.total_timeout,
-                    context_overflow: ContextOverflow::default(),
-                    fail_over_invalid: false,
-                });
-                return Ok(apply_hints(&route, req));
-            }
+        if let Some((provider, model)) = req.model.split_once('/')
+            && let Some(p) = self.inner.providers.get(provider)
+        {
+            let d = &self.inner.defaults;
+            let route = Arc::new(Route {
+                name: Arc::from(req.model.as_str()),
+                targets: vec![Target {
+                    id: TargetId::new(provider, model),
+                    provider: p.clone(),
+                    attempt_timeout: d.attempt_timeout,
+                    retry: d.retry.clone(),
+                    context_window: None,
+                }],
+                total_timeout: d.total_timeout,
+                context_overflow: ContextOverflow::default(),
+                fail_over_invalid: false,
+            });
+            return Ok(apply_hints(&route, req));
         }
         Err(Error::new(
             ErrorKind::NoRoute,
@@ -270,7 +270,9 @@ impl RelayBuilder {
         let mut providers = HashMap::new();
         for (name, p) in self.providers {
             if name.is_empty() || name.contains('/') {
-                return Err(config(format!("provider name {name:?} must be non-empty and contain no '/'")));
+                return Err(config(format!(
+                    "provider name {name:?} must be non-empty and contain no '/'"
+                )));
             }
             if providers.insert(name.clone(), p).is_some() {
                 return Err(config(format!("provider {name:?} registered twice")));
@@ -281,18 +283,26 @@ impl RelayBuilder {
             if chain.targets.is_empty() {
                 return Err(config(format!("route {name:?} has no target")));
             }
-            let retry = chain.retry.clone().unwrap_or_else(|| defaults.retry.clone());
+            let retry = chain
+                .retry
+                .clone()
+                .unwrap_or_else(|| defaults.retry.clone());
             let mut targets = Vec::with_capacity(chain.targets.len());
             for t in &chain.targets {
                 let provider = providers.get(&t.provider).cloned().ok_or_else(|| {
-                    config(format!("route {name:?} names unknown provider {:?}", t.provider))
+                    config(format!(
+                        "route {name:?} names unknown provider {:?}",
+                        t.provider
+                    ))
                 })?;
                 let attempt_timeout = t
                     .attempt_timeout
                     .or(chain.attempt_timeout)
                     .unwrap_or(defaults.attempt_timeout);
                 if attempt_timeout.is_zero() {
-                    return Err(config(format!("route {name:?}: attempt timeout must be > 0")));
+                    return Err(config(format!(
+                        "route {name:?}: attempt timeout must be > 0"
+                    )));
                 }
                 let mut retry = retry.clone();
                 if let Some(n) = t.max_attempts.or(chain.max_attempts) {

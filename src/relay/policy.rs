@@ -170,30 +170,55 @@ mod tests {
     #[test]
     fn transient_errors_retry_then_fail_over() {
         let e = Error::new(ErrorKind::Server, "boom");
-        assert!(matches!(decide_for(e.clone(), 1, LOTS), Decision::Retry(d) if d <= Duration::from_millis(100)));
+        assert!(
+            matches!(decide_for(e.clone(), 1, LOTS), Decision::Retry(d) if d <= Duration::from_millis(100))
+        );
         assert_eq!(decide_for(e, 2, LOTS), Decision::FailOver);
     }
 
     #[test]
     fn retry_after_is_honoured_only_when_it_fits() {
-        let e = Error::new(ErrorKind::RateLimited, "slow down").with_retry_after(Duration::from_secs(1));
-        assert_eq!(decide_for(e.clone(), 1, LOTS), Decision::Retry(Duration::from_secs(1)));
-        assert_eq!(decide_for(e, 1, Duration::from_millis(900)), Decision::FailOver);
+        let e = Error::new(ErrorKind::RateLimited, "slow down")
+            .with_retry_after(Duration::from_secs(1));
+        assert_eq!(
+            decide_for(e.clone(), 1, LOTS),
+            Decision::Retry(Duration::from_secs(1))
+        );
+        assert_eq!(
+            decide_for(e, 1, Duration::from_millis(900)),
+            Decision::FailOver
+        );
         let e = Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(45));
         assert_eq!(decide_for(e, 1, LOTS), Decision::FailOver);
     }
 
     #[test]
     fn permanent_and_caller_errors() {
-        for k in [ErrorKind::Timeout, ErrorKind::QuotaExhausted, ErrorKind::Auth, ErrorKind::Decode] {
-            assert_eq!(decide_for(Error::new(k, ""), 1, LOTS), Decision::FailOver, "{k}");
+        for k in [
+            ErrorKind::Timeout,
+            ErrorKind::QuotaExhausted,
+            ErrorKind::Auth,
+            ErrorKind::Decode,
+        ] {
+            assert_eq!(
+                decide_for(Error::new(k, ""), 1, LOTS),
+                Decision::FailOver,
+                "{k}"
+            );
         }
         for k in [ErrorKind::InvalidRequest, ErrorKind::ContentFiltered] {
-            assert_eq!(decide_for(Error::new(k, ""), 1, LOTS), Decision::Stop, "{k}");
+            assert_eq!(
+                decide_for(Error::new(k, ""), 1, LOTS),
+                Decision::Stop,
+                "{k}"
+            );
         }
         let p = RetryPolicy::default();
         let e = Error::new(ErrorKind::ContentFiltered, "");
-        assert_eq!(decide(&e, 1, &p, &mut p.schedule(), LOTS, true), Decision::FailOver);
+        assert_eq!(
+            decide(&e, 1, &p, &mut p.schedule(), LOTS, true),
+            Decision::FailOver
+        );
     }
 
     #[test]

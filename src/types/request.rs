@@ -54,7 +54,11 @@ pub struct ChatRequest {
     #[serde(default, deserialize_with = "null_as_default")]
     pub messages: Vec<Message>,
     /// Tools the model may call.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tools: Vec<Tool>,
     /// Whether and which tool the model must call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,7 +228,11 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Tool calls made by an assistant turn.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tool_calls: Vec<ToolCall>,
     /// For a `tool` message: the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -539,7 +547,11 @@ pub struct ToolCall {
     #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     /// Always `function` today.
-    #[serde(rename = "type", default = "function_str", deserialize_with = "null_as_function")]
+    #[serde(
+        rename = "type",
+        default = "function_str",
+        deserialize_with = "null_as_function"
+    )]
     pub kind: String,
     /// Which function, with which arguments.
     pub function: FunctionCall,

@@ -9,7 +9,9 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::lenient::null_as_default;
-use super::{ChatResponse, Choice, Content, FinishReason, Message, ResponseMeta, Role, ToolCall, Usage};
+use super::{
+    ChatResponse, Choice, Content, FinishReason, Message, ResponseMeta, Role, ToolCall, Usage,
+};
 use crate::error::Error;
 
 /// One streamed chunk, shaped like OpenAI's `chat.completion.chunk`: text, reasoning and
@@ -106,7 +108,11 @@ pub struct Delta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
     /// Tool-call fragments.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tool_calls: Vec<ToolCallDelta>,
 }
 
@@ -242,8 +248,8 @@ impl StreamAccumulator {
             .into_iter()
             .map(|(index, acc)| {
                 let mut message = Message::new(Role::Assistant, "");
-                message.content = (acc.has_text || acc.calls.is_empty())
-                    .then_some(Content::Text(acc.text));
+                message.content =
+                    (acc.has_text || acc.calls.is_empty()).then_some(Content::Text(acc.text));
                 message.reasoning = (!acc.reasoning.is_empty()).then_some(acc.reasoning);
                 message.refusal = (!acc.refusal.is_empty()).then_some(acc.refusal);
                 message.tool_calls = acc
@@ -295,15 +301,15 @@ impl ChoiceAcc {
         let Some(call) = self.calls.get_mut(pos) else {
             return;
         };
-        if let Some(id) = id {
-            if call.id.is_empty() {
-                call.id = id.to_owned();
-            }
+        if let Some(id) = id
+            && call.id.is_empty()
+        {
+            call.id = id.to_owned();
         }
-        if let Some(name) = tc.function.name.as_deref().filter(|s| !s.is_empty()) {
-            if call.name.is_empty() {
-                call.name = name.to_owned();
-            }
+        if let Some(name) = tc.function.name.as_deref().filter(|s| !s.is_empty())
+            && call.name.is_empty()
+        {
+            call.name = name.to_owned();
         }
         if let Some(args) = &tc.function.arguments {
             call.arguments.push_str(args);

@@ -1,11 +1,11 @@
 //! Test support: the loopback vendor simulator (shipped in the crate behind the `simulator`
 //! feature, so examples and users' tests can use it too) and helpers around it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::time::Duration;
 
-pub use polyrelay::simulator::{RecordedRequest, Reply, Simulator};
 use polyrelay::providers::OpenAi;
+pub use polyrelay::simulator::{RecordedRequest, Reply, Simulator};
 use polyrelay::{Chain, Relay};
 
 /// An OpenAI-compatible provider pointed at the simulator.

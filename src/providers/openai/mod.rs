@@ -22,8 +22,8 @@ pub use stream::OpenAiEvents;
 pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
     classify::http_error(status, headers, body, &|s| s.to_owned())
 }
-pub use wire::decode_response;
 use wire::RequestQuirks;
+pub use wire::decode_response;
 
 /// A named OpenAI-compatible vendor: its default base URL, the environment variable its key
 /// is read from, and its request quirks.
@@ -61,7 +61,11 @@ impl Preset {
         ..preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY")
     };
     /// DeepSeek.
-    pub const DEEPSEEK: Preset = preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY");
+    pub const DEEPSEEK: Preset = preset(
+        "deepseek",
+        "https://api.deepseek.com/v1",
+        "DEEPSEEK_API_KEY",
+    );
     /// Mistral (rejects `stream_options`; sends usage on the finish chunk anyway).
     pub const MISTRAL: Preset = Preset {
         quirks: RequestQuirks {
@@ -77,26 +81,44 @@ impl Preset {
         "DASHSCOPE_API_KEY",
     );
     /// OpenRouter.
-    pub const OPENROUTER: Preset = preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY");
+    pub const OPENROUTER: Preset = preset(
+        "openrouter",
+        "https://openrouter.ai/api/v1",
+        "OPENROUTER_API_KEY",
+    );
     /// Groq.
     pub const GROQ: Preset = preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY");
     /// Together AI.
-    pub const TOGETHER: Preset = preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY");
+    pub const TOGETHER: Preset = preset(
+        "together",
+        "https://api.together.xyz/v1",
+        "TOGETHER_API_KEY",
+    );
     /// xAI (Grok).
     pub const XAI: Preset = preset("xai", "https://api.x.ai/v1", "XAI_API_KEY");
     /// Fireworks AI.
-    pub const FIREWORKS: Preset = preset("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY");
+    pub const FIREWORKS: Preset = preset(
+        "fireworks",
+        "https://api.fireworks.ai/inference/v1",
+        "FIREWORKS_API_KEY",
+    );
     /// Moonshot (Kimi).
-    pub const MOONSHOT: Preset = preset("moonshot", "https://api.moonshot.ai/v1", "MOONSHOT_API_KEY");
+    pub const MOONSHOT: Preset =
+        preset("moonshot", "https://api.moonshot.ai/v1", "MOONSHOT_API_KEY");
     /// Cerebras.
-    pub const CEREBRAS: Preset = preset("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY");
+    pub const CEREBRAS: Preset =
+        preset("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY");
     /// Perplexity (repeats usage on every chunk; no `stream_options`).
     pub const PERPLEXITY: Preset = Preset {
         quirks: RequestQuirks {
             stream_options: false,
             max_completion_tokens: false,
         },
-        ..preset("perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY")
+        ..preset(
+            "perplexity",
+            "https://api.perplexity.ai",
+            "PERPLEXITY_API_KEY",
+        )
     };
     /// Z.ai (GLM).
     pub const ZAI: Preset = preset("zai", "https://api.z.ai/api/paas/v4", "ZAI_API_KEY");
@@ -258,8 +280,9 @@ impl OpenAi {
 
     /// Adds a header to every request (e.g. OpenRouter's `HTTP-Referer`, an org id).
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| Error::new(ErrorKind::Config, format!("bad header name {name:?}")).with_source(e))?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+            Error::new(ErrorKind::Config, format!("bad header name {name:?}")).with_source(e)
+        })?;
         let mut value = HeaderValue::from_str(value)
             .map_err(|e| Error::new(ErrorKind::Config, "bad header value").with_source(e))?;
         value.set_sensitive(true);
@@ -348,9 +371,12 @@ impl Provider for OpenAi {
         let request_id = classify::request_id(resp.headers());
         let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
         let wire: wire::WireResponse = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(ErrorKind::Decode, format!("response is not a chat completion: {e}"))
-                .with_body(&self.key.redact(&String::from_utf8_lossy(&body)))
-                .with_source(e)
+            Error::new(
+                ErrorKind::Decode,
+                format!("response is not a chat completion: {e}"),
+            )
+            .with_body(&self.key.redact(&String::from_utf8_lossy(&body)))
+            .with_source(e)
         })?;
         if wire.error.as_ref().is_some_and(|e| !e.is_null()) {
             // A gateway that answers 200 with an error object.

@@ -207,7 +207,8 @@ pub(crate) struct WireMessageIn {
 
 /// A finish reason, `""` and `null` meaning none.
 pub(crate) fn finish_reason(s: Option<String>) -> Option<FinishReason> {
-    s.filter(|s| !s.is_empty()).map(|s| FinishReason::from(s.as_str()))
+    s.filter(|s| !s.is_empty())
+        .map(|s| FinishReason::from(s.as_str()))
 }
 
 /// Splits content that some vendors send as an array (Mistral's magistral models put
