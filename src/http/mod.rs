@@ -77,6 +77,10 @@ fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Reads a whole body, refusing more than `limit` bytes.
 pub(crate) async fn read_body(resp: reqwest::Response, limit: usize) -> Result<Bytes, Error> {
+    if resp.content_length().is_some_and(|l| l as usize <= limit) {
+        // Length known and acceptable: let hyper collect it in one go.
+        return resp.bytes().await.map_err(transport_error);
+    }
     let mut buf = BytesMut::with_capacity(
         resp.content_length()
             .map(|l| (l as usize).min(limit))

@@ -25,6 +25,12 @@ pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
 use wire::RequestQuirks;
 pub use wire::decode_response;
 
+/// Encodes `req` for `model` as an OpenAI Chat Completions request body (with
+/// `stream_options.include_usage` when `stream`).
+pub fn encode_request(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, Error> {
+    wire::encode_request(req, model, stream, RequestQuirks::default())
+}
+
 /// A named OpenAI-compatible vendor: its default base URL, the environment variable its key
 /// is read from, and its request quirks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -151,9 +151,24 @@ pub(crate) fn encode_request(
         stream_options,
         extra: &req.extra,
     };
-    serde_json::to_vec(&body).map_err(|e| {
-        Error::new(ErrorKind::InvalidRequest, "could not encode the request").with_source(e)
-    })
+    // Sized up front: one allocation for typical requests instead of a doubling series.
+    let hint = 256
+        + req
+            .messages
+            .iter()
+            .map(|m| {
+                m.content.as_ref().map_or(0, |c| match c {
+                    Content::Text(t) => t.len() + 32,
+                    Content::Parts(p) => p.len() * 128,
+                })
+            })
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(hint);
+    serde_json::to_writer(&mut out, &body)
+        .map(|()| out)
+        .map_err(|e| {
+            Error::new(ErrorKind::InvalidRequest, "could not encode the request").with_source(e)
+        })
 }
 
 #[derive(Deserialize)]
