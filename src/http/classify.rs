@@ -73,7 +73,8 @@ pub(crate) fn parse_error_body(body: &[u8]) -> VendorError {
     }
     let error_type = scalar(err.get("type")).or_else(|| scalar(err.get("status")));
     let code = scalar(err.get("code"))
-        .filter(|c| c.parse::<u16>().is_err()) // a numeric code only repeats the HTTP status
+        // A code in the HTTP status range only repeats the status; others ("1300") are real.
+        .filter(|c| !c.parse::<u16>().is_ok_and(|n| (100..600).contains(&n)))
         .or_else(|| error_type.clone());
     let mut out = VendorError {
         message,
@@ -170,7 +171,7 @@ pub(crate) fn kind_for(status: u16, v: &VendorError) -> ErrorKind {
 
 /// Reads the vendor's request id from the usual headers.
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
-    ["x-request-id", "request-id", "x-goog-request-id", "cf-ray"]
+    ["x-request-id", "request-id", "x-goog-request-id"]
         .iter()
         .find_map(|h| headers.get(*h)?.to_str().ok())
         .map(str::to_owned)

@@ -1,6 +1,8 @@
 //! Vendor implementations of [`Provider`](crate::Provider), and the machinery they share to
 //! turn a vendor's event stream into [`ChatChunk`]s.
 
+pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 
 use std::collections::VecDeque;
@@ -11,6 +13,8 @@ use crate::error::{Error, ErrorKind};
 use crate::http::sse::{SseDecoder, SseEof, SseEvent};
 use crate::types::{ChatChunk, ChatStream};
 
+pub use anthropic::Anthropic;
+pub use gemini::Gemini;
 pub use openai::OpenAi;
 
 /// A vendor's stream grammar: turns SSE events into chunks and knows its terminal event.

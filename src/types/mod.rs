@@ -8,8 +8,8 @@ mod usage;
 
 pub use request::{
     ChatRequest, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl, JsonSchemaFormat,
-    Message, ReasoningEffort, RelayHints, ResponseFormat, Role, StreamOptions, Tool, ToolCall,
-    ToolChoice,
+    Message, ReasoningEffort, RelayHints, ResponseFormat, Role, StreamOptions, ThinkingBlock, Tool,
+    ToolCall, ToolChoice,
 };
 pub use response::{Attempt, ChatResponse, Choice, FinishReason, ResponseMeta, TargetId};
 pub(crate) use stream::response_to_chunks;

@@ -249,9 +249,44 @@ pub struct Message {
     /// A refusal explanation from the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// Signed or redacted reasoning blocks (Anthropic thinking, Gemini thought signatures),
+    /// kept so a later turn can send them back to the vendor that made them. Never sent to
+    /// OpenAI-family vendors.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub thinking_blocks: Vec<ThinkingBlock>,
     /// Fields this crate does not model, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A reasoning block a vendor signed (or redacted), in LiteLLM's `thinking_blocks` shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[non_exhaustive]
+pub enum ThinkingBlock {
+    /// Reasoning text with the vendor's signature over it.
+    #[serde(rename = "thinking")]
+    Thinking {
+        /// The reasoning text (may be empty when only a signature was sent).
+        #[serde(default)]
+        thinking: String,
+        /// The vendor's opaque signature.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    /// Reasoning the vendor encrypted; only the vendor can read it back.
+    #[serde(rename = "redacted_thinking")]
+    Redacted {
+        /// The opaque data.
+        data: String,
+    },
+    /// A block type this crate does not know (dropped on re-encoding).
+    #[serde(other)]
+    Unknown,
 }
 
 impl Message {
@@ -265,6 +300,7 @@ impl Message {
             tool_call_id: None,
             reasoning: None,
             refusal: None,
+            thinking_blocks: Vec::new(),
             extra: Map::new(),
         }
     }
@@ -555,6 +591,10 @@ pub struct ToolCall {
     pub kind: String,
     /// Which function, with which arguments.
     pub function: FunctionCall,
+    /// Gemini's thought signature for this call, sent back to Gemini on the next turn (and
+    /// to no other vendor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
 }
 
 fn null_as_function<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -577,6 +617,7 @@ impl ToolCall {
                 name: name.into(),
                 arguments: arguments.into(),
             },
+            thought_signature: None,
         }
     }
 }

@@ -114,6 +114,13 @@ pub struct Delta {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tool_calls: Vec<ToolCallDelta>,
+    /// The signature closing the reasoning block streamed so far (Anthropic
+    /// `signature_delta`, Gemini `thoughtSignature` on a thought part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_signature: Option<String>,
+    /// A whole redacted reasoning block (Anthropic `redacted_thinking`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted_thinking: Option<String>,
 }
 
 /// A fragment of a tool call: the first names the call, later ones add argument text.
@@ -129,6 +136,9 @@ pub struct ToolCallDelta {
     /// Name and argument text.
     #[serde(default, deserialize_with = "null_as_default")]
     pub function: FunctionCallDelta,
+    /// Gemini's thought signature for this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
 }
 
 /// Name and argument fragments of a tool call.
@@ -155,6 +165,7 @@ impl ToolCallDelta {
             index: Some(index),
             id,
             function: FunctionCallDelta { name, arguments },
+            thought_signature: None,
         }
     }
 }
@@ -172,8 +183,10 @@ pub struct StreamAccumulator {
 #[derive(Debug, Default)]
 struct ChoiceAcc {
     text: String,
-    has_text: bool,
     reasoning: String,
+    /// Reasoning text since the last signed block (becomes a block when a signature comes).
+    open_thinking: String,
+    thinking_blocks: Vec<crate::types::ThinkingBlock>,
     refusal: String,
     calls: Vec<CallAcc>,
     /// Position in `calls` of each vendor-given call index.
@@ -186,6 +199,7 @@ struct CallAcc {
     id: String,
     name: String,
     arguments: String,
+    thought_signature: Option<String>,
 }
 
 impl StreamAccumulator {
@@ -214,10 +228,21 @@ impl StreamAccumulator {
             let d = &c.delta;
             if let Some(t) = &d.content {
                 acc.text.push_str(t);
-                acc.has_text = true;
             }
             if let Some(r) = &d.reasoning {
                 acc.reasoning.push_str(r);
+                acc.open_thinking.push_str(r);
+            }
+            if let Some(sig) = &d.thinking_signature {
+                acc.thinking_blocks
+                    .push(crate::types::ThinkingBlock::Thinking {
+                        thinking: std::mem::take(&mut acc.open_thinking),
+                        signature: Some(sig.clone()),
+                    });
+            }
+            if let Some(data) = &d.redacted_thinking {
+                acc.thinking_blocks
+                    .push(crate::types::ThinkingBlock::Redacted { data: data.clone() });
             }
             if let Some(r) = &d.refusal {
                 acc.refusal.push_str(r);
@@ -248,14 +273,24 @@ impl StreamAccumulator {
             .into_iter()
             .map(|(index, acc)| {
                 let mut message = Message::new(Role::Assistant, "");
-                message.content =
-                    (acc.has_text || acc.calls.is_empty()).then_some(Content::Text(acc.text));
+                // As unstreamed decoding does: an empty text beside tool calls is no content.
+                message.content = if acc.text.is_empty() && !acc.calls.is_empty() {
+                    None
+                } else {
+                    Some(Content::Text(acc.text))
+                };
                 message.reasoning = (!acc.reasoning.is_empty()).then_some(acc.reasoning);
                 message.refusal = (!acc.refusal.is_empty()).then_some(acc.refusal);
+                // Unsigned reasoning stays in `reasoning` only: blocks exist to be sent back.
+                message.thinking_blocks = acc.thinking_blocks;
                 message.tool_calls = acc
                     .calls
                     .into_iter()
-                    .map(|c| ToolCall::function(c.id, c.name, c.arguments))
+                    .map(|c| {
+                        let mut call = ToolCall::function(c.id, c.name, c.arguments);
+                        call.thought_signature = c.thought_signature;
+                        call
+                    })
                     .collect();
                 Choice::new(index, message, acc.finish_reason)
             })
@@ -313,6 +348,9 @@ impl ChoiceAcc {
         }
         if let Some(args) = &tc.function.arguments {
             call.arguments.push_str(args);
+        }
+        if tc.thought_signature.is_some() {
+            call.thought_signature.clone_from(&tc.thought_signature);
         }
     }
 }
@@ -387,12 +425,14 @@ pub(crate) fn response_to_chunks(resp: ChatResponse) -> Vec<ChatChunk> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, tc)| {
-                    ToolCallDelta::new(
+                    let mut d = ToolCallDelta::new(
                         i as u32,
                         Some(tc.id),
                         Some(tc.function.name),
                         Some(tc.function.arguments),
-                    )
+                    );
+                    d.thought_signature = tc.thought_signature;
+                    d
                 })
                 .collect();
             ChatChunk {
@@ -407,6 +447,7 @@ pub(crate) fn response_to_chunks(resp: ChatResponse) -> Vec<ChatChunk> {
                         reasoning: m.reasoning,
                         refusal: m.refusal,
                         tool_calls,
+                        ..Delta::default()
                     },
                     finish_reason: c.finish_reason,
                 }],

@@ -143,6 +143,7 @@ impl EventHandler for OpenAiEvents {
                         reasoning: d.reasoning_content.or(d.reasoning).or(part_reasoning),
                         refusal: d.refusal,
                         tool_calls: d.tool_calls.unwrap_or_default(),
+                        ..Delta::default()
                     };
                 }
                 choice
@@ -171,6 +172,9 @@ impl EventHandler for OpenAiEvents {
             match self.on_event(&ev, out) {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
+                // A cut inside `[DONE]` or a trailing chunk after the finish reason: the
+                // answer is already whole.
+                Err(e) if e.kind() == ErrorKind::Decode && self.saw_finish => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Decode => {
                     return Err(Error::new(
                         ErrorKind::StreamInterrupted,

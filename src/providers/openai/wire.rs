@@ -100,7 +100,7 @@ impl Serialize for WireMessage<'_> {
             map.serialize_entry("name", name)?;
         }
         if !m.tool_calls.is_empty() {
-            map.serialize_entry("tool_calls", &m.tool_calls)?;
+            map.serialize_entry("tool_calls", &WireToolCalls(&m.tool_calls))?;
         }
         if let Some(id) = &m.tool_call_id {
             map.serialize_entry("tool_call_id", id)?;
@@ -112,6 +112,26 @@ impl Serialize for WireMessage<'_> {
             map.serialize_entry(k, v)?;
         }
         map.end()
+    }
+}
+
+/// Tool calls as OpenAI-family vendors take them (no Gemini thought signature).
+struct WireToolCalls<'a>(&'a [ToolCall]);
+
+impl Serialize for WireToolCalls<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Call<'a> {
+            id: &'a str,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            function: &'a crate::types::FunctionCall,
+        }
+        s.collect_seq(self.0.iter().map(|c| Call {
+            id: &c.id,
+            kind: &c.kind,
+            function: &c.function,
+        }))
     }
 }
 
