@@ -43,6 +43,8 @@ pub enum ErrorKind {
     Config,
     /// Every target of the route failed; [`Error::attempts`] lists them.
     AllTargetsFailed,
+    /// An attempt the relay abandoned because a hedged attempt on another target won.
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -65,6 +67,7 @@ impl ErrorKind {
             ErrorKind::NoRoute => "no_route",
             ErrorKind::Config => "config",
             ErrorKind::AllTargetsFailed => "all_targets_failed",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 }
@@ -298,6 +301,7 @@ fn describe(kind: ErrorKind) -> &'static str {
         ErrorKind::NoRoute => "no route",
         ErrorKind::Config => "configuration error",
         ErrorKind::AllTargetsFailed => "all targets failed",
+        ErrorKind::Cancelled => "cancelled",
     }
 }
 

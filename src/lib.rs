@@ -14,6 +14,8 @@ pub mod types;
 
 pub use error::{Error, ErrorKind};
 pub use provider::{CallContext, Provider};
-pub use relay::{Chain, ContextOverflow, Relay, RelayBuilder, RetryPolicy};
+pub use relay::{
+    Chain, ContextOverflow, MidStreamRecovery, Relay, RelayBuilder, RetryPolicy, StreamPolicy,
+};
 pub use secret::ApiKey;
 pub use types::*;

@@ -77,16 +77,29 @@ impl<H: EventHandler> ChunkDecoder<H> {
         result
     }
 
+    /// Decodes the buffered events. A malformed event (a `Decode` error from the handler)
+    /// leaves the decoder usable: feeding more bytes (or none) goes on after it. Any other
+    /// error ends the stream.
     fn drain(&mut self, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
         loop {
             let event = match self.sse.next_event() {
                 Ok(Some(ev)) => ev,
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(Error::new(ErrorKind::Decode, e.to_string()).with_source(e)),
+                Err(e) => {
+                    self.done = true;
+                    return Err(Error::new(ErrorKind::Decode, e.to_string()).with_source(e));
+                }
             };
-            if self.handler.on_event(&event, out)? {
-                self.done = true;
-                return Ok(());
+            match self.handler.on_event(&event, out) {
+                Ok(true) => {
+                    self.done = true;
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.done |= e.kind() != ErrorKind::Decode;
+                    return Err(e);
+                }
             }
         }
     }
@@ -171,6 +184,8 @@ pub(crate) fn sse_chat_stream<H: EventHandler>(resp: reqwest::Response, handler:
         queue: VecDeque<ChatChunk>,
         error: Option<Error>,
         ended: bool,
+        /// Events are still buffered after a malformed one: decode them before reading on.
+        drain_first: bool,
     }
     let state = State {
         body: resp.bytes_stream().boxed(),
@@ -178,6 +193,7 @@ pub(crate) fn sse_chat_stream<H: EventHandler>(resp: reqwest::Response, handler:
         queue: VecDeque::new(),
         error: None,
         ended: false,
+        drain_first: false,
     };
     let stream = futures::stream::unfold(state, |mut st| async move {
         loop {
@@ -194,17 +210,29 @@ pub(crate) fn sse_chat_stream<H: EventHandler>(resp: reqwest::Response, handler:
                 st.ended = true;
                 continue;
             }
-            let step = match st.body.next().await {
-                Some(Ok(bytes)) => st.decoder.feed_into(&bytes, &mut st.queue),
+            if st.drain_first {
+                st.drain_first = false;
+                if let Err(e) = st.decoder.feed_into(&[], &mut st.queue) {
+                    st.drain_first = !st.decoder.is_done();
+                    st.ended = st.decoder.is_done();
+                    st.error = Some(e);
+                }
+                continue;
+            }
+            let (step, fatal) = match st.body.next().await {
+                Some(Ok(bytes)) => (st.decoder.feed_into(&bytes, &mut st.queue), false),
                 Some(Err(e)) => {
                     let cause = crate::http::transport_error(e);
-                    Err(st.decoder.interrupted(cause))
+                    (Err(st.decoder.interrupted(cause)), true)
                 }
-                None => st.decoder.finish_into(&mut st.queue),
+                None => (st.decoder.finish_into(&mut st.queue), true),
             };
             if let Err(e) = step {
-                // Chunks decoded before the error go out first, then the error, then the end.
-                st.ended = true;
+                // Chunks decoded before the error go out first, then the error. A malformed
+                // event leaves the stream readable (the consumer decides whether to go on);
+                // anything else ends it.
+                st.ended = fatal || st.decoder.is_done();
+                st.drain_first = !st.ended;
                 st.error = Some(e);
             }
         }

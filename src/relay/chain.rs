@@ -20,6 +20,42 @@ pub struct TargetSpec {
     /// The model's context window in tokens, used to pick a larger model after a
     /// context-length error.
     pub context_window: Option<u32>,
+    /// Time allowed from sending a stream request to its first content event (the
+    /// "response window"). `None`: the chain's, then `attempt_timeout`.
+    pub first_token_timeout: Option<Duration>,
+    /// Whether the target continues an assistant prefill (Anthropic does; most
+    /// OpenAI-compatible APIs do not), for mid-stream continuation.
+    pub prefill: bool,
+}
+
+/// What a stream does after its first content event (its commit point).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamPolicy {
+    /// Longest silence between two events once the stream has started; a stall ends it with
+    /// a `StreamInterrupted` error. `None` (the default): no idle limit.
+    pub idle_timeout: Option<Duration>,
+    /// Skip malformed events after the commit point instead of ending the stream
+    /// (default: end it with the error).
+    pub lenient: bool,
+    /// What to do when a committed stream is interrupted (default: report the error).
+    pub recovery: MidStreamRecovery,
+}
+
+/// Recovery of a stream interrupted after content reached the caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MidStreamRecovery {
+    /// End the stream with a `StreamInterrupted` error. The default.
+    #[default]
+    Off,
+    /// Ask the next targets for the whole answer again; a chunk of kind
+    /// [`ChunkKind::Restart`](crate::ChunkKind::Restart) first tells the caller to discard
+    /// what it received.
+    Restart,
+    /// Send the partial answer as an assistant prefill to the next target that declares
+    /// [`Chain::prefill`] and stream the continuation; targets without prefill restart.
+    Continue,
 }
 
 /// An ordered fallback chain: the request goes to the first target, then to the next when
@@ -47,6 +83,10 @@ pub struct Chain {
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) context_overflow: ContextOverflow,
     pub(crate) fail_over_invalid: bool,
+    pub(crate) first_token_timeout: Option<Duration>,
+    pub(crate) stream: StreamPolicy,
+    pub(crate) hedge_after: Option<Duration>,
+    pub(crate) max_hedges: Option<usize>,
 }
 
 impl Chain {
@@ -63,7 +103,62 @@ impl Chain {
             attempt_timeout: None,
             max_attempts: None,
             context_window: None,
+            first_token_timeout: None,
+            prefill: false,
         });
+        self
+    }
+
+    /// The response window for streams: time from sending to the first content event of the
+    /// last target (or, before any target, of every target). A target silent that long is
+    /// abandoned for the next one, and nothing it sent reaches the caller.
+    pub fn first_token_timeout(mut self, timeout: Duration) -> Self {
+        match self.targets.last_mut() {
+            Some(t) => t.first_token_timeout = Some(timeout),
+            None => self.first_token_timeout = Some(timeout),
+        }
+        self
+    }
+
+    /// Declares that the last target continues an assistant prefill (see
+    /// [`MidStreamRecovery::Continue`]).
+    pub fn prefill(mut self, on: bool) -> Self {
+        if let Some(t) = self.targets.last_mut() {
+            t.prefill = on;
+        }
+        self
+    }
+
+    /// Longest silence in a started stream before it is reported as stalled.
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.stream.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Skip malformed events after a stream started instead of ending it.
+    pub fn lenient_streams(mut self, on: bool) -> Self {
+        self.stream.lenient = on;
+        self
+    }
+
+    /// Hedged requests: when no target has answered (for streams: produced its first token)
+    /// after `delay`, start the next target in parallel; the first to succeed wins and the
+    /// others are closed at once (recorded in `meta.attempts` as `Cancelled`). Hedged routes
+    /// move on after a failure instead of retrying the same target.
+    pub fn hedge_after(mut self, delay: Duration) -> Self {
+        self.hedge_after = Some(delay);
+        self
+    }
+
+    /// At most `n` extra attempts in flight at once when hedging (default 1).
+    pub fn max_hedges(mut self, n: usize) -> Self {
+        self.max_hedges = Some(n.max(1));
+        self
+    }
+
+    /// What to do when a started stream is interrupted.
+    pub fn mid_stream_recovery(mut self, recovery: MidStreamRecovery) -> Self {
+        self.stream.recovery = recovery;
         self
     }
 

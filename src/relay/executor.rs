@@ -13,19 +13,47 @@ use super::{Route, Target};
 use crate::error::{Error, ErrorKind};
 use crate::types::{Attempt, ChatRequest, ResponseMeta};
 
-/// Runs `call` against the route's targets until one succeeds, the policy says stop, or the
-/// deadline passes.
+/// What an attempt must achieve within its time limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The whole response (`attempt_timeout`).
+    Chat,
+    /// The first content event of a stream (`first_token_timeout`, else `attempt_timeout`).
+    Stream,
+}
+
+impl Target {
+    pub(crate) fn limit(&self, mode: Mode) -> Duration {
+        match mode {
+            Mode::Chat => self.attempt_timeout,
+            Mode::Stream => self.first_token_timeout.unwrap_or(self.attempt_timeout),
+        }
+    }
+}
+
+/// Runs `call` against `targets` (a route's, or what is left of them) until one succeeds,
+/// the policy says stop, or the deadline passes.
 pub(crate) async fn execute<T, F, Fut>(
     route: &Route,
+    targets: &[Target],
     req: &ChatRequest,
+    mode: Mode,
     mut call: F,
 ) -> Result<(T, ResponseMeta), Error>
 where
     F: FnMut(&Target) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
+    Fut: Future<Output = Result<T, Error>> + Send,
+    T: Send,
 {
     let start = Instant::now();
-    let deadline = start + route.total_timeout;
+    let deadline = start + req.relay.timeout.unwrap_or(route.total_timeout);
+    if let Some(h) = route.hedge {
+        let span =
+            tracing::info_span!("relay.chat", relay.route = %route.name, relay.hedged = true);
+        return super::hedge::execute_hedged(route, targets, deadline, start, mode, h, call)
+            .instrument(span)
+            .await;
+    }
     let span = tracing::info_span!(
         "relay.chat",
         relay.route = %route.name,
@@ -40,7 +68,7 @@ where
     let mut deadline_passed = false;
 
     async {
-        'targets: for target in &route.targets {
+        'targets: for target in targets {
             if let Some(window) = overflow_from {
                 let larger = matches!((window, target.context_window), (Some(w), Some(t)) if t > w);
                 let eligible = match route.context_overflow {
@@ -63,7 +91,7 @@ where
                     break 'targets;
                 }
                 let remaining = deadline - now;
-                let limit = target.attempt_timeout.min(remaining);
+                let limit = target.limit(mode).min(remaining);
                 let attempt_span = tracing::info_span!(
                     "relay.attempt",
                     gen_ai.provider.name = target.provider.name(),
@@ -102,10 +130,10 @@ where
                     }
                     Ok(Err(e)) => e,
                     Err(_) => {
-                        let why = if limit < target.attempt_timeout {
-                            "the call's deadline"
-                        } else {
-                            "the attempt timeout"
+                        let why = match mode {
+                            _ if limit < target.limit(mode) => "the call's deadline",
+                            Mode::Chat => "the attempt timeout",
+                            Mode::Stream => "the first-token timeout",
                         };
                         Error::new(
                             ErrorKind::Timeout,
@@ -161,7 +189,7 @@ where
             route,
             attempts,
             overflow_from.is_some(),
-            deadline_passed,
+            deadline_passed.then_some(deadline - start),
             start.elapsed(),
         ))
     }
@@ -177,7 +205,7 @@ fn exhausted(
     route: &Route,
     attempts: Vec<Attempt>,
     overflowed: bool,
-    deadline_passed: bool,
+    deadline_passed: Option<Duration>,
     elapsed: Duration,
 ) -> Error {
     // A context overflow with no larger target: the caller needs that reason, not a summary.
@@ -196,11 +224,8 @@ fn exhausted(
         targets.len(),
         elapsed.as_millis()
     );
-    if deadline_passed {
-        msg.push_str(&format!(
-            " (deadline of {} ms reached)",
-            route.total_timeout.as_millis()
-        ));
+    if let Some(total) = deadline_passed {
+        msg.push_str(&format!(" (deadline of {} ms reached)", total.as_millis()));
     }
     Error::new(ErrorKind::AllTargetsFailed, msg).with_attempts(attempts)
 }

@@ -3,7 +3,9 @@
 
 mod chain;
 mod executor;
+mod hedge;
 mod policy;
+mod stream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +15,8 @@ use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
 use crate::types::{ChatRequest, ChatResponse, ChatStream, TargetId};
 
-pub use chain::{Chain, TargetSpec};
+pub use chain::{Chain, MidStreamRecovery, StreamPolicy, TargetSpec};
+use executor::Mode;
 pub use policy::{ContextOverflow, RetryPolicy};
 
 /// Default time allowed for one attempt: 120 s.
@@ -27,6 +30,9 @@ pub(crate) struct Target {
     pub id: TargetId,
     pub provider: Arc<dyn Provider>,
     pub attempt_timeout: Duration,
+    pub first_token_timeout: Option<Duration>,
+    /// The target continues an assistant prefill (for mid-stream continuation).
+    pub prefill: bool,
     pub retry: RetryPolicy,
     pub context_window: Option<u32>,
 }
@@ -38,6 +44,8 @@ pub(crate) struct Route {
     pub total_timeout: Duration,
     pub context_overflow: ContextOverflow,
     pub fail_over_invalid: bool,
+    pub stream: StreamPolicy,
+    pub hedge: Option<hedge::Hedge>,
 }
 
 struct Inner {
@@ -101,35 +109,30 @@ impl Relay {
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
         let route = self.resolve(&req)?;
         let cx = &self.inner.cx;
-        let (mut resp, meta) = executor::execute(&route, &req, |t: &Target| {
-            let provider = t.provider.clone();
-            let model = t.id.model.clone();
-            let req = &req;
-            async move { provider.chat(req, &model, cx).await }
-        })
-        .await?;
+        let (mut resp, meta) =
+            executor::execute(&route, &route.targets, &req, Mode::Chat, |t: &Target| {
+                let provider = t.provider.clone();
+                let model = t.id.model.clone();
+                let req = &req;
+                async move { provider.chat(req, &model, cx).await }
+            })
+            .await?;
         let request_id = resp.meta.request_id.take();
         resp.meta = meta;
         resp.meta.request_id = request_id;
         Ok(resp)
     }
 
-    /// Like [`chat`](Self::chat), streaming. Retries and failover apply until a target
-    /// accepts the request (HTTP headers received); after that, errors arrive on the stream.
+    /// Like [`chat`](Self::chat), streaming. Retries and failover apply until the stream's
+    /// first content event (its commit point), within each target's first-token timeout
+    /// ([`Chain::first_token_timeout`]) and the call's deadline; nothing of an abandoned attempt
+    /// reaches the caller. After the commit point a stall ([`Chain::stream_idle_timeout`]), a
+    /// cut or an error event ends the stream with a `StreamInterrupted` error, unless the route
+    /// recovers it ([`Chain::mid_stream_recovery`]). Every chunk names the target that produced
+    /// it. Dropping the stream closes the vendor connection.
     pub async fn chat_stream(&self, req: ChatRequest) -> Result<ChatStream, Error> {
         let route = self.resolve(&req)?;
-        let cx = &self.inner.cx;
-        let (mut stream, meta) = executor::execute(&route, &req, |t: &Target| {
-            let provider = t.provider.clone();
-            let model = t.id.model.clone();
-            let req = &req;
-            async move { provider.chat_stream(req, &model, cx).await }
-        })
-        .await?;
-        let request_id = stream.meta_mut().request_id.take();
-        *stream.meta_mut() = meta;
-        stream.meta_mut().request_id = request_id;
-        Ok(stream)
+        stream::relay_stream(route, Arc::new(req), self.inner.cx.clone()).await
     }
 
     /// The registered provider called `name`.
@@ -146,7 +149,7 @@ impl Relay {
 
     fn resolve(&self, req: &ChatRequest) -> Result<Arc<Route>, Error> {
         if let Some(route) = self.inner.routes.get(&req.model) {
-            return Ok(apply_hints(route, req));
+            return Ok(route.clone());
         }
         // `provider/model`: a one-target route with the relay's defaults.
         if let Some((provider, model)) = req.model.split_once('/')
@@ -159,14 +162,18 @@ impl Relay {
                     id: TargetId::new(provider, model),
                     provider: p.clone(),
                     attempt_timeout: d.attempt_timeout,
+                    first_token_timeout: None,
+                    prefill: false,
                     retry: d.retry.clone(),
                     context_window: None,
                 }],
                 total_timeout: d.total_timeout,
                 context_overflow: ContextOverflow::default(),
                 fail_over_invalid: false,
+                stream: StreamPolicy::default(),
+                hedge: None,
             });
-            return Ok(apply_hints(&route, req));
+            return Ok(route);
         }
         Err(Error::new(
             ErrorKind::NoRoute,
@@ -176,20 +183,6 @@ impl Relay {
                 self.routes().join(", ")
             ),
         ))
-    }
-}
-
-/// Applies per-request overrides (a caller's deadline) to a route.
-fn apply_hints(route: &Arc<Route>, req: &ChatRequest) -> Arc<Route> {
-    match req.relay.timeout {
-        Some(t) if t != route.total_timeout => Arc::new(Route {
-            name: route.name.clone(),
-            targets: route.targets.clone(),
-            total_timeout: t,
-            context_overflow: route.context_overflow,
-            fail_over_invalid: route.fail_over_invalid,
-        }),
-        _ => route.clone(),
     }
 }
 
@@ -308,10 +301,18 @@ impl RelayBuilder {
                 if let Some(n) = t.max_attempts.or(chain.max_attempts) {
                     retry.max_attempts = n.max(1);
                 }
+                let first_token_timeout = t.first_token_timeout.or(chain.first_token_timeout);
+                if first_token_timeout.is_some_and(|d| d.is_zero()) {
+                    return Err(config(format!(
+                        "route {name:?}: first-token timeout must be > 0"
+                    )));
+                }
                 targets.push(Target {
                     id: TargetId::new(t.provider.as_str(), t.model.as_str()),
                     provider,
                     attempt_timeout,
+                    first_token_timeout,
+                    prefill: t.prefill,
                     retry,
                     context_window: t.context_window,
                 });
@@ -322,6 +323,11 @@ impl RelayBuilder {
                 total_timeout: chain.total_timeout.unwrap_or(defaults.total_timeout),
                 context_overflow: chain.context_overflow,
                 fail_over_invalid: chain.fail_over_invalid,
+                stream: chain.stream.clone(),
+                hedge: chain.hedge_after.map(|after| hedge::Hedge {
+                    after,
+                    max_extra: chain.max_hedges.unwrap_or(1).max(1),
+                }),
             };
             if routes.insert(name.clone(), Arc::new(route)).is_some() {
                 return Err(config(format!("route {name:?} defined twice")));

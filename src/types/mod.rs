@@ -14,6 +14,7 @@ pub use request::{
 pub use response::{Attempt, ChatResponse, Choice, FinishReason, ResponseMeta, TargetId};
 pub(crate) use stream::response_to_chunks;
 pub use stream::{
-    ChatChunk, ChatStream, ChunkChoice, Delta, FunctionCallDelta, StreamAccumulator, ToolCallDelta,
+    ChatChunk, ChatStream, ChunkChoice, ChunkKind, Delta, FunctionCallDelta, StreamAccumulator,
+    ToolCallDelta,
 };
 pub use usage::Usage;

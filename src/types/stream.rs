@@ -37,6 +37,24 @@ pub struct ChatChunk {
     /// Usage so far (the last chunk carrying it holds the final count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The relay target that produced this chunk (set by the relay, not part of the JSON).
+    #[serde(skip)]
+    pub target: Option<super::TargetId>,
+    /// Content, or a signal about the stream itself (not part of the JSON).
+    #[serde(skip)]
+    pub kind: ChunkKind,
+}
+
+/// What a chunk is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChunkKind {
+    /// Deltas of the answer (the usual case).
+    #[default]
+    Content,
+    /// The stream was interrupted and the relay starts the answer over on another target:
+    /// discard everything received so far. Carries no deltas.
+    Restart,
 }
 
 fn chunk_object() -> String {
@@ -210,6 +228,10 @@ impl StreamAccumulator {
 
     /// Adds one chunk.
     pub fn push(&mut self, chunk: &ChatChunk) {
+        if chunk.kind == ChunkKind::Restart {
+            *self = StreamAccumulator::default();
+            return;
+        }
         if self.id.is_empty() && !chunk.id.is_empty() {
             self.id.clone_from(&chunk.id);
         }
@@ -395,11 +417,20 @@ impl ChatStream {
     pub async fn collect(mut self) -> Result<ChatResponse, Error> {
         use futures::StreamExt;
         let mut acc = StreamAccumulator::new();
+        let mut last_target = None;
         while let Some(chunk) = self.inner.next().await {
-            acc.push(&chunk?);
+            let chunk = chunk?;
+            acc.push(&chunk);
+            if chunk.target.is_some() {
+                last_target = chunk.target;
+            }
         }
         let mut resp = acc.finish();
         resp.meta = self.meta;
+        if last_target.is_some() {
+            // A recovered stream ends on another target than it opened on.
+            resp.meta.served_by = last_target;
+        }
         Ok(resp)
     }
 }

@@ -356,3 +356,55 @@ impl WireResponse {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(req: &ChatRequest, stream: bool, quirks: RequestQuirks) -> Value {
+        serde_json::from_slice(&encode_request(req, "m", stream, quirks).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn quirks_shape_the_body() {
+        let mut req = ChatRequest::new("route").user("hi");
+        req.max_completion_tokens = Some(64);
+        let openai = body(&req, true, RequestQuirks::default());
+        assert_eq!(openai["max_completion_tokens"], 64);
+        assert_eq!(openai["stream_options"], json!({"include_usage": true}));
+        let mistral = body(
+            &req,
+            true,
+            RequestQuirks {
+                stream_options: false,
+                max_completion_tokens: false,
+            },
+        );
+        assert_eq!(
+            mistral["max_tokens"], 64,
+            "sent under the name the vendor accepts"
+        );
+        assert!(mistral.get("max_completion_tokens").is_none());
+        assert!(mistral.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn vendor_only_fields_are_not_sent_back() {
+        let mut asst = Message::assistant("answer");
+        asst.reasoning = Some("thought".into());
+        asst.thinking_blocks = vec![crate::types::ThinkingBlock::Redacted { data: "x".into() }];
+        let mut call = ToolCall::function("c1", "f", "{}");
+        call.thought_signature = Some("sig".into());
+        asst.tool_calls = vec![call];
+        let req = ChatRequest::new("r").user("q").message(asst);
+        let b = body(&req, false, RequestQuirks::default());
+        let m = &b["messages"][1];
+        assert!(m.get("reasoning_content").is_none() && m.get("thinking_blocks").is_none());
+        assert_eq!(
+            m["tool_calls"][0],
+            json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}})
+        );
+        assert!(b.get("stream").is_none());
+    }
+}
