@@ -727,3 +727,1073 @@ async fn a_raw_client_closing_during_a_hang_is_noticed() {
         .await
         .expect("raw close noticed");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Anthropic Messages and Google Gemini dialects, tool calls, vendor errors and stream faults.
+// ---------------------------------------------------------------------------------------------
+
+const DEFAULT_TEXT: &str = "Hello from the polyrelay simulator.";
+const DEFAULT_PIECES: [&str; 5] = ["Hello ", "from ", "the ", "polyrelay ", "simulator."];
+
+/// An Anthropic Messages request: "Be brief." (system) + "Say hello" = 18 chars, 5 tokens.
+fn messages(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": 1024,
+        "stream": stream,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello"}]}]
+    })
+}
+
+/// A Gemini request: "Be brief." (system instruction) + "Say hello" = 18 chars, 5 tokens.
+fn contents() -> Value {
+    json!({
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]
+    })
+}
+
+fn messages_url(sim: &Simulator) -> String {
+    format!("{}/v1/messages", sim.base_url())
+}
+
+/// A Gemini URL; `method` is `generateContent`, `streamGenerateContent` or
+/// `streamGenerateContent?alt=sse`.
+fn gemini_url(sim: &Simulator, model: &str, method: &str) -> String {
+    format!("{}/v1beta/models/{model}:{method}", sim.base_url())
+}
+
+async fn post_to(url: &str, body: &Value) -> reqwest::Response {
+    timeout(PROMPT, client().post(url).json(body).send())
+        .await
+        .expect("response in time")
+        .expect("response")
+}
+
+/// The whole body of a response as text, in time.
+async fn body_text(response: reqwest::Response) -> String {
+    timeout(PROMPT, response.text())
+        .await
+        .expect("body in time")
+        .expect("body")
+}
+
+/// The events of an SSE body (`\n` or `\r\n` line ends): `(event name, data)`.
+fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
+    body.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter(|frame| !frame.is_empty())
+        .map(|frame| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(name) = line.strip_prefix("event: ") {
+                    event = Some(name.to_owned());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                } else {
+                    panic!("unexpected SSE line {line:?} in {frame:?}");
+                }
+            }
+            (event, data)
+        })
+        .collect()
+}
+
+fn parse(data: &str) -> Value {
+    serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}"))
+}
+
+fn event_names(events: &[(Option<String>, String)]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|(name, _)| name.as_deref().unwrap_or("<none>"))
+        .collect()
+}
+
+fn fixture(path: &str) -> Value {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    parse(&text)
+}
+
+/// Whether every field of the recorded `real` body is in `sim` with the same JSON type (a
+/// `null` in `real` matches anything; each element of a `real` array must be matched by some
+/// element of the `sim` array), except the paths in `skip`.
+fn covers(real: &Value, sim: &Value, path: &str, skip: &[&str]) -> Result<(), String> {
+    if skip.contains(&path) {
+        return Ok(());
+    }
+    match (real, sim) {
+        (Value::Null, _) => Ok(()),
+        (Value::Object(r), Value::Object(s)) => r.iter().try_for_each(|(k, v)| {
+            let p = format!("{path}/{k}");
+            match s.get(k) {
+                Some(sv) => covers(v, sv, &p, skip),
+                None if skip.contains(&p.as_str()) => Ok(()),
+                None => Err(format!("missing {p}")),
+            }
+        }),
+        (Value::Array(r), Value::Array(s)) => r.iter().try_for_each(|rv| {
+            let p = format!("{path}/[]");
+            let mut why = String::from("empty");
+            for sv in s {
+                match covers(rv, sv, &p, skip) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => why = e,
+                }
+            }
+            Err(format!("no element of {p} matches {rv}: {why}"))
+        }),
+        (Value::String(_), Value::String(_))
+        | (Value::Number(_), Value::Number(_))
+        | (Value::Bool(_), Value::Bool(_)) => Ok(()),
+        _ => Err(format!("{path}: recorded {real}, simulated {sim}")),
+    }
+}
+
+fn assert_covers(fixture_path: &str, sim: &Value, skip: &[&str]) {
+    if let Err(error) = covers(&fixture(fixture_path), sim, "", skip) {
+        panic!("{fixture_path}: {error}\nsimulated: {sim:#}");
+    }
+}
+
+#[tokio::test]
+async fn anthropic_messages_json_shape() {
+    let sim = Simulator::start().await.expect("start");
+    let response = post_to(&messages_url(&sim), &messages("claude-sim", false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["request-id"], "req_sim_0");
+    let text = body_text(response).await;
+    assert!(
+        text.starts_with(r#"{"model":"claude-sim","id":"msg_sim_0","type":"message","#),
+        "{text}"
+    );
+    let body = parse(&text);
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["role"], "assistant");
+    assert_eq!(
+        body["content"],
+        json!([{"type": "text", "text": DEFAULT_TEXT}])
+    );
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(body["stop_sequence"], Value::Null);
+    let usage = &body["usage"];
+    assert_eq!(usage["input_tokens"], 5);
+    assert_eq!(usage["output_tokens"], 9);
+    assert_eq!(usage["cache_creation_input_tokens"], 0);
+    assert_eq!(usage["cache_read_input_tokens"], 0);
+    assert_eq!(
+        usage["cache_creation"],
+        json!({"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0})
+    );
+    assert_covers("anthropic/messages_text.json", &body, &[]);
+    assert_covers("anthropic/vercel_messages_text.json", &body, &[]);
+
+    let request = &sim.requests()[0];
+    assert_eq!(request.model.as_deref(), Some("claude-sim"));
+    assert_eq!(request.dialect(), Dialect::Anthropic);
+    assert!(!request.is_stream());
+}
+
+#[tokio::test]
+async fn anthropic_stream_sends_the_events_in_order() {
+    let sim = Simulator::start().await.expect("start");
+    let response = post_to(&messages_url(&sim), &messages("claude-sim", true)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    assert_eq!(response.headers()["request-id"], "req_sim_0");
+    let text = body_text(response).await;
+    assert!(!text.contains("[DONE]"));
+    assert!(!text.contains('\r'));
+    let events = sse_events(&text);
+    assert_eq!(
+        event_names(&events),
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    // The event name is the data's `type`; the ping is sent exactly as Anthropic sends it.
+    let data: Vec<Value> = events.iter().map(|(_, d)| parse(d)).collect();
+    for ((name, _), value) in events.iter().zip(&data) {
+        assert_eq!(value["type"].as_str(), name.as_deref());
+    }
+    assert!(
+        text.contains("event: ping\ndata: {\"type\": \"ping\"}\n\n"),
+        "{text}"
+    );
+    let start = &data[0]["message"];
+    assert_eq!(start["id"], "msg_sim_0");
+    assert_eq!(start["model"], "claude-sim");
+    assert_eq!(start["content"], json!([]));
+    assert_eq!(start["stop_reason"], Value::Null);
+    assert_eq!(start["usage"]["input_tokens"], 5);
+    assert_eq!(start["usage"]["cache_read_input_tokens"], 0);
+    assert_eq!(
+        data[1]["content_block"],
+        json!({"type": "text", "text": ""})
+    );
+    let pieces: Vec<&str> = data[3..8]
+        .iter()
+        .map(|d| {
+            assert_eq!(d["index"], 0);
+            assert_eq!(d["delta"]["type"], "text_delta");
+            d["delta"]["text"].as_str().expect("text")
+        })
+        .collect();
+    assert_eq!(pieces, DEFAULT_PIECES);
+    assert_eq!(data[8]["index"], 0);
+    assert_eq!(
+        data[9]["delta"],
+        json!({"stop_reason": "end_turn", "stop_sequence": null})
+    );
+    assert_eq!(data[9]["usage"]["output_tokens"], 9);
+    assert_eq!(data[9]["usage"]["input_tokens"], 5);
+    assert!(sim.requests()[0].is_stream());
+
+    // The explicit helper streams whatever the request asks, in its own pieces.
+    sim.script("pieces", [Reply::anthropic_stream_text(&["Hel", "lo"])]);
+    let text = body_text(post_to(&messages_url(&sim), &messages("pieces", false)).await).await;
+    let deltas: Vec<String> = sse_events(&text)
+        .iter()
+        .filter(|(name, _)| name.as_deref() == Some("content_block_delta"))
+        .map(|(_, d)| parse(d)["delta"]["text"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(deltas, ["Hel", "lo"]);
+}
+
+#[tokio::test]
+async fn anthropic_stream_is_one_http_chunk_per_event() {
+    let sim = Simulator::start().await.expect("start");
+    sim.script("chunks", [Reply::anthropic_text("a b")]);
+    let body = messages("chunks", true).to_string();
+    let request = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = raw_exchange(&sim, request.as_bytes()).await;
+    let (head, body) = split_head(&raw);
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let (sizes, data) = dechunk(body);
+    let text = String::from_utf8(data).expect("utf8");
+    let frames: Vec<usize> = text.split_inclusive("\n\n").map(str::len).collect();
+    assert_eq!(sizes, frames);
+    // message_start, content_block_start, ping, two deltas, content_block_stop,
+    // message_delta, message_stop.
+    assert_eq!(sizes.len(), 8, "{text}");
+}
+
+#[tokio::test]
+async fn gemini_generate_content_json_shape() {
+    let sim = Simulator::start().await.expect("start");
+    let url = gemini_url(&sim, "gemini-sim", "generateContent");
+    let response = post_to(&url, &contents()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=UTF-8"
+    );
+    let text = body_text(response).await;
+    // Pretty-printed, as Google sends it.
+    assert!(
+        text.starts_with("{\n  \"candidates\": [\n    {\n"),
+        "{text}"
+    );
+    let body = parse(&text);
+    let candidate = &body["candidates"][0];
+    assert_eq!(
+        candidate["content"],
+        json!({"parts": [{"text": DEFAULT_TEXT}], "role": "model"})
+    );
+    assert_eq!(candidate["finishReason"], "STOP");
+    assert_eq!(candidate["index"], 0);
+    let usage = &body["usageMetadata"];
+    assert_eq!(usage["promptTokenCount"], 5);
+    assert_eq!(usage["candidatesTokenCount"], 9);
+    assert_eq!(usage["totalTokenCount"], 14);
+    assert_eq!(
+        usage["promptTokensDetails"],
+        json!([{"modality": "TEXT", "tokenCount": 5}])
+    );
+    assert_eq!(body["modelVersion"], "gemini-sim");
+    assert_eq!(body["responseId"], "simResponse000000000000");
+    assert_covers(
+        "gemini/vercel_text.json",
+        &body,
+        &[
+            "/candidates/[]/content/parts/[]/thoughtSignature",
+            "/usageMetadata/thoughtsTokenCount",
+        ],
+    );
+    assert_covers(
+        "gemini/generate_text.json",
+        &body,
+        &["/usageMetadata/thoughtsTokenCount"],
+    );
+
+    let request = &sim.requests()[0];
+    assert_eq!(request.model.as_deref(), Some("gemini-sim"));
+    assert_eq!(request.dialect(), Dialect::Gemini);
+    assert!(!request.is_stream());
+}
+
+#[tokio::test]
+async fn gemini_stream_uses_crlf_frames_with_cumulative_usage() {
+    let sim = Simulator::start().await.expect("start");
+    let url = gemini_url(&sim, "gemini-sim", "streamGenerateContent?alt=sse");
+    let response = post_to(&url, &contents()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = body_text(response).await;
+    // CRLF framing throughout: every LF belongs to a CRLF, every event ends with a blank line.
+    assert_eq!(text.matches('\n').count(), text.matches("\r\n").count());
+    let frames: Vec<&str> = text.split_inclusive("\r\n\r\n").collect();
+    assert_eq!(frames.len(), 5, "{text}");
+    let mut last_count = 0;
+    for (i, frame) in frames.iter().enumerate() {
+        let payload = frame
+            .strip_prefix("data: ")
+            .and_then(|f| f.strip_suffix("\r\n\r\n"))
+            .unwrap_or_else(|| panic!("frame {frame:?}"));
+        // Gemini's stream spacing: `": "` after keys, nothing after commas.
+        assert!(
+            payload.starts_with(r#"{"candidates": [{"content": {"parts": [{"text": "#),
+            "{payload}"
+        );
+        let chunk = parse(payload);
+        let candidate = &chunk["candidates"][0];
+        assert_eq!(candidate["content"]["parts"][0]["text"], DEFAULT_PIECES[i]);
+        assert_eq!(candidate["content"]["role"], "model");
+        let usage = &chunk["usageMetadata"];
+        assert_eq!(usage["promptTokenCount"], 5);
+        let count = usage["candidatesTokenCount"].as_u64().expect("count");
+        assert!(count >= last_count, "usage is cumulative");
+        last_count = count;
+        assert_eq!(usage["totalTokenCount"].as_u64(), Some(5 + count));
+        assert_eq!(chunk["modelVersion"], "gemini-sim");
+        assert_eq!(chunk["responseId"], "simResponse000000000000");
+        if i == 4 {
+            assert_eq!(candidate["finishReason"], "STOP");
+            assert_eq!(count, 9);
+        } else {
+            assert!(candidate.get("finishReason").is_none(), "{payload}");
+        }
+    }
+    let request = &sim.requests()[0];
+    assert!(request.is_stream());
+    assert_eq!(request.model.as_deref(), Some("gemini-sim"));
+
+    // Without alt=sse: one JSON array, one element per HTTP chunk.
+    let url = gemini_url(&sim, "gemini-sim", "streamGenerateContent");
+    let response = post_to(&url, &contents()).await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=UTF-8"
+    );
+    let array = parse(&body_text(response).await);
+    let texts: Vec<&str> = array
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| {
+            c["candidates"][0]["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap_or("")
+        })
+        .collect();
+    assert_eq!(texts, DEFAULT_PIECES);
+
+    // The explicit helper, in its own pieces.
+    sim.script("pieces", [Reply::gemini_stream_text(&["Hel", "lo"])]);
+    let url = gemini_url(&sim, "pieces", "streamGenerateContent?alt=sse");
+    let text = body_text(post_to(&url, &contents()).await).await;
+    let chunks: Vec<Value> = sse_events(&text).iter().map(|(_, d)| parse(d)).collect();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(
+        chunks[1]["candidates"][0]["content"]["parts"][0]["text"],
+        "lo"
+    );
+    assert_eq!(chunks[1]["candidates"][0]["finishReason"], "STOP");
+}
+
+#[tokio::test]
+async fn text_answers_in_the_dialect_of_the_path() {
+    let sim = Simulator::start().await.expect("start");
+    sim.script("any", [Reply::text("Same words.")]);
+
+    let openai: Value = post_to(&chat_url(&sim), &chat("any", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(openai["object"], "chat.completion");
+    assert_eq!(openai["choices"][0]["message"]["content"], "Same words.");
+
+    let anthropic: Value = post_to(&messages_url(&sim), &messages("any", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(anthropic["type"], "message");
+    assert_eq!(anthropic["content"][0]["text"], "Same words.");
+
+    let gemini: Value = post_to(&gemini_url(&sim, "any", "generateContent"), &contents())
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        gemini["candidates"][0]["content"]["parts"][0]["text"],
+        "Same words."
+    );
+
+    // Streamed, each in its own framing.
+    let openai = body_text(post_to(&chat_url(&sim), &chat("any", true)).await).await;
+    assert!(openai.ends_with("data: [DONE]\n\n"), "{openai}");
+    let anthropic = body_text(post_to(&messages_url(&sim), &messages("any", true)).await).await;
+    assert!(
+        anthropic.starts_with("event: message_start\n"),
+        "{anthropic}"
+    );
+    assert!(
+        anthropic.contains("\nevent: message_stop\ndata: "),
+        "{anthropic}"
+    );
+    let gemini = body_text(
+        post_to(
+            &gemini_url(&sim, "any", "streamGenerateContent?alt=sse"),
+            &contents(),
+        )
+        .await,
+    )
+    .await;
+    assert!(gemini.starts_with("data: {\"candidates\": "), "{gemini}");
+    assert!(gemini.ends_with("\r\n\r\n"));
+
+    let dialects: Vec<(Dialect, bool)> = sim
+        .requests()
+        .iter()
+        .map(|r| (r.dialect(), r.is_stream()))
+        .collect();
+    assert_eq!(
+        dialects,
+        [
+            (Dialect::OpenAi, false),
+            (Dialect::Anthropic, false),
+            (Dialect::Gemini, false),
+            (Dialect::OpenAi, true),
+            (Dialect::Anthropic, true),
+            (Dialect::Gemini, true),
+        ]
+    );
+    assert_eq!(sim.requests_for("any").len(), 6);
+    assert_eq!(
+        Dialect::of_path("/v1/messages?beta=true"),
+        Dialect::Anthropic
+    );
+    assert_eq!(
+        Dialect::of_path("/v1beta/openai/chat/completions"),
+        Dialect::OpenAi
+    );
+}
+
+#[tokio::test]
+async fn tool_calls_in_every_dialect() {
+    let sim = Simulator::start().await.expect("start");
+    let args = r#"{"location":"San Francisco, CA","units":"f"}"#;
+    let args_value = parse(args);
+    sim.script("tools", [Reply::tool_call("get_weather", args)]);
+
+    // OpenAI, plain and streamed.
+    let body: Value = post_to(&chat_url(&sim), &chat("tools", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert_eq!(choice["message"]["content"], Value::Null);
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["id"], "call_sim_0_0");
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    assert_eq!(call["function"]["arguments"], args);
+    assert_covers(
+        "openai/chat_tool_calls.json",
+        &body,
+        &[
+            "/service_tier",
+            "/usage/completion_tokens_details/accepted_prediction_tokens",
+            "/usage/completion_tokens_details/audio_tokens",
+            "/usage/completion_tokens_details/rejected_prediction_tokens",
+            "/usage/prompt_tokens_details/audio_tokens",
+        ],
+    );
+
+    let text = body_text(post_to(&chat_url(&sim), &chat("tools", true)).await).await;
+    let data = data_lines(&text);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| parse(d)).collect();
+    let first = &chunks[0]["choices"][0]["delta"]["tool_calls"][0];
+    assert_eq!(first["id"], "call_sim_1_0");
+    assert_eq!(first["function"]["name"], "get_weather");
+    assert_eq!(first["function"]["arguments"], "");
+    let streamed: String = chunks[1..]
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(streamed, args);
+    assert!(chunks.len() > 4, "arguments arrive in fragments");
+    assert_eq!(
+        chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
+
+    // Anthropic, plain and streamed.
+    let body: Value = post_to(&messages_url(&sim), &messages("tools", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["stop_reason"], "tool_use");
+    let block = &body["content"][0];
+    assert_eq!(block["type"], "tool_use");
+    assert_eq!(block["id"], "toolu_sim_2_0");
+    assert_eq!(block["name"], "get_weather");
+    assert_eq!(block["input"], args_value);
+    assert_covers("anthropic/messages_tool_use_empty_input.json", &body, &[]);
+    assert_covers(
+        "anthropic/vercel_messages_tool_use_json.json",
+        &body,
+        &["/content/[]/input/elements"],
+    );
+
+    let text = body_text(post_to(&messages_url(&sim), &messages("tools", true)).await).await;
+    let events = sse_events(&text);
+    let names = event_names(&events);
+    assert_eq!(names[..3], ["message_start", "content_block_start", "ping"]);
+    assert_eq!(
+        names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
+    let data: Vec<Value> = events.iter().map(|(_, d)| parse(d)).collect();
+    let block = &data[1]["content_block"];
+    assert_eq!(block["type"], "tool_use");
+    assert_eq!(block["id"], "toolu_sim_3_0");
+    assert_eq!(block["name"], "get_weather");
+    assert_eq!(block["input"], json!({}));
+    let fragments: Vec<&str> = data[3..data.len() - 3]
+        .iter()
+        .map(|d| {
+            assert_eq!(d["delta"]["type"], "input_json_delta");
+            d["delta"]["partial_json"].as_str().expect("partial_json")
+        })
+        .collect();
+    assert_eq!(fragments[0], "");
+    assert_eq!(parse(&fragments.concat()), args_value);
+    assert_eq!(data[data.len() - 2]["delta"]["stop_reason"], "tool_use");
+
+    // Gemini, plain and streamed (the call arrives whole, in one chunk).
+    let body: Value = post_to(&gemini_url(&sim, "tools", "generateContent"), &contents())
+        .await
+        .json()
+        .await
+        .expect("json");
+    let candidate = &body["candidates"][0];
+    assert_eq!(candidate["finishReason"], "STOP");
+    assert_eq!(
+        candidate["content"]["parts"][0]["functionCall"],
+        json!({"name": "get_weather", "args": args_value})
+    );
+    assert_covers(
+        "gemini/generate_function_call.json",
+        &body,
+        &[
+            "/candidates/[]/content/parts/[]/thoughtSignature",
+            "/candidates/[]/content/parts/[]/functionCall/args/country",
+            "/candidates/[]/finishMessage",
+            "/usageMetadata/thoughtsTokenCount",
+        ],
+    );
+
+    let url = gemini_url(&sim, "tools", "streamGenerateContent?alt=sse");
+    let text = body_text(post_to(&url, &contents()).await).await;
+    assert!(text.ends_with("\r\n\r\n"));
+    let chunks: Vec<Value> = sse_events(&text).iter().map(|(_, d)| parse(d)).collect();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(
+        chunks[0]["candidates"][0]["content"]["parts"][0]["functionCall"]["args"],
+        args_value
+    );
+    assert_eq!(chunks[0]["candidates"][0]["finishReason"], "STOP");
+    let recorded = events_of_fixture("gemini/stream_function_call.sse");
+    if let Err(error) = covers(
+        &recorded[0],
+        &chunks[0],
+        "",
+        &[
+            "/candidates/[]/content/parts/[]/functionCall/args/country",
+            "/usageMetadata/candidatesTokensDetails",
+        ],
+    ) {
+        panic!("stream_function_call.sse: {error}");
+    }
+
+    // The explicit helpers answer in their own dialect whatever the path.
+    sim.script("explicit", [Reply::anthropic_tool_call("f", "{}")]);
+    let body: Value = post_to(&chat_url(&sim), &chat("explicit", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["content"][0]["type"], "tool_use");
+    sim.script("explicit", [Reply::gemini_tool_call("f", "not json")]);
+    let body: Value = post_to(&chat_url(&sim), &chat("explicit", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["candidates"][0]["content"]["parts"][0]["functionCall"]["args"],
+        json!({})
+    );
+    sim.script("explicit", [Reply::openai_tool_call("f", "{\"a\":1}")]);
+    let body: Value = post_to(&messages_url(&sim), &messages("explicit", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{\"a\":1}"
+    );
+}
+
+fn events_of_fixture(path: &str) -> Vec<Value> {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    sse_events(&text).iter().map(|(_, d)| parse(d)).collect()
+}
+
+/// Expected status per kind and dialect: (OpenAI, Anthropic, Gemini).
+const ERROR_STATUS: [(SimError, u16, u16, u16); 8] = [
+    (
+        SimError::RateLimited {
+            retry_after_secs: 7,
+        },
+        429,
+        429,
+        429,
+    ),
+    (SimError::Overloaded, 503, 529, 503),
+    (SimError::Server, 500, 500, 500),
+    (SimError::Auth, 401, 401, 400),
+    (SimError::QuotaExhausted, 429, 400, 429),
+    (SimError::ContextLength, 400, 400, 400),
+    (SimError::ContentPolicy, 400, 200, 200),
+    (SimError::InvalidRequest, 400, 400, 400),
+];
+
+#[tokio::test]
+async fn errors_are_rendered_per_dialect() {
+    let sim = Simulator::start().await.expect("start");
+    for (i, (kind, openai_status, anthropic_status, gemini_status)) in
+        ERROR_STATUS.into_iter().enumerate()
+    {
+        let model = format!("kind-{i}");
+        sim.script(&model, [Reply::error(kind)]);
+
+        let response = post_to(&chat_url(&sim), &chat(&model, false)).await;
+        assert_eq!(response.status(), openai_status, "{kind:?}");
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body = parse(&body_text(response).await);
+        let error = &body["error"];
+        assert!(
+            error["message"].is_string() && error["type"].is_string(),
+            "{body}"
+        );
+        assert!(
+            error.get("param").is_some() && error.get("code").is_some(),
+            "{body}"
+        );
+
+        let response = post_to(&messages_url(&sim), &messages(&model, false)).await;
+        assert_eq!(response.status(), anthropic_status, "{kind:?}");
+        let headers = response.headers().clone();
+        let body = parse(&body_text(response).await);
+        if anthropic_status != 200 {
+            assert_eq!(body["type"], "error", "{body}");
+            assert!(body["error"]["type"].is_string() && body["error"]["message"].is_string());
+            assert_eq!(
+                body["request_id"],
+                headers["request-id"].to_str().unwrap_or("")
+            );
+            let should_retry = headers["x-should-retry"].to_str().unwrap_or("");
+            assert_eq!(should_retry == "true", anthropic_status >= 429, "{model}");
+        }
+
+        let url = gemini_url(&sim, &model, "generateContent");
+        let response = post_to(&url, &contents()).await;
+        assert_eq!(response.status(), gemini_status, "{kind:?}");
+        assert!(response.headers().get("retry-after").is_none());
+        let body = parse(&body_text(response).await);
+        if gemini_status != 200 {
+            let error = &body["error"];
+            assert_eq!(error["code"], gemini_status, "{body}");
+            assert!(error["message"].is_string() && error["status"].is_string());
+        }
+
+        match kind {
+            SimError::RateLimited { .. } => {
+                assert_eq!(retry_after.as_ref().map(|v| v.as_bytes()), Some(&b"7"[..]));
+                assert_eq!(headers["retry-after"], "7");
+            }
+            _ => assert!(retry_after.is_none(), "{model}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn error_bodies_match_the_vendor_recordings() {
+    let sim = Simulator::start().await.expect("start");
+    let limited = SimError::RateLimited {
+        retry_after_secs: 7,
+    };
+    sim.script("limited", [Reply::error(limited)]);
+    sim.script("overloaded", [Reply::error(SimError::Overloaded)]);
+    sim.script("quota", [Reply::error(SimError::QuotaExhausted)]);
+    sim.script("auth", [Reply::error(SimError::Auth)]);
+    sim.script("policy", [Reply::error(SimError::ContentPolicy)]);
+    sim.script("context", [Reply::error(SimError::ContextLength)]);
+
+    // OpenAI.
+    let response = post_to(&chat_url(&sim), &chat("limited", false)).await;
+    assert_eq!(response.headers()["x-ratelimit-remaining-requests"], "0");
+    assert_eq!(response.headers()["x-ratelimit-reset-requests"], "7s");
+    let body = parse(&body_text(response).await);
+    assert_eq!(body["error"]["type"], "requests");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    assert_covers(
+        "openai/error_429_rate_limit_exceeded_requests.json",
+        &body,
+        &[],
+    );
+    let body = parse(&body_text(post_to(&chat_url(&sim), &chat("quota", false)).await).await);
+    assert_eq!(body["error"]["code"], "insufficient_quota");
+    assert_covers("openai/error_429_insufficient_quota.json", &body, &[]);
+    let body = parse(&body_text(post_to(&chat_url(&sim), &chat("context", false)).await).await);
+    assert_eq!(body["error"]["code"], "context_length_exceeded");
+
+    // Anthropic.
+    let response = post_to(&messages_url(&sim), &messages("limited", false)).await;
+    assert_eq!(response.headers()["x-should-retry"], "true");
+    assert_eq!(
+        response.headers()["anthropic-ratelimit-requests-remaining"],
+        "0"
+    );
+    let reset = response.headers()["anthropic-ratelimit-requests-reset"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        reset.len() == 20 && reset.ends_with('Z') && reset.as_bytes()[10] == b'T',
+        "{reset}"
+    );
+    let body = parse(&body_text(response).await);
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_covers("anthropic/error_429_rate_limit_error.json", &body, &[]);
+    let response = post_to(&messages_url(&sim), &messages("overloaded", false)).await;
+    assert_eq!(response.status(), 529);
+    let text = body_text(response).await;
+    let seq = sim.requests().len() - 1;
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"type":"error","error":{{"type":"overloaded_error","message":"Overloaded"}},"request_id":"req_sim_{seq}"}}"#
+        )
+    );
+    assert_covers(
+        "anthropic/error_529_overloaded_error.json",
+        &parse(&text),
+        &[],
+    );
+    let response = post_to(&messages_url(&sim), &messages("auth", false)).await;
+    assert_eq!(response.headers()["x-should-retry"], "false");
+    let body = parse(&body_text(response).await);
+    assert_eq!(body["error"]["type"], "authentication_error");
+    let body =
+        parse(&body_text(post_to(&messages_url(&sim), &messages("policy", false)).await).await);
+    assert_eq!(body["stop_reason"], "refusal");
+    assert_eq!(body["content"], json!([]));
+
+    // Gemini.
+    let url = |model: &str| gemini_url(&sim, model, "generateContent");
+    let response = post_to(&url("limited"), &contents()).await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=UTF-8"
+    );
+    let text = body_text(response).await;
+    assert!(
+        text.starts_with("{\n  \"error\": {\n    \"code\": 429,\n"),
+        "{text}"
+    );
+    let body = parse(&text);
+    let error = &body["error"];
+    assert_eq!(error["status"], "RESOURCE_EXHAUSTED");
+    let details = error["details"].as_array().expect("details");
+    let detail = |suffix: &str| {
+        details
+            .iter()
+            .find(|d| d["@type"].as_str().is_some_and(|t| t.ends_with(suffix)))
+            .unwrap_or_else(|| panic!("no {suffix} in {body}"))
+    };
+    assert_eq!(detail("google.rpc.RetryInfo")["retryDelay"], "7s");
+    let quota_id = detail("google.rpc.QuotaFailure")["violations"][0]["quotaId"]
+        .as_str()
+        .unwrap_or("");
+    assert!(quota_id.contains("PerMinute"), "{quota_id}");
+    assert_covers(
+        "gemini/error_429_quota_failure_retry_info.json",
+        &body,
+        &["/error/details/[]/violations/[]/quotaDimensions"],
+    );
+    let body = parse(&body_text(post_to(&url("quota"), &contents()).await).await);
+    let quota_id = body["error"]["details"][0]["violations"][0]["quotaId"]
+        .as_str()
+        .unwrap_or("");
+    assert!(quota_id.contains("PerDay"), "{body}");
+    let body = parse(&body_text(post_to(&url("overloaded"), &contents()).await).await);
+    assert_eq!(body["error"]["status"], "UNAVAILABLE");
+    let body = parse(&body_text(post_to(&url("auth"), &contents()).await).await);
+    assert_covers("gemini/error_400_api_key_invalid.json", &body, &[]);
+    let body = parse(&body_text(post_to(&url("policy"), &contents()).await).await);
+    assert_eq!(body["candidates"][0]["finishReason"], "SAFETY");
+    assert_covers("gemini/generate_finish_safety.json", &body, &[]);
+
+    // Explicit helpers.
+    sim.script(
+        "explicit",
+        [Reply::anthropic_error(
+            404,
+            "not_found_error",
+            "model: claude-nope",
+        )],
+    );
+    let response = post_to(&messages_url(&sim), &messages("explicit", false)).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["x-should-retry"], "false");
+    let body = parse(&body_text(response).await);
+    assert_eq!(body["error"]["message"], "model: claude-nope");
+    assert_covers("anthropic/error_404_not_found.json", &body, &[]);
+    sim.script(
+        "gemini-nope",
+        [Reply::gemini_error(
+            404,
+            "NOT_FOUND",
+            "models/gemini-nope is not found",
+        )],
+    );
+    let response = post_to(&url("gemini-nope"), &contents()).await;
+    assert_eq!(response.status(), 404);
+    let body = parse(&body_text(response).await);
+    assert_eq!(
+        body,
+        json!({"error": {"code": 404, "message": "models/gemini-nope is not found", "status": "NOT_FOUND"}})
+    );
+    assert_covers("gemini/error_404_not_found.json", &body, &[]);
+
+    // A header given on the reply replaces the vendor's own of the same name.
+    sim.script(
+        "override",
+        [Reply::error(limited).header("Retry-After", "9")],
+    );
+    let response = post_to(&chat_url(&sim), &chat("override", false)).await;
+    let values: Vec<_> = response.headers().get_all("retry-after").iter().collect();
+    assert_eq!(values, ["9"]);
+}
+
+#[tokio::test]
+async fn stream_error_after_sends_each_dialects_in_stream_error() {
+    let sim = Simulator::start().await.expect("start");
+    sim.script(
+        "fails",
+        [Reply::stream_error_after(2, SimError::Overloaded)],
+    );
+
+    // Anthropic: the opening, two deltas, then `event: error`; no message_stop.
+    let response = post_to(&messages_url(&sim), &messages("fails", true)).await;
+    assert_eq!(response.status(), 200);
+    let text = body_text(response).await;
+    let events = sse_events(&text);
+    assert_eq!(
+        event_names(&events),
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "error"
+        ]
+    );
+    let error = parse(&events[5].1);
+    assert_eq!(
+        error,
+        json!({"type": "error", "error": {"details": null, "type": "overloaded_error", "message": "Overloaded"}})
+    );
+    assert_eq!(
+        events_of_fixture("anthropic/messages_stream_error_event_overloaded.sse"),
+        [error]
+    );
+
+    // OpenAI: role chunk, two content chunks, then a Groq-style `event: error`; no [DONE].
+    let text = body_text(post_to(&chat_url(&sim), &chat("fails", true)).await).await;
+    let events = sse_events(&text);
+    assert_eq!(
+        event_names(&events),
+        ["<none>", "<none>", "<none>", "error"]
+    );
+    let contents_seen: Vec<String> = events[1..3]
+        .iter()
+        .map(|(_, d)| {
+            parse(d)["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(contents_seen, ["Hello ", "from "]);
+    let error = parse(&events[3].1);
+    assert_eq!(error["error"]["type"], "server_error");
+    assert!(error["error"]["message"].is_string());
+    assert!(!text.contains("[DONE]"));
+
+    // Gemini: two chunks without a finish reason, then an `{"error": …}` chunk.
+    let url = gemini_url(&sim, "fails", "streamGenerateContent?alt=sse");
+    let text = body_text(post_to(&url, &contents()).await).await;
+    let frames: Vec<&str> = text.split_inclusive("\r\n\r\n").collect();
+    assert_eq!(frames.len(), 3, "{text}");
+    assert!(
+        frames[2].starts_with("data: {\"error\": {\"code\": 503,"),
+        "{text}"
+    );
+    let chunks: Vec<Value> = sse_events(&text).iter().map(|(_, d)| parse(d)).collect();
+    assert!(chunks[1]["candidates"][0].get("finishReason").is_none());
+    assert_eq!(chunks[2]["error"]["status"], "UNAVAILABLE");
+
+    // A request that does not stream gets the HTTP error.
+    let response = post_to(&messages_url(&sim), &messages("fails", false)).await;
+    assert_eq!(response.status(), 529);
+
+    // Content policy ends the stream with each vendor's blocked finish instead.
+    sim.script(
+        "blocked",
+        [Reply::stream_error_after(1, SimError::ContentPolicy)],
+    );
+    let text = body_text(post_to(&messages_url(&sim), &messages("blocked", true)).await).await;
+    let events = sse_events(&text);
+    assert_eq!(event_names(&events).last(), Some(&"message_stop"));
+    assert_eq!(
+        parse(&events[events.len() - 2].1)["delta"]["stop_reason"],
+        "refusal"
+    );
+    let text = body_text(post_to(&chat_url(&sim), &chat("blocked", true)).await).await;
+    assert!(
+        text.contains(r#""finish_reason":"content_filter""#),
+        "{text}"
+    );
+    let url = gemini_url(&sim, "blocked", "streamGenerateContent?alt=sse");
+    let text = body_text(post_to(&url, &contents()).await).await;
+    let chunks: Vec<Value> = sse_events(&text).iter().map(|(_, d)| parse(d)).collect();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[1]["candidates"][0]["finishReason"], "SAFETY");
+}
+
+/// Reads a streamed body until it fails, returning what arrived and the error.
+async fn read_until_error(response: reqwest::Response) -> (String, reqwest::Error) {
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    loop {
+        match timeout(PROMPT, stream.next()).await.expect("in time") {
+            Some(Ok(chunk)) => body.extend_from_slice(&chunk),
+            Some(Err(error)) => return (String::from_utf8(body).expect("utf8"), error),
+            None => panic!(
+                "the stream ended cleanly: {}",
+                String::from_utf8_lossy(&body)
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn cut_after_counts_anthropic_and_gemini_frames() {
+    let sim = Simulator::start().await.expect("start");
+    sim.script("cut", [Reply::text("a b c d e").cut_after(4)]);
+
+    let response = post_to(&messages_url(&sim), &messages("cut", true)).await;
+    let (body, error) = read_until_error(response).await;
+    assert!(
+        error.is_body() || error.is_request() || error.is_decode(),
+        "{error:?}"
+    );
+    assert_eq!(
+        event_names(&sse_events(&body)),
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta"
+        ]
+    );
+    assert!(body.ends_with("\n\n"));
+
+    let url = gemini_url(&sim, "cut", "streamGenerateContent?alt=sse");
+    let response = post_to(&url, &contents()).await;
+    let (body, _) = read_until_error(response).await;
+    let frames: Vec<&str> = body.split_inclusive("\r\n\r\n").collect();
+    assert_eq!(frames.len(), 4, "{body}");
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.starts_with("data: ") && f.ends_with("\r\n\r\n"))
+    );
+    for request in sim.requests() {
+        timeout(PROMPT, request.closed()).await.expect("closed");
+    }
+
+    // Stalls count the same frames.
+    sim.script("stall", [Reply::text("a b c").stall_after(2)]);
+    let url = gemini_url(&sim, "stall", "streamGenerateContent?alt=sse");
+    let response = post_to(&url, &contents()).await;
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    while body.windows(4).filter(|w| w == b"\r\n\r\n").count() < 2 {
+        let chunk = timeout(PROMPT, stream.next())
+            .await
+            .expect("in time")
+            .expect("more")
+            .expect("chunk");
+        body.extend_from_slice(&chunk);
+    }
+    assert!(
+        timeout(QUIET, stream.next()).await.is_err(),
+        "nothing more arrives"
+    );
+    assert_eq!(sse_events(&String::from_utf8(body).expect("utf8")).len(), 2);
+}

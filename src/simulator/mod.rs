@@ -30,12 +30,34 @@
 //! Requests are matched to scripts by their model: the JSON body's `"model"`, or for
 //! Gemini-style paths (`/v1beta/models/{model}:generateContent`) the `{model}` segment.
 //! Requests for models without a script get the default reply (see [`Simulator::set_default`]).
+//!
+//! The simulator speaks three vendor dialects, told apart by the request path (see
+//! [`Dialect`]): OpenAI Chat Completions, Anthropic Messages (`.../messages`) and Google
+//! Gemini (`:generateContent`, `:streamGenerateContent`). [`Reply::text`],
+//! [`Reply::tool_call`], [`Reply::error`] and [`Reply::stream_error_after`] answer in the
+//! dialect of whatever request they meet, so one script can serve a failover chain across
+//! vendors:
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use polyrelay::simulator::{Reply, SimError, Simulator};
+//!
+//! let sim = Simulator::start().await?;
+//! sim.script("gpt-4o-mini", [Reply::error(SimError::RateLimited { retry_after_secs: 1 })]);
+//! sim.script("claude-sonnet-4-5", [Reply::stream_error_after(2, SimError::Overloaded)]);
+//! sim.script("gemini-2.5-flash", [Reply::text("from Gemini")]);
+//! # Ok(())
+//! # }
+//! ```
 
+mod anthropic;
+mod common;
 mod conn;
+mod gemini;
 mod openai;
 mod reply;
 
-pub use reply::Reply;
+pub use reply::{Reply, SimError};
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -49,7 +71,7 @@ use tokio::task::JoinSet;
 
 /// The text of the reply given to requests whose model has no script, until
 /// [`Simulator::set_default`] changes it.
-const DEFAULT_TEXT: &str = "Hello from the polyrelay simulator.";
+pub(crate) const DEFAULT_TEXT: &str = "Hello from the polyrelay simulator.";
 
 /// A running simulator: an HTTP/1.1 server on `127.0.0.1` with a random port.
 ///
@@ -155,7 +177,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 scripts: HashMap::new(),
-                default: Reply::openai_text(DEFAULT_TEXT),
+                default: Reply::text(DEFAULT_TEXT),
                 requests: Vec::new(),
             }),
             count: watch::Sender::new(0),
@@ -198,9 +220,9 @@ impl Simulator {
 
     /// Sets the reply for requests whose model has no script (or that name no model).
     ///
-    /// The initial default is `Reply::openai_text("Hello from the polyrelay simulator.")`,
-    /// which answers stream requests with the SSE form. The default is not consumed: it
-    /// answers every such request.
+    /// The initial default is `Reply::text("Hello from the polyrelay simulator.")`, which
+    /// answers in the dialect of each request (OpenAI, Anthropic or Gemini), streamed when the
+    /// request streams. The default is not consumed: it answers every such request.
     pub fn set_default(&self, reply: Reply) {
         self.inner.shared.lock().default = reply;
     }
@@ -278,6 +300,32 @@ fn extract_model(path: &str, body: &serde_json::Value) -> Option<String> {
     Some(model.to_owned())
 }
 
+/// The vendor API dialect of a request, told by its path (query string ignored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// OpenAI Chat Completions (and OpenAI-compatible vendors): any path not matched below.
+    OpenAi,
+    /// Anthropic Messages: a path ending in `/messages`, e.g. `/v1/messages`.
+    Anthropic,
+    /// Google Gemini: a path with `:generateContent` or `:streamGenerateContent`.
+    Gemini,
+}
+
+impl Dialect {
+    /// The dialect of a request to `path`.
+    pub fn of_path(path: &str) -> Dialect {
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+            Dialect::Gemini
+        } else if path.trim_end_matches('/').ends_with("/messages") {
+            Dialect::Anthropic
+        } else {
+            Dialect::OpenAi
+        }
+    }
+}
+
 /// The "connection closed" signal shared by every request that arrived on one connection.
 #[derive(Clone)]
 pub(crate) struct ClosedSignal(watch::Receiver<bool>);
@@ -339,11 +387,16 @@ impl RecordedRequest {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether the client asked for a streamed answer: body `"stream": true`, or a path
-    /// containing `:streamGenerateContent`.
+    /// Whether the client asked for a streamed answer: body `"stream": true` (OpenAI,
+    /// Anthropic), or a path containing `:streamGenerateContent` (Gemini).
     pub fn is_stream(&self) -> bool {
         self.body.get("stream").and_then(|s| s.as_bool()) == Some(true)
             || self.path.contains(":streamGenerateContent")
+    }
+
+    /// The vendor dialect the request speaks, by its path ([`Dialect::of_path`]).
+    pub fn dialect(&self) -> Dialect {
+        Dialect::of_path(&self.path)
     }
 
     /// Whether the connection this request came on has ended: the client closed it (at any

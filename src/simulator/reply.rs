@@ -4,17 +4,28 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::RecordedRequest;
-use super::openai;
+use super::anthropic::{self, Anthropic};
+use super::common::{Content, Rendered, RenderedBody, Speaker, ToolCall};
+use super::gemini::{self, Gemini};
+use super::openai::{self, OpenAi};
+use super::{Dialect, RecordedRequest};
 
 /// One scripted answer to one request, built in builder style.
 ///
-/// A reply is a template: bodies that depend on the request (the OpenAI helpers echo the
-/// requested model, number the id after the request's `seq`, estimate token usage, and pick
-/// JSON or SSE by whether the request streams) are rendered when a request arrives.
+/// A reply is a template: vendor bodies depend on the request and are rendered when a request
+/// arrives. The vendor helpers echo the requested model, number their ids after the request's
+/// `seq` (`chatcmpl-sim-<seq>`, `msg_sim_<seq>`, `toolu_sim_<seq>_0`, Gemini `responseId`
+/// `simResponse<seq, 12 digits>`), estimate token usage as ceil(chars / 4) of the request's
+/// prompt text and of the reply, and answer with JSON or a stream as the request asks
+/// ([`RecordedRequest::is_stream`]).
+///
+/// The dialect-neutral helpers ([`Reply::text`], [`Reply::tool_call`], [`Reply::error`],
+/// [`Reply::stream_error_after`]) answer in the dialect of the request they meet (see
+/// [`RecordedRequest::dialect`]); the `openai_*`, `anthropic_*` and `gemini_*` helpers always
+/// answer in their own.
 ///
 /// Modifiers that only make sense for some kinds of reply are ignored by the others:
-/// [`Reply::cut_after`] and [`Reply::stall_after`] only act on SSE replies,
+/// [`Reply::cut_after`] and [`Reply::stall_after`] only act on streamed replies,
 /// [`Reply::status`] and [`Reply::header`] do nothing to [`Reply::hang`], [`Reply::reset`]
 /// and [`Reply::close`], while [`Reply::delay`] acts on every kind.
 #[derive(Clone, Debug)]
@@ -29,44 +40,83 @@ pub struct Reply {
     split_every: Option<usize>,
 }
 
+/// A vendor failure for [`Reply::error`] and [`Reply::stream_error_after`], rendered the way
+/// the vendor of the request's dialect sends it.
+///
+/// | kind | OpenAI | Anthropic | Gemini |
+/// |---|---|---|---|
+/// | `RateLimited` | 429 `requests`/`rate_limit_exceeded`, `retry-after`, `x-ratelimit-*` | 429 `rate_limit_error`, `retry-after`, `anthropic-ratelimit-requests-*` | 429 `RESOURCE_EXHAUSTED`, per-minute `QuotaFailure`, `RetryInfo.retryDelay` `"<n>s"`, no header |
+/// | `Overloaded` | 503 `server_error` | 529 `overloaded_error` | 503 `UNAVAILABLE` |
+/// | `Server` | 500 `server_error` | 500 `api_error` | 500 `INTERNAL` |
+/// | `Auth` | 401 `invalid_api_key` | 401 `authentication_error` | 400 `INVALID_ARGUMENT`, `ErrorInfo` `API_KEY_INVALID` |
+/// | `QuotaExhausted` | 429 `insufficient_quota` | 400 `invalid_request_error` "Your credit balance is too low…" | 429 `RESOURCE_EXHAUSTED`, per-day `QuotaFailure` |
+/// | `ContextLength` | 400 `context_length_exceeded` | 400 "prompt is too long: …" | 400 `INVALID_ARGUMENT` "The input token count … exceeds …" |
+/// | `ContentPolicy` | 400 `content_policy_violation`; in a stream, finish reason `content_filter` | 200, `stop_reason` `refusal` | 200, `finishReason` `SAFETY` |
+/// | `InvalidRequest` | 400 `invalid_request_error` | 400 `invalid_request_error` | 400 `INVALID_ARGUMENT`, `BadRequest` |
+///
+/// Anthropic errors carry `request_id` in the body, and `request-id` and `x-should-retry`
+/// headers. In a stream ([`Reply::stream_error_after`]) the error is the dialect's in-stream
+/// form: Anthropic `event: error` with `{"type":"error","error":{"details":null,"type",
+/// "message"}}`, OpenAI (Groq-style) `event: error` with `{"error":{…}}`, Gemini a
+/// `{"error":{…}}` chunk; content policy ends the stream with the blocked finish instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SimError {
+    /// Too many requests; retry after this many seconds.
+    RateLimited {
+        /// The delay the vendor asks for (a header or, for Gemini, `RetryInfo` in the body).
+        retry_after_secs: u64,
+    },
+    /// The vendor is overloaded (Anthropic 529, others 503).
+    Overloaded,
+    /// An internal server error (500).
+    Server,
+    /// The API key was rejected.
+    Auth,
+    /// Billing quota or credit exhausted: waiting will not help.
+    QuotaExhausted,
+    /// The prompt is longer than the model's context window.
+    ContextLength,
+    /// The request or answer was blocked by the vendor's content policy.
+    ContentPolicy,
+    /// A malformed request.
+    InvalidRequest,
+}
+
 #[derive(Clone, Debug)]
 enum Action {
     /// A body with a known length.
     Fixed {
         status: u16,
         content_type: String,
-        body: BodyTemplate,
+        body: Bytes,
     },
     /// A `text/event-stream` body.
     Sse {
-        frames: FramesTemplate,
+        frames: Vec<Bytes>,
         whole: bool,
     },
-    /// JSON or SSE, chosen by whether the request asks for a stream.
-    Auto(AutoTemplate),
+    /// A vendor answer rendered per request.
+    Vendor {
+        /// `None`: the dialect of the request.
+        dialect: Option<Dialect>,
+        /// Stream even when the request does not ask for it.
+        always_stream: bool,
+        content: Content,
+    },
+    AnthropicError {
+        status: u16,
+        error_type: String,
+        message: String,
+    },
+    GeminiError {
+        code: u16,
+        status: String,
+        message: String,
+    },
     Hang,
     Reset,
     Close,
-}
-
-/// Fixed bodies, possibly rendered per request. New vendor dialects add variants here.
-#[derive(Clone, Debug)]
-enum BodyTemplate {
-    Static(Bytes),
-    OpenAiCompletion { text: String },
-}
-
-/// SSE frame lists, possibly rendered per request. New vendor dialects add variants here.
-#[derive(Clone, Debug)]
-enum FramesTemplate {
-    Static(Vec<Bytes>),
-    OpenAiStream { pieces: Vec<String> },
-}
-
-/// Replies whose form (JSON or SSE) depends on the request.
-#[derive(Clone, Debug)]
-enum AutoTemplate {
-    OpenAiText(String),
 }
 
 /// How an SSE body ends.
@@ -114,6 +164,17 @@ pub(crate) enum PlanBody {
     Sse { chunks: Vec<Bytes>, end: End },
 }
 
+fn pieces_of(pieces: &[&str]) -> Vec<String> {
+    pieces.iter().map(|p| (*p).to_owned()).collect()
+}
+
+fn tool(name: &str, arguments_json: &str) -> Content {
+    Content::ToolCall(ToolCall {
+        name: name.to_owned(),
+        arguments: arguments_json.to_owned(),
+    })
+}
+
 impl Reply {
     fn new(action: Action) -> Reply {
         Reply {
@@ -128,12 +189,20 @@ impl Reply {
         }
     }
 
+    fn vendor(dialect: Option<Dialect>, always_stream: bool, content: Content) -> Reply {
+        Reply::new(Action::Vendor {
+            dialect,
+            always_stream,
+            content,
+        })
+    }
+
     /// A JSON body: `Content-Type: application/json`, framed by `Content-Length`.
     pub fn json(status: u16, body: impl Into<String>) -> Reply {
         Reply::new(Action::Fixed {
             status,
             content_type: "application/json".to_owned(),
-            body: BodyTemplate::Static(Bytes::from(body.into())),
+            body: Bytes::from(body.into()),
         })
     }
 
@@ -142,7 +211,7 @@ impl Reply {
         Reply::new(Action::Fixed {
             status,
             content_type: content_type.to_owned(),
-            body: BodyTemplate::Static(body.into()),
+            body: body.into(),
         })
     }
 
@@ -152,7 +221,7 @@ impl Reply {
     pub fn sse(frames: impl IntoIterator<Item = impl Into<String>>) -> Reply {
         let frames = frames.into_iter().map(|f| Bytes::from(f.into())).collect();
         Reply::new(Action::Sse {
-            frames: FramesTemplate::Static(frames),
+            frames,
             whole: false,
         })
     }
@@ -164,7 +233,7 @@ impl Reply {
     pub fn sse_bytes(body: impl Into<Bytes>) -> Reply {
         let frames = split_events(&body.into());
         Reply::new(Action::Sse {
-            frames: FramesTemplate::Static(frames),
+            frames,
             whole: true,
         })
     }
@@ -184,14 +253,16 @@ impl Reply {
         Reply::new(Action::Close)
     }
 
-    /// Overrides the status code (SSE replies included).
+    /// Overrides the status code (streamed replies included).
     pub fn status(mut self, status: u16) -> Reply {
         self.status = Some(status);
         self
     }
 
     /// Adds a response header, e.g. `Retry-After`. A `Content-Type` given here replaces the
-    /// reply's own; other names are added after the simulator's headers. CR and LF are removed.
+    /// reply's own, and a header the vendor helpers set (e.g. `retry-after` of
+    /// [`Reply::error`]) is replaced by one of the same name given here; other names are added
+    /// after the simulator's headers. CR and LF are removed.
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         let clean = |s: &str| {
             s.chars()
@@ -209,22 +280,25 @@ impl Reply {
         self
     }
 
-    /// Waits this long between HTTP chunks: between SSE frames, or between the pieces made by
-    /// [`Reply::split_every`].
+    /// Waits this long between HTTP chunks: between stream frames (SSE events, or Gemini
+    /// JSON-array elements), or between the pieces made by [`Reply::split_every`].
     pub fn frame_delay(mut self, d: Duration) -> Reply {
         self.frame_delay = Some(d);
         self
     }
 
-    /// SSE: after `n_frames` frames, aborts the connection with a TCP RST, without the
-    /// terminating 0-chunk. Replaces an earlier [`Reply::stall_after`].
+    /// Streams: after `n_frames` frames, aborts the connection with a TCP RST, without the
+    /// terminating 0-chunk. Frames are whole SSE events (for Anthropic, `event:` and `data:`
+    /// together; a `ping` counts) or Gemini JSON-array elements. Replaces an earlier
+    /// [`Reply::stall_after`].
     pub fn cut_after(mut self, n_frames: usize) -> Reply {
         self.end = End::Cut(n_frames);
         self
     }
 
-    /// SSE: after `n_frames` frames, keeps the connection open sending nothing, until the
-    /// client closes it. Replaces an earlier [`Reply::cut_after`].
+    /// Streams: after `n_frames` frames (counted as for [`Reply::cut_after`]), keeps the
+    /// connection open sending nothing, until the client closes it. Replaces an earlier
+    /// [`Reply::cut_after`].
     pub fn stall_after(mut self, n_frames: usize) -> Reply {
         self.end = End::Stall(n_frames);
         self
@@ -247,29 +321,161 @@ impl Reply {
         self
     }
 
+    // --- Dialect-neutral vendor replies ---
+
+    /// A text answer in the dialect of the request it meets ([`RecordedRequest::dialect`]):
+    /// [`Reply::openai_text`], [`Reply::anthropic_text`] or [`Reply::gemini_text`]. Streams
+    /// (split after each space) when the request does. The simulator's initial default reply
+    /// is `Reply::text("Hello from the polyrelay simulator.")`.
+    pub fn text(text: &str) -> Reply {
+        Reply::vendor(None, false, Content::Text(text.to_owned()))
+    }
+
+    /// One tool call in the dialect of the request it meets: [`Reply::openai_tool_call`],
+    /// [`Reply::anthropic_tool_call`] or [`Reply::gemini_tool_call`]. `arguments_json` should
+    /// be a JSON object; Anthropic and Gemini get `{}` for anything else (OpenAI's
+    /// `arguments` string carries it verbatim).
+    pub fn tool_call(name: &str, arguments_json: &str) -> Reply {
+        Reply::vendor(None, false, tool(name, arguments_json))
+    }
+
+    /// The vendor's error for `kind`, in the dialect of the request it meets: status, headers
+    /// and body as that vendor sends them (see [`SimError`]). Content policy is answered the
+    /// way each vendor does, which for Anthropic and Gemini is a 200 blocked answer.
+    pub fn error(kind: SimError) -> Reply {
+        Reply::vendor(None, false, Content::Error(kind))
+    }
+
+    /// A stream that fails part-way, in the dialect of the request it meets: the stream's
+    /// opening, `n_content_events` content deltas (pieces of "Hello from the polyrelay
+    /// simulator.", cycling), then the dialect's in-stream error for `kind` (see
+    /// [`SimError`]) and the end of the body; no normal ending is sent. The HTTP status is 200.
+    /// Requests that do not stream get [`Reply::error`]`(kind)` instead.
+    pub fn stream_error_after(n_content_events: usize, kind: SimError) -> Reply {
+        Reply::vendor(
+            None,
+            false,
+            Content::StreamError {
+                after: n_content_events,
+                kind,
+            },
+        )
+    }
+
+    // --- OpenAI Chat Completions ---
+
     /// An OpenAI Chat Completions answer with `text`, in the form the request asks for: the
     /// SSE form of [`Reply::openai_stream_text`] (the text split after each space) when the
     /// request streams, else a `chat.completion` JSON object. Either echoes the requested
     /// model, has id `chatcmpl-sim-<seq>`, and reports usage estimated as ceil(chars / 4) of
     /// the request's message text and of the reply text.
     pub fn openai_text(text: &str) -> Reply {
-        Reply::new(Action::Auto(AutoTemplate::OpenAiText(text.to_owned())))
+        Reply::vendor(Some(Dialect::OpenAi), false, Content::Text(text.to_owned()))
     }
 
     /// An OpenAI Chat Completions stream: a chunk with delta `{"role":"assistant","content":""}`,
     /// one chunk per piece, a chunk with an empty delta and `finish_reason` `"stop"`, a
     /// usage-only chunk with `"choices":[]`, then `data: [DONE]`.
     pub fn openai_stream_text(pieces: &[&str]) -> Reply {
-        let pieces = pieces.iter().map(|p| (*p).to_owned()).collect();
-        Reply::new(Action::Sse {
-            frames: FramesTemplate::OpenAiStream { pieces },
-            whole: false,
-        })
+        Reply::vendor(
+            Some(Dialect::OpenAi),
+            true,
+            Content::Pieces(pieces_of(pieces)),
+        )
     }
 
     /// An OpenAI error: `{"error":{"message":..,"type":..,"param":null,"code":..}}`.
     pub fn openai_error(status: u16, error_type: &str, code: Option<&str>, message: &str) -> Reply {
         Reply::json(status, openai::error_body(error_type, code, message))
+    }
+
+    /// An OpenAI tool call with id `call_sim_<seq>_0` and `finish_reason` `"tool_calls"`:
+    /// `message.tool_calls[0].function` `{name, arguments}` with `content` null, or when the
+    /// request streams, a first delta with the id, name and `arguments:""`, then `arguments`
+    /// fragments, then the finish chunk, the usage chunk and `[DONE]`.
+    pub fn openai_tool_call(name: &str, arguments_json: &str) -> Reply {
+        Reply::vendor(Some(Dialect::OpenAi), false, tool(name, arguments_json))
+    }
+
+    // --- Anthropic Messages ---
+
+    /// An Anthropic Messages answer with `text`: a `message` object (id `msg_sim_<seq>`,
+    /// `stop_reason` `end_turn`, usage with the cache fields 0), or when the request streams
+    /// (`"stream": true`), the events of [`Reply::anthropic_stream_text`] with the text split
+    /// after each space. Echoes the body's `model`.
+    pub fn anthropic_text(text: &str) -> Reply {
+        Reply::vendor(
+            Some(Dialect::Anthropic),
+            false,
+            Content::Text(text.to_owned()),
+        )
+    }
+
+    /// An Anthropic Messages stream (`text/event-stream; charset=utf-8`): `message_start`
+    /// (with input usage), `content_block_start` (an empty text block), `ping`, one
+    /// `content_block_delta` `text_delta` per piece, `content_block_stop`, `message_delta`
+    /// (`stop_reason` `end_turn`, usage with `output_tokens`), `message_stop`.
+    pub fn anthropic_stream_text(pieces: &[&str]) -> Reply {
+        Reply::vendor(
+            Some(Dialect::Anthropic),
+            true,
+            Content::Pieces(pieces_of(pieces)),
+        )
+    }
+
+    /// An Anthropic error: `{"type":"error","error":{"type":..,"message":..},"request_id":..}`
+    /// with the `request-id` header and `x-should-retry` (`true` for 408, 409, 429 and 5xx).
+    pub fn anthropic_error(status: u16, error_type: &str, message: &str) -> Reply {
+        Reply::new(Action::AnthropicError {
+            status,
+            error_type: error_type.to_owned(),
+            message: message.to_owned(),
+        })
+    }
+
+    /// An Anthropic `tool_use` answer (id `toolu_sim_<seq>_0`, `stop_reason` `tool_use`), or
+    /// when the request streams, a `tool_use` block started with `input:{}`, then
+    /// `input_json_delta` fragments (the first one `""`).
+    pub fn anthropic_tool_call(name: &str, arguments_json: &str) -> Reply {
+        Reply::vendor(Some(Dialect::Anthropic), false, tool(name, arguments_json))
+    }
+
+    // --- Google Gemini ---
+
+    /// A Gemini answer with `text`: a pretty-printed `GenerateContentResponse` (finish reason
+    /// `STOP`, `usageMetadata`, `modelVersion` from the path, `responseId`), or for
+    /// `:streamGenerateContent`, the stream of [`Reply::gemini_stream_text`] with the text
+    /// split after each space.
+    pub fn gemini_text(text: &str) -> Reply {
+        Reply::vendor(Some(Dialect::Gemini), false, Content::Text(text.to_owned()))
+    }
+
+    /// A Gemini stream: one chunk per piece, each with cumulative `usageMetadata`, the last with
+    /// `finishReason` `STOP`. With `alt=sse` (or for a request that is not
+    /// `:streamGenerateContent`), SSE `data: {..}\r\n\r\n` frames; otherwise one JSON array,
+    /// sent one element per HTTP chunk.
+    pub fn gemini_stream_text(pieces: &[&str]) -> Reply {
+        Reply::vendor(
+            Some(Dialect::Gemini),
+            true,
+            Content::Pieces(pieces_of(pieces)),
+        )
+    }
+
+    /// A Gemini (`google.rpc.Status`) error: `{"error":{"code":..,"message":..,"status":..}}`,
+    /// pretty-printed, `application/json; charset=UTF-8`.
+    pub fn gemini_error(code: u16, status: &str, message: &str) -> Reply {
+        Reply::new(Action::GeminiError {
+            code,
+            status: status.to_owned(),
+            message: message.to_owned(),
+        })
+    }
+
+    /// A Gemini `functionCall` answer (`args` an object, `finishReason` `STOP`), or when the
+    /// request streams, the same in a single chunk.
+    pub fn gemini_tool_call(name: &str, arguments_json: &str) -> Reply {
+        Reply::vendor(Some(Dialect::Gemini), false, tool(name, arguments_json))
     }
 
     /// Resolves this reply against the request it answers.
@@ -283,30 +489,82 @@ impl Reply {
                 status,
                 content_type,
                 body,
-            } => self.respond(*status, content_type, self.fixed_body(body.render(request))),
+            } => self.respond(
+                *status,
+                content_type,
+                Vec::new(),
+                self.fixed_body(body.clone()),
+            ),
             Action::Sse { frames, whole } => self.respond(
                 200,
                 "text/event-stream",
-                self.sse_body(frames.render(request), *whole),
+                Vec::new(),
+                self.sse_body(frames.clone(), *whole),
             ),
-            Action::Auto(AutoTemplate::OpenAiText(text)) => {
-                if request.is_stream() {
-                    let pieces = text.split_inclusive(' ').map(str::to_owned).collect();
-                    let frames = FramesTemplate::OpenAiStream { pieces }.render(request);
-                    self.respond(200, "text/event-stream", self.sse_body(frames, false))
-                } else {
-                    let body =
-                        BodyTemplate::OpenAiCompletion { text: text.clone() }.render(request);
-                    self.respond(200, "application/json", self.fixed_body(body))
-                }
+            Action::Vendor {
+                dialect,
+                always_stream,
+                content,
+            } => {
+                let dialect = dialect.unwrap_or_else(|| request.dialect());
+                let stream = *always_stream || request.is_stream();
+                self.respond_rendered(match dialect {
+                    Dialect::OpenAi => OpenAi::render(content, stream, request),
+                    Dialect::Anthropic => Anthropic::render(content, stream, request),
+                    Dialect::Gemini => Gemini::render(content, stream, request),
+                })
             }
+            Action::AnthropicError {
+                status,
+                error_type,
+                message,
+            } => self.respond_rendered(anthropic::error_response(
+                *status, error_type, message, request,
+            )),
+            Action::GeminiError {
+                code,
+                status,
+                message,
+            } => self.respond_rendered(gemini::error_response(*code, status, message)),
         };
         Plan { delay, kind }
     }
 
-    fn respond(&self, status: u16, content_type: &str, body: PlanBody) -> PlanKind {
+    fn respond_rendered(&self, rendered: Rendered) -> PlanKind {
+        let Rendered {
+            status,
+            content_type,
+            headers,
+            body,
+        } = rendered;
+        let body = match body {
+            RenderedBody::Fixed(body) => self.fixed_body(Bytes::from(body)),
+            RenderedBody::Frames(frames) => {
+                self.sse_body(frames.into_iter().map(Bytes::from).collect(), false)
+            }
+        };
+        self.respond(status, content_type, headers, body)
+    }
+
+    /// `base_headers` are the reply's own; a header of the same name given with
+    /// [`Reply::header`] replaces them.
+    fn respond(
+        &self,
+        status: u16,
+        content_type: &str,
+        base_headers: Vec<(String, String)>,
+        body: PlanBody,
+    ) -> PlanKind {
         let mut content_type = content_type.to_owned();
-        let mut headers = Vec::new();
+        let overridden = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let mut headers: Vec<(String, String)> = base_headers
+            .into_iter()
+            .filter(|(name, _)| !overridden(name))
+            .collect();
         for (name, value) in &self.headers {
             if name.eq_ignore_ascii_case("content-type") {
                 content_type.clone_from(value);
@@ -348,29 +606,6 @@ impl Reply {
         PlanBody::Sse {
             chunks,
             end: self.end,
-        }
-    }
-}
-
-impl BodyTemplate {
-    fn render(&self, request: &RecordedRequest) -> Bytes {
-        match self {
-            BodyTemplate::Static(body) => body.clone(),
-            BodyTemplate::OpenAiCompletion { text } => {
-                Bytes::from(openai::completion(text, request))
-            }
-        }
-    }
-}
-
-impl FramesTemplate {
-    fn render(&self, request: &RecordedRequest) -> Vec<Bytes> {
-        match self {
-            FramesTemplate::Static(frames) => frames.clone(),
-            FramesTemplate::OpenAiStream { pieces } => openai::stream_frames(pieces, request)
-                .into_iter()
-                .map(Bytes::from)
-                .collect(),
         }
     }
 }
