@@ -17,7 +17,7 @@ lenient_enum! {
         /// A natural end or a stop sequence.
         Stop = "stop" | "end_turn" | "stop_sequence" | "eos" | "eos_token" | "STOP",
         /// The output token cap was reached.
-        Length = "length" | "max_tokens" | "model_length" | "MAX_TOKENS",
+        Length = "length" | "max_tokens" | "model_length" | "MAX_TOKENS" | "model_context_window_exceeded",
         /// The model called tools.
         ToolCalls = "tool_calls" | "function_call" | "tool_use",
         /// Output was withheld by a content filter or refused.

@@ -446,46 +446,69 @@ impl Stream for ChatStream {
 /// Turns a whole response into the chunks a stream of it would carry (one per choice, plus
 /// usage), for servers that answer a stream request with plain JSON.
 pub(crate) fn response_to_chunks(resp: ChatResponse) -> Vec<ChatChunk> {
-    let mut chunks: Vec<ChatChunk> = resp
-        .choices
-        .into_iter()
-        .map(|c| {
-            let m = c.message;
-            let tool_calls = m
-                .tool_calls
-                .into_iter()
-                .enumerate()
-                .map(|(i, tc)| {
-                    let mut d = ToolCallDelta::new(
-                        i as u32,
-                        Some(tc.id),
-                        Some(tc.function.name),
-                        Some(tc.function.arguments),
-                    );
-                    d.thought_signature = tc.thought_signature;
-                    d
-                })
-                .collect();
-            ChatChunk {
-                id: resp.id.clone(),
-                created: resp.created,
-                model: resp.model.clone(),
-                choices: vec![ChunkChoice {
-                    index: c.index,
-                    delta: Delta {
-                        role: Some(Role::Assistant),
-                        content: m.content.map(|c| c.text()),
-                        reasoning: m.reasoning,
-                        refusal: m.refusal,
-                        tool_calls,
+    let chunk = |index: u32, delta: Delta, finish_reason: Option<FinishReason>| ChatChunk {
+        id: resp.id.clone(),
+        created: resp.created,
+        model: resp.model.clone(),
+        choices: vec![ChunkChoice {
+            index,
+            delta,
+            finish_reason,
+        }],
+        ..ChatChunk::default()
+    };
+    let mut chunks = Vec::new();
+    for c in resp.choices.clone() {
+        let m = c.message;
+        // Signed and redacted reasoning first, one chunk per block, as a vendor streams it.
+        let mut covered = String::new();
+        for block in m.thinking_blocks {
+            let delta = match block {
+                crate::types::ThinkingBlock::Thinking { thinking, signature } => {
+                    covered.push_str(&thinking);
+                    Delta {
+                        reasoning: (!thinking.is_empty()).then_some(thinking),
+                        thinking_signature: signature,
                         ..Delta::default()
-                    },
-                    finish_reason: c.finish_reason,
-                }],
-                ..ChatChunk::default()
-            }
-        })
-        .collect();
+                    }
+                }
+                crate::types::ThinkingBlock::Redacted { data } => Delta {
+                    redacted_thinking: Some(data),
+                    ..Delta::default()
+                },
+                crate::types::ThinkingBlock::Unknown => continue,
+            };
+            chunks.push(chunk(c.index, delta, None));
+        }
+        let reasoning = m
+            .reasoning
+            .map(|r| r.strip_prefix(covered.as_str()).unwrap_or(&r).to_owned())
+            .filter(|r| !r.is_empty());
+        let tool_calls = m
+            .tool_calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, tc)| {
+                let mut d = ToolCallDelta::new(
+                    i as u32,
+                    Some(tc.id),
+                    Some(tc.function.name),
+                    Some(tc.function.arguments),
+                );
+                d.thought_signature = tc.thought_signature;
+                d
+            })
+            .collect();
+        let delta = Delta {
+            role: Some(Role::Assistant),
+            content: m.content.map(|c| c.text()),
+            reasoning,
+            refusal: m.refusal,
+            tool_calls,
+            ..Delta::default()
+        };
+        chunks.push(chunk(c.index, delta, c.finish_reason));
+    }
     if let Some(usage) = resp.usage {
         chunks.push(ChatChunk {
             id: resp.id,
@@ -496,4 +519,45 @@ pub(crate) fn response_to_chunks(resp: ChatResponse) -> Vec<ChatChunk> {
         });
     }
     chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ThinkingBlock;
+
+    #[test]
+    fn a_response_survives_chunking_and_folding() {
+        let mut m = Message::assistant("Paris.");
+        m.reasoning = Some("first thought. second thought. unsigned tail".into());
+        m.thinking_blocks = vec![
+            ThinkingBlock::Thinking {
+                thinking: "first thought. ".into(),
+                signature: Some("sig-1".into()),
+            },
+            ThinkingBlock::Redacted { data: "opaque".into() },
+            ThinkingBlock::Thinking {
+                thinking: "second thought. ".into(),
+                signature: Some("sig-2".into()),
+            },
+        ];
+        let mut call = ToolCall::function("call_1", "lookup", r#"{"q":1}"#);
+        call.thought_signature = Some("ts".into());
+        m.tool_calls = vec![call];
+        let resp = ChatResponse {
+            id: "r1".into(),
+            model: "m".into(),
+            choices: vec![Choice::new(0, m, Some(FinishReason::ToolCalls))],
+            usage: Some(Usage::new(10, 5)),
+            ..ChatResponse::default()
+        };
+        let mut acc = StreamAccumulator::new();
+        for c in response_to_chunks(resp.clone()) {
+            acc.push(&c);
+        }
+        let folded = acc.finish();
+        assert_eq!(folded.choices, resp.choices);
+        assert_eq!(folded.usage, resp.usage);
+        assert_eq!(folded.id, "r1");
+    }
 }

@@ -9,7 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// * `output_tokens` counts every generated token, reasoning included (xAI reports
 ///   reasoning outside `completion_tokens`; it is added back here).
 /// * `cache_read_tokens`, `cache_write_tokens` and `reasoning_tokens` are subsets of
-///   the two totals above.
+///   the two totals above. Reasoning comes from OpenAI's
+///   `completion_tokens_details.reasoning_tokens`, Gemini's `thoughtsTokenCount` and, where a
+///   model reports it, Anthropic's `output_tokens_details.thinking_tokens`.
 ///
 /// Serializes as OpenAI's `usage` object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

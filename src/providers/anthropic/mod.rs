@@ -1,5 +1,295 @@
-//! Anthropic Messages API (being written).
+//! Anthropic's native Messages API (`POST {base}/messages`).
+//!
+//! # Request mapping
+//!
+//! * `system` and `developer` messages become the top-level `system` string, joined with a
+//!   blank line in their order. Consecutive messages of the same role are merged into one
+//!   turn; `tool` messages become `tool_result` blocks in a **user** turn (consecutive results
+//!   share one turn, as Anthropic requires).
+//! * Text parts → `text` blocks (empty text is left out: Anthropic rejects it); image parts:
+//!   `data:<mime>;base64,…` → a base64 `image` source, `http(s)://…` → a `url` source; raw
+//!   parts of type `image` or `document` are sent as they are; other part types are an
+//!   [`ErrorKind::InvalidRequest`].
+//! * Assistant `tool_calls` → `tool_use` blocks (arguments parsed to an object; `""` → `{}`;
+//!   anything that is not a JSON object is an [`ErrorKind::InvalidRequest`] naming the call).
+//!   Assistant `thinking_blocks` are sent back first in their turn (`thinking` with its
+//!   signature, `redacted_thinking`); unsigned reasoning and `reasoning` text are not sent.
+//! * `tools` → `{name, description, input_schema}` (`{"type":"object","properties":{}}` when
+//!   the function has no parameters); tools of another `type` (Anthropic server tools such as
+//!   `web_search_20250305`) are sent as `{"type": …, ...their other fields}`.
+//! * `tool_choice` auto / required / none / a function → `{"type":"auto"}` / `{"type":"any"}`
+//!   / `{"type":"none"}` / `{"type":"tool","name":…}`; `parallel_tool_calls: false` adds
+//!   `disable_parallel_tool_use: true`. Without tools no `tool_choice` is sent.
+//! * `max_tokens` = [`ChatRequest::output_limit`] or the provider's default
+//!   ([`DEFAULT_MAX_TOKENS`] = 4096, see [`Anthropic::default_max_tokens`]).
+//! * `reasoning_effort` → `thinking: {"type":"enabled","budget_tokens":N}` with the budgets of
+//!   [`thinking_budget`] (low 1024, medium 4096, high 16384; none/minimal → no thinking).
+//!   `max_tokens` is kept above the budget: a limit at or below it becomes budget + limit, no
+//!   limit becomes budget + default. With thinking on, `temperature` and `top_p` are not sent
+//!   (Anthropic rejects them with thinking).
+//! * `stop` → `stop_sequences`; `temperature` (clamped to Anthropic's 0–1), `top_p`;
+//!   `user` → `metadata.user_id`; `stream: true` when streaming.
+//! * `response_format` `json_schema` → `output_config: {"format": {"type": "json_schema",
+//!   "schema": …}}` (the form the recorded requests use, with no beta header);
+//!   `json_object` → the system instruction [`JSON_OBJECT_INSTRUCTION`].
+//! * `n` > 1 is an [`ErrorKind::InvalidRequest`]; `seed`, `name`, `refusal` and the
+//!   request's `extra` fields (OpenAI-specific) are not forwarded.
+//!
+//! # Response mapping
+//!
+//! Text blocks are joined into the content; `tool_use` blocks become tool calls (arguments =
+//! the input as compact JSON, `{}` for none); `thinking` text is joined into `reasoning` and
+//! signed `thinking` / `redacted_thinking` blocks are kept in `thinking_blocks`; server tool
+//! blocks are skipped. Usage is normalised: `input_tokens` counts cache reads and writes
+//! too, and `reasoning_tokens` is `output_tokens_details.thinking_tokens` where newer models
+//! report it (0 otherwise).
 
-/// The Anthropic provider (being written).
-#[derive(Debug)]
-pub struct Anthropic;
+mod stream;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use async_trait::async_trait;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use crate::error::{Error, ErrorKind};
+use crate::http::{self, classify};
+use crate::provider::{CallContext, Provider};
+use crate::providers::ChunkDecoder;
+use crate::secret::ApiKey;
+use crate::types::{ChatRequest, ChatResponse, ChatStream};
+
+pub use stream::AnthropicEvents;
+pub use wire::{DEFAULT_MAX_TOKENS, JSON_OBJECT_INSTRUCTION, thinking_budget};
+
+/// Default base URL (the part before `/messages`).
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
+
+/// Default `anthropic-version` header.
+pub const DEFAULT_VERSION: &str = "2023-06-01";
+
+/// Encodes `req` for `model` as a Messages request body (`max_tokens` defaulting to
+/// [`DEFAULT_MAX_TOKENS`]).
+pub fn encode_request(req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, Error> {
+    wire::encode_request(req, model, stream, DEFAULT_MAX_TOKENS)
+}
+
+/// Decodes a successful (HTTP 2xx) Messages body. A body that is an error object
+/// (`{"type":"error",…}`) decodes to that error.
+pub fn decode_response(body: &[u8]) -> Result<ChatResponse, Error> {
+    wire::decode_response_with(body, &|s| s.to_owned())
+}
+
+/// Decodes an Anthropic error response (any HTTP status, headers and body) into a typed
+/// [`Error`]: kind, status, error type as code, message, request id, and the retry hint
+/// (`retry-after`, or for a 429 without it, the reset time of the exhausted
+/// `anthropic-ratelimit-*` limit).
+pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
+    wire::decode_error_with(status, headers, body, &|s| s.to_owned())
+}
+
+/// A provider for Anthropic's Messages API.
+///
+/// ```
+/// use polyrelay::providers::Anthropic;
+/// let claude = Anthropic::new("sk-ant-…")
+///     .beta("context-management-2025-06-27")
+///     .default_max_tokens(8192);
+/// ```
+#[derive(Clone)]
+pub struct Anthropic {
+    url: String,
+    headers: HeaderMap,
+    key: ApiKey,
+    version: String,
+    betas: Vec<String>,
+    default_max_tokens: u32,
+}
+
+impl std::fmt::Debug for Anthropic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Anthropic")
+            .field("url", &self.url)
+            .field("version", &self.version)
+            .field("betas", &self.betas)
+            .field("default_max_tokens", &self.default_max_tokens)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Anthropic {
+    /// Anthropic with an API key.
+    pub fn new(key: impl Into<ApiKey>) -> Self {
+        let mut p = Anthropic {
+            url: String::new(),
+            headers: HeaderMap::new(),
+            key: key.into(),
+            version: DEFAULT_VERSION.to_owned(),
+            betas: Vec::new(),
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+        };
+        p.set_base_url(DEFAULT_BASE_URL);
+        p.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        p.headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(DEFAULT_VERSION),
+        );
+        // A key with bytes a header cannot hold is dropped; the vendor will answer 401.
+        if let Ok(mut v) = HeaderValue::from_str(p.key.expose()) {
+            v.set_sensitive(true);
+            p.headers.insert("x-api-key", v);
+        }
+        p
+    }
+
+    /// Anthropic with the key from `ANTHROPIC_API_KEY`; `None` when it is unset or empty.
+    pub fn from_env() -> Option<Self> {
+        ApiKey::from_env("ANTHROPIC_API_KEY").map(Self::new)
+    }
+
+    /// Overrides the base URL (default [`DEFAULT_BASE_URL`]; requests go to `{base}/messages`).
+    pub fn base_url(mut self, base_url: &str) -> Self {
+        self.set_base_url(base_url);
+        self
+    }
+
+    /// Sets the `anthropic-version` header (default [`DEFAULT_VERSION`]). A value a header
+    /// cannot hold is ignored.
+    pub fn version(mut self, version: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(version) {
+            self.version = version.to_owned();
+            self.headers.insert("anthropic-version", v);
+        }
+        self
+    }
+
+    /// Adds a beta flag to the `anthropic-beta` header (flags are comma-joined). A flag a
+    /// header cannot hold is ignored.
+    pub fn beta(mut self, flag: &str) -> Self {
+        if HeaderValue::from_str(flag).is_err() || self.betas.iter().any(|b| b == flag) {
+            return self;
+        }
+        self.betas.push(flag.to_owned());
+        if let Ok(v) = HeaderValue::from_str(&self.betas.join(",")) {
+            self.headers.insert("anthropic-beta", v);
+        }
+        self
+    }
+
+    /// Adds a header to every request (e.g. a gateway's own auth). Values are marked
+    /// sensitive, so they never show in logs.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+            Error::new(ErrorKind::Config, format!("bad header name {name:?}")).with_source(e)
+        })?;
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|e| Error::new(ErrorKind::Config, "bad header value").with_source(e))?;
+        value.set_sensitive(true);
+        self.headers.insert(name, value);
+        Ok(self)
+    }
+
+    /// `max_tokens` for requests that set no output limit (Anthropic requires one). Default
+    /// [`DEFAULT_MAX_TOKENS`] (4096).
+    pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
+        self.default_max_tokens = max_tokens;
+        self
+    }
+
+    /// The endpoint URL requests go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A sans-I/O decoder for this API's streams (bytes in, chunks out).
+    pub fn stream_decoder() -> ChunkDecoder<AnthropicEvents> {
+        ChunkDecoder::new(AnthropicEvents::new())
+    }
+
+    fn set_base_url(&mut self, base_url: &str) {
+        self.url = format!("{}/messages", base_url.trim_end_matches('/'));
+    }
+
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        stream: bool,
+        cx: &CallContext,
+    ) -> Result<reqwest::Response, Error> {
+        let body = wire::encode_request(req, model, stream, self.default_max_tokens)?;
+        let resp = cx
+            .http()
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(http::transport_error)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let headers = resp.headers().clone();
+        // An error body that cannot be read whole is still an error of this status.
+        let body = http::read_body(resp, 64 * 1024).await.unwrap_or_default();
+        Err(wire::decode_error_with(
+            status.as_u16(),
+            &headers,
+            &body,
+            &|s| self.key.redact(s),
+        ))
+    }
+}
+
+#[async_trait]
+impl Provider for Anthropic {
+    fn name(&self) -> &str {
+        "anthropic"
+    }
+
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        cx: &CallContext,
+    ) -> Result<ChatResponse, Error> {
+        let resp = self.send(req, model, false, cx).await?;
+        let request_id = classify::request_id(resp.headers());
+        let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
+        let mut out = wire::decode_response_with(&body, &|s| self.key.redact(s))?;
+        out.meta.request_id = request_id;
+        Ok(out)
+    }
+
+    async fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        cx: &CallContext,
+    ) -> Result<ChatStream, Error> {
+        let resp = self.send(req, model, true, cx).await?;
+        let request_id = classify::request_id(resp.headers());
+        let is_json = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        if is_json {
+            // A server (a proxy, a mock) that answered JSON: serve it as one chunk.
+            let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
+            let resp = wire::decode_response_with(&body, &|s| self.key.redact(s))?;
+            let mut s = ChatStream::new(futures::stream::iter(
+                stream::response_chunks(resp).into_iter().map(Ok),
+            ));
+            s.meta_mut().request_id = request_id;
+            return Ok(s);
+        }
+        let mut s =
+            crate::providers::sse_chat_stream(resp, AnthropicEvents::with_key(self.key.clone()));
+        s.meta_mut().request_id = request_id;
+        Ok(s)
+    }
+}
