@@ -194,7 +194,11 @@ fn summary(b: &Bench) {
             black_box(f(body.as_bytes(), 16 * 1024));
             rates.push(body.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
         }
-        println!("{name:<28} {:>8.0} MB/s (median of 7, {} KiB stream, 16 KiB reads)", median(rates), body.len() / 1024);
+        println!(
+            "{name:<28} {:>8.0} MB/s (median of 7, {} KiB stream, 16 KiB reads)",
+            median(rates),
+            body.len() / 1024
+        );
     }
 
     // Per-chunk relay overhead against raw reqwest + SSE + serde.
@@ -215,7 +219,11 @@ fn summary(b: &Bench) {
             };
             let per = (thread_cpu() - c0).as_secs_f64() * 1e9 / n as f64;
             if block > 0 {
-                if mode == 0 { raw.push(per) } else { relay.push(per) }
+                if mode == 0 {
+                    raw.push(per)
+                } else {
+                    relay.push(per)
+                }
             }
         }
     }
@@ -227,8 +235,14 @@ fn summary(b: &Bench) {
 
     // 1,000 concurrent streams: peak memory.
     let concurrent = 1000;
-    let slow: Vec<String> = openai_stream(40).split_inclusive("\n\n").map(str::to_owned).collect();
-    b.sim.script("long", [Reply::sse(slow).frame_delay(Duration::from_millis(25))]);
+    let slow: Vec<String> = openai_stream(40)
+        .split_inclusive("\n\n")
+        .map(str::to_owned)
+        .collect();
+    b.sim.script(
+        "long",
+        [Reply::sse(slow).frame_delay(Duration::from_millis(25))],
+    );
     let (hwm_before, rss_before) = rss_kib();
     let t = Instant::now();
     let total: usize = b.rt.block_on(async {

@@ -426,6 +426,7 @@ fn check(what: &str, r: &ChatResponse, w: &Want) {
                 ThinkingBlock::Thinking {
                     thinking,
                     signature,
+                    ..
                 },
                 Blk::Signed(text, sig_prefix, sig_len),
             ) => {

@@ -137,7 +137,12 @@ pub(crate) fn kind_for(status: u16, v: &VendorError) -> ErrorKind {
     let says = |needle: &str| code == needle || ty == needle;
     // Anthropic answers an exhausted prepaid balance with a plain 400.
     let billing = msg.contains("credit balance is too low") || msg.contains("insufficient balance");
-    if says("insufficient_quota") || says("billing_hard_limit_reached") || says("billing_error") || billing || v.daily_quota {
+    if says("insufficient_quota")
+        || says("billing_hard_limit_reached")
+        || says("billing_error")
+        || billing
+        || v.daily_quota
+    {
         return ErrorKind::QuotaExhausted;
     }
     if says("context_length_exceeded") || CONTEXT_HINTS.iter().any(|h| msg.contains(h)) {

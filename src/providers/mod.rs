@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod openai;
+pub(crate) mod transport;
 
 use std::collections::VecDeque;
 

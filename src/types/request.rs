@@ -277,6 +277,11 @@ pub enum ThinkingBlock {
         /// The vendor's opaque signature.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<String>,
+        /// The vendor family that signed it (`"anthropic"`, `"gemini"`): a signature is only
+        /// sent back to its own vendor, never to another after a failover. `None`: unknown,
+        /// sent to any vendor that takes signed reasoning.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
     /// Reasoning the vendor encrypted; only the vendor can read it back.
     #[serde(rename = "redacted_thinking")]

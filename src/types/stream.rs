@@ -139,6 +139,9 @@ pub struct Delta {
     /// A whole redacted reasoning block (Anthropic `redacted_thinking`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted_thinking: Option<String>,
+    /// The vendor family of `thinking_signature` (see [`ThinkingBlock`](crate::ThinkingBlock)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_source: Option<String>,
 }
 
 /// A fragment of a tool call: the first names the call, later ones add argument text.
@@ -260,6 +263,7 @@ impl StreamAccumulator {
                     .push(crate::types::ThinkingBlock::Thinking {
                         thinking: std::mem::take(&mut acc.open_thinking),
                         signature: Some(sig.clone()),
+                        source: d.thinking_source.clone(),
                     });
             }
             if let Some(data) = &d.redacted_thinking {
@@ -464,11 +468,16 @@ pub(crate) fn response_to_chunks(resp: ChatResponse) -> Vec<ChatChunk> {
         let mut covered = String::new();
         for block in m.thinking_blocks {
             let delta = match block {
-                crate::types::ThinkingBlock::Thinking { thinking, signature } => {
+                crate::types::ThinkingBlock::Thinking {
+                    thinking,
+                    signature,
+                    source,
+                } => {
                     covered.push_str(&thinking);
                     Delta {
                         reasoning: (!thinking.is_empty()).then_some(thinking),
                         thinking_signature: signature,
+                        thinking_source: source,
                         ..Delta::default()
                     }
                 }
@@ -534,11 +543,15 @@ mod tests {
             ThinkingBlock::Thinking {
                 thinking: "first thought. ".into(),
                 signature: Some("sig-1".into()),
+                source: None,
             },
-            ThinkingBlock::Redacted { data: "opaque".into() },
+            ThinkingBlock::Redacted {
+                data: "opaque".into(),
+            },
             ThinkingBlock::Thinking {
                 thinking: "second thought. ".into(),
                 signature: Some("sig-2".into()),
+                source: None,
             },
         ];
         let mut call = ToolCall::function("call_1", "lookup", r#"{"q":1}"#);

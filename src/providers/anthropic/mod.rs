@@ -50,12 +50,11 @@ mod tests;
 mod wire;
 
 use async_trait::async_trait;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::error::{Error, ErrorKind};
-use crate::http::{self, classify};
+use crate::error::Error;
 use crate::provider::{CallContext, Provider};
-use crate::providers::ChunkDecoder;
+use crate::providers::{ChunkDecoder, transport};
 use crate::secret::ApiKey;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
@@ -130,17 +129,15 @@ impl Anthropic {
             default_max_tokens: DEFAULT_MAX_TOKENS,
         };
         p.set_base_url(DEFAULT_BASE_URL);
-        p.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        transport::auth_headers(
+            &mut p.headers,
+            HeaderName::from_static("x-api-key"),
+            p.key.expose(),
+        );
         p.headers.insert(
             "anthropic-version",
             HeaderValue::from_static(DEFAULT_VERSION),
         );
-        // A key with bytes a header cannot hold is dropped; the vendor will answer 401.
-        if let Ok(mut v) = HeaderValue::from_str(p.key.expose()) {
-            v.set_sensitive(true);
-            p.headers.insert("x-api-key", v);
-        }
         p
     }
 
@@ -181,13 +178,7 @@ impl Anthropic {
     /// Adds a header to every request (e.g. a gateway's own auth). Values are marked
     /// sensitive, so they never show in logs.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-            Error::new(ErrorKind::Config, format!("bad header name {name:?}")).with_source(e)
-        })?;
-        let mut value = HeaderValue::from_str(value)
-            .map_err(|e| Error::new(ErrorKind::Config, "bad header value").with_source(e))?;
-        value.set_sensitive(true);
-        self.headers.insert(name, value);
+        transport::insert_header(&mut self.headers, name, value)?;
         Ok(self)
     }
 
@@ -220,27 +211,16 @@ impl Anthropic {
         cx: &CallContext,
     ) -> Result<reqwest::Response, Error> {
         let body = wire::encode_request(req, model, stream, self.default_max_tokens)?;
-        let resp = cx
-            .http()
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(http::transport_error)?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
-        }
-        let headers = resp.headers().clone();
-        // An error body that cannot be read whole is still an error of this status.
-        let body = http::read_body(resp, 64 * 1024).await.unwrap_or_default();
-        Err(wire::decode_error_with(
-            status.as_u16(),
-            &headers,
-            &body,
-            &|s| self.key.redact(s),
-        ))
+        transport::post_json(
+            cx,
+            &self.url,
+            &self.headers,
+            body,
+            |status, headers, body| {
+                wire::decode_error_with(status, headers, body, &|s| self.key.redact(s))
+            },
+        )
+        .await
     }
 }
 
@@ -257,11 +237,10 @@ impl Provider for Anthropic {
         cx: &CallContext,
     ) -> Result<ChatResponse, Error> {
         let resp = self.send(req, model, false, cx).await?;
-        let request_id = classify::request_id(resp.headers());
-        let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
-        let mut out = wire::decode_response_with(&body, &|s| self.key.redact(s))?;
-        out.meta.request_id = request_id;
-        Ok(out)
+        transport::read_response(resp, |body| {
+            wire::decode_response_with(body, &|s| self.key.redact(s))
+        })
+        .await
     }
 
     async fn chat_stream(
@@ -271,25 +250,10 @@ impl Provider for Anthropic {
         cx: &CallContext,
     ) -> Result<ChatStream, Error> {
         let resp = self.send(req, model, true, cx).await?;
-        let request_id = classify::request_id(resp.headers());
-        let is_json = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.contains("json"));
-        if is_json {
-            // A server (a proxy, a mock) that answered JSON: serve it as one chunk.
-            let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
-            let resp = wire::decode_response_with(&body, &|s| self.key.redact(s))?;
-            let mut s = ChatStream::new(futures::stream::iter(
-                stream::response_chunks(resp).into_iter().map(Ok),
-            ));
-            s.meta_mut().request_id = request_id;
-            return Ok(s);
-        }
-        let mut s =
-            crate::providers::sse_chat_stream(resp, AnthropicEvents::with_key(self.key.clone()));
-        s.meta_mut().request_id = request_id;
-        Ok(s)
+        // A server (a proxy, a mock) that answered JSON is served as chunks.
+        transport::open_stream(resp, AnthropicEvents::with_key(self.key.clone()), |body| {
+            wire::decode_response_with(body, &|s| self.key.redact(s)).map(transport::stream_of)
+        })
+        .await
     }
 }

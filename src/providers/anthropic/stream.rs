@@ -9,10 +9,7 @@ use crate::error::{Error, ErrorKind};
 use crate::http::sse::{SseEof, SseEvent};
 use crate::providers::EventHandler;
 use crate::secret::ApiKey;
-use crate::types::{
-    ChatChunk, ChatResponse, ChunkChoice, Delta, FinishReason, Role, ThinkingBlock, ToolCallDelta,
-    Usage,
-};
+use crate::types::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta, Usage};
 
 /// The Anthropic Messages stream grammar.
 ///
@@ -221,6 +218,7 @@ impl AnthropicEvents {
                         out,
                         Delta {
                             reasoning,
+                            thinking_source: source_of(&thinking_signature),
                             thinking_signature,
                             ..Delta::default()
                         },
@@ -269,6 +267,7 @@ impl AnthropicEvents {
             },
             WireDelta::SignatureDelta { signature } => Delta {
                 thinking_signature: nonempty(signature),
+                thinking_source: Some(super::wire::SOURCE.to_owned()),
                 ..Delta::default()
             },
             WireDelta::InputJsonDelta { partial_json } => {
@@ -414,54 +413,7 @@ impl EventHandler for AnthropicEvents {
     }
 }
 
-/// The chunks a stream of `resp` would carry, for a server that answered a stream request with
-/// plain JSON. Unlike the shared conversion it keeps the signed and redacted thinking blocks,
-/// so the fold still has them to send back.
-pub(crate) fn response_chunks(mut resp: ChatResponse) -> Vec<ChatChunk> {
-    let mut out = Vec::new();
-    if let Some(choice) = resp.choices.first_mut() {
-        let m = &mut choice.message;
-        let blocks = std::mem::take(&mut m.thinking_blocks);
-        let signed: String = blocks
-            .iter()
-            .filter_map(|b| match b {
-                ThinkingBlock::Thinking { thinking, .. } => Some(thinking.as_str()),
-                _ => None,
-            })
-            .collect();
-        // The blocks carry the reasoning text when it is all signed (the usual case).
-        let covered = m.reasoning.as_deref().unwrap_or("") == signed;
-        if covered {
-            m.reasoning = None;
-        }
-        for b in blocks {
-            let delta = match b {
-                ThinkingBlock::Thinking {
-                    thinking,
-                    signature,
-                } => Delta {
-                    reasoning: (covered && !thinking.is_empty()).then_some(thinking),
-                    thinking_signature: signature,
-                    ..Delta::default()
-                },
-                ThinkingBlock::Redacted { data } => Delta {
-                    redacted_thinking: Some(data),
-                    ..Delta::default()
-                },
-                _ => continue,
-            };
-            out.push(ChatChunk {
-                id: resp.id.clone(),
-                model: resp.model.clone(),
-                choices: vec![ChunkChoice {
-                    index: choice.index,
-                    delta,
-                    finish_reason: None,
-                }],
-                ..ChatChunk::default()
-            });
-        }
-    }
-    out.extend(crate::types::response_to_chunks(resp));
-    out
+/// The source tag for a signature this stream carries.
+fn source_of(signature: &Option<String>) -> Option<String> {
+    signature.as_ref().map(|_| super::wire::SOURCE.to_owned())
 }

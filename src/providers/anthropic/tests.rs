@@ -6,11 +6,11 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
-use super::stream::response_chunks;
 use super::wire::{self, parse_rfc3339, ratelimit_reset_at};
 use super::*;
 use crate::error::ErrorKind;
 use crate::providers::EventHandler;
+use crate::types::response_to_chunks as response_chunks;
 use crate::types::{
     ChatChunk, ContentPart, FinishReason, JsonSchemaFormat, Message, ReasoningEffort,
     ResponseFormat, Role, StreamAccumulator, ThinkingBlock, Tool, ToolCall, ToolChoice,
@@ -301,6 +301,7 @@ fn thinking_blocks_are_replayed_first_in_their_turn() {
         ThinkingBlock::Thinking {
             thinking: "I should look it up.".into(),
             signature: Some("sig-1".into()),
+            source: None,
         },
         ThinkingBlock::Redacted {
             data: "opaque".into(),
@@ -308,6 +309,7 @@ fn thinking_blocks_are_replayed_first_in_their_turn() {
         ThinkingBlock::Thinking {
             thinking: "no signature".into(),
             signature: None,
+            source: None,
         },
         ThinkingBlock::Unknown,
     ];
@@ -315,6 +317,7 @@ fn thinking_blocks_are_replayed_first_in_their_turn() {
     second.thinking_blocks = vec![ThinkingBlock::Thinking {
         thinking: "later".into(),
         signature: Some("sig-2".into()),
+        source: None,
     }];
     let req = ChatRequest::new("x")
         .user("q")

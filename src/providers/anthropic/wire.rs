@@ -17,6 +17,9 @@ use crate::types::{
     ReasoningEffort, ResponseFormat, Role, ThinkingBlock, Tool, ToolCall, ToolChoice, Usage,
 };
 
+/// The `source` of the thinking blocks this vendor signs: its signatures go back to it only.
+pub(crate) const SOURCE: &str = "anthropic";
+
 /// `max_tokens` sent when the request sets no output limit (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
@@ -350,10 +353,13 @@ fn assistant_blocks(m: &Message) -> Result<(Vec<Block<'_>>, Vec<Block<'_>>), Err
             ThinkingBlock::Thinking {
                 thinking: text,
                 signature: Some(sig),
-            } if !sig.is_empty() => thinking.push(Block::Thinking {
-                thinking: text,
-                signature: sig,
-            }),
+                source,
+            } if !sig.is_empty() && source.as_deref().is_none_or(|s| s == SOURCE) => {
+                thinking.push(Block::Thinking {
+                    thinking: text,
+                    signature: sig,
+                })
+            }
             ThinkingBlock::Redacted { data } => thinking.push(Block::RedactedThinking(data)),
             // Unsigned reasoning cannot be sent back; unknown blocks are dropped.
             _ => {}
@@ -731,6 +737,7 @@ pub(crate) fn decode_response_with(
                     blocks.push(ThinkingBlock::Thinking {
                         thinking,
                         signature: Some(sig),
+                        source: Some(SOURCE.to_owned()),
                     });
                 }
             }

@@ -6,12 +6,12 @@ mod stream;
 mod wire;
 
 use async_trait::async_trait;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 
-use crate::error::{Error, ErrorKind};
-use crate::http::{self, classify};
+use crate::error::Error;
+use crate::http::classify;
 use crate::provider::{CallContext, Provider};
-use crate::providers::ChunkDecoder;
+use crate::providers::{ChunkDecoder, transport};
 use crate::secret::ApiKey;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
@@ -286,13 +286,7 @@ impl OpenAi {
 
     /// Adds a header to every request (e.g. OpenRouter's `HTTP-Referer`, an org id).
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-            Error::new(ErrorKind::Config, format!("bad header name {name:?}")).with_source(e)
-        })?;
-        let mut value = HeaderValue::from_str(value)
-            .map_err(|e| Error::new(ErrorKind::Config, "bad header value").with_source(e))?;
-        value.set_sensitive(true);
-        self.headers.insert(name, value);
+        transport::insert_header(&mut self.headers, name, value)?;
         Ok(self)
     }
 
@@ -317,16 +311,12 @@ impl OpenAi {
     }
 
     fn set_auth(&mut self) {
-        self.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if self.key.is_empty() {
-            return;
-        }
-        // A key with bytes a header cannot hold is dropped; the vendor will answer 401.
-        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", self.key.expose())) {
-            v.set_sensitive(true);
-            self.headers.insert(AUTHORIZATION, v);
-        }
+        let bearer = if self.key.is_empty() {
+            String::new()
+        } else {
+            format!("Bearer {}", self.key.expose())
+        };
+        transport::auth_headers(&mut self.headers, AUTHORIZATION, &bearer);
     }
 
     async fn send(
@@ -337,27 +327,16 @@ impl OpenAi {
         cx: &CallContext,
     ) -> Result<reqwest::Response, Error> {
         let body = wire::encode_request(req, model, stream, self.quirks)?;
-        let resp = cx
-            .http()
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(http::transport_error)?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
-        }
-        let headers = resp.headers().clone();
-        // An error body that cannot be read whole is still an error of this status.
-        let body = http::read_body(resp, 64 * 1024).await.unwrap_or_default();
-        Err(classify::http_error(
-            status.as_u16(),
-            &headers,
-            &body,
-            &|s| self.key.redact(s),
-        ))
+        transport::post_json(
+            cx,
+            &self.url,
+            &self.headers,
+            body,
+            |status, headers, body| {
+                classify::http_error(status, headers, body, &|s| self.key.redact(s))
+            },
+        )
+        .await
     }
 }
 
@@ -374,39 +353,10 @@ impl Provider for OpenAi {
         cx: &CallContext,
     ) -> Result<ChatResponse, Error> {
         let resp = self.send(req, model, false, cx).await?;
-        let request_id = classify::request_id(resp.headers());
-        let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
-        let wire: wire::WireResponse = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(
-                ErrorKind::Decode,
-                format!("response is not a chat completion: {e}"),
-            )
-            .with_body(&self.key.redact(&String::from_utf8_lossy(&body)))
-            .with_source(e)
-        })?;
-        if wire.error.as_ref().is_some_and(|e| !e.is_null()) {
-            // A gateway that answers 200 with an error object.
-            let v = classify::parse_error_body(&body);
-            let status = wire
-                .error
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .and_then(serde_json::Value::as_u64)
-                .and_then(|c| u16::try_from(c).ok())
-                .unwrap_or(500);
-            let kind = classify::kind_for(status, &v);
-            return Err(classify::error_from_vendor(
-                kind,
-                v,
-                Some(status),
-                &HeaderMap::new(),
-                &body,
-                &|s| self.key.redact(s),
-            ));
-        }
-        let mut out = wire.into_response();
-        out.meta.request_id = request_id;
-        Ok(out)
+        transport::read_response(resp, |body| {
+            wire::decode_response_with(body, &|s| self.key.redact(s))
+        })
+        .await
     }
 
     async fn chat_stream(
@@ -416,24 +366,10 @@ impl Provider for OpenAi {
         cx: &CallContext,
     ) -> Result<ChatStream, Error> {
         let resp = self.send(req, model, true, cx).await?;
-        let request_id = classify::request_id(resp.headers());
-        let is_sse = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| ct.contains("event-stream") || ct.contains("text/plain"));
-        if !is_sse {
-            // A server that ignored `stream: true` and answered JSON: serve it as one chunk.
-            let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
-            let resp = decode_response(&body)?;
-            let mut s = ChatStream::new(futures::stream::iter(
-                crate::types::response_to_chunks(resp).into_iter().map(Ok),
-            ));
-            s.meta_mut().request_id = request_id;
-            return Ok(s);
-        }
-        let mut s = crate::providers::sse_chat_stream(resp, OpenAiEvents::new());
-        s.meta_mut().request_id = request_id;
-        Ok(s)
+        // A server that ignored `stream: true` and answered JSON is served as chunks.
+        transport::open_stream(resp, OpenAiEvents::new(), |body| {
+            wire::decode_response_with(body, &|s| self.key.redact(s)).map(transport::stream_of)
+        })
+        .await
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
+use crate::http::classify;
 use crate::types::{
     ChatRequest, ChatResponse, Choice, Content, ContentPart, FinishReason, Message,
     ReasoningEffort, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
@@ -192,7 +193,7 @@ pub(crate) fn encode_request(
 }
 
 #[derive(Deserialize)]
-pub(crate) struct WireResponse {
+struct WireResponse {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -209,7 +210,7 @@ pub(crate) struct WireResponse {
     service_tier: Option<String>,
     /// Some gateways answer HTTP 200 with an error object.
     #[serde(default)]
-    pub(crate) error: Option<Value>,
+    error: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -314,19 +315,45 @@ impl WireMessageIn {
 
 /// Decodes a successful (HTTP 2xx) OpenAI Chat Completions body.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, Error> {
+    decode_response_with(body, &|s| s.to_owned())
+}
+
+/// [`decode_response`], redacting what goes into errors. A gateway that answers HTTP 200 with
+/// an error object gets that error, classified by the code inside.
+pub(crate) fn decode_response_with(
+    body: &[u8],
+    redact: &dyn Fn(&str) -> String,
+) -> Result<ChatResponse, Error> {
     let wire: WireResponse = serde_json::from_slice(body).map_err(|e| {
         Error::new(
             ErrorKind::Decode,
             format!("response is not a chat completion: {e}"),
         )
-        .with_body(&String::from_utf8_lossy(body))
+        .with_body(&redact(&String::from_utf8_lossy(body)))
         .with_source(e)
     })?;
+    if let Some(err) = wire.error.as_ref().filter(|e| !e.is_null()) {
+        let status = err
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(500);
+        let v = classify::parse_error_body(body);
+        let kind = classify::kind_for(status, &v);
+        return Err(classify::error_from_vendor(
+            kind,
+            v,
+            Some(status),
+            &reqwest::header::HeaderMap::new(),
+            body,
+            redact,
+        ));
+    }
     Ok(wire.into_response())
 }
 
 impl WireResponse {
-    pub(crate) fn into_response(self) -> ChatResponse {
+    fn into_response(self) -> ChatResponse {
         let choices = self
             .choices
             .unwrap_or_default()

@@ -1,0 +1,1253 @@
+//! Gemini `generateContent` wire format: request encoding, response decoding and error
+//! classification, as pure functions over bytes.
+
+use std::collections::{HashMap, VecDeque};
+
+use reqwest::header::HeaderMap;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value, json};
+
+use super::schema;
+use super::stream::{GENERATED_ID_PREFIX, GeminiEvents};
+use crate::error::{Error, ErrorKind};
+use crate::http::classify;
+use crate::secret::ApiKey;
+use crate::types::{
+    ChatChunk, ChatRequest, ChatResponse, Content, ContentPart, Message, ReasoningEffort,
+    ResponseFormat, Role, StreamAccumulator, ThinkingBlock, ToolCall, ToolChoice, Usage,
+};
+
+/// The `source` of the thinking blocks this vendor signs: its signatures go back to it only.
+pub(crate) const SOURCE: &str = "gemini";
+
+/// The signature Google documents for function calls whose real signature is unknown
+/// (e.g. a turn another vendor produced): Gemini 3 then skips its signature check instead of
+/// answering 400.
+pub(crate) const SKIP_SIGNATURE_VALIDATOR: &str = "skip_thought_signature_validator";
+
+/// Per-model encoding choices the provider makes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EncodeOptions {
+    /// Give the first function call of a model turn [`SKIP_SIGNATURE_VALIDATOR`] when none of
+    /// the turn's calls carries a thought signature (Gemini 3 rejects such turns).
+    pub signature_sentinel: bool,
+}
+
+/// The `thinkingBudget` sent for a `reasoning_effort`: `none` 0 (thinking off where the
+/// model allows it), `minimal` 512, `low` 1024, `medium` 8192, `high` 24576. Values the
+/// crate does not know send no thinking configuration.
+pub fn thinking_budget(effort: &ReasoningEffort) -> Option<u32> {
+    match effort {
+        ReasoningEffort::None => Some(0),
+        ReasoningEffort::Minimal => Some(512),
+        ReasoningEffort::Low => Some(1024),
+        ReasoningEffort::Medium => Some(8192),
+        ReasoningEffort::High => Some(24576),
+        _ => None,
+    }
+}
+
+/// Encodes `req` as a Gemini `generateContent` / `streamGenerateContent` body (the model goes
+/// in the URL, not the body). See the [module documentation](super) for the mapping.
+pub fn encode_request(req: &ChatRequest) -> Result<Vec<u8>, Error> {
+    encode(req, EncodeOptions::default())
+}
+
+/// [`encode_request`] with the provider's per-model options.
+pub(crate) fn encode(req: &ChatRequest, opts: EncodeOptions) -> Result<Vec<u8>, Error> {
+    let body = build(req, opts)?;
+    serde_json::to_vec(&body).map_err(|e| {
+        Error::new(ErrorKind::InvalidRequest, "could not encode the request").with_source(e)
+    })
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidRequest, msg)
+}
+
+/// Consecutive turns of the same role merge into one (Gemini wants alternating turns, and
+/// several tool results answer one model turn together).
+#[derive(Default)]
+struct Turns(Vec<(&'static str, Vec<Value>)>);
+
+impl Turns {
+    fn push(&mut self, role: &'static str, parts: Vec<Value>) {
+        if parts.is_empty() {
+            return; // Gemini rejects a turn without parts.
+        }
+        match self.0.last_mut() {
+            Some((r, existing)) if *r == role => existing.extend(parts),
+            _ => self.0.push((role, parts)),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        Value::Array(
+            self.0
+                .into_iter()
+                .map(|(role, parts)| json!({"role": role, "parts": parts}))
+                .collect(),
+        )
+    }
+}
+
+fn build(req: &ChatRequest, opts: EncodeOptions) -> Result<Value, Error> {
+    let mut system: Vec<Value> = Vec::new();
+    let mut turns = Turns::default();
+    // Tool-call id → function name, from the assistant turns seen so far.
+    let mut call_names: HashMap<&str, &str> = HashMap::new();
+
+    for (i, m) in req.messages.iter().enumerate() {
+        match &m.role {
+            Role::System | Role::Developer => {
+                let text = m.text();
+                if !text.is_empty() {
+                    system.push(json!({ "text": text }));
+                }
+            }
+            Role::User => {
+                let mut parts = Vec::new();
+                if let Some(c) = &m.content {
+                    content_parts(c, &mut parts)?;
+                }
+                turns.push("user", parts);
+            }
+            Role::Assistant => {
+                for call in &m.tool_calls {
+                    call_names.insert(call.id.as_str(), call.function.name.as_str());
+                }
+                turns.push("model", model_parts(m, opts)?);
+            }
+            Role::Tool => {
+                let id = m.tool_call_id.as_deref().unwrap_or("");
+                let name = call_names
+                    .get(id)
+                    .copied()
+                    .or(m.name.as_deref().filter(|_| id.is_empty()))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "message {i}: tool result for call {id:?} answers no earlier assistant tool call"
+                        ))
+                    })?;
+                turns.push("user", tool_result_parts(m, id, name)?);
+            }
+            other => {
+                return Err(invalid(format!(
+                    "message {i}: role {:?} is not supported by Gemini",
+                    other.as_str()
+                )));
+            }
+        }
+    }
+
+    let mut body = Map::new();
+    body.insert("contents".into(), turns.into_value());
+    if !system.is_empty() {
+        body.insert("systemInstruction".into(), json!({ "parts": system }));
+    }
+    let decls: Vec<Value> = req
+        .tools
+        .iter()
+        .filter(|t| t.kind == "function")
+        .filter_map(|t| t.function.as_ref())
+        .map(|f| {
+            let mut d = Map::new();
+            d.insert("name".into(), Value::String(f.name.clone()));
+            if let Some(desc) = f.description.as_ref().filter(|d| !d.is_empty()) {
+                d.insert("description".into(), Value::String(desc.clone()));
+            }
+            if let Some(p) = &f.parameters {
+                let cleaned = schema::clean(p);
+                if !schema::is_empty_object(&cleaned) {
+                    d.insert("parameters".into(), cleaned);
+                }
+            }
+            Value::Object(d)
+        })
+        .collect();
+    if !decls.is_empty() {
+        body.insert("tools".into(), json!([{ "functionDeclarations": decls }]));
+        if let Some(cfg) = req.tool_choice.as_ref().and_then(function_calling_config) {
+            body.insert("toolConfig".into(), json!({ "functionCallingConfig": cfg }));
+        }
+    }
+    let gc = generation_config(req);
+    if !gc.is_empty() {
+        body.insert("generationConfig".into(), Value::Object(gc));
+    }
+    Ok(Value::Object(body))
+}
+
+fn function_calling_config(choice: &ToolChoice) -> Option<Value> {
+    Some(match choice {
+        ToolChoice::None => json!({ "mode": "NONE" }),
+        ToolChoice::Auto => json!({ "mode": "AUTO" }),
+        ToolChoice::Required => json!({ "mode": "ANY" }),
+        ToolChoice::Function(name) => json!({ "mode": "ANY", "allowedFunctionNames": [name] }),
+        // Forms this crate does not model (e.g. OpenAI's `allowed_tools`): Gemini's default.
+        _ => return None,
+    })
+}
+
+fn generation_config(req: &ChatRequest) -> Map<String, Value> {
+    let mut gc = Map::new();
+    if let Some(t) = req.temperature {
+        gc.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        gc.insert("topP".into(), json!(p));
+    }
+    if let Some(n) = req.output_limit() {
+        gc.insert("maxOutputTokens".into(), json!(n));
+    }
+    if !req.stop.is_empty() {
+        gc.insert("stopSequences".into(), json!(req.stop));
+    }
+    if let Some(n) = req.n {
+        gc.insert("candidateCount".into(), json!(n));
+    }
+    if let Some(seed) = req.seed {
+        // Gemini's seed is an int32; larger seeds are wrapped, deterministically.
+        gc.insert("seed".into(), json!(seed as i32));
+    }
+    match &req.response_format {
+        Some(ResponseFormat::JsonObject) => {
+            gc.insert("responseMimeType".into(), json!("application/json"));
+        }
+        Some(ResponseFormat::JsonSchema(f)) => {
+            gc.insert("responseMimeType".into(), json!("application/json"));
+            if let Some(s) = &f.schema {
+                gc.insert("responseSchema".into(), schema::clean(s));
+            }
+        }
+        _ => {}
+    }
+    if let Some(budget) = req.reasoning_effort.as_ref().and_then(thinking_budget) {
+        let cfg = if budget == 0 {
+            json!({ "thinkingBudget": 0 })
+        } else {
+            json!({ "thinkingBudget": budget, "includeThoughts": true })
+        };
+        gc.insert("thinkingConfig".into(), cfg);
+    }
+    gc
+}
+
+/// User-side content: text, images and files.
+fn content_parts(content: &Content, out: &mut Vec<Value>) -> Result<(), Error> {
+    match content {
+        Content::Text(t) => {
+            if !t.is_empty() {
+                out.push(json!({ "text": t }));
+            }
+        }
+        Content::Parts(parts) => {
+            for p in parts {
+                match p {
+                    ContentPart::Text { text } => {
+                        if !text.is_empty() {
+                            out.push(json!({ "text": text }));
+                        }
+                    }
+                    ContentPart::ImageUrl { image_url } => out.push(media_part(&image_url.url)?),
+                    ContentPart::Other(v) => {
+                        if let Some(part) = other_part(v)? {
+                            out.push(part);
+                        }
+                    }
+                    // A part kind added to the crate later: refuse rather than drop it.
+                    #[allow(unreachable_patterns)]
+                    _ => return Err(invalid("content part not supported by Gemini")),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// OpenAI content parts the crate keeps as JSON: audio and files map to Gemini media;
+/// other vendors' reasoning and refusal parts are not content and are skipped.
+fn other_part(v: &Value) -> Result<Option<Value>, Error> {
+    let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+    match kind {
+        "input_audio" => {
+            let data = v.pointer("/input_audio/data").and_then(Value::as_str);
+            let format = v
+                .pointer("/input_audio/format")
+                .and_then(Value::as_str)
+                .unwrap_or("wav");
+            match data {
+                Some(d) => Ok(Some(json!({
+                    "inlineData": { "mimeType": format!("audio/{format}"), "data": d }
+                }))),
+                None => Err(invalid("input_audio part without data")),
+            }
+        }
+        "file" => {
+            let file = v.get("file");
+            let data = file
+                .and_then(|f| f.get("file_data"))
+                .and_then(Value::as_str);
+            let id = file.and_then(|f| f.get("file_id")).and_then(Value::as_str);
+            match (data, id) {
+                (Some(d), _) if d.starts_with("data:") => media_part(d).map(Some),
+                (_, Some(uri)) if is_remote(uri) => media_part(uri).map(Some),
+                _ => Err(invalid(
+                    "file part needs a data: URL or a URL Gemini can fetch",
+                )),
+            }
+        }
+        "thinking" | "redacted_thinking" | "reasoning" | "refusal" => Ok(None),
+        // A `text` part whose text was not a string.
+        "text" => Ok(None),
+        other => Err(invalid(format!(
+            "content part type {other:?} is not supported by Gemini"
+        ))),
+    }
+}
+
+fn is_remote(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with("gs://")
+}
+
+/// An image or file reference: `data:` URLs inline, `http(s)://` and `gs://` URLs by
+/// reference (`fileData`, with a MIME type guessed from the extension when obvious).
+fn media_part(url: &str) -> Result<Value, Error> {
+    if let Some(rest) = url.strip_prefix("data:") {
+        let (meta, data) = rest
+            .split_once(',')
+            .ok_or_else(|| invalid("malformed data: URL (no comma)"))?;
+        let (mime, is_b64) = match meta.strip_suffix(";base64") {
+            Some(m) => (m, true),
+            None => (meta, false),
+        };
+        // Parameters such as `;charset=utf-8` are not part of the MIME type Gemini takes.
+        let mime = mime.split(';').next().unwrap_or("").trim();
+        if mime.is_empty() {
+            return Err(invalid("data: URL without a MIME type"));
+        }
+        let data = if is_b64 {
+            data.to_owned()
+        } else {
+            base64_encode(&percent_decode(data))
+        };
+        return Ok(json!({ "inlineData": { "mimeType": mime, "data": data } }));
+    }
+    if !is_remote(url) {
+        let scheme = url.split(':').next().unwrap_or("");
+        return Err(invalid(format!(
+            "URL scheme {scheme:?} is not supported by Gemini (use data:, https:// or gs://)"
+        )));
+    }
+    let mut fd = Map::new();
+    if let Some(mime) = guess_mime(url) {
+        fd.insert("mimeType".into(), json!(mime));
+    }
+    fd.insert("fileUri".into(), json!(url));
+    Ok(json!({ "fileData": fd }))
+}
+
+fn guess_mime(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "pdf" => "application/pdf",
+        "mp3" => "audio/mp3",
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "ogg" => "audio/ogg",
+        "aac" => "audio/aac",
+        "mp4" => "video/mp4",
+        "mov" => "video/mov",
+        "webm" => "video/webm",
+        "txt" => "text/plain",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        _ => return None,
+    })
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(hex, 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (k, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if k <= chunk.len() {
+                out.push(char::from(T[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The parts of an assistant (model) turn: signed reasoning, text, function calls.
+fn model_parts(m: &Message, opts: EncodeOptions) -> Result<Vec<Value>, Error> {
+    let mut parts = Vec::new();
+    // Signatures that came without reasoning text (Gemini puts them on a text part).
+    let mut loose: Vec<&str> = Vec::new();
+    for b in &m.thinking_blocks {
+        if let ThinkingBlock::Thinking {
+            thinking,
+            signature: Some(sig),
+            source,
+        } = b
+            && source.as_deref().is_none_or(|s| s == SOURCE)
+        {
+            if sig.is_empty() {
+                continue;
+            }
+            if thinking.is_empty() {
+                loose.push(sig);
+            } else {
+                parts.push(json!({ "text": thinking, "thought": true, "thoughtSignature": sig }));
+            }
+        }
+    }
+    let text_start = parts.len();
+    if let Some(c) = &m.content {
+        content_parts(c, &mut parts)?;
+    }
+    let mut loose = loose.into_iter();
+    for p in parts.iter_mut().skip(text_start) {
+        if let Some(obj) = p.as_object_mut()
+            && obj.contains_key("text")
+        {
+            match loose.next() {
+                Some(sig) => {
+                    obj.insert("thoughtSignature".into(), json!(sig));
+                }
+                None => break,
+            }
+        }
+    }
+    let first_call = parts.len();
+    let mut signed = false;
+    for call in &m.tool_calls {
+        let mut fc = Map::new();
+        if let Some(id) = vendor_call_id(&call.id) {
+            fc.insert("id".into(), json!(id));
+        }
+        fc.insert("name".into(), json!(call.function.name));
+        fc.insert("args".into(), call_args(call)?);
+        let mut part = Map::new();
+        part.insert("functionCall".into(), Value::Object(fc));
+        if let Some(sig) = call.thought_signature.as_deref().filter(|s| !s.is_empty()) {
+            part.insert("thoughtSignature".into(), json!(sig));
+            signed = true;
+        }
+        parts.push(Value::Object(part));
+    }
+    if opts.signature_sentinel
+        && !signed
+        && let Some(Value::Object(first)) = parts.get_mut(first_call)
+    {
+        first.insert("thoughtSignature".into(), json!(SKIP_SIGNATURE_VALIDATOR));
+    }
+    Ok(parts)
+}
+
+/// A tool call's arguments as the JSON object Gemini wants.
+fn call_args(call: &ToolCall) -> Result<Value, Error> {
+    let text = call.function.arguments.trim();
+    if text.is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(invalid(format!(
+            "tool call {:?} ({}): arguments are not a JSON object",
+            call.id, call.function.name
+        ))),
+        Err(e) => Err(invalid(format!(
+            "tool call {:?} ({}): arguments are not valid JSON: {e}",
+            call.id, call.function.name
+        ))
+        .with_source(e)),
+    }
+}
+
+/// The id to send back to Gemini: the vendor's own (or another vendor's), never one this
+/// crate made up.
+fn vendor_call_id(id: &str) -> Option<&str> {
+    (!id.is_empty() && !id.starts_with(GENERATED_ID_PREFIX)).then_some(id)
+}
+
+fn tool_result_parts(m: &Message, id: &str, name: &str) -> Result<Vec<Value>, Error> {
+    let text = m.text();
+    let response = match serde_json::from_str::<Value>(&text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({ "result": text }),
+    };
+    let mut fr = Map::new();
+    if let Some(id) = vendor_call_id(id) {
+        fr.insert("id".into(), json!(id));
+    }
+    fr.insert("name".into(), json!(name));
+    fr.insert("response".into(), response);
+    let mut parts = vec![json!({ "functionResponse": fr })];
+    // Images returned by a tool travel beside the response.
+    if let Some(Content::Parts(ps)) = &m.content {
+        for p in ps {
+            match p {
+                ContentPart::ImageUrl { image_url } => parts.push(media_part(&image_url.url)?),
+                ContentPart::Other(v) => {
+                    if let Some(part) = other_part(v)? {
+                        parts.push(part);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(parts)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------------
+
+/// A `GenerateContentResponse` (a whole answer, or one streamed piece of it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WireResponse {
+    pub candidates: Option<Vec<WireCandidate>>,
+    pub prompt_feedback: Option<WirePromptFeedback>,
+    pub usage_metadata: Option<WireUsage>,
+    pub model_version: Option<String>,
+    pub response_id: Option<String>,
+    /// Vertex only.
+    pub create_time: Option<String>,
+    /// An error object in place of a response (streams, JSON arrays).
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WireCandidate {
+    pub content: Option<WireContent>,
+    pub finish_reason: Option<String>,
+    pub index: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WireContent {
+    pub parts: Option<Vec<WirePart>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WirePart {
+    pub text: Option<String>,
+    pub thought: Option<bool>,
+    pub thought_signature: Option<String>,
+    pub function_call: Option<WireFunctionCall>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WireFunctionCall {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub args: Option<Value>,
+    /// Vertex streamed arguments.
+    pub partial_args: Option<Vec<WirePartialArg>>,
+    pub will_continue: Option<bool>,
+}
+
+/// One Vertex `PartialArg`: a value at a JSON path, strings possibly in several pieces.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WirePartialArg {
+    pub json_path: String,
+    pub string_value: Option<String>,
+    pub number_value: Option<serde_json::Number>,
+    pub bool_value: Option<bool>,
+    /// Present (whatever its value, `null` included) for a null argument.
+    #[serde(deserialize_with = "present")]
+    pub null_value: Option<Value>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WirePromptFeedback {
+    pub block_reason: Option<String>,
+    pub block_reason_message: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WireUsage {
+    prompt_token_count: Option<u64>,
+    candidates_token_count: Option<u64>,
+    cached_content_token_count: Option<u64>,
+    thoughts_token_count: Option<u64>,
+    tool_use_prompt_token_count: Option<u64>,
+}
+
+impl WireUsage {
+    /// The normalised usage; `None` when no count was sent (Vertex's `{trafficType}` only).
+    pub(crate) fn to_usage(self) -> Option<Usage> {
+        let counts = [
+            self.prompt_token_count,
+            self.candidates_token_count,
+            self.cached_content_token_count,
+            self.thoughts_token_count,
+            self.tool_use_prompt_token_count,
+        ];
+        if counts.iter().all(Option::is_none) {
+            return None;
+        }
+        let thoughts = self.thoughts_token_count.unwrap_or(0);
+        let mut u = Usage::new(
+            self.prompt_token_count.unwrap_or(0) + self.tool_use_prompt_token_count.unwrap_or(0),
+            self.candidates_token_count.unwrap_or(0) + thoughts,
+        );
+        u.cache_read_tokens = self.cached_content_token_count.unwrap_or(0);
+        u.reasoning_tokens = thoughts;
+        Some(u)
+    }
+}
+
+/// A body that is not a `GenerateContentResponse` (`body`: already redacted).
+fn not_a_response(body: &str, e: serde_json::Error) -> Error {
+    Error::new(
+        ErrorKind::Decode,
+        format!("response is not a Gemini GenerateContentResponse: {e}"),
+    )
+    .with_body(body)
+    .with_source(e)
+}
+
+/// Decodes a successful (HTTP 2xx) `generateContent` body. An error object in the body, or a
+/// prompt blocked before any candidate (`promptFeedback.blockReason`), is an `Err`.
+pub fn decode_response(body: &[u8]) -> Result<ChatResponse, Error> {
+    decode_response_with(body, None)
+}
+
+/// [`decode_response`], redacting `key` from errors.
+pub(crate) fn decode_response_with(
+    body: &[u8],
+    key: Option<&ApiKey>,
+) -> Result<ChatResponse, Error> {
+    let mut events = GeminiEvents::with_key(key.cloned());
+    let wire: WireResponse = serde_json::from_slice(body)
+        .map_err(|e| not_a_response(&events.redact(&String::from_utf8_lossy(body)), e))?;
+    let mut out = VecDeque::new();
+    events.on_response(wire, body, &mut out)?;
+    events.flush_pending(&mut out);
+    let mut acc = StreamAccumulator::new();
+    for c in &out {
+        acc.push(c);
+    }
+    Ok(acc.finish())
+}
+
+/// Decodes the body `streamGenerateContent` returns without `?alt=sse`: a JSON array of
+/// `GenerateContentResponse`s (a single object is taken as a one-element array). Gives the
+/// chunks the SSE form of the same answer gives; an error element (`[{"error":{…}}]`) or an
+/// answer without a finish reason is an `Err`.
+pub fn decode_stream_array(body: &[u8]) -> Result<Vec<ChatChunk>, Error> {
+    match decode_stream_array_partial(body, None) {
+        (chunks, None) => Ok(chunks),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// [`decode_stream_array`] keeping the chunks decoded before an error, and redacting `key`
+/// from errors.
+pub(crate) fn decode_stream_array_partial(
+    body: &[u8],
+    key: Option<&ApiKey>,
+) -> (Vec<ChatChunk>, Option<Error>) {
+    let mut events = GeminiEvents::with_key(key.cloned());
+    let root: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            let kind = if e.is_eof() {
+                ErrorKind::StreamInterrupted
+            } else {
+                ErrorKind::Decode
+            };
+            let err = Error::new(kind, format!("stream body is not a JSON array: {e}"))
+                .with_body(&events.redact(&String::from_utf8_lossy(body)))
+                .with_source(e);
+            return (Vec::new(), Some(err));
+        }
+    };
+    let items = match root {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    let mut out = VecDeque::new();
+    for item in items {
+        let raw = item.to_string();
+        let result = match WireResponse::deserialize(&item) {
+            Ok(wire) => events.on_response(wire, raw.as_bytes(), &mut out),
+            Err(e) => Err(not_a_response(&events.redact(&raw), e)),
+        };
+        if let Err(e) = result {
+            return (out.into(), Some(e));
+        }
+    }
+    let end = events.end(&mut out).err();
+    (out.into(), end)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// Builds the error for a Gemini error body (`google.rpc.Status`, possibly wrapped in a
+/// one-element array). `status` is the HTTP status; for an error inside a 200 stream it is
+/// `None` and the body's `error.code` is used.
+pub(crate) fn error_from_body(
+    status: Option<u16>,
+    headers: &HeaderMap,
+    body: &[u8],
+    redact: &dyn Fn(&str) -> String,
+) -> Error {
+    let root: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let root = match root {
+        Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
+        other => other,
+    };
+    let err = root.get("error");
+    let status = status.or_else(|| {
+        err.and_then(|e| e.get("code"))
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+    });
+    let rpc_status = err
+        .and_then(|e| e.get("status"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let reason = err
+        .and_then(|e| e.get("details"))
+        .and_then(Value::as_array)
+        .and_then(|ds| {
+            ds.iter().find_map(|d| {
+                let ty = d.get("@type").and_then(Value::as_str).unwrap_or("");
+                ty.ends_with("google.rpc.ErrorInfo")
+                    .then(|| d.get("reason").and_then(Value::as_str))
+                    .flatten()
+            })
+        })
+        .map(str::to_owned);
+
+    let mut v = classify::parse_error_body(body);
+    let mut kind = classify::kind_for(status.unwrap_or(500), &v);
+    let key_problem = reason.as_deref().is_some_and(|r| {
+        r.starts_with("API_KEY_") || r == "ACCESS_TOKEN_EXPIRED" || r == "CREDENTIALS_MISSING"
+    });
+    kind = match rpc_status {
+        _ if key_problem => ErrorKind::Auth,
+        "UNAUTHENTICATED" | "PERMISSION_DENIED" => ErrorKind::Auth,
+        // "User location is not supported", "enable billing": the key cannot be used here.
+        "FAILED_PRECONDITION" => ErrorKind::Auth,
+        "NOT_FOUND" => ErrorKind::NotFound,
+        "RESOURCE_EXHAUSTED" if kind != ErrorKind::QuotaExhausted => ErrorKind::RateLimited,
+        "UNAVAILABLE" => ErrorKind::Overloaded,
+        "INTERNAL" | "UNKNOWN" => ErrorKind::Server,
+        "DEADLINE_EXCEEDED" => ErrorKind::Timeout,
+        _ => kind,
+    };
+    if let Some(r) = reason {
+        v.code = Some(r);
+    }
+    classify::error_from_vendor(kind, v, status, headers, body, redact)
+}
+
+/// The error for a prompt Gemini blocked before generating anything (`body`: the response,
+/// already redacted).
+pub(crate) fn blocked_prompt(feedback: &WirePromptFeedback, body: &str) -> Option<Error> {
+    let reason = feedback.block_reason.as_deref()?;
+    let message = match feedback.block_reason_message.as_deref() {
+        Some(m) if !m.is_empty() => format!("prompt blocked ({reason}): {m}"),
+        _ => format!("prompt blocked ({reason})"),
+    };
+    Some(
+        Error::new(ErrorKind::ContentFiltered, message)
+            .with_code(reason)
+            .with_body(body),
+    )
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 timestamp (Vertex's `createTime`).
+pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let oh: i64 = rest.get(1..3)?.parse().ok()?;
+            let om: i64 = rest.get(4..6)?.parse().ok()?;
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    u64::try_from(secs).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{JsonSchemaFormat, Tool};
+
+    fn body(req: &ChatRequest) -> Value {
+        serde_json::from_slice(&encode_request(req).expect("encodes")).expect("JSON")
+    }
+
+    fn call(id: &str, name: &str, args: &str) -> ToolCall {
+        ToolCall::function(id, name, args)
+    }
+
+    #[test]
+    fn system_and_developer_go_to_system_instruction() {
+        let mut dev = Message::new(Role::Developer, "Be brief.");
+        dev.name = Some("ignored".into());
+        let req = ChatRequest::new("m")
+            .system("You are terse.")
+            .message(dev)
+            .user("hi")
+            .system("")
+            .system("Late instruction.");
+        let b = body(&req);
+        assert_eq!(
+            b["systemInstruction"],
+            json!({"parts": [{"text": "You are terse."}, {"text": "Be brief."}, {"text": "Late instruction."}]})
+        );
+        assert_eq!(
+            b["contents"],
+            json!([{"role": "user", "parts": [{"text": "hi"}]}])
+        );
+        assert!(b.get("tools").is_none() && b.get("generationConfig").is_none());
+    }
+
+    #[test]
+    fn consecutive_turns_merge_and_empty_turns_vanish() {
+        let req = ChatRequest::new("m")
+            .user("a")
+            .user("b")
+            .assistant("")
+            .user("c")
+            .assistant("d")
+            .assistant("e");
+        assert_eq!(
+            body(&req)["contents"],
+            json!([
+                {"role": "user", "parts": [{"text": "a"}, {"text": "b"}, {"text": "c"}]},
+                {"role": "model", "parts": [{"text": "d"}, {"text": "e"}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn tool_calls_and_results_by_name() {
+        let mut c1 = call("call_1", "get_weather", r#"{"city":"Paris"}"#);
+        c1.thought_signature = Some("SIG1".into());
+        let c2 = call("gcall_0123456789abcdef", "get_time", "");
+        let req = ChatRequest::new("m")
+            .user("weather and time?")
+            .message(Message::assistant_tool_calls(vec![c1, c2]))
+            .message(Message::tool_result("call_1", r#"{"temp": 21}"#))
+            .message(Message::tool_result("gcall_0123456789abcdef", "12:00"))
+            .user("thanks");
+        let b = body(&req);
+        assert_eq!(
+            b["contents"][1],
+            json!({"role": "model", "parts": [
+                {"functionCall": {"id": "call_1", "name": "get_weather", "args": {"city": "Paris"}},
+                 "thoughtSignature": "SIG1"},
+                {"functionCall": {"name": "get_time", "args": {}}}
+            ]})
+        );
+        assert_eq!(
+            b["contents"][2],
+            json!({"role": "user", "parts": [
+                {"functionResponse": {"id": "call_1", "name": "get_weather", "response": {"temp": 21}}},
+                {"functionResponse": {"name": "get_time", "response": {"result": "12:00"}}},
+                {"text": "thanks"}
+            ]})
+        );
+    }
+
+    #[test]
+    fn non_object_results_are_wrapped() {
+        let req = ChatRequest::new("m")
+            .message(Message::assistant_tool_calls(vec![call("a", "f", "{}")]))
+            .message(Message::tool_result("a", "[1, 2]"));
+        assert_eq!(
+            body(&req)["contents"][1]["parts"][0]["functionResponse"]["response"],
+            json!({"result": "[1, 2]"})
+        );
+    }
+
+    #[test]
+    fn unknown_tool_result_and_bad_arguments_are_invalid_requests() {
+        let req = ChatRequest::new("m")
+            .user("q")
+            .message(Message::tool_result("nope", "x"));
+        let e = encode_request(&req).expect_err("orphan result");
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        assert!(e.message().contains("\"nope\""), "{e}");
+
+        let req = ChatRequest::new("m").message(Message::assistant_tool_calls(vec![call(
+            "c9",
+            "lookup",
+            "{not json",
+        )]));
+        let e = encode_request(&req).expect_err("bad args");
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        assert!(
+            e.message().contains("\"c9\"") && e.message().contains("lookup"),
+            "{e}"
+        );
+
+        let req = ChatRequest::new("m").message(Message::assistant_tool_calls(vec![call(
+            "c8", "lookup", "[1]",
+        )]));
+        assert_eq!(
+            encode_request(&req).expect_err("array args").kind(),
+            ErrorKind::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn tools_schema_cleaning_and_tool_choice() {
+        let params = json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {"city": {"type": ["string", "null"], "title": "City"}},
+            "required": ["city"],
+            "additionalProperties": false
+        });
+        let mut no_params = Tool::function("now", "", json!({"type": "object", "properties": {}}));
+        if let Some(f) = no_params.function.as_mut() {
+            f.description = None;
+        }
+        let mut other = Tool::function("x", "", json!({}));
+        other.kind = "code_interpreter".into();
+        other.function = None;
+        let base = ChatRequest::new("m")
+            .user("q")
+            .tool(Tool::function("get_weather", "Weather by city", params))
+            .tool(no_params)
+            .tool(other);
+        let b = body(&base);
+        assert_eq!(
+            b["tools"],
+            json!([{"functionDeclarations": [
+                {"name": "get_weather", "description": "Weather by city", "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string", "nullable": true}},
+                    "required": ["city"]
+                }},
+                {"name": "now"}
+            ]}])
+        );
+        assert!(b.get("toolConfig").is_none());
+        for (choice, want) in [
+            (ToolChoice::Auto, json!({"mode": "AUTO"})),
+            (ToolChoice::None, json!({"mode": "NONE"})),
+            (ToolChoice::Required, json!({"mode": "ANY"})),
+            (
+                ToolChoice::Function("now".into()),
+                json!({"mode": "ANY", "allowedFunctionNames": ["now"]}),
+            ),
+        ] {
+            let b = body(&base.clone().tool_choice(choice));
+            assert_eq!(b["toolConfig"], json!({"functionCallingConfig": want}));
+        }
+        // No tools: no toolConfig either.
+        let b = body(
+            &ChatRequest::new("m")
+                .user("q")
+                .tool_choice(ToolChoice::Required),
+        );
+        assert!(b.get("toolConfig").is_none());
+    }
+
+    #[test]
+    fn generation_config() {
+        let mut req = ChatRequest::new("m")
+            .user("q")
+            .temperature(0.2)
+            .max_tokens(50);
+        req.top_p = Some(0.9);
+        req.max_completion_tokens = Some(100);
+        req.stop = vec!["END".into()];
+        req.n = Some(2);
+        req.seed = Some(42);
+        req.user = Some("u-1".into());
+        req.parallel_tool_calls = Some(false);
+        req.reasoning_effort = Some(ReasoningEffort::Low);
+        req.extra.insert("logit_bias".into(), json!({"1": 2}));
+        let b = body(&req);
+        assert_eq!(
+            b["generationConfig"],
+            json!({
+                "temperature": 0.2, "topP": 0.9, "maxOutputTokens": 100,
+                "stopSequences": ["END"], "candidateCount": 2, "seed": 42,
+                "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": true}
+            })
+        );
+        // OpenAI-only fields are not forwarded.
+        let keys: Vec<&String> = b
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["contents", "generationConfig"]);
+
+        req.reasoning_effort = Some(ReasoningEffort::None);
+        req.response_format = Some(ResponseFormat::JsonObject);
+        let gc = &body(&req)["generationConfig"];
+        assert_eq!(gc["thinkingConfig"], json!({"thinkingBudget": 0}));
+        assert_eq!(gc["responseMimeType"], "application/json");
+        assert!(gc.get("responseSchema").is_none());
+
+        req.response_format = Some(ResponseFormat::JsonSchema(JsonSchemaFormat::new(
+            "out",
+            json!({"type": "object", "properties": {"a": {"const": "x"}}, "additionalProperties": false}),
+        )));
+        let gc = &body(&req)["generationConfig"];
+        assert_eq!(
+            gc["responseSchema"],
+            json!({"type": "object", "properties": {"a": {"type": "string", "enum": ["x"]}}})
+        );
+        for (e, n) in [
+            (ReasoningEffort::Minimal, 512),
+            (ReasoningEffort::Medium, 8192),
+            (ReasoningEffort::High, 24576),
+        ] {
+            assert_eq!(thinking_budget(&e), Some(n));
+        }
+        assert_eq!(thinking_budget(&ReasoningEffort::Other("max".into())), None);
+    }
+
+    #[test]
+    fn images_and_files() {
+        let req = ChatRequest::new("m").message(Message::user_parts(vec![
+            ContentPart::text("what is this?"),
+            ContentPart::image_url("data:image/png;base64,iVBORw0KGgo="),
+            ContentPart::image_url("https://example.com/cat.JPG?size=large"),
+            ContentPart::image_url("gs://bucket/doc.pdf"),
+            ContentPart::image_url("https://example.com/render"),
+            ContentPart::image_url("data:text/plain;charset=utf-8,hi%20there"),
+            ContentPart::Other(json!({"type": "input_audio", "input_audio": {"data": "AAA=", "format": "mp3"}})),
+            ContentPart::Other(json!({"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"}})),
+        ]));
+        assert_eq!(
+            body(&req)["contents"][0]["parts"],
+            json!([
+                {"text": "what is this?"},
+                {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+                {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/cat.JPG?size=large"}},
+                {"fileData": {"mimeType": "application/pdf", "fileUri": "gs://bucket/doc.pdf"}},
+                {"fileData": {"fileUri": "https://example.com/render"}},
+                {"inlineData": {"mimeType": "text/plain", "data": "aGkgdGhlcmU="}},
+                {"inlineData": {"mimeType": "audio/mp3", "data": "AAA="}},
+                {"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}
+            ])
+        );
+        for bad in [
+            ContentPart::image_url("ftp://example.com/a.png"),
+            ContentPart::image_url("data:;base64,AAAA"),
+            ContentPart::Other(json!({"type": "video_url", "video_url": "x"})),
+        ] {
+            let req = ChatRequest::new("m").message(Message::user_parts(vec![bad]));
+            assert_eq!(
+                encode_request(&req).expect_err("unsupported").kind(),
+                ErrorKind::InvalidRequest
+            );
+        }
+        assert_eq!(base64_encode(b""), "");
+        assert_eq!(base64_encode(b"f"), "Zg==");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_encode(b"foo"), "Zm9v");
+    }
+
+    #[test]
+    fn thought_signatures_are_replayed() {
+        let mut asst = Message::assistant("The answer.");
+        asst.reasoning = Some("unsigned thoughts are not sent".into());
+        asst.thinking_blocks = vec![
+            ThinkingBlock::Thinking {
+                thinking: "I considered it.".into(),
+                signature: Some("SIG_T".into()),
+                source: None,
+            },
+            ThinkingBlock::Thinking {
+                thinking: String::new(),
+                signature: Some("SIG_TEXT".into()),
+                source: None,
+            },
+            ThinkingBlock::Thinking {
+                thinking: "no signature".into(),
+                signature: None,
+                source: None,
+            },
+            ThinkingBlock::Redacted {
+                data: "anthropic".into(),
+            },
+        ];
+        let mut c = call("id-from-gemini", "f", "{}");
+        c.thought_signature = Some("SIG_CALL".into());
+        asst.tool_calls = vec![c, call("second", "g", "{\"a\":1}")];
+        let req = ChatRequest::new("m").user("q").message(asst);
+        assert_eq!(
+            body(&req)["contents"][1]["parts"],
+            json!([
+                {"text": "I considered it.", "thought": true, "thoughtSignature": "SIG_T"},
+                {"text": "The answer.", "thoughtSignature": "SIG_TEXT"},
+                {"functionCall": {"id": "id-from-gemini", "name": "f", "args": {}}, "thoughtSignature": "SIG_CALL"},
+                {"functionCall": {"id": "second", "name": "g", "args": {"a": 1}}}
+            ])
+        );
+    }
+
+    #[test]
+    fn gemini_3_gets_the_sentinel_for_unsigned_calls() {
+        let req = ChatRequest::new("m")
+            .user("q")
+            .message(Message::assistant_tool_calls(vec![
+                call("call_openai", "f", "{}"),
+                call("call_openai2", "g", "{}"),
+            ]))
+            .message(Message::tool_result("call_openai", "1"))
+            .message(Message::tool_result("call_openai2", "2"));
+        let on = EncodeOptions {
+            signature_sentinel: true,
+        };
+        let b: Value = serde_json::from_slice(&encode(&req, on).expect("encodes")).expect("JSON");
+        let parts = &b["contents"][1]["parts"];
+        assert_eq!(parts[0]["thoughtSignature"], SKIP_SIGNATURE_VALIDATOR);
+        assert!(parts[1].get("thoughtSignature").is_none());
+        // Off by default (the pure codec does not know the model).
+        assert!(
+            body(&req)["contents"][1]["parts"][0]
+                .get("thoughtSignature")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unsupported_roles_are_refused() {
+        let req = ChatRequest::new("m").message(Message::new(Role::Other("function".into()), "x"));
+        assert_eq!(
+            encode_request(&req).expect_err("role").kind(),
+            ErrorKind::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2026-04-07T16:49:58.333958Z"),
+            Some(1_775_580_598)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-04-07T18:49:58+02:00"),
+            Some(1_775_580_598)
+        );
+        assert_eq!(parse_rfc3339("2024-02-29T12:00:00Z"), Some(1_709_208_000));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2026-13-07T16:49:58Z"), None);
+    }
+
+    #[test]
+    fn usage_normalisation() {
+        let w: WireUsage = serde_json::from_value(json!({
+            "promptTokenCount": 100, "toolUsePromptTokenCount": 5,
+            "cachedContentTokenCount": 40, "candidatesTokenCount": 20,
+            "thoughtsTokenCount": 30, "totalTokenCount": 155
+        }))
+        .expect("usage");
+        let u = w.to_usage().expect("counts");
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_read_tokens,
+                u.reasoning_tokens
+            ),
+            (105, 50, 40, 30)
+        );
+        assert_eq!(u.total_tokens(), 155);
+        let w: WireUsage =
+            serde_json::from_value(json!({"trafficType": "ON_DEMAND"})).expect("usage");
+        assert_eq!(w.to_usage(), None);
+    }
+}
