@@ -160,7 +160,7 @@ async fn direct_call(client: &reqwest::Client, url: &str, model: &str) -> Direct
 }
 
 async fn relay_call(relay: &Relay, req: &ChatRequest) -> ChatResponse {
-    relay.chat(req.clone()).await.expect("relay answer")
+    relay.chat(req).await.expect("relay answer")
 }
 
 /// Runs `n` calls with `concurrency` workers on the client thread; returns (wall, client CPU).
@@ -409,8 +409,41 @@ fn summary(s: &Setup) {
     }
 }
 
+/// `--count <direct|relay> <n> <concurrency>`: just run `n` calls and exit, for counting
+/// instructions with `valgrind --tool=callgrind` (deterministic, unlike timings on a shared
+/// 2-core machine). See BENCHMARKS.md.
+fn count_mode(s: &Setup) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(i) = args.iter().position(|a| a == "--count") else {
+        return false;
+    };
+    let mode = args.get(i + 1).cloned().unwrap_or_default();
+    let n: usize = args.get(i + 2).and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let c: usize = args.get(i + 3).and_then(|v| v.parse().ok()).unwrap_or(1);
+    let (client, url) = (s.client.clone(), s.url.clone());
+    let (relay, req) = (s.relay.clone(), s.request.clone());
+    match mode.as_str() {
+        "direct" => run_batch(s, n, c, move || {
+            let (cl, u) = (client.clone(), url.clone());
+            async move {
+                black_box(direct_call(&cl, &u, "gpt-4o-mini").await);
+            }
+        }),
+        _ => run_batch(s, n, c, move || {
+            let (r, q) = (relay.clone(), req.clone());
+            async move {
+                black_box(relay_call(&r, &q).await);
+            }
+        }),
+    };
+    true
+}
+
 fn main() {
     let s = setup();
+    if count_mode(&s) {
+        return;
+    }
     let summary_only = std::env::args().any(|a| a == "--summary-only");
     if !summary_only {
         let mut c = Criterion::default()

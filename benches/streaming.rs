@@ -111,7 +111,22 @@ async fn raw_stream(client: &reqwest::Client, url: &str) -> usize {
     #[derive(serde::Deserialize)]
     #[allow(dead_code)]
     struct Chunk {
-        choices: Vec<serde_json::Value>,
+        id: String,
+        model: String,
+        choices: Vec<Choice>,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Choice {
+        index: u32,
+        delta: Delta,
+        finish_reason: Option<String>,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[allow(dead_code)]
+    struct Delta {
+        role: Option<String>,
+        content: Option<String>,
     }
     let resp = client
         .post(url)
@@ -267,9 +282,71 @@ fn summary(b: &Bench) {
         hwm_before / 1024,
         hwm_after.saturating_sub(rss_before) as f64 / concurrent as f64
     );
+
+    // Dropping a stream: how soon the vendor sees its connection closed.
+    let endless: Vec<String> = openai_stream(100_000)
+        .split_inclusive("\n\n")
+        .map(str::to_owned)
+        .collect();
+    let mut waits = Vec::new();
+    for _ in 0..20 {
+        b.sim.clear();
+        b.sim.script(
+            "long",
+            [Reply::sse(endless.clone()).frame_delay(Duration::from_millis(2))],
+        );
+        let waited = b.rt.block_on(async {
+            let mut s = b
+                .relay
+                .chat_stream(ChatRequest::new("r").user("go"))
+                .await
+                .expect("stream");
+            let _ = s.next().await;
+            let seen = b.sim.requests().pop().expect("request");
+            let t = Instant::now();
+            drop(s);
+            seen.closed().await;
+            t.elapsed()
+        });
+        waits.push(waited.as_secs_f64() * 1e3);
+    }
+    let worst = waits.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "drop → vendor sees the connection closed: median {:.2} ms, worst {:.2} ms (20 streams)",
+        median(waits),
+        worst
+    );
+}
+
+/// `--count <raw|relay> <streams>`: read that many 2,000-chunk streams and exit, for counting
+/// instructions with `valgrind --tool=callgrind` (see BENCHMARKS.md).
+fn count_mode() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(i) = args.iter().position(|a| a == "--count") else {
+        return false;
+    };
+    let relay_mode = args.get(i + 1).is_some_and(|m| m == "relay");
+    let n: usize = args.get(i + 2).and_then(|v| v.parse().ok()).unwrap_or(1);
+    let b = setup();
+    let frames: Vec<String> = openai_stream(2000)
+        .split_inclusive("\n\n")
+        .map(str::to_owned)
+        .collect();
+    b.sim.script("long", [Reply::sse(frames)]);
+    for _ in 0..n {
+        if relay_mode {
+            b.rt.block_on(relay_stream(&b.relay));
+        } else {
+            b.rt.block_on(raw_stream(&b.client, &b.url));
+        }
+    }
+    true
 }
 
 fn main() {
+    if count_mode() {
+        return;
+    }
     let summary_only = std::env::args().any(|a| a == "--summary-only");
     if !summary_only {
         let mut c = Criterion::default()

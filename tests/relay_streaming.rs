@@ -487,3 +487,39 @@ async fn hedged_failures_move_on_at_once() {
     );
     assert_eq!(sim.requests_for("primary").len(), 1);
 }
+
+#[tokio::test]
+async fn first_token_after_20_s_with_a_2_5_s_window() {
+    let sim = Simulator::start().await.unwrap();
+    sim.script(
+        "primary",
+        [Reply::sse(frames(3)).frame_delay(Duration::from_secs(20))],
+    );
+    sim.script(
+        "fallback",
+        [Reply::sse(frames(3)).frame_delay(Duration::from_millis(10))],
+    );
+    let chain = Chain::new()
+        .target("sim", "primary")
+        .first_token_timeout(Duration::from_millis(2500))
+        .target("sim", "fallback");
+    let started = Instant::now();
+    let resp = guarded(async {
+        relay(&sim, chain)
+            .chat_stream(req())
+            .await
+            .unwrap()
+            .collect()
+            .await
+    })
+    .await
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(resp.text(), text_of(3));
+    assert_eq!(resp.meta.served_by.unwrap().model.as_ref(), "fallback");
+    // ≈ 2.5 s window + the fallback's own time (a few frames 10 ms apart).
+    assert!(
+        elapsed >= Duration::from_millis(2500) && elapsed < Duration::from_millis(3500),
+        "{elapsed:?}"
+    );
+}

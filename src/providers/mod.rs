@@ -178,34 +178,50 @@ impl<H: EventHandler> ChunkDecoder<H> {
 /// Drives a [`ChunkDecoder`] over an HTTP response body. Stops reading (and so releases the
 /// connection) at the terminal event; dropping the stream drops the response, which closes
 /// the connection.
-pub(crate) fn sse_chat_stream<H: EventHandler>(resp: reqwest::Response, handler: H) -> ChatStream {
-    struct State<H> {
-        body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-        decoder: ChunkDecoder<H>,
-        queue: VecDeque<ChatChunk>,
-        error: Option<Error>,
-        ended: bool,
-        /// Events are still buffered after a malformed one: decode them before reading on.
-        drain_first: bool,
-    }
-    let state = State {
+pub(crate) fn sse_chat_stream<H: EventHandler + Unpin>(
+    resp: reqwest::Response,
+    handler: H,
+) -> ChatStream {
+    ChatStream::new(SseChatStream {
         body: resp.bytes_stream().boxed(),
         decoder: ChunkDecoder::new(handler),
         queue: VecDeque::new(),
         error: None,
         ended: false,
         drain_first: false,
-    };
-    let stream = futures::stream::unfold(state, |mut st| async move {
+    })
+}
+
+/// The stream behind [`sse_chat_stream`]. Written as a plain `poll_next` (not an `unfold`),
+/// so its state stays in place instead of being moved in and out for every chunk.
+struct SseChatStream<H> {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    decoder: ChunkDecoder<H>,
+    queue: VecDeque<ChatChunk>,
+    error: Option<Error>,
+    ended: bool,
+    /// Events are still buffered after a malformed one: decode them before reading on.
+    drain_first: bool,
+}
+
+impl<H: EventHandler + Unpin> futures::Stream for SseChatStream<H> {
+    type Item = Result<ChatChunk, Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let st = self.get_mut();
         loop {
             if let Some(chunk) = st.queue.pop_front() {
-                return Some((Ok(chunk), st));
+                return Poll::Ready(Some(Ok(chunk)));
             }
             if let Some(e) = st.error.take() {
-                return Some((Err(e), st));
+                return Poll::Ready(Some(Err(e)));
             }
             if st.ended {
-                return None;
+                return Poll::Ready(None);
             }
             if st.decoder.is_done() {
                 st.ended = true;
@@ -220,13 +236,16 @@ pub(crate) fn sse_chat_stream<H: EventHandler>(resp: reqwest::Response, handler:
                 }
                 continue;
             }
-            let (step, fatal) = match st.body.next().await {
-                Some(Ok(bytes)) => (st.decoder.feed_into(&bytes, &mut st.queue), false),
-                Some(Err(e)) => {
+            let (step, fatal) = match st.body.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(bytes))) => {
+                    (st.decoder.feed_into(&bytes, &mut st.queue), false)
+                }
+                Poll::Ready(Some(Err(e))) => {
                     let cause = crate::http::transport_error(e);
                     (Err(st.decoder.interrupted(cause)), true)
                 }
-                None => (st.decoder.finish_into(&mut st.queue), true),
+                Poll::Ready(None) => (st.decoder.finish_into(&mut st.queue), true),
             };
             if let Err(e) = step {
                 // Chunks decoded before the error go out first, then the error. A malformed
@@ -237,6 +256,5 @@ pub(crate) fn sse_chat_stream<H: EventHandler>(resp: reqwest::Response, handler:
                 st.error = Some(e);
             }
         }
-    });
-    ChatStream::new(stream)
+    }
 }

@@ -21,10 +21,12 @@ pub(crate) async fn post_json(
     body: Vec<u8>,
     on_error: impl FnOnce(u16, &HeaderMap, &[u8]) -> Error,
 ) -> Result<reqwest::Response, Error> {
-    let resp = cx
-        .http()
-        .post(url)
-        .headers(headers.clone())
+    let mut builder = cx.http().post(url);
+    // Entry by entry: cheaper than cloning the whole map (values are shared, not copied).
+    for (name, value) in headers {
+        builder = builder.header(name.clone(), value.clone());
+    }
+    let resp = builder
         .body(body)
         .send()
         .await
@@ -55,7 +57,7 @@ pub(crate) async fn read_response(
 
 /// A stream over a successful answer: SSE through `handler`, or — when the server answered
 /// JSON instead — `decode_json` of the whole body.
-pub(crate) async fn open_stream<H: EventHandler>(
+pub(crate) async fn open_stream<H: EventHandler + Unpin>(
     resp: reqwest::Response,
     handler: H,
     decode_json: impl FnOnce(&[u8]) -> Result<ChatStream, Error>,

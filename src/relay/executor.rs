@@ -50,9 +50,12 @@ where
     if let Some(h) = route.hedge {
         let span =
             tracing::info_span!("relay.chat", relay.route = %route.name, relay.hedged = true);
-        return super::hedge::execute_hedged(route, targets, deadline, start, mode, h, call)
-            .instrument(span)
-            .await;
+        // Boxed: the hedging state is large and rare; it should not grow every call's future.
+        return Box::pin(super::hedge::execute_hedged(
+            route, targets, deadline, start, mode, h, call,
+        ))
+        .instrument(span)
+        .await;
     }
     let span = tracing::info_span!(
         "relay.chat",

@@ -106,14 +106,20 @@ impl Relay {
     /// Sends `req` through the route its `model` names (or straight to a `provider/model`
     /// pair) and returns the first answer, with [`ChatResponse::meta`] telling who served it
     /// and every attempt. Dropping the returned future cancels in-flight requests.
-    pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse, Error> {
-        let route = self.resolve(&req)?;
+    ///
+    /// Takes the request by value or by reference (`relay.chat(&req)` reuses a request without
+    /// cloning it).
+    pub async fn chat(
+        &self,
+        req: impl std::borrow::Borrow<ChatRequest>,
+    ) -> Result<ChatResponse, Error> {
+        let req = req.borrow();
+        let route = self.resolve(req)?;
         let cx = &self.inner.cx;
         let (mut resp, meta) =
-            executor::execute(&route, &route.targets, &req, Mode::Chat, |t: &Target| {
+            executor::execute(&route, &route.targets, req, Mode::Chat, |t: &Target| {
                 let provider = t.provider.clone();
                 let model = t.id.model.clone();
-                let req = &req;
                 async move { provider.chat(req, &model, cx).await }
             })
             .await?;

@@ -6,8 +6,10 @@
 //! the answer is recovered on the next targets (continued from a prefill, or restarted).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -74,8 +76,9 @@ pub(crate) async fn relay_stream(
         content_chunks: 0,
         attempts: meta.attempts.clone(),
         done: false,
+        recovery: None,
     };
-    let mut stream = ChatStream::new(futures::stream::unfold(driver, Driver::step));
+    let mut stream = ChatStream::new(driver);
     *stream.meta_mut() = meta;
     Ok(stream)
 }
@@ -133,60 +136,104 @@ struct Driver {
     content_chunks: usize,
     attempts: Vec<crate::types::Attempt>,
     done: bool,
+    /// A recovery in flight, and the interruption it answers (reported if it fails).
+    recovery: Option<(RecoveryFuture, Error)>,
 }
 
-impl Driver {
-    async fn step(mut self) -> Option<(Result<ChatChunk, Error>, Self)> {
+/// What a recovery produces: the reopened stream, or why it could not be reopened.
+type RecoveryFuture = Pin<Box<dyn Future<Output = Result<Recovered, Error>> + Send>>;
+
+struct Recovered {
+    opened: Opened,
+    meta: ResponseMeta,
+    /// The targets the recovery walked (those after its winner are left for next time).
+    tried: Vec<Target>,
+    continuation: bool,
+}
+
+/// Written as a plain `poll_next` (not an `unfold`) so the driver's state stays in place
+/// rather than being moved in and out for every chunk.
+impl futures::Stream for Driver {
+    type Item = Result<ChatChunk, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let d = self.get_mut();
         loop {
-            if let Some(chunk) = self.queue.pop_front() {
-                let chunk = self.tag(chunk);
-                return Some((Ok(chunk), self));
-            }
-            if self.done {
-                return None;
-            }
-            let next = match (&mut self.sleep, self.idle) {
-                (Some(sleep), Some(idle)) => {
-                    tokio::select! {
-                        biased;
-                        item = self.inner.next() => {
-                            sleep.as_mut().reset(Instant::now() + idle);
-                            item
-                        }
-                        () = sleep.as_mut() => Some(Err(Error::new(
-                            ErrorKind::StreamInterrupted,
-                            format!("stream stalled: no event for {} ms", idle.as_millis()),
-                        ))),
+            if let Some((fut, _)) = &mut d.recovery {
+                let outcome = match fut.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(outcome) => outcome,
+                };
+                let Some((_, original)) = d.recovery.take() else {
+                    continue;
+                };
+                match outcome {
+                    Ok(recovered) => d.resume(recovered),
+                    Err(recovery_err) => {
+                        // Never hide the original interruption behind the fallback's error.
+                        d.attempts.extend(recovery_err.attempts().iter().cloned());
+                        d.done = true;
+                        return Poll::Ready(Some(Err(original.with_attempts(d.attempts.clone()))));
                     }
                 }
-                _ => self.inner.next().await,
-            };
-            match next {
-                Some(Ok(chunk)) => {
-                    let chunk = self.tag(chunk);
-                    return Some((Ok(chunk), self));
+                continue;
+            }
+            if let Some(chunk) = d.queue.pop_front() {
+                return Poll::Ready(Some(Ok(d.tag(chunk))));
+            }
+            if d.done {
+                return Poll::Ready(None);
+            }
+            let item = match d.inner.poll_next_unpin(cx) {
+                Poll::Ready(item) => {
+                    if let (Some(sleep), Some(idle)) = (&mut d.sleep, d.idle) {
+                        sleep.as_mut().reset(Instant::now() + idle);
+                    }
+                    item
                 }
-                Some(Err(e)) if e.kind() == ErrorKind::Decode && self.route.stream.lenient => {
+                Poll::Pending => {
+                    let stalled = match (&mut d.sleep, d.idle) {
+                        (Some(sleep), Some(idle)) => {
+                            sleep.as_mut().poll(cx).is_ready().then_some(idle)
+                        }
+                        _ => None,
+                    };
+                    let Some(idle) = stalled else {
+                        return Poll::Pending;
+                    };
+                    Some(Err(Error::new(
+                        ErrorKind::StreamInterrupted,
+                        format!("stream stalled: no event for {} ms", idle.as_millis()),
+                    )))
+                }
+            };
+            match item {
+                Some(Ok(chunk)) => return Poll::Ready(Some(Ok(d.tag(chunk)))),
+                Some(Err(e)) if e.kind() == ErrorKind::Decode && d.route.stream.lenient => {
                     tracing::warn!(error = %e, "skipped a malformed stream event");
                 }
                 Some(Err(e)) => {
-                    let err = self.interrupted(e);
-                    match self.recover(err).await {
-                        Ok(()) => continue,
-                        Err(err) => {
-                            self.done = true;
-                            return Some((Err(err), self));
+                    // Close the failed attempt's connection now, whatever happens next.
+                    d.inner = ChatStream::new(futures::stream::empty());
+                    let err = d.interrupted(e);
+                    match d.start_recovery() {
+                        Some(fut) => d.recovery = Some((fut, err)),
+                        None => {
+                            d.done = true;
+                            return Poll::Ready(Some(Err(err)));
                         }
                     }
                 }
                 None => {
-                    self.done = true;
-                    return None;
+                    d.done = true;
+                    return Poll::Ready(None);
                 }
             }
         }
     }
+}
 
+impl Driver {
     fn tag(&mut self, mut chunk: ChatChunk) -> ChatChunk {
         if chunk.kind == ChunkKind::Content {
             if chunk.has_content() {
@@ -230,15 +277,13 @@ impl Driver {
         err.with_attempts(self.attempts.clone())
     }
 
-    /// Opens the answer again on the remaining targets, if the route wants that. On failure
-    /// the original error is returned (with the recovery attempts added), never the
-    /// fallback's own complaint about the prefill.
-    async fn recover(&mut self, err: Error) -> Result<(), Error> {
+    /// Starts reopening the answer on the remaining targets, if the route wants that.
+    fn start_recovery(&mut self) -> Option<RecoveryFuture> {
         let mode = self.route.stream.recovery;
         if mode == MidStreamRecovery::Off || self.remaining.is_empty() {
-            return Err(err);
+            return None;
         }
-        tracing::info!(error = %err, "recovering an interrupted stream on the next target");
+        tracing::info!("recovering an interrupted stream on the next target");
         let continuation = mode == MidStreamRecovery::Continue && !self.partial_text.is_empty();
         let cont_req = if continuation {
             let mut r = (*self.req).clone();
@@ -248,47 +293,44 @@ impl Driver {
         } else {
             self.req.clone()
         };
-        let remaining = std::mem::take(&mut self.remaining);
+        let (route, req, cx) = (self.route.clone(), self.req.clone(), self.cx.clone());
+        let tried = std::mem::take(&mut self.remaining);
         // The recovery gets a fresh deadline: the original one may be long gone by now.
-        let opened = open_on(
-            &self.route,
-            &remaining,
-            &self.req,
-            &cont_req,
-            &self.cx,
-            continuation,
-        )
-        .await;
-        match opened {
-            Ok((opened, meta)) => {
-                let continues = continuation
-                    && meta
-                        .served_by
-                        .as_ref()
-                        .and_then(|s| remaining.iter().find(|t| &t.id == s))
-                        .is_some_and(|t| t.prefill);
-                self.attempts.extend(meta.attempts);
-                self.remaining = after(&remaining, meta.served_by.as_ref());
-                self.target = meta.served_by;
-                if !continues {
-                    self.partial_text.clear();
-                    self.queue.push_back(ChatChunk {
-                        kind: ChunkKind::Restart,
-                        ..ChatChunk::default()
-                    });
-                }
-                self.queue.extend(opened.head);
-                self.inner = opened.stream;
-                if let (Some(sleep), Some(idle)) = (&mut self.sleep, self.idle) {
-                    sleep.as_mut().reset(Instant::now() + idle);
-                }
-                Ok(())
-            }
-            Err(recovery_err) => {
-                let mut attempts = self.attempts.clone();
-                attempts.extend(recovery_err.attempts().iter().cloned());
-                Err(err.with_attempts(attempts))
-            }
+        Some(Box::pin(async move {
+            let (opened, meta) =
+                open_on(&route, &tried, &req, &cont_req, &cx, continuation).await?;
+            Ok(Recovered {
+                opened,
+                meta,
+                tried,
+                continuation,
+            })
+        }))
+    }
+
+    /// Carries on with a reopened stream: a continuation goes on seamlessly, a restart first
+    /// tells the caller to discard what it had.
+    fn resume(&mut self, r: Recovered) {
+        let served = r.meta.served_by.clone();
+        let continues = r.continuation
+            && served
+                .as_ref()
+                .and_then(|s| r.tried.iter().find(|t| &t.id == s))
+                .is_some_and(|t| t.prefill);
+        self.attempts.extend(r.meta.attempts);
+        self.remaining = after(&r.tried, served.as_ref());
+        self.target = served;
+        if !continues {
+            self.partial_text.clear();
+            self.queue.push_back(ChatChunk {
+                kind: ChunkKind::Restart,
+                ..ChatChunk::default()
+            });
+        }
+        self.queue.extend(r.opened.head);
+        self.inner = r.opened.stream;
+        if let (Some(sleep), Some(idle)) = (&mut self.sleep, self.idle) {
+            sleep.as_mut().reset(Instant::now() + idle);
         }
     }
 }

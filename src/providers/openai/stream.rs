@@ -11,7 +11,9 @@ use crate::error::{Error, ErrorKind};
 use crate::http::classify::{self, error_from_vendor, parse_error_body};
 use crate::http::sse::{SseEof, SseEvent};
 use crate::providers::EventHandler;
-use crate::types::{ChatChunk, ChunkChoice, Content, Delta, Role, ToolCallDelta, Usage};
+use crate::types::{
+    ChatChunk, ChunkChoice, Content, Delta, FinishReason, Role, ToolCallDelta, Usage,
+};
 
 /// The OpenAI-family stream grammar. Handles the vendors' variations: usage on a trailing
 /// chunk with `choices: []` (OpenAI, Qwen, xAI) or on the finish chunk (DeepSeek, Mistral) or
@@ -53,8 +55,8 @@ struct WireChunkChoice {
     index: Option<u32>,
     #[serde(default)]
     delta: Option<WireDelta>,
-    #[serde(default)]
-    finish_reason: Option<String>,
+    #[serde(default, deserialize_with = "finish_reason")]
+    finish_reason: Option<FinishReason>,
 }
 
 #[derive(Deserialize)]
@@ -128,7 +130,7 @@ impl EventHandler for OpenAiEvents {
             .into_iter()
             .enumerate()
             .map(|(i, c)| {
-                let fr = finish_reason(c.finish_reason);
+                let fr = c.finish_reason;
                 self.saw_finish |= fr.is_some();
                 let mut choice = ChunkChoice {
                     index: c.index.unwrap_or(i as u32),

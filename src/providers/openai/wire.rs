@@ -219,8 +219,8 @@ struct WireChoice {
     index: Option<u32>,
     #[serde(default)]
     message: Option<WireMessageIn>,
-    #[serde(default)]
-    finish_reason: Option<String>,
+    #[serde(default, deserialize_with = "finish_reason")]
+    finish_reason: Option<FinishReason>,
     #[serde(default)]
     logprobs: Option<Value>,
 }
@@ -242,9 +242,11 @@ pub(crate) struct WireMessageIn {
 }
 
 /// A finish reason, `""` and `null` meaning none.
-pub(crate) fn finish_reason(s: Option<String>) -> Option<FinishReason> {
-    s.filter(|s| !s.is_empty())
-        .map(|s| FinishReason::from(s.as_str()))
+pub(crate) fn finish_reason<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<FinishReason>, D::Error> {
+    // Decoded straight into the enum (no string allocated for known values).
+    Ok(Option::<FinishReason>::deserialize(d)?.filter(|r| r.as_str() != ""))
 }
 
 /// Splits content that some vendors send as an array (Mistral's magistral models put
@@ -363,7 +365,7 @@ impl WireResponse {
                 let mut choice = Choice::new(
                     c.index.unwrap_or(i as u32),
                     c.message.unwrap_or_default().into_message(),
-                    finish_reason(c.finish_reason),
+                    c.finish_reason,
                 );
                 choice.logprobs = c.logprobs.filter(|v| !v.is_null());
                 choice
