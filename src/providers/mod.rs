@@ -28,9 +28,10 @@ pub trait EventHandler: Send + 'static {
         out: &mut VecDeque<ChatChunk>,
     ) -> Result<bool, Error>;
 
-    /// The byte stream ended without a terminal event. Returns `Ok` if what was received is
-    /// nonetheless a whole answer (e.g. a finish reason arrived), an error otherwise.
-    fn on_eof(&mut self, eof: SseEof, out: &mut VecDeque<ChatChunk>) -> Result<(), Error>;
+    /// The byte stream ended without a terminal event (a last event left without its blank
+    /// line has already been handed to [`on_event`](Self::on_event)). Returns `Ok` if what was
+    /// received is nonetheless a whole answer (e.g. a finish reason arrived), an error otherwise.
+    fn on_eof(&mut self, out: &mut VecDeque<ChatChunk>) -> Result<(), Error>;
 }
 
 /// Sans-I/O stream decoder: bytes in (split anywhere), chunks out. The providers use it
@@ -132,9 +133,33 @@ impl<H: EventHandler> ChunkDecoder<H> {
             .finish()
             .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()).with_source(e))?;
         let before = out.len();
-        let r = self.handler.on_eof(eof, out);
+        let r = self.end(eof, out);
         self.count(out, before);
         r.map_err(|e| self.annotate(e))
+    }
+
+    /// A last event without its blank line still counts if it is whole; one cut inside
+    /// matters only if the answer was not already whole (the handler's call at EOF).
+    fn end(&mut self, eof: SseEof, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
+        let mut cut = None;
+        if let Some((data, name)) = eof.unterminated {
+            let ev = SseEvent {
+                event: &name,
+                data: &data,
+                id: "",
+            };
+            match self.handler.on_event(&ev, out) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) if e.kind() == ErrorKind::Decode => cut = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        self.handler.on_eof(out).map_err(|e| match cut {
+            Some(c) => Error::new(ErrorKind::StreamInterrupted, "stream cut inside an event")
+                .with_source(c),
+            None => e,
+        })
     }
 
     /// Ends the byte stream and returns any last chunks.

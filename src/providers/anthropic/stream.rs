@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::wire::{WireBlock, WireUsage, arguments_text, finish_reason, in_band_error};
 use crate::error::{Error, ErrorKind};
-use crate::http::sse::{SseEof, SseEvent};
+use crate::http::sse::SseEvent;
 use crate::providers::EventHandler;
 use crate::secret::ApiKey;
 use crate::types::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta, Usage};
@@ -374,29 +374,7 @@ impl EventHandler for AnthropicEvents {
         Ok(false)
     }
 
-    fn on_eof(&mut self, eof: SseEof, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
-        // A last event without its blank line still counts if it is whole JSON.
-        if let Some((data, name)) = eof.unterminated {
-            let ev = SseEvent {
-                event: &name,
-                data: &data,
-                id: "",
-            };
-            match self.on_event(&ev, out) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                // Cut inside `message_stop` (or a later event): the answer is already whole.
-                Err(e) if e.kind() == ErrorKind::Decode && self.saw_stop => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Decode => {
-                    return Err(Error::new(
-                        ErrorKind::StreamInterrupted,
-                        "stream cut inside an event",
-                    )
-                    .with_source(e));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    fn on_eof(&mut self, _out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
         if self.saw_stop {
             Ok(())
         } else if self.started {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::wire::{self, WireCandidate, WireFunctionCall, WirePartialArg, WireResponse};
 use crate::error::{Error, ErrorKind};
-use crate::http::sse::{SseEof, SseEvent};
+use crate::http::sse::SseEvent;
 use crate::providers::EventHandler;
 use crate::secret::ApiKey;
 use crate::types::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta};
@@ -512,26 +512,7 @@ impl EventHandler for GeminiEvents {
         Ok(false)
     }
 
-    fn on_eof(&mut self, eof: SseEof, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
-        // A last event without its blank line still counts if it is whole JSON.
-        if let Some((data, _)) = eof.unterminated {
-            let data = data.trim();
-            if !data.is_empty() {
-                match self.on_data(data, out) {
-                    Ok(()) => {}
-                    // Trailing bytes cut after a whole answer.
-                    Err(e) if e.kind() == ErrorKind::Decode && self.is_whole() => return Ok(()),
-                    Err(e) if e.kind() == ErrorKind::Decode => {
-                        return Err(Error::new(
-                            ErrorKind::StreamInterrupted,
-                            "stream cut inside an event",
-                        )
-                        .with_source(e));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
+    fn on_eof(&mut self, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
         self.end(out)
     }
 }

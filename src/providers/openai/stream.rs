@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::wire::{finish_reason, split_reasoning};
 use crate::error::{Error, ErrorKind};
 use crate::http::classify::{self, error_from_vendor, parse_error_body};
-use crate::http::sse::{SseEof, SseEvent};
+use crate::http::sse::SseEvent;
 use crate::providers::EventHandler;
 use crate::types::{
     ChatChunk, ChunkChoice, Content, Delta, FinishReason, Role, ToolCallDelta, Usage,
@@ -163,30 +163,7 @@ impl EventHandler for OpenAiEvents {
         Ok(false)
     }
 
-    fn on_eof(&mut self, eof: SseEof, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
-        // A last event without its blank line still counts if it is whole JSON.
-        if let Some((data, name)) = eof.unterminated {
-            let ev = SseEvent {
-                event: &name,
-                data: &data,
-                id: "",
-            };
-            match self.on_event(&ev, out) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                // A cut inside `[DONE]` or a trailing chunk after the finish reason: the
-                // answer is already whole.
-                Err(e) if e.kind() == ErrorKind::Decode && self.saw_finish => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Decode => {
-                    return Err(Error::new(
-                        ErrorKind::StreamInterrupted,
-                        "stream cut inside an event",
-                    )
-                    .with_source(e));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    fn on_eof(&mut self, _out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
         if self.saw_finish {
             // Finish reason seen but no [DONE]: the answer is whole; finalise now.
             Ok(())
