@@ -355,11 +355,11 @@ fn summary(s: &Setup) {
         let mut cpu = [Vec::new(), Vec::new(), Vec::new()];
         for block in 0..=blocks {
             for mode in 0..3 {
-                let (client, url) = (s.client.clone(), s.url.clone());
-                let (relay, req) = (s.relay.clone(), s.request.clone());
+                let (client, url) = (s.client.clone(), Arc::<str>::from(s.url.as_str()));
+                let (relay, req) = (s.relay.clone(), Arc::new(s.request.clone()));
                 let provider = s.provider.clone();
                 let cx = polyrelay::CallContext::new(s.client.clone());
-                let req2 = s.request.clone();
+                let req2 = Arc::new(s.request.clone());
                 let (wall, used) = if mode == 2 {
                     run_batch(s, per_block, concurrency, move || {
                         let (p, cx, q) = (provider.clone(), cx.clone(), req2.clone());
@@ -420,8 +420,9 @@ fn count_mode(s: &Setup) -> bool {
     let mode = args.get(i + 1).cloned().unwrap_or_default();
     let n: usize = args.get(i + 2).and_then(|v| v.parse().ok()).unwrap_or(1000);
     let c: usize = args.get(i + 3).and_then(|v| v.parse().ok()).unwrap_or(1);
-    let (client, url) = (s.client.clone(), s.url.clone());
-    let (relay, req) = (s.relay.clone(), s.request.clone());
+    // Shared, so a call clones reference counts only (on both sides alike).
+    let (client, url) = (s.client.clone(), Arc::<str>::from(s.url.as_str()));
+    let (relay, req) = (s.relay.clone(), Arc::new(s.request.clone()));
     match mode.as_str() {
         "direct" => run_batch(s, n, c, move || {
             let (cl, u) = (client.clone(), url.clone());

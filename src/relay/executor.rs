@@ -70,7 +70,7 @@ where
     let mut overflow_from: Option<Option<u32>> = None;
     let mut deadline_passed = false;
 
-    async {
+    let run = async {
         'targets: for target in targets {
             if let Some(window) = overflow_from {
                 let larger = matches!((window, target.context_window), (Some(w), Some(t)) if t > w);
@@ -105,9 +105,13 @@ where
                     error.type = tracing::field::Empty,
                 );
                 let t0 = Instant::now();
-                let outcome = tokio::time::timeout(limit, call(target))
-                    .instrument(attempt_span.clone())
-                    .await;
+                let attempt = tokio::time::timeout(limit, call(target));
+                // Wrapping in a disabled span only costs moves: skip it when nothing listens.
+                let outcome = if attempt_span.is_disabled() {
+                    attempt.await
+                } else {
+                    attempt.instrument(attempt_span.clone()).await
+                };
                 let latency = t0.elapsed();
                 let err = match outcome {
                     Ok(Ok(value)) => {
@@ -195,10 +199,13 @@ where
             deadline_passed.then_some(deadline - start),
             start.elapsed(),
         ))
-    }
-    .instrument(span.clone())
-    .await
-    .inspect_err(|e| {
+    };
+    let result = if span.is_disabled() {
+        run.await
+    } else {
+        run.instrument(span.clone()).await
+    };
+    result.inspect_err(|e| {
         span.record("error.type", e.kind().as_str());
     })
 }
