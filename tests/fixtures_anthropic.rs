@@ -11,8 +11,7 @@
 //! property test checks that splitting any stream at arbitrary points changes nothing, and a
 //! loopback test replays recordings through the provider itself.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use polyrelay::providers::Anthropic;
@@ -20,12 +19,21 @@ use polyrelay::providers::anthropic::{decode_error, decode_response, encode_requ
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{
     CallContext, ChatChunk, ChatRequest, ChatResponse, Error, ErrorKind, FinishReason, Provider,
-    Role, StreamAccumulator, ThinkingBlock, ToolCall, Usage,
+    Role, ThinkingBlock, ToolCall, Usage,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{Outcome, Stage, fixtures_dir, fold, read, read_json, read_str};
+
+/// Feeds `bytes` in pieces of the given sizes (cycled; 0 counts as 1), then ends the stream.
+fn decode_pieces(bytes: &[u8], sizes: &[usize]) -> Outcome {
+    fixtures::decode_pieces_with(Anthropic::stream_decoder(), bytes, sizes)
+}
 
 const FOLDER: &str = "anthropic";
 
@@ -84,22 +92,6 @@ const COVERED: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 // Reading fixtures
 // ---------------------------------------------------------------------------------------------
-
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn read(rel: &str) -> Vec<u8> {
-    std::fs::read(fixtures_dir().join(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
-}
-
-fn read_str(rel: &str) -> String {
-    String::from_utf8(read(rel)).unwrap_or_else(|e| panic!("{rel} is not UTF-8: {e}"))
-}
-
-fn read_json(rel: &str) -> Value {
-    serde_json::from_slice(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not JSON: {e}"))
-}
 
 fn exists(rel: &str) -> bool {
     fixtures_dir().join(rel).exists()
@@ -202,62 +194,8 @@ fn decode_json(rel: &str) -> ChatResponse {
     decode_response(&read(rel)).unwrap_or_else(|e| panic!("{rel} did not decode: {e:?}"))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    Feed,
-    Finish,
-}
-
-/// All chunks a decoder delivered for a byte stream, then its first error and where.
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    chunks: Vec<ChatChunk>,
-    error: Option<(Stage, Error)>,
-}
-
-impl Outcome {
-    /// Also compares the error's body snippet, which `Error`'s `PartialEq` leaves out.
-    fn same_as(&self, other: &Outcome) -> bool {
-        self == other
-            && self.error.as_ref().map(|(_, e)| e.body_snippet())
-                == other.error.as_ref().map(|(_, e)| e.body_snippet())
-    }
-}
-
-/// Feeds `bytes` in pieces of the given sizes (cycled; 0 counts as 1), then ends the stream.
-fn decode_pieces(bytes: &[u8], sizes: &[usize]) -> Outcome {
-    let mut dec = Anthropic::stream_decoder();
-    let mut out = VecDeque::new();
-    let mut rest = bytes;
-    let mut sizes = sizes.iter().copied().cycle();
-    while !rest.is_empty() {
-        let n = sizes.next().unwrap_or(usize::MAX).max(1).min(rest.len());
-        let (piece, tail) = rest.split_at(n);
-        rest = tail;
-        if let Err(e) = dec.feed_into(piece, &mut out) {
-            return Outcome {
-                chunks: out.into(),
-                error: Some((Stage::Feed, e)),
-            };
-        }
-    }
-    let error = dec.finish_into(&mut out).err().map(|e| (Stage::Finish, e));
-    Outcome {
-        chunks: out.into(),
-        error,
-    }
-}
-
 fn decode_whole(bytes: &[u8]) -> Outcome {
     decode_pieces(bytes, &[usize::MAX])
-}
-
-fn fold(chunks: &[ChatChunk]) -> ChatResponse {
-    let mut acc = StreamAccumulator::new();
-    for c in chunks {
-        acc.push(c);
-    }
-    acc.finish()
 }
 
 /// Decodes a whole successful stream (plain `feed`, then `finish`) and folds it.

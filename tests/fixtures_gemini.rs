@@ -12,8 +12,7 @@
 //!
 //! The helpers are local (not `tests/support/fixtures.rs`, which drives the OpenAI decoders).
 
-use std::collections::{BTreeSet, VecDeque};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use polyrelay::providers::Gemini;
@@ -23,12 +22,21 @@ use polyrelay::providers::gemini::{
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{
     CallContext, ChatChunk, ChatRequest, ChatResponse, Error, ErrorKind, FinishReason, Message,
-    Provider, Role, StreamAccumulator, ThinkingBlock, ToolCall, Usage,
+    Provider, Role, ThinkingBlock, ToolCall, Usage,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::{Outcome, Stage, fixtures_dir, fold, read, read_json, read_str};
+
+/// Feeds `bytes` in pieces of the given sizes (cycled; 0 counts as 1), then ends the stream.
+fn decode_pieces(bytes: &[u8], sizes: &[usize]) -> Outcome {
+    fixtures::decode_pieces_with(Gemini::stream_decoder(), bytes, sizes)
+}
 
 /// Every fixture file this test file exercises, checked against the folder both ways.
 const COVERED: &[&str] = &[
@@ -93,22 +101,6 @@ const COVERED: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 // Reading fixtures
 // ---------------------------------------------------------------------------------------------
-
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn read(rel: &str) -> Vec<u8> {
-    std::fs::read(fixtures_dir().join(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
-}
-
-fn read_str(rel: &str) -> String {
-    String::from_utf8(read(rel)).unwrap_or_else(|e| panic!("{rel} is not UTF-8: {e}"))
-}
-
-fn read_json(rel: &str) -> Value {
-    serde_json::from_slice(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not JSON: {e}"))
-}
 
 fn list_folder(folder: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(fixtures_dir().join(folder)) else {
@@ -218,52 +210,8 @@ fn sse_blocks(text: &str) -> Vec<(usize, usize)> {
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    Feed,
-    Finish,
-}
-
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    chunks: Vec<ChatChunk>,
-    error: Option<(Stage, Error)>,
-}
-
-/// Feeds `bytes` in pieces of the given sizes (cycled), then ends the stream.
-fn decode_pieces(bytes: &[u8], sizes: &[usize]) -> Outcome {
-    let mut dec = Gemini::stream_decoder();
-    let mut out = VecDeque::new();
-    let mut rest = bytes;
-    let mut sizes = sizes.iter().copied().cycle();
-    while !rest.is_empty() {
-        let n = sizes.next().unwrap_or(usize::MAX).max(1).min(rest.len());
-        let (piece, tail) = rest.split_at(n);
-        rest = tail;
-        if let Err(e) = dec.feed_into(piece, &mut out) {
-            return Outcome {
-                chunks: out.into(),
-                error: Some((Stage::Feed, e)),
-            };
-        }
-    }
-    let error = dec.finish_into(&mut out).err().map(|e| (Stage::Finish, e));
-    Outcome {
-        chunks: out.into(),
-        error,
-    }
-}
-
 fn decode_whole(bytes: &[u8]) -> Outcome {
     decode_pieces(bytes, &[usize::MAX])
-}
-
-fn fold(chunks: &[ChatChunk]) -> ChatResponse {
-    let mut acc = StreamAccumulator::new();
-    for c in chunks {
-        acc.push(c);
-    }
-    acc.finish()
 }
 
 /// Decodes a whole stream fixture; panics on any error.

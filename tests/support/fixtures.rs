@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-use polyrelay::providers::OpenAi;
 use polyrelay::providers::openai::{decode_error, decode_response};
+use polyrelay::providers::{ChunkDecoder, EventHandler, OpenAi};
 use polyrelay::{ChatChunk, ChatResponse, Error, StreamAccumulator, ToolCall, Usage};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
@@ -168,7 +168,15 @@ impl Outcome {
 /// Feeds `bytes` in pieces of the given sizes (cycled; a size of 0 counts as 1) and then ends
 /// the stream. Stops at the first error, keeping the chunks decoded before it.
 pub fn decode_pieces(bytes: &[u8], sizes: &[usize]) -> Outcome {
-    let mut dec = OpenAi::stream_decoder();
+    decode_pieces_with(OpenAi::stream_decoder(), bytes, sizes)
+}
+
+/// [`decode_pieces`] with any vendor's decoder.
+pub fn decode_pieces_with<H: EventHandler>(
+    mut dec: ChunkDecoder<H>,
+    bytes: &[u8],
+    sizes: &[usize],
+) -> Outcome {
     let mut out = VecDeque::new();
     let mut rest = bytes;
     let mut sizes = sizes.iter().copied().cycle();
