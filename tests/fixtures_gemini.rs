@@ -807,6 +807,8 @@ fn openai_compat_endpoint_decodes_with_the_openai_decoder() {
         .and_then(Value::as_str)
         .expect("signature");
     assert!(sig.starts_with("AVSoXO4AzAXs7GGv"));
+    // …and lands on the turn's first call, where the native API expects it back.
+    assert_eq!(c.thought_signature.as_deref(), Some(sig));
 
     // A tool result for the empty id still finds its call when the conversation moves to the
     // native API.

@@ -239,6 +239,12 @@ pub(crate) struct WireMessageIn {
     tool_calls: Option<Vec<ToolCall>>,
     #[serde(default)]
     refusal: Option<String>,
+    /// Gemini's OpenAI-compatible endpoint: the turn's thought signature, here or in
+    /// `extra_content.google.thought_signature`.
+    #[serde(default)]
+    thought_signature: Option<String>,
+    #[serde(default)]
+    extra_content: Option<Value>,
 }
 
 /// A finish reason, `""` and `null` meaning none.
@@ -310,6 +316,20 @@ impl WireMessageIn {
             .or(part_reasoning)
             .filter(|r| !r.is_empty());
         m.tool_calls = tool_calls;
+        // Gemini signs a turn's first function call; keep it there so a failover to the
+        // native Gemini API can send it back.
+        let signature = self.thought_signature.or_else(|| {
+            self.extra_content
+                .as_ref()
+                .and_then(|e| e.pointer("/google/thought_signature"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        if let (Some(sig), Some(first)) = (signature, m.tool_calls.first_mut())
+            && first.thought_signature.is_none()
+        {
+            first.thought_signature = Some(sig);
+        }
         m.refusal = self.refusal;
         m
     }
