@@ -102,12 +102,12 @@ fn setup() -> Setup {
     let relay = Relay::builder()
         .http_client(client.clone())
         .provider("sim", provider.clone())
-        .route("direct", Chain::new().target("sim", "gpt-4o-mini"))
+        .route("direct", Chain::new().target("sim/gpt-4o-mini"))
         .route(
             "failover",
             Chain::new()
-                .target("sim", "down")
-                .target("sim", "gpt-4o-mini")
+                .target("sim/down")
+                .target("sim/gpt-4o-mini")
                 .retry(RetryPolicy::no_retries()),
         )
         .build()
@@ -330,7 +330,7 @@ fn instant_relay() -> Relay {
     let resp = polyrelay::providers::openai::decode_response(body.as_bytes()).expect("fixture");
     Relay::builder()
         .provider_arc("instant", Arc::new(Instant0(resp)))
-        .route("r", Chain::new().target("instant", "m"))
+        .route("r", Chain::new().target("instant/m"))
         .build()
         .expect("relay")
 }

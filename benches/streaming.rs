@@ -13,7 +13,7 @@ use futures::StreamExt;
 use polyrelay::http::sse::SseDecoder;
 use polyrelay::providers::OpenAi;
 use polyrelay::simulator::{Reply, Simulator};
-use polyrelay::{Chain, ChatRequest, Relay};
+use polyrelay::{Chain, ChatRequest, Relay, Target};
 
 /// An OpenAI stream of `n` content chunks, as the vendor frames it.
 fn openai_stream(n: usize) -> String {
@@ -91,7 +91,7 @@ fn setup() -> Bench {
         .route(
             "r",
             Chain::new()
-                .target("sim", "long")
+                .target("sim/long")
                 .stream_idle_timeout(Duration::from_secs(30)),
         )
         .build()

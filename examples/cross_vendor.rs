@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use polyrelay::providers::{Anthropic, Gemini, OpenAi};
 use polyrelay::simulator::{Reply, SimError, Simulator};
-use polyrelay::{Chain, ChatRequest, ChatResponse, Message, Relay, Tool};
+use polyrelay::{Chain, ChatRequest, ChatResponse, Message, Relay, Target, Tool};
 use serde_json::json;
 
 fn chain() -> Chain {
     Chain::new()
-        .target("openai", "gpt-4o-mini")
-        .target("anthropic", "claude-sonnet-4-5")
-        .target("gemini", "gemini-2.5-flash")
+        .target("openai/gpt-4o-mini")
+        .target("anthropic/claude-sonnet-4-5")
+        .target("gemini/gemini-2.5-flash")
         .total_timeout(Duration::from_secs(60))
 }
 

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use polyrelay::providers::OpenAi;
 use polyrelay::providers::openai::Preset;
 use polyrelay::simulator::{Reply, Simulator};
-use polyrelay::{Chain, ChatRequest, Relay};
+use polyrelay::{Chain, ChatRequest, Relay, Target};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,14 +27,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(p) = openai {
             b = b.provider("openai", p);
             chain = chain
-                .target("openai", "gpt-4o-mini")
-                .attempt_timeout(Duration::from_secs(20));
+                .target(Target::new("openai", "gpt-4o-mini").attempt_timeout(Duration::from_secs(20)));
         }
         if let Some(p) = deepseek {
             b = b.provider("deepseek", p);
             chain = chain
-                .target("deepseek", "deepseek-chat")
-                .attempt_timeout(Duration::from_secs(30));
+                .target(Target::new("deepseek", "deepseek-chat").attempt_timeout(Duration::from_secs(30)));
         }
         b.route("support", chain.total_timeout(Duration::from_secs(60)))
     } else {
@@ -68,9 +66,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .route(
                 "support",
                 Chain::new()
-                    .target("openai", "gpt-4o-mini")
-                    .attempt_timeout(Duration::from_millis(2500))
-                    .target("deepseek", "deepseek-chat")
+                    .target(Target::new("openai", "gpt-4o-mini").attempt_timeout(Duration::from_millis(2500)))
+                    .target("deepseek/deepseek-chat")
                     .total_timeout(Duration::from_secs(10)),
             )
     };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use polyrelay::providers::OpenAi;
 use polyrelay::simulator::{Reply, Simulator};
-use polyrelay::{Chain, ChatRequest, ChunkKind, Relay};
+use polyrelay::{Chain, ChatRequest, ChunkKind, Relay, Target};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,9 +36,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "chat",
             Chain::new()
-                .target("openai", "gpt-4o")
-                .first_token_timeout(Duration::from_millis(2500))
-                .target("deepseek", "deepseek-chat")
+                .target(Target::new("openai", "gpt-4o").first_token_timeout(Duration::from_millis(2500)))
+                .target("deepseek/deepseek-chat")
                 .stream_idle_timeout(Duration::from_secs(10))
                 .total_timeout(Duration::from_secs(30)),
         )
@@ -76,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n\n[done in {} ms]", started.elapsed().as_millis());
     for a in &stream.meta().attempts {
         let outcome = a
-            .failure
+            .failure()
             .map(|k| k.to_string())
             .unwrap_or_else(|| "ok".into());
         println!(

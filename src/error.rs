@@ -78,6 +78,45 @@ impl std::fmt::Display for ErrorKind {
     }
 }
 
+/// Which time limit ended an attempt, a call or a stream ([`Error::limit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// One attempt's time ([`Target::attempt_timeout`](crate::Target::attempt_timeout)).
+    Attempt,
+    /// A stream's response window: no first content event in time
+    /// ([`Target::first_token_timeout`](crate::Target::first_token_timeout)).
+    FirstToken,
+    /// The call's own deadline ([`Chain::total_timeout`](crate::Chain::total_timeout) or
+    /// [`ChatRequest::timeout`](crate::ChatRequest::timeout)).
+    Deadline,
+    /// A started stream stayed silent too long
+    /// ([`Chain::stream_idle_timeout`](crate::Chain::stream_idle_timeout)).
+    StreamIdle,
+    /// A started stream ran past its longest allowed duration
+    /// ([`Chain::max_stream_duration`](crate::Chain::max_stream_duration)).
+    StreamDuration,
+}
+
+impl Limit {
+    /// A short lowercase name (`attempt_timeout`, `deadline`…), as used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::Attempt => "attempt_timeout",
+            Limit::FirstToken => "first_token_timeout",
+            Limit::Deadline => "deadline",
+            Limit::StreamIdle => "stream_idle_timeout",
+            Limit::StreamDuration => "max_stream_duration",
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The crate's error: a kind, the HTTP facts, the vendor's own code and message, and the
 /// target that failed. Small (one pointer) so `Result`s stay cheap.
 #[derive(Clone)]
@@ -90,11 +129,15 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
+    /// The underlying cause; for an error that sums up several attempts
+    /// ([`AllTargetsFailed`](ErrorKind::AllTargetsFailed)), the [`last_error`](Error::last_error).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0
-            .source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        match &self.0.source {
+            Some(src) => Some(&**src as &(dyn std::error::Error + 'static)),
+            None => self
+                .own_last_error()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+        }
     }
 }
 
@@ -104,6 +147,8 @@ struct Inner {
     message: String,
     status: Option<u16>,
     code: Option<String>,
+    error_type: Option<String>,
+    limit: Option<Limit>,
     request_id: Option<String>,
     body_snippet: Option<String>,
     retry_after: Option<Duration>,
@@ -123,6 +168,8 @@ impl Error {
             message: message.into(),
             status: None,
             code: None,
+            error_type: None,
+            limit: None,
             request_id: None,
             body_snippet: None,
             retry_after: None,
@@ -141,6 +188,19 @@ impl Error {
     /// Sets the vendor's error code (`rate_limit_exceeded`, `overloaded_error`…).
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.0.code = Some(code.into());
+        self
+    }
+
+    /// Sets the vendor's error `type` (OpenAI `invalid_request_error`, Anthropic
+    /// `overloaded_error`, Google `RESOURCE_EXHAUSTED`…), kept beside its `code`.
+    pub fn with_error_type(mut self, error_type: impl Into<String>) -> Self {
+        self.0.error_type = Some(error_type.into());
+        self
+    }
+
+    /// Records which time limit ended the call or attempt.
+    pub fn with_limit(mut self, limit: Limit) -> Self {
+        self.0.limit = Some(limit);
         self
     }
 
@@ -180,6 +240,12 @@ impl Error {
         self
     }
 
+    /// Replaces the message, keeping everything else (the cause included).
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.0.message = message.into();
+        self
+    }
+
     /// Changes the kind, keeping everything else.
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.0.kind = kind;
@@ -196,19 +262,41 @@ impl Error {
         &self.0.message
     }
 
-    /// The HTTP status, when a response was received.
+    /// The HTTP status, when a response was received. For an error that sums up several
+    /// attempts ([`AllTargetsFailed`](ErrorKind::AllTargetsFailed)), the status of the
+    /// [`last_error`](Self::last_error); the same holds for [`code`](Self::code),
+    /// [`error_type`](Self::error_type), [`target`](Self::target) and
+    /// [`request_id`](Self::request_id).
     pub fn status(&self) -> Option<u16> {
-        self.0.status
+        self.0
+            .status
+            .or_else(|| self.own_last_error().and_then(Error::status))
     }
 
-    /// The vendor's error code or type.
+    /// The vendor's error code (`rate_limit_exceeded`, `context_length_exceeded`, a numeric
+    /// code…), or its error type when it sent no code.
     pub fn code(&self) -> Option<&str> {
-        self.0.code.as_deref()
+        match &self.0.code {
+            Some(c) => Some(c),
+            None => self.own_last_error().and_then(Error::code),
+        }
+    }
+
+    /// The vendor's error `type` (OpenAI, Anthropic) or `status` (Google), kept beside its
+    /// [`code`](Self::code).
+    pub fn error_type(&self) -> Option<&str> {
+        match &self.0.error_type {
+            Some(t) => Some(t),
+            None => self.own_last_error().and_then(Error::error_type),
+        }
     }
 
     /// The vendor's request id, for support tickets.
     pub fn request_id(&self) -> Option<&str> {
-        self.0.request_id.as_deref()
+        match &self.0.request_id {
+            Some(r) => Some(r),
+            None => self.own_last_error().and_then(Error::request_id),
+        }
     }
 
     /// The start of the vendor's response body.
@@ -221,20 +309,92 @@ impl Error {
         self.0.retry_after
     }
 
-    /// The target that failed.
+    /// The target that failed (for [`AllTargetsFailed`](ErrorKind::AllTargetsFailed), the
+    /// target of the [`last_error`](Self::last_error)).
     pub fn target(&self) -> Option<&TargetId> {
-        self.0.target.as_ref()
+        match &self.0.target {
+            Some(t) => Some(t),
+            None => self.own_last_error().and_then(Error::target),
+        }
     }
 
-    /// The provider name of the target that failed.
+    /// The provider name of the [`target`](Self::target) that failed.
     pub fn provider(&self) -> Option<&str> {
-        self.0.target.as_ref().map(|t| &*t.provider)
+        self.target().map(|t| &*t.provider)
     }
 
-    /// Every attempt the relay made before giving up (empty for errors from a provider
-    /// called directly).
+    /// Every attempt the relay made, in the order they started (empty for errors from a
+    /// provider called directly).
     pub fn attempts(&self) -> &[Attempt] {
         &self.0.attempts
+    }
+
+    /// The error that decides what a failed call reports: the error of the last attempt, in
+    /// start order, that failed (attempts the relay cancelled itself are passed over). `None`
+    /// when the relay made no attempt; for an error from a single attempt, that error.
+    pub fn last_error(&self) -> Option<&Error> {
+        self.own_last_error().or(Some(self))
+    }
+
+    /// The last failed attempt's error, for errors that sum up attempts.
+    fn own_last_error(&self) -> Option<&Error> {
+        if self.0.kind != ErrorKind::AllTargetsFailed {
+            return None;
+        }
+        self.0
+            .attempts
+            .iter()
+            .rev()
+            .filter(|a| a.outcome != crate::types::AttemptOutcome::Cancelled)
+            .find_map(|a| a.error.as_ref())
+    }
+
+    /// Which time limit ended the call, the attempt or the stream, if one did.
+    pub fn limit(&self) -> Option<Limit> {
+        self.0.limit
+    }
+
+    /// Whether a time limit passed: an attempt or first-token timeout, the call's deadline,
+    /// a stream's idle timeout or its longest duration ([`limit`](Self::limit) says which).
+    pub fn is_timeout(&self) -> bool {
+        self.0.kind == ErrorKind::Timeout || self.0.limit.is_some()
+    }
+
+    /// Whether the call's own deadline passed ([`Limit::Deadline`]): the relay gave up
+    /// because the time the caller allowed was used up, not because a target refused.
+    pub fn is_deadline(&self) -> bool {
+        self.0.limit == Some(Limit::Deadline)
+    }
+
+    /// Whether the connection could not be made, or broke before an answer.
+    pub fn is_connect(&self) -> bool {
+        self.0.kind == ErrorKind::Connect
+    }
+
+    /// Whether the vendor throttled the request (HTTP 429 and the like; not an exhausted
+    /// quota, see [`ErrorKind::QuotaExhausted`]).
+    pub fn is_rate_limited(&self) -> bool {
+        self.0.kind == ErrorKind::RateLimited
+    }
+
+    /// Whether the same request may succeed if sent again later: rate limits, overload,
+    /// server errors, connection failures, timeouts and interrupted streams. For
+    /// [`AllTargetsFailed`](ErrorKind::AllTargetsFailed), whether the
+    /// [`last_error`](Self::last_error) is. Errors the caller must fix (invalid request,
+    /// context length, content filter, auth, quota) are not.
+    pub fn is_retryable(&self) -> bool {
+        if let Some(last) = self.own_last_error() {
+            return last.is_retryable();
+        }
+        matches!(
+            self.0.kind,
+            ErrorKind::RateLimited
+                | ErrorKind::Overloaded
+                | ErrorKind::Server
+                | ErrorKind::Connect
+                | ErrorKind::Timeout
+                | ErrorKind::StreamInterrupted
+        ) || (self.0.kind == ErrorKind::AllTargetsFailed && self.0.limit == Some(Limit::Deadline))
     }
 
     fn render(&self) -> String {
@@ -262,12 +422,18 @@ impl Error {
         }
         if i.kind == ErrorKind::AllTargetsFailed {
             for (n, a) in i.attempts.iter().enumerate() {
-                let what = a
-                    .error
-                    .as_ref()
-                    .map(|e| e.short())
-                    .unwrap_or_else(|| "ok".to_owned());
-                let _ = write!(s, "; #{} {} try {}: {what}", n + 1, a.target, a.try_number);
+                let what = match (&a.error, a.outcome) {
+                    (Some(e), _) => e.short(),
+                    (None, crate::types::AttemptOutcome::Served) => "ok".to_owned(),
+                    (None, other) => other.to_string(),
+                };
+                let _ = write!(
+                    s,
+                    "; #{} {} try {}: {what}",
+                    n + 1,
+                    a.target,
+                    a.try_number
+                );
             }
         }
         s
@@ -316,6 +482,12 @@ impl std::fmt::Debug for Error {
         d.field("status", &i.status)
             .field("code", &i.code)
             .field("message", &i.message);
+        if i.error_type.is_some() {
+            d.field("error_type", &i.error_type);
+        }
+        if i.limit.is_some() {
+            d.field("limit", &i.limit);
+        }
         if i.request_id.is_some() {
             d.field("request_id", &i.request_id);
         }

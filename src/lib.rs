@@ -12,10 +12,14 @@ mod secret;
 pub mod simulator;
 pub mod types;
 
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Limit};
 pub use provider::{CallContext, Provider};
 pub use relay::{
-    Chain, ContextOverflow, MidStreamRecovery, Relay, RelayBuilder, RetryPolicy, StreamPolicy,
+    Chain, ContextOverflow, Hedge, MidStreamRecovery, Relay, RelayBuilder, RetryPolicy,
+    ScopedChain, Target,
 };
+/// The HTTP client crate the providers use, re-exported so a tuned client
+/// ([`http::default_client_builder`]) needs no dependency of its own.
+pub use reqwest;
 pub use secret::ApiKey;
 pub use types::*;

@@ -42,6 +42,14 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// The vendor family, used in telemetry as `gen_ai.provider.name` (e.g. `"openai"`).
     fn name(&self) -> &str;
 
+    /// Checks the provider's own configuration (a base URL that parses, header values…).
+    /// [`RelayBuilder::build`](crate::RelayBuilder::build) calls it for every registered
+    /// provider, so a bad configuration fails at start-up rather than at the first call.
+    /// The default accepts everything.
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Sends `req` to `model` and returns the whole answer.
     async fn chat(
         &self,

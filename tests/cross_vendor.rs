@@ -5,7 +5,9 @@ mod support;
 
 use polyrelay::providers::{Anthropic, Gemini, OpenAi};
 use polyrelay::simulator::SimError;
-use polyrelay::{Chain, ChatRequest, ErrorKind, Message, Relay, ThinkingBlock, Tool, ToolCall};
+use polyrelay::{
+    Chain, ChatRequest, ErrorKind, Message, Relay, Target, ThinkingBlock, Tool, ToolCall,
+};
 use serde_json::{Value, json};
 use support::*;
 
@@ -32,9 +34,9 @@ fn three_vendors(sim: &Simulator, chain: Chain) -> Relay {
 
 fn gpt_claude_gemini() -> Chain {
     Chain::new()
-        .target("openai", "gpt-4o")
-        .target("anthropic", "claude-sonnet-4-5")
-        .target("gemini", "gemini-2.5-flash")
+        .target("openai/gpt-4o")
+        .target("anthropic/claude-sonnet-4-5")
+        .target("gemini/gemini-2.5-flash")
 }
 
 #[tokio::test]
@@ -56,7 +58,7 @@ async fn openai_down_anthropic_overloaded_gemini_answers() {
         .meta
         .attempts
         .iter()
-        .map(|a| (a.target.provider.to_string(), a.failure))
+        .map(|a| (a.target.provider.to_string(), a.failure()))
         .collect();
     assert_eq!(
         kinds,
@@ -110,7 +112,7 @@ async fn streaming_fails_over_across_the_three_codecs() {
     let stream = guarded(relay.chat_stream(ChatRequest::new("r").user("Hi")))
         .await
         .unwrap();
-    let resp = guarded(stream.collect()).await.unwrap();
+    let resp = guarded(stream.into_response()).await.unwrap();
     assert_eq!(resp.text(), "Streamed by Gemini.");
     assert_eq!(
         resp.meta.served_by.as_ref().unwrap().provider.as_ref(),
@@ -123,7 +125,7 @@ async fn streaming_fails_over_across_the_three_codecs() {
         .iter()
         .find(|a| &*a.target.provider == "anthropic")
         .unwrap();
-    assert_eq!(anthropic.failure, Some(ErrorKind::Overloaded));
+    assert_eq!(anthropic.failure(), Some(ErrorKind::Overloaded));
 }
 
 #[tokio::test]
@@ -135,7 +137,7 @@ async fn every_vendor_streams_through_the_relay() {
         ("gemini", "gemini-2.5-flash"),
     ] {
         sim.script(model, [Reply::text("one two three")]);
-        let relay = three_vendors(&sim, Chain::new().target(provider, model));
+        let relay = three_vendors(&sim, Chain::new().target(Target::new(provider, model)));
         let plain = guarded(relay.chat(ChatRequest::new("r").user("count")))
             .await
             .unwrap();
@@ -144,7 +146,7 @@ async fn every_vendor_streams_through_the_relay() {
                 .chat_stream(ChatRequest::new("r").user("count"))
                 .await
                 .unwrap()
-                .collect()
+                .into_response()
                 .await
         })
         .await
@@ -259,7 +261,7 @@ async fn a_tool_conversation_continues_on_another_vendor_for_every_pair() {
                 from_model,
                 [Reply::tool_call("get_weather", r#"{"city":"Paris"}"#)],
             );
-            let first = three_vendors(&sim, Chain::new().target(from, from_model));
+            let first = three_vendors(&sim, Chain::new().target(Target::new(from, from_model)));
             let question = ChatRequest::new("r")
                 .user("Weather in Paris?")
                 .tool(weather_tool());
@@ -276,7 +278,7 @@ async fn a_tool_conversation_continues_on_another_vendor_for_every_pair() {
             sim.script(to_model, [Reply::text("It is sunny in Paris.")]);
             let second = three_vendors(
                 &sim,
-                Chain::new().target(from, from_model).target(to, to_model),
+                Chain::new().target(Target::new(from, from_model)).target(Target::new(to, to_model)),
             );
             let convo =
                 question
@@ -329,7 +331,7 @@ async fn signed_reasoning_goes_back_only_to_the_vendor_that_signed_it() {
         ("openai", "gpt-4o", "", "SIG"),
     ] {
         sim.clear();
-        let relay = three_vendors(&sim, Chain::new().target(provider, model));
+        let relay = three_vendors(&sim, Chain::new().target(Target::new(provider, model)));
         guarded(relay.chat(convo.clone())).await.unwrap();
         let sent = sim.requests()[0].body.to_string();
         assert!(sent.contains(own), "{provider} gets its own signature back");

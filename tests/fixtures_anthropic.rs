@@ -1827,7 +1827,7 @@ async fn provider_replays_recordings() {
         sim.script("m-sse", [Reply::sse_bytes(read(rel)).split_every(7)]);
         let s = p.chat_stream(&req, "m-sse", &cx).await.expect("stream");
         assert_eq!(s.meta().request_id.as_deref(), Some("req_sim_1"));
-        let mut folded = s.collect().await.expect("collect");
+        let mut folded = s.into_response().await.expect("collect");
         folded.meta = Default::default();
         let (_, want) = decode_stream(rel);
         assert_eq!(folded, want);
@@ -1853,7 +1853,7 @@ async fn provider_replays_recordings() {
         let rel = "anthropic/messages_stream_error_event_overloaded.sse";
         sim.script("m-err", [Reply::sse_bytes(read(rel))]);
         let s = p.chat_stream(&req, "m-err", &cx).await.expect("200 stream");
-        let e = s.collect().await.expect_err("error event");
+        let e = s.into_response().await.expect_err("error event");
         assert_eq!(e.kind(), ErrorKind::Overloaded);
 
         // A server answering JSON to a stream request: one answer, thinking blocks kept.
@@ -1862,7 +1862,7 @@ async fn provider_replays_recordings() {
             .chat_stream(&req, "m-json-stream", &cx)
             .await
             .expect("stream");
-        let folded = s.collect().await.expect("collect");
+        let folded = s.into_response().await.expect("collect");
         let mut want = decode_json("anthropic/messages_thinking.json");
         want.meta = folded.meta.clone();
         assert_eq!(folded, want);

@@ -1830,7 +1830,7 @@ async fn provider_stream_over_http_sse_and_json_array() {
             s.meta().request_id.as_deref(),
             Some(format!("req_sim_{n}").as_str())
         );
-        let mut r = s.collect().await.expect("collect");
+        let mut r = s.into_response().await.expect("collect");
         r.meta = Default::default();
         assert_eq!(r, want, "request {n}");
     }
@@ -1898,7 +1898,7 @@ async fn provider_errors_over_http_are_typed_and_redacted() {
         .chat_stream(&req, "gemini-2.5-pro", &cx)
         .await
         .expect("200");
-    let sse_err = s.collect().await.expect_err("error event");
+    let sse_err = s.into_response().await.expect_err("error event");
     assert_eq!(sse_err.kind(), ErrorKind::Server);
     let array_err = g
         .chat_stream(&req, "gemini-2.5-pro", &cx)

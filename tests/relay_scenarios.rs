@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use polyrelay::{Chain, ChatRequest, ContextOverflow, ErrorKind, RetryPolicy};
+use polyrelay::{Chain, ChatRequest, ContextOverflow, ErrorKind, RetryPolicy, Target};
 use support::*;
 
 fn req() -> ChatRequest {
@@ -38,10 +38,10 @@ async fn server_error_once_is_retried_on_the_same_target() {
     let a = &resp.meta.attempts;
     assert_eq!(a.len(), 2);
     assert_eq!(
-        (a[0].failure, a[0].status, a[0].try_number),
+        (a[0].failure(), a[0].status, a[0].try_number),
         (Some(ErrorKind::Server), Some(500), 1)
     );
-    assert!(a[1].succeeded() && a[1].try_number == 2);
+    assert!(a[1].served() && a[1].try_number == 2);
     assert_eq!(sim.requests_for("primary").len(), 2);
     assert!(sim.requests_for("fallback").is_empty());
 }
@@ -69,7 +69,7 @@ async fn persistent_503_fails_over_after_bounded_attempts() {
     // Backoff is short (≤ 100 ms for the first retry): the fallback starts well within a second.
     let fallback = sim.requests_for("fallback");
     assert!(fallback[0].at - primary[0].at < Duration::from_secs(1));
-    let kinds: Vec<_> = resp.meta.attempts.iter().map(|a| a.failure).collect();
+    let kinds: Vec<_> = resp.meta.attempts.iter().map(|a| a.failure()).collect();
     assert_eq!(
         kinds,
         [
@@ -155,7 +155,7 @@ async fn insufficient_quota_is_not_retried() {
     assert_eq!(served_by(&resp), "sim/fallback");
     assert_eq!(sim.requests_for("primary").len(), 1);
     assert_eq!(
-        resp.meta.attempts[0].failure,
+        resp.meta.attempts[0].failure(),
         Some(ErrorKind::QuotaExhausted)
     );
 }
@@ -172,7 +172,7 @@ async fn connection_reset_before_headers_is_retried() {
         .unwrap();
     assert_eq!(resp.text(), "second time lucky");
     assert_eq!(served_by(&resp), "sim/primary");
-    assert_eq!(resp.meta.attempts[0].failure, Some(ErrorKind::Connect));
+    assert_eq!(resp.meta.attempts[0].failure(), Some(ErrorKind::Connect));
     assert_eq!(resp.meta.attempts[0].status, None);
 }
 
@@ -182,9 +182,8 @@ async fn silent_target_is_tried_once_then_fails_over_after_the_attempt_timeout()
     sim.script("primary", [Reply::hang()]);
     let timeout = Duration::from_millis(400);
     let chain = Chain::new()
-        .target("sim", "primary")
-        .attempt_timeout(timeout)
-        .target("sim", "fallback");
+        .target(Target::new("sim", "primary").attempt_timeout(timeout))
+        .target("sim/fallback");
     let started = Instant::now();
     let resp = guarded(relay(&sim, chain).chat(req())).await.unwrap();
     let elapsed = started.elapsed();
@@ -198,7 +197,7 @@ async fn silent_target_is_tried_once_then_fails_over_after_the_attempt_timeout()
         elapsed >= timeout && elapsed < timeout + Duration::from_millis(800),
         "{elapsed:?}"
     );
-    assert_eq!(resp.meta.attempts[0].failure, Some(ErrorKind::Timeout));
+    assert_eq!(resp.meta.attempts[0].failure(), Some(ErrorKind::Timeout));
     // The abandoned attempt's connection was closed, not left hanging.
     guarded(sim.requests_for("primary")[0].closed()).await;
 }
@@ -216,12 +215,9 @@ async fn context_length_goes_once_to_a_larger_window_only() {
     sim.script("same-size", [Reply::openai_text("should not be asked")]);
     sim.script("large", [Reply::openai_text("fits in 128k")]);
     let chain = Chain::new()
-        .target("sim", "small")
-        .context_window(8_192)
-        .target("sim", "same-size")
-        .context_window(8_192)
-        .target("sim", "large")
-        .context_window(128_000);
+        .target(Target::new("sim", "small").context_window(8_192))
+        .target(Target::new("sim", "same-size").context_window(8_192))
+        .target(Target::new("sim", "large").context_window(128_000));
     let resp = guarded(relay(&sim, chain).chat(req())).await.unwrap();
     assert_eq!(resp.text(), "fits in 128k");
     assert_eq!(sim.requests_for("small").len(), 1);
@@ -231,10 +227,8 @@ async fn context_length_goes_once_to_a_larger_window_only() {
     sim.clear();
     sim.script("small", [overflow]);
     let chain = Chain::new()
-        .target("sim", "small")
-        .context_window(8_192)
-        .target("sim", "same-size")
-        .context_window(8_192);
+        .target(Target::new("sim", "small").context_window(8_192))
+        .target(Target::new("sim", "same-size").context_window(8_192));
     let err = guarded(relay(&sim, chain.clone()).chat(req()))
         .await
         .unwrap_err();
@@ -290,7 +284,7 @@ async fn auth_failure_fails_over_to_the_next_vendor() {
         .unwrap();
     assert_eq!(served_by(&resp), "sim/fallback");
     assert_eq!(sim.requests_for("primary").len(), 1);
-    assert_eq!(resp.meta.attempts[0].failure, Some(ErrorKind::Auth));
+    assert_eq!(resp.meta.attempts[0].failure(), Some(ErrorKind::Auth));
 }
 
 #[tokio::test]
@@ -362,8 +356,8 @@ async fn the_total_deadline_bounds_the_whole_call() {
     sim.script("fallback", [Reply::hang()]);
     let chain = Chain::new()
         .attempt_timeout(Duration::from_secs(5))
-        .target("sim", "primary")
-        .target("sim", "fallback")
+        .target("sim/primary")
+        .target("sim/fallback")
         .total_timeout(Duration::from_millis(600));
     let started = Instant::now();
     let err = guarded(relay(&sim, chain).chat(req())).await.unwrap_err();
@@ -376,7 +370,7 @@ async fn the_total_deadline_bounds_the_whole_call() {
     assert!(err.message().contains("deadline"));
     // The primary used the whole budget; the fallback was never reached.
     assert_eq!(err.attempts().len(), 1);
-    assert_eq!(err.attempts()[0].failure, Some(ErrorKind::Timeout));
+    assert_eq!(err.attempts()[0].failure(), Some(ErrorKind::Timeout));
 }
 
 #[tokio::test]
@@ -425,9 +419,8 @@ async fn retry_policy_can_be_tuned_per_chain() {
     assert_eq!(served_by(&resp), "sim/fallback");
     assert_eq!(sim.requests_for("primary").len(), 1);
     let chain = Chain::new()
-        .target("sim", "primary")
-        .max_attempts(3)
-        .target("sim", "fallback");
+        .target(Target::new("sim", "primary").max_attempts(3))
+        .target("sim/fallback");
     sim.clear();
     sim.script(
         "primary",
@@ -464,7 +457,7 @@ async fn streams_fail_over_before_the_vendor_accepts() {
     let collected = guarded(relay.chat_stream(req()))
         .await
         .unwrap()
-        .collect()
+        .into_response()
         .await
         .unwrap();
     assert_eq!(collected.text(), "Hello!");

@@ -6,7 +6,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use polyrelay::{Chain, ChatChunk, ChatRequest, ChunkKind, Error, ErrorKind, MidStreamRecovery};
+use polyrelay::{
+    Chain, ChatChunk, ChatRequest, ChunkKind, Error, ErrorKind, Hedge, MidStreamRecovery,
+    RetryPolicy, Target,
+};
 use serde_json::json;
 use support::*;
 
@@ -74,9 +77,8 @@ async fn a_slow_first_token_fails_over_inside_the_response_window() {
     sim.script("fallback", [Reply::sse(frames(3))]);
     let window = Duration::from_millis(400);
     let chain = Chain::new()
-        .target("sim", "primary")
-        .first_token_timeout(window)
-        .target("sim", "fallback");
+        .target(Target::new("sim", "primary").first_token_timeout(window))
+        .target("sim/fallback");
     let started = Instant::now();
     let stream = guarded(relay(&sim, chain).chat_stream(req()))
         .await
@@ -86,7 +88,7 @@ async fn a_slow_first_token_fails_over_inside_the_response_window() {
         opened_after >= window && opened_after < window + Duration::from_millis(800),
         "{opened_after:?}"
     );
-    assert_eq!(stream.meta().attempts[0].failure, Some(ErrorKind::Timeout));
+    assert_eq!(stream.meta().attempts[0].failure(), Some(ErrorKind::Timeout));
     let (chunks, err) = guarded(drain(stream)).await;
     assert!(err.is_none());
     assert_eq!(joined(&chunks), text_of(3));
@@ -104,8 +106,8 @@ async fn a_stall_after_the_first_tokens_is_an_interruption_not_an_end() {
     let sim = Simulator::start().await.unwrap();
     sim.script("primary", [Reply::sse(frames(60)).stall_after(21)]);
     let chain = Chain::new()
-        .target("sim", "primary")
-        .target("sim", "fallback")
+        .target("sim/primary")
+        .target("sim/fallback")
         .stream_idle_timeout(Duration::from_millis(300));
     let stream = guarded(relay(&sim, chain).chat_stream(req()))
         .await
@@ -135,7 +137,8 @@ async fn a_cut_stream_is_an_error_saying_how_much_arrived() {
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
     assert_eq!(joined(&chunks), text_of(40));
     assert!(
-        err.message().contains("41 chunks, 40 with content"),
+        err.message().contains("41 chunks (40 with content)")
+            && err.message().contains("40 content chunks"),
         "{err}"
     );
 }
@@ -185,7 +188,7 @@ async fn a_cut_stream_restarts_on_the_fallback_when_the_route_asks() {
             .chat_stream(req())
             .await
             .unwrap()
-            .collect()
+            .into_response()
             .await
             .unwrap()
     })
@@ -209,16 +212,15 @@ async fn a_cut_stream_continues_from_a_prefill_on_a_capable_fallback() {
     rest.push("data: [DONE]\n\n".into());
     sim.script("fallback", [Reply::sse(rest)]);
     let chain = Chain::new()
-        .target("sim", "primary")
-        .target("sim", "fallback")
-        .prefill(true)
+        .target("sim/primary")
+        .target(Target::new("sim", "fallback").prefill(true))
         .mid_stream_recovery(MidStreamRecovery::Continue);
     let collected = guarded(async {
         relay(&sim, chain)
             .chat_stream(req())
             .await
             .unwrap()
-            .collect()
+            .into_response()
             .await
             .unwrap()
     })
@@ -247,9 +249,8 @@ async fn a_failed_recovery_reports_the_original_interruption() {
         )],
     );
     let chain = Chain::new()
-        .target("sim", "primary")
-        .target("sim", "fallback")
-        .prefill(true)
+        .target("sim/primary")
+        .target(Target::new("sim", "fallback").prefill(true))
         .mid_stream_recovery(MidStreamRecovery::Continue);
     let stream = guarded(relay(&sim, chain).chat_stream(req()))
         .await
@@ -262,8 +263,15 @@ async fn a_failed_recovery_reports_the_original_interruption() {
         "the original error, not the fallback's 400"
     );
     assert_eq!(err.target().unwrap().model.as_ref(), "primary");
-    let kinds: Vec<_> = err.attempts().iter().map(|a| a.failure).collect();
-    assert_eq!(kinds, [None, Some(ErrorKind::InvalidRequest)]);
+    let kinds: Vec<_> = err.attempts().iter().map(|a| a.failure()).collect();
+    // The primary's attempt delivered content, then broke: interrupted, not a success.
+    assert_eq!(
+        kinds,
+        [
+            Some(ErrorKind::StreamInterrupted),
+            Some(ErrorKind::InvalidRequest)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -304,7 +312,7 @@ async fn a_finish_reason_without_done_is_a_whole_answer() {
             .chat_stream(req())
             .await
             .unwrap()
-            .collect()
+            .into_response()
             .await
     })
     .await
@@ -326,7 +334,7 @@ async fn an_error_event_before_the_first_token_fails_over_after_it_is_typed() {
         .await
         .unwrap();
     assert_eq!(
-        stream.meta().attempts[0].failure,
+        stream.meta().attempts[0].failure(),
         Some(ErrorKind::Overloaded)
     );
     let (chunks, err) = guarded(drain(stream)).await;
@@ -376,7 +384,7 @@ async fn collect_equals_chat_for_the_same_script() {
     );
     let relay = relay(&sim, primary_fallback());
     let plain = guarded(relay.chat(req())).await.unwrap();
-    let streamed = guarded(async { relay.chat_stream(req()).await.unwrap().collect().await })
+    let streamed = guarded(async { relay.chat_stream(req()).await.unwrap().into_response().await })
         .await
         .unwrap();
     assert_eq!(streamed.text(), plain.text());
@@ -394,7 +402,7 @@ async fn hedged_chat_the_fast_secondary_wins_and_the_slow_primary_is_closed() {
         [Reply::openai_text("slow").delay(Duration::from_secs(5))],
     );
     sim.script("fallback", [Reply::openai_text("fast")]);
-    let chain = primary_fallback().hedge_after(Duration::from_millis(200));
+    let chain = primary_fallback().hedge(Hedge::after(Duration::from_millis(200)));
     let started = Instant::now();
     let resp = guarded(relay(&sim, chain).chat(req())).await.unwrap();
     let elapsed = started.elapsed();
@@ -407,15 +415,17 @@ async fn hedged_chat_the_fast_secondary_wins_and_the_slow_primary_is_closed() {
         .meta
         .attempts
         .iter()
-        .map(|a| (a.target.model.to_string(), a.failure))
+        .map(|a| (a.target.model.to_string(), a.failure()))
         .collect();
     assert_eq!(
         outcomes,
+        // In start order: the primary started first and was cancelled when the fallback won.
         [
-            ("fallback".into(), None),
-            ("primary".into(), Some(ErrorKind::Cancelled))
+            ("primary".into(), Some(ErrorKind::Cancelled)),
+            ("fallback".into(), None)
         ]
     );
+    assert_eq!(resp.meta.served, Some(1));
     // The loser's connection is closed at once, not left to run.
     guarded(sim.requests_for("primary")[0].closed()).await;
 }
@@ -431,11 +441,11 @@ async fn hedged_chat_the_primary_can_still_win() {
         "fallback",
         [Reply::openai_text("fallback").delay(Duration::from_secs(5))],
     );
-    let chain = primary_fallback().hedge_after(Duration::from_millis(100));
+    let chain = primary_fallback().hedge(Hedge::after(Duration::from_millis(100)));
     let resp = guarded(relay(&sim, chain).chat(req())).await.unwrap();
     assert_eq!(resp.text(), "primary");
     guarded(sim.requests_for("fallback")[0].closed()).await;
-    assert_eq!(resp.meta.attempts[1].failure, Some(ErrorKind::Cancelled));
+    assert_eq!(resp.meta.attempts[1].failure(), Some(ErrorKind::Cancelled));
 }
 
 #[tokio::test]
@@ -450,7 +460,7 @@ async fn hedged_stream_waits_for_first_tokens_not_headers() {
         "fallback",
         [Reply::sse(frames(3)).frame_delay(Duration::from_millis(20))],
     );
-    let chain = primary_fallback().hedge_after(Duration::from_millis(200));
+    let chain = primary_fallback().hedge(Hedge::after(Duration::from_millis(200)));
     let stream = guarded(relay(&sim, chain).chat_stream(req()))
         .await
         .unwrap();
@@ -477,7 +487,9 @@ async fn hedged_failures_move_on_at_once() {
         [Reply::openai_error(503, "server_error", None, "down")],
     );
     sim.script("fallback", [Reply::openai_text("ok")]);
-    let chain = primary_fallback().hedge_after(Duration::from_secs(3));
+    let chain = primary_fallback()
+        .hedge(Hedge::after(Duration::from_secs(3)))
+        .retry(RetryPolicy::no_retries());
     let started = Instant::now();
     let resp = guarded(relay(&sim, chain).chat(req())).await.unwrap();
     assert_eq!(resp.text(), "ok");
@@ -500,16 +512,15 @@ async fn first_token_after_20_s_with_a_2_5_s_window() {
         [Reply::sse(frames(3)).frame_delay(Duration::from_millis(10))],
     );
     let chain = Chain::new()
-        .target("sim", "primary")
-        .first_token_timeout(Duration::from_millis(2500))
-        .target("sim", "fallback");
+        .target(Target::new("sim", "primary").first_token_timeout(Duration::from_millis(2500)))
+        .target("sim/fallback");
     let started = Instant::now();
     let resp = guarded(async {
         relay(&sim, chain)
             .chat_stream(req())
             .await
             .unwrap()
-            .collect()
+            .into_response()
             .await
     })
     .await

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use polyrelay::providers::OpenAi;
-use polyrelay::{ApiKey, Chain, ChatRequest, ErrorKind, Relay};
+use polyrelay::{ApiKey, Chain, ChatRequest, ErrorKind, Relay, Target};
 use support::*;
 
 const KEY: &str = "sk-live-DO-NOT-LEAK-4f9a8b7c6d5e";
@@ -56,8 +56,8 @@ async fn keys_never_appear_in_debug_display_errors_or_traces() {
         .route(
             "r",
             Chain::new()
-                .target("sim", "primary")
-                .target("sim", "fallback"),
+                .target("sim/primary")
+                .target("sim/fallback"),
         )
         .build()
         .unwrap();

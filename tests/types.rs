@@ -124,7 +124,7 @@ fn requests_round_trip_and_tolerate_nulls() {
 #[tokio::test]
 async fn unknown_fields_are_forwarded_and_relay_hints_are_not() {
     let sim = Simulator::start().await.unwrap();
-    let relay = relay(&sim, polyrelay::Chain::new().target("sim", "vendor-model"));
+    let relay = relay(&sim, polyrelay::Chain::new().target("sim/vendor-model"));
     let mut req: ChatRequest = serde_json::from_value(full_openai_body()).unwrap();
     req.model = "r".into();
     let req = req.intent("billing");

@@ -220,6 +220,9 @@ pub(crate) fn error_from_vendor(
     if let Some(c) = v.code {
         e = e.with_code(c);
     }
+    if let Some(t) = v.error_type {
+        e = e.with_error_type(t);
+    }
     if let Some(id) = v.request_id.or_else(|| request_id(headers)) {
         e = e.with_request_id(id);
     }

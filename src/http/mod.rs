@@ -23,16 +23,33 @@ pub const MAX_BODY_BYTES: usize = 64 << 20;
 /// timeout, TCP keep-alive, and deliberately **no** total timeout (that would cut long,
 /// healthy streams; the relay applies per-attempt and per-call deadlines itself).
 pub fn default_client() -> Result<reqwest::Client, Error> {
+    default_client_builder().build().map_err(|e| {
+        Error::new(ErrorKind::Config, "could not build the HTTP client").with_source(e)
+    })
+}
+
+/// The builder behind [`default_client`], for tuning one setting (connect timeout, proxy,
+/// pool size, root certificates…) without rebuilding the others by hand: connect timeout
+/// [`DEFAULT_CONNECT_TIMEOUT`], idle pooled connections kept 90 s, TCP keep-alive 30 s,
+/// `TCP_NODELAY`, a `polyrelay/<version>` user agent, and no total timeout.
+///
+/// ```
+/// use std::time::Duration;
+/// let client = polyrelay::http::default_client_builder()
+///     .connect_timeout(Duration::from_secs(3))
+///     .pool_max_idle_per_host(64)
+///     .build()
+///     .expect("client");
+/// let relay = polyrelay::Relay::builder().http_client(client);
+/// # let _ = relay;
+/// ```
+pub fn default_client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_keepalive(Duration::from_secs(30))
         .tcp_nodelay(true)
         .user_agent(concat!("polyrelay/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            Error::new(ErrorKind::Config, "could not build the HTTP client").with_source(e)
-        })
 }
 
 /// A process-wide client for providers called outside a relay.
@@ -58,21 +75,20 @@ pub(crate) fn transport_error(e: reqwest::Error) -> Error {
         // vendor, and another try or target may well succeed.
         ErrorKind::Connect
     };
-    let e = e.without_url();
-    let msg = full_chain(&e);
-    Error::new(kind, msg).with_source(e)
-}
-
-/// `e: cause: cause…` — reqwest's own message alone is often just "error sending request".
-fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+    // The message says what happened in the relay's words; the causes (reqwest's, hyper's,
+    // the OS's) stay in `source()`, so error reporters print each once.
+    let msg = if e.is_connect() {
+        "could not connect to the vendor"
+    } else if e.is_timeout() {
+        "the HTTP client timed out"
+    } else if e.is_body() || e.is_decode() {
+        "the response body could not be read"
+    } else if e.is_builder() {
+        "the request could not be built"
+    } else {
+        "the connection failed before the answer was complete"
+    };
+    Error::new(kind, msg).with_source(e.without_url())
 }
 
 /// Reads a whole body, refusing more than `limit` bytes.

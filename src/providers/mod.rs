@@ -89,7 +89,7 @@ impl<H: EventHandler> ChunkDecoder<H> {
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     self.done = true;
-                    return Err(Error::new(ErrorKind::Decode, e.to_string()).with_source(e));
+                    return Err(Error::new(ErrorKind::Decode, "malformed event stream").with_source(e));
                 }
             };
             match self.handler.on_event(&event, out) {
@@ -131,7 +131,7 @@ impl<H: EventHandler> ChunkDecoder<H> {
         let eof = self
             .sse
             .finish()
-            .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()).with_source(e))?;
+            .map_err(|e| Error::new(ErrorKind::Decode, "malformed event stream").with_source(e))?;
         let before = out.len();
         let r = self.end(eof, out);
         self.count(out, before);
@@ -175,10 +175,8 @@ impl<H: EventHandler> ChunkDecoder<H> {
         Error::new(
             ErrorKind::StreamInterrupted,
             format!(
-                "stream cut after {} chunks ({} with content): {}",
-                d.chunks,
-                d.content_chunks,
-                cause.message()
+                "stream cut after {} chunks ({} with content)",
+                d.chunks, d.content_chunks,
             ),
         )
         .with_source(cause)
@@ -188,10 +186,8 @@ impl<H: EventHandler> ChunkDecoder<H> {
         if e.kind() == ErrorKind::StreamInterrupted {
             let d = self.delivered;
             let msg = format!(
-                "{} (after {} chunks, {} with content)",
-                e.message(),
-                d.chunks,
-                d.content_chunks
+                "stream ended early after {} chunks ({} with content)",
+                d.chunks, d.content_chunks
             );
             Error::new(ErrorKind::StreamInterrupted, msg).with_source(e)
         } else {
@@ -207,7 +203,7 @@ pub(crate) fn sse_chat_stream<H: EventHandler + Unpin>(
     resp: reqwest::Response,
     handler: H,
 ) -> ChatStream {
-    ChatStream::new(SseChatStream {
+    ChatStream::from_unpin(SseChatStream {
         body: resp.bytes_stream().boxed(),
         decoder: ChunkDecoder::new(handler),
         queue: VecDeque::new(),

@@ -1,49 +1,224 @@
-//! Routes: ordered chains of targets with their timeouts and retry policy.
+//! Targets and chains as values: a [`Target`] is built on its own, a [`Chain`] is a list of
+//! targets plus chain-wide settings. Both deserialize, so a configuration file is the
+//! builder written down (durations as `"2.5s"`, `"250ms"`).
 
 use std::time::Duration;
 
+use serde::Deserialize;
+
+use super::duration;
 use super::policy::{ContextOverflow, RetryPolicy};
 
-/// One provider + model in a chain, with its own overrides.
-#[derive(Clone, Debug, PartialEq)]
+/// One provider + model, with its own settings. Every setting left unset comes from the
+/// chain, then from the relay's defaults ([`RelayBuilder::defaults`](crate::RelayBuilder::defaults)),
+/// then from the built-in default each setter names.
+///
+/// ```
+/// use std::time::Duration;
+/// use polyrelay::Target;
+/// let t = Target::new("anthropic", "claude-sonnet-4")
+///     .attempt_timeout(Duration::from_secs(30))
+///     .first_token_timeout(Duration::from_millis(2500))
+///     .prefill(true)
+///     .context_window(200_000)
+///     .tags(["eu"])
+///     .weight(2.0);
+/// assert_eq!(t.to_string(), "anthropic/claude-sonnet-4");
+/// // The same from a configuration file, or as "provider/model" text:
+/// let parsed: Target = serde_json::from_str(r#"{"provider": "anthropic",
+///     "model": "claude-sonnet-4", "first_token_timeout": "2.5s"}"#).unwrap();
+/// assert_eq!(parsed.first_token_timeout, Some(Duration::from_millis(2500)));
+/// let short: Target = serde_json::from_str(r#""openai/gpt-4o""#).unwrap();
+/// assert_eq!(short, Target::new("openai", "gpt-4o"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+// `remote = "Self"`: the derived code becomes an inherent `Target::deserialize` for maps, and
+// the `Deserialize` impl below adds the `"provider/model"` text form around it.
+#[serde(remote = "Self", deny_unknown_fields)]
 #[non_exhaustive]
-pub struct TargetSpec {
-    /// The registered provider name.
+pub struct Target {
+    /// The registered provider name ([`RelayBuilder::provider`](crate::RelayBuilder::provider)).
     pub provider: String,
     /// The vendor's model name.
     pub model: String,
-    /// Time allowed for one attempt (to response headers for streams, to the whole body
-    /// otherwise). `None`: the chain's, then the relay's default.
+    /// Time allowed for one attempt: to the whole answer for `chat`, to the response headers
+    /// (and, without a first-token timeout, the first content event) for streams.
+    #[serde(default, with = "duration::opt")]
     pub attempt_timeout: Option<Duration>,
-    /// Tries on this target. `None`: the chain's retry policy.
-    pub max_attempts: Option<u32>,
-    /// The model's context window in tokens, used to pick a larger model after a
-    /// context-length error.
-    pub context_window: Option<u32>,
-    /// Time allowed from sending a stream request to its first content event (the
-    /// "response window"). `None`: the chain's, then `attempt_timeout`.
+    /// The response window of a stream: from sending to its first content event. A target
+    /// silent that long is abandoned for the next, and nothing it sent reaches the caller.
+    #[serde(default, with = "duration::opt")]
     pub first_token_timeout: Option<Duration>,
-    /// Whether the target continues an assistant prefill (Anthropic does; most
-    /// OpenAI-compatible APIs do not), for mid-stream continuation.
-    pub prefill: bool,
+    /// How this target is retried before the relay moves on.
+    #[serde(default)]
+    pub retry: Option<RetryPolicy>,
+    /// Tries on this target, the first included; overrides the retry policy's count.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// The model's context window in tokens: after a context-length error the relay goes on
+    /// only to targets whose window is larger or unknown.
+    #[serde(default)]
+    pub context_window: Option<u32>,
+    /// Whether the model continues an assistant prefill (Anthropic does; most
+    /// OpenAI-compatible APIs do not), for [`MidStreamRecovery::Continue`]. Default false.
+    #[serde(default)]
+    pub prefill: Option<bool>,
+    /// Free-form tags (`on-prem`, `eu`, `zdr`…), for constraints and routing.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Relative weight for weighted strategies. Default 1.
+    #[serde(default)]
+    pub weight: Option<f64>,
 }
 
-/// What a stream does after its first content event (its commit point).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+impl Target {
+    /// A target: `provider` is a name given to
+    /// [`RelayBuilder::provider`](crate::RelayBuilder::provider), `model` the vendor's model.
+    pub fn new(provider: impl Into<String>, model: impl Into<String>) -> Self {
+        Target {
+            provider: provider.into(),
+            model: model.into(),
+            ..Target::default()
+        }
+    }
+
+    /// Parses `"provider/model"` (the model may itself contain `/`, as OpenRouter's do:
+    /// `"openrouter/meta-llama/llama-3.3-70b"`). `None` without a `/`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (provider, model) = text.split_once('/')?;
+        (!provider.is_empty() && !model.is_empty()).then(|| Target::new(provider, model))
+    }
+
+    /// Time allowed for one attempt. Default: the chain's, else the relay's, else 120 s.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// The response window for streams. Default: the chain's, else the relay's, else the
+    /// attempt timeout.
+    pub fn first_token_timeout(mut self, timeout: Duration) -> Self {
+        self.first_token_timeout = Some(timeout);
+        self
+    }
+
+    /// The retry policy. Default: the chain's, else the relay's, else [`RetryPolicy::default`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Tries on this target, the first included (at least 1). Default: the retry policy's.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n.max(1));
+        self
+    }
+
+    /// Declares the model's context window, in tokens. Default: unknown.
+    pub fn context_window(mut self, tokens: u32) -> Self {
+        self.context_window = Some(tokens);
+        self
+    }
+
+    /// Declares that the model continues an assistant prefill. Default: false.
+    pub fn prefill(mut self, on: bool) -> Self {
+        self.prefill = Some(on);
+        self
+    }
+
+    /// Sets the tags (replacing any). Default: none.
+    pub fn tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Relative weight for weighted strategies. Default: 1.
+    pub fn weight(mut self, weight: f64) -> Self {
+        self.weight = Some(weight);
+        self
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Target;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"provider/model\" or a table with provider and model")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Target, E> {
+                Target::parse(v).ok_or_else(|| {
+                    E::custom(format!("{v:?} is not of the form \"provider/model\""))
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Target, A::Error> {
+                Target::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.provider, self.model)
+    }
+}
+
+/// `"provider/model"` as a target; text without a `/` becomes a target with no model,
+/// which [`RelayBuilder::build`](crate::RelayBuilder::build) rejects with a `Config` error.
+impl From<&str> for Target {
+    fn from(text: &str) -> Self {
+        Target::parse(text).unwrap_or_else(|| Target::new(text, ""))
+    }
+}
+
+impl From<String> for Target {
+    fn from(text: String) -> Self {
+        Target::from(text.as_str())
+    }
+}
+
+/// Hedged requests: when no attempt has answered (for streams: produced its first token)
+/// after `after`, the next target starts in parallel; the first to succeed wins and the
+/// others are closed at once (recorded as [`Cancelled`](crate::AttemptOutcome::Cancelled)).
+/// Failures are handled as without hedging: retried or failed over by the same rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
-pub struct StreamPolicy {
-    /// Longest silence between two events once the stream has started; a stall ends it with
-    /// a `StreamInterrupted` error. `None` (the default): no idle limit.
-    pub idle_timeout: Option<Duration>,
-    /// Skip malformed events after the commit point instead of ending the stream
-    /// (default: end it with the error).
-    pub lenient: bool,
-    /// What to do when a committed stream is interrupted (default: report the error).
-    pub recovery: MidStreamRecovery,
+pub struct Hedge {
+    /// Start another attempt when nothing has won after this long.
+    #[serde(with = "duration::req")]
+    pub after: Duration,
+    /// At most this many attempts in flight besides the first. Default 1.
+    #[serde(default = "one")]
+    pub max_extra: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Hedge {
+    /// Hedge after `after`, with one extra attempt at most.
+    pub fn after(after: Duration) -> Self {
+        Hedge {
+            after,
+            max_extra: 1,
+        }
+    }
+
+    /// At most `n` extra attempts in flight (at least 1).
+    pub fn max_extra(mut self, n: usize) -> Self {
+        self.max_extra = n.max(1);
+        self
+    }
 }
 
 /// Recovery of a stream interrupted after content reached the caller.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum MidStreamRecovery {
     /// End the stream with a `StreamInterrupted` error. The default.
@@ -53,40 +228,68 @@ pub enum MidStreamRecovery {
     /// [`ChunkKind::Restart`](crate::ChunkKind::Restart) first tells the caller to discard
     /// what it received.
     Restart,
-    /// Send the partial answer as an assistant prefill to the next target that declares
-    /// [`Chain::prefill`] and stream the continuation; targets without prefill restart.
+    /// Continue the answer: the text delivered so far goes as an assistant prefill, first to
+    /// the same target (when it takes prefill and its retry policy allows another attempt),
+    /// then to the next targets that take prefill; only when none is left (or what was
+    /// delivered cannot be continued, e.g. tool calls) does the answer restart on the
+    /// remaining targets, as with `Restart`.
     Continue,
+    /// Like `Continue`, but never restarts: for callers that have already shown the words
+    /// (a gateway cannot take them back). When no prefill target can continue, the stream
+    /// ends with the interruption's error.
+    ContinueOnly,
 }
 
-/// An ordered fallback chain: the request goes to the first target, then to the next when
-/// the error calls for it.
-///
-/// Setters that configure a target (`attempt_timeout`, `max_attempts`, `context_window`)
-/// apply to the target added last; called before any `target`, they set the chain's default.
+/// An ordered fallback chain: targets plus chain-wide settings. The request goes to the
+/// first target, then to the next when the error calls for it. Each chain-wide setting is
+/// the default for every target without its own; settings left unset come from the relay's
+/// defaults ([`RelayBuilder::defaults`](crate::RelayBuilder::defaults)). No setter depends on
+/// where it stands.
 ///
 /// ```
 /// use std::time::Duration;
-/// use polyrelay::Chain;
+/// use polyrelay::{Chain, Target};
 /// let chain = Chain::new()
-///     .target("openai", "gpt-4o").attempt_timeout(Duration::from_millis(2500))
-///     .target("deepseek", "deepseek-chat")
+///     .target(Target::new("openai", "gpt-4o").first_token_timeout(Duration::from_millis(2500)))
+///     .target("deepseek/deepseek-chat")
 ///     .total_timeout(Duration::from_secs(20));
-/// assert_eq!(chain.targets().len(), 2);
+/// assert_eq!(chain.targets.len(), 2);
+/// assert_eq!(Chain::of(["openai/gpt-4o", "deepseek/deepseek-chat"]).targets.len(), 2);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Chain {
-    pub(crate) targets: Vec<TargetSpec>,
-    pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) max_attempts: Option<u32>,
-    pub(crate) total_timeout: Option<Duration>,
-    pub(crate) retry: Option<RetryPolicy>,
-    pub(crate) context_overflow: ContextOverflow,
-    pub(crate) fail_over_invalid: bool,
-    pub(crate) first_token_timeout: Option<Duration>,
-    pub(crate) stream: StreamPolicy,
-    pub(crate) hedge_after: Option<Duration>,
-    pub(crate) max_hedges: Option<usize>,
+    /// The targets, in order.
+    pub targets: Vec<Target>,
+    /// Default time for one attempt of each target (see [`Target::attempt_timeout`]).
+    #[serde(with = "duration::opt")]
+    pub attempt_timeout: Option<Duration>,
+    /// Default response window of each target (see [`Target::first_token_timeout`]).
+    #[serde(with = "duration::opt")]
+    pub first_token_timeout: Option<Duration>,
+    /// Default retry policy of each target.
+    pub retry: Option<RetryPolicy>,
+    /// The call's deadline up to its answer (for streams: its first content event): every
+    /// attempt, wait and failover fits inside it.
+    #[serde(with = "duration::opt")]
+    pub total_timeout: Option<Duration>,
+    /// What a context-length error does.
+    pub context_overflow: Option<ContextOverflow>,
+    /// Whether invalid-request and content-filter errors go to the next target.
+    pub fail_over_invalid_requests: Option<bool>,
+    /// Longest silence in a started stream.
+    #[serde(with = "duration::opt")]
+    pub stream_idle_timeout: Option<Duration>,
+    /// Longest duration of a whole stream, from the call's start.
+    #[serde(with = "duration::opt")]
+    pub max_stream_duration: Option<Duration>,
+    /// Whether malformed events after a stream's start are skipped.
+    pub lenient_streams: Option<bool>,
+    /// What a stream interrupted after its start does.
+    pub mid_stream_recovery: Option<MidStreamRecovery>,
+    /// Hedged requests.
+    pub hedge: Option<Hedge>,
 }
 
 impl Chain {
@@ -95,128 +298,97 @@ impl Chain {
         Self::default()
     }
 
-    /// Appends a target: `provider` is a name given to [`RelayBuilder::provider`](crate::RelayBuilder::provider).
-    pub fn target(mut self, provider: impl Into<String>, model: impl Into<String>) -> Self {
-        self.targets.push(TargetSpec {
-            provider: provider.into(),
-            model: model.into(),
-            attempt_timeout: None,
-            max_attempts: None,
-            context_window: None,
-            first_token_timeout: None,
-            prefill: false,
-        });
-        self
-    }
-
-    /// The response window for streams: time from sending to the first content event of the
-    /// last target (or, before any target, of every target). A target silent that long is
-    /// abandoned for the next one, and nothing it sent reaches the caller.
-    pub fn first_token_timeout(mut self, timeout: Duration) -> Self {
-        match self.targets.last_mut() {
-            Some(t) => t.first_token_timeout = Some(timeout),
-            None => self.first_token_timeout = Some(timeout),
+    /// A chain of `targets` (values or `"provider/model"` text) with default settings.
+    pub fn of(targets: impl IntoIterator<Item = impl Into<Target>>) -> Self {
+        Chain {
+            targets: targets.into_iter().map(Into::into).collect(),
+            ..Chain::default()
         }
+    }
+
+    /// Appends a target (a [`Target`] or `"provider/model"` text).
+    pub fn target(mut self, target: impl Into<Target>) -> Self {
+        self.targets.push(target.into());
         self
     }
 
-    /// Declares that the last target continues an assistant prefill (see
-    /// [`MidStreamRecovery::Continue`]).
-    pub fn prefill(mut self, on: bool) -> Self {
-        if let Some(t) = self.targets.last_mut() {
-            t.prefill = on;
-        }
-        self
-    }
-
-    /// Longest silence in a started stream before it is reported as stalled.
-    pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.stream.idle_timeout = Some(timeout);
-        self
-    }
-
-    /// Skip malformed events after a stream started instead of ending it.
-    pub fn lenient_streams(mut self, on: bool) -> Self {
-        self.stream.lenient = on;
-        self
-    }
-
-    /// Hedged requests: when no target has answered (for streams: produced its first token)
-    /// after `delay`, start the next target in parallel; the first to succeed wins and the
-    /// others are closed at once (recorded in `meta.attempts` as `Cancelled`). Hedged routes
-    /// move on after a failure instead of retrying the same target.
-    pub fn hedge_after(mut self, delay: Duration) -> Self {
-        self.hedge_after = Some(delay);
-        self
-    }
-
-    /// At most `n` extra attempts in flight at once when hedging (default 1).
-    pub fn max_hedges(mut self, n: usize) -> Self {
-        self.max_hedges = Some(n.max(1));
-        self
-    }
-
-    /// What to do when a started stream is interrupted.
-    pub fn mid_stream_recovery(mut self, recovery: MidStreamRecovery) -> Self {
-        self.stream.recovery = recovery;
-        self
-    }
-
-    /// Time allowed for one attempt of the last target (or, before any target, of every
-    /// target without its own).
+    /// Time allowed for one attempt of every target without its own. Built-in default: 120 s.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        match self.targets.last_mut() {
-            Some(t) => t.attempt_timeout = Some(timeout),
-            None => self.attempt_timeout = Some(timeout),
-        }
+        self.attempt_timeout = Some(timeout);
         self
     }
 
-    /// Tries on the last target (or, before any target, on every target).
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        let n = n.max(1);
-        match self.targets.last_mut() {
-            Some(t) => t.max_attempts = Some(n),
-            None => self.max_attempts = Some(n),
-        }
+    /// The response window for streams, for every target without its own: from sending to
+    /// the first content event. Built-in default: the attempt timeout.
+    pub fn first_token_timeout(mut self, timeout: Duration) -> Self {
+        self.first_token_timeout = Some(timeout);
         self
     }
 
-    /// Declares the last target's context window, in tokens.
-    pub fn context_window(mut self, tokens: u32) -> Self {
-        if let Some(t) = self.targets.last_mut() {
-            t.context_window = Some(tokens);
-        }
-        self
-    }
-
-    /// One deadline for the whole call: every attempt, wait and failover fits inside it.
-    pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total_timeout = Some(timeout);
-        self
-    }
-
-    /// The retry policy for this chain's targets.
+    /// The retry policy of every target without its own. Built-in default:
+    /// [`RetryPolicy::default`].
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
     }
 
-    /// What a context-length error does (default: go on only to a larger declared window).
+    /// One deadline for the call up to its answer (for a stream: up to its first content
+    /// event): every attempt, wait and failover fits inside it. A started stream is bounded
+    /// by [`max_stream_duration`](Self::max_stream_duration) instead. Built-in default: 300 s.
+    pub fn total_timeout(mut self, timeout: Duration) -> Self {
+        self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// What a context-length error does. Built-in default: [`ContextOverflow::LargerWindow`].
     pub fn on_context_overflow(mut self, what: ContextOverflow) -> Self {
-        self.context_overflow = what;
+        self.context_overflow = Some(what);
         self
     }
 
     /// Whether invalid-request and content-filter errors go to the next target instead of
-    /// back to the caller (default: back to the caller, with the vendor's reason).
+    /// back to the caller. Built-in default: false (back to the caller, with the vendor's
+    /// reason).
     pub fn fail_over_invalid_requests(mut self, on: bool) -> Self {
-        self.fail_over_invalid = on;
+        self.fail_over_invalid_requests = Some(on);
         self
     }
 
-    /// The targets, in order.
-    pub fn targets(&self) -> &[TargetSpec] {
-        &self.targets
+    /// Longest silence between two events once a stream has started; a stall ends it with a
+    /// `StreamInterrupted` error ([`Limit::StreamIdle`](crate::error::Limit::StreamIdle)).
+    /// Built-in default: none.
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.stream_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Longest duration of a whole stream, counted from the call's start (long reasoning
+    /// streams are legitimate, so this is apart from
+    /// [`total_timeout`](Self::total_timeout)). When it passes, the stream ends with a
+    /// `StreamInterrupted` error ([`Limit::StreamDuration`](crate::error::Limit::StreamDuration)),
+    /// never a clean end. Built-in default: 30 minutes.
+    pub fn max_stream_duration(mut self, limit: Duration) -> Self {
+        self.max_stream_duration = Some(limit);
+        self
+    }
+
+    /// Skip malformed events after a stream started instead of ending it. Built-in default:
+    /// false.
+    pub fn lenient_streams(mut self, on: bool) -> Self {
+        self.lenient_streams = Some(on);
+        self
+    }
+
+    /// What to do when a started stream is interrupted. Built-in default:
+    /// [`MidStreamRecovery::Off`].
+    pub fn mid_stream_recovery(mut self, recovery: MidStreamRecovery) -> Self {
+        self.mid_stream_recovery = Some(recovery);
+        self
+    }
+
+    /// Hedged requests (see [`Hedge`]). Built-in default: none.
+    pub fn hedge(mut self, hedge: Hedge) -> Self {
+        self.hedge = Some(hedge);
+        self
     }
 }

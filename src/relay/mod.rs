@@ -1,65 +1,45 @@
-//! The relay: routes a request to a chain of targets, retrying and failing over under one
+//! The relay: resolves each request to a plan of targets (a route, a `provider/model` pair,
+//! request-scoped fallbacks or a scoped chain), runs it through one attempt engine under one
 //! deadline, and reports what it did.
 
 mod chain;
-mod executor;
-mod hedge;
+mod duration;
+mod engine;
+mod plan;
 mod policy;
 mod stream;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+
+use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
-use crate::types::{ChatRequest, ChatResponse, ChatStream, TargetId};
+use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
-pub use chain::{Chain, MidStreamRecovery, StreamPolicy, TargetSpec};
-use executor::Mode;
+pub use chain::{Chain, Hedge, MidStreamRecovery, Target};
+pub use duration::parse_duration;
+use engine::{Mode, saturating_add};
+use plan::{Plan, Registry, Resolver, Route};
+pub use plan::{
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
+};
 pub use policy::{ContextOverflow, RetryPolicy};
 
-/// Default time allowed for one attempt: 120 s.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
-/// Default deadline for a whole call, retries and failover included: 300 s.
-pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// A target resolved against the registered providers.
-#[derive(Clone)]
-pub(crate) struct Target {
-    pub id: TargetId,
-    pub provider: Arc<dyn Provider>,
-    pub attempt_timeout: Duration,
-    pub first_token_timeout: Option<Duration>,
-    /// The target continues an assistant prefill (for mid-stream continuation).
-    pub prefill: bool,
-    pub retry: RetryPolicy,
-    pub context_window: Option<u32>,
-}
-
-/// A chain resolved and validated.
-pub(crate) struct Route {
-    pub name: Arc<str>,
-    pub targets: Vec<Target>,
-    pub total_timeout: Duration,
-    pub context_overflow: ContextOverflow,
-    pub fail_over_invalid: bool,
-    pub stream: StreamPolicy,
-    pub hedge: Option<hedge::Hedge>,
-}
+/// Most `provider/model` routes kept resolved for reuse.
+const MAX_CACHED_PAIRS: usize = 1024;
 
 struct Inner {
     providers: HashMap<String, Arc<dyn Provider>>,
     routes: HashMap<String, Arc<Route>>,
+    defaults: Chain,
+    registry: Registry,
+    /// `provider/model` requests resolved with the defaults, kept for the next call.
+    pairs: RwLock<HashMap<String, Arc<Route>>>,
     cx: CallContext,
-    defaults: Defaults,
-}
-
-#[derive(Clone, Debug)]
-struct Defaults {
-    attempt_timeout: Duration,
-    total_timeout: Duration,
-    retry: RetryPolicy,
 }
 
 /// Sends chat requests through fallback chains of providers. Cheap to clone and share
@@ -68,13 +48,13 @@ struct Defaults {
 /// ```no_run
 /// # async fn demo() -> Result<(), polyrelay::Error> {
 /// use std::time::Duration;
-/// use polyrelay::{Chain, ChatRequest, Relay, providers::OpenAi};
+/// use polyrelay::{Chain, ChatRequest, Relay, Target, providers::OpenAi};
 /// let relay = Relay::builder()
 ///     .provider("openai", OpenAi::new("sk-…"))
 ///     .provider("deepseek", OpenAi::deepseek("sk-…"))
 ///     .route("support", Chain::new()
-///         .target("openai", "gpt-4o").attempt_timeout(Duration::from_millis(2500))
-///         .target("deepseek", "deepseek-chat"))
+///         .target(Target::new("openai", "gpt-4o").attempt_timeout(Duration::from_millis(2500)))
+///         .target("deepseek/deepseek-chat"))
 ///     .build()?;
 /// let resp = relay.chat(ChatRequest::new("support").user("Where is my order #123?")).await?;
 /// println!("{} (served by {:?})", resp.text(), resp.meta.served_by);
@@ -104,41 +84,47 @@ impl Relay {
     }
 
     /// Sends `req` through the route its `model` names (or straight to a `provider/model`
-    /// pair) and returns the first answer, with [`ChatResponse::meta`] telling who served it
-    /// and every attempt. Dropping the returned future cancels in-flight requests.
+    /// pair, with the relay's defaults), then through its
+    /// [`fallbacks`](ChatRequest::fallbacks), and returns the first answer, with
+    /// [`ChatResponse::meta`] telling who served it and every attempt. Dropping the returned
+    /// future cancels the in-flight requests (their connections close).
     ///
-    /// Takes the request by value or by reference (`relay.chat(&req)` reuses a request without
-    /// cloning it).
-    pub async fn chat(
-        &self,
-        req: impl std::borrow::Borrow<ChatRequest>,
-    ) -> Result<ChatResponse, Error> {
+    /// Takes the request by value or by reference (`relay.chat(&req)` reuses a request
+    /// without cloning it).
+    pub async fn chat(&self, req: impl Borrow<ChatRequest>) -> Result<ChatResponse, Error> {
         let req = req.borrow();
         let route = self.resolve(req)?;
-        let cx = &self.inner.cx;
-        let (mut resp, meta) =
-            executor::execute(&route, &route.targets, req, Mode::Chat, |t: &Target| {
-                let provider = t.provider.clone();
-                let model = t.id.model.clone();
-                async move { provider.chat(req, &model, cx).await }
-            })
-            .await?;
-        let request_id = resp.meta.request_id.take();
-        resp.meta = meta;
-        resp.meta.request_id = request_id;
-        Ok(resp)
+        self.inner.chat_on(route, req).await
     }
 
     /// Like [`chat`](Self::chat), streaming. Retries and failover apply until the stream's
     /// first content event (its commit point), within each target's first-token timeout
-    /// ([`Chain::first_token_timeout`]) and the call's deadline; nothing of an abandoned attempt
-    /// reaches the caller. After the commit point a stall ([`Chain::stream_idle_timeout`]), a
-    /// cut or an error event ends the stream with a `StreamInterrupted` error, unless the route
-    /// recovers it ([`Chain::mid_stream_recovery`]). Every chunk names the target that produced
-    /// it. Dropping the stream closes the vendor connection.
-    pub async fn chat_stream(&self, req: ChatRequest) -> Result<ChatStream, Error> {
-        let route = self.resolve(&req)?;
-        stream::relay_stream(route, Arc::new(req), self.inner.cx.clone()).await
+    /// ([`Target::first_token_timeout`]) and the call's deadline
+    /// ([`Chain::total_timeout`]); nothing of an abandoned attempt reaches the caller. After
+    /// the commit point a stall ([`Chain::stream_idle_timeout`]), a cut, an error event or the
+    /// stream's longest duration ([`Chain::max_stream_duration`]) ends the stream with a
+    /// `StreamInterrupted` error, unless the route recovers it
+    /// ([`Chain::mid_stream_recovery`]). Every chunk names the target that produced it.
+    /// Dropping the stream closes the vendor connection.
+    ///
+    /// Takes the request by value or by reference; a route that recovers interrupted streams
+    /// keeps a copy of it for the stream's life.
+    pub async fn chat_stream(&self, req: impl Borrow<ChatRequest>) -> Result<ChatStream, Error> {
+        let req = req.borrow();
+        let route = self.resolve(req)?;
+        self.inner.stream_on(route, req).await
+    }
+
+    /// Resolves `chain` once, for calls that bring their own chain instead of naming a route
+    /// (a gateway whose clients name targets per request). Its targets share their state with
+    /// every route that uses the same `provider/model`; settings it leaves unset come from
+    /// the relay's defaults. Fails with a `Config` error as [`RelayBuilder::build`] would.
+    pub fn scoped(&self, chain: &Chain) -> Result<ScopedChain, Error> {
+        let route = self.inner.resolver().route("(scoped)", chain)?;
+        Ok(ScopedChain {
+            relay: self.clone(),
+            route: Arc::new(route),
+        })
     }
 
     /// The registered provider called `name`.
@@ -153,42 +139,161 @@ impl Relay {
         r
     }
 
+    /// The route for `req`: its `model` resolved, then its fallbacks appended.
     fn resolve(&self, req: &ChatRequest) -> Result<Arc<Route>, Error> {
-        if let Some(route) = self.inner.routes.get(&req.model) {
+        let primary = self.inner.resolve_name(&req.model)?;
+        self.inner.with_fallbacks(primary, req)
+    }
+}
+
+impl Inner {
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            providers: &self.providers,
+            defaults: &self.defaults,
+            registry: &self.registry,
+        }
+    }
+
+    /// A route name, or a `provider/model` pair resolved with the relay's defaults.
+    fn resolve_name(&self, name: &str) -> Result<Arc<Route>, Error> {
+        if let Some(route) = self.routes.get(name) {
             return Ok(route.clone());
         }
-        // `provider/model`: a one-target route with the relay's defaults.
-        if let Some((provider, model)) = req.model.split_once('/')
-            && let Some(p) = self.inner.providers.get(provider)
+        if let Ok(pairs) = self.pairs.read()
+            && let Some(route) = pairs.get(name)
         {
-            let d = &self.inner.defaults;
-            let route = Arc::new(Route {
-                name: Arc::from(req.model.as_str()),
-                targets: vec![Target {
-                    id: TargetId::new(provider, model),
-                    provider: p.clone(),
-                    attempt_timeout: d.attempt_timeout,
-                    first_token_timeout: None,
-                    prefill: false,
-                    retry: d.retry.clone(),
-                    context_window: None,
-                }],
-                total_timeout: d.total_timeout,
-                context_overflow: ContextOverflow::default(),
-                fail_over_invalid: false,
-                stream: StreamPolicy::default(),
-                hedge: None,
-            });
-            return Ok(route);
+            return Ok(route.clone());
         }
-        Err(Error::new(
-            ErrorKind::NoRoute,
-            format!(
-                "no route or provider/model matches {:?} (routes: {})",
-                req.model,
-                self.routes().join(", ")
-            ),
-        ))
+        let target = Target::parse(name).filter(|t| self.providers.contains_key(&t.provider));
+        let Some(target) = target else {
+            let mut routes: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+            routes.sort_unstable();
+            return Err(Error::new(
+                ErrorKind::NoRoute,
+                format!(
+                    "no route or provider/model matches {name:?} (routes: {})",
+                    routes.join(", ")
+                ),
+            ));
+        };
+        let resolver = self.resolver();
+        let none = Chain::default();
+        let resolved = resolver.target(name, &none, &target)?;
+        let route = Arc::new(resolver.route_with(name, &none, vec![Arc::new(resolved)]));
+        if let Ok(mut pairs) = self.pairs.write()
+            && pairs.len() < MAX_CACHED_PAIRS
+        {
+            pairs.insert(name.to_owned(), route.clone());
+        }
+        Ok(route)
+    }
+
+    /// `primary` followed by the request's fallbacks, under `primary`'s settings.
+    fn with_fallbacks(&self, primary: Arc<Route>, req: &ChatRequest) -> Result<Arc<Route>, Error> {
+        if req.relay.fallbacks.is_empty() {
+            return Ok(primary);
+        }
+        let mut targets = primary.targets.clone();
+        for name in &req.relay.fallbacks {
+            targets.extend(self.resolve_name(name)?.targets.iter().cloned());
+        }
+        Ok(Arc::new(primary.with_targets(targets)))
+    }
+
+    async fn chat_on(&self, route: Arc<Route>, req: &ChatRequest) -> Result<ChatResponse, Error> {
+        let start = Instant::now();
+        let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
+        let span = call_span("chat", &route, req);
+        let plan = Plan::of(route);
+        let cx = &self.cx;
+        let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t| {
+            t.provider.chat(req, &t.id.model, cx)
+        });
+        // Wrapping in a disabled span only costs moves: skip it when nothing listens.
+        let result = if span.is_disabled() {
+            run.await
+        } else {
+            run.instrument(span.clone()).await
+        };
+        match result {
+            Ok(won) => {
+                let mut resp = won.value;
+                let request_id = resp.meta.request_id.take();
+                let status = resp.meta.status;
+                resp.meta = won.meta;
+                resp.meta.request_id = request_id;
+                resp.meta.status = status;
+                Ok(resp)
+            }
+            Err(e) => {
+                span.record("error.type", e.kind().as_str());
+                Err(e)
+            }
+        }
+    }
+
+    async fn stream_on(&self, route: Arc<Route>, req: &ChatRequest) -> Result<ChatStream, Error> {
+        let start = Instant::now();
+        let span = call_span("chat_stream", &route, req);
+        let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
+        let open = stream::relay_stream(Plan::of(route), req, keep, &self.cx, start);
+        let result = if span.is_disabled() {
+            open.await
+        } else {
+            open.instrument(span.clone()).await
+        };
+        result.inspect_err(|e| {
+            span.record("error.type", e.kind().as_str());
+        })
+    }
+}
+
+/// The span of one call.
+fn call_span(operation: &'static str, route: &Route, req: &ChatRequest) -> tracing::Span {
+    tracing::info_span!(
+        "relay.chat",
+        gen_ai.operation.name = "chat",
+        relay.operation = operation,
+        relay.route = %route.name,
+        relay.intent = req.relay.intent.as_deref(),
+        relay.attempts = tracing::field::Empty,
+        relay.served_by = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+/// A chain resolved once against a relay ([`Relay::scoped`]): calls through it walk the
+/// chain's targets instead of looking up the request's `model` (the request's
+/// [`fallbacks`](ChatRequest::fallbacks), if any, still follow).
+#[derive(Clone)]
+pub struct ScopedChain {
+    relay: Relay,
+    route: Arc<Route>,
+}
+
+impl std::fmt::Debug for ScopedChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let targets: Vec<String> = self.route.targets.iter().map(|t| t.id.to_string()).collect();
+        f.debug_struct("ScopedChain").field("targets", &targets).finish()
+    }
+}
+
+impl ScopedChain {
+    /// Like [`Relay::chat`], through this chain.
+    pub async fn chat(&self, req: impl Borrow<ChatRequest>) -> Result<ChatResponse, Error> {
+        let req = req.borrow();
+        let inner = &self.relay.inner;
+        let route = inner.with_fallbacks(self.route.clone(), req)?;
+        inner.chat_on(route, req).await
+    }
+
+    /// Like [`Relay::chat_stream`], through this chain.
+    pub async fn chat_stream(&self, req: impl Borrow<ChatRequest>) -> Result<ChatStream, Error> {
+        let req = req.borrow();
+        let inner = &self.relay.inner;
+        let route = inner.with_fallbacks(self.route.clone(), req)?;
+        inner.stream_on(route, req).await
     }
 }
 
@@ -198,9 +303,7 @@ pub struct RelayBuilder {
     providers: Vec<(String, Arc<dyn Provider>)>,
     routes: Vec<(String, Chain)>,
     http: Option<reqwest::Client>,
-    attempt_timeout: Option<Duration>,
-    total_timeout: Option<Duration>,
-    retry: Option<RetryPolicy>,
+    defaults: Chain,
 }
 
 impl std::fmt::Debug for RelayBuilder {
@@ -208,12 +311,13 @@ impl std::fmt::Debug for RelayBuilder {
         f.debug_struct("RelayBuilder")
             .field("providers", &self.providers)
             .field("routes", &self.routes)
+            .field("defaults", &self.defaults)
             .finish_non_exhaustive()
     }
 }
 
 impl RelayBuilder {
-    /// Registers a provider under `name`, the name chains refer to.
+    /// Registers a provider under `name`, the name targets refer to (no `/` in it).
     pub fn provider(self, name: impl Into<String>, provider: impl Provider + 'static) -> Self {
         self.provider_arc(name, Arc::new(provider))
     }
@@ -230,42 +334,38 @@ impl RelayBuilder {
         self
     }
 
+    /// The relay's defaults: a chain without targets whose settings apply to every route
+    /// and target that leaves them unset, to `provider/model` requests, to request-scoped
+    /// fallbacks and to scoped chains. Default: the built-in defaults each [`Chain`] and
+    /// [`Target`] setter names.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use polyrelay::{Chain, Relay};
+    /// let builder = Relay::builder().defaults(Chain::new()
+    ///     .first_token_timeout(Duration::from_millis(2500))
+    ///     .total_timeout(Duration::from_secs(30)));
+    /// ```
+    pub fn defaults(mut self, defaults: Chain) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
     /// The HTTP client shared by every provider. Default: [`crate::http::default_client`]
-    /// (pooled, 10 s connect timeout, no total timeout).
+    /// (pooled, 10 s connect timeout, no total timeout); tune one from
+    /// [`crate::http::default_client_builder`].
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
     }
 
-    /// Default time for one attempt. Default: [`DEFAULT_ATTEMPT_TIMEOUT`] (120 s).
-    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(timeout);
-        self
-    }
-
-    /// Default deadline of a whole call. Default: [`DEFAULT_TOTAL_TIMEOUT`] (300 s).
-    pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total_timeout = Some(timeout);
-        self
-    }
-
-    /// Default retry policy. Default: [`RetryPolicy::default`].
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
-    }
-
-    /// Validates the configuration and builds the relay.
+    /// Validates the configuration and builds the relay. Fails with a `Config` error that
+    /// names the provider, route and target at fault: an unknown or badly named provider, a
+    /// provider whose own configuration does not hold ([`Provider::validate`], e.g. a base
+    /// URL that does not parse), a route without targets or defined twice, a route name that
+    /// shadows a `provider/model` pair, a zero timeout or one over [`MAX_TIMEOUT`].
     pub fn build(self) -> Result<Relay, Error> {
         let config = |msg: String| Error::new(ErrorKind::Config, msg);
-        let defaults = Defaults {
-            attempt_timeout: self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
-            total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
-            retry: self.retry.unwrap_or_default(),
-        };
-        if defaults.attempt_timeout.is_zero() || defaults.total_timeout.is_zero() {
-            return Err(config("timeouts must be greater than zero".into()));
-        }
         let mut providers = HashMap::new();
         for (name, p) in self.providers {
             if name.is_empty() || name.contains('/') {
@@ -273,70 +373,38 @@ impl RelayBuilder {
                     "provider name {name:?} must be non-empty and contain no '/'"
                 )));
             }
+            p.validate().map_err(|e| {
+                config(format!("provider {name:?}: {}", e.message())).with_source(e)
+            })?;
             if providers.insert(name.clone(), p).is_some() {
                 return Err(config(format!("provider {name:?} registered twice")));
             }
         }
+        let registry = Registry::default();
         let mut routes = HashMap::new();
-        for (name, chain) in self.routes {
-            if chain.targets.is_empty() {
-                return Err(config(format!("route {name:?} has no target")));
-            }
-            let retry = chain
-                .retry
-                .clone()
-                .unwrap_or_else(|| defaults.retry.clone());
-            let mut targets = Vec::with_capacity(chain.targets.len());
-            for t in &chain.targets {
-                let provider = providers.get(&t.provider).cloned().ok_or_else(|| {
-                    config(format!(
-                        "route {name:?} names unknown provider {:?}",
-                        t.provider
-                    ))
-                })?;
-                let attempt_timeout = t
-                    .attempt_timeout
-                    .or(chain.attempt_timeout)
-                    .unwrap_or(defaults.attempt_timeout);
-                if attempt_timeout.is_zero() {
-                    return Err(config(format!(
-                        "route {name:?}: attempt timeout must be > 0"
-                    )));
-                }
-                let mut retry = retry.clone();
-                if let Some(n) = t.max_attempts.or(chain.max_attempts) {
-                    retry.max_attempts = n.max(1);
-                }
-                let first_token_timeout = t.first_token_timeout.or(chain.first_token_timeout);
-                if first_token_timeout.is_some_and(|d| d.is_zero()) {
-                    return Err(config(format!(
-                        "route {name:?}: first-token timeout must be > 0"
-                    )));
-                }
-                targets.push(Target {
-                    id: TargetId::new(t.provider.as_str(), t.model.as_str()),
-                    provider,
-                    attempt_timeout,
-                    first_token_timeout,
-                    prefill: t.prefill,
-                    retry,
-                    context_window: t.context_window,
-                });
-            }
-            let route = Route {
-                name: Arc::from(name.as_str()),
-                targets,
-                total_timeout: chain.total_timeout.unwrap_or(defaults.total_timeout),
-                context_overflow: chain.context_overflow,
-                fail_over_invalid: chain.fail_over_invalid,
-                stream: chain.stream.clone(),
-                hedge: chain.hedge_after.map(|after| hedge::Hedge {
-                    after,
-                    max_extra: chain.max_hedges.unwrap_or(1).max(1),
-                }),
+        {
+            let resolver = Resolver {
+                providers: &providers,
+                defaults: &self.defaults,
+                registry: &registry,
             };
-            if routes.insert(name.clone(), Arc::new(route)).is_some() {
-                return Err(config(format!("route {name:?} defined twice")));
+            resolver.check_defaults()?;
+            for (name, chain) in &self.routes {
+                if name.is_empty() {
+                    return Err(config("a route name must not be empty".into()));
+                }
+                if let Some((p, _)) = name.split_once('/')
+                    && providers.contains_key(p)
+                {
+                    return Err(config(format!(
+                        "route {name:?} shadows the provider/model pair of provider {p:?}; \
+                         give the route a name without '/'"
+                    )));
+                }
+                let route = resolver.route(name, chain)?;
+                if routes.insert(name.clone(), Arc::new(route)).is_some() {
+                    return Err(config(format!("route {name:?} defined twice")));
+                }
             }
         }
         let http = match self.http {
@@ -347,9 +415,55 @@ impl RelayBuilder {
             inner: Arc::new(Inner {
                 providers,
                 routes,
+                defaults: self.defaults,
+                registry,
+                pairs: RwLock::new(HashMap::new()),
                 cx: CallContext::new(http),
-                defaults,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Nothing;
+
+    #[async_trait::async_trait]
+    impl Provider for Nothing {
+        fn name(&self) -> &str {
+            "nothing"
+        }
+        async fn chat(&self, _: &ChatRequest, _: &str, _: &CallContext) -> Result<ChatResponse, Error> {
+            Err(Error::new(ErrorKind::Server, "no"))
+        }
+        async fn chat_stream(&self, _: &ChatRequest, _: &str, _: &CallContext) -> Result<ChatStream, Error> {
+            Err(Error::new(ErrorKind::Server, "no"))
+        }
+    }
+
+    #[test]
+    fn target_state_is_shared_by_routes_pairs_and_scoped_chains() {
+        let relay = Relay::builder()
+            .provider("p", Nothing)
+            .route("a", Chain::of(["p/m", "p/other"]))
+            .route("b", Chain::of(["p/m"]))
+            .build()
+            .unwrap();
+        let inner = &relay.inner;
+        let a = &inner.routes["a"].targets[0].state;
+        let b = &inner.routes["b"].targets[0].state;
+        assert!(Arc::ptr_eq(a, b));
+        let pair = inner.resolve_name("p/m").unwrap();
+        assert!(Arc::ptr_eq(a, &pair.targets[0].state));
+        let scoped = relay.scoped(&Chain::of(["p/m"])).unwrap();
+        assert!(Arc::ptr_eq(a, &scoped.route.targets[0].state));
+        let fb = relay
+            .resolve(&ChatRequest::new("b").fallbacks(["p/other"]))
+            .unwrap();
+        assert!(Arc::ptr_eq(&inner.routes["a"].targets[1].state, &fb.targets[1].state));
+        assert!(!Arc::ptr_eq(a, &inner.routes["a"].targets[1].state));
     }
 }

@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use backon::BackoffBuilder;
+use serde::Deserialize;
+
+use super::duration;
 
 use crate::error::{Error, ErrorKind};
 
@@ -11,19 +14,30 @@ use crate::error::{Error, ErrorKind};
 ///
 /// Defaults: 2 attempts per target, exponential backoff from 100 ms doubling to a 2 s cap
 /// with full jitter (each wait is uniform in `[0, step]`, so synchronized clients spread
-/// out), and server `Retry-After` hints honoured up to 30 s when they fit the call's deadline.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// out), server `Retry-After` hints honoured up to 30 s when they fit the call's deadline,
+/// and a connection that dropped after 1 s of silence not retried. In a configuration file
+/// every field is optional: `{ max_attempts = 3, base_delay = "200ms" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RetryPolicy {
     /// Tries per target, the first included. Default 2.
     pub max_attempts: u32,
     /// First backoff step. Default 100 ms.
+    #[serde(with = "duration::req")]
     pub base_delay: Duration,
     /// Largest backoff step. Default 2 s.
+    #[serde(with = "duration::req")]
     pub max_delay: Duration,
     /// Longest `Retry-After` the relay waits for on the same target; longer hints fail over
     /// at once. Default 30 s.
+    #[serde(with = "duration::req")]
     pub max_retry_after: Duration,
+    /// A target that accepted the request, then dropped the connection after staying silent
+    /// at least this long, is treated like one that timed out: not retried, the relay fails
+    /// over at once. A connection refused or reset sooner is retried. Default 1 s.
+    #[serde(with = "duration::req")]
+    pub silent_drop_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -33,6 +47,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(2),
             max_retry_after: Duration::from_secs(30),
+            silent_drop_after: Duration::from_secs(1),
         }
     }
 }
@@ -101,11 +116,13 @@ pub(crate) enum Decision {
 }
 
 /// Which errors that are the caller's fault still go to the next target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ContextOverflow {
-    /// Go on only to a target whose declared context window is larger than the failed
-    /// target's (both must be declared). The default.
+    /// Go on to the targets whose context window is larger than the failed target's, or
+    /// unknown; targets known to be no larger are skipped (and so is the failed model
+    /// itself). The default.
     #[default]
     LargerWindow,
     /// Go on to the next target whatever its window.
@@ -114,10 +131,22 @@ pub enum ContextOverflow {
     Stop,
 }
 
-/// The decision for `err` on try `try_no` of a target, with `remaining` time in the call.
+/// Sets the tries per target and the silence limit; see the field docs.
+impl RetryPolicy {
+    /// Sets how long a dropped connection must have been silent to count as a silent target
+    /// (not retried).
+    pub fn silent_drop_after(mut self, d: Duration) -> Self {
+        self.silent_drop_after = d;
+        self
+    }
+}
+
+/// The decision for `err` on try `try_no` of a target, after an attempt of `latency`, with
+/// `remaining` time in the call.
 pub(crate) fn decide(
     err: &Error,
     try_no: u32,
+    latency: Duration,
     policy: &RetryPolicy,
     backoff: &mut Backoff,
     remaining: Duration,
@@ -131,6 +160,8 @@ pub(crate) fn decide(
         None => backoff.next_jittered(),
     };
     match err.kind() {
+        // Accepted, then silent until the connection dropped: as good as a timeout.
+        ErrorKind::Connect if latency >= policy.silent_drop_after => Decision::FailOver,
         ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Overloaded | ErrorKind::Connect => {
             if !can_retry {
                 return Decision::FailOver;
@@ -162,7 +193,7 @@ mod tests {
 
     fn decide_for(err: Error, try_no: u32, remaining: Duration) -> Decision {
         let p = RetryPolicy::default();
-        decide(&err, try_no, &p, &mut p.schedule(), remaining, false)
+        decide(&err, try_no, Duration::ZERO, &p, &mut p.schedule(), remaining, false)
     }
 
     const LOTS: Duration = Duration::from_secs(60);
@@ -216,9 +247,29 @@ mod tests {
         let p = RetryPolicy::default();
         let e = Error::new(ErrorKind::ContentFiltered, "");
         assert_eq!(
-            decide(&e, 1, &p, &mut p.schedule(), LOTS, true),
+            decide(&e, 1, Duration::ZERO, &p, &mut p.schedule(), LOTS, true),
             Decision::FailOver
         );
+    }
+
+    #[test]
+    fn a_silent_drop_is_not_retried_a_quick_reset_is() {
+        let p = RetryPolicy::default();
+        let e = Error::new(ErrorKind::Connect, "closed");
+        let quick = decide(&e, 1, Duration::from_millis(5), &p, &mut p.schedule(), LOTS, false);
+        assert!(matches!(quick, Decision::Retry(_)), "{quick:?}");
+        let silent = decide(&e, 1, Duration::from_secs(3), &p, &mut p.schedule(), LOTS, false);
+        assert_eq!(silent, Decision::FailOver);
+    }
+
+    #[test]
+    fn deserializes_with_durations() {
+        let p: RetryPolicy =
+            serde_json::from_str(r#"{"max_attempts": 3, "base_delay": "200ms"}"#).unwrap();
+        assert_eq!(p.max_attempts, 3);
+        assert_eq!(p.base_delay, Duration::from_millis(200));
+        assert_eq!(p.max_delay, Duration::from_secs(2));
+        assert!(serde_json::from_str::<RetryPolicy>(r#"{"retries": 3}"#).is_err());
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Streaming through the relay. A stream *commits* to a target at its first content event:
-//! before that, any failure (HTTP error, in-stream error event, malformed event, no first
-//! token within the response window) moves on to the next attempt or target and nothing of
-//! the abandoned attempt reaches the caller. After it, a stall (idle timeout), a cut or an
-//! error event ends the stream with a `StreamInterrupted` error — or, when the route opts in,
-//! the answer is recovered on the next targets (continued from a prefill, or restarted).
+//! Streaming through the relay. A stream *commits* to an attempt at its first content event:
+//! before that the attempt engine handles every failure (HTTP error, in-stream error event,
+//! malformed event, no first token within the response window) and nothing of an abandoned
+//! attempt reaches the caller. After it, a stall, a cut, an error event or the stream's
+//! longest duration ends the stream with a `StreamInterrupted` error, or, when the route opts
+//! in, the answer is recovered (continued from a prefill, or restarted) by the same engine.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -16,13 +16,20 @@ use futures::StreamExt;
 use tokio::time::{Instant, Sleep};
 
 use super::chain::MidStreamRecovery;
-use super::executor::{self, Mode};
-use super::{Route, Target};
-use crate::error::{Error, ErrorKind};
+use super::engine::{self, Answer, Mode, Won, saturating_add};
+use super::plan::{Plan, Route, Step};
+use crate::error::{Error, ErrorKind, Limit};
 use crate::provider::{CallContext, Provider};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatStream, ChunkKind, Message, ResponseMeta, TargetId,
+    AttemptOutcome, ChatChunk, ChatRequest, ChatResponse, ChatStream, ChunkKind, ChunkSource,
+    Message, ResponseMeta,
 };
+
+impl Answer for ChatResponse {
+    fn status(&self) -> Option<u16> {
+        self.meta.status
+    }
+}
 
 /// A stream that reached its commit point: the chunks read so far, and the rest.
 pub(crate) struct Opened {
@@ -30,9 +37,15 @@ pub(crate) struct Opened {
     head: VecDeque<ChatChunk>,
 }
 
+impl Answer for Opened {
+    fn status(&self) -> Option<u16> {
+        self.stream.meta().status
+    }
+}
+
 /// Opens a stream on one target and reads until its first content event (or its end).
-pub(crate) async fn open(
-    provider: Arc<dyn Provider>,
+async fn open(
+    provider: &dyn Provider,
     req: &ChatRequest,
     model: &str,
     cx: &CallContext,
@@ -50,105 +63,330 @@ pub(crate) async fn open(
     Ok(Opened { stream, head })
 }
 
-/// Runs the route until a stream commits, then returns the caller's stream.
+/// Runs `plan` until a stream commits, then returns the caller's stream. `keep` is the
+/// request, owned, when the route recovers interrupted streams (recovery re-sends it).
 pub(crate) async fn relay_stream(
+    plan: Plan,
+    req: &ChatRequest,
+    keep: Option<Arc<ChatRequest>>,
+    cx: &CallContext,
+    start: Instant,
+) -> Result<ChatStream, Error> {
+    let route = plan.route.clone();
+    let stream_deadline = saturating_add(start, route.stream.max_duration);
+    let total = req.relay.timeout.unwrap_or(route.total_timeout);
+    let deadline = saturating_add(start, total).min(stream_deadline);
+    let won = engine::run(&plan, start, deadline, Mode::Stream, |_step: Step, t| {
+        open(&*t.provider, req, &t.id.model, cx)
+    })
+    .await?;
+    let rest = plan
+        .steps
+        .iter()
+        .position(|s| *s == won.step)
+        .map(|p| plan.steps[p + 1..].to_vec())
+        .unwrap_or_default();
+    let recovery = match (route.stream.recovery, keep) {
+        (MidStreamRecovery::Off, _) | (_, None) => None,
+        (mode, Some(req)) => Some(Box::new(Recovery {
+            mode,
+            route: route.clone(),
+            req,
+            cx: cx.clone(),
+            served: won.step,
+            served_tries: won.meta.served_attempt().map_or(1, |a| a.try_number),
+            rest,
+            partial_text: String::new(),
+            saw_tool_calls: false,
+            started: start,
+            stream_deadline,
+        })),
+    };
+    Ok(ChatStream::from_source(Driver::new(won, route, recovery, stream_deadline)))
+}
+
+/// What a recovery needs: the route, the request, which step serves and which are left.
+struct Recovery {
+    mode: MidStreamRecovery,
     route: Arc<Route>,
     req: Arc<ChatRequest>,
     cx: CallContext,
-) -> Result<ChatStream, Error> {
-    let (opened, meta) = open_on(&route, &route.targets, &req, &req, &cx, false).await?;
-    let served = meta.served_by.clone();
-    let remaining = after(&route.targets, served.as_ref());
-    let driver = Driver {
-        idle: route.stream.idle_timeout,
-        sleep: route
-            .stream
-            .idle_timeout
-            .map(|d| Box::pin(tokio::time::sleep(d))),
-        route,
-        req,
-        cx,
-        remaining,
-        target: served,
-        inner: opened.stream,
-        queue: opened.head,
-        partial_text: String::new(),
-        content_chunks: 0,
-        attempts: meta.attempts.clone(),
-        done: false,
-        recovery: None,
-    };
-    let mut stream = ChatStream::new(driver);
-    *stream.meta_mut() = meta;
-    Ok(stream)
+    /// The step serving now, and the tries its target has had in this call.
+    served: Step,
+    served_tries: u32,
+    /// Steps after the serving one, in plan order.
+    rest: Vec<Step>,
+    /// The answer's text so far, for a continuation.
+    partial_text: String,
+    /// Tool-call fragments were delivered: a prefill cannot continue those.
+    saw_tool_calls: bool,
+    /// When the call started (attempt offsets are from here).
+    started: Instant,
+    stream_deadline: Instant,
 }
 
-/// Walks `targets` until one commits. With `continuation`, prefill-capable targets get
-/// `cont_req` (the partial answer as an assistant prefill) and the others `req`; the bool
-/// says whether the winner continues (true) or restarts.
-async fn open_on(
-    route: &Route,
-    targets: &[Target],
-    req: &Arc<ChatRequest>,
-    cont_req: &Arc<ChatRequest>,
-    cx: &CallContext,
-    continuation: bool,
-) -> Result<(Opened, ResponseMeta), Error> {
-    let ((opened, _), meta) = executor::execute(route, targets, req, Mode::Stream, |t: &Target| {
-        let provider = t.provider.clone();
-        let model = t.id.model.clone();
-        let continues = continuation && t.prefill;
-        let r = if continues {
-            cont_req.clone()
-        } else {
-            req.clone()
-        };
-        async move { open(provider, &r, &model, cx).await.map(|o| (o, continues)) }
-    })
-    .await?;
-    Ok((opened, meta))
-}
-
-/// The targets after `served` in `targets`.
-fn after(targets: &[Target], served: Option<&TargetId>) -> Vec<Target> {
-    let pos = served.and_then(|s| targets.iter().position(|t| &t.id == s));
-    match pos {
-        Some(p) => targets[p + 1..].to_vec(),
-        None => Vec::new(),
-    }
-}
+/// A recovery in flight: the reopened stream and whether it continues, or why it failed.
+type RecoveryFuture = Pin<Box<dyn Future<Output = (Result<Won<Opened>, Error>, Duration, bool)> + Send>>;
 
 /// Feeds the caller after the commit point.
 struct Driver {
-    route: Arc<Route>,
-    req: Arc<ChatRequest>,
-    cx: CallContext,
-    /// Targets left for recovery.
-    remaining: Vec<Target>,
-    target: Option<TargetId>,
     inner: ChatStream,
     /// Chunks to hand out before reading on (the committed head, a restart signal).
     queue: VecDeque<ChatChunk>,
+    meta: ResponseMeta,
+    lenient: bool,
     idle: Option<Duration>,
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// The answer's text so far, for a continuation.
-    partial_text: String,
+    /// One timer for both limits: armed for the earlier of the idle limit and the stream's
+    /// deadline, and re-armed lazily when it fires early (no reset per chunk).
+    timer: Pin<Box<Sleep>>,
+    last_event: Instant,
+    stream_deadline: Instant,
+    max_duration: Duration,
+    /// What the serving attempt delivered.
     content_chunks: usize,
-    attempts: Vec<crate::types::Attempt>,
+    chars: usize,
     done: bool,
+    recovery: Option<Box<Recovery>>,
     /// A recovery in flight, and the interruption it answers (reported if it fails).
-    recovery: Option<(RecoveryFuture, Error)>,
+    pending: Option<(RecoveryFuture, Error)>,
 }
 
-/// What a recovery produces: the reopened stream, or why it could not be reopened.
-type RecoveryFuture = Pin<Box<dyn Future<Output = Result<Recovered, Error>> + Send>>;
+impl Driver {
+    fn new(
+        won: Won<Opened>,
+        route: Arc<Route>,
+        recovery: Option<Box<Recovery>>,
+        stream_deadline: Instant,
+    ) -> Self {
+        let mut meta = won.meta;
+        meta.request_id = won.value.stream.meta().request_id.clone();
+        meta.status = won.value.stream.meta().status;
+        let now = Instant::now();
+        let idle = route.stream.idle_timeout;
+        let first_due = idle.map_or(stream_deadline, |d| saturating_add(now, d).min(stream_deadline));
+        Driver {
+            inner: won.value.stream,
+            queue: won.value.head,
+            meta,
+            lenient: route.stream.lenient,
+            idle,
+            timer: Box::pin(tokio::time::sleep_until(first_due)),
+            last_event: now,
+            stream_deadline,
+            max_duration: route.stream.max_duration,
+            content_chunks: 0,
+            chars: 0,
+            done: false,
+            recovery,
+            pending: None,
+        }
+    }
 
-struct Recovered {
-    opened: Opened,
-    meta: ResponseMeta,
-    /// The targets the recovery walked (those after its winner are left for next time).
-    tried: Vec<Target>,
-    continuation: bool,
+    fn tag(&mut self, mut chunk: ChatChunk) -> ChatChunk {
+        if chunk.kind == ChunkKind::Content && chunk.has_content() {
+            self.content_chunks += 1;
+            for c in &chunk.choices {
+                let d = &c.delta;
+                self.chars += d.content.as_deref().map_or(0, |s| s.chars().count())
+                    + d.reasoning.as_deref().map_or(0, |s| s.chars().count());
+            }
+            if let Some(r) = &mut self.recovery {
+                if let Some(t) = chunk.text() {
+                    r.partial_text.push_str(t);
+                }
+                r.saw_tool_calls |= chunk.choices.iter().any(|c| !c.delta.tool_calls.is_empty());
+            }
+        }
+        chunk.target.clone_from(&self.meta.served_by);
+        chunk
+    }
+
+    /// The stream's time limits, checked when the timer fires.
+    fn poll_limits(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            let now = Instant::now();
+            if now >= self.stream_deadline {
+                return Some(
+                    Error::new(
+                        ErrorKind::StreamInterrupted,
+                        format!(
+                            "the stream ran past its longest duration of {} ms",
+                            self.max_duration.as_millis()
+                        ),
+                    )
+                    .with_limit(Limit::StreamDuration),
+                );
+            }
+            let idle_due = self.idle.map(|d| saturating_add(self.last_event, d));
+            if let (Some(due), Some(idle)) = (idle_due, self.idle)
+                && now >= due
+            {
+                return Some(
+                    Error::new(
+                        ErrorKind::StreamInterrupted,
+                        format!("stream stalled: no event for {} ms", idle.as_millis()),
+                    )
+                    .with_limit(Limit::StreamIdle),
+                );
+            }
+            // Fired early (events came since it was armed): re-arm for the next due time.
+            let next = idle_due.map_or(self.stream_deadline, |d| d.min(self.stream_deadline));
+            self.timer.as_mut().reset(next);
+        }
+    }
+
+    /// A failure after the commit point, as the caller sees it: a `StreamInterrupted`
+    /// error that keeps the original's facts and says how much was delivered. The serving
+    /// attempt is marked interrupted.
+    fn interrupted(&mut self, e: Error) -> Error {
+        let what = if e.kind() == ErrorKind::StreamInterrupted {
+            e.message().to_owned()
+        } else {
+            format!("{}: {}", e.kind(), e.message())
+        };
+        let msg = format!(
+            "{what}; {} content chunks ({} characters) were delivered",
+            self.content_chunks, self.chars
+        );
+        let mut err = e.with_kind(ErrorKind::StreamInterrupted).with_message(msg);
+        if let Some(t) = self.meta.served_by.clone() {
+            err = err.with_target(t);
+        }
+        if let Some(a) = self.meta.served.and_then(|i| self.meta.attempts.get_mut(i)) {
+            a.outcome = AttemptOutcome::Interrupted {
+                content_chunks: self.content_chunks,
+                chars: self.chars,
+            };
+            a.error = Some(err.clone());
+        }
+        self.meta.served = None;
+        err
+    }
+
+    /// Starts reopening the answer, if the route recovers streams and a step is left.
+    fn start_recovery(&mut self) -> Option<RecoveryFuture> {
+        let r = self.recovery.as_mut()?;
+        let route = &r.route;
+        let continuable = matches!(
+            r.mode,
+            MidStreamRecovery::Continue | MidStreamRecovery::ContinueOnly
+        ) && !r.partial_text.is_empty()
+            && !r.saw_tool_calls;
+        let mut steps = Vec::new();
+        if continuable {
+            let served = &route.targets[r.served.target];
+            if served.prefill && r.served_tries < served.retry.max_attempts {
+                steps.push(Step {
+                    target: r.served.target,
+                    continuation: true,
+                    prior_tries: r.served_tries,
+                });
+            }
+            steps.extend(
+                r.rest
+                    .iter()
+                    .filter(|s| route.targets[s.target].prefill)
+                    .map(|s| Step {
+                        continuation: true,
+                        ..*s
+                    }),
+            );
+        }
+        if r.mode != MidStreamRecovery::ContinueOnly {
+            steps.extend(
+                r.rest
+                    .iter()
+                    .filter(|s| !(continuable && route.targets[s.target].prefill))
+                    .copied(),
+            );
+        }
+        if steps.is_empty() {
+            return None;
+        }
+        tracing::info!(continuation = continuable, "recovering an interrupted stream");
+        let plan = Plan {
+            route: route.clone(),
+            steps,
+        };
+        let req = r.req.clone();
+        let cont_req = continuable.then(|| {
+            let mut c = (*r.req).clone();
+            c.messages.push(Message::assistant(r.partial_text.clone()));
+            c
+        });
+        let cx = r.cx.clone();
+        let now = Instant::now();
+        let offset = now.saturating_duration_since(r.started);
+        // A fresh window to reach the next first token, within the stream's longest duration.
+        let deadline = saturating_add(now, route.total_timeout).min(r.stream_deadline);
+        Some(Box::pin(async move {
+            let won = engine::run(&plan, now, deadline, Mode::Stream, |step: Step, t| {
+                let r = match (&cont_req, step.continuation) {
+                    (Some(c), true) => c,
+                    _ => &*req,
+                };
+                open(&*t.provider, r, &t.id.model, &cx)
+            })
+            .await;
+            (won, offset, continuable)
+        }))
+    }
+
+    /// Carries on with a reopened stream: a continuation goes on seamlessly, a restart first
+    /// tells the caller to discard what it had.
+    fn resume(&mut self, won: Won<Opened>, offset: Duration) {
+        let continued = won.step.continuation;
+        let base = self.meta.attempts.len();
+        let served = won.meta.served.map(|i| base + i);
+        let served_tries = won.meta.served_attempt().map_or(1, |a| a.try_number);
+        self.meta.attempts.extend(won.meta.attempts.into_iter().map(|mut a| {
+            a.started += offset;
+            a
+        }));
+        self.meta.served = served;
+        self.meta.served_by = won.meta.served_by;
+        self.meta.request_id = won.value.stream.meta().request_id.clone();
+        self.meta.status = won.value.stream.meta().status;
+        if continued {
+            self.meta.usage_partial = true;
+        }
+        if let Some(r) = &mut self.recovery {
+            if won.step.target != r.served.target
+                && let Some(p) = r.rest.iter().position(|s| s.target == won.step.target)
+            {
+                r.rest.drain(..=p);
+            }
+            r.served = won.step;
+            r.served_tries = served_tries;
+            if !continued {
+                r.partial_text.clear();
+                r.saw_tool_calls = false;
+            }
+        }
+        if !continued {
+            self.queue.push_back(ChatChunk {
+                kind: ChunkKind::Restart,
+                ..ChatChunk::default()
+            });
+        }
+        self.queue.extend(won.value.head);
+        self.inner = won.value.stream;
+        self.content_chunks = 0;
+        self.chars = 0;
+        self.last_event = Instant::now();
+    }
+}
+
+impl ChunkSource for Driver {
+    fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut ResponseMeta {
+        &mut self.meta
+    }
 }
 
 /// Written as a plain `poll_next` (not an `unfold`) so the driver's state stays in place
@@ -159,26 +397,32 @@ impl futures::Stream for Driver {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let d = self.get_mut();
         loop {
-            if let Some((fut, _)) = &mut d.recovery {
-                let outcome = match fut.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(outcome) => outcome,
+            if let Some((fut, _)) = &mut d.pending {
+                let Poll::Ready((outcome, offset, _)) = fut.as_mut().poll(cx) else {
+                    return Poll::Pending;
                 };
-                let Some((_, original)) = d.recovery.take() else {
+                let Some((_, original)) = d.pending.take() else {
                     continue;
                 };
                 match outcome {
-                    Ok(recovered) => d.resume(recovered),
+                    Ok(won) => d.resume(won, offset),
                     Err(recovery_err) => {
                         // Never hide the original interruption behind the fallback's error.
-                        d.attempts.extend(recovery_err.attempts().iter().cloned());
+                        d.meta.attempts.extend(recovery_err.attempts().iter().cloned().map(|mut a| {
+                            a.started += offset;
+                            a
+                        }));
                         d.done = true;
-                        return Poll::Ready(Some(Err(original.with_attempts(d.attempts.clone()))));
+                        return Poll::Ready(Some(Err(original.with_attempts(d.meta.attempts.clone()))));
                     }
                 }
                 continue;
             }
             if let Some(chunk) = d.queue.pop_front() {
+                if d.queue.is_empty() {
+                    // The head is handed out: give its memory back for the stream's long life.
+                    d.queue = VecDeque::new();
+                }
                 return Poll::Ready(Some(Ok(d.tag(chunk))));
             }
             if d.done {
@@ -186,41 +430,36 @@ impl futures::Stream for Driver {
             }
             let item = match d.inner.poll_next_unpin(cx) {
                 Poll::Ready(item) => {
-                    if let (Some(sleep), Some(idle)) = (&mut d.sleep, d.idle) {
-                        sleep.as_mut().reset(Instant::now() + idle);
+                    if d.idle.is_some() {
+                        d.last_event = Instant::now();
                     }
                     item
                 }
-                Poll::Pending => {
-                    let stalled = match (&mut d.sleep, d.idle) {
-                        (Some(sleep), Some(idle)) => {
-                            sleep.as_mut().poll(cx).is_ready().then_some(idle)
-                        }
-                        _ => None,
-                    };
-                    let Some(idle) = stalled else {
-                        return Poll::Pending;
-                    };
-                    Some(Err(Error::new(
-                        ErrorKind::StreamInterrupted,
-                        format!("stream stalled: no event for {} ms", idle.as_millis()),
-                    )))
-                }
+                Poll::Pending => match d.poll_limits(cx) {
+                    Some(e) => Some(Err(e)),
+                    None => return Poll::Pending,
+                },
             };
             match item {
                 Some(Ok(chunk)) => return Poll::Ready(Some(Ok(d.tag(chunk)))),
-                Some(Err(e)) if e.kind() == ErrorKind::Decode && d.route.stream.lenient => {
+                Some(Err(e)) if e.kind() == ErrorKind::Decode && d.lenient => {
                     tracing::warn!(error = %e, "skipped a malformed stream event");
                 }
                 Some(Err(e)) => {
                     // Close the failed attempt's connection now, whatever happens next.
-                    d.inner = ChatStream::new(futures::stream::empty());
+                    d.inner = ChatStream::from_unpin(futures::stream::empty());
+                    let limit = e.limit();
                     let err = d.interrupted(e);
-                    match d.start_recovery() {
-                        Some(fut) => d.recovery = Some((fut, err)),
+                    // A time limit of the whole stream is final: no recovery runs past it.
+                    let recovery = match limit {
+                        Some(Limit::StreamDuration) => None,
+                        _ => d.start_recovery(),
+                    };
+                    match recovery {
+                        Some(fut) => d.pending = Some((fut, err)),
                         None => {
                             d.done = true;
-                            return Poll::Ready(Some(Err(err)));
+                            return Poll::Ready(Some(Err(err.with_attempts(d.meta.attempts.clone()))));
                         }
                     }
                 }
@@ -229,108 +468,6 @@ impl futures::Stream for Driver {
                     return Poll::Ready(None);
                 }
             }
-        }
-    }
-}
-
-impl Driver {
-    fn tag(&mut self, mut chunk: ChatChunk) -> ChatChunk {
-        if chunk.kind == ChunkKind::Content {
-            if chunk.has_content() {
-                self.content_chunks += 1;
-            }
-            if self.route.stream.recovery == MidStreamRecovery::Continue
-                && let Some(t) = chunk.text()
-            {
-                self.partial_text.push_str(t);
-            }
-        }
-        chunk.target.clone_from(&self.target);
-        chunk
-    }
-
-    /// A failure after the commit point, as the caller sees it.
-    fn interrupted(&self, e: Error) -> Error {
-        let mut err = if e.kind() == ErrorKind::StreamInterrupted {
-            e
-        } else {
-            let mut out = Error::new(
-                ErrorKind::StreamInterrupted,
-                format!(
-                    "{} after {} content chunks: {}",
-                    e.kind(),
-                    self.content_chunks,
-                    e.message()
-                ),
-            );
-            if let Some(s) = e.status() {
-                out = out.with_status(s);
-            }
-            if let Some(c) = e.code() {
-                out = out.with_code(c);
-            }
-            out.with_source(e)
-        };
-        if let Some(t) = &self.target {
-            err = err.with_target(t.clone());
-        }
-        err.with_attempts(self.attempts.clone())
-    }
-
-    /// Starts reopening the answer on the remaining targets, if the route wants that.
-    fn start_recovery(&mut self) -> Option<RecoveryFuture> {
-        let mode = self.route.stream.recovery;
-        if mode == MidStreamRecovery::Off || self.remaining.is_empty() {
-            return None;
-        }
-        tracing::info!("recovering an interrupted stream on the next target");
-        let continuation = mode == MidStreamRecovery::Continue && !self.partial_text.is_empty();
-        let cont_req = if continuation {
-            let mut r = (*self.req).clone();
-            r.messages
-                .push(Message::assistant(self.partial_text.clone()));
-            Arc::new(r)
-        } else {
-            self.req.clone()
-        };
-        let (route, req, cx) = (self.route.clone(), self.req.clone(), self.cx.clone());
-        let tried = std::mem::take(&mut self.remaining);
-        // The recovery gets a fresh deadline: the original one may be long gone by now.
-        Some(Box::pin(async move {
-            let (opened, meta) =
-                open_on(&route, &tried, &req, &cont_req, &cx, continuation).await?;
-            Ok(Recovered {
-                opened,
-                meta,
-                tried,
-                continuation,
-            })
-        }))
-    }
-
-    /// Carries on with a reopened stream: a continuation goes on seamlessly, a restart first
-    /// tells the caller to discard what it had.
-    fn resume(&mut self, r: Recovered) {
-        let served = r.meta.served_by.clone();
-        let continues = r.continuation
-            && served
-                .as_ref()
-                .and_then(|s| r.tried.iter().find(|t| &t.id == s))
-                .is_some_and(|t| t.prefill);
-        self.attempts.extend(r.meta.attempts);
-        self.remaining = after(&r.tried, served.as_ref());
-        self.target = served;
-        if !continues {
-            self.partial_text.clear();
-            self.queue.push_back(ChatChunk {
-                kind: ChunkKind::Restart,
-                ..ChatChunk::default()
-            });
-        }
-        self.queue.extend(r.opened.head);
-        self.inner = r.opened.stream;
-        if let (Some(sleep), Some(idle)) = (&mut self.sleep, self.idle) {
-            sleep.as_mut().reset(Instant::now() + idle);
         }
     }
 }

@@ -11,8 +11,8 @@ pub use request::{
     Message, ReasoningEffort, RelayHints, ResponseFormat, Role, StreamOptions, ThinkingBlock, Tool,
     ToolCall, ToolChoice,
 };
-pub use response::{Attempt, ChatResponse, Choice, FinishReason, ResponseMeta, TargetId};
-pub(crate) use stream::response_to_chunks;
+pub use response::{Attempt, AttemptOutcome, ChatResponse, Choice, FinishReason, ResponseMeta, TargetId};
+pub(crate) use stream::{ChunkSource, response_to_chunks};
 pub use stream::{
     ChatChunk, ChatStream, ChunkChoice, ChunkKind, Delta, FunctionCallDelta, StreamAccumulator,
     ToolCallDelta,

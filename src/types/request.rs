@@ -123,6 +123,9 @@ pub struct RelayHints {
     pub intent: Option<String>,
     /// Overrides the route's total deadline for this call.
     pub timeout: Option<Duration>,
+    /// Where to go when the request's own `model` fails: route names or `provider/model`
+    /// pairs, tried in order after it (see [`ChatRequest::fallbacks`]).
+    pub fallbacks: Vec<String>,
 }
 
 impl ChatRequest {
@@ -191,9 +194,29 @@ impl ChatRequest {
         self
     }
 
-    /// Overrides the total deadline of the call (retries and failover included).
+    /// Overrides the total deadline of the call (retries and failover included). Any
+    /// duration is accepted; one too large to represent means "no deadline".
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.relay.timeout = Some(timeout);
+        self
+    }
+
+    /// Fallbacks for this request only, as OpenRouter's `models` and LiteLLM's `fallbacks`
+    /// take them: each a route name or a `provider/model` pair, tried in order once the
+    /// request's own `model` (its route's targets, or its `provider/model`) has failed. They
+    /// run under the settings of the request's own route (or the relay's defaults for a
+    /// `provider/model`), and a `provider/model` fallback shares its health with every route
+    /// that uses the same target.
+    ///
+    /// ```
+    /// use polyrelay::ChatRequest;
+    /// let req = ChatRequest::new("openai/gpt-4o")
+    ///     .user("hi")
+    ///     .fallbacks(["anthropic/claude-sonnet-4", "deepseek/deepseek-chat"]);
+    /// assert_eq!(req.relay.fallbacks.len(), 2);
+    /// ```
+    pub fn fallbacks(mut self, targets: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.relay.fallbacks = targets.into_iter().map(Into::into).collect();
         self
     }
 
@@ -347,9 +370,12 @@ impl Message {
         m
     }
 
-    /// The message's text: the string content, or its text parts joined.
-    pub fn text(&self) -> String {
-        self.content.as_ref().map(Content::text).unwrap_or_default()
+    /// The message's text: the string content (borrowed), or its text parts joined.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.content {
+            Some(c) => c.text(),
+            None => std::borrow::Cow::Borrowed(""),
+        }
     }
 }
 
@@ -363,17 +389,30 @@ pub enum Content {
 }
 
 impl Content {
-    /// The text of the content, text parts joined without separator.
-    pub fn text(&self) -> String {
+    /// The text of the content, text parts joined without separator. Borrows a plain
+    /// string and a single text part.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
         match self {
-            Content::Text(t) => t.clone(),
-            Content::Parts(parts) => parts
-                .iter()
-                .filter_map(|p| match p {
+            Content::Text(t) => Cow::Borrowed(t),
+            Content::Parts(parts) => {
+                let mut texts = parts.iter().filter_map(|p| match p {
                     ContentPart::Text { text } => Some(text.as_str()),
                     _ => None,
-                })
-                .collect(),
+                });
+                let Some(first) = texts.next() else {
+                    return Cow::Borrowed("");
+                };
+                match texts.next() {
+                    None => Cow::Borrowed(first),
+                    Some(second) => {
+                        let mut s = String::from(first);
+                        s.push_str(second);
+                        texts.for_each(|t| s.push_str(t));
+                        Cow::Owned(s)
+                    }
+                }
+            }
         }
     }
 

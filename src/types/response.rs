@@ -63,12 +63,13 @@ fn completion_object() -> String {
 }
 
 impl ChatResponse {
-    /// The first choice's text (empty when there is none).
-    pub fn text(&self) -> String {
-        self.choices
-            .first()
-            .map(|c| c.message.text())
-            .unwrap_or_default()
+    /// The first choice's text (empty when there is none). Borrows when the text is one
+    /// string, as vendors answer; joins the parts otherwise.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self.choices.first() {
+            Some(c) => c.message.text(),
+            None => std::borrow::Cow::Borrowed(""),
+        }
     }
 
     /// The first choice's reasoning text, if any.
@@ -151,14 +152,70 @@ impl std::fmt::Display for TargetId {
 pub struct ResponseMeta {
     /// The route that handled the request.
     pub route: Option<Arc<str>>,
-    /// The target whose answer this is.
+    /// The target whose answer this is (for a recovered stream: the target that produced the
+    /// end of the answer).
     pub served_by: Option<TargetId>,
-    /// Every attempt, in order, the successful one last.
+    /// Every attempt, in the order they started (not the order they ended: with hedging, a
+    /// cancelled loser may have started before the winner). [`served`](Self::served) says
+    /// which one produced the answer.
     pub attempts: Vec<Attempt>,
-    /// Wall time of the whole call.
+    /// The index in [`attempts`](Self::attempts) of the attempt that served.
+    pub served: Option<usize>,
+    /// Wall time of the whole call (for streams: until the commit point).
     pub latency: Duration,
     /// The vendor's request id (`x-request-id`, `request-id`…), when sent.
     pub request_id: Option<String>,
+    /// The HTTP status of the answer, set by providers that speak HTTP (`None` for others).
+    pub status: Option<u16>,
+    /// Whether the usage reported for this answer leaves part of it out: after a mid-stream
+    /// continuation, the vendor that continued reports only its own tokens (its input
+    /// includes the prefill) and the interrupted attempt reported none.
+    pub usage_partial: bool,
+}
+
+impl ResponseMeta {
+    /// The attempt that served, if any.
+    pub fn served_attempt(&self) -> Option<&Attempt> {
+        self.attempts.get(self.served?)
+    }
+}
+
+/// How one attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// It produced the answer the caller got.
+    Served,
+    /// It failed before anything of it reached the caller; [`Attempt::error`] says why.
+    Failed(ErrorKind),
+    /// The relay abandoned it: a hedged attempt won, or the call stopped on another
+    /// attempt's error. Its connection was closed.
+    Cancelled,
+    /// A stream that delivered content to the caller, then broke (cut, stalled, error event
+    /// or time limit); the answer was recovered on another attempt or the error returned.
+    Interrupted {
+        /// Chunks with content the caller received from this attempt.
+        content_chunks: usize,
+        /// Characters of text and reasoning the caller received from this attempt.
+        chars: usize,
+    },
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptOutcome::Served => f.write_str("served"),
+            AttemptOutcome::Failed(k) => write!(f, "failed: {k}"),
+            AttemptOutcome::Cancelled => f.write_str("cancelled"),
+            AttemptOutcome::Interrupted {
+                content_chunks,
+                chars,
+            } => write!(
+                f,
+                "interrupted after {content_chunks} content chunks ({chars} characters)"
+            ),
+        }
+    }
 }
 
 /// One try of one target.
@@ -167,21 +224,37 @@ pub struct ResponseMeta {
 pub struct Attempt {
     /// The target tried.
     pub target: TargetId,
-    /// 1 for the first try of this target, 2 for its first retry…
+    /// 1 for the first try of this target in this call, 2 for its first retry…
     pub try_number: u32,
-    /// `None` when it succeeded; the error's kind otherwise.
-    pub failure: Option<ErrorKind>,
-    /// The HTTP status, when one was received.
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// The HTTP status received, if any (`None` for a provider that does not speak HTTP, or
+    /// when no response came).
     pub status: Option<u16>,
-    /// Time from sending to the answer or the error.
+    /// When it started, from the start of the call.
+    pub started: Duration,
+    /// Time from sending to the answer (for streams: to the first content event) or the error.
     pub latency: Duration,
-    /// The error, when it failed.
+    /// The error, when it failed or was interrupted.
     pub error: Option<Error>,
 }
 
 impl Attempt {
     /// Whether this attempt produced the answer.
-    pub fn succeeded(&self) -> bool {
-        self.failure.is_none()
+    pub fn served(&self) -> bool {
+        self.outcome == AttemptOutcome::Served
+    }
+
+    /// The kind of failure: the error's kind when it failed,
+    /// [`Cancelled`](ErrorKind::Cancelled) or
+    /// [`StreamInterrupted`](ErrorKind::StreamInterrupted) for those outcomes, `None` when it
+    /// served.
+    pub fn failure(&self) -> Option<ErrorKind> {
+        match self.outcome {
+            AttemptOutcome::Served => None,
+            AttemptOutcome::Failed(k) => Some(k),
+            AttemptOutcome::Cancelled => Some(ErrorKind::Cancelled),
+            AttemptOutcome::Interrupted { .. } => Some(ErrorKind::StreamInterrupted),
+        }
     }
 }

@@ -381,60 +381,103 @@ impl ChoiceAcc {
     }
 }
 
-type BoxChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, Error>> + Send>>;
+/// A stream of chunks that also keeps the metadata of the call behind it. The relay's own
+/// stream updates its metadata as it goes (a recovered stream changes who serves it), so the
+/// metadata lives with the stream rather than beside it.
+pub(crate) trait ChunkSource: Stream<Item = Result<ChatChunk, Error>> + Send + Unpin {
+    /// What the call did so far.
+    fn meta(&self) -> &ResponseMeta;
+    /// Mutable access to the same.
+    fn meta_mut(&mut self) -> &mut ResponseMeta;
+}
 
-/// A stream of [`ChatChunk`]s; [`collect`](Self::collect) folds it into a [`ChatResponse`].
-pub struct ChatStream {
-    inner: BoxChunkStream,
+/// Any stream of chunks, with metadata kept beside it.
+struct WithMeta<S> {
+    stream: S,
     meta: ResponseMeta,
+}
+
+impl<S: Stream<Item = Result<ChatChunk, Error>> + Send + Unpin> Stream for WithMeta<S> {
+    type Item = Result<ChatChunk, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.stream).poll_next(cx)
+    }
+}
+
+impl<S: Stream<Item = Result<ChatChunk, Error>> + Send + Unpin> ChunkSource for WithMeta<S> {
+    fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut ResponseMeta {
+        &mut self.meta
+    }
+}
+
+/// A stream of [`ChatChunk`]s (a [`futures::Stream`]); [`into_response`](Self::into_response)
+/// folds it into the [`ChatResponse`] the same call would have returned unstreamed, and
+/// [`meta`](Self::meta) tells what the relay did.
+pub struct ChatStream {
+    inner: Box<dyn ChunkSource>,
 }
 
 impl std::fmt::Debug for ChatStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatStream")
-            .field("meta", &self.meta)
+            .field("meta", self.meta())
             .finish_non_exhaustive()
     }
 }
 
 impl ChatStream {
-    /// Wraps any stream of chunks.
+    /// Wraps any stream of chunks (for providers and wrappers).
     pub fn new(stream: impl Stream<Item = Result<ChatChunk, Error>> + Send + 'static) -> Self {
+        Self::from_unpin(Box::pin(stream))
+    }
+
+    /// Wraps an `Unpin` stream without boxing it a second time.
+    pub(crate) fn from_unpin(
+        stream: impl Stream<Item = Result<ChatChunk, Error>> + Send + Unpin + 'static,
+    ) -> Self {
         ChatStream {
-            inner: Box::pin(stream),
-            meta: ResponseMeta::default(),
+            inner: Box::new(WithMeta {
+                stream,
+                meta: ResponseMeta::default(),
+            }),
         }
     }
 
-    /// What the relay did to open this stream (who serves it, earlier attempts).
+    /// Wraps a source that keeps its own metadata (the relay's stream).
+    pub(crate) fn from_source(source: impl ChunkSource + 'static) -> Self {
+        ChatStream {
+            inner: Box::new(source),
+        }
+    }
+
+    /// What the relay did for this stream: who serves it and every attempt so far. After a
+    /// mid-stream recovery it names the target that took over, and the interrupted attempt
+    /// is marked [`Interrupted`](crate::AttemptOutcome::Interrupted).
     pub fn meta(&self) -> &ResponseMeta {
-        &self.meta
+        self.inner.meta()
     }
 
-    /// Mutable access to the metadata (for relays and wrappers).
+    /// Mutable access to the metadata (for providers and wrappers; the relay keeps it up to
+    /// date through the stream).
     pub fn meta_mut(&mut self) -> &mut ResponseMeta {
-        &mut self.meta
+        self.inner.meta_mut()
     }
 
-    /// Reads the whole stream and folds it into the response `chat` would have returned.
-    /// The first error ends the stream and is returned.
-    pub async fn collect(mut self) -> Result<ChatResponse, Error> {
+    /// Reads the whole stream and folds it into the response `chat` would have returned,
+    /// with [`meta`](Self::meta) as it stands at the end. The first error ends the stream
+    /// and is returned. A [`Restart`](ChunkKind::Restart) chunk discards what came before it.
+    pub async fn into_response(mut self) -> Result<ChatResponse, Error> {
         use futures::StreamExt;
         let mut acc = StreamAccumulator::new();
-        let mut last_target = None;
-        while let Some(chunk) = self.inner.next().await {
-            let chunk = chunk?;
-            acc.push(&chunk);
-            if chunk.target.is_some() {
-                last_target = chunk.target;
-            }
+        while let Some(chunk) = self.next().await {
+            acc.push(&chunk?);
         }
         let mut resp = acc.finish();
-        resp.meta = self.meta;
-        if last_target.is_some() {
-            // A recovered stream ends on another target than it opened on.
-            resp.meta.served_by = last_target;
-        }
+        resp.meta = std::mem::take(self.meta_mut());
         Ok(resp)
     }
 }
@@ -443,7 +486,7 @@ impl Stream for ChatStream {
     type Item = Result<ChatChunk, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        Pin::new(&mut *self.inner).poll_next(cx)
     }
 }
 
@@ -510,7 +553,7 @@ pub(crate) fn response_to_chunks(resp: ChatResponse) -> Vec<ChatChunk> {
             .collect();
         let delta = Delta {
             role: Some(Role::Assistant),
-            content: m.content.map(|c| c.text()),
+            content: m.content.map(|c| c.text().into_owned()),
             reasoning,
             refusal: m.refusal,
             tool_calls,

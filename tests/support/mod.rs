@@ -25,8 +25,8 @@ pub fn relay(sim: &Simulator, chain: Chain) -> Relay {
 /// A two-target chain on the simulator: `primary` then `fallback`.
 pub fn primary_fallback() -> Chain {
     Chain::new()
-        .target("sim", "primary")
-        .target("sim", "fallback")
+        .target("sim/primary")
+        .target("sim/fallback")
         .total_timeout(Duration::from_secs(10))
 }
 

@@ -50,11 +50,13 @@ mod tests;
 mod wire;
 
 use async_trait::async_trait;
+use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::Error;
 use crate::provider::{CallContext, Provider};
-use crate::providers::{ChunkDecoder, transport};
+use crate::providers::ChunkDecoder;
+use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
@@ -95,11 +97,21 @@ pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
 ///     .beta("context-management-2025-06-27")
 ///     .default_max_tokens(8192);
 /// ```
+///
+/// Requests go to `{base_url}/messages`; a base URL's query string is kept after the path
+/// (`https://gw.internal/anthropic/v1?team=a` posts to
+/// `https://gw.internal/anthropic/v1/messages?team=a`). A base URL that is not an absolute
+/// `http(s)` URL does not make the constructor fail: [`Provider::validate`] (which the
+/// relay's builder calls) and every call report it as an
+/// [`ErrorKind::Config`](crate::ErrorKind::Config) error.
 #[derive(Clone)]
 pub struct Anthropic {
-    url: String,
+    /// The whole endpoint, parsed once: it does not depend on the model.
+    endpoint: Result<Url, BadBaseUrl>,
     headers: HeaderMap,
     key: ApiKey,
+    /// `false` when the key could not be put in its header.
+    key_sendable: bool,
     version: String,
     betas: Vec<String>,
     default_max_tokens: u32,
@@ -107,8 +119,12 @@ pub struct Anthropic {
 
 impl std::fmt::Debug for Anthropic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match &self.endpoint {
+            Ok(url) => transport::shown_url(url.as_str()),
+            Err(bad) => bad.shown().to_owned(),
+        };
         f.debug_struct("Anthropic")
-            .field("url", &self.url)
+            .field("url", &self.key.redact(&url))
             .field("version", &self.version)
             .field("betas", &self.betas)
             .field("default_max_tokens", &self.default_max_tokens)
@@ -118,27 +134,30 @@ impl std::fmt::Debug for Anthropic {
 }
 
 impl Anthropic {
-    /// Anthropic with an API key.
+    /// Anthropic with an API key, sent in the `x-api-key` header. An empty key sends no
+    /// `x-api-key` header (for a gateway authenticated by a [`header`](Self::header) of your
+    /// own).
     pub fn new(key: impl Into<ApiKey>) -> Self {
-        let mut p = Anthropic {
-            url: String::new(),
-            headers: HeaderMap::new(),
-            key: key.into(),
-            version: DEFAULT_VERSION.to_owned(),
-            betas: Vec::new(),
-            default_max_tokens: DEFAULT_MAX_TOKENS,
-        };
-        p.set_base_url(DEFAULT_BASE_URL);
-        transport::auth_headers(
-            &mut p.headers,
+        let key: ApiKey = key.into();
+        let mut headers = HeaderMap::new();
+        let key_sendable = transport::auth_headers(
+            &mut headers,
             HeaderName::from_static("x-api-key"),
-            p.key.expose(),
+            key.expose(),
         );
-        p.headers.insert(
+        headers.insert(
             "anthropic-version",
             HeaderValue::from_static(DEFAULT_VERSION),
         );
-        p
+        Anthropic {
+            endpoint: messages_endpoint(DEFAULT_BASE_URL),
+            headers,
+            key,
+            key_sendable,
+            version: DEFAULT_VERSION.to_owned(),
+            betas: Vec::new(),
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+        }
     }
 
     /// Anthropic with the key from `ANTHROPIC_API_KEY`; `None` when it is unset or empty.
@@ -146,9 +165,10 @@ impl Anthropic {
         ApiKey::from_env("ANTHROPIC_API_KEY").map(Self::new)
     }
 
-    /// Overrides the base URL (default [`DEFAULT_BASE_URL`]; requests go to `{base}/messages`).
+    /// Overrides the base URL (default [`DEFAULT_BASE_URL`]; requests go to `{base}/messages`,
+    /// followed by the base URL's query string if it has one).
     pub fn base_url(mut self, base_url: &str) -> Self {
-        self.set_base_url(base_url);
+        self.endpoint = messages_endpoint(base_url);
         self
     }
 
@@ -177,6 +197,10 @@ impl Anthropic {
 
     /// Adds a header to every request (e.g. a gateway's own auth). Values are marked
     /// sensitive, so they never show in logs.
+    ///
+    /// A header of the same name (case-insensitive) replaces the built-in one:
+    /// `.header("x-api-key", …)` replaces the key, `.header("anthropic-version", …)` the
+    /// version (until [`version`](Self::version) or [`beta`](Self::beta) set theirs again).
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
         transport::insert_header(&mut self.headers, name, value)?;
         Ok(self)
@@ -189,9 +213,11 @@ impl Anthropic {
         self
     }
 
-    /// The endpoint URL requests go to.
+    /// The endpoint URL requests go to, with the base URL's query string (which may hold a
+    /// credential: do not log it); empty when the base URL was refused (see
+    /// [`Provider::validate`]).
     pub fn url(&self) -> &str {
-        &self.url
+        self.endpoint.as_ref().map_or("", Url::as_str)
     }
 
     /// A sans-I/O decoder for this API's streams (bytes in, chunks out).
@@ -199,8 +225,12 @@ impl Anthropic {
         ChunkDecoder::new(AnthropicEvents::new())
     }
 
-    fn set_base_url(&mut self, base_url: &str) {
-        self.url = format!("{}/messages", base_url.trim_end_matches('/'));
+    /// The endpoint, or the configuration problem every call reports.
+    fn checked(&self) -> Result<&Url, Error> {
+        if !self.key_sendable {
+            return Err(transport::unsendable_key());
+        }
+        self.endpoint.as_ref().map_err(BadBaseUrl::error)
     }
 
     async fn send(
@@ -210,24 +240,30 @@ impl Anthropic {
         stream: bool,
         cx: &CallContext,
     ) -> Result<reqwest::Response, Error> {
+        // A clone of the parsed URL is cheaper than reqwest parsing a string on every call.
+        let url = self.checked()?.clone();
         let body = wire::encode_request(req, model, stream, self.default_max_tokens)?;
-        transport::post_json(
-            cx,
-            &self.url,
-            &self.headers,
-            body,
-            |status, headers, body| {
-                wire::decode_error_with(status, headers, body, &|s| self.key.redact(s))
-            },
-        )
+        transport::post_json(cx, url, &self.headers, body, |status, headers, body| {
+            wire::decode_error_with(status, headers, body, &|s| self.key.redact(s))
+        })
         .await
     }
+}
+
+/// `{base}/messages`, keeping the base URL's query after the path.
+fn messages_endpoint(base_url: &str) -> Result<Url, BadBaseUrl> {
+    BaseUrl::parse(base_url)?.endpoint("/messages", &[])
 }
 
 #[async_trait]
 impl Provider for Anthropic {
     fn name(&self) -> &str {
         "anthropic"
+    }
+
+    /// Refuses a base URL that does not parse and a key no header can hold.
+    fn validate(&self) -> Result<(), Error> {
+        self.checked().map(|_| ())
     }
 
     async fn chat(

@@ -320,7 +320,7 @@ impl EventHandler for AnthropicEvents {
                 Some(k) => k.redact(data),
                 None => data.to_owned(),
             };
-            Error::new(ErrorKind::Decode, format!("malformed stream event: {e}"))
+            Error::new(ErrorKind::Decode, "malformed stream event")
                 .with_body(&body)
                 .with_source(e)
         })?;

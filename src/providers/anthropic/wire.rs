@@ -499,7 +499,7 @@ pub(crate) fn encode_request(
             Role::System | Role::Developer => {
                 let t = m.text();
                 if !t.is_empty() {
-                    system.push(t);
+                    system.push(t.into_owned());
                 }
             }
             Role::User => push_turn(
@@ -706,7 +706,7 @@ pub(crate) fn decode_response_with(
     let wire: WireMessage = serde_json::from_slice(body).map_err(|e| {
         Error::new(
             ErrorKind::Decode,
-            format!("response is not an Anthropic message: {e}"),
+            "response is not an Anthropic message",
         )
         .with_body(&redact(&String::from_utf8_lossy(body)))
         .with_source(e)

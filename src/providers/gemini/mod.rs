@@ -66,11 +66,12 @@ mod stream;
 mod wire;
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderMap, HeaderName};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 
 use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
-use crate::providers::{ChunkDecoder, transport};
+use crate::providers::ChunkDecoder;
+use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
@@ -87,69 +88,178 @@ pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
 /// The default base URL (the part before `/models/{model}:generateContent`).
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
 
-/// The API key header. The key never goes in the URL (`?key=`), where it would end up in
-/// logs and error messages.
+/// The API key header of [`Gemini::new`].
 const API_KEY_HEADER: &str = "x-goog-api-key";
 
+/// Where the credential goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Auth {
+    /// `x-goog-api-key: {key}`.
+    KeyHeader,
+    /// `?key={key}` in the URL.
+    KeyQuery,
+    /// `Authorization: Bearer {token}`.
+    Bearer,
+}
+
 /// A provider for Google's Gemini API.
+///
+/// # Authentication
+///
+/// One constructor per place the credential goes:
+///
+/// | Constructor | Sends |
+/// |---|---|
+/// | [`Gemini::new`] (and [`from_env`](Gemini::from_env)) | `x-goog-api-key: {key}` |
+/// | [`Gemini::with_query_key`] | `?key={key}` in the URL, for proxies that only take that |
+/// | [`Gemini::with_bearer`] | `Authorization: Bearer {token}`: Vertex AI (an OAuth access token), gateways |
+///
+/// In every mode an empty key or token sends no credential at all, and a
+/// [`header`](Gemini::header) of the same name replaces the built-in one.
+///
+/// # Base URLs
+///
+/// Requests go to `{base_url}/models/{model}:generateContent` and
+/// `{base_url}/models/{model}:streamGenerateContent?alt=sse`. A base URL may carry a query
+/// string: it is kept after the path, and `alt=sse` is added to it
+/// (`https://proxy/v1beta?team=a` streams from
+/// `https://proxy/v1beta/models/{model}:streamGenerateContent?team=a&alt=sse`). A base URL
+/// that is not an absolute `http(s)` URL does not make the constructor fail:
+/// [`Provider::validate`] (which the relay's builder calls) and every call report it as an
+/// [`ErrorKind::Config`] error.
 #[derive(Clone)]
 pub struct Gemini {
-    base: String,
+    base: Result<Urls, BadBaseUrl>,
     headers: HeaderMap,
     key: ApiKey,
+    auth: Auth,
+    /// `false` when the key could not be put in its header.
+    key_sendable: bool,
+}
+
+/// A checked base URL and the query strings calls append, built once per base URL.
+#[derive(Clone)]
+struct Urls {
+    base: BaseUrl,
+    /// What `generateContent` and `streamGenerateContent` calls append after the method:
+    /// the base URL's query, `alt=sse` for streams, and `key=` in [`Auth::KeyQuery`] mode.
+    /// Never shown: they may hold the key.
+    send_query: [String; 2],
 }
 
 impl std::fmt::Debug for Gemini {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let base = match &self.base {
+            Ok(urls) => urls.base.shown(),
+            Err(bad) => bad.shown().to_owned(),
+        };
         f.debug_struct("Gemini")
-            .field("base_url", &self.base)
+            .field("base_url", &self.key.redact(&base))
+            .field("auth", &self.auth)
             .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
 
 impl Gemini {
-    /// Gemini with an API key (sent in the `x-goog-api-key` header).
+    /// Gemini with an API key, sent in the `x-goog-api-key` header (the mode Google
+    /// recommends: the key stays out of URLs). An empty key sends no header.
     pub fn new(key: impl Into<ApiKey>) -> Self {
-        let mut p = Gemini {
-            base: DEFAULT_BASE_URL.to_owned(),
-            headers: HeaderMap::new(),
-            key: key.into(),
+        Self::with_auth(key.into(), Auth::KeyHeader)
+    }
+
+    /// Gemini with an API key sent as the `?key=` query parameter, for proxies and gateways
+    /// that take nothing else. An empty key sends no parameter.
+    ///
+    /// The key is then part of every request URL. This crate never logs a URL nor puts one
+    /// in an error or in `Debug` output, and [`endpoint`](Self::endpoint) leaves the key
+    /// out; but proxies and servers on the way may log request lines, and so does
+    /// reqwest's `connection_verbose` tracing. Prefer [`Gemini::new`] where it is accepted.
+    pub fn with_query_key(key: impl Into<ApiKey>) -> Self {
+        Self::with_auth(key.into(), Auth::KeyQuery)
+    }
+
+    /// Gemini with a bearer token, sent as `Authorization: Bearer {token}`: for Vertex AI
+    /// (an OAuth 2 access token, e.g. from `gcloud auth print-access-token`) and for
+    /// gateways that authenticate that way. An empty token sends no header.
+    ///
+    /// The token is sent as given: refreshing an expiring token is the caller's business
+    /// (build a new provider, or set the header on a client you inject). For Vertex AI, set
+    /// the publisher's base URL:
+    ///
+    /// ```
+    /// use polyrelay::providers::Gemini;
+    /// let vertex = Gemini::with_bearer("ya29.…").base_url(
+    ///     "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1/publishers/google",
+    /// );
+    /// ```
+    pub fn with_bearer(token: impl Into<ApiKey>) -> Self {
+        Self::with_auth(token.into(), Auth::Bearer)
+    }
+
+    fn with_auth(key: ApiKey, auth: Auth) -> Self {
+        let (name, secret) = match auth {
+            Auth::KeyHeader => (
+                HeaderName::from_static(API_KEY_HEADER),
+                key.expose().to_owned(),
+            ),
+            Auth::Bearer if !key.is_empty() => (AUTHORIZATION, format!("Bearer {}", key.expose())),
+            // No header: an empty token, or a key that goes (percent-encoded) in the query.
+            Auth::Bearer | Auth::KeyQuery => (AUTHORIZATION, String::new()),
         };
-        p.set_auth();
+        let mut headers = HeaderMap::new();
+        let key_sendable = transport::auth_headers(&mut headers, name, &secret);
+        let mut p = Gemini {
+            base: Err(BadBaseUrl::new("", "unset")),
+            headers,
+            key,
+            auth,
+            key_sendable,
+        };
+        p.set_base_url(DEFAULT_BASE_URL);
         p
     }
 
-    /// Gemini with the key from `GEMINI_API_KEY`, else `GOOGLE_API_KEY`; `None` when both are
-    /// unset or empty.
+    /// Gemini with the key from `GEMINI_API_KEY`, else `GOOGLE_API_KEY` (sent in the
+    /// `x-goog-api-key` header); `None` when both are unset or empty.
     pub fn from_env() -> Option<Self> {
         ApiKey::from_env("GEMINI_API_KEY")
             .or_else(|| ApiKey::from_env("GOOGLE_API_KEY"))
             .map(Self::new)
     }
 
-    /// Overrides the base URL (a proxy, the simulator): requests go to
-    /// `{base_url}/models/{model}:generateContent`.
+    /// Overrides the base URL (a proxy, Vertex AI, the simulator): requests go to
+    /// `{base_url}/models/{model}:generateContent`, with the base URL's query string (if
+    /// any) after the path.
     pub fn base_url(mut self, base_url: &str) -> Self {
-        base_url.trim_end_matches('/').clone_into(&mut self.base);
+        self.set_base_url(base_url);
         self
     }
 
-    /// Adds a header to every request (sent as sensitive: never logged by the HTTP stack).
+    /// Adds a header to every request. The value is sent as sensitive: never logged by the
+    /// HTTP stack.
+    ///
+    /// A header of the same name (case-insensitive) replaces the built-in one:
+    /// `.header("x-goog-api-key", …)` replaces the key of [`Gemini::new`],
+    /// `.header("authorization", …)` the token of [`Gemini::with_bearer`].
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
         transport::insert_header(&mut self.headers, name, value)?;
         Ok(self)
     }
 
     /// The URL a request for `model` goes to. `model` may be `gemini-2.5-flash`,
-    /// `models/gemini-2.5-flash` or `tunedModels/…`.
+    /// `models/gemini-2.5-flash` or `tunedModels/…`. In [`with_query_key`](Self::with_query_key)
+    /// mode the `key` parameter is left out (it is added only when sending).
     pub fn endpoint(&self, model: &str, stream: bool) -> Result<String, Error> {
+        let urls = self.base.as_ref().map_err(BadBaseUrl::error)?;
         let path = model_path(model)?;
-        Ok(if stream {
-            format!("{}/{path}:streamGenerateContent?alt=sse", self.base)
-        } else {
-            format!("{}/{path}:generateContent", self.base)
-        })
+        let extra: &[(&str, &str)] = if stream { &[("alt", "sse")] } else { &[] };
+        Ok(format!(
+            "{}/{path}:{}{}",
+            urls.base.prefix(),
+            method(stream),
+            urls.base.query_with(extra)
+        ))
     }
 
     /// A sans-I/O decoder for this API's `?alt=sse` streams (bytes in, chunks out).
@@ -157,12 +267,35 @@ impl Gemini {
         ChunkDecoder::new(GeminiEvents::new())
     }
 
-    fn set_auth(&mut self) {
-        transport::auth_headers(
-            &mut self.headers,
-            HeaderName::from_static(API_KEY_HEADER),
-            self.key.expose(),
-        );
+    fn set_base_url(&mut self, base_url: &str) {
+        self.base = BaseUrl::parse(base_url).map(|base| {
+            let key = (self.auth == Auth::KeyQuery && !self.key.is_empty())
+                .then(|| ("key", self.key.expose()));
+            let send_query = [false, true].map(|stream| {
+                let extra: Vec<(&str, &str)> = stream
+                    .then_some(("alt", "sse"))
+                    .into_iter()
+                    .chain(key)
+                    .collect();
+                base.query_with(&extra)
+            });
+            Urls { base, send_query }
+        });
+    }
+
+    /// The URL to send a request for `model` to, with the key when it goes in the query.
+    fn send_url(&self, model: &str, stream: bool) -> Result<String, Error> {
+        if !self.key_sendable {
+            return Err(transport::unsendable_key());
+        }
+        let urls = self.base.as_ref().map_err(BadBaseUrl::error)?;
+        let path = model_path(model)?;
+        Ok(format!(
+            "{}/{path}:{}{}",
+            urls.base.prefix(),
+            method(stream),
+            urls.send_query[usize::from(stream)]
+        ))
     }
 
     fn redact(&self, s: &str) -> String {
@@ -176,15 +309,24 @@ impl Gemini {
         stream: bool,
         cx: &CallContext,
     ) -> Result<reqwest::Response, Error> {
-        let url = self.endpoint(model, stream)?;
+        let url = self.send_url(model, stream)?;
         let opts = wire::EncodeOptions {
             signature_sentinel: is_gemini_3_or_later(model),
         };
         let body = wire::encode(req, opts)?;
-        transport::post_json(cx, &url, &self.headers, body, |status, headers, body| {
+        transport::post_json(cx, url, &self.headers, body, |status, headers, body| {
             wire::error_from_body(Some(status), headers, body, &|s| self.redact(s))
         })
         .await
+    }
+}
+
+/// The API method for a plain or streamed call.
+fn method(stream: bool) -> &'static str {
+    if stream {
+        "streamGenerateContent"
+    } else {
+        "generateContent"
     }
 }
 
@@ -224,6 +366,14 @@ fn is_gemini_3_or_later(model: &str) -> bool {
 impl Provider for Gemini {
     fn name(&self) -> &str {
         "gemini"
+    }
+
+    /// Refuses a base URL that does not parse and a key no header can hold.
+    fn validate(&self) -> Result<(), Error> {
+        if !self.key_sendable {
+            return Err(transport::unsendable_key());
+        }
+        self.base.as_ref().map(|_| ()).map_err(BadBaseUrl::error)
     }
 
     async fn chat(

@@ -261,7 +261,7 @@ impl GeminiEvents {
 
     fn on_data(&mut self, data: &str, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
         let wire: WireResponse = serde_json::from_str(data).map_err(|e| {
-            Error::new(ErrorKind::Decode, format!("malformed stream event: {e}"))
+            Error::new(ErrorKind::Decode, "malformed stream event")
                 .with_body(&self.redact(data))
                 .with_source(e)
         })?;

@@ -494,7 +494,7 @@ fn call_args(call: &ToolCall) -> Result<Value, Error> {
             call.id, call.function.name
         ))),
         Err(e) => Err(invalid(format!(
-            "tool call {:?} ({}): arguments are not valid JSON: {e}",
+            "tool call {:?} ({}): arguments are not valid JSON",
             call.id, call.function.name
         ))
         .with_source(e)),
@@ -652,7 +652,7 @@ impl WireUsage {
 fn not_a_response(body: &str, e: serde_json::Error) -> Error {
     Error::new(
         ErrorKind::Decode,
-        format!("response is not a Gemini GenerateContentResponse: {e}"),
+        "response is not a Gemini GenerateContentResponse",
     )
     .with_body(body)
     .with_source(e)
@@ -708,7 +708,7 @@ pub(crate) fn decode_stream_array_partial(
             } else {
                 ErrorKind::Decode
             };
-            let err = Error::new(kind, format!("stream body is not a JSON array: {e}"))
+            let err = Error::new(kind, "stream body is not a JSON array")
                 .with_body(&events.redact(&String::from_utf8_lossy(body)))
                 .with_source(e);
             return (Vec::new(), Some(err));

@@ -6,12 +6,14 @@ mod stream;
 mod wire;
 
 use async_trait::async_trait;
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 
 use crate::error::Error;
 use crate::http::classify;
 use crate::provider::{CallContext, Provider};
-use crate::providers::{ChunkDecoder, transport};
+use crate::providers::ChunkDecoder;
+use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
@@ -170,21 +172,45 @@ impl Preset {
 /// let local = OpenAi::ollama();
 /// let other = OpenAi::compatible("acme", "https://llm.acme.internal/v1", "key")
 ///     .header("x-team", "support").unwrap();
+/// let azure = OpenAi::azure("my-resource", "gpt-4o-prod", "2024-10-21", "azure-key");
 /// ```
+///
+/// # Authentication
+///
+/// The key goes in `Authorization: Bearer {key}` ([`azure`](Self::azure): in `api-key`). An
+/// empty key sends no credential header at all (local servers, or a gateway authenticated by
+/// a [`header`](Self::header) of your own).
+///
+/// # Base URLs
+///
+/// Requests go to `{base_url}/chat/completions`. A base URL may carry a query string, which
+/// is kept after the path: `https://gw.internal/v1?tenant=a` posts to
+/// `https://gw.internal/v1/chat/completions?tenant=a`. A base URL that is not an absolute
+/// `http(s)` URL does not make the constructor fail: [`Provider::validate`] (which the
+/// relay's builder calls) and every call report it as an [`ErrorKind::Config`] error.
+///
+/// [`ErrorKind::Config`]: crate::ErrorKind::Config
 #[derive(Clone)]
 pub struct OpenAi {
     name: String,
-    url: String,
+    /// The whole endpoint, parsed once: it does not depend on the model.
+    endpoint: Result<Url, BadBaseUrl>,
     headers: HeaderMap,
     key: ApiKey,
+    /// `false` when the key could not be put in its header.
+    key_sendable: bool,
     quirks: RequestQuirks,
 }
 
 impl std::fmt::Debug for OpenAi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match &self.endpoint {
+            Ok(url) => transport::shown_url(url.as_str()),
+            Err(bad) => bad.shown().to_owned(),
+        };
         f.debug_struct("OpenAi")
             .field("name", &self.name)
-            .field("url", &self.url)
+            .field("url", &self.key.redact(&url))
             .field("key", &self.key)
             .finish_non_exhaustive()
     }
@@ -202,7 +228,8 @@ macro_rules! preset_ctors {
 }
 
 impl OpenAi {
-    /// OpenAI with an API key.
+    /// OpenAI with an API key (sent as `Authorization: Bearer {key}`; an empty key sends no
+    /// `Authorization` header).
     pub fn new(key: impl Into<ApiKey>) -> Self {
         Self::from_preset(Preset::OPENAI, key)
     }
@@ -249,18 +276,25 @@ impl OpenAi {
         Self::from_preset(Preset::LLAMA_CPP, "")
     }
 
-    /// A vendor from its preset.
+    /// A vendor from its preset. The key is sent as `Authorization: Bearer {key}`; an empty
+    /// key sends no `Authorization` header.
     pub fn from_preset(preset: Preset, key: impl Into<ApiKey>) -> Self {
-        let mut p = OpenAi {
-            name: preset.name.to_owned(),
-            url: String::new(),
-            headers: HeaderMap::new(),
-            key: key.into(),
-            quirks: preset.quirks,
+        let key = key.into();
+        let mut headers = HeaderMap::new();
+        let bearer = if key.is_empty() {
+            String::new()
+        } else {
+            format!("Bearer {}", key.expose())
         };
-        p.set_base_url(preset.base_url);
-        p.set_auth();
-        p
+        let key_sendable = transport::auth_headers(&mut headers, AUTHORIZATION, &bearer);
+        OpenAi {
+            name: preset.name.to_owned(),
+            endpoint: chat_endpoint(transport::BaseUrl::parse(preset.base_url)),
+            headers,
+            key,
+            key_sendable,
+            quirks: preset.quirks,
+        }
     }
 
     /// A vendor from its preset with the key read from the preset's environment variable;
@@ -269,7 +303,9 @@ impl OpenAi {
         ApiKey::from_env(preset.key_env).map(|k| Self::from_preset(preset, k))
     }
 
-    /// Any OpenAI-compatible API by base URL (the part before `/chat/completions`).
+    /// Any OpenAI-compatible API by base URL (the part before `/chat/completions`; a query
+    /// string is kept after the path). The key is sent as `Authorization: Bearer {key}`; an
+    /// empty key sends no `Authorization` header.
     pub fn compatible(name: impl Into<String>, base_url: &str, key: impl Into<ApiKey>) -> Self {
         let mut p = Self::from_preset(Preset::OPENAI, key);
         p.name = name.into();
@@ -278,13 +314,73 @@ impl OpenAi {
         p
     }
 
-    /// Overrides the base URL (a proxy, a regional endpoint, the simulator).
+    /// Azure OpenAI, through a deployment: requests go to
+    /// `https://{resource}.openai.azure.com/openai/deployments/{deployment}/chat/completions?api-version={api_version}`
+    /// with the key in the `api-key` header (not `Authorization`).
+    ///
+    /// `resource` is the Azure resource name (`my-resource`), or the resource's endpoint as
+    /// a URL for other hosts (`https://my-resource.cognitiveservices.azure.com`, a gateway):
+    /// anything containing `://` is taken as the URL the `/openai/deployments/…` path is
+    /// appended to. The deployment name is percent-encoded into the path. An empty
+    /// `api_version` sends no `api-version` parameter (for a gateway that adds its own).
+    ///
+    /// Azure picks the model from the deployment and ignores the body's `model`, which is
+    /// sent anyway. The provider is named `azure`; requests are sent as to OpenAI
+    /// (`max_completion_tokens` as given, `stream_options.include_usage` for streams: turn
+    /// that off with [`stream_usage(false)`](Self::stream_usage) for API versions older
+    /// than `2024-09-01-preview`).
+    ///
+    /// An empty key sends no `api-key` header: with Microsoft Entra ID, pass `""` and set
+    /// `.header("authorization", "Bearer {token}")`. A resource, deployment or URL that cannot
+    /// make a valid URL is reported by [`Provider::validate`] and by every call, as an
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) error.
+    ///
+    /// ```
+    /// use polyrelay::{ApiKey, providers::OpenAi};
+    /// let key = ApiKey::from_env("AZURE_OPENAI_API_KEY").unwrap_or_else(|| ApiKey::new(""));
+    /// let azure = OpenAi::azure("my-resource", "gpt-4o-prod", "2024-10-21", key);
+    /// assert_eq!(
+    ///     azure.url(),
+    ///     "https://my-resource.openai.azure.com/openai/deployments/gpt-4o-prod/chat/completions?api-version=2024-10-21"
+    /// );
+    /// ```
+    pub fn azure(
+        resource: &str,
+        deployment: &str,
+        api_version: &str,
+        key: impl Into<ApiKey>,
+    ) -> Self {
+        let key = key.into();
+        let mut headers = HeaderMap::new();
+        let key_sendable = transport::auth_headers(
+            &mut headers,
+            HeaderName::from_static(AZURE_KEY_HEADER),
+            key.expose(),
+        );
+        OpenAi {
+            name: "azure".to_owned(),
+            endpoint: chat_endpoint(azure_base(resource, deployment, api_version)),
+            headers,
+            key,
+            key_sendable,
+            quirks: Preset::OPENAI.quirks,
+        }
+    }
+
+    /// Overrides the base URL (a proxy, a regional endpoint, the simulator): requests go to
+    /// `{base_url}/chat/completions`, followed by the base URL's query string if it has one.
+    /// On an [`azure`](Self::azure) provider this replaces the whole deployment URL.
     pub fn base_url(mut self, base_url: &str) -> Self {
         self.set_base_url(base_url);
         self
     }
 
-    /// Adds a header to every request (e.g. OpenRouter's `HTTP-Referer`, an org id).
+    /// Adds a header to every request (e.g. OpenRouter's `HTTP-Referer`, an org id). The
+    /// value is marked sensitive, so it never shows in logs.
+    ///
+    /// A header of the same name (case-insensitive) replaces the built-in one:
+    /// `.header("authorization", "Bearer …")` overrides the key's bearer, `.header("api-key",
+    /// …)` the Azure key header.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
         transport::insert_header(&mut self.headers, name, value)?;
         Ok(self)
@@ -296,9 +392,11 @@ impl OpenAi {
         self
     }
 
-    /// The endpoint URL requests go to.
+    /// The endpoint URL requests go to, with the base URL's query string (which may hold a
+    /// credential: do not log it); empty when the base URL was refused (see
+    /// [`Provider::validate`]).
     pub fn url(&self) -> &str {
-        &self.url
+        self.endpoint.as_ref().map_or("", Url::as_str)
     }
 
     /// A sans-I/O decoder for this API's streams (bytes in, chunks out).
@@ -307,16 +405,15 @@ impl OpenAi {
     }
 
     fn set_base_url(&mut self, base_url: &str) {
-        self.url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
+        self.endpoint = chat_endpoint(transport::BaseUrl::parse(base_url));
     }
 
-    fn set_auth(&mut self) {
-        let bearer = if self.key.is_empty() {
-            String::new()
-        } else {
-            format!("Bearer {}", self.key.expose())
-        };
-        transport::auth_headers(&mut self.headers, AUTHORIZATION, &bearer);
+    /// The endpoint, or the configuration problem every call reports.
+    fn checked(&self) -> Result<&Url, Error> {
+        if !self.key_sendable {
+            return Err(transport::unsendable_key());
+        }
+        self.endpoint.as_ref().map_err(BadBaseUrl::error)
     }
 
     async fn send(
@@ -326,24 +423,72 @@ impl OpenAi {
         stream: bool,
         cx: &CallContext,
     ) -> Result<reqwest::Response, Error> {
+        // A clone of the parsed URL is cheaper than reqwest parsing a string on every call.
+        let url = self.checked()?.clone();
         let body = wire::encode_request(req, model, stream, self.quirks)?;
-        transport::post_json(
-            cx,
-            &self.url,
-            &self.headers,
-            body,
-            |status, headers, body| {
-                classify::http_error(status, headers, body, &|s| self.key.redact(s))
-            },
-        )
+        transport::post_json(cx, url, &self.headers, body, |status, headers, body| {
+            classify::http_error(status, headers, body, &|s| self.key.redact(s))
+        })
         .await
     }
+}
+
+/// Azure's API key header.
+const AZURE_KEY_HEADER: &str = "api-key";
+
+/// `{base}/chat/completions`, keeping the base URL's query after the path.
+fn chat_endpoint(base: Result<BaseUrl, BadBaseUrl>) -> Result<Url, BadBaseUrl> {
+    base?.endpoint("/chat/completions", &[])
+}
+
+/// `{resource endpoint}/openai/deployments/{deployment}?api-version={api_version}`.
+fn azure_base(resource: &str, deployment: &str, api_version: &str) -> Result<BaseUrl, BadBaseUrl> {
+    let root = if resource.contains("://") {
+        resource.to_owned()
+    } else if !resource.is_empty()
+        && resource
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        format!("https://{resource}.openai.azure.com")
+    } else {
+        return Err(BadBaseUrl::new(
+            resource,
+            "not an Azure resource name (letters, digits and '-') nor an http(s) URL",
+        ));
+    };
+    if deployment.is_empty() || matches!(deployment, "." | "..") {
+        return Err(BadBaseUrl::new(
+            &root,
+            format!("{deployment:?} is not an Azure deployment name"),
+        ));
+    }
+    let mut url = Url::parse(&root).map_err(|e| BadBaseUrl::new(&root, e.to_string()))?;
+    // Checked before the path is touched: only http(s) URLs are sure to have segments.
+    BaseUrl::check(&url, &root)?;
+    if let Ok(mut segments) = url.path_segments_mut() {
+        // `extend` percent-encodes each segment, so a deployment name cannot add a path.
+        segments
+            .pop_if_empty()
+            .extend(["openai", "deployments", deployment]);
+    }
+    if !api_version.is_empty() {
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
+    }
+    let shown = url.as_str().to_owned();
+    BaseUrl::from_url(url, &shown)
 }
 
 #[async_trait]
 impl Provider for OpenAi {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Refuses a base URL that does not parse and a key no header can hold.
+    fn validate(&self) -> Result<(), Error> {
+        self.checked().map(|_| ())
     }
 
     async fn chat(

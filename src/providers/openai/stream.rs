@@ -117,7 +117,7 @@ impl EventHandler for OpenAiEvents {
             return Ok(false);
         }
         let wire: WireChunk = serde_json::from_str(data).map_err(|e| {
-            Error::new(ErrorKind::Decode, format!("malformed stream chunk: {e}"))
+            Error::new(ErrorKind::Decode, "malformed stream chunk")
                 .with_body(data)
                 .with_source(e)
         })?;
@@ -141,7 +141,7 @@ impl EventHandler for OpenAiEvents {
                     let (content, part_reasoning) = split_reasoning(d.content);
                     choice.delta = Delta {
                         role: d.role,
-                        content: content.map(|c| c.text()),
+                        content: content.map(|c| c.text().into_owned()),
                         reasoning: d.reasoning_content.or(d.reasoning).or(part_reasoning),
                         refusal: d.refusal,
                         tool_calls: d.tool_calls.unwrap_or_default(),

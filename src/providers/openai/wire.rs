@@ -349,7 +349,7 @@ pub(crate) fn decode_response_with(
     let wire: WireResponse = serde_json::from_slice(body).map_err(|e| {
         Error::new(
             ErrorKind::Decode,
-            format!("response is not a chat completion: {e}"),
+            "response is not a chat completion",
         )
         .with_body(&redact(&String::from_utf8_lossy(body)))
         .with_source(e)

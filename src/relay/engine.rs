@@ -1,0 +1,442 @@
+//! The attempt engine: one loop runs plain, hedged and streamed calls. It walks a [`Plan`]
+//! with up to `1 + max_extra` attempts in flight (one without hedging), retries or fails
+//! over by [`decide`], and keeps every attempt, by index, in the order it started. No task is
+//! spawned: the attempts are polled in place, so dropping the future drops them all, which
+//! closes their connections.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+use tracing::Instrument;
+
+use super::plan::{Plan, ResolvedTarget, Step};
+use super::policy::{Backoff, ContextOverflow, Decision, decide};
+use crate::error::{Error, ErrorKind, Limit};
+use crate::types::{Attempt, AttemptOutcome, ResponseMeta, TargetId};
+
+/// What an attempt must achieve within its time limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The whole response (`attempt_timeout`).
+    Chat,
+    /// The first content event of a stream (`first_token_timeout`, else `attempt_timeout`).
+    Stream,
+}
+
+/// What an attempt produces, as far as the engine needs to know.
+pub(crate) trait Answer: Send {
+    /// The HTTP status of the answer, for providers that speak HTTP.
+    fn status(&self) -> Option<u16>;
+}
+
+/// The winning attempt's value, the plan step it ran, and the call's metadata.
+pub(crate) struct Won<T> {
+    pub value: T,
+    pub step: Step,
+    pub meta: ResponseMeta,
+}
+
+/// `start + d`, saturating far in the future instead of overflowing.
+pub(crate) fn saturating_add(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(start)
+}
+
+type AttemptFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<Result<T, Error>, tokio::time::error::Elapsed>> + Send + 'a>>;
+
+/// An attempt in flight.
+struct Flight<'a, T> {
+    attempt: usize,
+    step: Step,
+    try_no: u32,
+    started: Instant,
+    limit: Duration,
+    limit_kind: Limit,
+    backoff: Option<Backoff>,
+    fut: AttemptFuture<'a, T>,
+}
+
+/// A retry waiting for its backoff or `Retry-After`.
+struct Waiting {
+    step: Step,
+    try_no: u32,
+    due: Instant,
+    backoff: Option<Backoff>,
+}
+
+/// After a context-length error: which targets may still take the request.
+#[derive(Default)]
+struct Overflow {
+    failed: Vec<TargetId>,
+    largest_known: Option<u32>,
+}
+
+impl Overflow {
+    fn record(&mut self, t: &ResolvedTarget) {
+        self.failed.push(t.id.clone());
+        if let Some(w) = t.context_window {
+            self.largest_known = Some(self.largest_known.map_or(w, |l| l.max(w)));
+        }
+    }
+
+    fn eligible(&self, t: &ResolvedTarget, policy: ContextOverflow) -> bool {
+        if self.failed.is_empty() {
+            return true;
+        }
+        if self.failed.contains(&t.id) {
+            return false;
+        }
+        match policy {
+            ContextOverflow::LargerWindow => match (t.context_window, self.largest_known) {
+                (Some(w), Some(l)) => w > l,
+                // Unknown on either side: not known to be too small, so worth a try.
+                _ => true,
+            },
+            ContextOverflow::NextTarget => true,
+            ContextOverflow::Stop => false,
+        }
+    }
+}
+
+enum Event<T> {
+    Done(usize, Result<Result<T, Error>, tokio::time::error::Elapsed>),
+    RetryDue,
+    Hedge,
+}
+
+/// Runs `plan` until an attempt succeeds, the policy says stop, or nothing is left.
+/// `call` starts one attempt of a step on its target.
+pub(crate) async fn run<'a, T, F, Fut>(
+    plan: &'a Plan,
+    start: Instant,
+    deadline: Instant,
+    mode: Mode,
+    mut call: F,
+) -> Result<Won<T>, Error>
+where
+    F: FnMut(Step, &'a ResolvedTarget) -> Fut,
+    Fut: Future<Output = Result<T, Error>> + Send + 'a,
+    T: Answer + 'a,
+{
+    let route = &*plan.route;
+    let capacity = route.hedge.map_or(1, |h| 1 + h.max_extra);
+    let mut attempts: Vec<Attempt> = Vec::with_capacity(plan.steps.len().min(4));
+    let mut flights: Vec<Flight<'a, T>> = Vec::with_capacity(capacity);
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut retry_timer: Option<Pin<Box<Sleep>>> = None;
+    let mut hedge_timer: Option<Pin<Box<Sleep>>> = None;
+    let mut cursor = 0usize;
+    let mut overflow = Overflow::default();
+    let mut deadline_hit = false;
+
+    // The next step to start fresh, skipping targets a context overflow rules out.
+    let next_fresh = |cursor: &mut usize, overflow: &Overflow, advance: bool| -> Option<Step> {
+        let mut c = *cursor;
+        while let Some(step) = plan.steps.get(c) {
+            c += 1;
+            if overflow.eligible(plan.target(step), route.context_overflow) {
+                if advance {
+                    *cursor = c;
+                }
+                return Some(*step);
+            }
+            tracing::debug!(target = %plan.target(step).id, "skipped: context window not larger");
+        }
+        if advance {
+            *cursor = c;
+        }
+        None
+    };
+
+    macro_rules! launch {
+        ($step:expr, $try_no:expr, $backoff:expr) => {{
+            let step: Step = $step;
+            let now = Instant::now();
+            if now >= deadline {
+                deadline_hit = true;
+                false
+            } else {
+                let target = plan.target(&step);
+                let remaining = deadline - now;
+                let (full, kind) = match (mode, target.first_token_timeout) {
+                    (Mode::Stream, Some(ft)) => (ft, Limit::FirstToken),
+                    _ => (target.attempt_timeout, Limit::Attempt),
+                };
+                let (limit, limit_kind) = if remaining < full {
+                    (remaining, Limit::Deadline)
+                } else {
+                    (full, kind)
+                };
+                let try_no: u32 = $try_no;
+                attempts.push(Attempt {
+                    target: target.id.clone(),
+                    try_number: try_no,
+                    outcome: AttemptOutcome::Cancelled,
+                    status: None,
+                    started: now.saturating_duration_since(start),
+                    latency: Duration::ZERO,
+                    error: None,
+                });
+                let span = tracing::info_span!(
+                    "relay.attempt",
+                    gen_ai.provider.name = target.provider.name(),
+                    gen_ai.request.model = %target.id.model,
+                    relay.provider = %target.id.provider,
+                    relay.attempt = attempts.len(),
+                    relay.try_number = try_no,
+                    http.response.status_code = tracing::field::Empty,
+                    error.type = tracing::field::Empty,
+                );
+                let fut = call(step, target).instrument(span);
+                flights.push(Flight {
+                    attempt: attempts.len() - 1,
+                    step,
+                    try_no,
+                    started: now,
+                    limit,
+                    limit_kind,
+                    backoff: $backoff,
+                    fut: Box::pin(tokio::time::timeout(limit, fut)),
+                });
+                if let Some(h) = route.hedge {
+                    let at = now + h.after;
+                    match &mut hedge_timer {
+                        Some(t) => t.as_mut().reset(at),
+                        None => hedge_timer = Some(Box::pin(tokio::time::sleep_until(at))),
+                    }
+                }
+                true
+            }
+        }};
+    }
+
+    if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
+        launch!(step, step.prior_tries + 1, None);
+    }
+    loop {
+        if flights.is_empty() && waiting.is_empty() {
+            match next_fresh(&mut cursor, &overflow, true) {
+                Some(step) => {
+                    if launch!(step, step.prior_tries + 1, None) {
+                        continue;
+                    }
+                }
+                None => {}
+            }
+            break;
+        }
+        let can_hedge = route.hedge.is_some()
+            && flights.len() + waiting.len() < capacity
+            && next_fresh(&mut cursor.clone(), &overflow, false).is_some();
+        let event = std::future::poll_fn(|cx| {
+            for (i, f) in flights.iter_mut().enumerate() {
+                if let Poll::Ready(out) = f.fut.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Done(i, out));
+                }
+            }
+            if !waiting.is_empty()
+                && let Some(t) = &mut retry_timer
+                && t.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Event::RetryDue);
+            }
+            if can_hedge
+                && let Some(t) = &mut hedge_timer
+                && t.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Event::Hedge);
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Done(i, out) => {
+                let f = flights.swap_remove(i);
+                let target = plan.target(&f.step);
+                let latency = f.started.elapsed();
+                let err = match out {
+                    Ok(Ok(value)) => {
+                        let a = &mut attempts[f.attempt];
+                        a.outcome = AttemptOutcome::Served;
+                        a.status = value.status();
+                        a.latency = latency;
+                        cancel_all(&mut attempts, flights, "another attempt won");
+                        let span = tracing::Span::current();
+                        span.record("relay.attempts", attempts.len());
+                        span.record("relay.served_by", tracing::field::display(&target.id));
+                        let meta = ResponseMeta {
+                            route: Some(route.name.clone()),
+                            served_by: Some(target.id.clone()),
+                            served: Some(f.attempt),
+                            attempts,
+                            latency: start.elapsed(),
+                            ..ResponseMeta::default()
+                        };
+                        return Ok(Won {
+                            value,
+                            step: f.step,
+                            meta,
+                        });
+                    }
+                    Ok(Err(e)) => e,
+                    Err(_) => {
+                        let why = match f.limit_kind {
+                            Limit::Deadline => "the call's deadline",
+                            Limit::FirstToken => "the first-token timeout",
+                            _ => "the attempt timeout",
+                        };
+                        Error::new(
+                            ErrorKind::Timeout,
+                            format!("no answer within {} ms ({why})", f.limit.as_millis()),
+                        )
+                        .with_limit(f.limit_kind)
+                    }
+                };
+                let err = err.with_target(target.id.clone());
+                deadline_hit |= err.limit() == Some(Limit::Deadline);
+                tracing::warn!(
+                    target = %target.id,
+                    error.type = err.kind().as_str(),
+                    http.status = err.status(),
+                    "attempt failed: {err}"
+                );
+                let a = &mut attempts[f.attempt];
+                a.outcome = AttemptOutcome::Failed(err.kind());
+                a.status = err.status();
+                a.latency = latency;
+                a.error = Some(err.clone());
+                if err.kind() == ErrorKind::ContextLengthExceeded {
+                    if route.context_overflow == ContextOverflow::Stop {
+                        cancel_all(&mut attempts, flights, "the call stopped");
+                        return Err(err.with_attempts(attempts));
+                    }
+                    overflow.record(target);
+                    // Steps already waiting for a retry of an overflowed target are moot.
+                    waiting.retain(|w| overflow.eligible(plan.target(&w.step), route.context_overflow));
+                    if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
+                        launch!(step, step.prior_tries + 1, None);
+                    }
+                    continue;
+                }
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let mut backoff = f.backoff.unwrap_or_else(|| target.retry.schedule());
+                match decide(
+                    &err,
+                    f.try_no,
+                    latency,
+                    &target.retry,
+                    &mut backoff,
+                    remaining,
+                    route.fail_over_invalid,
+                ) {
+                    Decision::Retry(wait) => {
+                        tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying same target");
+                        let due = Instant::now() + wait;
+                        waiting.push(Waiting {
+                            step: f.step,
+                            try_no: f.try_no + 1,
+                            due,
+                            backoff: Some(backoff),
+                        });
+                        arm(&mut retry_timer, &waiting);
+                    }
+                    Decision::FailOver => {
+                        if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
+                            launch!(step, step.prior_tries + 1, None);
+                        }
+                    }
+                    Decision::Stop => {
+                        cancel_all(&mut attempts, flights, "the call stopped on another error");
+                        return Err(err.with_attempts(attempts));
+                    }
+                }
+            }
+            Event::RetryDue => {
+                let now = Instant::now();
+                let mut i = 0;
+                while i < waiting.len() {
+                    if waiting[i].due <= now {
+                        let w = waiting.swap_remove(i);
+                        launch!(w.step, w.try_no, w.backoff);
+                    } else {
+                        i += 1;
+                    }
+                }
+                arm(&mut retry_timer, &waiting);
+            }
+            Event::Hedge => {
+                if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
+                    tracing::debug!(target = %plan.target(&step).id, "hedging: starting the next target");
+                    launch!(step, step.prior_tries + 1, None);
+                }
+            }
+        }
+    }
+    Err(exhausted(plan, attempts, start, deadline, deadline_hit))
+}
+
+/// Points the retry timer at the earliest waiting retry.
+fn arm(timer: &mut Option<Pin<Box<Sleep>>>, waiting: &[Waiting]) {
+    let Some(due) = waiting.iter().map(|w| w.due).min() else {
+        return;
+    };
+    match timer {
+        Some(t) => t.as_mut().reset(due),
+        None => *timer = Some(Box::pin(tokio::time::sleep_until(due))),
+    }
+}
+
+/// Records every attempt still in flight as cancelled; dropping them closes their
+/// connections now.
+fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &str) {
+    for f in flights {
+        let a = &mut attempts[f.attempt];
+        a.outcome = AttemptOutcome::Cancelled;
+        a.latency = f.started.elapsed();
+        a.error = Some(
+            Error::new(ErrorKind::Cancelled, format!("abandoned: {why}")).with_target(a.target.clone()),
+        );
+    }
+}
+
+/// The error when nothing is left to try.
+fn exhausted(
+    plan: &Plan,
+    attempts: Vec<Attempt>,
+    start: Instant,
+    deadline: Instant,
+    deadline_hit: bool,
+) -> Error {
+    // A context overflow with no larger target: the caller needs that reason, not a summary.
+    if let Some(last) = attempts.last().and_then(|a| a.error.clone())
+        && last.kind() == ErrorKind::ContextLengthExceeded
+    {
+        return last.with_attempts(attempts);
+    }
+    let targets: std::collections::HashSet<&TargetId> = attempts.iter().map(|a| &a.target).collect();
+    let mut msg = format!(
+        "route {:?}: {} attempts on {} targets failed in {} ms",
+        plan.route.name,
+        attempts.len(),
+        targets.len(),
+        start.elapsed().as_millis()
+    );
+    if deadline_hit {
+        msg.push_str(&format!(
+            " (deadline of {} ms reached)",
+            deadline.saturating_duration_since(start).as_millis()
+        ));
+    }
+    let err = Error::new(ErrorKind::AllTargetsFailed, msg).with_attempts(attempts);
+    if deadline_hit {
+        err.with_limit(Limit::Deadline)
+    } else {
+        err
+    }
+}

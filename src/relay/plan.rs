@@ -1,0 +1,351 @@
+//! Resolved routes and targets, and the [`Plan`]: the ordered steps one request walks.
+//!
+//! A [`Chain`] (a value) is resolved once against the registered providers and the relay's
+//! defaults into a [`Route`] of [`ResolvedTarget`]s; every setting is then concrete. A
+//! [`Plan`] is built per call from a route (the routing issue fills it from routers,
+//! constraints and health); mid-stream recovery builds plans of its own.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use super::chain::{Chain, Hedge, MidStreamRecovery, Target};
+use super::policy::{ContextOverflow, RetryPolicy};
+use crate::error::{Error, ErrorKind};
+use crate::provider::Provider;
+use crate::types::TargetId;
+
+/// Default time allowed for one attempt: 120 s.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default deadline for a whole call up to its answer, retries and failover included: 300 s.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default longest duration of a whole stream: 30 minutes.
+pub const DEFAULT_MAX_STREAM_DURATION: Duration = Duration::from_secs(30 * 60);
+/// Longest timeout a configuration may set (24 h): anything longer is a mistake.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Most request-scoped targets whose state the relay keeps (a gateway's clients may name any
+/// model; past this, new names get state of their own that is not shared).
+const MAX_REGISTERED_TARGETS: usize = 10_000;
+
+/// What the relay keeps per target (provider + model), shared by every route and every
+/// request-scoped chain that names it. Health lives here (the routing issue).
+#[derive(Debug, Default)]
+pub(crate) struct TargetState {
+    /// Attempts in flight on this target (read by the least-busy strategy, next issue).
+    #[allow(dead_code)]
+    pub in_flight: AtomicUsize,
+}
+
+/// Per-target state, keyed by `provider/model`.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    states: RwLock<HashMap<String, Arc<TargetState>>>,
+}
+
+impl Registry {
+    /// The state of `provider/model`, created on first use.
+    pub fn state(&self, provider: &str, model: &str) -> Arc<TargetState> {
+        let key = format!("{provider}/{model}");
+        if let Ok(map) = self.states.read()
+            && let Some(s) = map.get(&key)
+        {
+            return s.clone();
+        }
+        let Ok(mut map) = self.states.write() else {
+            return Arc::default();
+        };
+        if map.len() >= MAX_REGISTERED_TARGETS && !map.contains_key(&key) {
+            return Arc::default();
+        }
+        map.entry(key).or_default().clone()
+    }
+}
+
+/// A target with every setting concrete.
+pub(crate) struct ResolvedTarget {
+    pub id: TargetId,
+    pub provider: Arc<dyn Provider>,
+    pub attempt_timeout: Duration,
+    pub first_token_timeout: Option<Duration>,
+    pub retry: RetryPolicy,
+    pub context_window: Option<u32>,
+    pub prefill: bool,
+    // Read by constraints and strategies (the routing issue).
+    #[allow(dead_code)]
+    pub tags: Vec<String>,
+    #[allow(dead_code)]
+    pub weight: f64,
+    #[allow(dead_code)]
+    pub state: Arc<TargetState>,
+}
+
+impl std::fmt::Debug for ResolvedTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedTarget")
+            .field("id", &format_args!("{}", self.id))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a stream does after its commit point.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamSettings {
+    pub idle_timeout: Option<Duration>,
+    pub max_duration: Duration,
+    pub lenient: bool,
+    pub recovery: MidStreamRecovery,
+}
+
+/// A chain resolved and validated.
+#[derive(Debug)]
+pub(crate) struct Route {
+    pub name: Arc<str>,
+    pub targets: Vec<Arc<ResolvedTarget>>,
+    pub total_timeout: Duration,
+    pub context_overflow: ContextOverflow,
+    pub fail_over_invalid: bool,
+    pub stream: StreamSettings,
+    pub hedge: Option<Hedge>,
+}
+
+impl Route {
+    /// The same settings over other targets (request-scoped fallbacks).
+    pub fn with_targets(&self, targets: Vec<Arc<ResolvedTarget>>) -> Route {
+        Route {
+            name: self.name.clone(),
+            targets,
+            total_timeout: self.total_timeout,
+            context_overflow: self.context_overflow,
+            fail_over_invalid: self.fail_over_invalid,
+            stream: self.stream,
+            hedge: self.hedge,
+        }
+    }
+}
+
+/// One step of a plan: a target of the route, and how it is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Step {
+    /// Index into the route's targets.
+    pub target: usize,
+    /// Send the continuation request (the partial answer as an assistant prefill).
+    pub continuation: bool,
+    /// Tries this target already had in this call (its retry policy counts them).
+    pub prior_tries: u32,
+}
+
+impl Step {
+    pub fn fresh(target: usize) -> Self {
+        Step {
+            target,
+            continuation: false,
+            prior_tries: 0,
+        }
+    }
+}
+
+/// The ordered steps for one request.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub route: Arc<Route>,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// Every target of `route`, in order.
+    pub fn of(route: Arc<Route>) -> Plan {
+        let steps = (0..route.targets.len()).map(Step::fresh).collect();
+        Plan { route, steps }
+    }
+
+    pub fn target(&self, step: &Step) -> &ResolvedTarget {
+        &self.route.targets[step.target]
+    }
+}
+
+/// Resolves chains against the registered providers and the relay's defaults.
+pub(crate) struct Resolver<'a> {
+    pub providers: &'a HashMap<String, Arc<dyn Provider>>,
+    pub defaults: &'a Chain,
+    pub registry: &'a Registry,
+}
+
+fn config(msg: String) -> Error {
+    Error::new(ErrorKind::Config, msg)
+}
+
+/// Checks a configured timeout: more than zero and at most [`MAX_TIMEOUT`].
+fn check_timeout(what: &str, d: Option<Duration>, place: &dyn Fn() -> String) -> Result<(), Error> {
+    match d {
+        Some(d) if d.is_zero() => Err(config(format!("{}: {what} must be greater than zero", place()))),
+        Some(d) if d > MAX_TIMEOUT => Err(config(format!(
+            "{}: {what} of {} s is longer than the {} h allowed",
+            place(),
+            d.as_secs(),
+            MAX_TIMEOUT.as_secs() / 3600
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn check_retry(policy: &RetryPolicy, place: &dyn Fn() -> String) -> Result<(), Error> {
+    if policy.max_attempts == 0 {
+        return Err(config(format!("{}: retry.max_attempts must be at least 1", place())));
+    }
+    if policy.base_delay > policy.max_delay {
+        return Err(config(format!(
+            "{}: retry.base_delay is longer than retry.max_delay",
+            place()
+        )));
+    }
+    for (what, d) in [
+        ("retry.max_delay", policy.max_delay),
+        ("retry.max_retry_after", policy.max_retry_after),
+    ] {
+        check_timeout(what, Some(d), place)?;
+    }
+    Ok(())
+}
+
+/// Checks a chain's own settings (not its targets).
+fn check_chain(chain: &Chain, place: &dyn Fn() -> String) -> Result<(), Error> {
+    check_timeout("attempt_timeout", chain.attempt_timeout, place)?;
+    check_timeout("first_token_timeout", chain.first_token_timeout, place)?;
+    check_timeout("total_timeout", chain.total_timeout, place)?;
+    check_timeout("stream_idle_timeout", chain.stream_idle_timeout, place)?;
+    check_timeout("max_stream_duration", chain.max_stream_duration, place)?;
+    if let Some(r) = &chain.retry {
+        check_retry(r, place)?;
+    }
+    if let Some(h) = &chain.hedge {
+        check_timeout("hedge.after", Some(h.after), place)?;
+        if h.max_extra == 0 || h.max_extra > 8 {
+            return Err(config(format!("{}: hedge.max_extra must be 1 to 8", place())));
+        }
+    }
+    Ok(())
+}
+
+impl Resolver<'_> {
+    /// Checks the relay's defaults (a chain of settings without targets).
+    pub fn check_defaults(&self) -> Result<(), Error> {
+        let place = || "relay defaults".to_owned();
+        if !self.defaults.targets.is_empty() {
+            return Err(config("relay defaults: a defaults chain takes no targets".into()));
+        }
+        check_chain(self.defaults, &place)
+    }
+
+    /// Resolves `chain` as the route `name`.
+    pub fn route(&self, name: &str, chain: &Chain) -> Result<Route, Error> {
+        let place = || format!("route {name:?}");
+        check_chain(chain, &place)?;
+        if chain.targets.is_empty() {
+            return Err(config(format!("route {name:?} has no target")));
+        }
+        let targets = chain
+            .targets
+            .iter()
+            .map(|t| self.target(name, chain, t).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.route_with(name, chain, targets))
+    }
+
+    /// A route of `targets` under `chain`'s settings (falling back to the defaults).
+    pub fn route_with(&self, name: &str, chain: &Chain, targets: Vec<Arc<ResolvedTarget>>) -> Route {
+        let d = self.defaults;
+        Route {
+            name: Arc::from(name),
+            targets,
+            total_timeout: chain
+                .total_timeout
+                .or(d.total_timeout)
+                .unwrap_or(DEFAULT_TOTAL_TIMEOUT),
+            context_overflow: chain
+                .context_overflow
+                .or(d.context_overflow)
+                .unwrap_or_default(),
+            fail_over_invalid: chain
+                .fail_over_invalid_requests
+                .or(d.fail_over_invalid_requests)
+                .unwrap_or(false),
+            stream: StreamSettings {
+                idle_timeout: chain.stream_idle_timeout.or(d.stream_idle_timeout),
+                max_duration: chain
+                    .max_stream_duration
+                    .or(d.max_stream_duration)
+                    .unwrap_or(DEFAULT_MAX_STREAM_DURATION),
+                lenient: chain.lenient_streams.or(d.lenient_streams).unwrap_or(false),
+                recovery: chain
+                    .mid_stream_recovery
+                    .or(d.mid_stream_recovery)
+                    .unwrap_or_default(),
+            },
+            hedge: chain.hedge.or(d.hedge),
+        }
+    }
+
+    /// Resolves one target of route `route` (whose chain is `chain`).
+    pub fn target(&self, route: &str, chain: &Chain, t: &Target) -> Result<ResolvedTarget, Error> {
+        let place = || format!("route {route:?}, target {:?}", t.to_string());
+        if t.provider.is_empty() || t.model.is_empty() {
+            return Err(config(format!(
+                "{}: a target needs a provider and a model (\"provider/model\")",
+                place()
+            )));
+        }
+        let provider = self.providers.get(&t.provider).cloned().ok_or_else(|| {
+            let mut known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            config(format!(
+                "{}: unknown provider {:?} (registered: {})",
+                place(),
+                t.provider,
+                known.join(", ")
+            ))
+        })?;
+        check_timeout("attempt_timeout", t.attempt_timeout, &place)?;
+        check_timeout("first_token_timeout", t.first_token_timeout, &place)?;
+        if let Some(r) = &t.retry {
+            check_retry(r, &place)?;
+        }
+        if t.max_attempts == Some(0) {
+            return Err(config(format!("{}: max_attempts must be at least 1", place())));
+        }
+        let weight = t.weight.unwrap_or(1.0);
+        if !weight.is_finite() || weight < 0.0 {
+            return Err(config(format!("{}: weight must be a finite number ≥ 0", place())));
+        }
+        let d = self.defaults;
+        let mut retry = t
+            .retry
+            .clone()
+            .or_else(|| chain.retry.clone())
+            .or_else(|| d.retry.clone())
+            .unwrap_or_default();
+        if let Some(n) = t.max_attempts {
+            retry.max_attempts = n;
+        }
+        Ok(ResolvedTarget {
+            id: TargetId::new(t.provider.as_str(), t.model.as_str()),
+            provider,
+            attempt_timeout: t
+                .attempt_timeout
+                .or(chain.attempt_timeout)
+                .or(d.attempt_timeout)
+                .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
+            first_token_timeout: t
+                .first_token_timeout
+                .or(chain.first_token_timeout)
+                .or(d.first_token_timeout),
+            retry,
+            context_window: t.context_window,
+            prefill: t.prefill.unwrap_or(false),
+            tags: t.tags.clone(),
+            weight,
+            state: self.registry.state(&t.provider, &t.model),
+        })
+    }
+}
