@@ -26,13 +26,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut b = Relay::builder();
         if let Some(p) = openai {
             b = b.provider("openai", p);
-            chain = chain
-                .target(Target::new("openai", "gpt-4o-mini").attempt_timeout(Duration::from_secs(20)));
+            chain = chain.target(
+                Target::new("openai", "gpt-4o-mini").attempt_timeout(Duration::from_secs(20)),
+            );
         }
         if let Some(p) = deepseek {
             b = b.provider("deepseek", p);
-            chain = chain
-                .target(Target::new("deepseek", "deepseek-chat").attempt_timeout(Duration::from_secs(30)));
+            chain = chain.target(
+                Target::new("deepseek", "deepseek-chat").attempt_timeout(Duration::from_secs(30)),
+            );
         }
         b.route("support", chain.total_timeout(Duration::from_secs(60)))
     } else {
@@ -65,8 +67,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .provider("deepseek", OpenAi::deepseek("sk-simulated").base_url(&url))
             .route(
                 "support",
+                // A 2.5 s response window on OpenAI, then DeepSeek; 10 s for the whole call.
                 Chain::new()
-                    .target(Target::new("openai", "gpt-4o-mini").attempt_timeout(Duration::from_millis(2500)))
+                    .target(
+                        Target::new("openai", "gpt-4o-mini")
+                            .attempt_timeout(Duration::from_millis(2500))
+                            .first_token_timeout(Duration::from_millis(2500)),
+                    )
                     .target("deepseek/deepseek-chat")
                     .total_timeout(Duration::from_secs(10)),
             )
@@ -77,7 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .system("You are a concise support agent.")
         .user("Where is my order #123?");
 
-    let resp = relay.chat(question.clone()).await?;
+    let resp = relay.chat(&question).await?;
     println!("answer:    {}", resp.text());
     if let Some(by) = &resp.meta.served_by {
         println!("served by: {by}");
@@ -91,14 +98,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("latency:   {} ms", resp.meta.latency.as_millis());
     println!("attempts:  {}", resp.meta.attempts.len());
     for (i, a) in resp.meta.attempts.iter().enumerate() {
+        let status = a.status.map(|s| format!(" HTTP {s}")).unwrap_or_default();
         let outcome = match &a.error {
-            None => "ok".to_owned(),
-            Some(e) => format!(
-                "{} (HTTP {}) → {}",
-                e.kind(),
-                a.status.unwrap_or(0),
-                e.message()
-            ),
+            None => format!("{}{status}", a.outcome),
+            Some(e) => format!("{}{status} → {}", a.outcome, e.message()),
         };
         println!(
             "  #{} {} try {} in {} ms: {outcome}",
@@ -110,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("\nThe same question, streamed:");
-    let mut stream = relay.chat_stream(question).await?;
+    let mut stream = relay.chat_stream(&question).await?;
     if let Some(by) = &stream.meta().served_by {
         print!("[{by}] ");
     }

@@ -36,7 +36,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "chat",
             Chain::new()
-                .target(Target::new("openai", "gpt-4o").first_token_timeout(Duration::from_millis(2500)))
+                .target(
+                    Target::new("openai", "gpt-4o")
+                        .first_token_timeout(Duration::from_millis(2500)),
+                )
                 .target("deepseek/deepseek-chat")
                 .stream_idle_timeout(Duration::from_secs(10))
                 .total_timeout(Duration::from_secs(30)),

@@ -356,25 +356,31 @@ impl Error {
 
     /// Whether a time limit passed: an attempt or first-token timeout, the call's deadline,
     /// a stream's idle timeout or its longest duration ([`limit`](Self::limit) says which).
+    /// Like every predicate here, it answers for the [`last_error`](Self::last_error) of an
+    /// error that sums up several attempts.
     pub fn is_timeout(&self) -> bool {
-        self.0.kind == ErrorKind::Timeout || self.0.limit.is_some()
+        self.0.kind == ErrorKind::Timeout
+            || self.0.limit.is_some()
+            || self.own_last_error().is_some_and(Error::is_timeout)
     }
 
     /// Whether the call's own deadline passed ([`Limit::Deadline`]): the relay gave up
     /// because the time the caller allowed was used up, not because a target refused.
     pub fn is_deadline(&self) -> bool {
         self.0.limit == Some(Limit::Deadline)
+            || self.own_last_error().is_some_and(Error::is_deadline)
     }
 
     /// Whether the connection could not be made, or broke before an answer.
     pub fn is_connect(&self) -> bool {
-        self.0.kind == ErrorKind::Connect
+        self.0.kind == ErrorKind::Connect || self.own_last_error().is_some_and(Error::is_connect)
     }
 
     /// Whether the vendor throttled the request (HTTP 429 and the like; not an exhausted
     /// quota, see [`ErrorKind::QuotaExhausted`]).
     pub fn is_rate_limited(&self) -> bool {
         self.0.kind == ErrorKind::RateLimited
+            || self.own_last_error().is_some_and(Error::is_rate_limited)
     }
 
     /// Whether the same request may succeed if sent again later: rate limits, overload,
@@ -427,13 +433,7 @@ impl Error {
                     (None, crate::types::AttemptOutcome::Served) => "ok".to_owned(),
                     (None, other) => other.to_string(),
                 };
-                let _ = write!(
-                    s,
-                    "; #{} {} try {}: {what}",
-                    n + 1,
-                    a.target,
-                    a.try_number
-                );
+                let _ = write!(s, "; #{} {} try {}: {what}", n + 1, a.target, a.try_number);
             }
         }
         s

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod error;
@@ -9,6 +10,7 @@ pub mod providers;
 pub mod relay;
 mod secret;
 #[cfg(feature = "simulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
 pub mod simulator;
 pub mod types;
 

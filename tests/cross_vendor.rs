@@ -278,7 +278,9 @@ async fn a_tool_conversation_continues_on_another_vendor_for_every_pair() {
             sim.script(to_model, [Reply::text("It is sunny in Paris.")]);
             let second = three_vendors(
                 &sim,
-                Chain::new().target(Target::new(from, from_model)).target(Target::new(to, to_model)),
+                Chain::new()
+                    .target(Target::new(from, from_model))
+                    .target(Target::new(to, to_model)),
             );
             let convo =
                 question

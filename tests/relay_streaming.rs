@@ -88,7 +88,10 @@ async fn a_slow_first_token_fails_over_inside_the_response_window() {
         opened_after >= window && opened_after < window + Duration::from_millis(800),
         "{opened_after:?}"
     );
-    assert_eq!(stream.meta().attempts[0].failure(), Some(ErrorKind::Timeout));
+    assert_eq!(
+        stream.meta().attempts[0].failure(),
+        Some(ErrorKind::Timeout)
+    );
     let (chunks, err) = guarded(drain(stream)).await;
     assert!(err.is_none());
     assert_eq!(joined(&chunks), text_of(3));
@@ -384,9 +387,16 @@ async fn collect_equals_chat_for_the_same_script() {
     );
     let relay = relay(&sim, primary_fallback());
     let plain = guarded(relay.chat(req())).await.unwrap();
-    let streamed = guarded(async { relay.chat_stream(req()).await.unwrap().into_response().await })
-        .await
-        .unwrap();
+    let streamed = guarded(async {
+        relay
+            .chat_stream(req())
+            .await
+            .unwrap()
+            .into_response()
+            .await
+    })
+    .await
+    .unwrap();
     assert_eq!(streamed.text(), plain.text());
     assert_eq!(streamed.usage, plain.usage);
     assert_eq!(streamed.finish_reason(), plain.finish_reason());

@@ -55,9 +55,7 @@ async fn keys_never_appear_in_debug_display_errors_or_traces() {
         .provider("sim", provider.clone())
         .route(
             "r",
-            Chain::new()
-                .target("sim/primary")
-                .target("sim/fallback"),
+            Chain::new().target("sim/primary").target("sim/fallback"),
         )
         .build()
         .unwrap();

@@ -89,7 +89,9 @@ impl<H: EventHandler> ChunkDecoder<H> {
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     self.done = true;
-                    return Err(Error::new(ErrorKind::Decode, "malformed event stream").with_source(e));
+                    return Err(
+                        Error::new(ErrorKind::Decode, "malformed event stream").with_source(e)
+                    );
                 }
             };
             match self.handler.on_event(&event, out) {

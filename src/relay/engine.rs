@@ -47,8 +47,9 @@ pub(crate) fn saturating_add(start: Instant, d: Duration) -> Instant {
         .unwrap_or(start)
 }
 
-type AttemptFuture<'a, T> =
-    Pin<Box<dyn Future<Output = Result<Result<T, Error>, tokio::time::error::Elapsed>> + Send + 'a>>;
+type AttemptFuture<'a, T> = Pin<
+    Box<dyn Future<Output = Result<Result<T, Error>, tokio::time::error::Elapsed>> + Send + 'a>,
+>;
 
 /// An attempt in flight.
 struct Flight<'a, T> {
@@ -318,7 +319,9 @@ where
                     }
                     overflow.record(target);
                     // Steps already waiting for a retry of an overflowed target are moot.
-                    waiting.retain(|w| overflow.eligible(plan.target(&w.step), route.context_overflow));
+                    waiting.retain(|w| {
+                        overflow.eligible(plan.target(&w.step), route.context_overflow)
+                    });
                     if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
                         launch!(step, step.prior_tries + 1, None);
                     }
@@ -400,7 +403,8 @@ fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &st
         a.outcome = AttemptOutcome::Cancelled;
         a.latency = f.started.elapsed();
         a.error = Some(
-            Error::new(ErrorKind::Cancelled, format!("abandoned: {why}")).with_target(a.target.clone()),
+            Error::new(ErrorKind::Cancelled, format!("abandoned: {why}"))
+                .with_target(a.target.clone()),
         );
     }
 }
@@ -419,7 +423,8 @@ fn exhausted(
     {
         return last.with_attempts(attempts);
     }
-    let targets: std::collections::HashSet<&TargetId> = attempts.iter().map(|a| &a.target).collect();
+    let targets: std::collections::HashSet<&TargetId> =
+        attempts.iter().map(|a| &a.target).collect();
     let mut msg = format!(
         "route {:?}: {} attempts on {} targets failed in {} ms",
         plan.route.name,

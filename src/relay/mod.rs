@@ -23,10 +23,10 @@ use crate::types::{ChatRequest, ChatResponse, ChatStream};
 pub use chain::{Chain, Hedge, MidStreamRecovery, Target};
 pub use duration::parse_duration;
 use engine::{Mode, saturating_add};
-use plan::{Plan, Registry, Resolver, Route};
 pub use plan::{
     DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
 };
+use plan::{Plan, Registry, Resolver, Route};
 pub use policy::{ContextOverflow, RetryPolicy};
 
 /// Most `provider/model` routes kept resolved for reuse.
@@ -274,8 +274,15 @@ pub struct ScopedChain {
 
 impl std::fmt::Debug for ScopedChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let targets: Vec<String> = self.route.targets.iter().map(|t| t.id.to_string()).collect();
-        f.debug_struct("ScopedChain").field("targets", &targets).finish()
+        let targets: Vec<String> = self
+            .route
+            .targets
+            .iter()
+            .map(|t| t.id.to_string())
+            .collect();
+        f.debug_struct("ScopedChain")
+            .field("targets", &targets)
+            .finish()
     }
 }
 
@@ -436,10 +443,20 @@ mod tests {
         fn name(&self) -> &str {
             "nothing"
         }
-        async fn chat(&self, _: &ChatRequest, _: &str, _: &CallContext) -> Result<ChatResponse, Error> {
+        async fn chat(
+            &self,
+            _: &ChatRequest,
+            _: &str,
+            _: &CallContext,
+        ) -> Result<ChatResponse, Error> {
             Err(Error::new(ErrorKind::Server, "no"))
         }
-        async fn chat_stream(&self, _: &ChatRequest, _: &str, _: &CallContext) -> Result<ChatStream, Error> {
+        async fn chat_stream(
+            &self,
+            _: &ChatRequest,
+            _: &str,
+            _: &CallContext,
+        ) -> Result<ChatStream, Error> {
             Err(Error::new(ErrorKind::Server, "no"))
         }
     }
@@ -463,7 +480,10 @@ mod tests {
         let fb = relay
             .resolve(&ChatRequest::new("b").fallbacks(["p/other"]))
             .unwrap();
-        assert!(Arc::ptr_eq(&inner.routes["a"].targets[1].state, &fb.targets[1].state));
+        assert!(Arc::ptr_eq(
+            &inner.routes["a"].targets[1].state,
+            &fb.targets[1].state
+        ));
         assert!(!Arc::ptr_eq(a, &inner.routes["a"].targets[1].state));
     }
 }

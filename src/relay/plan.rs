@@ -179,7 +179,10 @@ fn config(msg: String) -> Error {
 /// Checks a configured timeout: more than zero and at most [`MAX_TIMEOUT`].
 fn check_timeout(what: &str, d: Option<Duration>, place: &dyn Fn() -> String) -> Result<(), Error> {
     match d {
-        Some(d) if d.is_zero() => Err(config(format!("{}: {what} must be greater than zero", place()))),
+        Some(d) if d.is_zero() => Err(config(format!(
+            "{}: {what} must be greater than zero",
+            place()
+        ))),
         Some(d) if d > MAX_TIMEOUT => Err(config(format!(
             "{}: {what} of {} s is longer than the {} h allowed",
             place(),
@@ -192,7 +195,10 @@ fn check_timeout(what: &str, d: Option<Duration>, place: &dyn Fn() -> String) ->
 
 fn check_retry(policy: &RetryPolicy, place: &dyn Fn() -> String) -> Result<(), Error> {
     if policy.max_attempts == 0 {
-        return Err(config(format!("{}: retry.max_attempts must be at least 1", place())));
+        return Err(config(format!(
+            "{}: retry.max_attempts must be at least 1",
+            place()
+        )));
     }
     if policy.base_delay > policy.max_delay {
         return Err(config(format!(
@@ -222,7 +228,10 @@ fn check_chain(chain: &Chain, place: &dyn Fn() -> String) -> Result<(), Error> {
     if let Some(h) = &chain.hedge {
         check_timeout("hedge.after", Some(h.after), place)?;
         if h.max_extra == 0 || h.max_extra > 8 {
-            return Err(config(format!("{}: hedge.max_extra must be 1 to 8", place())));
+            return Err(config(format!(
+                "{}: hedge.max_extra must be 1 to 8",
+                place()
+            )));
         }
     }
     Ok(())
@@ -233,7 +242,9 @@ impl Resolver<'_> {
     pub fn check_defaults(&self) -> Result<(), Error> {
         let place = || "relay defaults".to_owned();
         if !self.defaults.targets.is_empty() {
-            return Err(config("relay defaults: a defaults chain takes no targets".into()));
+            return Err(config(
+                "relay defaults: a defaults chain takes no targets".into(),
+            ));
         }
         check_chain(self.defaults, &place)
     }
@@ -254,7 +265,12 @@ impl Resolver<'_> {
     }
 
     /// A route of `targets` under `chain`'s settings (falling back to the defaults).
-    pub fn route_with(&self, name: &str, chain: &Chain, targets: Vec<Arc<ResolvedTarget>>) -> Route {
+    pub fn route_with(
+        &self,
+        name: &str,
+        chain: &Chain,
+        targets: Vec<Arc<ResolvedTarget>>,
+    ) -> Route {
         let d = self.defaults;
         Route {
             name: Arc::from(name),
@@ -312,11 +328,17 @@ impl Resolver<'_> {
             check_retry(r, &place)?;
         }
         if t.max_attempts == Some(0) {
-            return Err(config(format!("{}: max_attempts must be at least 1", place())));
+            return Err(config(format!(
+                "{}: max_attempts must be at least 1",
+                place()
+            )));
         }
         let weight = t.weight.unwrap_or(1.0);
         if !weight.is_finite() || weight < 0.0 {
-            return Err(config(format!("{}: weight must be a finite number ≥ 0", place())));
+            return Err(config(format!(
+                "{}: weight must be a finite number ≥ 0",
+                place()
+            )));
         }
         let d = self.defaults;
         let mut retry = t

@@ -193,7 +193,15 @@ mod tests {
 
     fn decide_for(err: Error, try_no: u32, remaining: Duration) -> Decision {
         let p = RetryPolicy::default();
-        decide(&err, try_no, Duration::ZERO, &p, &mut p.schedule(), remaining, false)
+        decide(
+            &err,
+            try_no,
+            Duration::ZERO,
+            &p,
+            &mut p.schedule(),
+            remaining,
+            false,
+        )
     }
 
     const LOTS: Duration = Duration::from_secs(60);
@@ -256,9 +264,25 @@ mod tests {
     fn a_silent_drop_is_not_retried_a_quick_reset_is() {
         let p = RetryPolicy::default();
         let e = Error::new(ErrorKind::Connect, "closed");
-        let quick = decide(&e, 1, Duration::from_millis(5), &p, &mut p.schedule(), LOTS, false);
+        let quick = decide(
+            &e,
+            1,
+            Duration::from_millis(5),
+            &p,
+            &mut p.schedule(),
+            LOTS,
+            false,
+        );
         assert!(matches!(quick, Decision::Retry(_)), "{quick:?}");
-        let silent = decide(&e, 1, Duration::from_secs(3), &p, &mut p.schedule(), LOTS, false);
+        let silent = decide(
+            &e,
+            1,
+            Duration::from_secs(3),
+            &p,
+            &mut p.schedule(),
+            LOTS,
+            false,
+        );
         assert_eq!(silent, Decision::FailOver);
     }
 

@@ -102,7 +102,12 @@ pub(crate) async fn relay_stream(
             stream_deadline,
         })),
     };
-    Ok(ChatStream::from_source(Driver::new(won, route, recovery, stream_deadline)))
+    Ok(ChatStream::from_source(Driver::new(
+        won,
+        route,
+        recovery,
+        stream_deadline,
+    )))
 }
 
 /// What a recovery needs: the route, the request, which step serves and which are left.
@@ -126,7 +131,8 @@ struct Recovery {
 }
 
 /// A recovery in flight: the reopened stream and whether it continues, or why it failed.
-type RecoveryFuture = Pin<Box<dyn Future<Output = (Result<Won<Opened>, Error>, Duration, bool)> + Send>>;
+type RecoveryFuture =
+    Pin<Box<dyn Future<Output = (Result<Won<Opened>, Error>, Duration, bool)> + Send>>;
 
 /// Feeds the caller after the commit point.
 struct Driver {
@@ -163,7 +169,9 @@ impl Driver {
         meta.status = won.value.stream.meta().status;
         let now = Instant::now();
         let idle = route.stream.idle_timeout;
-        let first_due = idle.map_or(stream_deadline, |d| saturating_add(now, d).min(stream_deadline));
+        let first_due = idle.map_or(stream_deadline, |d| {
+            saturating_add(now, d).min(stream_deadline)
+        });
         Driver {
             inner: won.value.stream,
             queue: won.value.head,
@@ -306,7 +314,10 @@ impl Driver {
         if steps.is_empty() {
             return None;
         }
-        tracing::info!(continuation = continuable, "recovering an interrupted stream");
+        tracing::info!(
+            continuation = continuable,
+            "recovering an interrupted stream"
+        );
         let plan = Plan {
             route: route.clone(),
             steps,
@@ -342,10 +353,12 @@ impl Driver {
         let base = self.meta.attempts.len();
         let served = won.meta.served.map(|i| base + i);
         let served_tries = won.meta.served_attempt().map_or(1, |a| a.try_number);
-        self.meta.attempts.extend(won.meta.attempts.into_iter().map(|mut a| {
-            a.started += offset;
-            a
-        }));
+        self.meta
+            .attempts
+            .extend(won.meta.attempts.into_iter().map(|mut a| {
+                a.started += offset;
+                a
+            }));
         self.meta.served = served;
         self.meta.served_by = won.meta.served_by;
         self.meta.request_id = won.value.stream.meta().request_id.clone();
@@ -408,12 +421,16 @@ impl futures::Stream for Driver {
                     Ok(won) => d.resume(won, offset),
                     Err(recovery_err) => {
                         // Never hide the original interruption behind the fallback's error.
-                        d.meta.attempts.extend(recovery_err.attempts().iter().cloned().map(|mut a| {
-                            a.started += offset;
-                            a
-                        }));
+                        d.meta
+                            .attempts
+                            .extend(recovery_err.attempts().iter().cloned().map(|mut a| {
+                                a.started += offset;
+                                a
+                            }));
                         d.done = true;
-                        return Poll::Ready(Some(Err(original.with_attempts(d.meta.attempts.clone()))));
+                        return Poll::Ready(Some(Err(
+                            original.with_attempts(d.meta.attempts.clone())
+                        )));
                     }
                 }
                 continue;
@@ -459,7 +476,9 @@ impl futures::Stream for Driver {
                         Some(fut) => d.pending = Some((fut, err)),
                         None => {
                             d.done = true;
-                            return Poll::Ready(Some(Err(err.with_attempts(d.meta.attempts.clone()))));
+                            return Poll::Ready(Some(Err(
+                                err.with_attempts(d.meta.attempts.clone())
+                            )));
                         }
                     }
                 }

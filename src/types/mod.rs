@@ -11,10 +11,12 @@ pub use request::{
     Message, ReasoningEffort, RelayHints, ResponseFormat, Role, StreamOptions, ThinkingBlock, Tool,
     ToolCall, ToolChoice,
 };
-pub use response::{Attempt, AttemptOutcome, ChatResponse, Choice, FinishReason, ResponseMeta, TargetId};
-pub(crate) use stream::{ChunkSource, response_to_chunks};
+pub use response::{
+    Attempt, AttemptOutcome, ChatResponse, Choice, FinishReason, ResponseMeta, TargetId,
+};
 pub use stream::{
     ChatChunk, ChatStream, ChunkChoice, ChunkKind, Delta, FunctionCallDelta, StreamAccumulator,
     ToolCallDelta,
 };
+pub(crate) use stream::{ChunkSource, response_to_chunks};
 pub use usage::Usage;

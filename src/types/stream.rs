@@ -384,7 +384,9 @@ impl ChoiceAcc {
 /// A stream of chunks that also keeps the metadata of the call behind it. The relay's own
 /// stream updates its metadata as it goes (a recovered stream changes who serves it), so the
 /// metadata lives with the stream rather than beside it.
-pub(crate) trait ChunkSource: Stream<Item = Result<ChatChunk, Error>> + Send + Unpin {
+pub(crate) trait ChunkSource:
+    Stream<Item = Result<ChatChunk, Error>> + Send + Unpin
+{
     /// What the call did so far.
     fn meta(&self) -> &ResponseMeta;
     /// Mutable access to the same.

@@ -9,9 +9,9 @@
 //! * Text parts → `text` blocks (empty text is left out: Anthropic rejects it); image parts:
 //!   `data:<mime>;base64,…` → a base64 `image` source, `http(s)://…` → a `url` source; raw
 //!   parts of type `image` or `document` are sent as they are; other part types are an
-//!   [`ErrorKind::InvalidRequest`].
+//!   [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest).
 //! * Assistant `tool_calls` → `tool_use` blocks (arguments parsed to an object; `""` → `{}`;
-//!   anything that is not a JSON object is an [`ErrorKind::InvalidRequest`] naming the call).
+//!   anything that is not a JSON object is an [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest) naming the call).
 //!   Assistant `thinking_blocks` are sent back first in their turn (`thinking` with its
 //!   signature, `redacted_thinking`); unsigned reasoning and `reasoning` text are not sent.
 //! * `tools` → `{name, description, input_schema}` (`{"type":"object","properties":{}}` when
@@ -32,7 +32,7 @@
 //! * `response_format` `json_schema` → `output_config: {"format": {"type": "json_schema",
 //!   "schema": …}}` (the form the recorded requests use, with no beta header);
 //!   `json_object` → the system instruction [`JSON_OBJECT_INSTRUCTION`].
-//! * `n` > 1 is an [`ErrorKind::InvalidRequest`]; `seed`, `name`, `refusal` and the
+//! * `n` > 1 is an [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest); `seed`, `name`, `refusal` and the
 //!   request's `extra` fields (OpenAI-specific) are not forwarded.
 //!
 //! # Response mapping
@@ -291,5 +291,44 @@ impl Provider for Anthropic {
             wire::decode_response_with(body, &|s| self.key.redact(s)).map(transport::stream_of)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn base_url_query_goes_after_the_path() {
+        let p = Anthropic::new("k").base_url("https://gw.internal/v1/?beta=true");
+        assert_eq!(p.url(), "https://gw.internal/v1/messages?beta=true");
+        assert!(Provider::validate(&p).is_ok());
+    }
+
+    #[test]
+    fn bad_base_urls_and_keys_are_config_errors() {
+        for bad in ["", "not a url", "htp:/bad url"] {
+            let p = Anthropic::new("sk-ant-secret").base_url(bad);
+            assert_eq!(p.url(), "");
+            let e = Provider::validate(&p).expect_err(bad);
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(!format!("{e:?} {p:?}").contains("sk-ant-secret"));
+        }
+        let p = Anthropic::new("sk-ant-secret\n");
+        assert_eq!(
+            Provider::validate(&p).expect_err("key").kind(),
+            ErrorKind::Config
+        );
+    }
+
+    #[test]
+    fn empty_key_and_replaced_key() {
+        assert!(Anthropic::new("").headers.get("x-api-key").is_none());
+        let p = Anthropic::new("k")
+            .header("X-Api-Key", "other")
+            .expect("header");
+        assert_eq!(p.headers.get_all("x-api-key").iter().count(), 1);
+        assert_eq!(p.headers["x-api-key"], "other");
     }
 }

@@ -704,12 +704,9 @@ pub(crate) fn decode_response_with(
     redact: &dyn Fn(&str) -> String,
 ) -> Result<ChatResponse, Error> {
     let wire: WireMessage = serde_json::from_slice(body).map_err(|e| {
-        Error::new(
-            ErrorKind::Decode,
-            "response is not an Anthropic message",
-        )
-        .with_body(&redact(&String::from_utf8_lossy(body)))
-        .with_source(e)
+        Error::new(ErrorKind::Decode, "response is not an Anthropic message")
+            .with_body(&redact(&String::from_utf8_lossy(body)))
+            .with_source(e)
     })?;
     if wire.kind.as_deref() == Some("error") {
         return Err(in_band_error(body, redact));

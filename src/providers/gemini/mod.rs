@@ -198,26 +198,25 @@ impl Gemini {
     }
 
     fn with_auth(key: ApiKey, auth: Auth) -> Self {
+        let bearer;
         let (name, secret) = match auth {
-            Auth::KeyHeader => (
-                HeaderName::from_static(API_KEY_HEADER),
-                key.expose().to_owned(),
-            ),
-            Auth::Bearer if !key.is_empty() => (AUTHORIZATION, format!("Bearer {}", key.expose())),
+            Auth::KeyHeader => (HeaderName::from_static(API_KEY_HEADER), key.expose()),
+            Auth::Bearer if !key.is_empty() => {
+                bearer = format!("Bearer {}", key.expose());
+                (AUTHORIZATION, bearer.as_str())
+            }
             // No header: an empty token, or a key that goes (percent-encoded) in the query.
-            Auth::Bearer | Auth::KeyQuery => (AUTHORIZATION, String::new()),
+            Auth::Bearer | Auth::KeyQuery => (AUTHORIZATION, ""),
         };
         let mut headers = HeaderMap::new();
-        let key_sendable = transport::auth_headers(&mut headers, name, &secret);
-        let mut p = Gemini {
-            base: Err(BadBaseUrl::new("", "unset")),
+        let key_sendable = transport::auth_headers(&mut headers, name, secret);
+        Gemini {
+            base: urls(DEFAULT_BASE_URL, &key, auth),
             headers,
             key,
             auth,
             key_sendable,
-        };
-        p.set_base_url(DEFAULT_BASE_URL);
-        p
+        }
     }
 
     /// Gemini with the key from `GEMINI_API_KEY`, else `GOOGLE_API_KEY` (sent in the
@@ -268,19 +267,7 @@ impl Gemini {
     }
 
     fn set_base_url(&mut self, base_url: &str) {
-        self.base = BaseUrl::parse(base_url).map(|base| {
-            let key = (self.auth == Auth::KeyQuery && !self.key.is_empty())
-                .then(|| ("key", self.key.expose()));
-            let send_query = [false, true].map(|stream| {
-                let extra: Vec<(&str, &str)> = stream
-                    .then_some(("alt", "sse"))
-                    .into_iter()
-                    .chain(key)
-                    .collect();
-                base.query_with(&extra)
-            });
-            Urls { base, send_query }
-        });
+        self.base = urls(base_url, &self.key, self.auth);
     }
 
     /// The URL to send a request for `model` to, with the key when it goes in the query.
@@ -319,6 +306,21 @@ impl Gemini {
         })
         .await
     }
+}
+
+/// Checks `base_url` and builds the query strings calls append to it.
+fn urls(base_url: &str, key: &ApiKey, auth: Auth) -> Result<Urls, BadBaseUrl> {
+    let base = BaseUrl::parse(base_url)?;
+    let key = (auth == Auth::KeyQuery && !key.is_empty()).then(|| ("key", key.expose()));
+    let send_query = [false, true].map(|stream| {
+        let extra: Vec<(&str, &str)> = stream
+            .then_some(("alt", "sse"))
+            .into_iter()
+            .chain(key)
+            .collect();
+        base.query_with(&extra)
+    });
+    Ok(Urls { base, send_query })
 }
 
 /// The API method for a plain or streamed call.
@@ -416,6 +418,7 @@ impl Provider for Gemini {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::CONTENT_TYPE;
 
     #[test]
     fn endpoints() {
@@ -467,6 +470,83 @@ mod tests {
                 .header("bad name", "v")
                 .expect_err("name")
                 .kind(),
+            ErrorKind::Config
+        );
+    }
+
+    #[test]
+    fn base_url_query_is_kept_and_merged() {
+        let g = Gemini::new("k").base_url("https://proxy.internal/v1beta/?team=a#frag");
+        assert_eq!(
+            g.endpoint("gemini-2.5-flash", false).expect("url"),
+            "https://proxy.internal/v1beta/models/gemini-2.5-flash:generateContent?team=a"
+        );
+        assert_eq!(
+            g.endpoint("gemini-2.5-flash", true).expect("url"),
+            "https://proxy.internal/v1beta/models/gemini-2.5-flash:streamGenerateContent?team=a&alt=sse"
+        );
+        assert_eq!(
+            g.send_url("gemini-2.5-flash", true).expect("url"),
+            g.endpoint("gemini-2.5-flash", true).expect("url")
+        );
+    }
+
+    #[test]
+    fn auth_modes_put_the_key_in_one_place() {
+        let key = "AIzaSECRET";
+        let header = Gemini::new(key);
+        assert_eq!(header.headers[API_KEY_HEADER], key);
+        assert!(header.headers.get(AUTHORIZATION).is_none());
+        assert!(!header.send_url("m", true).expect("url").contains(key));
+
+        let query = Gemini::with_query_key(key).base_url("http://h/v1beta?team=a");
+        assert!(query.headers.get(API_KEY_HEADER).is_none());
+        assert!(query.headers.get(AUTHORIZATION).is_none());
+        assert_eq!(
+            query.send_url("m", false).expect("url"),
+            "http://h/v1beta/models/m:generateContent?team=a&key=AIzaSECRET"
+        );
+        assert_eq!(
+            query.send_url("m", true).expect("url"),
+            "http://h/v1beta/models/m:streamGenerateContent?team=a&alt=sse&key=AIzaSECRET"
+        );
+        assert!(!query.endpoint("m", true).expect("url").contains(key));
+
+        let bearer = Gemini::with_bearer(key);
+        assert_eq!(bearer.headers[AUTHORIZATION], "Bearer AIzaSECRET");
+        assert!(bearer.headers[AUTHORIZATION].is_sensitive());
+        assert!(bearer.headers.get(API_KEY_HEADER).is_none());
+        assert!(!bearer.send_url("m", false).expect("url").contains(key));
+
+        for g in [&header, &query, &bearer] {
+            let shown = format!("{g:?}");
+            assert!(!shown.contains(key), "{shown}");
+            assert_eq!(g.headers[CONTENT_TYPE], "application/json");
+            assert!(Provider::validate(g).is_ok());
+        }
+        // Replacing the built-in credential.
+        let other = Gemini::with_bearer(key)
+            .header("Authorization", "Bearer other")
+            .expect("header");
+        assert_eq!(other.headers.get_all(AUTHORIZATION).iter().count(), 1);
+        assert_eq!(other.headers[AUTHORIZATION], "Bearer other");
+    }
+
+    #[test]
+    fn bad_base_urls_are_config_errors_without_the_key() {
+        let g = Gemini::with_query_key("AIzaSECRET").base_url("htp:/bad url?key=AIzaSECRET");
+        let e = Provider::validate(&g).expect_err("bad url");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(
+            g.endpoint("m", false).expect_err("bad url").kind(),
+            ErrorKind::Config
+        );
+        let shown = format!("{e} {e:?} {g:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("does not parse"), "{shown}");
+        let bad_key = Gemini::new("AIza\nSECRET\n");
+        assert_eq!(
+            Provider::validate(&bad_key).expect_err("key").kind(),
             ErrorKind::Config
         );
     }

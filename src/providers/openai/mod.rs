@@ -518,3 +518,88 @@ impl Provider for OpenAi {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn base_url_query_goes_after_the_path() {
+        let p = OpenAi::compatible("gw", "https://gw.internal/v1/?tenant=a#x", "k");
+        assert_eq!(p.url(), "https://gw.internal/v1/chat/completions?tenant=a");
+        assert_eq!(
+            OpenAi::new("k").url(),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            OpenAi::new("k").base_url("http://127.0.0.1:9").url(),
+            "http://127.0.0.1:9/chat/completions"
+        );
+    }
+
+    #[test]
+    fn azure_deployment_urls() {
+        let p = OpenAi::azure("my-res", "gpt-4o", "2024-10-21", "azkey");
+        assert_eq!(
+            p.url(),
+            "https://my-res.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(Provider::name(&p), "azure");
+        assert_eq!(p.headers[AZURE_KEY_HEADER], "azkey");
+        assert!(p.headers[AZURE_KEY_HEADER].is_sensitive());
+        assert!(p.headers.get(AUTHORIZATION).is_none());
+        let gw = OpenAi::azure(
+            "https://gw.internal/azure/?tenant=a",
+            "dep/../x y",
+            "2025-01-01-preview",
+            "",
+        );
+        assert_eq!(
+            gw.url(),
+            "https://gw.internal/azure/openai/deployments/dep%2F..%2Fx%20y/chat/completions?tenant=a&api-version=2025-01-01-preview"
+        );
+        assert!(gw.headers.get(AZURE_KEY_HEADER).is_none());
+        for (resource, deployment) in [("a b", "d"), ("a.b", "d"), ("r", ""), ("r", ".")] {
+            let p = OpenAi::azure(resource, deployment, "v", "k");
+            assert_eq!(p.url(), "");
+            let e = Provider::validate(&p).expect_err(resource);
+            assert_eq!(e.kind(), ErrorKind::Config);
+        }
+    }
+
+    #[test]
+    fn header_replaces_the_bearer() {
+        let p = OpenAi::new("sk-secret")
+            .header("Authorization", "Bearer other")
+            .expect("header");
+        assert_eq!(p.headers.get_all(AUTHORIZATION).iter().count(), 1);
+        assert_eq!(p.headers[AUTHORIZATION], "Bearer other");
+        assert!(OpenAi::ollama().headers.get(AUTHORIZATION).is_none());
+    }
+
+    #[test]
+    fn bad_configuration_is_reported_without_secrets() {
+        for bad in ["", "not a url", "htp:/bad url", "ftp://h/v1"] {
+            let p = OpenAi::new("sk-secret").base_url(bad);
+            let e = Provider::validate(&p).expect_err(bad);
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.message().contains("does not parse"), "{e}");
+        }
+        let p = OpenAi::compatible("gw", "htp://h/v1?key=sk-secret", "sk-secret");
+        let shown = format!("{:?} {p:?}", Provider::validate(&p));
+        assert!(!shown.contains("sk-secret"), "{shown}");
+        let p = OpenAi::compatible("gw", "https://h/v1?key=sk-secret", "k");
+        let shown = format!("{p:?}");
+        assert!(
+            shown.contains("https://h/v1/chat/completions?key=[REDACTED]"),
+            "{shown}"
+        );
+        let p = OpenAi::new("sk-secret\n");
+        assert_eq!(
+            Provider::validate(&p).expect_err("key").kind(),
+            ErrorKind::Config
+        );
+        assert!(Provider::validate(&OpenAi::new("sk-secret")).is_ok());
+    }
+}

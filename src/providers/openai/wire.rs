@@ -347,12 +347,9 @@ pub(crate) fn decode_response_with(
     redact: &dyn Fn(&str) -> String,
 ) -> Result<ChatResponse, Error> {
     let wire: WireResponse = serde_json::from_slice(body).map_err(|e| {
-        Error::new(
-            ErrorKind::Decode,
-            "response is not a chat completion",
-        )
-        .with_body(&redact(&String::from_utf8_lossy(body)))
-        .with_source(e)
+        Error::new(ErrorKind::Decode, "response is not a chat completion")
+            .with_body(&redact(&String::from_utf8_lossy(body)))
+            .with_source(e)
     })?;
     if let Some(err) = wire.error.as_ref().filter(|e| !e.is_null()) {
         let status = err
