@@ -261,6 +261,10 @@ async fn gemini_query_key_never_shows() {
     let mut texts = vec![format!("{p:?}")];
     let vendor = guarded(p.chat(&req(), GEMINI, &cx)).await.unwrap_err();
     assert_eq!(vendor.kind(), ErrorKind::InvalidRequest);
+    assert!(
+        vendor.message().contains("API key not valid: [REDACTED]"),
+        "{vendor}"
+    );
     assert!(sim.requests()[0].path.contains(KEY), "the key was sent");
     let vendor_stream = guarded(p.chat_stream(&req(), GEMINI, &cx))
         .await
@@ -295,6 +299,9 @@ async fn gemini_query_key_never_shows() {
     }
     // The simulator stands for the vendor, whose logs are not this process's business.
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    // Whether a given event reaches this thread's subscriber races with other tests'
+    // threads (tracing caches callsite interest globally), so only check that capture works.
+    assert!(!logs.is_empty(), "nothing captured");
     texts.extend(
         logs.lines()
             .filter(|l| !l.contains("polyrelay::simulator"))

@@ -51,9 +51,11 @@ pub(crate) async fn read_response(
     decode: impl FnOnce(&[u8]) -> Result<ChatResponse, Error>,
 ) -> Result<ChatResponse, Error> {
     let request_id = classify::request_id(resp.headers());
+    let status = resp.status().as_u16();
     let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
     let mut out = decode(&body)?;
     out.meta.request_id = request_id;
+    out.meta.status = Some(status);
     Ok(out)
 }
 
@@ -65,6 +67,7 @@ pub(crate) async fn open_stream<H: EventHandler + Unpin>(
     decode_json: impl FnOnce(&[u8]) -> Result<ChatStream, Error>,
 ) -> Result<ChatStream, Error> {
     let request_id = classify::request_id(resp.headers());
+    let status = resp.status().as_u16();
     let is_json = resp
         .headers()
         .get(CONTENT_TYPE)
@@ -76,7 +79,9 @@ pub(crate) async fn open_stream<H: EventHandler + Unpin>(
     } else {
         sse_chat_stream(resp, handler)
     };
-    stream.meta_mut().request_id = request_id;
+    let meta = stream.meta_mut();
+    meta.request_id = request_id;
+    meta.status = Some(status);
     Ok(stream)
 }
 

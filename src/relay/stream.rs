@@ -209,6 +209,18 @@ impl Driver {
         chunk
     }
 
+    /// The error that ends a stream at its longest duration.
+    fn duration_error(&self) -> Error {
+        Error::new(
+            ErrorKind::StreamInterrupted,
+            format!(
+                "the stream ran past its longest duration of {} ms",
+                self.max_duration.as_millis()
+            ),
+        )
+        .with_limit(Limit::StreamDuration)
+    }
+
     /// The stream's time limits, checked when the timer fires.
     fn poll_limits(&mut self, cx: &mut Context<'_>) -> Option<Error> {
         loop {
@@ -217,16 +229,7 @@ impl Driver {
             }
             let now = Instant::now();
             if now >= self.stream_deadline {
-                return Some(
-                    Error::new(
-                        ErrorKind::StreamInterrupted,
-                        format!(
-                            "the stream ran past its longest duration of {} ms",
-                            self.max_duration.as_millis()
-                        ),
-                    )
-                    .with_limit(Limit::StreamDuration),
-                );
+                return Some(self.duration_error());
             }
             let idle_due = self.idle.map(|d| saturating_add(self.last_event, d));
             if let (Some(due), Some(idle)) = (idle_due, self.idle)
@@ -331,8 +334,10 @@ impl Driver {
         let cx = r.cx.clone();
         let now = Instant::now();
         let offset = now.saturating_duration_since(r.started);
-        // A fresh window to reach the next first token, within the stream's longest duration.
-        let deadline = saturating_add(now, route.total_timeout).min(r.stream_deadline);
+        // A fresh window to reach the next first token (the request's own deadline if it set
+        // one, else the route's), within the stream's longest duration.
+        let window = r.req.relay.timeout.unwrap_or(route.total_timeout);
+        let deadline = saturating_add(now, window).min(r.stream_deadline);
         Some(Box::pin(async move {
             let won = engine::run(&plan, now, deadline, Mode::Stream, |step: Step, t| {
                 let r = match (&cont_req, step.continuation) {
@@ -447,10 +452,16 @@ impl futures::Stream for Driver {
             }
             let item = match d.inner.poll_next_unpin(cx) {
                 Poll::Ready(item) => {
-                    if d.idle.is_some() {
-                        d.last_event = Instant::now();
+                    // The longest duration is checked on every event, not only when the
+                    // vendor makes us wait: chunks that are always ready (a reader slower
+                    // than the vendor) must not outlive it. One clock read serves both limits.
+                    let now = Instant::now();
+                    d.last_event = now;
+                    if now >= d.stream_deadline && item.is_some() {
+                        Some(Err(d.duration_error()))
+                    } else {
+                        item
                     }
-                    item
                 }
                 Poll::Pending => match d.poll_limits(cx) {
                     Some(e) => Some(Err(e)),

@@ -153,7 +153,8 @@ pub struct ResponseMeta {
     /// The route that handled the request.
     pub route: Option<Arc<str>>,
     /// The target whose answer this is (for a recovered stream: the target that produced the
-    /// end of the answer).
+    /// end of the answer; for a stream interrupted and not recovered: the target whose partial
+    /// answer was delivered, while [`served`](Self::served) is `None`).
     pub served_by: Option<TargetId>,
     /// Every attempt, in the order they started (not the order they ended: with hedging, a
     /// cancelled loser may have started before the winner). [`served`](Self::served) says

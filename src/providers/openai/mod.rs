@@ -289,7 +289,7 @@ impl OpenAi {
         let key_sendable = transport::auth_headers(&mut headers, AUTHORIZATION, &bearer);
         OpenAi {
             name: preset.name.to_owned(),
-            endpoint: chat_endpoint(transport::BaseUrl::parse(preset.base_url)),
+            endpoint: chat_endpoint(BaseUrl::parse(preset.base_url)),
             headers,
             key,
             key_sendable,
@@ -405,7 +405,7 @@ impl OpenAi {
     }
 
     fn set_base_url(&mut self, base_url: &str) {
-        self.endpoint = chat_endpoint(transport::BaseUrl::parse(base_url));
+        self.endpoint = chat_endpoint(BaseUrl::parse(base_url));
     }
 
     /// The endpoint, or the configuration problem every call reports.
