@@ -13,7 +13,7 @@ use futures::StreamExt;
 use polyrelay::http::sse::SseDecoder;
 use polyrelay::providers::OpenAi;
 use polyrelay::simulator::{Reply, Simulator};
-use polyrelay::{Chain, ChatRequest, Relay, Target};
+use polyrelay::{Chain, ChatRequest, Relay};
 
 /// An OpenAI stream of `n` content chunks, as the vendor frames it.
 fn openai_stream(n: usize) -> String {

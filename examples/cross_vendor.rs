@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use polyrelay::providers::{Anthropic, Gemini, OpenAi};
 use polyrelay::simulator::{Reply, SimError, Simulator};
-use polyrelay::{Chain, ChatRequest, ChatResponse, Message, Relay, Target, Tool};
+use polyrelay::{Chain, ChatRequest, ChatResponse, Message, Relay, Tool};
 use serde_json::json;
 
 fn chain() -> Chain {

@@ -501,3 +501,45 @@ async fn no_duration_makes_the_relay_panic() {
         "fine too"
     );
 }
+
+#[tokio::test]
+async fn redirects_are_followed_on_the_same_host_only() {
+    let sim = Simulator::start().await.unwrap();
+    let other = Simulator::start().await.unwrap();
+    let port = other.addr().port();
+    // Another host name for the same loopback: the key headers must not go there.
+    sim.script(
+        "moved",
+        [Reply::json(307, "{}").header(
+            "location",
+            &format!("http://localhost:{port}/v1/chat/completions"),
+        )],
+    );
+    other.script("moved", [Reply::openai_text("should not be reached")]);
+    let relay = sim_builder(&sim)
+        .defaults(Chain::new().retry(RetryPolicy::no_retries()))
+        .build()
+        .unwrap();
+    let err = guarded(relay.chat(req("sim/moved"))).await.unwrap_err();
+    assert_eq!(err.status(), Some(307), "{err}");
+    assert!(
+        other.requests().is_empty(),
+        "no request follows to another host"
+    );
+    // The same host: followed.
+    let base = sim.base_url();
+    sim.script(
+        "here",
+        [
+            Reply::json(307, "{}").header("location", &format!("{base}/v1/chat/completions")),
+            Reply::openai_text("after the redirect"),
+        ],
+    );
+    let resp = guarded(relay.chat(req("sim/here"))).await.unwrap();
+    assert_eq!(resp.text(), "after the redirect");
+    assert_eq!(
+        sim.requests_for("here").len(),
+        2,
+        "the redirect was followed"
+    );
+}

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use polyrelay::providers::OpenAi;
-use polyrelay::{ApiKey, Chain, ChatRequest, ErrorKind, Relay, Target};
+use polyrelay::{ApiKey, Chain, ChatRequest, ErrorKind, Relay};
 use support::*;
 
 const KEY: &str = "sk-live-DO-NOT-LEAK-4f9a8b7c6d5e";

@@ -31,7 +31,10 @@ pub fn default_client() -> Result<reqwest::Client, Error> {
 /// The builder behind [`default_client`], for tuning one setting (connect timeout, proxy,
 /// pool size, root certificates…) without rebuilding the others by hand: connect timeout
 /// [`DEFAULT_CONNECT_TIMEOUT`], idle pooled connections kept 90 s, TCP keep-alive 30 s,
-/// `TCP_NODELAY`, a `polyrelay/<version>` user agent, and no total timeout.
+/// `TCP_NODELAY`, a `polyrelay/<version>` user agent, no total timeout, and redirects
+/// followed only on the same host (at most 5): a redirect to another host would carry the
+/// vendor's key headers (`api-key`, `x-api-key`, `x-goog-api-key`) there, so it is returned
+/// as the vendor's answer instead.
 ///
 /// ```
 /// use std::time::Duration;
@@ -50,6 +53,17 @@ pub fn default_client_builder() -> reqwest::ClientBuilder {
         .tcp_keepalive(Duration::from_secs(30))
         .tcp_nodelay(true)
         .user_agent(concat!("polyrelay/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same_host = attempt
+                .previous()
+                .last()
+                .is_some_and(|prev| prev.host_str() == attempt.url().host_str());
+            if same_host && attempt.previous().len() <= 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
 }
 
 /// A process-wide client for providers called outside a relay.

@@ -222,13 +222,11 @@ where
     }
     loop {
         if flights.is_empty() && waiting.is_empty() {
-            match next_fresh(&mut cursor, &overflow, true) {
-                Some(step) => {
-                    if launch!(step, step.prior_tries + 1, None) {
-                        continue;
-                    }
-                }
-                None => {}
+            // Nothing in flight or waiting: start the next step, or stop.
+            if let Some(step) = next_fresh(&mut cursor, &overflow, true)
+                && launch!(step, step.prior_tries + 1, None)
+            {
+                continue;
             }
             break;
         }
