@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use polyrelay::providers::OpenAi;
 use polyrelay::{
     Attempt, AttemptOutcome, CallContext, Chain, ChatChunk, ChatRequest, ChatResponse, ChatStream,
@@ -79,22 +78,6 @@ fn closed_after(pieces: &[&str]) -> Reply {
 /// Characters (not bytes) in `pieces`.
 fn chars(pieces: &[&str]) -> usize {
     pieces.iter().map(|p| p.chars().count()).sum()
-}
-
-/// Reads a stream to its end, keeping it (its meta stays readable): (chunks, final error).
-async fn drain(s: &mut ChatStream) -> (Vec<ChatChunk>, Option<Error>) {
-    let mut chunks = Vec::new();
-    while let Some(item) = s.next().await {
-        match item {
-            Ok(c) => chunks.push(c),
-            Err(e) => return (chunks, Some(e)),
-        }
-    }
-    (chunks, None)
-}
-
-fn joined(chunks: &[ChatChunk]) -> String {
-    chunks.iter().filter_map(|c| c.text()).collect()
 }
 
 fn content_chunks(chunks: &[ChatChunk]) -> usize {

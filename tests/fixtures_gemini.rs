@@ -1787,7 +1787,11 @@ async fn provider_chat_over_http() {
     let mut r = g.chat(&req, "gemini-2.5-pro", &cx).await.expect("chat");
     // The simulator's `x-request-id`.
     assert_eq!(r.meta.request_id.take().as_deref(), Some("req_sim_0"));
-    assert_eq!(r.meta.status.take(), Some(200), "an HTTP provider reports the status");
+    assert_eq!(
+        r.meta.status.take(),
+        Some(200),
+        "an HTTP provider reports the status"
+    );
     assert_eq!(r, decode_json("gemini/generate_function_call.json"));
     assert_eq!(g.name(), "gemini");
 

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use polyrelay::{
-    Chain, ChatChunk, ChatRequest, ChunkKind, Error, ErrorKind, Hedge, MidStreamRecovery,
-    RetryPolicy, Target,
+    Chain, ChatRequest, ChunkKind, ErrorKind, Hedge, MidStreamRecovery, RetryPolicy, Target,
 };
 use serde_json::json;
 use support::*;
@@ -50,22 +49,6 @@ fn text_of(n: usize) -> String {
     (0..n).map(|i| format!("t{i} ")).collect()
 }
 
-/// Reads a stream to its end: (chunks, the error it ended with).
-async fn drain(mut s: polyrelay::ChatStream) -> (Vec<ChatChunk>, Option<Error>) {
-    let mut chunks = Vec::new();
-    while let Some(item) = s.next().await {
-        match item {
-            Ok(c) => chunks.push(c),
-            Err(e) => return (chunks, Some(e)),
-        }
-    }
-    (chunks, None)
-}
-
-fn joined(chunks: &[ChatChunk]) -> String {
-    chunks.iter().filter_map(|c| c.text()).collect()
-}
-
 #[tokio::test]
 async fn a_slow_first_token_fails_over_inside_the_response_window() {
     let sim = Simulator::start().await.unwrap();
@@ -80,7 +63,7 @@ async fn a_slow_first_token_fails_over_inside_the_response_window() {
         .target(Target::new("sim", "primary").first_token_timeout(window))
         .target("sim/fallback");
     let started = Instant::now();
-    let stream = guarded(relay(&sim, chain).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, chain).chat_stream(req()))
         .await
         .unwrap();
     let opened_after = started.elapsed();
@@ -92,7 +75,7 @@ async fn a_slow_first_token_fails_over_inside_the_response_window() {
         stream.meta().attempts[0].failure(),
         Some(ErrorKind::Timeout)
     );
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     assert!(err.is_none());
     assert_eq!(joined(&chunks), text_of(3));
     // Nothing of the abandoned attempt reached the caller: every chunk is the fallback's.
@@ -112,10 +95,10 @@ async fn a_stall_after_the_first_tokens_is_an_interruption_not_an_end() {
         .target("sim/primary")
         .target("sim/fallback")
         .stream_idle_timeout(Duration::from_millis(300));
-    let stream = guarded(relay(&sim, chain).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, chain).chat_stream(req()))
         .await
         .unwrap();
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     let err = err.expect("a stall must end in an error");
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
     assert!(err.message().contains("stalled"), "{err}");
@@ -132,10 +115,10 @@ async fn a_stall_after_the_first_tokens_is_an_interruption_not_an_end() {
 async fn a_cut_stream_is_an_error_saying_how_much_arrived() {
     let sim = Simulator::start().await.unwrap();
     sim.script("primary", [cut_at(40)]);
-    let stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
         .await
         .unwrap();
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     let err = err.expect("a cut must end in an error");
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
     assert_eq!(joined(&chunks), text_of(40));
@@ -150,10 +133,10 @@ async fn a_cut_stream_is_an_error_saying_how_much_arrived() {
 async fn a_reset_mid_stream_is_an_error_never_a_clean_end() {
     let sim = Simulator::start().await.unwrap();
     sim.script("primary", [Reply::sse(frames(60)).cut_after(41)]);
-    let stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
         .await
         .unwrap();
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     assert_eq!(
         err.expect("a reset must end in an error").kind(),
         ErrorKind::StreamInterrupted
@@ -169,10 +152,10 @@ async fn a_cut_stream_restarts_on_the_fallback_when_the_route_asks() {
     sim.script("primary", [cut_at(40)]);
     sim.script("fallback", [Reply::sse(frames(60))]);
     let chain = primary_fallback().mid_stream_recovery(MidStreamRecovery::Restart);
-    let stream = guarded(relay(&sim, chain.clone()).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, chain.clone()).chat_stream(req()))
         .await
         .unwrap();
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     assert!(err.is_none(), "{err:?}");
     let restart = chunks
         .iter()
@@ -255,10 +238,10 @@ async fn a_failed_recovery_reports_the_original_interruption() {
         .target("sim/primary")
         .target(Target::new("sim", "fallback").prefill(true))
         .mid_stream_recovery(MidStreamRecovery::Continue);
-    let stream = guarded(relay(&sim, chain).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, chain).chat_stream(req()))
         .await
         .unwrap();
-    let (_, err) = guarded(drain(stream)).await;
+    let (_, err) = guarded(drain(&mut stream)).await;
     let err = err.unwrap();
     assert_eq!(
         err.kind(),
@@ -283,19 +266,19 @@ async fn a_malformed_event_ends_the_stream_unless_the_route_is_lenient() {
     let mut f = frames(20);
     f[10] = "data: {\"id\":\"s\",\"choices\":[{\"delta\":{\"content\":\n\n".into();
     sim.script("primary", [Reply::sse(f)]);
-    let stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
         .await
         .unwrap();
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     let err = err.unwrap();
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
     assert!(err.message().contains("decode"), "{err}");
     assert_eq!(joined(&chunks), text_of(9));
     let lenient = primary_fallback().lenient_streams(true);
-    let stream = guarded(relay(&sim, lenient).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, lenient).chat_stream(req()))
         .await
         .unwrap();
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     assert!(err.is_none(), "{err:?}");
     let expected: String = (0..20)
         .filter(|i| *i != 9)
@@ -333,14 +316,14 @@ async fn an_error_event_before_the_first_token_fails_over_after_it_is_typed() {
     before.push(overloaded.into());
     sim.script("primary", [Reply::sse(before)]);
     sim.script("fallback", [Reply::sse(frames(3))]);
-    let stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
         .await
         .unwrap();
     assert_eq!(
         stream.meta().attempts[0].failure(),
         Some(ErrorKind::Overloaded)
     );
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     assert!(err.is_none());
     assert_eq!(joined(&chunks), text_of(3));
 
@@ -349,10 +332,10 @@ async fn an_error_event_before_the_first_token_fails_over_after_it_is_typed() {
     after.truncate(4);
     after.push(overloaded.into());
     sim.script("primary", [Reply::sse(after)]);
-    let stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, primary_fallback()).chat_stream(req()))
         .await
         .unwrap();
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     let err = err.unwrap();
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
     assert_eq!(err.code(), Some("overloaded_error"));
@@ -471,14 +454,14 @@ async fn hedged_stream_waits_for_first_tokens_not_headers() {
         [Reply::sse(frames(3)).frame_delay(Duration::from_millis(20))],
     );
     let chain = primary_fallback().hedge(Hedge::after(Duration::from_millis(200)));
-    let stream = guarded(relay(&sim, chain).chat_stream(req()))
+    let mut stream = guarded(relay(&sim, chain).chat_stream(req()))
         .await
         .unwrap();
     assert_eq!(
         stream.meta().served_by.as_ref().unwrap().model.as_ref(),
         "fallback"
     );
-    let (chunks, err) = guarded(drain(stream)).await;
+    let (chunks, err) = guarded(drain(&mut stream)).await;
     assert!(err.is_none());
     assert_eq!(joined(&chunks), text_of(3));
     assert!(

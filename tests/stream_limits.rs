@@ -170,23 +170,6 @@ fn text_of(range: std::ops::Range<usize>) -> String {
     range.map(|i| format!("t{i} ")).collect()
 }
 
-/// Reads a stream to its end, leaving it in place (its meta stays readable): the chunks,
-/// and the error it ended with.
-async fn drain(s: &mut ChatStream) -> (Vec<ChatChunk>, Option<Error>) {
-    let mut chunks = Vec::new();
-    while let Some(item) = s.next().await {
-        match item {
-            Ok(c) => chunks.push(c),
-            Err(e) => return (chunks, Some(e)),
-        }
-    }
-    (chunks, None)
-}
-
-fn joined(chunks: &[ChatChunk]) -> String {
-    chunks.iter().filter_map(|c| c.text()).collect()
-}
-
 fn model_of(c: &ChatChunk) -> &str {
     c.target
         .as_ref()

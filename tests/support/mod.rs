@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use polyrelay::providers::OpenAi;
 pub use polyrelay::simulator::{RecordedRequest, Reply, Simulator};
-use polyrelay::{Chain, Relay};
+use polyrelay::{Chain, ChatChunk, ChatStream, Error, Relay};
 
 /// An OpenAI-compatible provider pointed at the simulator.
 pub fn openai_at(sim: &Simulator, key: &str) -> OpenAi {
@@ -35,4 +36,22 @@ pub async fn guarded<T>(fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), fut)
         .await
         .expect("test took longer than 20 s")
+}
+
+/// Reads a stream to its end, leaving it in place (its meta stays readable): the chunks, and
+/// the error it ended with.
+pub async fn drain(s: &mut ChatStream) -> (Vec<ChatChunk>, Option<Error>) {
+    let mut chunks = Vec::new();
+    while let Some(item) = s.next().await {
+        match item {
+            Ok(c) => chunks.push(c),
+            Err(e) => return (chunks, Some(e)),
+        }
+    }
+    (chunks, None)
+}
+
+/// The text of the chunks, joined.
+pub fn joined(chunks: &[ChatChunk]) -> String {
+    chunks.iter().filter_map(|c| c.text()).collect()
 }
