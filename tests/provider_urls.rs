@@ -4,8 +4,8 @@
 //! built-in credential, and base URLs refused at validation. Providers are called directly
 //! through the `Provider` trait.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -221,31 +221,11 @@ async fn gemini_bearer_mode() {
     }
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// In `?key=` mode the key is in every URL: it must still never reach Debug output, errors
 /// (vendor errors that echo it, transport errors, config errors) or this process's logs.
 #[tokio::test]
 async fn gemini_query_key_never_shows() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = support::CapturedLogs::start();
 
     let sim = sim().await;
     sim.script(
@@ -298,7 +278,7 @@ async fn gemini_query_key_never_shows() {
         texts.push(chain);
     }
     // The simulator stands for the vendor, whose logs are not this process's business.
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     // Whether a given event reaches this thread's subscriber races with other tests'
     // threads (tracing caches callsite interest globally), so only check that capture works.
     assert!(!logs.is_empty(), "nothing captured");

@@ -3,38 +3,15 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use polyrelay::providers::OpenAi;
 use polyrelay::{ApiKey, Chain, ChatRequest, ErrorKind, Relay};
 use support::*;
 
 const KEY: &str = "sk-live-DO-NOT-LEAK-4f9a8b7c6d5e";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn keys_never_appear_in_debug_display_errors_or_traces() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = support::CapturedLogs::start();
 
     let sim = Simulator::start().await.unwrap();
     // A vendor that echoes the key it was given (some do, partially masked or not).
@@ -85,7 +62,7 @@ async fn keys_never_appear_in_debug_display_errors_or_traces() {
         let e = a.error.as_ref().unwrap();
         texts.push(format!("{e} {e:?} {:?}", e.body_snippet()));
     }
-    texts.push(String::from_utf8(logs.0.lock().unwrap().clone()).unwrap());
+    texts.push(logs.text());
     for t in &texts {
         assert!(!t.contains(KEY), "key leaked in: {t}");
     }
