@@ -3,8 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::types::{Attempt, TargetId};
-
 /// What kind of failure an [`Error`] is. Retry and failover decisions are made from this,
 /// never from message strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -345,7 +343,7 @@ impl Error {
             .attempts
             .iter()
             .rev()
-            .filter(|a| a.outcome != crate::types::AttemptOutcome::Cancelled)
+            .filter(|a| a.outcome != AttemptOutcome::Cancelled)
             .find_map(|a| a.error.as_ref())
     }
 
@@ -430,7 +428,7 @@ impl Error {
             for (n, a) in i.attempts.iter().enumerate() {
                 let what = match (&a.error, a.outcome) {
                     (Some(e), _) => e.short(),
-                    (None, crate::types::AttemptOutcome::Served) => "ok".to_owned(),
+                    (None, AttemptOutcome::Served) => "ok".to_owned(),
                     (None, other) => other.to_string(),
                 };
                 let _ = write!(s, "; #{} {} try {}: {what}", n + 1, a.target, a.try_number);
@@ -536,4 +534,112 @@ pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+// What the relay reports per attempt lives beside the error that carries it, at the bottom
+// layer: every other module (types included) imports from here, nothing here imports back.
+
+/// Which provider and model a relay target names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct TargetId {
+    /// The name the provider was registered under (e.g. `"openai"`).
+    pub provider: Arc<str>,
+    /// The vendor's model name.
+    pub model: Arc<str>,
+}
+
+impl TargetId {
+    /// A target identity.
+    pub fn new(provider: impl Into<Arc<str>>, model: impl Into<Arc<str>>) -> Self {
+        TargetId {
+            provider: provider.into(),
+            model: model.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for TargetId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.provider, self.model)
+    }
+}
+
+/// How one attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// It produced the answer the caller got.
+    Served,
+    /// It failed before anything of it reached the caller; [`Attempt::error`] says why.
+    Failed(ErrorKind),
+    /// The relay abandoned it: a hedged attempt won, or the call stopped on another
+    /// attempt's error. Its connection was closed.
+    Cancelled,
+    /// A stream that delivered content to the caller, then broke (cut, stalled, error event
+    /// or time limit); the answer was recovered on another attempt or the error returned.
+    Interrupted {
+        /// Chunks with content the caller received from this attempt.
+        content_chunks: usize,
+        /// Characters of text and reasoning the caller received from this attempt.
+        chars: usize,
+    },
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptOutcome::Served => f.write_str("served"),
+            AttemptOutcome::Failed(k) => write!(f, "failed: {k}"),
+            AttemptOutcome::Cancelled => f.write_str("cancelled"),
+            AttemptOutcome::Interrupted {
+                content_chunks,
+                chars,
+            } => write!(
+                f,
+                "interrupted after {content_chunks} content chunks ({chars} characters)"
+            ),
+        }
+    }
+}
+
+/// One try of one target.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The target tried.
+    pub target: TargetId,
+    /// 1 for the first try of this target in this call, 2 for its first retry…
+    pub try_number: u32,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// The HTTP status received, if any (`None` for a provider that does not speak HTTP, or
+    /// when no response came).
+    pub status: Option<u16>,
+    /// When it started, from the start of the call.
+    pub started: Duration,
+    /// Time from sending to the answer (for streams: to the first content event) or the error.
+    pub latency: Duration,
+    /// The error, when it failed or was interrupted.
+    pub error: Option<Error>,
+}
+
+impl Attempt {
+    /// Whether this attempt produced the answer.
+    pub fn served(&self) -> bool {
+        self.outcome == AttemptOutcome::Served
+    }
+
+    /// The kind of failure: the error's kind when it failed,
+    /// [`Cancelled`](ErrorKind::Cancelled) or
+    /// [`StreamInterrupted`](ErrorKind::StreamInterrupted) for those outcomes, `None` when it
+    /// served.
+    pub fn failure(&self) -> Option<ErrorKind> {
+        match self.outcome {
+            AttemptOutcome::Served => None,
+            AttemptOutcome::Failed(k) => Some(k),
+            AttemptOutcome::Cancelled => Some(ErrorKind::Cancelled),
+            AttemptOutcome::Interrupted { .. } => Some(ErrorKind::StreamInterrupted),
+        }
+    }
 }

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::lenient::{lenient_enum, null_as_default};
 use super::{Message, Usage};
-use crate::error::{Error, ErrorKind};
+
+pub use crate::error::{Attempt, AttemptOutcome, TargetId};
 
 lenient_enum! {
     /// Why the model stopped. Vendor spellings are normalised (Anthropic's `end_turn`,
@@ -120,32 +121,6 @@ impl Choice {
     }
 }
 
-/// Which provider and model a relay target names.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct TargetId {
-    /// The name the provider was registered under (e.g. `"openai"`).
-    pub provider: Arc<str>,
-    /// The vendor's model name.
-    pub model: Arc<str>,
-}
-
-impl TargetId {
-    /// A target identity.
-    pub fn new(provider: impl Into<Arc<str>>, model: impl Into<Arc<str>>) -> Self {
-        TargetId {
-            provider: provider.into(),
-            model: model.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for TargetId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.provider, self.model)
-    }
-}
-
 /// What the relay did to produce a response.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
@@ -178,84 +153,5 @@ impl ResponseMeta {
     /// The attempt that served, if any.
     pub fn served_attempt(&self) -> Option<&Attempt> {
         self.attempts.get(self.served?)
-    }
-}
-
-/// How one attempt ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AttemptOutcome {
-    /// It produced the answer the caller got.
-    Served,
-    /// It failed before anything of it reached the caller; [`Attempt::error`] says why.
-    Failed(ErrorKind),
-    /// The relay abandoned it: a hedged attempt won, or the call stopped on another
-    /// attempt's error. Its connection was closed.
-    Cancelled,
-    /// A stream that delivered content to the caller, then broke (cut, stalled, error event
-    /// or time limit); the answer was recovered on another attempt or the error returned.
-    Interrupted {
-        /// Chunks with content the caller received from this attempt.
-        content_chunks: usize,
-        /// Characters of text and reasoning the caller received from this attempt.
-        chars: usize,
-    },
-}
-
-impl std::fmt::Display for AttemptOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AttemptOutcome::Served => f.write_str("served"),
-            AttemptOutcome::Failed(k) => write!(f, "failed: {k}"),
-            AttemptOutcome::Cancelled => f.write_str("cancelled"),
-            AttemptOutcome::Interrupted {
-                content_chunks,
-                chars,
-            } => write!(
-                f,
-                "interrupted after {content_chunks} content chunks ({chars} characters)"
-            ),
-        }
-    }
-}
-
-/// One try of one target.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Attempt {
-    /// The target tried.
-    pub target: TargetId,
-    /// 1 for the first try of this target in this call, 2 for its first retry…
-    pub try_number: u32,
-    /// How it ended.
-    pub outcome: AttemptOutcome,
-    /// The HTTP status received, if any (`None` for a provider that does not speak HTTP, or
-    /// when no response came).
-    pub status: Option<u16>,
-    /// When it started, from the start of the call.
-    pub started: Duration,
-    /// Time from sending to the answer (for streams: to the first content event) or the error.
-    pub latency: Duration,
-    /// The error, when it failed or was interrupted.
-    pub error: Option<Error>,
-}
-
-impl Attempt {
-    /// Whether this attempt produced the answer.
-    pub fn served(&self) -> bool {
-        self.outcome == AttemptOutcome::Served
-    }
-
-    /// The kind of failure: the error's kind when it failed,
-    /// [`Cancelled`](ErrorKind::Cancelled) or
-    /// [`StreamInterrupted`](ErrorKind::StreamInterrupted) for those outcomes, `None` when it
-    /// served.
-    pub fn failure(&self) -> Option<ErrorKind> {
-        match self.outcome {
-            AttemptOutcome::Served => None,
-            AttemptOutcome::Failed(k) => Some(k),
-            AttemptOutcome::Cancelled => Some(ErrorKind::Cancelled),
-            AttemptOutcome::Interrupted { .. } => Some(ErrorKind::StreamInterrupted),
-        }
     }
 }
