@@ -64,7 +64,7 @@ mod relay_side {
 
     use futures::Stream;
     use polyrelay::providers::OpenAi;
-    use polyrelay::{Chain, ChatChunk, ChatRequest, Error, Relay};
+    use polyrelay::{Chain, ChatChunk, ChatRequest, Error, Relay, Target};
 
     /// The one user prompt every phase sends.
     pub const PROMPT: &str = "Tell me a long story.";
@@ -78,20 +78,20 @@ mod relay_side {
         Relay::builder()
             .http_client(client)
             .provider("sim", OpenAi::compatible("sim", base, "sk-bench"))
-            .route("plain", Chain::new().target("sim", MODEL))
+            .route("plain", Chain::new().target(Target::new("sim", MODEL)))
             .route(
                 "timeouts",
                 Chain::new()
-                    .target("sim", MODEL)
+                    .target(Target::new("sim", MODEL))
                     .first_token_timeout(Duration::from_secs(10))
                     .stream_idle_timeout(Duration::from_secs(60)),
             )
             .route(
                 "fallback",
                 Chain::new()
-                    .target("sim", MODEL)
-                    .target("sim", "fallback-1")
-                    .target("sim", "fallback-2")
+                    .target(Target::new("sim", MODEL))
+                    .target(Target::new("sim", "fallback-1"))
+                    .target(Target::new("sim", "fallback-2"))
                     .first_token_timeout(Duration::from_secs(10))
                     .stream_idle_timeout(Duration::from_secs(60)),
             )

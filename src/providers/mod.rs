@@ -117,6 +117,50 @@ impl<H: EventHandler> ChunkDecoder<H> {
         }
     }
 
+    /// Buffers bytes without decoding them (see [`decode_some`](Self::decode_some)).
+    pub(crate) fn buffer(&mut self, bytes: &[u8]) {
+        if !self.done {
+            self.sse.feed(bytes);
+        }
+    }
+
+    /// Decodes buffered events until one yields chunks (appended to `out`) or none is left,
+    /// so that `out` holds one event's chunks at a time.
+    pub(crate) fn decode_some(&mut self, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
+        if self.done {
+            return Ok(());
+        }
+        let before = out.len();
+        let result = loop {
+            if out.len() > before {
+                break Ok(());
+            }
+            let event = match self.sse.next_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break Ok(()),
+                Err(e) => {
+                    self.done = true;
+                    break Err(
+                        Error::new(ErrorKind::Decode, "malformed event stream").with_source(e)
+                    );
+                }
+            };
+            match self.handler.on_event(&event, out) {
+                Ok(true) => {
+                    self.done = true;
+                    break Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.done |= e.kind() != ErrorKind::Decode;
+                    break Err(e);
+                }
+            }
+        };
+        self.count(out, before);
+        result
+    }
+
     /// Feeds bytes and returns the chunks they complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<ChatChunk>, Error> {
         let mut out = VecDeque::new();
@@ -208,10 +252,9 @@ pub(crate) fn sse_chat_stream<H: EventHandler + Unpin>(
     ChatStream::from_unpin(SseChatStream {
         body: resp.bytes_stream().boxed(),
         decoder: ChunkDecoder::new(handler),
-        queue: VecDeque::new(),
+        queue: VecDeque::with_capacity(1),
         error: None,
         ended: false,
-        drain_first: false,
     })
 }
 
@@ -223,8 +266,6 @@ struct SseChatStream<H> {
     queue: VecDeque<ChatChunk>,
     error: Option<Error>,
     ended: bool,
-    /// Events are still buffered after a malformed one: decode them before reading on.
-    drain_first: bool,
 }
 
 impl<H: EventHandler + Unpin> futures::Stream for SseChatStream<H> {
@@ -246,36 +287,36 @@ impl<H: EventHandler + Unpin> futures::Stream for SseChatStream<H> {
             if st.ended {
                 return Poll::Ready(None);
             }
+            // Buffered events first, one at a time: the queue holds one event's chunks. A
+            // malformed event leaves the stream readable (the consumer decides whether to go
+            // on); anything else ends it.
+            if let Err(e) = st.decoder.decode_some(&mut st.queue) {
+                st.ended = st.decoder.is_done();
+                st.error = Some(e);
+                continue;
+            }
+            if !st.queue.is_empty() {
+                continue;
+            }
             if st.decoder.is_done() {
                 st.ended = true;
                 continue;
             }
-            if st.drain_first {
-                st.drain_first = false;
-                if let Err(e) = st.decoder.feed_into(&[], &mut st.queue) {
-                    st.drain_first = !st.decoder.is_done();
-                    st.ended = st.decoder.is_done();
-                    st.error = Some(e);
-                }
-                continue;
-            }
-            let (step, fatal) = match st.body.poll_next_unpin(cx) {
+            let step = match st.body.poll_next_unpin(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(bytes))) => {
-                    (st.decoder.feed_into(&bytes, &mut st.queue), false)
+                    st.decoder.buffer(&bytes);
+                    continue;
                 }
                 Poll::Ready(Some(Err(e))) => {
                     let cause = crate::http::transport_error(e);
-                    (Err(st.decoder.interrupted(cause)), true)
+                    Err(st.decoder.interrupted(cause))
                 }
-                Poll::Ready(None) => (st.decoder.finish_into(&mut st.queue), true),
+                Poll::Ready(None) => st.decoder.finish_into(&mut st.queue),
             };
+            // Chunks decoded before the error go out first, then the error.
+            st.ended = true;
             if let Err(e) = step {
-                // Chunks decoded before the error go out first, then the error. A malformed
-                // event leaves the stream readable (the consumer decides whether to go on);
-                // anything else ends it.
-                st.ended = fatal || st.decoder.is_done();
-                st.drain_first = !st.ended;
                 st.error = Some(e);
             }
         }

@@ -266,6 +266,10 @@ where
                         a.status = value.status();
                         a.latency = latency;
                         cancel_all(&mut attempts, flights, "another attempt won");
+                        // A stream keeps the list for its whole life: no spare room.
+                        if mode == Mode::Stream {
+                            attempts.shrink_to_fit();
+                        }
                         let span = tracing::Span::current();
                         span.record("relay.attempts", attempts.len());
                         span.record("relay.served_by", tracing::field::display(&target.id));

@@ -109,10 +109,17 @@ impl Relay {
     ///
     /// Takes the request by value or by reference; a route that recovers interrupted streams
     /// keeps a copy of it for the stream's life.
-    pub async fn chat_stream(&self, req: impl Borrow<ChatRequest>) -> Result<ChatStream, Error> {
-        let req = req.borrow();
-        let route = self.resolve(req)?;
-        self.inner.stream_on(route, req).await
+    pub fn chat_stream<'a>(
+        &'a self,
+        req: impl Borrow<ChatRequest> + Send + 'a,
+    ) -> impl std::future::Future<Output = Result<ChatStream, Error>> + Send + 'a {
+        // Boxed, request included: the caller's task holds a pointer while the stream opens,
+        // not the opening state machine, which would otherwise stay in it for the stream's life.
+        Box::pin(async move {
+            let req = req.borrow();
+            let route = self.resolve(req)?;
+            self.inner.stream_on(route, req).await
+        })
     }
 
     /// Resolves `chain` once, for calls that bring their own chain instead of naming a route
@@ -296,11 +303,17 @@ impl ScopedChain {
     }
 
     /// Like [`Relay::chat_stream`], through this chain.
-    pub async fn chat_stream(&self, req: impl Borrow<ChatRequest>) -> Result<ChatStream, Error> {
-        let req = req.borrow();
-        let inner = &self.relay.inner;
-        let route = inner.with_fallbacks(self.route.clone(), req)?;
-        inner.stream_on(route, req).await
+    pub fn chat_stream<'a>(
+        &'a self,
+        req: impl Borrow<ChatRequest> + Send + 'a,
+    ) -> impl std::future::Future<Output = Result<ChatStream, Error>> + Send + 'a {
+        // Boxed for the same reason as `Relay::chat_stream`.
+        Box::pin(async move {
+            let req = req.borrow();
+            let inner = &self.relay.inner;
+            let route = inner.with_fallbacks(self.route.clone(), req)?;
+            inner.stream_on(route, req).await
+        })
     }
 }
 

@@ -159,13 +159,13 @@ struct Driver {
 
 impl Driver {
     fn new(
-        won: Won<Opened>,
+        mut won: Won<Opened>,
         route: Arc<Route>,
         recovery: Option<Box<Recovery>>,
         stream_deadline: Instant,
     ) -> Self {
         let mut meta = won.meta;
-        meta.request_id = won.value.stream.meta().request_id.clone();
+        meta.request_id = won.value.stream.meta_mut().request_id.take();
         meta.status = won.value.stream.meta().status;
         let now = Instant::now();
         let idle = route.stream.idle_timeout;
