@@ -8,6 +8,7 @@ pub mod http;
 pub mod provider;
 pub mod providers;
 pub mod relay;
+pub mod routing;
 mod secret;
 #[cfg(feature = "simulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]

@@ -7,6 +7,7 @@ mod duration;
 mod engine;
 mod plan;
 mod policy;
+mod router;
 mod stream;
 
 use std::borrow::Borrow;
@@ -18,7 +19,7 @@ use tracing::Instrument;
 
 use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
+use crate::types::{ChatRequest, ChatResponse, ChatStream, RoutingDecision};
 
 pub use chain::{Chain, Hedge, MidStreamRecovery, Target};
 pub use duration::parse_duration;
@@ -28,6 +29,7 @@ pub use plan::{
 };
 use plan::{Plan, Registry, Resolver, Route};
 pub use policy::{ContextOverflow, RetryPolicy};
+pub use router::{RouteChoice, Router, RouterContext, RoutingQuery, Rules};
 
 /// Most `provider/model` routes kept resolved for reuse.
 const MAX_CACHED_PAIRS: usize = 1024;
@@ -35,6 +37,7 @@ const MAX_CACHED_PAIRS: usize = 1024;
 struct Inner {
     providers: HashMap<String, Arc<dyn Provider>>,
     routes: HashMap<String, Arc<Route>>,
+    routers: HashMap<String, (Arc<str>, Arc<Rules>)>,
     defaults: Chain,
     registry: Registry,
     /// `provider/model` requests resolved with the defaults, kept for the next call.
@@ -93,8 +96,8 @@ impl Relay {
     /// without cloning it).
     pub async fn chat(&self, req: impl Borrow<ChatRequest>) -> Result<ChatResponse, Error> {
         let req = req.borrow();
-        let route = self.resolve(req)?;
-        self.inner.chat_on(route, req).await
+        let (route, routing) = self.route_for(req).await?;
+        self.inner.chat_on(route, req, routing).await
     }
 
     /// Like [`chat`](Self::chat), streaming. Retries and failover apply until the stream's
@@ -117,8 +120,8 @@ impl Relay {
         // not the opening state machine, which would otherwise stay in it for the stream's life.
         Box::pin(async move {
             let req = req.borrow();
-            let route = self.resolve(req)?;
-            self.inner.stream_on(route, req).await
+            let (route, routing) = self.route_for(req).await?;
+            self.inner.stream_on(route, req, routing).await
         })
     }
 
@@ -150,6 +153,29 @@ impl Relay {
     fn resolve(&self, req: &ChatRequest) -> Result<Arc<Route>, Error> {
         let primary = self.inner.resolve_name(&req.model)?;
         self.inner.with_fallbacks(primary, req)
+    }
+
+    /// The route for `req`, asking its router when `model` names one.
+    async fn route_for(
+        &self,
+        req: &ChatRequest,
+    ) -> Result<(Arc<Route>, Option<RoutingDecision>), Error> {
+        let Some((name, rules)) = self.inner.routers.get(&req.model) else {
+            return Ok((self.resolve(req)?, None));
+        };
+        let query = RoutingQuery::new(req);
+        let decision = rules
+            .decide(name, &query, &RouterContext { relay: self })
+            .await;
+        tracing::debug!(
+            relay.router = %name,
+            relay.rule = decision.rule.as_deref(),
+            relay.route = %decision.route,
+            reason = %decision.reason,
+            "routed"
+        );
+        let primary = self.inner.resolve_name(&decision.route)?;
+        Ok((self.inner.with_fallbacks(primary, req)?, Some(decision)))
     }
 }
 
@@ -208,10 +234,15 @@ impl Inner {
         Ok(Arc::new(primary.with_targets(targets)))
     }
 
-    async fn chat_on(&self, route: Arc<Route>, req: &ChatRequest) -> Result<ChatResponse, Error> {
+    async fn chat_on(
+        &self,
+        route: Arc<Route>,
+        req: &ChatRequest,
+        routing: Option<RoutingDecision>,
+    ) -> Result<ChatResponse, Error> {
         let start = Instant::now();
         let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
-        let span = call_span("chat", &route, req);
+        let span = call_span("chat", &route, req, routing.as_ref());
         let plan = Plan::of(route);
         let cx = &self.cx;
         let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t| {
@@ -231,6 +262,7 @@ impl Inner {
                 resp.meta = won.meta;
                 resp.meta.request_id = request_id;
                 resp.meta.status = status;
+                resp.meta.routing = routing;
                 Ok(resp)
             }
             Err(e) => {
@@ -240,9 +272,14 @@ impl Inner {
         }
     }
 
-    async fn stream_on(&self, route: Arc<Route>, req: &ChatRequest) -> Result<ChatStream, Error> {
+    async fn stream_on(
+        &self,
+        route: Arc<Route>,
+        req: &ChatRequest,
+        routing: Option<RoutingDecision>,
+    ) -> Result<ChatStream, Error> {
         let start = Instant::now();
-        let span = call_span("chat_stream", &route, req);
+        let span = call_span("chat_stream", &route, req, routing.as_ref());
         let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
         let open = stream::relay_stream(Plan::of(route), req, keep, &self.cx, start);
         let result = if span.is_disabled() {
@@ -250,19 +287,34 @@ impl Inner {
         } else {
             open.instrument(span.clone()).await
         };
-        result.inspect_err(|e| {
-            span.record("error.type", e.kind().as_str());
-        })
+        match result {
+            Ok(mut stream) => {
+                stream.meta_mut().routing = routing;
+                Ok(stream)
+            }
+            Err(e) => {
+                span.record("error.type", e.kind().as_str());
+                Err(e)
+            }
+        }
     }
 }
 
 /// The span of one call.
-fn call_span(operation: &'static str, route: &Route, req: &ChatRequest) -> tracing::Span {
+fn call_span(
+    operation: &'static str,
+    route: &Route,
+    req: &ChatRequest,
+    routing: Option<&RoutingDecision>,
+) -> tracing::Span {
     tracing::info_span!(
         "relay.chat",
         gen_ai.operation.name = "chat",
         relay.operation = operation,
         relay.route = %route.name,
+        relay.router = routing.map(|r| &*r.router),
+        relay.rule = routing.and_then(|r| r.rule.as_deref()),
+        relay.routing_reason = routing.map(|r| r.reason.as_str()),
         relay.intent = req.relay.intent.as_deref(),
         relay.attempts = tracing::field::Empty,
         relay.served_by = tracing::field::Empty,
@@ -299,7 +351,7 @@ impl ScopedChain {
         let req = req.borrow();
         let inner = &self.relay.inner;
         let route = inner.with_fallbacks(self.route.clone(), req)?;
-        inner.chat_on(route, req).await
+        inner.chat_on(route, req, None).await
     }
 
     /// Like [`Relay::chat_stream`], through this chain.
@@ -312,7 +364,7 @@ impl ScopedChain {
             let req = req.borrow();
             let inner = &self.relay.inner;
             let route = inner.with_fallbacks(self.route.clone(), req)?;
-            inner.stream_on(route, req).await
+            inner.stream_on(route, req, None).await
         })
     }
 }
@@ -322,6 +374,7 @@ impl ScopedChain {
 pub struct RelayBuilder {
     providers: Vec<(String, Arc<dyn Provider>)>,
     routes: Vec<(String, Chain)>,
+    routers: Vec<(String, Rules)>,
     http: Option<reqwest::Client>,
     defaults: Chain,
 }
@@ -351,6 +404,14 @@ impl RelayBuilder {
     /// Adds a route: requests whose `model` is `name` go through `chain`.
     pub fn route(mut self, name: impl Into<String>, chain: Chain) -> Self {
         self.routes.push((name.into(), chain));
+        self
+    }
+
+    /// Adds a router: requests whose `model` is `name` are routed by `rules` to one of the
+    /// relay's routes (or a `provider/model` pair); `meta.routing` records which rule chose
+    /// which route and why.
+    pub fn router(mut self, name: impl Into<String>, rules: Rules) -> Self {
+        self.routers.push((name.into(), rules));
         self
     }
 
@@ -427,6 +488,30 @@ impl RelayBuilder {
                 }
             }
         }
+        let mut routers = HashMap::new();
+        for (name, rules) in self.routers {
+            if routes.contains_key(&name) {
+                return Err(config(format!("router {name:?} has the name of a route")));
+            }
+            for (rule, route) in rules.declared_routes() {
+                let known = routes.contains_key(&*route)
+                    || Target::parse(&route).is_some_and(|t| providers.contains_key(&t.provider));
+                if !known {
+                    let by = match rule {
+                        Some(r) => format!("rule {r:?}"),
+                        None => "its default".to_owned(),
+                    };
+                    return Err(config(format!(
+                        "router {name:?}: {by} names route {route:?}, which is neither a route \
+                         nor a provider/model pair"
+                    )));
+                }
+            }
+            let key: Arc<str> = Arc::from(name.as_str());
+            if routers.insert(name.clone(), (key, Arc::new(rules))).is_some() {
+                return Err(config(format!("router {name:?} defined twice")));
+            }
+        }
         let http = match self.http {
             Some(c) => c,
             None => crate::http::default_client()?,
@@ -435,6 +520,7 @@ impl RelayBuilder {
             inner: Arc::new(Inner {
                 providers,
                 routes,
+                routers,
                 defaults: self.defaults,
                 registry,
                 pairs: RwLock::new(HashMap::new()),

@@ -12,7 +12,8 @@ pub use request::{
     ToolCall, ToolChoice,
 };
 pub use response::{
-    Attempt, AttemptOutcome, ChatResponse, Choice, FinishReason, ResponseMeta, TargetId,
+    Attempt, AttemptOutcome, ChatResponse, Choice, FinishReason, ResponseMeta, RoutingDecision,
+    TargetId,
 };
 pub use stream::{
     ChatChunk, ChatStream, ChunkChoice, ChunkKind, Delta, FunctionCallDelta, StreamAccumulator,

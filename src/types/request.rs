@@ -126,6 +126,10 @@ pub struct RelayHints {
     /// Where to go when the request's own `model` fails: route names or `provider/model`
     /// pairs, tried in order after it (see [`ChatRequest::fallbacks`]).
     pub fallbacks: Vec<String>,
+    /// Free-form labels for routing rules and accounting (see [`ChatRequest::label`]).
+    pub labels: Vec<String>,
+    /// Tags every target of this request must carry (see [`ChatRequest::require_tags`]).
+    pub require_tags: Vec<String>,
 }
 
 impl ChatRequest {
@@ -191,6 +195,21 @@ impl ChatRequest {
     /// Tags the request with an intent (query type), used by routing and cost accounting.
     pub fn intent(mut self, intent: impl Into<String>) -> Self {
         self.relay.intent = Some(intent.into());
+        self
+    }
+
+    /// Adds a free-form label (e.g. `"vip"`, `"sensitive"`), which routing rules can match.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.relay.labels.push(label.into());
+        self
+    }
+
+    /// Requires every target this request may reach to carry all of `tags` (e.g.
+    /// `["on-prem"]`): the plan is filtered before anything is sent, and when no target
+    /// qualifies the call fails with `ConstraintViolated` — the request is never sent
+    /// anywhere else, whatever fails.
+    pub fn require_tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.relay.require_tags.extend(tags.into_iter().map(Into::into));
         self
     }
 

@@ -121,12 +121,34 @@ impl Choice {
     }
 }
 
+/// The routing decision recorded in [`ResponseMeta::routing`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RoutingDecision {
+    /// The router entry point the request named.
+    pub router: Arc<str>,
+    /// The rule that matched (its name), or `None` when the default route applied.
+    pub rule: Option<Arc<str>>,
+    /// The route chosen.
+    pub route: Arc<str>,
+    /// Why.
+    pub reason: String,
+    /// The classifier's label, latency and usage, when a classifier decided.
+    pub label: Option<String>,
+    /// How long the classifier took.
+    pub classifier_latency: Option<Duration>,
+    /// The classifier call's usage.
+    pub classifier_usage: Option<Usage>,
+}
+
 /// What the relay did to produce a response.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ResponseMeta {
     /// The route that handled the request.
     pub route: Option<Arc<str>>,
+    /// How a router chose the route, when the request named a router.
+    pub routing: Option<RoutingDecision>,
     /// The target whose answer this is (for a recovered stream: the target that produced the
     /// end of the answer; for a stream interrupted and not recovered: the target whose partial
     /// answer was delivered, while [`served`](Self::served) is `None`).

@@ -1,0 +1,225 @@
+//! Routing: a [`Router`] looks at a request and picks a route. Routers compose as an ordered
+//! rule list ([`Rules`]): the first rule that picks a route wins, else the default route.
+//! Built-in rules live in [`crate::routing`]; any type can implement [`Router`].
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::types::{ChatRequest, Content, ContentPart, Role, RoutingDecision, Usage};
+
+/// What a router sees of a request: the request itself, and facts computed once for every
+/// rule (the last user message's text, an estimate of the input size, whether tools or
+/// images are present).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RoutingQuery<'a> {
+    /// The request.
+    pub request: &'a ChatRequest,
+    /// The text of the last user message (its text parts joined).
+    pub last_user_text: Cow<'a, str>,
+    /// An estimate of the input size in tokens (characters / 4 over every message, plus
+    /// tool definitions), for size rules; no tokenizer is run.
+    pub estimated_input_tokens: u64,
+    /// Whether the request offers tools.
+    pub has_tools: bool,
+    /// Whether any message carries an image.
+    pub has_images: bool,
+}
+
+impl<'a> RoutingQuery<'a> {
+    /// The facts about `request`.
+    pub fn new(request: &'a ChatRequest) -> Self {
+        let last_user_text = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.text())
+            .unwrap_or(Cow::Borrowed(""));
+        let mut chars = 0u64;
+        let mut has_images = false;
+        for m in &request.messages {
+            match &m.content {
+                Some(Content::Text(t)) => chars += t.len() as u64,
+                Some(Content::Parts(parts)) => {
+                    for p in parts {
+                        match p {
+                            ContentPart::Text { text } => chars += text.len() as u64,
+                            ContentPart::ImageUrl { .. } => has_images = true,
+                            ContentPart::Other(v) => chars += v.to_string().len() as u64,
+                        }
+                    }
+                }
+                None => {}
+            }
+            for c in &m.tool_calls {
+                chars += (c.function.name.len() + c.function.arguments.len()) as u64;
+            }
+        }
+        for f in request.tools.iter().filter_map(|t| t.function.as_ref()) {
+            chars += f.name.len() as u64
+                + f.description.as_deref().map_or(0, str::len) as u64
+                + f.parameters.as_ref().map_or(0, |p| p.to_string().len()) as u64;
+        }
+        RoutingQuery {
+            request,
+            last_user_text,
+            estimated_input_tokens: chars.div_ceil(4),
+            has_tools: !request.tools.is_empty(),
+            has_images,
+        }
+    }
+
+    /// The request's intent ([`ChatRequest::intent`]).
+    pub fn intent(&self) -> Option<&str> {
+        self.request.relay.intent.as_deref()
+    }
+
+    /// The request's labels ([`ChatRequest::label`]).
+    pub fn labels(&self) -> &[String] {
+        &self.request.relay.labels
+    }
+}
+
+/// A router's pick: the route, and why.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RouteChoice {
+    /// The route chosen.
+    pub route: Arc<str>,
+    /// Why, in words (e.g. `intent "refund_dispute"`, `language cmn (0.97)`).
+    pub reason: String,
+    /// The label a classifier gave the query, if one decided.
+    pub label: Option<String>,
+    /// How long the classifier took, if one ran.
+    pub classifier_latency: Option<Duration>,
+    /// The classifier call's usage, if it called a model.
+    pub classifier_usage: Option<Usage>,
+}
+
+impl RouteChoice {
+    /// A choice of `route` for `reason`.
+    pub fn new(route: impl Into<Arc<str>>, reason: impl Into<String>) -> Self {
+        RouteChoice {
+            route: route.into(),
+            reason: reason.into(),
+            label: None,
+            classifier_latency: None,
+            classifier_usage: None,
+        }
+    }
+
+    /// Records the classifier's label.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+}
+
+/// What a router can use besides the query: the relay itself (an LLM classifier calls one of
+/// its routes).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RouterContext<'a> {
+    /// The relay the request goes through.
+    pub relay: &'a super::Relay,
+}
+
+/// Picks a route for a request, or passes (`None`) to the next rule.
+///
+/// Implement it for your own rules; the relay records the decision (which rule, why, which
+/// route) in `meta.routing` and on the call's span. A router must not fail the request: when
+/// it cannot decide (a classifier timed out, an unknown label) it passes.
+#[async_trait]
+pub trait Router: Send + Sync + std::fmt::Debug {
+    /// Picks a route for `query`, or `None` to let the next rule decide.
+    async fn route(&self, query: &RoutingQuery<'_>, cx: &RouterContext<'_>) -> Option<RouteChoice>;
+
+    /// The routes this router may pick, so [`RelayBuilder::build`](crate::RelayBuilder::build)
+    /// can check they exist. Default: none declared (not checked).
+    fn routes(&self) -> Vec<Arc<str>> {
+        Vec::new()
+    }
+}
+
+/// An ordered rule list: the first rule that picks a route wins; if none does, the default
+/// route.
+///
+/// ```
+/// use polyrelay::routing::{IntentRule, Rules};
+/// let rules = Rules::new("general")
+///     .rule("intents", IntentRule::new()
+///         .intent("order_status", "cheap")
+///         .intent("refund_dispute", "strong"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub(crate) rules: Vec<(Arc<str>, Arc<dyn Router>)>,
+    pub(crate) default_route: Arc<str>,
+}
+
+impl Rules {
+    /// A rule list whose default route is `default_route`.
+    pub fn new(default_route: impl Into<Arc<str>>) -> Self {
+        Rules {
+            rules: Vec::new(),
+            default_route: default_route.into(),
+        }
+    }
+
+    /// Appends a rule named `name` (the name recorded when it matches).
+    pub fn rule(mut self, name: impl Into<Arc<str>>, router: impl Router + 'static) -> Self {
+        self.rules.push((name.into(), Arc::new(router)));
+        self
+    }
+
+    /// Appends a shared rule.
+    pub fn rule_arc(mut self, name: impl Into<Arc<str>>, router: Arc<dyn Router>) -> Self {
+        self.rules.push((name.into(), router));
+        self
+    }
+
+    /// The routes this rule list can pick, as far as its rules declare them (the default
+    /// route first), for validation at build time.
+    pub(crate) fn declared_routes(&self) -> Vec<(Option<&str>, Arc<str>)> {
+        let mut out = vec![(None, self.default_route.clone())];
+        for (name, rule) in &self.rules {
+            out.extend(rule.routes().into_iter().map(|r| (Some(&**name), r)));
+        }
+        out
+    }
+
+    /// Runs the rules in order.
+    pub(crate) async fn decide(
+        &self,
+        router: &Arc<str>,
+        query: &RoutingQuery<'_>,
+        cx: &RouterContext<'_>,
+    ) -> RoutingDecision {
+        for (name, rule) in &self.rules {
+            if let Some(choice) = rule.route(query, cx).await {
+                return RoutingDecision {
+                    router: router.clone(),
+                    rule: Some(name.clone()),
+                    route: choice.route,
+                    reason: choice.reason,
+                    label: choice.label,
+                    classifier_latency: choice.classifier_latency,
+                    classifier_usage: choice.classifier_usage,
+                };
+            }
+        }
+        RoutingDecision {
+            router: router.clone(),
+            rule: None,
+            route: self.default_route.clone(),
+            reason: "no rule matched: the default route".to_owned(),
+            label: None,
+            classifier_latency: None,
+            classifier_usage: None,
+        }
+    }
+}
