@@ -43,6 +43,9 @@ pub enum ErrorKind {
     AllTargetsFailed,
     /// An attempt the relay abandoned because a hedged attempt on another target won.
     Cancelled,
+    /// No target satisfies the request's constraints (required tags): the request was sent
+    /// nowhere.
+    ConstraintViolated,
 }
 
 impl ErrorKind {
@@ -66,6 +69,7 @@ impl ErrorKind {
             ErrorKind::Config => "config",
             ErrorKind::AllTargetsFailed => "all_targets_failed",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::ConstraintViolated => "constraint_violated",
         }
     }
 }
@@ -466,6 +470,7 @@ fn describe(kind: ErrorKind) -> &'static str {
         ErrorKind::Config => "configuration error",
         ErrorKind::AllTargetsFailed => "all targets failed",
         ErrorKind::Cancelled => "cancelled",
+        ErrorKind::ConstraintViolated => "no target satisfies the constraints",
     }
 }
 

@@ -69,6 +69,54 @@ pub struct Target {
     /// Relative weight for weighted strategies. Default 1.
     #[serde(default)]
     pub weight: Option<f64>,
+    /// Prices, for the cheapest-first strategy (the model catalog fills them in later).
+    #[serde(default)]
+    pub price: Option<Price>,
+}
+
+/// A model's price, in US dollars per million tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Price {
+    /// Per million input tokens.
+    pub input: f64,
+    /// Per million output tokens.
+    pub output: f64,
+}
+
+impl Price {
+    /// A price per million input and output tokens.
+    pub fn per_million(input: f64, output: f64) -> Self {
+        Price { input, output }
+    }
+
+    /// What strategies compare: input and output price together.
+    pub(crate) fn blended(&self) -> f64 {
+        self.input + self.output
+    }
+}
+
+/// How a chain orders its targets for each request: the first goes first, the others follow
+/// as fallbacks in the strategy's order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Strategy {
+    /// In the order written. The default.
+    #[default]
+    Ordered,
+    /// At random, in proportion to each target's weight.
+    WeightedRandom,
+    /// Each request starts one target further along.
+    RoundRobin,
+    /// Fewest attempts in flight first.
+    LeastBusy,
+    /// Lowest peak-EWMA latency × (attempts in flight + 1) first, as tower and Finagle
+    /// balance load; targets with no latency yet go first.
+    LowestLatency,
+    /// Lowest declared price first; targets without a price last.
+    CheapestFirst,
 }
 
 impl Target {
@@ -135,6 +183,12 @@ impl Target {
     /// Relative weight for weighted strategies. Default: 1.
     pub fn weight(mut self, weight: f64) -> Self {
         self.weight = Some(weight);
+        self
+    }
+
+    /// The model's price, for the cheapest-first strategy. Default: unknown.
+    pub fn price(mut self, price: Price) -> Self {
+        self.price = Some(price);
         self
     }
 }
@@ -290,6 +344,10 @@ pub struct Chain {
     pub mid_stream_recovery: Option<MidStreamRecovery>,
     /// Hedged requests.
     pub hedge: Option<Hedge>,
+    /// How targets are ordered for each request.
+    pub strategy: Option<Strategy>,
+    /// Tags every target must carry for every request of this route.
+    pub require_tags: Vec<String>,
 }
 
 impl Chain {
@@ -389,6 +447,20 @@ impl Chain {
     /// Hedged requests (see [`Hedge`]). Built-in default: none.
     pub fn hedge(mut self, hedge: Hedge) -> Self {
         self.hedge = Some(hedge);
+        self
+    }
+
+    /// How targets are ordered for each request. Built-in default: [`Strategy::Ordered`].
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = Some(strategy);
+        self
+    }
+
+    /// Tags every target must carry for every request of this route (e.g. `["on-prem"]`):
+    /// other targets are never tried, whatever fails. Adds to a request's own
+    /// [`require_tags`](crate::ChatRequest::require_tags). Built-in default: none.
+    pub fn require_tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.require_tags.extend(tags.into_iter().map(Into::into));
         self
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
+use super::health::{Health, Outcome, Permit};
 use super::plan::{Plan, ResolvedTarget, Step};
 use super::policy::{Backoff, ContextOverflow, Decision, decide};
 use crate::error::{Error, ErrorKind, Limit};
@@ -51,9 +52,41 @@ type AttemptFuture<'a, T> = Pin<
     Box<dyn Future<Output = Result<Result<T, Error>, tokio::time::error::Elapsed>> + Send + 'a>,
 >;
 
+/// Counts an attempt in flight on its target for as long as it lives (a cancelled attempt
+/// is dropped, which uncounts it).
+struct InFlight<'a>(&'a Health);
+
+impl<'a> InFlight<'a> {
+    fn new(h: &'a Health) -> Self {
+        h.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(h)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// What `launch!` did.
+#[derive(PartialEq, Eq)]
+enum Launch {
+    Started,
+    /// The call's deadline has passed.
+    Deadline,
+    /// The target's breaker is open (or its probe taken): skipped.
+    Denied,
+}
+
 /// An attempt in flight.
 struct Flight<'a, T> {
     attempt: usize,
+    permit: Permit,
+    _in_flight: InFlight<'a>,
     step: Step,
     try_no: u32,
     started: Instant,
@@ -159,11 +192,18 @@ where
         ($step:expr, $try_no:expr, $backoff:expr) => {{
             let step: Step = $step;
             let now = Instant::now();
+            let target = plan.target(&step);
+            let permit = target.state.health.permit(now, step.last_resort);
             if now >= deadline {
                 deadline_hit = true;
-                false
+                if permit == Permit::Probe {
+                    target.state.health.record(now, permit, Outcome::Neutral);
+                }
+                Launch::Deadline
+            } else if permit == Permit::Denied {
+                tracing::debug!(target = %target.id, "skipped: circuit breaker open");
+                Launch::Denied
             } else {
-                let target = plan.target(&step);
                 let remaining = deadline - now;
                 let (full, kind) = match (mode, target.first_token_timeout) {
                     (Mode::Stream, Some(ft)) => (ft, Limit::FirstToken),
@@ -175,6 +215,9 @@ where
                     (full, kind)
                 };
                 let try_no: u32 = $try_no;
+                if try_no == 1 {
+                    target.state.health.deposit();
+                }
                 attempts.push(Attempt {
                     target: target.id.clone(),
                     try_number: try_no,
@@ -197,6 +240,8 @@ where
                 let fut = call(step, target).instrument(span);
                 flights.push(Flight {
                     attempt: attempts.len() - 1,
+                    permit,
+                    _in_flight: InFlight::new(&target.state.health),
                     step,
                     try_no,
                     started: now,
@@ -212,20 +257,34 @@ where
                         None => hedge_timer = Some(Box::pin(tokio::time::sleep_until(at))),
                     }
                 }
-                true
+                Launch::Started
             }
         }};
     }
 
-    if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
-        launch!(step, step.prior_tries + 1, None);
+    // Starts the next step that may start; whether one did.
+    macro_rules! launch_next {
+        () => {{
+            let mut started = false;
+            while let Some(step) = next_fresh(&mut cursor, &overflow, true) {
+                match launch!(step, step.prior_tries + 1, None) {
+                    Launch::Started => {
+                        started = true;
+                        break;
+                    }
+                    Launch::Deadline => break,
+                    Launch::Denied => {}
+                }
+            }
+            started
+        }};
     }
+
+    launch_next!();
     loop {
         if flights.is_empty() && waiting.is_empty() {
             // Nothing in flight or waiting: start the next step, or stop.
-            if let Some(step) = next_fresh(&mut cursor, &overflow, true)
-                && launch!(step, step.prior_tries + 1, None)
-            {
+            if !deadline_hit && launch_next!() {
                 continue;
             }
             break;
@@ -259,8 +318,10 @@ where
                 let f = flights.swap_remove(i);
                 let target = plan.target(&f.step);
                 let latency = f.started.elapsed();
+                let health = &target.state.health;
                 let err = match out {
                     Ok(Ok(value)) => {
+                        health.record(Instant::now(), f.permit, Outcome::Success(latency));
                         let a = &mut attempts[f.attempt];
                         a.outcome = AttemptOutcome::Served;
                         a.status = value.status();
@@ -303,6 +364,13 @@ where
                 };
                 let err = err.with_target(target.id.clone());
                 deadline_hit |= err.limit() == Some(Limit::Deadline);
+                // A deadline the caller set says nothing about the target.
+                let outcome = if err.limit() == Some(Limit::Deadline) {
+                    Outcome::Neutral
+                } else {
+                    Outcome::of_error(err.kind(), err.retry_after())
+                };
+                health.record(Instant::now(), f.permit, outcome);
                 tracing::warn!(
                     target = %target.id,
                     error.type = err.kind().as_str(),
@@ -331,7 +399,7 @@ where
                 }
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 let mut backoff = f.backoff.unwrap_or_else(|| target.retry.schedule());
-                match decide(
+                let decision = decide(
                     &err,
                     f.try_no,
                     latency,
@@ -339,7 +407,17 @@ where
                     &mut backoff,
                     remaining,
                     route.fail_over_invalid,
-                ) {
+                );
+                // A probe is tried once, and retries come out of the target's budget.
+                let decision = match decision {
+                    Decision::Retry(_) if f.permit == Permit::Probe => Decision::FailOver,
+                    Decision::Retry(_) if !health.withdraw_retry() => {
+                        tracing::debug!(target = %target.id, "retry budget spent: failing over");
+                        Decision::FailOver
+                    }
+                    d => d,
+                };
+                match decision {
                     Decision::Retry(wait) => {
                         tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying same target");
                         let due = Instant::now() + wait;
@@ -352,9 +430,7 @@ where
                         arm(&mut retry_timer, &waiting);
                     }
                     Decision::FailOver => {
-                        if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
-                            launch!(step, step.prior_tries + 1, None);
-                        }
+                        launch_next!();
                     }
                     Decision::Stop => {
                         cancel_all(&mut attempts, flights, "the call stopped on another error");
@@ -368,7 +444,10 @@ where
                 while i < waiting.len() {
                     if waiting[i].due <= now {
                         let w = waiting.swap_remove(i);
-                        launch!(w.step, w.try_no, w.backoff);
+                        if launch!(w.step, w.try_no, w.backoff) == Launch::Denied {
+                            // The breaker opened meanwhile: the next target instead.
+                            launch_next!();
+                        }
                     } else {
                         i += 1;
                     }
@@ -376,10 +455,8 @@ where
                 arm(&mut retry_timer, &waiting);
             }
             Event::Hedge => {
-                if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
-                    tracing::debug!(target = %plan.target(&step).id, "hedging: starting the next target");
-                    launch!(step, step.prior_tries + 1, None);
-                }
+                tracing::debug!("hedging: starting the next target");
+                launch_next!();
             }
         }
     }
@@ -401,6 +478,10 @@ fn arm(timer: &mut Option<Pin<Box<Sleep>>>, waiting: &[Waiting]) {
 /// connections now.
 fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &str) {
     for f in flights {
+        // Cancelled by the relay: says nothing about the target (and frees a probe).
+        f._in_flight
+            .0
+            .record(Instant::now(), f.permit, Outcome::Neutral);
         let a = &mut attempts[f.attempt];
         a.outcome = AttemptOutcome::Cancelled;
         a.latency = f.started.elapsed();

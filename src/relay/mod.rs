@@ -5,6 +5,7 @@
 mod chain;
 mod duration;
 mod engine;
+mod health;
 mod plan;
 mod policy;
 mod router;
@@ -21,9 +22,10 @@ use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
 use crate::types::{ChatRequest, ChatResponse, ChatStream, RoutingDecision};
 
-pub use chain::{Chain, Hedge, MidStreamRecovery, Target};
+pub use chain::{Chain, Hedge, MidStreamRecovery, Price, Strategy, Target};
 pub use duration::parse_duration;
 use engine::{Mode, saturating_add};
+pub use health::{BreakerPolicy, BreakerState, RetryBudget, TargetHealth};
 pub use plan::{
     DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
 };
@@ -142,6 +144,19 @@ impl Relay {
         self.inner.providers.get(name)
     }
 
+    /// The health of every target the relay knows (routes' targets, and those request-scoped
+    /// calls have used), sorted by name: breaker state, recent error rate, latency, attempts
+    /// in flight and when an open breaker may next be probed.
+    pub fn health(&self) -> Vec<TargetHealth> {
+        let now = Instant::now();
+        self.inner
+            .registry
+            .all()
+            .into_iter()
+            .map(|s| s.health.snapshot(s.id.clone(), now))
+            .collect()
+    }
+
     /// Route names, sorted.
     pub fn routes(&self) -> Vec<&str> {
         let mut r: Vec<&str> = self.inner.routes.keys().map(String::as_str).collect();
@@ -243,7 +258,7 @@ impl Inner {
         let start = Instant::now();
         let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
         let span = call_span("chat", &route, req, routing.as_ref());
-        let plan = Plan::of(route);
+        let plan = Plan::build(route, req, start)?;
         let cx = &self.cx;
         let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t| {
             t.provider.chat(req, &t.id.model, cx)
@@ -281,7 +296,8 @@ impl Inner {
         let start = Instant::now();
         let span = call_span("chat_stream", &route, req, routing.as_ref());
         let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
-        let open = stream::relay_stream(Plan::of(route), req, keep, &self.cx, start);
+        let plan = Plan::build(route, req, start)?;
+        let open = stream::relay_stream(plan, req, keep, &self.cx, start);
         let result = if span.is_disabled() {
             open.await
         } else {
@@ -377,6 +393,8 @@ pub struct RelayBuilder {
     routers: Vec<(String, Rules)>,
     http: Option<reqwest::Client>,
     defaults: Chain,
+    breaker: BreakerPolicy,
+    retry_budget: RetryBudget,
 }
 
 impl std::fmt::Debug for RelayBuilder {
@@ -432,6 +450,20 @@ impl RelayBuilder {
         self
     }
 
+    /// The circuit breaker of every target. Default: [`BreakerPolicy::default`] (opens after 5
+    /// consecutive failures or a 50 % error rate over 30 s, 5 s cooldown, one probe at a time).
+    pub fn breaker(mut self, policy: BreakerPolicy) -> Self {
+        self.breaker = policy;
+        self
+    }
+
+    /// The retry budget of every target. Default: [`RetryBudget::default`] (20 % of
+    /// requests, a burst of 10).
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry_budget = budget;
+        self
+    }
+
     /// The HTTP client shared by every provider. Default: [`crate::http::default_client`]
     /// (pooled, 10 s connect timeout, no total timeout); tune one from
     /// [`crate::http::default_client_builder`].
@@ -461,7 +493,7 @@ impl RelayBuilder {
                 return Err(config(format!("provider {name:?} registered twice")));
             }
         }
-        let registry = Registry::default();
+        let registry = Registry::new(self.breaker, self.retry_budget);
         let mut routes = HashMap::new();
         {
             let resolver = Resolver {
@@ -508,7 +540,10 @@ impl RelayBuilder {
                 }
             }
             let key: Arc<str> = Arc::from(name.as_str());
-            if routers.insert(name.clone(), (key, Arc::new(rules))).is_some() {
+            if routers
+                .insert(name.clone(), (key, Arc::new(rules)))
+                .is_some()
+            {
                 return Err(config(format!("router {name:?} defined twice")));
             }
         }

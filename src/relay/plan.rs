@@ -6,11 +6,14 @@
 //! constraints and health); mid-stream recovery builds plans of its own.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::chain::{Chain, Hedge, MidStreamRecovery, Target};
+use tokio::time::Instant;
+
+use super::chain::{Chain, Hedge, MidStreamRecovery, Price, Strategy, Target};
+use super::health::{BreakerPolicy, Health, RetryBudget};
 use super::policy::{ContextOverflow, RetryPolicy};
 use crate::error::{Error, ErrorKind};
 use crate::provider::Provider;
@@ -30,21 +33,39 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 const MAX_REGISTERED_TARGETS: usize = 10_000;
 
 /// What the relay keeps per target (provider + model), shared by every route and every
-/// request-scoped chain that names it. Health lives here (the routing issue).
-#[derive(Debug, Default)]
+/// request-scoped chain that names it: its health (breaker, latency, attempts in flight,
+/// retry budget).
+#[derive(Debug)]
 pub(crate) struct TargetState {
-    /// Attempts in flight on this target (read by the least-busy strategy, next issue).
-    #[allow(dead_code)]
-    pub in_flight: AtomicUsize,
+    pub id: TargetId,
+    pub health: Health,
 }
 
 /// Per-target state, keyed by `provider/model`.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     states: RwLock<HashMap<String, Arc<TargetState>>>,
+    pub breaker: BreakerPolicy,
+    pub retry_budget: RetryBudget,
 }
 
 impl Registry {
+    /// A registry whose targets use `breaker` and `retry_budget`.
+    pub fn new(breaker: BreakerPolicy, retry_budget: RetryBudget) -> Self {
+        Registry {
+            states: RwLock::default(),
+            breaker,
+            retry_budget,
+        }
+    }
+
+    fn fresh(&self, provider: &str, model: &str) -> Arc<TargetState> {
+        Arc::new(TargetState {
+            id: TargetId::new(provider, model),
+            health: Health::new(self.breaker, self.retry_budget),
+        })
+    }
+
     /// The state of `provider/model`, created on first use.
     pub fn state(&self, provider: &str, model: &str) -> Arc<TargetState> {
         let key = format!("{provider}/{model}");
@@ -54,12 +75,27 @@ impl Registry {
             return s.clone();
         }
         let Ok(mut map) = self.states.write() else {
-            return Arc::default();
+            return self.fresh(provider, model);
         };
-        if map.len() >= MAX_REGISTERED_TARGETS && !map.contains_key(&key) {
-            return Arc::default();
+        if let Some(s) = map.get(&key) {
+            return s.clone();
         }
-        map.entry(key).or_default().clone()
+        if map.len() >= MAX_REGISTERED_TARGETS {
+            return self.fresh(provider, model);
+        }
+        let s = self.fresh(provider, model);
+        map.insert(key, s.clone());
+        s
+    }
+
+    /// Every registered target's state, sorted by name.
+    pub fn all(&self) -> Vec<Arc<TargetState>> {
+        let mut v: Vec<(String, Arc<TargetState>)> = match self.states.read() {
+            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Err(_) => Vec::new(),
+        };
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.into_iter().map(|(_, s)| s).collect()
     }
 }
 
@@ -72,12 +108,9 @@ pub(crate) struct ResolvedTarget {
     pub retry: RetryPolicy,
     pub context_window: Option<u32>,
     pub prefill: bool,
-    // Read by constraints and strategies (the routing issue).
-    #[allow(dead_code)]
     pub tags: Vec<String>,
-    #[allow(dead_code)]
     pub weight: f64,
-    #[allow(dead_code)]
+    pub price: Option<Price>,
     pub state: Arc<TargetState>,
 }
 
@@ -108,6 +141,10 @@ pub(crate) struct Route {
     pub fail_over_invalid: bool,
     pub stream: StreamSettings,
     pub hedge: Option<Hedge>,
+    pub strategy: Strategy,
+    pub require_tags: Vec<String>,
+    /// Where the next round-robin request starts.
+    pub next: AtomicUsize,
 }
 
 impl Route {
@@ -121,6 +158,9 @@ impl Route {
             fail_over_invalid: self.fail_over_invalid,
             stream: self.stream,
             hedge: self.hedge,
+            strategy: self.strategy,
+            require_tags: self.require_tags.clone(),
+            next: AtomicUsize::new(0),
         }
     }
 }
@@ -134,6 +174,8 @@ pub(crate) struct Step {
     pub continuation: bool,
     /// Tries this target already had in this call (its retry policy counts them).
     pub prior_tries: u32,
+    /// Every target of the plan is open and this one failed longest ago: try it anyway.
+    pub last_resort: bool,
 }
 
 impl Step {
@@ -142,6 +184,7 @@ impl Step {
             target,
             continuation: false,
             prior_tries: 0,
+            last_resort: false,
         }
     }
 }
@@ -155,13 +198,148 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// Every target of `route`, in order.
+    #[allow(dead_code)]
     pub fn of(route: Arc<Route>) -> Plan {
         let steps = (0..route.targets.len()).map(Step::fresh).collect();
         Plan { route, steps }
     }
 
+    /// The plan for `req` on `route`: targets that do not carry the required tags are left
+    /// out (none left: `ConstraintViolated`, nothing is sent); targets whose declared window
+    /// is below the estimated input are left out while another remains; the rest are ordered
+    /// by the route's strategy; open breakers go last (the one that failed longest ago marked
+    /// as the last resort).
+    pub fn build(
+        route: Arc<Route>,
+        req: &crate::types::ChatRequest,
+        now: Instant,
+    ) -> Result<Plan, Error> {
+        let required = route.require_tags.iter().chain(&req.relay.require_tags);
+        let mut steps: Vec<Step> = Vec::with_capacity(route.targets.len());
+        let constrained = !route.require_tags.is_empty() || !req.relay.require_tags.is_empty();
+        for (i, t) in route.targets.iter().enumerate() {
+            if constrained
+                && !required
+                    .clone()
+                    .all(|tag| t.tags.iter().any(|have| have == tag))
+            {
+                continue;
+            }
+            steps.push(Step::fresh(i));
+        }
+        if steps.is_empty() {
+            let tags: Vec<&str> = route
+                .require_tags
+                .iter()
+                .chain(&req.relay.require_tags)
+                .map(String::as_str)
+                .collect();
+            return Err(Error::new(
+                ErrorKind::ConstraintViolated,
+                format!(
+                    "route {:?}: no target carries every required tag ({}); the request was not sent",
+                    route.name,
+                    tags.join(", ")
+                ),
+            ));
+        }
+        if route.targets.iter().any(|t| t.context_window.is_some()) {
+            let estimate = super::router::RoutingQuery::new(req).estimated_input_tokens;
+            let fits = |s: &Step| {
+                route.targets[s.target]
+                    .context_window
+                    .is_none_or(|w| u64::from(w) >= estimate)
+            };
+            if steps.iter().any(fits) && !steps.iter().all(fits) {
+                steps.retain(fits);
+            }
+        }
+        order(&route, &mut steps);
+        // Open breakers last, the one that failed longest ago first among them.
+        if steps.len() > 1
+            || route.targets[steps[0].target]
+                .state
+                .health
+                .is_open(now)
+                .is_some()
+        {
+            let mut open: Vec<(Step, Option<Instant>)> = Vec::new();
+            steps.retain(
+                |s| match route.targets[s.target].state.health.is_open(now) {
+                    Some(since) => {
+                        open.push((*s, since));
+                        false
+                    }
+                    None => true,
+                },
+            );
+            if !open.is_empty() {
+                open.sort_by_key(|(_, since)| *since);
+                if steps.is_empty() {
+                    open[0].0.last_resort = true;
+                }
+                steps.extend(open.into_iter().map(|(s, _)| s));
+            }
+        }
+        Ok(Plan { route, steps })
+    }
+
     pub fn target(&self, step: &Step) -> &ResolvedTarget {
         &self.route.targets[step.target]
+    }
+}
+
+/// Orders `steps` by the route's strategy.
+fn order(route: &Route, steps: &mut [Step]) {
+    let t = |s: &Step| &route.targets[s.target];
+    match route.strategy {
+        Strategy::Ordered => {}
+        Strategy::RoundRobin => {
+            let n = steps.len();
+            if n > 1 {
+                let k = route.next.fetch_add(1, Ordering::Relaxed) % n;
+                steps.rotate_left(k);
+            }
+        }
+        Strategy::WeightedRandom => {
+            // Efraimidis–Spirakis: sorting by u^(1/w) draws without replacement by weight.
+            let mut keyed: Vec<(f64, Step)> = steps
+                .iter()
+                .map(|s| {
+                    let w = t(s).weight;
+                    let key = if w > 0.0 {
+                        fastrand::f64().powf(1.0 / w)
+                    } else {
+                        -1.0
+                    };
+                    (key, *s)
+                })
+                .collect();
+            keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for (slot, (_, s)) in steps.iter_mut().zip(keyed) {
+                *slot = s;
+            }
+        }
+        Strategy::LeastBusy => {
+            steps.sort_by_key(|s| t(s).state.health.in_flight.load(Ordering::Relaxed));
+        }
+        Strategy::LowestLatency => {
+            let mut keyed: Vec<(f64, Step)> = steps
+                .iter()
+                .map(|s| (t(s).state.health.load_score(), *s))
+                .collect();
+            keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (slot, (_, s)) in steps.iter_mut().zip(keyed) {
+                *slot = s;
+            }
+        }
+        Strategy::CheapestFirst => {
+            steps.sort_by(|a, b| {
+                let pa = t(a).price.map_or(f64::INFINITY, |p| p.blended());
+                let pb = t(b).price.map_or(f64::INFINITY, |p| p.blended());
+                pa.total_cmp(&pb)
+            });
+        }
     }
 }
 
@@ -300,6 +478,14 @@ impl Resolver<'_> {
                     .unwrap_or_default(),
             },
             hedge: chain.hedge.or(d.hedge),
+            strategy: chain.strategy.or(d.strategy).unwrap_or_default(),
+            require_tags: chain
+                .require_tags
+                .iter()
+                .chain(&d.require_tags)
+                .cloned()
+                .collect(),
+            next: AtomicUsize::new(0),
         }
     }
 
@@ -367,6 +553,7 @@ impl Resolver<'_> {
             prefill: t.prefill.unwrap_or(false),
             tags: t.tags.clone(),
             weight,
+            price: t.price,
             state: self.registry.state(&t.provider, &t.model),
         })
     }

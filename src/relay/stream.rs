@@ -294,6 +294,7 @@ impl Driver {
                     target: r.served.target,
                     continuation: true,
                     prior_tries: r.served_tries,
+                    last_resort: false,
                 });
             }
             steps.extend(

@@ -10,6 +10,12 @@ use async_trait::async_trait;
 
 pub use crate::relay::{RouteChoice, Router, RouterContext, RoutingQuery, Rules};
 
+mod llm;
+pub use llm::{
+    DEFAULT_CLASSIFIER_BUDGET, DEFAULT_CLASSIFIER_MAX_TOKENS, DEFAULT_CLASSIFIER_QUERY_CHARS,
+    LlmClassifier,
+};
+
 /// Routes by the request's intent ([`ChatRequest::intent`](crate::ChatRequest::intent)), then
 /// by its labels ([`ChatRequest::label`](crate::ChatRequest::label)): the first that has an
 /// entry picks its route. A lookup in a hash map: well under a microsecond.
@@ -37,7 +43,10 @@ impl Router for IntentRule {
         if let Some(intent) = q.intent()
             && let Some(route) = self.table.get(intent)
         {
-            return Some(RouteChoice::new(route.clone(), format!("intent {intent:?}")));
+            return Some(RouteChoice::new(
+                route.clone(),
+                format!("intent {intent:?}"),
+            ));
         }
         q.labels().iter().find_map(|l| {
             self.table

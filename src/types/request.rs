@@ -209,7 +209,9 @@ impl ChatRequest {
     /// qualifies the call fails with `ConstraintViolated` — the request is never sent
     /// anywhere else, whatever fails.
     pub fn require_tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.relay.require_tags.extend(tags.into_iter().map(Into::into));
+        self.relay
+            .require_tags
+            .extend(tags.into_iter().map(Into::into));
         self
     }
 

@@ -1,0 +1,592 @@
+//! Health per target: a circuit breaker (consecutive failures or an error rate over a sliding
+//! window open it; after a cooldown one probe at a time may close it), a peak-EWMA latency,
+//! the attempts in flight and a retry budget. One state per target (provider + model), shared
+//! by every route and request-scoped chain; no lock is held across an await.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::duration;
+use crate::error::ErrorKind;
+use crate::types::TargetId;
+
+/// When a target's circuit breaker opens and how it recovers.
+///
+/// Defaults: opens after 5 consecutive failures, or when at least half of at least 10
+/// attempts in the last 30 s failed; stays open 5 s (or as long as a 429/503/529's
+/// `Retry-After` says, up to 5 min), then lets one probe through at a time. What says nothing
+/// about the target's health never counts: invalid requests, context length, content filter,
+/// attempts the relay or the caller cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BreakerPolicy {
+    /// Consecutive failures that open the breaker. Default 5.
+    pub consecutive_failures: u32,
+    /// Share of failed attempts in the window that opens it. Default 0.5.
+    pub error_rate: f64,
+    /// Attempts the window must hold before the error rate counts. Default 10.
+    pub min_requests: u32,
+    /// The sliding window for the error rate. Default 30 s.
+    #[serde(with = "duration::req")]
+    pub window: Duration,
+    /// How long an open breaker stays open before a probe. Default 5 s.
+    #[serde(with = "duration::req")]
+    pub cooldown: Duration,
+    /// Longest a vendor's `Retry-After` keeps it open. Default 5 min.
+    #[serde(with = "duration::req")]
+    pub max_open: Duration,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy {
+            consecutive_failures: 5,
+            error_rate: 0.5,
+            min_requests: 10,
+            window: Duration::from_secs(30),
+            cooldown: Duration::from_secs(5),
+            max_open: Duration::from_secs(300),
+        }
+    }
+}
+
+impl BreakerPolicy {
+    /// A breaker that never opens.
+    pub fn disabled() -> Self {
+        BreakerPolicy {
+            consecutive_failures: u32::MAX,
+            error_rate: 2.0,
+            ..BreakerPolicy::default()
+        }
+    }
+
+    /// Sets the consecutive failures that open it (at least 1).
+    pub fn consecutive_failures(mut self, n: u32) -> Self {
+        self.consecutive_failures = n.max(1);
+        self
+    }
+
+    /// Sets the error rate (0–1) and the attempts needed in the window.
+    pub fn error_rate(mut self, rate: f64, min_requests: u32) -> Self {
+        self.error_rate = rate;
+        self.min_requests = min_requests;
+        self
+    }
+
+    /// Sets the sliding window.
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Sets the cooldown before a probe.
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+}
+
+/// A share of retries a target may spend, as smithy-rs and Finagle bound them: every first
+/// attempt deposits `ratio` of a retry, every retry withdraws one, and the balance starts at
+/// (and is capped to) `burst`. Default: 20 % of requests, a burst of 10.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RetryBudget {
+    /// Retries allowed per first attempt. Default 0.2.
+    pub ratio: f64,
+    /// Retries that may be spent at once. Default 10.
+    pub burst: f64,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget {
+            ratio: 0.2,
+            burst: 10.0,
+        }
+    }
+}
+
+impl RetryBudget {
+    /// A budget of `ratio` retries per request, `burst` at once.
+    pub fn new(ratio: f64, burst: f64) -> Self {
+        RetryBudget { ratio, burst }
+    }
+}
+
+/// The state of a target's circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakerState {
+    /// Requests go through.
+    Closed,
+    /// Skipped while another target can serve.
+    Open,
+    /// The cooldown is over: one probe at a time may go through.
+    HalfOpen,
+}
+
+/// One target's health, as [`Relay::health`](crate::Relay::health) reports it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct TargetHealth {
+    /// The target.
+    pub target: TargetId,
+    /// The breaker's state.
+    pub state: BreakerState,
+    /// Failed share of the attempts in the window (0 when there were none).
+    pub error_rate: f64,
+    /// Attempts in the window.
+    pub recent_attempts: u32,
+    /// Consecutive failures so far.
+    pub consecutive_failures: u32,
+    /// The peak-EWMA latency of successful attempts, if any succeeded.
+    pub latency: Option<Duration>,
+    /// Attempts in flight now.
+    pub in_flight: usize,
+    /// When an open breaker lets its next probe through (from now), if open.
+    pub next_probe_in: Option<Duration>,
+}
+
+const CLOSED: u8 = 0;
+const OPEN: u8 = 1;
+const HALF_OPEN: u8 = 2;
+
+/// Buckets of the sliding window.
+const BUCKETS: usize = 10;
+
+/// Decay time of the latency EWMA (Finagle's default).
+const EWMA_DECAY: Duration = Duration::from_secs(10);
+
+/// What a launched attempt is allowed to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Permit {
+    /// An ordinary attempt.
+    Normal,
+    /// The one probe of a half-open breaker (or the last resort when every target is open):
+    /// tried once, its outcome closes or reopens the breaker.
+    Probe,
+    /// The breaker is open (or its probe is taken): skip the target.
+    Denied,
+}
+
+/// How an attempt ended, for health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success(Duration),
+    Failure {
+        kind: ErrorKind,
+        retry_after: Option<Duration>,
+    },
+    /// Cancelled, or an error that says nothing about the target.
+    Neutral,
+}
+
+impl Outcome {
+    pub fn of_error(kind: ErrorKind, retry_after: Option<Duration>) -> Outcome {
+        match kind {
+            ErrorKind::InvalidRequest
+            | ErrorKind::ContextLengthExceeded
+            | ErrorKind::ContentFiltered
+            | ErrorKind::Cancelled
+            | ErrorKind::NoRoute
+            | ErrorKind::Config
+            | ErrorKind::ConstraintViolated => Outcome::Neutral,
+            kind => Outcome::Failure { kind, retry_after },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Window {
+    /// Start of the bucket at `head`.
+    head_start: Instant,
+    head: usize,
+    ok: [u32; BUCKETS],
+    failed: [u32; BUCKETS],
+}
+
+impl Window {
+    fn new(now: Instant) -> Self {
+        Window {
+            head_start: now,
+            head: 0,
+            ok: [0; BUCKETS],
+            failed: [0; BUCKETS],
+        }
+    }
+
+    /// Moves the head to the bucket of `now`, clearing buckets that fell out.
+    fn advance(&mut self, now: Instant, width: Duration) {
+        let width = width.max(Duration::from_millis(1));
+        let mut steps = 0;
+        while now.saturating_duration_since(self.head_start) >= width && steps <= BUCKETS {
+            self.head = (self.head + 1) % BUCKETS;
+            self.ok[self.head] = 0;
+            self.failed[self.head] = 0;
+            self.head_start += width;
+            steps += 1;
+        }
+        if steps > BUCKETS {
+            // Idle for longer than the window: start afresh at now.
+            self.head_start = now;
+        }
+    }
+
+    fn totals(&self) -> (u32, u32) {
+        (self.ok.iter().sum(), self.failed.iter().sum())
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    open_until: Instant,
+    probing: bool,
+    consecutive: u32,
+    last_failure: Option<Instant>,
+    window: Window,
+    ewma_secs: f64,
+    ewma_at: Option<Instant>,
+    retry_tokens: f64,
+}
+
+/// The health of one target.
+#[derive(Debug)]
+pub(crate) struct Health {
+    /// Closed, open or half-open, readable without the lock (the common case is closed).
+    state: AtomicU8,
+    pub in_flight: AtomicUsize,
+    policy: BreakerPolicy,
+    budget: RetryBudget,
+    inner: Mutex<Inner>,
+}
+
+impl Health {
+    pub fn new(policy: BreakerPolicy, budget: RetryBudget) -> Self {
+        let now = Instant::now();
+        Health {
+            state: AtomicU8::new(CLOSED),
+            in_flight: AtomicUsize::new(0),
+            policy,
+            budget,
+            inner: Mutex::new(Inner {
+                open_until: now,
+                probing: false,
+                consecutive: 0,
+                last_failure: None,
+                window: Window::new(now),
+                ewma_secs: 0.0,
+                ewma_at: None,
+                retry_tokens: budget.burst,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain numbers behind: keep using them.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the breaker is open now (open, not yet due for a probe), and since when it
+    /// failed last — for ordering a plan.
+    pub fn is_open(&self, now: Instant) -> Option<Option<Instant>> {
+        if self.state.load(Ordering::Relaxed) != OPEN {
+            return None;
+        }
+        let g = self.lock();
+        (now < g.open_until).then_some(g.last_failure)
+    }
+
+    /// The peak-EWMA load score: latency × (in flight + 1); 0 before any success, so a new
+    /// target gets traffic.
+    pub fn load_score(&self) -> f64 {
+        let ewma = self.lock().ewma_secs;
+        ewma * (self.in_flight.load(Ordering::Relaxed) as f64 + 1.0)
+    }
+
+    /// May an attempt start now? `last_resort`: every target of the plan is open and this is
+    /// the one that failed longest ago.
+    pub fn permit(&self, now: Instant, last_resort: bool) -> Permit {
+        if self.state.load(Ordering::Relaxed) == CLOSED {
+            return Permit::Normal;
+        }
+        let mut g = self.lock();
+        match self.state.load(Ordering::Relaxed) {
+            CLOSED => Permit::Normal,
+            OPEN if now < g.open_until && !last_resort => Permit::Denied,
+            _ if g.probing => Permit::Denied,
+            _ => {
+                g.probing = true;
+                self.state.store(HALF_OPEN, Ordering::Relaxed);
+                Permit::Probe
+            }
+        }
+    }
+
+    /// A first attempt starts: it adds its share to the retry budget.
+    pub fn deposit(&self) {
+        let mut g = self.lock();
+        g.retry_tokens = (g.retry_tokens + self.budget.ratio).min(self.budget.burst);
+    }
+
+    /// Takes one retry from the budget, if there is one.
+    pub fn withdraw_retry(&self) -> bool {
+        let mut g = self.lock();
+        if g.retry_tokens >= 1.0 {
+            g.retry_tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records how an attempt (allowed with `permit`) ended.
+    pub fn record(&self, now: Instant, permit: Permit, outcome: Outcome) {
+        let p = self.policy;
+        let mut g = self.lock();
+        let width = p.window / BUCKETS as u32;
+        g.window.advance(now, width);
+        if permit == Permit::Probe {
+            g.probing = false;
+        }
+        match outcome {
+            Outcome::Neutral => {
+                if permit == Permit::Probe && self.state.load(Ordering::Relaxed) == HALF_OPEN {
+                    // The probe told nothing: the next request may probe again.
+                    g.open_until = now;
+                }
+            }
+            Outcome::Success(latency) => {
+                let h = g.window.head;
+                g.window.ok[h] += 1;
+                g.consecutive = 0;
+                let sample = latency.as_secs_f64();
+                g.ewma_secs = match g.ewma_at {
+                    None => sample,
+                    // Peak-sensitive: a slower sample is taken at once, faster ones decay in.
+                    Some(_) if sample > g.ewma_secs => sample,
+                    Some(at) => {
+                        let w = (-now.saturating_duration_since(at).as_secs_f64()
+                            / EWMA_DECAY.as_secs_f64())
+                        .exp();
+                        g.ewma_secs * w + sample * (1.0 - w)
+                    }
+                };
+                g.ewma_at = Some(now);
+                if self.state.load(Ordering::Relaxed) != CLOSED {
+                    tracing::info!("circuit breaker closed: the target answered");
+                    self.state.store(CLOSED, Ordering::Relaxed);
+                }
+            }
+            Outcome::Failure { kind, retry_after } => {
+                let h = g.window.head;
+                g.window.failed[h] += 1;
+                g.consecutive = g.consecutive.saturating_add(1);
+                g.last_failure = Some(now);
+                let (ok, failed) = g.window.totals();
+                let total = ok + failed;
+                let rate_tripped = total >= p.min_requests
+                    && total > 0
+                    && f64::from(failed) / f64::from(total) >= p.error_rate;
+                let hinted = match kind {
+                    ErrorKind::RateLimited | ErrorKind::Overloaded => retry_after,
+                    _ => None,
+                };
+                let state = self.state.load(Ordering::Relaxed);
+                let trip = permit == Permit::Probe
+                    || state != CLOSED
+                    || g.consecutive >= p.consecutive_failures
+                    || rate_tripped
+                    || hinted.is_some();
+                if trip {
+                    let open_for = hinted.map_or(p.cooldown, |h| h.min(p.max_open));
+                    let until = now + open_for;
+                    // Never shorten an opening already in force (a later, shorter hint).
+                    g.open_until = if state == OPEN {
+                        g.open_until.max(until)
+                    } else {
+                        until
+                    };
+                    if state != OPEN {
+                        tracing::warn!(
+                            open_ms = open_for.as_millis() as u64,
+                            consecutive = g.consecutive,
+                            "circuit breaker opened"
+                        );
+                    }
+                    self.state.store(OPEN, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// A snapshot for [`Relay::health`](crate::Relay::health).
+    pub fn snapshot(&self, target: TargetId, now: Instant) -> TargetHealth {
+        let mut g = self.lock();
+        let width = self.policy.window / BUCKETS as u32;
+        g.window.advance(now, width);
+        let (ok, failed) = g.window.totals();
+        let total = ok + failed;
+        let state = match self.state.load(Ordering::Relaxed) {
+            CLOSED => BreakerState::Closed,
+            OPEN if now < g.open_until => BreakerState::Open,
+            _ => BreakerState::HalfOpen,
+        };
+        TargetHealth {
+            target,
+            state,
+            error_rate: if total == 0 {
+                0.0
+            } else {
+                f64::from(failed) / f64::from(total)
+            },
+            recent_attempts: total,
+            consecutive_failures: g.consecutive,
+            latency: g
+                .ewma_at
+                .map(|_| Duration::from_secs_f64(g.ewma_secs.max(0.0))),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            next_probe_in: (state == BreakerState::Open)
+                .then(|| g.open_until.saturating_duration_since(now)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fail() -> Outcome {
+        Outcome::Failure {
+            kind: ErrorKind::Server,
+            retry_after: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_after_consecutive_failures_then_probes_once() {
+        let h = Health::new(BreakerPolicy::default(), RetryBudget::default());
+        let now = Instant::now();
+        for _ in 0..4 {
+            assert_eq!(h.permit(now, false), Permit::Normal);
+            h.record(now, Permit::Normal, fail());
+        }
+        assert!(h.is_open(now).is_none());
+        h.record(now, Permit::Normal, fail());
+        assert!(h.is_open(now).is_some());
+        assert_eq!(h.permit(now, false), Permit::Denied);
+        let later = now + Duration::from_secs(5);
+        assert_eq!(h.permit(later, false), Permit::Probe);
+        assert_eq!(
+            h.permit(later, false),
+            Permit::Denied,
+            "one probe at a time"
+        );
+        h.record(later, Permit::Probe, fail());
+        assert_eq!(h.permit(later, false), Permit::Denied, "reopened");
+        let again = later + Duration::from_secs(5);
+        assert_eq!(h.permit(again, false), Permit::Probe);
+        h.record(
+            again,
+            Permit::Probe,
+            Outcome::Success(Duration::from_millis(50)),
+        );
+        assert_eq!(h.permit(again, false), Permit::Normal);
+        assert_eq!(
+            h.snapshot(TargetId::new("p", "m"), again).state,
+            BreakerState::Closed
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn neutral_outcomes_never_count_and_free_the_probe() {
+        let h = Health::new(
+            BreakerPolicy::default().consecutive_failures(1),
+            RetryBudget::default(),
+        );
+        let now = Instant::now();
+        for _ in 0..20 {
+            h.record(
+                now,
+                Permit::Normal,
+                Outcome::of_error(ErrorKind::InvalidRequest, None),
+            );
+            h.record(
+                now,
+                Permit::Normal,
+                Outcome::of_error(ErrorKind::ContextLengthExceeded, None),
+            );
+            h.record(now, Permit::Normal, Outcome::Neutral);
+        }
+        assert!(h.is_open(now).is_none());
+        h.record(now, Permit::Normal, fail());
+        let later = now + Duration::from_secs(6);
+        assert_eq!(h.permit(later, false), Permit::Probe);
+        h.record(later, Permit::Probe, Outcome::Neutral);
+        assert_eq!(
+            h.permit(later, false),
+            Permit::Probe,
+            "a cancelled probe frees the slot"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_opens_for_that_long_and_error_rate_trips() {
+        let h = Health::new(BreakerPolicy::default(), RetryBudget::default());
+        let now = Instant::now();
+        h.record(
+            now,
+            Permit::Normal,
+            Outcome::Failure {
+                kind: ErrorKind::RateLimited,
+                retry_after: Some(Duration::from_secs(20)),
+            },
+        );
+        let s = h.snapshot(TargetId::new("p", "m"), now);
+        assert_eq!(s.state, BreakerState::Open);
+        assert_eq!(s.next_probe_in, Some(Duration::from_secs(20)));
+        assert_eq!(
+            h.permit(now + Duration::from_secs(19), false),
+            Permit::Denied
+        );
+        assert_eq!(
+            h.permit(now + Duration::from_secs(19), true),
+            Permit::Probe,
+            "last resort"
+        );
+
+        let h = Health::new(BreakerPolicy::default(), RetryBudget::default());
+        for i in 0..10 {
+            let o = if i % 2 == 0 {
+                fail()
+            } else {
+                Outcome::Success(Duration::from_millis(10))
+            };
+            h.record(now, Permit::Normal, o);
+        }
+        assert!(
+            h.is_open(now).is_none(),
+            "never 5 in a row, and 50 % is checked on a failure"
+        );
+        h.record(now, Permit::Normal, fail());
+        assert!(h.is_open(now).is_some(), "6 of 11 failed: over 50 %");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_budget_bounds_retries() {
+        let h = Health::new(BreakerPolicy::default(), RetryBudget::new(0.2, 2.0));
+        assert!(h.withdraw_retry() && h.withdraw_retry());
+        assert!(!h.withdraw_retry());
+        for _ in 0..5 {
+            h.deposit();
+        }
+        assert!(h.withdraw_retry(), "five requests earn one retry");
+        assert!(!h.withdraw_retry());
+    }
+}
