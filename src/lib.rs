@@ -18,8 +18,8 @@ pub mod types;
 pub use error::{Error, ErrorKind, Limit};
 pub use provider::{CallContext, Provider};
 pub use relay::{
-    Chain, ContextOverflow, Hedge, MidStreamRecovery, Relay, RelayBuilder, RetryPolicy,
-    ScopedChain, Target,
+    BreakerPolicy, BreakerState, Chain, ContextOverflow, Hedge, MidStreamRecovery, Price, Relay,
+    RelayBuilder, RetryBudget, RetryPolicy, ScopedChain, Strategy, Target, TargetHealth,
 };
 /// The HTTP client crate the providers use, re-exported so a tuned client
 /// ([`http::default_client_builder`]) needs no dependency of its own.
