@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use criterion::{Criterion, Throughput};
 use polyrelay::providers::OpenAi;
+use polyrelay::routing::{IntentRule, Rules};
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{
     CallContext, Chain, ChatRequest, ChatResponse, ChatStream, Error, Provider, Relay, RetryPolicy,
+    Strategy,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +75,9 @@ struct Setup {
     relay: Relay,
     provider: OpenAi,
     request: ChatRequest,
+    /// The same request through a router (intent rule), to a two-target route balanced by
+    /// lowest latency, breakers on.
+    routed_request: ChatRequest,
 }
 
 fn setup() -> Setup {
@@ -110,11 +115,25 @@ fn setup() -> Setup {
                 .target("sim/gpt-4o-mini")
                 .retry(RetryPolicy::no_retries()),
         )
+        .route(
+            "balanced",
+            Chain::of(["sim/gpt-4o-mini", "sim/gpt-4o-mini-2"]).strategy(Strategy::LowestLatency),
+        )
+        .router(
+            "support",
+            Rules::new("direct").rule(
+                "intents",
+                IntentRule::new().intent("order_status", "balanced"),
+            ),
+        )
         .build()
         .expect("relay");
     let request = ChatRequest::new("direct")
         .system("You are a concise support agent.")
         .user("Where is my order #123?");
+    let mut routed_request = request.clone();
+    routed_request.model = "support".into();
+    let routed_request = routed_request.intent("order_status");
     Setup {
         rt,
         _sim_rt: sim_rt,
@@ -124,6 +143,7 @@ fn setup() -> Setup {
         relay,
         provider,
         request,
+        routed_request,
     }
 }
 
@@ -409,7 +429,7 @@ fn summary(s: &Setup) {
     }
 }
 
-/// `--count <direct|relay> <n> <concurrency>`: just run `n` calls and exit, for counting
+/// `--count <direct|relay|routed> <n> <concurrency>`: just run `n` calls and exit, for counting
 /// instructions with `valgrind --tool=callgrind` (deterministic, unlike timings on a shared
 /// 2-core machine). See BENCHMARKS.md.
 fn count_mode(s: &Setup) -> bool {
@@ -423,7 +443,14 @@ fn count_mode(s: &Setup) -> bool {
     // Shared, so a call clones reference counts only (on both sides alike).
     let (client, url) = (s.client.clone(), Arc::<str>::from(s.url.as_str()));
     let (relay, req) = (s.relay.clone(), Arc::new(s.request.clone()));
+    let routed = Arc::new(s.routed_request.clone());
     match mode.as_str() {
+        "routed" => run_batch(s, n, c, move || {
+            let (r, q) = (relay.clone(), routed.clone());
+            async move {
+                black_box(relay_call(&r, &q).await);
+            }
+        }),
         "direct" => run_batch(s, n, c, move || {
             let (cl, u) = (client.clone(), url.clone());
             async move {
