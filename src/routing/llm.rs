@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{RouteChoice, Router, RouterContext, RoutingQuery};
+use crate::relay::Target;
 use crate::types::{ChatRequest, JsonSchemaFormat, ResponseFormat};
 
 /// The default latency budget of a classifier call.
@@ -80,8 +81,8 @@ impl LlmClassifier {
     /// A classifier that asks `route` (a route name or a `provider/model` pair) for a label.
     /// It passes until labels are added with [`label`](Self::label).
     ///
-    /// `route` must not name the router this classifier belongs to (its call would be routed
-    /// by the classifier again).
+    /// `route` must name a route or a `provider/model` pair, not a router: the classifier never
+    /// calls a name the relay would route again (possibly back to itself), and passes instead.
     pub fn new(route: impl Into<Arc<str>>) -> Self {
         LlmClassifier {
             route: route.into(),
@@ -257,6 +258,13 @@ fn json_label(answer: &str) -> Option<String> {
         .and_then(from_value)
 }
 
+/// Whether `name` is one of the relay's routes or a `provider/model` pair of one of its
+/// providers: a name the relay sends without routing it.
+fn calls_a_route(cx: &RouterContext<'_>, name: &str) -> bool {
+    cx.relay.routes().binary_search(&name).is_ok()
+        || Target::parse(name).is_some_and(|t| cx.relay.provider(&t.provider).is_some())
+}
+
 /// The first `max` characters of `text`.
 fn truncate_chars(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
@@ -301,6 +309,15 @@ impl Router for LlmClassifier {
             return Some(choice);
         }
 
+        if !calls_a_route(cx, &self.route) {
+            // A router's name (this one's, say) would route the call again, possibly back
+            // here: never call one.
+            tracing::warn!(
+                classifier = %self.route,
+                "llm classifier: its route is neither a route nor a provider/model pair, passing"
+            );
+            return None;
+        }
         let req = self.classifier_request(text, q);
         let outcome = tokio::time::timeout(self.budget, cx.relay.chat(&req)).await;
         let latency = started.elapsed();
