@@ -197,7 +197,7 @@ where
             if now >= deadline {
                 deadline_hit = true;
                 if permit == Permit::Probe {
-                    target.state.health.record(now, permit, Outcome::Neutral);
+                    target.state.health.record(now, permit, Outcome::Neutral, false);
                 }
                 Launch::Deadline
             } else if permit == Permit::Denied {
@@ -215,9 +215,6 @@ where
                     (full, kind)
                 };
                 let try_no: u32 = $try_no;
-                if try_no == 1 {
-                    target.state.health.deposit();
-                }
                 attempts.push(Attempt {
                     target: target.id.clone(),
                     try_number: try_no,
@@ -321,7 +318,12 @@ where
                 let health = &target.state.health;
                 let err = match out {
                     Ok(Ok(value)) => {
-                        health.record(Instant::now(), f.permit, Outcome::Success(latency));
+                        health.record(
+                            Instant::now(),
+                            f.permit,
+                            Outcome::Success(latency),
+                            f.try_no == 1,
+                        );
                         let a = &mut attempts[f.attempt];
                         a.outcome = AttemptOutcome::Served;
                         a.status = value.status();
@@ -370,7 +372,7 @@ where
                 } else {
                     Outcome::of_error(err.kind(), err.retry_after())
                 };
-                health.record(Instant::now(), f.permit, outcome);
+                health.record(Instant::now(), f.permit, outcome, f.try_no == 1);
                 tracing::warn!(
                     target = %target.id,
                     error.type = err.kind().as_str(),
@@ -481,7 +483,7 @@ fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &st
         // Cancelled by the relay: says nothing about the target (and frees a probe).
         f._in_flight
             .0
-            .record(Instant::now(), f.permit, Outcome::Neutral);
+            .record(Instant::now(), f.permit, Outcome::Neutral, f.try_no == 1);
         let a = &mut attempts[f.attempt];
         a.outcome = AttemptOutcome::Cancelled;
         a.latency = f.started.elapsed();

@@ -4,7 +4,7 @@
 //! by every route and request-scoped chain; no lock is held across an await.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -262,6 +262,8 @@ pub(crate) struct Health {
     /// Closed, open or half-open, readable without the lock (the common case is closed).
     state: AtomicU8,
     pub in_flight: AtomicUsize,
+    /// The latency EWMA in seconds (f64 bits), written under the lock, read without it.
+    ewma_bits: AtomicU64,
     policy: BreakerPolicy,
     budget: RetryBudget,
     inner: Mutex<Inner>,
@@ -273,6 +275,7 @@ impl Health {
         Health {
             state: AtomicU8::new(CLOSED),
             in_flight: AtomicUsize::new(0),
+            ewma_bits: AtomicU64::new(0f64.to_bits()),
             policy,
             budget,
             inner: Mutex::new(Inner {
@@ -306,7 +309,7 @@ impl Health {
     /// The peak-EWMA load score: latency × (in flight + 1); 0 before any success, so a new
     /// target gets traffic.
     pub fn load_score(&self) -> f64 {
-        let ewma = self.lock().ewma_secs;
+        let ewma = f64::from_bits(self.ewma_bits.load(Ordering::Relaxed));
         ewma * (self.in_flight.load(Ordering::Relaxed) as f64 + 1.0)
     }
 
@@ -329,12 +332,6 @@ impl Health {
         }
     }
 
-    /// A first attempt starts: it adds its share to the retry budget.
-    pub fn deposit(&self) {
-        let mut g = self.lock();
-        g.retry_tokens = (g.retry_tokens + self.budget.ratio).min(self.budget.burst);
-    }
-
     /// Takes one retry from the budget, if there is one.
     pub fn withdraw_retry(&self) -> bool {
         let mut g = self.lock();
@@ -346,10 +343,14 @@ impl Health {
         }
     }
 
-    /// Records how an attempt (allowed with `permit`) ended.
-    pub fn record(&self, now: Instant, permit: Permit, outcome: Outcome) {
+    /// Records how an attempt (allowed with `permit`) ended; a request's first attempt
+    /// (`first`) also adds its share to the retry budget (one lock for both).
+    pub fn record(&self, now: Instant, permit: Permit, outcome: Outcome, first: bool) {
         let p = self.policy;
         let mut g = self.lock();
+        if first {
+            g.retry_tokens = (g.retry_tokens + self.budget.ratio).min(self.budget.burst);
+        }
         let width = p.window / BUCKETS as u32;
         g.window.advance(now, width);
         if permit == Permit::Probe {
@@ -379,6 +380,8 @@ impl Health {
                     }
                 };
                 g.ewma_at = Some(now);
+                self.ewma_bits
+                    .store(g.ewma_secs.to_bits(), Ordering::Relaxed);
                 if self.state.load(Ordering::Relaxed) != CLOSED {
                     tracing::info!("circuit breaker closed: the target answered");
                     self.state.store(CLOSED, Ordering::Relaxed);
@@ -475,10 +478,10 @@ mod tests {
         let now = Instant::now();
         for _ in 0..4 {
             assert_eq!(h.permit(now, false), Permit::Normal);
-            h.record(now, Permit::Normal, fail());
+            h.record(now, Permit::Normal, fail(), false);
         }
         assert!(h.is_open(now).is_none());
-        h.record(now, Permit::Normal, fail());
+        h.record(now, Permit::Normal, fail(), false);
         assert!(h.is_open(now).is_some());
         assert_eq!(h.permit(now, false), Permit::Denied);
         let later = now + Duration::from_secs(5);
@@ -488,7 +491,7 @@ mod tests {
             Permit::Denied,
             "one probe at a time"
         );
-        h.record(later, Permit::Probe, fail());
+        h.record(later, Permit::Probe, fail(), false);
         assert_eq!(h.permit(later, false), Permit::Denied, "reopened");
         let again = later + Duration::from_secs(5);
         assert_eq!(h.permit(again, false), Permit::Probe);
@@ -496,6 +499,7 @@ mod tests {
             again,
             Permit::Probe,
             Outcome::Success(Duration::from_millis(50)),
+            false,
         );
         assert_eq!(h.permit(again, false), Permit::Normal);
         assert_eq!(
@@ -516,19 +520,21 @@ mod tests {
                 now,
                 Permit::Normal,
                 Outcome::of_error(ErrorKind::InvalidRequest, None),
+                false,
             );
             h.record(
                 now,
                 Permit::Normal,
                 Outcome::of_error(ErrorKind::ContextLengthExceeded, None),
+                false,
             );
-            h.record(now, Permit::Normal, Outcome::Neutral);
+            h.record(now, Permit::Normal, Outcome::Neutral, false);
         }
         assert!(h.is_open(now).is_none());
-        h.record(now, Permit::Normal, fail());
+        h.record(now, Permit::Normal, fail(), false);
         let later = now + Duration::from_secs(6);
         assert_eq!(h.permit(later, false), Permit::Probe);
-        h.record(later, Permit::Probe, Outcome::Neutral);
+        h.record(later, Permit::Probe, Outcome::Neutral, false);
         assert_eq!(
             h.permit(later, false),
             Permit::Probe,
@@ -547,6 +553,7 @@ mod tests {
                 kind: ErrorKind::RateLimited,
                 retry_after: Some(Duration::from_secs(20)),
             },
+            false,
         );
         let s = h.snapshot(TargetId::new("p", "m"), now);
         assert_eq!(s.state, BreakerState::Open);
@@ -568,13 +575,13 @@ mod tests {
             } else {
                 Outcome::Success(Duration::from_millis(10))
             };
-            h.record(now, Permit::Normal, o);
+            h.record(now, Permit::Normal, o, false);
         }
         assert!(
             h.is_open(now).is_none(),
             "never 5 in a row, and 50 % is checked on a failure"
         );
-        h.record(now, Permit::Normal, fail());
+        h.record(now, Permit::Normal, fail(), false);
         assert!(h.is_open(now).is_some(), "6 of 11 failed: over 50 %");
     }
 
@@ -584,7 +591,7 @@ mod tests {
         assert!(h.withdraw_retry() && h.withdraw_retry());
         assert!(!h.withdraw_retry());
         for _ in 0..5 {
-            h.deposit();
+            h.record(Instant::now(), Permit::Normal, Outcome::Neutral, true);
         }
         assert!(h.withdraw_retry(), "five requests earn one retry");
         assert!(!h.withdraw_retry());

@@ -157,6 +157,18 @@ impl Relay {
             .collect()
     }
 
+    /// Benchmarks only: the route `name`, resolved, for [`BenchRoute::plan`].
+    #[doc(hidden)]
+    pub fn bench_route(&self, name: &str) -> Result<BenchRoute, Error> {
+        Ok(BenchRoute(self.inner.resolve_name(name)?))
+    }
+
+    /// Benchmarks only: the health of `provider/model`, for [`BenchHealth::cycle`].
+    #[doc(hidden)]
+    pub fn bench_health(&self, provider: &str, model: &str) -> BenchHealth {
+        BenchHealth(self.inner.registry.state(provider, model))
+    }
+
     /// Route names, sorted.
     pub fn routes(&self) -> Vec<&str> {
         let mut r: Vec<&str> = self.inner.routes.keys().map(String::as_str).collect();
@@ -336,6 +348,45 @@ fn call_span(
         relay.served_by = tracing::field::Empty,
         error.type = tracing::field::Empty,
     )
+}
+
+/// Benchmarks only: a resolved route.
+#[doc(hidden)]
+pub struct BenchRoute(Arc<Route>);
+
+impl BenchRoute {
+    /// Builds `req`'s plan (constraints, windows, strategy, breakers) as a call does before
+    /// sending; returns the number of steps.
+    #[doc(hidden)]
+    pub fn plan(&self, req: &ChatRequest) -> Result<usize, Error> {
+        Ok(Plan::build(self.0.clone(), req, Instant::now())?
+            .steps
+            .len())
+    }
+}
+
+/// Benchmarks only: one target's health, reached as an attempt reaches it.
+#[doc(hidden)]
+pub struct BenchHealth(Arc<plan::TargetState>);
+
+impl BenchHealth {
+    /// One successful attempt's bookkeeping: permit, in-flight count, outcome with latency
+    /// and the retry-budget deposit.
+    #[doc(hidden)]
+    pub fn cycle(&self, latency: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        let h = &self.0.health;
+        let now = Instant::now();
+        let permit = h.permit(now, false);
+        h.in_flight.fetch_add(1, Ordering::Relaxed);
+        h.record(
+            now + latency,
+            permit,
+            health::Outcome::Success(latency),
+            true,
+        );
+        h.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A chain resolved once against a relay ([`Relay::scoped`]): calls through it walk the

@@ -303,35 +303,44 @@ fn order(route: &Route, steps: &mut [Step]) {
         }
         Strategy::WeightedRandom => {
             // Efraimidis–Spirakis: sorting by u^(1/w) draws without replacement by weight.
-            let mut keyed: Vec<(f64, Step)> = steps
-                .iter()
-                .map(|s| {
-                    let w = t(s).weight;
-                    let key = if w > 0.0 {
-                        fastrand::f64().powf(1.0 / w)
-                    } else {
-                        -1.0
-                    };
-                    (key, *s)
-                })
-                .collect();
-            keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-            for (slot, (_, s)) in steps.iter_mut().zip(keyed) {
-                *slot = s;
+            // Keys live on the stack for the handful of targets a route has.
+            let key = |s: &Step| {
+                let w = t(s).weight;
+                if w > 0.0 {
+                    fastrand::f64().powf(1.0 / w)
+                } else {
+                    -1.0
+                }
+            };
+            let n = steps.len();
+            if n <= 16 {
+                let mut keyed = [(0f64, Step::fresh(0)); 16];
+                for (slot, s) in keyed.iter_mut().zip(steps.iter()) {
+                    *slot = (key(s), *s);
+                }
+                keyed[..n].sort_by(|a, b| b.0.total_cmp(&a.0));
+                for (slot, (_, s)) in steps.iter_mut().zip(keyed) {
+                    *slot = s;
+                }
+            } else {
+                let mut keyed: Vec<(f64, Step)> = steps.iter().map(|s| (key(s), *s)).collect();
+                keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+                for (slot, (_, s)) in steps.iter_mut().zip(keyed) {
+                    *slot = s;
+                }
             }
         }
         Strategy::LeastBusy => {
             steps.sort_by_key(|s| t(s).state.health.in_flight.load(Ordering::Relaxed));
         }
         Strategy::LowestLatency => {
-            let mut keyed: Vec<(f64, Step)> = steps
-                .iter()
-                .map(|s| (t(s).state.health.load_score(), *s))
-                .collect();
-            keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for (slot, (_, s)) in steps.iter_mut().zip(keyed) {
-                *slot = s;
-            }
+            // Scores are two relaxed loads each: computing them per comparison beats
+            // allocating a keyed copy.
+            steps.sort_by(|a, b| {
+                let sa = t(a).state.health.load_score();
+                let sb = t(b).state.health.load_score();
+                sa.total_cmp(&sb)
+            });
         }
         Strategy::CheapestFirst => {
             steps.sort_by(|a, b| {

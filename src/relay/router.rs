@@ -128,6 +128,13 @@ pub struct RouterContext<'a> {
     pub relay: &'a super::Relay,
 }
 
+impl<'a> RouterContext<'a> {
+    /// The context of a call through `relay` (for testing a router on its own).
+    pub fn new(relay: &'a super::Relay) -> Self {
+        RouterContext { relay }
+    }
+}
+
 /// Picks a route for a request, or passes (`None`) to the next rule.
 ///
 /// Implement it for your own rules; the relay records the decision (which rule, why, which

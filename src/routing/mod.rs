@@ -10,11 +10,17 @@ use async_trait::async_trait;
 
 pub use crate::relay::{RouteChoice, Router, RouterContext, RoutingQuery, Rules};
 
+#[cfg(feature = "language")]
+mod language;
+#[cfg(feature = "language")]
+pub use language::{DEFAULT_CANDIDATES, LanguageDetection, LanguageRule, Script, detect_language};
 mod llm;
 pub use llm::{
     DEFAULT_CLASSIFIER_BUDGET, DEFAULT_CLASSIFIER_MAX_TOKENS, DEFAULT_CLASSIFIER_QUERY_CHARS,
     LlmClassifier,
 };
+mod classifier;
+pub use classifier::{ClassifierRule, Prediction, TextClassifier};
 
 /// Routes by the request's intent ([`ChatRequest::intent`](crate::ChatRequest::intent)), then
 /// by its labels ([`ChatRequest::label`](crate::ChatRequest::label)): the first that has an

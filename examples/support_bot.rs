@@ -1,0 +1,228 @@
+//! `cargo run --example support_bot`
+//!
+//! The support bot of the teams that cut their model spend by routing, in code, on the
+//! built-in vendor simulator (no keys, no network):
+//!
+//! - a sensitive ticket goes to the on-prem endpoint only (and can never fail over elsewhere);
+//! - a Chinese ticket goes to Qwen (by script, reliable even for two characters);
+//! - order status → a cheap fast model; refund dispute → the strongest; translation → a
+//!   multilingual one; anything else → a general route;
+//! - OpenAI fails over to Anthropic on a 5xx, or after a 2.5 s response window;
+//! - in the middle of the run OpenAI has an outage: the circuit breaker routes around it
+//!   and comes back to OpenAI when it recovers.
+//!
+//! It prints, per request, the rule that chose the route, the target that served, and why.
+
+use std::time::{Duration, Instant};
+
+use polyrelay::providers::{Anthropic, OpenAi};
+use polyrelay::routing::{IntentRule, LanguageRule, Rules, Script};
+use polyrelay::simulator::{Reply, Simulator};
+use polyrelay::{BreakerPolicy, Chain, ChatRequest, ChatResponse, Relay, Target};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sim = Simulator::start().await?;
+    let base = sim.base_url();
+    sim.set_default(Reply::text(
+        "Thanks for reaching out; here is what I found.",
+    ));
+    // OpenAI's gpt-4o-mini: fine for three requests, then an outage of seven answers (five
+    // that open the breaker, then failed probes), then healthy again.
+    let outage = || Reply::openai_error(503, "server_error", None, "The engine is overloaded");
+    let mut mini = vec![Reply::openai_text("Your order #123 ships today."); 3];
+    mini.extend(std::iter::repeat_with(outage).take(7));
+    mini.push(Reply::openai_text("Your order is out for delivery."));
+    sim.script("gpt-4o-mini", mini);
+    // The strongest model first answers a stream only after 20 s: the 2.5 s window moves on.
+    sim.script(
+        "gpt-4o",
+        [
+            Reply::openai_stream_text(&["I ", "will ", "never ", "arrive"])
+                .frame_delay(Duration::from_secs(20)),
+            Reply::openai_text("I have reviewed the dispute: a refund is on its way."),
+        ],
+    );
+    sim.script("qwen-plus", [Reply::openai_text("您好，您的退款已处理。")]);
+    sim.script(
+        "llama-3.3-70b",
+        [Reply::openai_text("Handled on our own servers.")],
+    );
+
+    let window = Duration::from_millis(2500);
+    let openai = |model: &str| Target::new("openai", model).first_token_timeout(window);
+    let relay = Relay::builder()
+        .provider(
+            "openai",
+            OpenAi::new("sk-sim").base_url(&format!("{base}/v1")),
+        )
+        .provider(
+            "anthropic",
+            Anthropic::new("sk-ant-sim").base_url(&format!("{base}/v1")),
+        )
+        .provider(
+            "qwen",
+            OpenAi::qwen("sk-sim").base_url(&format!("{base}/v1")),
+        )
+        .provider("onprem", OpenAi::vllm().base_url(&format!("{base}/v1")))
+        .route(
+            "fast",
+            Chain::new()
+                .target(openai("gpt-4o-mini"))
+                .target("anthropic/claude-haiku-4-5"),
+        )
+        .route(
+            "strong",
+            Chain::new()
+                .target(openai("gpt-4o"))
+                .target("anthropic/claude-sonnet-4-5"),
+        )
+        .route(
+            "multilingual",
+            Chain::of(["qwen/qwen-max", "anthropic/claude-sonnet-4-5"]),
+        )
+        .route(
+            "qwen",
+            Chain::of(["qwen/qwen-plus", "anthropic/claude-haiku-4-5"]),
+        )
+        .route(
+            "onprem",
+            Chain::new()
+                .target(Target::new("onprem", "llama-3.3-70b").tags(["on-prem"]))
+                .require_tags(["on-prem"]),
+        )
+        .route(
+            "general",
+            Chain::new()
+                .target(openai("gpt-4o-mini"))
+                .target("anthropic/claude-haiku-4-5"),
+        )
+        .router(
+            "support",
+            Rules::new("general")
+                .rule("sensitive", IntentRule::new().intent("sensitive", "onprem"))
+                .rule("chinese", LanguageRule::new().script(Script::Han, "qwen"))
+                .rule(
+                    "intents",
+                    IntentRule::new()
+                        .intent("order_status", "fast")
+                        .intent("refund_dispute", "strong")
+                        .intent("translation", "multilingual"),
+                ),
+        )
+        .breaker(BreakerPolicy::default().cooldown(Duration::from_millis(600)))
+        .build()?;
+
+    let tickets: Vec<(ChatRequest, bool)> = vec![
+        (
+            ticket("Where is my order #123?").intent("order_status"),
+            false,
+        ),
+        (
+            ticket("My card was charged twice and the seller ignores me.").intent("refund_dispute"),
+            true,
+        ),
+        (
+            ticket("Translate our return policy into Spanish.").intent("translation"),
+            false,
+        ),
+        (ticket("退款"), false),
+        (
+            ticket("My medical records were in that parcel.").label("sensitive"),
+            false,
+        ),
+        (
+            ticket("Is order #124 on its way?").intent("order_status"),
+            false,
+        ),
+        (ticket("Where is order #125?").intent("order_status"), false),
+        (ticket("Do you ship to Canada?"), false),
+        (
+            ticket("Has order #126 shipped?").intent("order_status"),
+            false,
+        ),
+        (ticket("Can I change my address?"), false),
+        (ticket("Order #127 status?").intent("order_status"), false),
+        (ticket("Order #128 status?").intent("order_status"), false),
+        (ticket("Order #129 status?").intent("order_status"), false),
+        (ticket("Order #130 status?").intent("order_status"), false),
+    ];
+    // More order-status tickets: the outage ends, a probe finds OpenAI healthy again.
+    let tickets = tickets.into_iter().chain((131..139).map(|n| {
+        (
+            ticket(&format!("Order #{n} status?")).intent("order_status"),
+            false,
+        )
+    }));
+    let started = Instant::now();
+    for (i, (req, stream)) in tickets.enumerate() {
+        let resp = if stream {
+            relay.chat_stream(&req).await?.into_response().await?
+        } else {
+            relay.chat(&req).await?
+        };
+        report(i + 1, &req, &resp, started.elapsed());
+        let breaker = relay
+            .health()
+            .into_iter()
+            .find(|h| h.target.to_string() == "openai/gpt-4o-mini")
+            .map(|h| format!("{:?}", h.state))
+            .unwrap_or_default();
+        println!("     (openai/gpt-4o-mini breaker: {breaker})");
+        // Tickets arrive every 250 ms, so the breaker's cooldown shows.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!("\nHealth at the end:");
+    for h in relay.health() {
+        println!(
+            "  {:<32} {:?}, error rate {:.0} %, latency {}",
+            h.target.to_string(),
+            h.state,
+            h.error_rate * 100.0,
+            h.latency
+                .map(|d| format!("{} ms", d.as_millis()))
+                .unwrap_or_else(|| "–".into())
+        );
+    }
+    Ok(())
+}
+
+fn ticket(text: &str) -> ChatRequest {
+    ChatRequest::new("support")
+        .system("You are a concise support agent.")
+        .user(text)
+}
+
+fn report(n: usize, req: &ChatRequest, resp: &ChatResponse, at: Duration) {
+    let question = req
+        .messages
+        .last()
+        .map(|m| m.text().into_owned())
+        .unwrap_or_default();
+    let routing = resp.meta.routing.as_ref();
+    let rule = routing
+        .and_then(|r| r.rule.as_deref())
+        .unwrap_or("(default)");
+    let reason = routing.map(|r| r.reason.as_str()).unwrap_or("");
+    let served = resp
+        .meta
+        .served_by
+        .as_ref()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    println!(
+        "#{n:<2} {:>6.1}s  {question:?}\n     rule {rule} ({reason}) → route {} → served by {served}",
+        at.as_secs_f64(),
+        resp.meta.route.as_deref().unwrap_or("?"),
+    );
+    let why: Vec<String> = resp
+        .meta
+        .attempts
+        .iter()
+        .filter(|a| !a.served())
+        .map(|a| format!("{} {}", a.target, a.outcome))
+        .collect();
+    if !why.is_empty() {
+        println!("     because: {}", why.join("; "));
+    }
+}

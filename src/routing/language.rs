@@ -1,0 +1,942 @@
+//! Routing by the language and the script of the last user message ([`LanguageRule`]).
+//!
+//! Two stages, cheapest and surest first:
+//!
+//! 1. **Script**, by counting letters (our own Unicode tables, no model): settles Chinese,
+//!    Japanese and Korean even for a two-character message, and any other script a route is
+//!    mapped to.
+//! 2. **Language**, by [whatlang](https://docs.rs/whatlang) (trigram and alphabet models over
+//!    70 languages), taken only when its confidence reaches the rule's threshold.
+//!
+//! Both stages look at the *prose* of the message: code spans and fenced blocks, URLs, e-mail
+//! addresses and code-like tokens are set aside first, and at most the first
+//! [`LanguageRule::MAX_PROSE_CHARS`] characters of what remains are used.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{RouteChoice, Router, RouterContext, RoutingQuery};
+
+/// A writing system, as the script stage of [`LanguageRule`] tells them apart.
+///
+/// Hiragana and katakana are one script here, [`Kana`](Script::Kana): any kana in a text
+/// whose CJK letters reach the threshold makes it Japanese.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(docsrs, doc(cfg(feature = "language")))]
+#[non_exhaustive]
+pub enum Script {
+    /// Latin (English, French, Turkish, Vietnamese…), full-width Latin included.
+    Latin,
+    /// Cyrillic (Russian, Ukrainian, Bulgarian, Serbian…).
+    Cyrillic,
+    /// Greek.
+    Greek,
+    /// Armenian.
+    Armenian,
+    /// Georgian.
+    Georgian,
+    /// Hebrew (Hebrew, Yiddish).
+    Hebrew,
+    /// Arabic (Arabic, Persian, Urdu…).
+    Arabic,
+    /// Devanagari (Hindi, Marathi, Nepali…).
+    Devanagari,
+    /// Bengali.
+    Bengali,
+    /// Gurmukhi (Punjabi).
+    Gurmukhi,
+    /// Gujarati.
+    Gujarati,
+    /// Oriya (Odia).
+    Oriya,
+    /// Tamil.
+    Tamil,
+    /// Telugu.
+    Telugu,
+    /// Kannada.
+    Kannada,
+    /// Malayalam.
+    Malayalam,
+    /// Sinhala.
+    Sinhala,
+    /// Thai.
+    Thai,
+    /// Lao.
+    Lao,
+    /// Khmer.
+    Khmer,
+    /// Myanmar (Burmese).
+    Myanmar,
+    /// Ethiopic (Amharic, Tigrinya…).
+    Ethiopic,
+    /// Han ideographs (Chinese hanzi, Japanese kanji, Korean hanja).
+    Han,
+    /// Japanese kana: hiragana and katakana (half-width too).
+    Kana,
+    /// Korean hangul.
+    Hangul,
+}
+
+/// Every script, in declaration order (index = `Script as usize`).
+const SCRIPTS: [Script; 25] = [
+    Script::Latin,
+    Script::Cyrillic,
+    Script::Greek,
+    Script::Armenian,
+    Script::Georgian,
+    Script::Hebrew,
+    Script::Arabic,
+    Script::Devanagari,
+    Script::Bengali,
+    Script::Gurmukhi,
+    Script::Gujarati,
+    Script::Oriya,
+    Script::Tamil,
+    Script::Telugu,
+    Script::Kannada,
+    Script::Malayalam,
+    Script::Sinhala,
+    Script::Thai,
+    Script::Lao,
+    Script::Khmer,
+    Script::Myanmar,
+    Script::Ethiopic,
+    Script::Han,
+    Script::Kana,
+    Script::Hangul,
+];
+
+impl Script {
+    /// The script of a letter, or `None` for anything that is not a letter
+    /// ([`char::is_alphabetic`]) of a script listed here.
+    ///
+    /// ```
+    /// use polyrelay::routing::Script;
+    /// assert_eq!(Script::of('退'), Some(Script::Han));
+    /// assert_eq!(Script::of('カ'), Some(Script::Kana));
+    /// assert_eq!(Script::of('한'), Some(Script::Hangul));
+    /// assert_eq!(Script::of('é'), Some(Script::Latin));
+    /// assert_eq!(Script::of('7'), None);
+    /// ```
+    pub fn of(c: char) -> Option<Script> {
+        if c.is_ascii() {
+            return c.is_ascii_alphabetic().then_some(Script::Latin);
+        }
+        let (script, every_char_a_letter) = Self::block(c)?;
+        (every_char_a_letter || c.is_alphabetic()).then_some(script)
+    }
+
+    /// The script of the block `c` lies in, and whether every character of that range is a
+    /// letter (so the Unicode letter table need not be consulted: the common CJK, kana,
+    /// hangul, Latin-1 and basic Cyrillic letters).
+    fn block(c: char) -> Option<(Script, bool)> {
+        Some(match c as u32 {
+            0x4E00..=0x9FFF | 0x3400..=0x4DBF => (Script::Han, true),
+            0xAC00..=0xD7A3 => (Script::Hangul, true),
+            0x3041..=0x3096 | 0x30A1..=0x30FA | 0x30FC..=0x30FF => (Script::Kana, true),
+            0x00C0..=0x00D6 | 0x00D8..=0x00F6 | 0x00F8..=0x024F => (Script::Latin, true),
+            0x0410..=0x044F => (Script::Cyrillic, true),
+            0x00AA..=0x00BF
+            | 0x0250..=0x02AF
+            | 0x1D00..=0x1DBF
+            | 0x1E00..=0x1EFF
+            | 0x2C60..=0x2C7F
+            | 0xA720..=0xA7FF
+            | 0xAB30..=0xAB6F
+            | 0xFB00..=0xFB06
+            | 0xFF21..=0xFF3A
+            | 0xFF41..=0xFF5A => (Script::Latin, false),
+            0x0370..=0x03FF | 0x1F00..=0x1FFF => (Script::Greek, false),
+            0x0400..=0x052F | 0x1C80..=0x1C8F | 0x2DE0..=0x2DFF | 0xA640..=0xA69F => {
+                (Script::Cyrillic, false)
+            }
+            0x0530..=0x058F | 0xFB13..=0xFB17 => (Script::Armenian, false),
+            0x0590..=0x05FF | 0xFB1D..=0xFB4F => (Script::Hebrew, false),
+            0x0600..=0x06FF
+            | 0x0750..=0x077F
+            | 0x0870..=0x08FF
+            | 0xFB50..=0xFDFF
+            | 0xFE70..=0xFEFF => (Script::Arabic, false),
+            0x0900..=0x097F | 0xA8E0..=0xA8FF => (Script::Devanagari, false),
+            0x0980..=0x09FF => (Script::Bengali, false),
+            0x0A00..=0x0A7F => (Script::Gurmukhi, false),
+            0x0A80..=0x0AFF => (Script::Gujarati, false),
+            0x0B00..=0x0B7F => (Script::Oriya, false),
+            0x0B80..=0x0BFF => (Script::Tamil, false),
+            0x0C00..=0x0C7F => (Script::Telugu, false),
+            0x0C80..=0x0CFF => (Script::Kannada, false),
+            0x0D00..=0x0D7F => (Script::Malayalam, false),
+            0x0D80..=0x0DFF => (Script::Sinhala, false),
+            0x0E00..=0x0E7F => (Script::Thai, false),
+            0x0E80..=0x0EFF => (Script::Lao, false),
+            0x1000..=0x109F | 0xA9E0..=0xA9FF | 0xAA60..=0xAA7F => (Script::Myanmar, false),
+            0x10A0..=0x10FF | 0x1C90..=0x1CBF | 0x2D00..=0x2D2F => (Script::Georgian, false),
+            0x1100..=0x11FF
+            | 0x3130..=0x318F
+            | 0xA960..=0xA97F
+            | 0xD7A4..=0xD7FF
+            | 0xFFA0..=0xFFDC => (Script::Hangul, false),
+            0x1200..=0x139F | 0x2D80..=0x2DDF | 0xAB00..=0xAB2F => (Script::Ethiopic, false),
+            0x1780..=0x17FF | 0x19E0..=0x19FF => (Script::Khmer, false),
+            0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F | 0x1B000..=0x1B16F => {
+                (Script::Kana, false)
+            }
+            0x2E80..=0x2FDF
+            | 0x3005
+            | 0x3007
+            | 0x3021..=0x3029
+            | 0x3038..=0x303B
+            | 0xF900..=0xFAFF
+            | 0x20000..=0x3FFFF => (Script::Han, false),
+            _ => return None,
+        })
+    }
+
+    /// The script's name in lower case, as routing reasons show it (`han`, `kana`, `latin`…).
+    pub fn name(self) -> &'static str {
+        match self {
+            Script::Latin => "latin",
+            Script::Cyrillic => "cyrillic",
+            Script::Greek => "greek",
+            Script::Armenian => "armenian",
+            Script::Georgian => "georgian",
+            Script::Hebrew => "hebrew",
+            Script::Arabic => "arabic",
+            Script::Devanagari => "devanagari",
+            Script::Bengali => "bengali",
+            Script::Gurmukhi => "gurmukhi",
+            Script::Gujarati => "gujarati",
+            Script::Oriya => "oriya",
+            Script::Tamil => "tamil",
+            Script::Telugu => "telugu",
+            Script::Kannada => "kannada",
+            Script::Malayalam => "malayalam",
+            Script::Sinhala => "sinhala",
+            Script::Thai => "thai",
+            Script::Lao => "lao",
+            Script::Khmer => "khmer",
+            Script::Myanmar => "myanmar",
+            Script::Ethiopic => "ethiopic",
+            Script::Han => "han",
+            Script::Kana => "kana",
+            Script::Hangul => "hangul",
+        }
+    }
+}
+
+impl std::fmt::Display for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What [`detect_language`] finds in a text: the dominant script by the script stage's
+/// counting, and the language whatlang detects, with the confidence the language stage
+/// compares to [`LanguageRule::min_confidence`].
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(docsrs, doc(cfg(feature = "language")))]
+#[non_exhaustive]
+pub struct LanguageDetection {
+    /// Letters counted in the prose (code, URLs and code-like tokens set aside, at most
+    /// [`LanguageRule::MAX_PROSE_CHARS`] characters).
+    pub letters: usize,
+    /// The script the script stage settles on, if any: Hangul or Han/Kana when they make up
+    /// at least 30 % of the letters (Kana as soon as one kana is among them), else the
+    /// script of at least half of the letters.
+    pub script: Option<Script>,
+    /// The share of the letters (0.0–1.0) written in [`script`](Self::script); for
+    /// [`Script::Kana`], kana and Han together. 0.0 without a script.
+    pub script_share: f64,
+    /// The language whatlang detects, as its ISO 639-3 code (`eng`, `cmn`, `jpn`…).
+    pub language: Option<&'static str>,
+    /// The confidence in [`language`](Self::language), 0.0–1.0: whatlang's, except that
+    /// Chinese from fewer than 10 Han characters and no kana is scaled down (n / 10), since
+    /// Japanese written in kanji alone (返品, 注文) is the same characters. 0.0 without a
+    /// language.
+    pub confidence: f64,
+}
+
+/// Detects the script and the language of `text` as [`LanguageRule`] does (see
+/// [`LanguageDetection`]): on its prose only, at most the first
+/// [`LanguageRule::MAX_PROSE_CHARS`] characters.
+///
+/// ```
+/// use polyrelay::routing::{Script, detect_language};
+/// let d = detect_language("我的订单还没有到，请帮我查一下物流状态。");
+/// assert_eq!((d.script, d.language), (Some(Script::Han), Some("cmn")));
+/// assert_eq!(detect_language("退款").script, Some(Script::Han));
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "language")))]
+pub fn detect_language(text: &str) -> LanguageDetection {
+    let Prose {
+        text: prose,
+        counts,
+        ..
+    } = prose(text);
+    let (script, script_share) = counts.dominant().map_or((None, 0.0), |(s, x)| (Some(s), x));
+    let info = (counts.letters > 0)
+        .then(|| whatlang::detect(&prose))
+        .flatten();
+    let (language, confidence) = match info {
+        Some(info) => (
+            Some(info.lang().code()),
+            adjusted_confidence(&info, &counts),
+        ),
+        None => (None, 0.0),
+    };
+    LanguageDetection {
+        letters: counts.letters,
+        script,
+        script_share,
+        language,
+        confidence,
+    }
+}
+
+/// Routes by the script, then the language, of the last user message.
+///
+/// ```
+/// use polyrelay::routing::{LanguageRule, Rules, Script};
+/// let rules = Rules::new("general").rule(
+///     "language",
+///     LanguageRule::new()
+///         .script(Script::Han, "qwen")      // Chinese, even "退款"
+///         .script(Script::Kana, "japanese") // Japanese
+///         .script(Script::Hangul, "korean")
+///         .language("fra", "mistral")       // French, when whatlang is sure enough
+///         .min_confidence(0.6),
+/// );
+/// ```
+///
+/// **Script rules** ([`script`](Self::script)) come first. Letters are counted by script over
+/// the message's prose: Hangul, or Han and kana together, making up at least 30 % of the
+/// letters decide (a CJK character carries about a word, so 30 % of the letters is most of
+/// the words): Hangul if it has more letters than Han and kana, else Kana if there is any
+/// kana, else Han. Otherwise the script of at least half of the letters decides. Script
+/// rules need no model and are reliable on the shortest text (`退款`, `返品`, `환불`); a
+/// message in Han characters only is [`Script::Han`] even when it is Japanese written in
+/// kanji alone. The reason reads `script han (100 % of letters)`.
+///
+/// **Language rules** ([`language`](Self::language)) come next, when no script rule
+/// matched: whatlang's detection must reach [`min_confidence`](Self::min_confidence)
+/// (default [`DEFAULT_MIN_CONFIDENCE`](Self::DEFAULT_MIN_CONFIDENCE)) and name a language
+/// that has a route. The reason reads `language fra (0.97)`. whatlang is good on a sentence
+/// and unreliable on one to three words: "ok", "merci", "refund please" score far below 0.5
+/// and pass. It is also weak on a few close pairs (Russian is sometimes read as Bulgarian,
+/// Hindi scores low): route those by script when a script is enough.
+///
+/// Otherwise the rule passes (`None`) and the next rule decides. The rule's label
+/// ([`RouteChoice::label`]) is the language code or the script name.
+///
+/// **Prose only.** Before either stage, the rule sets aside Markdown code (`` `spans` `` and
+/// fenced blocks, ```` ``` ```` or `~~~`), and ASCII tokens that look like code or
+/// addresses: those holding any of `_ = { } [ ] ( ) < > ; : / \ | * & $ @ ^ ~ + # % "`, a dot
+/// between letters (`foo.bar`, `example.com`), or letters and digits mixed (`u32`,
+/// `E0382`). A Rust snippet with an English question is judged on the question alone, and
+/// pasted code or a URL does not outweigh a short Chinese sentence. At most the first 64 KiB
+/// of the message are scanned, and the first [`MAX_PROSE_CHARS`](Self::MAX_PROSE_CHARS)
+/// characters of prose used.
+///
+/// **Cost.** The script stage is one pass over the prose: on a 500-character message about
+/// 40 000 instructions for English, 85 000 for Chinese (a few µs). The language stage runs
+/// only when a language route is configured, no script rule matched, and the message's
+/// script is one that some configured language is written in: a rule with only `cmn`,
+/// `jpn` and `kor` never runs whatlang on a Latin-script message. whatlang adds about
+/// 60 000 instructions on CJK text; on Latin-script text its cost grows with the number of
+/// Latin-script candidates it scores, so the rule chooses among [`DEFAULT_CANDIDATES`] plus
+/// the routed languages (see [`candidates`](Self::candidates)); with
+/// [`all_languages`](Self::all_languages) it scores all 37 (about 700 000 instructions,
+/// some 50–100 µs).
+#[derive(Clone, Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "language")))]
+pub struct LanguageRule {
+    scripts: Vec<(Script, Arc<str>)>,
+    languages: Vec<(String, Arc<str>)>,
+    /// whatlang's scripts some configured language can be detected in.
+    language_scripts: Vec<whatlang::Script>,
+    min_confidence: f64,
+    /// The languages whatlang chooses among (`None`: all it knows), the configured ones
+    /// always included.
+    candidates: Option<Vec<whatlang::Lang>>,
+    detector: whatlang::Detector,
+}
+
+/// The languages a [`LanguageRule`] tells apart by default, besides those it routes: the
+/// most common languages of support tickets. whatlang's cost on Latin-script text grows with
+/// the number of Latin-script candidates (all 37: about 100 µs; these six: a fifth of it).
+pub const DEFAULT_CANDIDATES: &[&str] = &[
+    "eng", "fra", "deu", "spa", "ita", "por", "rus", "ukr", "cmn", "jpn", "kor", "ara", "heb",
+    "hin", "ell", "tha",
+];
+
+impl Default for LanguageRule {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LanguageRule {
+    /// The default [`min_confidence`](Self::min_confidence): 0.5. whatlang gives 1.0 to most
+    /// sentences of a clear language, 0.3–0.6 to short or near-neighbour sentences, and less
+    /// than 0.3 to one to three words.
+    pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.5;
+
+    /// How many characters of prose the rule looks at, from the start of the message.
+    pub const MAX_PROSE_CHARS: usize = 500;
+
+    /// A rule with no routes (it passes on every message) and the default threshold.
+    pub fn new() -> Self {
+        LanguageRule {
+            scripts: Vec::new(),
+            languages: Vec::new(),
+            language_scripts: Vec::new(),
+            min_confidence: Self::DEFAULT_MIN_CONFIDENCE,
+            candidates: Some(
+                DEFAULT_CANDIDATES
+                    .iter()
+                    .filter_map(|c| whatlang::Lang::from_code(*c))
+                    .collect(),
+            ),
+            detector: whatlang::Detector::new(),
+        }
+        .with_detector()
+    }
+
+    /// Rebuilds the detector for the candidates and the configured languages.
+    fn with_detector(mut self) -> Self {
+        self.detector = match &self.candidates {
+            None => whatlang::Detector::new(),
+            Some(list) => {
+                let mut all = list.clone();
+                for (code, _) in &self.languages {
+                    if let Some(l) = whatlang::Lang::from_code(code.as_str())
+                        && !all.contains(&l)
+                    {
+                        all.push(l);
+                    }
+                }
+                whatlang::Detector::with_allowlist(all)
+            }
+        };
+        self
+    }
+
+    /// The languages detection chooses among, besides the routed ones (ISO 639-3 codes;
+    /// unknown codes are ignored). Default [`DEFAULT_CANDIDATES`]. A message in a language
+    /// outside the list is read as the closest candidate, usually with a lower confidence;
+    /// fewer Latin-script candidates make detection faster.
+    pub fn candidates(mut self, codes: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        self.candidates = Some(
+            codes
+                .into_iter()
+                .filter_map(|c| whatlang::Lang::from_code(c.as_ref().trim().to_ascii_lowercase()))
+                .collect(),
+        );
+        self.with_detector()
+    }
+
+    /// Detection chooses among every language whatlang knows (70): the most accurate, and on
+    /// Latin-script text the slowest (about 100 µs).
+    pub fn all_languages(mut self) -> Self {
+        self.candidates = None;
+        self.with_detector()
+    }
+
+    /// Sends messages written in `script` (see the type's docs for how it is decided) to
+    /// `route`. Script rules are checked before language rules, so a route for
+    /// [`Script::Latin`] takes every Latin-script message before a language rule such as
+    /// `fra` can. Naming a script again replaces its route.
+    pub fn script(mut self, script: Script, route: impl Into<Arc<str>>) -> Self {
+        let route = route.into();
+        match self.scripts.iter_mut().find(|(s, _)| *s == script) {
+            Some(entry) => entry.1 = route,
+            None => self.scripts.push((script, route)),
+        }
+        self
+    }
+
+    /// Sends messages whatlang detects as `code` (ISO 639-3, as whatlang names them: `eng`,
+    /// `fra`, `deu`, `spa`, `rus`, `cmn`, `jpn`, `kor`, `ara`, `hin`, `tur`…; case and
+    /// surrounding spaces ignored) with at least [`min_confidence`](Self::min_confidence) to
+    /// `route`. Naming a language again replaces its route.
+    ///
+    /// A code whatlang does not know (two-letter codes such as `en` or `zh` included) never
+    /// matches; the rule logs a warning when it is added.
+    pub fn language(mut self, code: impl AsRef<str>, route: impl Into<Arc<str>>) -> Self {
+        let code = code.as_ref().trim().to_ascii_lowercase();
+        let route = route.into();
+        match whatlang::Lang::from_code(code.as_str()) {
+            Some(lang) => {
+                for &s in whatlang::Script::all() {
+                    if s.langs().contains(&lang) && !self.language_scripts.contains(&s) {
+                        self.language_scripts.push(s);
+                    }
+                }
+                // whatlang reads Japanese off Han-majority text too.
+                if lang == whatlang::Lang::Jpn
+                    && !self.language_scripts.contains(&whatlang::Script::Mandarin)
+                {
+                    self.language_scripts.push(whatlang::Script::Mandarin);
+                }
+            }
+            None => tracing::warn!(
+                code = %code,
+                "LanguageRule: not an ISO 639-3 code that whatlang detects (e.g. eng, cmn, \
+                 jpn); this language rule never matches"
+            ),
+        }
+        match self.languages.iter_mut().find(|(c, _)| *c == code) {
+            Some(entry) => entry.1 = route,
+            None => self.languages.push((code, route)),
+        }
+        self.with_detector()
+    }
+
+    /// The confidence a detected language needs (0.0–1.0, clamped; NaN keeps the current
+    /// value) for a language rule to match. Default
+    /// [`DEFAULT_MIN_CONFIDENCE`](Self::DEFAULT_MIN_CONFIDENCE). Script rules do not use it.
+    pub fn min_confidence(mut self, min: f64) -> Self {
+        if !min.is_nan() {
+            self.min_confidence = min.clamp(0.0, 1.0);
+        }
+        self
+    }
+
+    /// The rule's decision for `text` (the router calls it on the last user message): a
+    /// script rule, else a confident language rule, else `None`.
+    pub fn choose(&self, text: &str) -> Option<RouteChoice> {
+        if self.scripts.is_empty() && self.languages.is_empty() {
+            return None;
+        }
+        let Prose {
+            text: prose,
+            counts,
+            ..
+        } = prose(text);
+        if let Some((script, share)) = counts.dominant()
+            && let Some((_, route)) = self.scripts.iter().find(|(s, _)| *s == script)
+        {
+            let percent = (share * 100.0).round();
+            let reason = if script == Script::Kana {
+                format!("script kana ({percent} % of letters in kana or han)")
+            } else {
+                format!("script {script} ({percent} % of letters)")
+            };
+            return Some(RouteChoice::new(route.clone(), reason).with_label(script.name()));
+        }
+        if self.languages.is_empty() || counts.letters == 0 {
+            return None;
+        }
+        let main = whatlang::detect_script(&prose)?;
+        if !self.language_scripts.contains(&main) {
+            return None;
+        }
+        let info = self.detector.detect(&prose)?;
+        let confidence = adjusted_confidence(&info, &counts);
+        if confidence < self.min_confidence {
+            return None;
+        }
+        let code = info.lang().code();
+        let (_, route) = self.languages.iter().find(|(c, _)| c == code)?;
+        Some(
+            RouteChoice::new(route.clone(), format!("language {code} ({confidence:.2})"))
+                .with_label(code),
+        )
+    }
+}
+
+#[async_trait]
+impl Router for LanguageRule {
+    async fn route(&self, q: &RoutingQuery<'_>, _: &RouterContext<'_>) -> Option<RouteChoice> {
+        self.choose(&q.last_user_text)
+    }
+
+    fn routes(&self) -> Vec<Arc<str>> {
+        let mut out: Vec<Arc<str>> = Vec::new();
+        let scripts = self.scripts.iter().map(|(_, r)| r);
+        for r in scripts.chain(self.languages.iter().map(|(_, r)| r)) {
+            if !out.contains(r) {
+                out.push(r.clone());
+            }
+        }
+        out
+    }
+}
+
+/// Below this many Han characters (and no kana), a Chinese detection is scaled down.
+const HAN_ONLY_FULL_CONFIDENCE: usize = 10;
+
+/// CJK (Han + kana) or Hangul letters needed, as a share of all letters, to decide the
+/// script.
+const CJK_SHARE: f64 = 0.3;
+
+/// The share of letters another script needs to decide.
+const MAJORITY_SHARE: f64 = 0.5;
+
+/// How much of a message is scanned for prose.
+const MAX_SCAN_BYTES: usize = 64 * 1024;
+
+/// whatlang's confidence, with Chinese from a few Han characters (and no kana) scaled down.
+fn adjusted_confidence(info: &whatlang::Info, counts: &ScriptCounts) -> f64 {
+    let c = info.confidence();
+    if info.lang() == whatlang::Lang::Cmn && counts.get(Script::Kana) == 0 {
+        let han = counts.get(Script::Han);
+        if han < HAN_ONLY_FULL_CONFIDENCE {
+            return c * han as f64 / HAN_ONLY_FULL_CONFIDENCE as f64;
+        }
+    }
+    c
+}
+
+/// Letters per script.
+struct ScriptCounts {
+    by_script: [usize; SCRIPTS.len()],
+    letters: usize,
+}
+
+impl ScriptCounts {
+    fn new() -> Self {
+        ScriptCounts {
+            by_script: [0; SCRIPTS.len()],
+            letters: 0,
+        }
+    }
+
+    fn add(&mut self, script: Option<Script>) {
+        if let Some(s) = script {
+            self.by_script[s as usize] += 1;
+        }
+        self.letters += 1;
+    }
+
+    fn get(&self, s: Script) -> usize {
+        self.by_script[s as usize]
+    }
+
+    /// The deciding script and its share (see [`LanguageRule`]).
+    fn dominant(&self) -> Option<(Script, f64)> {
+        if self.letters == 0 {
+            return None;
+        }
+        let total = self.letters as f64;
+        let hangul = self.get(Script::Hangul);
+        let kana = self.get(Script::Kana);
+        let cjk = self.get(Script::Han) + kana;
+        if hangul.max(cjk) as f64 >= CJK_SHARE * total {
+            return Some(if hangul > cjk {
+                (Script::Hangul, hangul as f64 / total)
+            } else if kana > 0 {
+                (Script::Kana, cjk as f64 / total)
+            } else {
+                (Script::Han, cjk as f64 / total)
+            });
+        }
+        let (i, &n) = self
+            .by_script
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))?;
+        let share = n as f64 / total;
+        (n > 0 && share >= MAJORITY_SHARE).then(|| (SCRIPTS[i], share))
+    }
+}
+
+/// The prose of `text`: its whitespace-separated words outside Markdown code, minus
+/// code-like ASCII tokens, joined by single spaces, at most
+/// [`LanguageRule::MAX_PROSE_CHARS`] characters, normalised for the detectors
+/// ([`Prose::push`]), with its letters counted by script.
+fn prose(text: &str) -> Prose {
+    let text = prefix(text, MAX_SCAN_BYTES);
+    let mut out = Prose {
+        text: String::with_capacity(text.len().min(LanguageRule::MAX_PROSE_CHARS * 3)),
+        chars: 0,
+        counts: ScriptCounts::new(),
+    };
+    let bytes = text.as_bytes();
+    let mut start = 0; // start of the pending prose segment
+    let mut i = 0;
+    while let Some(off) = memchr::memchr2(b'`', b'~', &bytes[i..]) {
+        let at = i + off;
+        let marker = bytes[at];
+        let run = bytes[at..].iter().take_while(|&&b| b == marker).count();
+        let end = if marker == b'`' {
+            // A run of n backticks opens a span the next run of exactly n closes (a fence
+            // when n >= 3); an unmatched fence runs to the end, an unmatched short run is
+            // kept as text.
+            match closing_backticks(bytes, at + run, run) {
+                Some(close) => Some(close),
+                None if run >= 3 => Some(bytes.len()),
+                None => None,
+            }
+        } else if run >= 3 && at_line_start(bytes, at) {
+            Some(closing_tilde_fence(bytes, at + run, run).unwrap_or(bytes.len()))
+        } else {
+            None
+        };
+        match end {
+            Some(end) => {
+                if out.push_words(&text[start..at]) {
+                    return out;
+                }
+                start = end;
+                i = end;
+            }
+            None => i = at + run,
+        }
+        if i >= bytes.len() {
+            break;
+        }
+    }
+    if start < text.len() {
+        out.push_words(&text[start..]);
+    }
+    out
+}
+
+/// The prose collected so far.
+struct Prose {
+    text: String,
+    chars: usize,
+    counts: ScriptCounts,
+}
+
+impl Prose {
+    /// Appends the prose words of `segment`; true once the character budget is spent.
+    fn push_words(&mut self, segment: &str) -> bool {
+        for word in segment.split_whitespace() {
+            if code_like(word) {
+                continue;
+            }
+            if !self.text.is_empty() {
+                self.text.push(' ');
+                self.chars += 1;
+            }
+            for c in word.chars() {
+                if self.chars >= LanguageRule::MAX_PROSE_CHARS {
+                    return true;
+                }
+                self.push(c);
+            }
+            if self.chars >= LanguageRule::MAX_PROSE_CHARS {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Counts `c` and appends it as the detectors should see it: full-width ASCII as ASCII,
+    /// and other punctuation and symbols outside ASCII as a space (whatlang counts the whole
+    /// half-width and full-width block, the `，？！` of Chinese and Japanese text included, as
+    /// Hangul, and Latin-1 punctuation such as `¿` or `«` as Latin). Letters and combining
+    /// marks are kept, except half-width katakana, which whatlang also takes for Hangul:
+    /// counted as kana, but hidden from whatlang.
+    fn push(&mut self, c: char) {
+        self.chars += 1;
+        let c = match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(' '),
+            _ => c,
+        };
+        if c.is_ascii() {
+            if c.is_ascii_alphabetic() {
+                self.counts.add(Some(Script::Latin));
+            }
+            self.text.push(c);
+            return;
+        }
+        if let Some(script) = Script::of(c) {
+            self.counts.add(Some(script));
+            let halfwidth_kana = matches!(c as u32, 0xFF66..=0xFF9F);
+            self.text.push(if halfwidth_kana { ' ' } else { c });
+            return;
+        }
+        let keep = match c as u32 {
+            0xFF00..=0xFFEF => false,
+            // Zero-width (non-)joiners are parts of words in Persian and Indic scripts.
+            0x200C | 0x200D => true,
+            // Combining marks (Indic and South-East Asian blocks whole).
+            0x0300..=0x036F
+            | 0x0483..=0x0489
+            | 0x0591..=0x05C7
+            | 0x0610..=0x061A
+            | 0x064B..=0x065F
+            | 0x0670
+            | 0x06D6..=0x06ED
+            | 0x0900..=0x0DFF
+            | 0x0E00..=0x0EFF
+            | 0x1000..=0x109F
+            | 0x1780..=0x17FF
+            | 0x1AB0..=0x1AFF
+            | 0x1DC0..=0x1DFF
+            | 0x20D0..=0x20FF
+            | 0xFE20..=0xFE2F
+            | 0x3099..=0x309A => true,
+            _ => {
+                // A letter of a script not listed (Tibetan, Mongolian…) still counts.
+                let letter = c.is_alphabetic();
+                if letter {
+                    self.counts.add(None);
+                }
+                letter
+            }
+        };
+        self.text.push(if keep { c } else { ' ' });
+    }
+}
+
+/// Whether a whitespace-separated token looks like code, a path, a URL or an address rather
+/// than a word. Tokens with a non-ASCII letter are always words (identifiers are ASCII; CJK
+/// text has no spaces, so its tokens are whole clauses).
+fn code_like(token: &str) -> bool {
+    let core = token
+        .trim_start_matches(['(', '[', '"', '\'', '*', '¿', '¡', '«', '“', '‘'])
+        .trim_end_matches([
+            '.', ',', ';', ':', '!', '?', ')', ']', '"', '\'', '*', '»', '”', '’', '…',
+        ]);
+    let mut letters = false;
+    let mut digits = false;
+    let mut code = false;
+    let mut prev_letter = false;
+    let mut dot_after_letter = false;
+    for c in core.chars() {
+        if !c.is_ascii() {
+            if c.is_alphabetic() {
+                return false;
+            }
+            prev_letter = false;
+            continue;
+        }
+        match c {
+            'a'..='z' | 'A'..='Z' => {
+                letters = true;
+                if dot_after_letter {
+                    code = true;
+                }
+                prev_letter = true;
+                continue;
+            }
+            '0'..='9' => digits = true,
+            '.' => dot_after_letter = prev_letter,
+            '_' | '=' | '{' | '}' | '[' | ']' | '(' | ')' | '<' | '>' | ';' | ':' | '/' | '\\'
+            | '|' | '*' | '&' | '$' | '@' | '^' | '~' | '+' | '#' | '%' | '"' | '`' => code = true,
+            _ => {}
+        }
+        if c != '.' {
+            dot_after_letter = false;
+        }
+        prev_letter = false;
+    }
+    letters && (code || digits)
+}
+
+/// The index just past the next run of exactly `n` backticks at or after `from`.
+fn closing_backticks(bytes: &[u8], from: usize, n: usize) -> Option<usize> {
+    let mut i = from;
+    while i < bytes.len() {
+        let at = i + memchr::memchr(b'`', &bytes[i..])?;
+        let run = bytes[at..].iter().take_while(|&&b| b == b'`').count();
+        if run == n {
+            return Some(at + run);
+        }
+        i = at + run;
+    }
+    None
+}
+
+/// Whether `at` starts a line, after at most three spaces.
+fn at_line_start(bytes: &[u8], at: usize) -> bool {
+    let line = bytes[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    at - line <= 3 && bytes[line..at].iter().all(|&b| b == b' ')
+}
+
+/// The index just past a closing fence of at least `n` tildes at the start of a line after
+/// `from`.
+fn closing_tilde_fence(bytes: &[u8], from: usize, n: usize) -> Option<usize> {
+    let mut i = from;
+    while i < bytes.len() {
+        let at = i + memchr::memchr(b'~', &bytes[i..])?;
+        let run = bytes[at..].iter().take_while(|&&b| b == b'~').count();
+        if run >= n && at_line_start(bytes, at) {
+            return Some(at + run);
+        }
+        i = at + run;
+    }
+    None
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_table_is_in_declaration_order() {
+        for (i, s) in SCRIPTS.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
+        }
+    }
+
+    fn prose(text: &str) -> String {
+        super::prose(text).text
+    }
+
+    #[test]
+    fn prose_drops_code_spans_fences_and_code_tokens() {
+        assert_eq!(
+            prose("```rust\nfn main() {}\n```\nwhy does `x` not compile?"),
+            "why does not compile?"
+        );
+        assert_eq!(prose("~~~\nlet a = 1;\n~~~\nhelp me"), "help me");
+        assert_eq!(prose("unclosed ```fn main() {"), "unclosed");
+        assert_eq!(prose("a `` b `x"), "a `` b");
+        assert_eq!(
+            prose("see https://example.com/x or foo.bar() and u32, don't"),
+            "see or and don't"
+        );
+        assert_eq!(prose("我的订单(12345)没到"), "我的订单(12345)没到");
+        assert_eq!(prose("(please) e-mail me"), "(please) e-mail me");
+    }
+
+    #[test]
+    fn prose_is_normalised_for_whatlang_and_counted() {
+        assert_eq!(prose("好？！（ＯＫ）"), "好?!(OK)");
+        assert_eq!(prose("¿Qué? «oui»"), " Qué?  oui ");
+        assert_eq!(prose("क्या"), "क्या");
+        let p = super::prose("ｶﾀｶﾅ 退款 ok");
+        assert_eq!(p.text, "     退款 ok");
+        assert_eq!(
+            (
+                p.counts.get(Script::Kana),
+                p.counts.get(Script::Han),
+                p.counts.letters
+            ),
+            (4, 2, 8)
+        );
+        // A letter of an unlisted script counts, in no script.
+        let p = super::prose("བད");
+        assert_eq!(p.counts.letters, 2);
+        assert_eq!(p.counts.dominant(), None);
+    }
+
+    #[test]
+    fn prose_is_capped() {
+        let long = "word ".repeat(1000);
+        assert_eq!(prose(&long).chars().count(), LanguageRule::MAX_PROSE_CHARS);
+        let wide = "退".repeat(100_000);
+        assert_eq!(prose(&wide).chars().count(), LanguageRule::MAX_PROSE_CHARS);
+    }
+}
