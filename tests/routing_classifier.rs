@@ -217,7 +217,7 @@ fn held_out_accuracy_on_the_support_ticket_set() {
         by_group["es + fr + de + pt"].accuracy()
     );
     assert!(
-        by_group["Chinese + Japanese"].accuracy() >= 0.55,
+        by_group["Chinese + Japanese"].accuracy() >= 0.50,
         "zh/ja {:.3}",
         by_group["Chinese + Japanese"].accuracy()
     );
