@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use criterion::Criterion;
-use polyrelay::routing::{IntentRule, LanguageRule, Router, RouterContext, RoutingQuery, Script};
+use polyrelay::routing::{
+    IntentRule, LanguageRule, Router, RouterContext, RoutingQuery, Script, TextClassifier,
+};
 use polyrelay::{
     CallContext, Chain, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Provider, Relay,
     Strategy,
@@ -95,6 +97,14 @@ fn criterion_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime, relay: &Rel
     let chinese: String = chinese.chars().take(500).collect();
     c.bench_function("language_rule_500_chars_han", |b| {
         b.iter(|| black_box(language.choose(black_box(&chinese))))
+    });
+    let classifier =
+        TextClassifier::from_jsonl_str(include_str!("../tests/data/support_tickets.jsonl"))
+            .expect("classifier");
+    let ticket = "Hi, I was charged twice for order #48213 and the seller will not refund me. \
+                  Can you open a dispute? I want my money back on my card, not store credit.";
+    c.bench_function("classifier_predict_ticket", |b| {
+        b.iter(|| black_box(classifier.predict(black_box(ticket))))
     });
     let plan_req = ChatRequest::new("lowest_latency").user("x");
     let route = relay.bench_route("lowest_latency").expect("route");

@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use polyrelay::providers::{Anthropic, OpenAi};
-use polyrelay::routing::{IntentRule, LanguageRule, Rules, Script};
+use polyrelay::routing::{ClassifierRule, IntentRule, LanguageRule, Rules, Script, TextClassifier};
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{BreakerPolicy, Chain, ChatRequest, ChatResponse, Relay, Target};
 
@@ -49,6 +49,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         [Reply::openai_text("Handled on our own servers.")],
     );
 
+    // The in-process classifier, trained at start-up on labelled tickets (no network call):
+    // it routes tickets that come without an intent.
+    let classifier =
+        TextClassifier::from_jsonl_str(include_str!("../tests/data/support_tickets.jsonl"))?;
     let window = Duration::from_millis(2500);
     let openai = |model: &str| Target::new("openai", model).first_token_timeout(window);
     let relay = Relay::builder()
@@ -108,6 +112,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .intent("order_status", "fast")
                         .intent("refund_dispute", "strong")
                         .intent("translation", "multilingual"),
+                )
+                .rule(
+                    "classifier",
+                    ClassifierRule::new(classifier)
+                        .label("order_status", "fast")
+                        .label("refund_dispute", "strong")
+                        .label("translation", "multilingual")
+                        .min_confidence(0.6),
                 ),
         )
         .breaker(BreakerPolicy::default().cooldown(Duration::from_millis(600)))
@@ -137,6 +149,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         (ticket("Where is order #125?").intent("order_status"), false),
         (ticket("Do you ship to Canada?"), false),
+        (
+            ticket("I was charged twice and the seller refuses to refund me"),
+            false,
+        ),
         (
             ticket("Has order #126 shipped?").intent("order_status"),
             false,
