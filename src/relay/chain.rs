@@ -106,7 +106,8 @@ pub enum Strategy {
     /// In the order written. The default.
     #[default]
     Ordered,
-    /// At random, in proportion to each target's weight.
+    /// The first at random, in proportion to each target's weight (weight 0: never first);
+    /// the others follow heaviest first.
     WeightedRandom,
     /// Each request starts one target further along.
     RoundRobin,

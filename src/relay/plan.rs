@@ -302,32 +302,24 @@ fn order(route: &Route, steps: &mut [Step]) {
             }
         }
         Strategy::WeightedRandom => {
-            // Efraimidis–Spirakis: sorting by u^(1/w) draws without replacement by weight.
-            // Keys live on the stack for the handful of targets a route has.
-            let key = |s: &Step| {
-                let w = t(s).weight;
-                if w > 0.0 {
-                    fastrand::f64().powf(1.0 / w)
-                } else {
-                    -1.0
+            // The first is drawn in proportion to the weights (one random number, one
+            // pass); the others follow heaviest first, so fallbacks stay predictable.
+            let total: f64 = steps.iter().map(|s| t(s).weight.max(0.0)).sum();
+            if total > 0.0 {
+                let mut x = fastrand::f64() * total;
+                let mut pick = 0;
+                for (i, s) in steps.iter().enumerate() {
+                    let w = t(s).weight.max(0.0);
+                    if w > 0.0 {
+                        pick = i;
+                        if x < w {
+                            break;
+                        }
+                        x -= w;
+                    }
                 }
-            };
-            let n = steps.len();
-            if n <= 16 {
-                let mut keyed = [(0f64, Step::fresh(0)); 16];
-                for (slot, s) in keyed.iter_mut().zip(steps.iter()) {
-                    *slot = (key(s), *s);
-                }
-                keyed[..n].sort_by(|a, b| b.0.total_cmp(&a.0));
-                for (slot, (_, s)) in steps.iter_mut().zip(keyed) {
-                    *slot = s;
-                }
-            } else {
-                let mut keyed: Vec<(f64, Step)> = steps.iter().map(|s| (key(s), *s)).collect();
-                keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-                for (slot, (_, s)) in steps.iter_mut().zip(keyed) {
-                    *slot = s;
-                }
+                steps[..=pick].rotate_right(1);
+                steps[1..].sort_by(|a, b| t(b).weight.total_cmp(&t(a).weight));
             }
         }
         Strategy::LeastBusy => {
