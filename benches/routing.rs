@@ -89,6 +89,10 @@ fn criterion_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime, relay: &Rel
     c.bench_function("language_rule_500_chars_latin", |b| {
         b.iter(|| black_box(language.choose(black_box(&text))))
     });
+    let short: String = MESSAGE_500.chars().take(150).collect();
+    c.bench_function("language_rule_150_chars_latin", |b| {
+        b.iter(|| black_box(language.choose(black_box(&short))))
+    });
     let everything = language.clone().all_languages();
     c.bench_function("language_rule_500_chars_latin_all_languages", |b| {
         b.iter(|| black_box(everything.choose(black_box(&text))))
