@@ -169,6 +169,14 @@ impl Relay {
         BenchHealth(self.inner.registry.state(provider, model))
     }
 
+    /// The smallest context window declared by the targets of route `name` (or of a
+    /// `provider/model` pair), if any declares one: what a request must fit to be served
+    /// there without a context-length failover.
+    pub fn context_window(&self, name: &str) -> Option<u32> {
+        let route = self.inner.resolve_name(name).ok()?;
+        route.targets.iter().filter_map(|t| t.context_window).min()
+    }
+
     /// Route names, sorted.
     pub fn routes(&self) -> Vec<&str> {
         let mut r: Vec<&str> = self.inner.routes.keys().map(String::as_str).collect();
@@ -575,6 +583,14 @@ impl RelayBuilder {
         for (name, rules) in self.routers {
             if routes.contains_key(&name) {
                 return Err(config(format!("router {name:?} has the name of a route")));
+            }
+            if let Some((p, _)) = name.split_once('/')
+                && providers.contains_key(p)
+            {
+                return Err(config(format!(
+                    "router {name:?} shadows the provider/model pair of provider {p:?}; \
+                     give the router a name without '/'"
+                )));
             }
             for (rule, route) in rules.declared_routes() {
                 let known = routes.contains_key(&*route)

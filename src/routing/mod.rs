@@ -66,19 +66,36 @@ impl Router for IntentRule {
     }
 }
 
-/// Routes requests whose estimated input ([`RoutingQuery::estimated_input_tokens`]) is above
-/// a threshold to a long-context route.
+/// Routes requests by their estimated input ([`RoutingQuery::estimated_input_tokens`]) to a
+/// long-context route: above a fixed threshold ([`SizeRule::above`]), or above the smallest
+/// context window a route's targets declare ([`SizeRule::beyond_window_of`]).
 #[derive(Debug, Clone)]
 pub struct SizeRule {
-    above_tokens: u64,
+    limit: SizeLimit,
     route: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
+enum SizeLimit {
+    Tokens(u64),
+    WindowOf(Arc<str>),
 }
 
 impl SizeRule {
     /// Sends requests estimated above `tokens` input tokens to `route`.
     pub fn above(tokens: u64, route: impl Into<Arc<str>>) -> Self {
         SizeRule {
-            above_tokens: tokens,
+            limit: SizeLimit::Tokens(tokens),
+            route: route.into(),
+        }
+    }
+
+    /// Sends requests whose estimated input does not fit the smallest context window
+    /// declared in route `usual` ([`Relay::context_window`](crate::Relay::context_window))
+    /// to `route`. Passes when `usual` declares no window.
+    pub fn beyond_window_of(usual: impl Into<Arc<str>>, route: impl Into<Arc<str>>) -> Self {
+        SizeRule {
+            limit: SizeLimit::WindowOf(usual.into()),
             route: route.into(),
         }
     }
@@ -86,13 +103,20 @@ impl SizeRule {
 
 #[async_trait]
 impl Router for SizeRule {
-    async fn route(&self, q: &RoutingQuery<'_>, _: &RouterContext<'_>) -> Option<RouteChoice> {
-        (q.estimated_input_tokens > self.above_tokens).then(|| {
+    async fn route(&self, q: &RoutingQuery<'_>, cx: &RouterContext<'_>) -> Option<RouteChoice> {
+        let (limit, what) = match &self.limit {
+            SizeLimit::Tokens(t) => (*t, String::new()),
+            SizeLimit::WindowOf(usual) => (
+                u64::from(cx.relay.context_window(usual)?),
+                format!(" (the window of {usual:?})"),
+            ),
+        };
+        (q.estimated_input_tokens > limit).then(|| {
             RouteChoice::new(
                 self.route.clone(),
                 format!(
-                    "input of ~{} tokens is above {}",
-                    q.estimated_input_tokens, self.above_tokens
+                    "input of ~{} tokens is above {limit}{what}",
+                    q.estimated_input_tokens
                 ),
             )
         })
