@@ -238,6 +238,15 @@ fn report(n: usize, req: &ChatRequest, resp: &ChatResponse, at: Duration) {
         .filter(|a| !a.served())
         .map(|a| format!("{} {}", a.target, a.outcome))
         .collect();
+    let why: Vec<String> = why
+        .into_iter()
+        .chain(
+            resp.meta
+                .skipped
+                .iter()
+                .map(|t| format!("{t} skipped (breaker open)")),
+        )
+        .collect();
     if !why.is_empty() {
         println!("     because: {}", why.join("; "));
     }

@@ -105,12 +105,22 @@ async fn an_outage_of_60_s_is_routed_around_and_the_primary_is_back_within_30_s(
         tokio::time::sleep_until(start + Duration::from_secs(4 * u64::from(i))).await;
         let at = Instant::now() - start;
         let resp = relay.chat(req()).await.expect("every request is served");
-        let by = resp.meta.served_by.unwrap().provider.to_string();
+        let by = resp.meta.served_by.clone().unwrap().provider.to_string();
         if at < Duration::from_secs(60) {
             assert_eq!(
                 by, "backup",
                 "during the outage the backup serves (t = {at:?})"
             );
+            // Once open, the primary is either probed (an attempt) or skipped (and named).
+            if i >= 3 {
+                let probed = resp
+                    .meta
+                    .attempts
+                    .iter()
+                    .any(|a| &*a.target.provider == "primary");
+                let skipped = resp.meta.skipped.iter().any(|t| &*t.provider == "primary");
+                assert!(probed != skipped, "t = {at:?}: {:?}", resp.meta);
+            }
         } else if by == "primary" && back_at.is_none() {
             back_at = Some(at);
         }

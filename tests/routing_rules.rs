@@ -181,7 +181,10 @@ async fn build_refuses_routers_that_cannot_work() {
         .build()
         .unwrap_err();
     assert!(err.message().contains("name of a route"), "{err}");
-    let err = base().router("sim/x", Rules::new("cheap")).build().unwrap_err();
+    let err = base()
+        .router("sim/x", Rules::new("cheap"))
+        .build()
+        .unwrap_err();
     assert!(err.message().contains("shadows"), "{err}");
     // A provider/model pair is a valid destination.
     base()

@@ -168,6 +168,8 @@ where
     let mut cursor = 0usize;
     let mut overflow = Overflow::default();
     let mut deadline_hit = false;
+    // Targets passed over because their breaker was open (no allocation unless one was).
+    let mut skipped: Vec<TargetId> = Vec::new();
 
     // The next step to start fresh, skipping targets a context overflow rules out.
     let next_fresh = |cursor: &mut usize, overflow: &Overflow, advance: bool| -> Option<Step> {
@@ -202,6 +204,9 @@ where
                 Launch::Deadline
             } else if permit == Permit::Denied {
                 tracing::debug!(target = %target.id, "skipped: circuit breaker open");
+                if !skipped.contains(&target.id) {
+                    skipped.push(target.id.clone());
+                }
                 Launch::Denied
             } else {
                 let remaining = deadline - now;
@@ -336,11 +341,20 @@ where
                         let span = tracing::Span::current();
                         span.record("relay.attempts", attempts.len());
                         span.record("relay.served_by", tracing::field::display(&target.id));
+                        // Open targets the plan put last and never reached were passed over too.
+                        let now = Instant::now();
+                        for step in plan.steps.get(cursor..).unwrap_or(&[]) {
+                            let t = plan.target(step);
+                            if t.state.health.is_open(now).is_some() && !skipped.contains(&t.id) {
+                                skipped.push(t.id.clone());
+                            }
+                        }
                         let meta = ResponseMeta {
                             route: Some(route.name.clone()),
                             served_by: Some(target.id.clone()),
                             served: Some(f.attempt),
                             attempts,
+                            skipped,
                             latency: start.elapsed(),
                             ..ResponseMeta::default()
                         };

@@ -159,6 +159,9 @@ pub struct ResponseMeta {
     pub attempts: Vec<Attempt>,
     /// The index in [`attempts`](Self::attempts) of the attempt that served.
     pub served: Option<usize>,
+    /// Targets of the plan passed over without an attempt because their circuit breaker was
+    /// open (see [`Relay::health`](crate::Relay::health)).
+    pub skipped: Vec<TargetId>,
     /// Wall time of the whole call (for streams: until the commit point).
     pub latency: Duration,
     /// The vendor's request id (`x-request-id`, `request-id`…), when sent.
