@@ -404,3 +404,28 @@ async fn over_http_the_breaker_opens_probes_and_closes() {
     );
     assert!(served[..3].iter().all(|s| s == "fallback"), "{served:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_the_caller_gave_up_on_frees_the_probe() {
+    let primary = Flaky::down_for(Duration::from_secs(3600), ErrorKind::Server, 500);
+    let backup = Flaky::down_for(Duration::ZERO, ErrorKind::Server, 500);
+    let relay = relay_of(primary.clone(), backup);
+    // 2 + 2 + 1 failures open the primary's breaker.
+    for _ in 0..3 {
+        relay.chat(req()).await.expect("the backup serves");
+    }
+    tokio::time::sleep(BreakerPolicy::default().cooldown).await;
+    // The next call probes the primary, and its caller gives up during the probe.
+    let before = primary.calls().len();
+    let call = relay.chat(req());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(5), call)
+            .await
+            .is_err()
+    );
+    assert_eq!(primary.calls().len(), before + 1, "the probe started");
+    // The probe told nothing: the next call may probe again instead of skipping it.
+    let resp = relay.chat(req()).await.expect("served");
+    assert_eq!(primary.calls().len(), before + 2, "{:?}", resp.meta);
+    assert!(resp.meta.skipped.is_empty(), "{:?}", resp.meta.skipped);
+}

@@ -73,48 +73,7 @@ impl<H: EventHandler> ChunkDecoder<H> {
             return Ok(());
         }
         self.sse.feed(bytes);
-        let before = out.len();
-        let result = self.drain(out);
-        self.count(out, before);
-        result
-    }
-
-    /// Decodes the buffered events. A malformed event (a `Decode` error from the handler)
-    /// leaves the decoder usable: feeding more bytes (or none) goes on after it. Any other
-    /// error ends the stream.
-    fn drain(&mut self, out: &mut VecDeque<ChatChunk>) -> Result<(), Error> {
-        loop {
-            let event = match self.sse.next_event() {
-                Ok(Some(ev)) => ev,
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    self.done = true;
-                    return Err(
-                        Error::new(ErrorKind::Decode, "malformed event stream").with_source(e)
-                    );
-                }
-            };
-            match self.handler.on_event(&event, out) {
-                Ok(true) => {
-                    self.done = true;
-                    return Ok(());
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    self.done |= e.kind() != ErrorKind::Decode;
-                    return Err(e);
-                }
-            }
-        }
-    }
-
-    fn count(&mut self, out: &VecDeque<ChatChunk>, before: usize) {
-        for c in out.iter().skip(before) {
-            self.delivered.chunks += 1;
-            if c.has_content() {
-                self.delivered.content_chunks += 1;
-            }
-        }
+        self.decode(out, false)
     }
 
     /// Buffers bytes without decoding them (see [`decode_some`](Self::decode_some)).
@@ -130,9 +89,16 @@ impl<H: EventHandler> ChunkDecoder<H> {
         if self.done {
             return Ok(());
         }
+        self.decode(out, true)
+    }
+
+    /// Decodes the buffered events (with `one_event`, only until one yields chunks). A
+    /// malformed event (a `Decode` error from the handler) leaves the decoder usable:
+    /// decoding more goes on after it. Any other error ends the stream.
+    fn decode(&mut self, out: &mut VecDeque<ChatChunk>, one_event: bool) -> Result<(), Error> {
         let before = out.len();
         let result = loop {
-            if out.len() > before {
+            if one_event && out.len() > before {
                 break Ok(());
             }
             let event = match self.sse.next_event() {
@@ -159,6 +125,15 @@ impl<H: EventHandler> ChunkDecoder<H> {
         };
         self.count(out, before);
         result
+    }
+
+    fn count(&mut self, out: &VecDeque<ChatChunk>, before: usize) {
+        for c in out.iter().skip(before) {
+            self.delivered.chunks += 1;
+            if c.has_content() {
+                self.delivered.content_chunks += 1;
+            }
+        }
     }
 
     /// Feeds bytes and returns the chunks they complete.

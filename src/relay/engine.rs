@@ -52,23 +52,45 @@ type AttemptFuture<'a, T> = Pin<
     Box<dyn Future<Output = Result<Result<T, Error>, tokio::time::error::Elapsed>> + Send + 'a>,
 >;
 
-/// Counts an attempt in flight on its target for as long as it lives (a cancelled attempt
-/// is dropped, which uncounts it).
-struct InFlight<'a>(&'a Health);
+/// An attempt's hold on its target's health: counted in flight while it lives, its outcome
+/// recorded once. Dropped without an outcome (the caller dropped the call), it frees a
+/// half-open probe, so the breaker does not wait forever for a probe nobody will finish.
+struct InFlight<'a> {
+    health: &'a Health,
+    permit: Permit,
+    /// The request's first attempt on this target (it adds to the retry budget).
+    first: bool,
+    recorded: bool,
+}
 
 impl<'a> InFlight<'a> {
-    fn new(h: &'a Health) -> Self {
-        h.in_flight
+    fn new(health: &'a Health, permit: Permit, first: bool) -> Self {
+        health
+            .in_flight
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        InFlight(h)
+        InFlight {
+            health,
+            permit,
+            first,
+            recorded: false,
+        }
+    }
+
+    fn record(&mut self, outcome: Outcome) {
+        self.recorded = true;
+        self.health
+            .record(Instant::now(), self.permit, outcome, self.first);
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0
+        self.health
             .in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if !self.recorded && self.permit == Permit::Probe {
+            self.record(Outcome::Neutral);
+        }
     }
 }
 
@@ -85,8 +107,7 @@ enum Launch {
 /// An attempt in flight.
 struct Flight<'a, T> {
     attempt: usize,
-    permit: Permit,
-    _in_flight: InFlight<'a>,
+    health: InFlight<'a>,
     step: Step,
     try_no: u32,
     started: Instant,
@@ -195,12 +216,14 @@ where
             let step: Step = $step;
             let now = Instant::now();
             let target = plan.target(&step);
-            let permit = target.state.health.permit(now, step.last_resort);
+            // The deadline first: asking for a permit may take a half-open probe.
+            let permit = if now >= deadline {
+                Permit::Denied
+            } else {
+                target.state.health.permit(now, step.last_resort)
+            };
             if now >= deadline {
                 deadline_hit = true;
-                if permit == Permit::Probe {
-                    target.state.health.record(now, permit, Outcome::Neutral, false);
-                }
                 Launch::Deadline
             } else if permit == Permit::Denied {
                 tracing::debug!(target = %target.id, "skipped: circuit breaker open");
@@ -242,8 +265,7 @@ where
                 let fut = call(step, target).instrument(span);
                 flights.push(Flight {
                     attempt: attempts.len() - 1,
-                    permit,
-                    _in_flight: InFlight::new(&target.state.health),
+                    health: InFlight::new(&target.state.health, permit, try_no == 1),
                     step,
                     try_no,
                     started: now,
@@ -317,18 +339,12 @@ where
         .await;
         match event {
             Event::Done(i, out) => {
-                let f = flights.swap_remove(i);
+                let mut f = flights.swap_remove(i);
                 let target = plan.target(&f.step);
                 let latency = f.started.elapsed();
-                let health = &target.state.health;
                 let err = match out {
                     Ok(Ok(value)) => {
-                        health.record(
-                            Instant::now(),
-                            f.permit,
-                            Outcome::Success(latency),
-                            f.try_no == 1,
-                        );
+                        f.health.record(Outcome::Success(latency));
                         let a = &mut attempts[f.attempt];
                         a.outcome = AttemptOutcome::Served;
                         a.status = value.status();
@@ -386,7 +402,7 @@ where
                 } else {
                     Outcome::of_error(err.kind(), err.retry_after())
                 };
-                health.record(Instant::now(), f.permit, outcome, f.try_no == 1);
+                f.health.record(outcome);
                 tracing::warn!(
                     target = %target.id,
                     error.type = err.kind().as_str(),
@@ -408,9 +424,7 @@ where
                     waiting.retain(|w| {
                         overflow.eligible(plan.target(&w.step), route.context_overflow)
                     });
-                    if let Some(step) = next_fresh(&mut cursor, &overflow, true) {
-                        launch!(step, step.prior_tries + 1, None);
-                    }
+                    launch_next!();
                     continue;
                 }
                 let remaining = deadline.saturating_duration_since(Instant::now());
@@ -426,8 +440,8 @@ where
                 );
                 // A probe is tried once, and retries come out of the target's budget.
                 let decision = match decision {
-                    Decision::Retry(_) if f.permit == Permit::Probe => Decision::FailOver,
-                    Decision::Retry(_) if !health.withdraw_retry() => {
+                    Decision::Retry(_) if f.health.permit == Permit::Probe => Decision::FailOver,
+                    Decision::Retry(_) if !f.health.health.withdraw_retry() => {
                         tracing::debug!(target = %target.id, "retry budget spent: failing over");
                         Decision::FailOver
                     }
@@ -493,11 +507,9 @@ fn arm(timer: &mut Option<Pin<Box<Sleep>>>, waiting: &[Waiting]) {
 /// Records every attempt still in flight as cancelled; dropping them closes their
 /// connections now.
 fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &str) {
-    for f in flights {
+    for mut f in flights {
         // Cancelled by the relay: says nothing about the target (and frees a probe).
-        f._in_flight
-            .0
-            .record(Instant::now(), f.permit, Outcome::Neutral, f.try_no == 1);
+        f.health.record(Outcome::Neutral);
         let a = &mut attempts[f.attempt];
         a.outcome = AttemptOutcome::Cancelled;
         a.latency = f.started.elapsed();

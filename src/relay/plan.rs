@@ -197,13 +197,6 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Every target of `route`, in order.
-    #[allow(dead_code)]
-    pub fn of(route: Arc<Route>) -> Plan {
-        let steps = (0..route.targets.len()).map(Step::fresh).collect();
-        Plan { route, steps }
-    }
-
     /// The plan for `req` on `route`: targets that do not carry the required tags are left
     /// out (none left: `ConstraintViolated`, nothing is sent); targets whose declared window
     /// is below the estimated input are left out while another remains; the rest are ordered
@@ -244,7 +237,7 @@ impl Plan {
             ));
         }
         if route.targets.iter().any(|t| t.context_window.is_some()) {
-            let estimate = super::router::RoutingQuery::new(req).estimated_input_tokens;
+            let (estimate, _) = super::router::estimate_input(req);
             let fits = |s: &Step| {
                 route.targets[s.target]
                     .context_window
@@ -255,31 +248,24 @@ impl Plan {
             }
         }
         order(&route, &mut steps);
-        // Open breakers last, the one that failed longest ago first among them.
-        if steps.len() > 1
-            || route.targets[steps[0].target]
-                .state
-                .health
-                .is_open(now)
-                .is_some()
-        {
-            let mut open: Vec<(Step, Option<Instant>)> = Vec::new();
-            steps.retain(
-                |s| match route.targets[s.target].state.health.is_open(now) {
-                    Some(since) => {
-                        open.push((*s, since));
-                        false
-                    }
-                    None => true,
-                },
-            );
-            if !open.is_empty() {
-                open.sort_by_key(|(_, since)| *since);
-                if steps.is_empty() {
-                    open[0].0.last_resort = true;
+        // Open breakers last, the one that failed longest ago first among them (no
+        // allocation unless one is open).
+        let mut open: Vec<(Step, Option<Instant>)> = Vec::new();
+        steps.retain(
+            |s| match route.targets[s.target].state.health.is_open(now) {
+                Some(since) => {
+                    open.push((*s, since));
+                    false
                 }
-                steps.extend(open.into_iter().map(|(s, _)| s));
+                None => true,
+            },
+        );
+        if !open.is_empty() {
+            open.sort_by_key(|(_, since)| *since);
+            if steps.is_empty() {
+                open[0].0.last_resort = true;
             }
+            steps.extend(open.into_iter().map(|(s, _)| s));
         }
         Ok(Plan { route, steps })
     }

@@ -130,9 +130,8 @@ struct Recovery {
     stream_deadline: Instant,
 }
 
-/// A recovery in flight: the reopened stream and whether it continues, or why it failed.
-type RecoveryFuture =
-    Pin<Box<dyn Future<Output = (Result<Won<Opened>, Error>, Duration, bool)> + Send>>;
+/// A recovery in flight: the reopened stream (or why it failed) and its start offset in the call.
+type RecoveryFuture = Pin<Box<dyn Future<Output = (Result<Won<Opened>, Error>, Duration)> + Send>>;
 
 /// Feeds the caller after the commit point.
 struct Driver {
@@ -348,7 +347,7 @@ impl Driver {
                 open(&*t.provider, r, &t.id.model, &cx)
             })
             .await;
-            (won, offset, continuable)
+            (won, offset)
         }))
     }
 
@@ -417,7 +416,7 @@ impl futures::Stream for Driver {
         let d = self.get_mut();
         loop {
             if let Some((fut, _)) = &mut d.pending {
-                let Poll::Ready((outcome, offset, _)) = fut.as_mut().poll(cx) else {
+                let Poll::Ready((outcome, offset)) = fut.as_mut().poll(cx) else {
                     return Poll::Pending;
                 };
                 let Some((_, original)) = d.pending.take() else {
