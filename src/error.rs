@@ -402,7 +402,7 @@ impl Error {
                 | ErrorKind::Connect
                 | ErrorKind::Timeout
                 | ErrorKind::StreamInterrupted
-        ) || (self.0.kind == ErrorKind::AllTargetsFailed && self.0.limit == Some(Limit::Deadline))
+        ) || self.0.limit == Some(Limit::Deadline)
     }
 
     fn render(&self) -> String {

@@ -43,14 +43,9 @@ fn targets_and_chains_deserialize_with_durations() {
             "total_timeout": "1m30s",
             "retry": {"max_attempts": 3, "base_delay": "200ms"},
             "mid_stream_recovery": "continue_only",
-            "on_context_overflow": null,
+            "context_overflow": "next_target",
             "hedge": {"after": "400ms", "max_extra": 2}
-        }"#
-        .replace(
-            r#""on_context_overflow": null,"#,
-            r#""context_overflow": "next_target","#,
-        )
-        .as_str(),
+        }"#,
     )
     .expect("chain");
     assert_eq!(chain.targets.len(), 3);

@@ -10,19 +10,6 @@ use polyrelay::{
 };
 use support::*;
 
-fn frames(n: usize) -> Vec<String> {
-    let mut f: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                "data: {{\"id\":\"s\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{i} \"}}}}]}}\n\n"
-            )
-        })
-        .collect();
-    f.push("data: {\"id\":\"s\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".into());
-    f.push("data: [DONE]\n\n".into());
-    f
-}
-
 /// Every fault the simulator can script, by name.
 fn faults() -> Vec<(&'static str, Reply)> {
     vec![

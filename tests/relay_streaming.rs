@@ -16,39 +16,6 @@ fn req() -> ChatRequest {
     ChatRequest::new("r").user("Tell me a story.")
 }
 
-fn chunk(id: &str, delta: serde_json::Value, finish: Option<&str>) -> String {
-    let c = json!({"id": id, "object": "chat.completion.chunk", "created": 1, "model": "m",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-    format!("data: {c}\n\n")
-}
-
-/// An OpenAI stream of `n` tokens "t0 t1 …": role frame, n content frames, finish, usage, [DONE].
-fn frames(n: usize) -> Vec<String> {
-    let mut f = vec![chunk(
-        "s",
-        json!({"role": "assistant", "content": ""}),
-        None,
-    )];
-    f.extend((0..n).map(|i| chunk("s", json!({"content": format!("t{i} ")}), None)));
-    f.push(chunk("s", json!({}), Some("stop")));
-    let usage = json!({"id": "s", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
-        "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}});
-    f.push(format!("data: {usage}\n\n"));
-    f.push("data: [DONE]\n\n".into());
-    f
-}
-
-/// The first `n` tokens of a 60-token stream, then the connection closes cleanly (FIN, no
-/// finish reason, no [DONE]): every byte sent arrives, so the cut point is exact. (A TCP
-/// reset may also drop bytes the client had not read yet; see the `cut_after` test.)
-fn cut_at(n: usize) -> Reply {
-    Reply::sse(frames(60).into_iter().take(n + 1)).close_delimited()
-}
-
-fn text_of(n: usize) -> String {
-    (0..n).map(|i| format!("t{i} ")).collect()
-}
-
 #[tokio::test]
 async fn a_slow_first_token_fails_over_inside_the_response_window() {
     let sim = Simulator::start().await.unwrap();
@@ -77,7 +44,7 @@ async fn a_slow_first_token_fails_over_inside_the_response_window() {
     );
     let (chunks, err) = guarded(drain(&mut stream)).await;
     assert!(err.is_none());
-    assert_eq!(joined(&chunks), text_of(3));
+    assert_eq!(joined(&chunks), text_of(0..3));
     // Nothing of the abandoned attempt reached the caller: every chunk is the fallback's.
     assert!(
         chunks
@@ -102,7 +69,7 @@ async fn a_stall_after_the_first_tokens_is_an_interruption_not_an_end() {
     let err = err.expect("a stall must end in an error");
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
     assert!(err.message().contains("stalled"), "{err}");
-    assert_eq!(joined(&chunks), text_of(20));
+    assert_eq!(joined(&chunks), text_of(0..20));
     assert_eq!(err.provider(), Some("sim"));
     assert!(
         sim.requests_for("fallback").is_empty(),
@@ -121,7 +88,7 @@ async fn a_cut_stream_is_an_error_saying_how_much_arrived() {
     let (chunks, err) = guarded(drain(&mut stream)).await;
     let err = err.expect("a cut must end in an error");
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
-    assert_eq!(joined(&chunks), text_of(40));
+    assert_eq!(joined(&chunks), text_of(0..40));
     assert!(
         err.message().contains("41 chunks (40 with content)")
             && err.message().contains("40 content chunks"),
@@ -143,7 +110,7 @@ async fn a_reset_mid_stream_is_an_error_never_a_clean_end() {
     );
     // A reset may discard bytes not yet read: what arrived is a prefix of the answer.
     let got = joined(&chunks);
-    assert!(!got.is_empty() && text_of(40).starts_with(&got), "{got}");
+    assert!(!got.is_empty() && text_of(0..40).starts_with(&got), "{got}");
 }
 
 #[tokio::test]
@@ -161,8 +128,8 @@ async fn a_cut_stream_restarts_on_the_fallback_when_the_route_asks() {
         .iter()
         .position(|c| c.kind == ChunkKind::Restart)
         .expect("a restart chunk");
-    assert_eq!(joined(&chunks[..restart]), text_of(40));
-    assert_eq!(joined(&chunks[restart..]), text_of(60));
+    assert_eq!(joined(&chunks[..restart]), text_of(0..40));
+    assert_eq!(joined(&chunks[restart..]), text_of(0..60));
     assert!(
         chunks[restart + 1..]
             .iter()
@@ -179,7 +146,7 @@ async fn a_cut_stream_restarts_on_the_fallback_when_the_route_asks() {
             .unwrap()
     })
     .await;
-    assert_eq!(collected.text(), text_of(60));
+    assert_eq!(collected.text(), text_of(0..60));
     assert_eq!(collected.meta.served_by.unwrap().model.as_ref(), "fallback");
 }
 
@@ -213,12 +180,15 @@ async fn a_cut_stream_continues_from_a_prefill_on_a_capable_fallback() {
     .await;
     assert_eq!(
         collected.text(),
-        text_of(60),
+        text_of(0..60),
         "partial + continuation, no restart"
     );
     let sent = &sim.requests_for("fallback")[0].body;
     let last = sent["messages"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(last, json!({"role": "assistant", "content": text_of(40)}));
+    assert_eq!(
+        last,
+        json!({"role": "assistant", "content": text_of(0..40)})
+    );
 }
 
 #[tokio::test]
@@ -273,7 +243,7 @@ async fn a_malformed_event_ends_the_stream_unless_the_route_is_lenient() {
     let err = err.unwrap();
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
     assert!(err.message().contains("decode"), "{err}");
-    assert_eq!(joined(&chunks), text_of(9));
+    assert_eq!(joined(&chunks), text_of(0..9));
     let lenient = primary_fallback().lenient_streams(true);
     let mut stream = guarded(relay(&sim, lenient).chat_stream(req()))
         .await
@@ -303,7 +273,7 @@ async fn a_finish_reason_without_done_is_a_whole_answer() {
     })
     .await
     .unwrap();
-    assert_eq!(resp.text(), text_of(5));
+    assert_eq!(resp.text(), text_of(0..5));
     assert_eq!(resp.usage.unwrap().output_tokens, 5);
 }
 
@@ -325,7 +295,7 @@ async fn an_error_event_before_the_first_token_fails_over_after_it_is_typed() {
     );
     let (chunks, err) = guarded(drain(&mut stream)).await;
     assert!(err.is_none());
-    assert_eq!(joined(&chunks), text_of(3));
+    assert_eq!(joined(&chunks), text_of(0..3));
 
     sim.clear();
     let mut after = frames(5);
@@ -340,7 +310,7 @@ async fn an_error_event_before_the_first_token_fails_over_after_it_is_typed() {
     assert_eq!(err.kind(), ErrorKind::StreamInterrupted);
     assert_eq!(err.code(), Some("overloaded_error"));
     assert_eq!(err.status(), Some(529));
-    assert_eq!(joined(&chunks), text_of(3));
+    assert_eq!(joined(&chunks), text_of(0..3));
 }
 
 #[tokio::test]
@@ -463,7 +433,7 @@ async fn hedged_stream_waits_for_first_tokens_not_headers() {
     );
     let (chunks, err) = guarded(drain(&mut stream)).await;
     assert!(err.is_none());
-    assert_eq!(joined(&chunks), text_of(3));
+    assert_eq!(joined(&chunks), text_of(0..3));
     assert!(
         chunks
             .iter()
@@ -519,7 +489,7 @@ async fn first_token_after_20_s_with_a_2_5_s_window() {
     .await
     .unwrap();
     let elapsed = started.elapsed();
-    assert_eq!(resp.text(), text_of(3));
+    assert_eq!(resp.text(), text_of(0..3));
     assert_eq!(resp.meta.served_by.unwrap().model.as_ref(), "fallback");
     // ≈ 2.5 s window + the fallback's own time (a few frames 10 ms apart).
     assert!(

@@ -192,3 +192,39 @@ async fn build_refuses_routers_that_cannot_work() {
         .build()
         .expect("provider/model is a route");
 }
+
+#[tokio::test]
+async fn the_routing_decision_is_on_the_calls_span() {
+    let sim = Simulator::start().await.unwrap();
+    sim.script(
+        "strong",
+        [
+            Reply::openai_error(500, "server_error", None, "boom"),
+            Reply::openai_text("ok"),
+        ],
+    );
+    let relay = relay(&sim);
+    let (logs, _guard) = CapturedLogs::start();
+    guarded(
+        relay.chat(
+            ChatRequest::new("support")
+                .user("hi")
+                .intent("refund_dispute"),
+        ),
+    )
+    .await
+    .unwrap();
+    // The failed attempt's event is logged inside the call's span, which carries the decision.
+    let logs = logs.text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("attempt failed"))
+        .expect("the failed attempt is logged");
+    for field in [
+        "relay.router=\"support\"",
+        "relay.rule=\"intents\"",
+        "relay.route=strong",
+    ] {
+        assert!(line.contains(field), "{field} not in {line}");
+    }
+}

@@ -91,3 +91,49 @@ impl std::io::Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// One OpenAI `chat.completion.chunk` SSE frame.
+pub fn chunk(id: &str, delta: serde_json::Value, finish: Option<&str>) -> String {
+    let c = serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": 1,
+        "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    format!("data: {c}\n\n")
+}
+
+/// An OpenAI usage-only SSE frame.
+pub fn usage_frame(id: &str, prompt: u64, completion: u64) -> String {
+    let u = serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": 1,
+        "model": "m", "choices": [], "usage": {"prompt_tokens": prompt,
+        "completion_tokens": completion, "total_tokens": prompt + completion}});
+    format!("data: {u}\n\n")
+}
+
+/// A whole OpenAI stream of tokens `t{from} … t{to-1}`: role frame, content frames, finish,
+/// usage (`prompt` in, one token per content frame out), `[DONE]`.
+pub fn tokens(id: &str, from: usize, to: usize, prompt: u64) -> Vec<String> {
+    let mut f = vec![chunk(
+        id,
+        serde_json::json!({"role": "assistant", "content": ""}),
+        None,
+    )];
+    f.extend((from..to).map(|i| chunk(id, serde_json::json!({"content": format!("t{i} ")}), None)));
+    f.push(chunk(id, serde_json::json!({}), Some("stop")));
+    f.push(usage_frame(id, prompt, (to - from) as u64));
+    f.push("data: [DONE]\n\n".into());
+    f
+}
+
+/// The whole answer "t0 … t{n-1}" as an OpenAI stream.
+pub fn frames(n: usize) -> Vec<String> {
+    tokens("s", 0, n, 5)
+}
+
+/// The first `n` tokens of a 60-token answer, then a clean close (FIN, no finish reason, no
+/// `[DONE]`): every byte sent arrives, so the cut point is exact.
+pub fn cut_at(n: usize) -> Reply {
+    Reply::sse(frames(60).into_iter().take(n + 1)).close_delimited()
+}
+
+/// The text of tokens `t{i} ` for `i` in `range`.
+pub fn text_of(range: std::ops::Range<usize>) -> String {
+    range.map(|i| format!("t{i} ")).collect()
+}
