@@ -156,6 +156,7 @@ struct Inner {
     retry_after: Option<Duration>,
     target: Option<TargetId>,
     attempts: Vec<Attempt>,
+    skipped: Vec<TargetId>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -177,6 +178,7 @@ impl Error {
             retry_after: None,
             target: None,
             attempts: Vec::new(),
+            skipped: Vec::new(),
             source: None,
         }))
     }
@@ -233,6 +235,12 @@ impl Error {
     /// Attaches the relay's attempts.
     pub fn with_attempts(mut self, attempts: Vec<Attempt>) -> Self {
         self.0.attempts = attempts;
+        self
+    }
+
+    /// Sets the targets the relay passed over because their circuit breaker was open.
+    pub fn with_skipped(mut self, skipped: Vec<TargetId>) -> Self {
+        self.0.skipped = skipped;
         self
     }
 
@@ -329,6 +337,13 @@ impl Error {
     /// provider called directly).
     pub fn attempts(&self) -> &[Attempt] {
         &self.0.attempts
+    }
+
+    /// The targets of the route the relay did not try because their circuit breaker was open
+    /// (as [`ResponseMeta::skipped`](crate::ResponseMeta::skipped) on a success): with
+    /// [`attempts`](Self::attempts), where every target of the plan went.
+    pub fn skipped(&self) -> &[TargetId] {
+        &self.0.skipped
     }
 
     /// The error that decides what a failed call reports: the error of the last attempt, in

@@ -205,6 +205,74 @@ async fn an_open_breaker_is_reported_and_all_open_still_tries_the_oldest() {
     assert_eq!(err.attempts().len(), 1, "{err:?}");
     let after = (primary.calls().len(), backup.calls().len());
     assert_eq!(after.0 - before.0 + after.1 - before.1, 1);
+    // The error says where the rest of the plan went: passed over, breaker open.
+    assert_eq!(err.skipped().len(), 1, "{err:?}");
+    assert_ne!(err.skipped()[0], err.attempts()[0].target);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_set_for_one_target_replaces_the_relay_wide_one() {
+    let primary = Flaky::down_for(Duration::from_secs(3600), ErrorKind::Server, 500);
+    let backup = Flaky::down_for(Duration::ZERO, ErrorKind::Server, 500);
+    let relay = Relay::builder()
+        .provider_arc("primary", primary.clone())
+        .provider_arc("backup", backup.clone())
+        .breaker_for(
+            "primary/m",
+            BreakerPolicy::default()
+                .consecutive_failures(1)
+                .cooldown(Duration::from_secs(60)),
+        )
+        .route(
+            "r",
+            Chain::new()
+                .target(Target::new("primary", "m").max_attempts(1))
+                .target("backup/m"),
+        )
+        .build()
+        .unwrap();
+    // One failure opens the primary (the relay-wide default would need five).
+    let res = relay.chat(req()).await.unwrap();
+    assert_eq!(
+        res.meta.served_by.as_ref().unwrap().provider.as_ref(),
+        "backup"
+    );
+    let state = |name: &str| {
+        relay
+            .health()
+            .into_iter()
+            .find(|h| &*h.target.provider == name)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state("primary"), BreakerState::Open);
+    for _ in 0..5 {
+        relay.chat(req()).await.unwrap();
+        tokio::time::advance(Duration::from_secs(5)).await;
+    }
+    assert_eq!(primary.calls().len(), 1, "open for its own 60 s cooldown");
+    assert_eq!(state("backup"), BreakerState::Closed);
+}
+
+#[test]
+fn breaker_for_names_a_known_provider_and_a_model() {
+    for (name, wanted) in [
+        ("nobody/m", "no provider named"),
+        ("primary", "expected"),
+        ("primary/", "expected"),
+    ] {
+        let err = Relay::builder()
+            .provider_arc(
+                "primary",
+                Flaky::down_for(Duration::ZERO, ErrorKind::Server, 500),
+            )
+            .route("r", Chain::of(["primary/m"]))
+            .breaker_for(name, BreakerPolicy::default())
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains(wanted), "{name}: {err}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

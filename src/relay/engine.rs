@@ -490,7 +490,7 @@ where
             }
         }
     }
-    Err(exhausted(plan, attempts, start, deadline, deadline_hit))
+    Err(exhausted(plan, attempts, start, deadline, deadline_hit).with_skipped(skipped))
 }
 
 /// Points the retry timer at the earliest waiting retry.

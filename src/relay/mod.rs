@@ -453,6 +453,7 @@ pub struct RelayBuilder {
     http: Option<reqwest::Client>,
     defaults: Chain,
     breaker: BreakerPolicy,
+    breaker_overrides: HashMap<String, BreakerPolicy>,
     retry_budget: RetryBudget,
 }
 
@@ -516,6 +517,17 @@ impl RelayBuilder {
         self
     }
 
+    /// The circuit breaker of one target, `"provider/model"`, in place of the relay's
+    /// [`breaker`](Self::breaker): e.g. a self-hosted endpoint that should open sooner, or a
+    /// last-resort target that should never open ([`BreakerPolicy::disabled`]). The target's
+    /// state is shared by every route that names it, so its breaker is set here rather than on
+    /// a route's [`Target`]. [`build`](Self::build) rejects a name with no `/` or an unknown
+    /// provider.
+    pub fn breaker_for(mut self, target: impl Into<String>, policy: BreakerPolicy) -> Self {
+        self.breaker_overrides.insert(target.into(), policy);
+        self
+    }
+
     /// The retry budget of every target. Default: [`RetryBudget::default`] (20 % of
     /// requests, a burst of 10).
     pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
@@ -552,7 +564,23 @@ impl RelayBuilder {
                 return Err(config(format!("provider {name:?} registered twice")));
             }
         }
-        let registry = Registry::new(self.breaker, self.retry_budget);
+        for key in self.breaker_overrides.keys() {
+            match key.split_once('/') {
+                Some((provider, model)) if !model.is_empty() => {
+                    if !providers.contains_key(provider) {
+                        return Err(config(format!(
+                            "breaker_for({key:?}): no provider named {provider:?}"
+                        )));
+                    }
+                }
+                _ => {
+                    return Err(config(format!(
+                        "breaker_for({key:?}): expected \"provider/model\""
+                    )));
+                }
+            }
+        }
+        let registry = Registry::new(self.breaker, self.retry_budget, self.breaker_overrides);
         let mut routes = HashMap::new();
         {
             let resolver = Resolver {

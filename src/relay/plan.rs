@@ -47,22 +47,37 @@ pub(crate) struct Registry {
     states: RwLock<HashMap<String, Arc<TargetState>>>,
     pub breaker: BreakerPolicy,
     pub retry_budget: RetryBudget,
+    /// Breakers set for one target (`provider/model`), in place of `breaker`.
+    pub breaker_overrides: HashMap<String, BreakerPolicy>,
 }
 
 impl Registry {
-    /// A registry whose targets use `breaker` and `retry_budget`.
-    pub fn new(breaker: BreakerPolicy, retry_budget: RetryBudget) -> Self {
+    /// A registry whose targets use `breaker` (or their override) and `retry_budget`.
+    pub fn new(
+        breaker: BreakerPolicy,
+        retry_budget: RetryBudget,
+        breaker_overrides: HashMap<String, BreakerPolicy>,
+    ) -> Self {
         Registry {
             states: RwLock::default(),
             breaker,
             retry_budget,
+            breaker_overrides,
         }
     }
 
     fn fresh(&self, provider: &str, model: &str) -> Arc<TargetState> {
+        let policy = match self.breaker_overrides.is_empty() {
+            true => self.breaker,
+            false => self
+                .breaker_overrides
+                .get(&format!("{provider}/{model}"))
+                .copied()
+                .unwrap_or(self.breaker),
+        };
         Arc::new(TargetState {
             id: TargetId::new(provider, model),
-            health: Health::new(self.breaker, self.retry_budget),
+            health: Health::new(policy, self.retry_budget),
         })
     }
 
