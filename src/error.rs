@@ -642,6 +642,12 @@ pub struct Attempt {
     pub latency: Duration,
     /// The error, when it failed or was interrupted.
     pub error: Option<Error>,
+    /// The usage its vendor reported: the answer's, or a failed attempt's when the vendor
+    /// reported some (e.g. a stream cut after its usage event).
+    pub usage: Option<crate::types::Usage>,
+    /// What it cost, in US dollars, from `usage` and the target's price (`None` when either
+    /// is unknown).
+    pub cost: Option<f64>,
 }
 
 impl Attempt {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::duration;
 use super::policy::{ContextOverflow, RetryPolicy};
+use crate::catalog::Price;
 
 /// One provider + model, with its own settings. Every setting left unset comes from the
 /// chain, then from the relay's defaults ([`RelayBuilder::defaults`](crate::RelayBuilder::defaults)),
@@ -56,11 +57,12 @@ pub struct Target {
     #[serde(default)]
     pub max_attempts: Option<u32>,
     /// The model's context window in tokens: after a context-length error the relay goes on
-    /// only to targets whose window is larger or unknown.
+    /// only to targets whose window is larger or unknown. Default: the catalog's.
     #[serde(default)]
     pub context_window: Option<u32>,
     /// Whether the model continues an assistant prefill (Anthropic does; most
-    /// OpenAI-compatible APIs do not), for [`MidStreamRecovery::Continue`]. Default false.
+    /// OpenAI-compatible APIs do not), for [`MidStreamRecovery::Continue`]. Default: the
+    /// catalog's `prefill` capability for the model, else false.
     #[serde(default)]
     pub prefill: Option<bool>,
     /// Free-form tags (`on-prem`, `eu`, `zdr`…), for constraints and routing.
@@ -69,32 +71,10 @@ pub struct Target {
     /// Relative weight for weighted strategies. Default 1.
     #[serde(default)]
     pub weight: Option<f64>,
-    /// Prices, for the cheapest-first strategy (the model catalog fills them in later).
+    /// The model's price, for costs and the cheapest-first strategy. Default: the
+    /// [catalog](crate::catalog)'s price for the model (unknown if it has none).
     #[serde(default)]
     pub price: Option<Price>,
-}
-
-/// A model's price, in US dollars per million tokens.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct Price {
-    /// Per million input tokens.
-    pub input: f64,
-    /// Per million output tokens.
-    pub output: f64,
-}
-
-impl Price {
-    /// A price per million input and output tokens.
-    pub fn per_million(input: f64, output: f64) -> Self {
-        Price { input, output }
-    }
-
-    /// What strategies compare: input and output price together.
-    pub(crate) fn blended(&self) -> f64 {
-        self.input + self.output
-    }
 }
 
 /// How a chain orders its targets for each request: the first goes first, the others follow
@@ -163,13 +143,14 @@ impl Target {
         self
     }
 
-    /// Declares the model's context window, in tokens. Default: unknown.
+    /// Declares the model's context window, in tokens. Default: the catalog's, else unknown.
     pub fn context_window(mut self, tokens: u32) -> Self {
         self.context_window = Some(tokens);
         self
     }
 
-    /// Declares that the model continues an assistant prefill. Default: false.
+    /// Declares whether the model continues an assistant prefill. Default: the catalog's
+    /// `prefill` capability, else false.
     pub fn prefill(mut self, on: bool) -> Self {
         self.prefill = Some(on);
         self
@@ -187,7 +168,8 @@ impl Target {
         self
     }
 
-    /// The model's price, for the cheapest-first strategy. Default: unknown.
+    /// The model's price, for costs and the cheapest-first strategy, in place of the
+    /// catalog's. Default: the [catalog](crate::catalog)'s price for the model.
     pub fn price(mut self, price: Price) -> Self {
         self.price = Some(price);
         self

@@ -12,10 +12,15 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
-use super::health::{Health, Outcome, Permit};
+use super::health::{BreakerState, Health, Outcome, Permit};
 use super::plan::{Plan, ResolvedTarget, Step};
 use super::policy::{Backoff, ContextOverflow, Decision, decide};
+use crate::accounting::{
+    Accounting, AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, RetryEvent, attempt_cost,
+};
 use crate::error::{Error, ErrorKind, Limit};
+use crate::telemetry::*;
+use crate::types::Usage;
 use crate::types::{Attempt, AttemptOutcome, ResponseMeta, TargetId};
 
 /// What an attempt must achieve within its time limit.
@@ -31,6 +36,8 @@ pub(crate) enum Mode {
 pub(crate) trait Answer: Send {
     /// The HTTP status of the answer, for providers that speak HTTP.
     fn status(&self) -> Option<u16>;
+    /// The usage the answer reports, when known at this point (a stream's comes at its end).
+    fn usage(&self) -> Option<Usage>;
 }
 
 /// The winning attempt's value, the plan step it ran, and the call's metadata.
@@ -76,10 +83,10 @@ impl<'a> InFlight<'a> {
         }
     }
 
-    fn record(&mut self, outcome: Outcome) {
+    fn record(&mut self, outcome: Outcome) -> Option<BreakerState> {
         self.recorded = true;
         self.health
-            .record(Instant::now(), self.permit, outcome, self.first);
+            .record(Instant::now(), self.permit, outcome, self.first)
     }
 }
 
@@ -180,6 +187,7 @@ where
     T: Answer + 'a,
 {
     let route = &*plan.route;
+    let acct = &*route.acct;
     let capacity = route.hedge.map_or(1, |h| 1 + h.max_extra);
     let mut attempts: Vec<Attempt> = Vec::with_capacity(plan.steps.len().min(4));
     let mut flights: Vec<Flight<'a, T>> = Vec::with_capacity(capacity);
@@ -251,16 +259,28 @@ where
                     started: now.saturating_duration_since(start),
                     latency: Duration::ZERO,
                     error: None,
+                    usage: None,
+                    cost: None,
                 });
+                if acct.observed() {
+                    acct.observers.each(|o| {
+                        o.attempt_started(&AttemptStarted {
+                            route: &route.name,
+                            target: &target.id,
+                            try_number: try_no,
+                            streamed: mode == Mode::Stream,
+                        })
+                    });
+                }
                 let span = tracing::info_span!(
                     "relay.attempt",
-                    gen_ai.provider.name = target.provider.name(),
-                    gen_ai.request.model = %target.id.model,
-                    relay.provider = %target.id.provider,
-                    relay.attempt = attempts.len(),
-                    relay.try_number = try_no,
-                    http.response.status_code = tracing::field::Empty,
-                    error.type = tracing::field::Empty,
+                    { GEN_AI_PROVIDER_NAME } = target.provider.name(),
+                    { GEN_AI_REQUEST_MODEL } = %target.id.model,
+                    { RELAY_PROVIDER } = %target.id.provider,
+                    { RELAY_ATTEMPT } = attempts.len(),
+                    { RELAY_TRY_NUMBER } = try_no,
+                    { HTTP_RESPONSE_STATUS_CODE } = tracing::field::Empty,
+                    { ERROR_TYPE } = tracing::field::Empty,
                 );
                 let fut = call(step, target).instrument(span);
                 flights.push(Flight {
@@ -344,19 +364,34 @@ where
                 let latency = f.started.elapsed();
                 let err = match out {
                     Ok(Ok(value)) => {
-                        f.health.record(Outcome::Success(latency));
+                        let changed = f.health.record(Outcome::Success(latency));
                         let a = &mut attempts[f.attempt];
                         a.outcome = AttemptOutcome::Served;
                         a.status = value.status();
                         a.latency = latency;
+                        a.usage = value.usage();
+                        a.cost = attempt_cost(target.price.as_ref(), a.usage.as_ref());
+                        if acct.observed() {
+                            let a = &*a;
+                            acct.observers.each(|o| {
+                                o.attempt_ended(&AttemptEnded {
+                                    route: &route.name,
+                                    attempt: a,
+                                })
+                            });
+                            breaker_changed(acct, &target.id, changed);
+                        }
                         cancel_all(&mut attempts, flights, "another attempt won");
                         // A stream keeps the list for its whole life: no spare room.
                         if mode == Mode::Stream {
                             attempts.shrink_to_fit();
                         }
                         let span = tracing::Span::current();
-                        span.record("relay.attempts", attempts.len());
-                        span.record("relay.served_by", tracing::field::display(&target.id));
+                        if !span.is_disabled() {
+                            span.record(RELAY_ATTEMPTS, attempts.len());
+                            span.record(RELAY_SERVED_BY, tracing::field::display(&target.id));
+                            span.record(GEN_AI_PROVIDER_NAME, target.provider.name());
+                        }
                         // Open targets the plan put last and never reached were passed over too.
                         let now = Instant::now();
                         for step in plan.steps.get(cursor..).unwrap_or(&[]) {
@@ -402,7 +437,7 @@ where
                 } else {
                     Outcome::of_error(err.kind(), err.retry_after())
                 };
-                f.health.record(outcome);
+                let changed = f.health.record(outcome);
                 tracing::warn!(
                     target = %target.id,
                     error.type = err.kind().as_str(),
@@ -414,6 +449,16 @@ where
                 a.status = err.status();
                 a.latency = latency;
                 a.error = Some(err.clone());
+                if acct.observed() {
+                    let a = &*a;
+                    acct.observers.each(|o| {
+                        o.attempt_ended(&AttemptEnded {
+                            route: &route.name,
+                            attempt: a,
+                        })
+                    });
+                    breaker_changed(acct, &target.id, changed);
+                }
                 if err.kind() == ErrorKind::ContextLengthExceeded {
                     if route.context_overflow == ContextOverflow::Stop {
                         cancel_all(&mut attempts, flights, "the call stopped");
@@ -450,6 +495,17 @@ where
                 match decision {
                     Decision::Retry(wait) => {
                         tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying same target");
+                        if acct.observed() {
+                            acct.observers.each(|o| {
+                                o.retry(&RetryEvent {
+                                    route: &route.name,
+                                    target: &target.id,
+                                    next_try: f.try_no + 1,
+                                    wait,
+                                    error: err.kind(),
+                                })
+                            });
+                        }
                         let due = Instant::now() + wait;
                         waiting.push(Waiting {
                             step: f.step,
@@ -460,6 +516,15 @@ where
                         arm(&mut retry_timer, &waiting);
                     }
                     Decision::FailOver => {
+                        if acct.observed() {
+                            acct.observers.each(|o| {
+                                o.failover(&FailoverEvent {
+                                    route: &route.name,
+                                    from: &target.id,
+                                    error: err.kind(),
+                                })
+                            });
+                        }
                         launch_next!();
                     }
                     Decision::Stop => {
@@ -517,6 +582,14 @@ fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &st
             Error::new(ErrorKind::Cancelled, format!("abandoned: {why}"))
                 .with_target(a.target.clone()),
         );
+    }
+}
+
+/// Tells the observers a target's breaker changed state.
+fn breaker_changed(acct: &Accounting, target: &TargetId, changed: Option<BreakerState>) {
+    if let Some(state) = changed {
+        acct.observers
+            .each(|o| o.breaker(&BreakerEvent { target, state }));
     }
 }
 

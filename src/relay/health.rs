@@ -345,8 +345,16 @@ impl Health {
 
     /// Records how an attempt (allowed with `permit`) ended; a request's first attempt
     /// (`first`) also adds its share to the retry budget (one lock for both).
-    pub fn record(&self, now: Instant, permit: Permit, outcome: Outcome, first: bool) {
+    /// Returns the breaker's new state when this changed it (opened or closed).
+    pub fn record(
+        &self,
+        now: Instant,
+        permit: Permit,
+        outcome: Outcome,
+        first: bool,
+    ) -> Option<BreakerState> {
         let p = self.policy;
+        let mut changed = None;
         let mut g = self.lock();
         if first {
             g.retry_tokens = (g.retry_tokens + self.budget.ratio).min(self.budget.burst);
@@ -385,6 +393,7 @@ impl Health {
                 if self.state.load(Ordering::Relaxed) != CLOSED {
                     tracing::info!("circuit breaker closed: the target answered");
                     self.state.store(CLOSED, Ordering::Relaxed);
+                    changed = Some(BreakerState::Closed);
                 }
             }
             Outcome::Failure { kind, retry_after } => {
@@ -422,11 +431,13 @@ impl Health {
                             consecutive = g.consecutive,
                             "circuit breaker opened"
                         );
+                        changed = Some(BreakerState::Open);
                     }
                     self.state.store(OPEN, Ordering::Relaxed);
                 }
             }
         }
+        changed
     }
 
     /// A snapshot for [`Relay::health`](crate::Relay::health).

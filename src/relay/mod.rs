@@ -14,15 +14,22 @@ mod stream;
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::accounting::{
+    self, Accounting, CallRecord, Observer, Observers, Stats, StatsConfig, StatsSnapshot,
+};
+use crate::catalog::Catalog;
 use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
-use crate::types::{ChatRequest, ChatResponse, ChatStream, RoutingDecision};
+use crate::telemetry;
+use crate::types::{ChatRequest, ChatResponse, ChatStream, ResponseMeta, RoutingDecision};
 
-pub use chain::{Chain, Hedge, MidStreamRecovery, Price, Strategy, Target};
+pub use crate::catalog::Price;
+pub use chain::{Chain, Hedge, MidStreamRecovery, Strategy, Target};
 pub use duration::parse_duration;
 use engine::{Mode, saturating_add};
 pub use health::{BreakerPolicy, BreakerState, RetryBudget, TargetHealth};
@@ -45,6 +52,9 @@ struct Inner {
     /// `provider/model` requests resolved with the defaults, kept for the next call.
     pairs: RwLock<HashMap<String, Arc<Route>>>,
     cx: CallContext,
+    /// The relay's own catalog; `None`: the built-in one.
+    catalog: Option<Arc<Catalog>>,
+    acct: Arc<Accounting>,
 }
 
 /// Sends chat requests through fallback chains of providers. Cheap to clone and share
@@ -125,6 +135,31 @@ impl Relay {
             let (route, routing) = self.route_for(req).await?;
             self.inner.stream_on(route, req, routing).await
         })
+    }
+
+    /// The stats so far: per (route, query type, provider, model), requests, successes,
+    /// errors by kind, retries, failovers, tokens, cost against the baseline, latency and
+    /// time-to-first-chunk percentiles, since start and over the rolling window
+    /// ([`RelayBuilder::stats_window`]). Empty with [`RelayBuilder::without_stats`].
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner
+            .acct
+            .stats
+            .as_ref()
+            .map(Stats::snapshot)
+            .unwrap_or_default()
+    }
+
+    /// Forgets the stats recorded so far (e.g. at the start of a reporting period).
+    pub fn reset_stats(&self) {
+        if let Some(s) = &self.inner.acct.stats {
+            s.reset();
+        }
+    }
+
+    /// The model catalog the relay's targets take their defaults from.
+    pub fn catalog(&self) -> &Catalog {
+        self.inner.catalog()
     }
 
     /// Resolves `chain` once, for calls that bring their own chain instead of naming a route
@@ -209,6 +244,9 @@ impl Relay {
             reason = %decision.reason,
             "routed"
         );
+        if self.inner.acct.observed() {
+            self.inner.acct.observers.each(|o| o.routed(&decision));
+        }
         let primary = self.inner.resolve_name(&decision.route)?;
         Ok((self.inner.with_fallbacks(primary, req)?, Some(decision)))
     }
@@ -220,7 +258,13 @@ impl Inner {
             providers: &self.providers,
             defaults: &self.defaults,
             registry: &self.registry,
+            catalog: self.catalog(),
+            acct: &self.acct,
         }
+    }
+
+    fn catalog(&self) -> &Catalog {
+        self.catalog.as_deref().unwrap_or(Catalog::builtin())
     }
 
     /// A route name, or a `provider/model` pair resolved with the relay's defaults.
@@ -278,7 +322,14 @@ impl Inner {
         let start = Instant::now();
         let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
         let span = call_span("chat", &route, req, routing.as_ref());
-        let plan = Plan::build(route, req, start)?;
+        let acct = route.acct.clone();
+        let plan = match Plan::build(route.clone(), req, start) {
+            Ok(p) => p,
+            Err(e) => {
+                self.failed(&acct, &route.name, req, routing, &e, start, false);
+                return Err(e);
+            }
+        };
         let cx = &self.cx;
         let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t| {
             t.provider.chat(req, &t.id.model, cx)
@@ -298,13 +349,62 @@ impl Inner {
                 resp.meta.request_id = request_id;
                 resp.meta.status = status;
                 resp.meta.routing = routing;
+                acct.price_call(&mut resp.meta, resp.usage.as_ref());
+                telemetry::record_answer(&span, &resp.meta, resp.usage.as_ref(), &resp.model);
+                if !req.relay.nested {
+                    acct.finish(&CallRecord {
+                        route: &route.name,
+                        query_type: accounting::query_type(req.relay.intent.as_deref(), &resp.meta),
+                        streamed: false,
+                        meta: &resp.meta,
+                        usage: resp.usage.as_ref(),
+                        error: None,
+                        duration: start.elapsed(),
+                    });
+                }
                 Ok(resp)
             }
             Err(e) => {
-                span.record("error.type", e.kind().as_str());
+                span.record(telemetry::ERROR_TYPE, e.kind().as_str());
+                self.failed(&acct, &route.name, req, routing, &e, start, false);
                 Err(e)
             }
         }
+    }
+
+    /// Accounts for a call that failed (or was refused before any attempt).
+    #[allow(clippy::too_many_arguments)]
+    fn failed(
+        &self,
+        acct: &Accounting,
+        route: &Arc<str>,
+        req: &ChatRequest,
+        routing: Option<RoutingDecision>,
+        e: &Error,
+        start: Instant,
+        streamed: bool,
+    ) {
+        if req.relay.nested || (acct.stats.is_none() && !acct.observed()) {
+            return;
+        }
+        let mut meta = ResponseMeta {
+            route: Some(route.clone()),
+            routing,
+            attempts: e.attempts().to_vec(),
+            skipped: e.skipped().to_vec(),
+            latency: start.elapsed(),
+            ..ResponseMeta::default()
+        };
+        acct.price_call(&mut meta, None);
+        acct.finish(&CallRecord {
+            route,
+            query_type: accounting::query_type(req.relay.intent.as_deref(), &meta),
+            streamed,
+            meta: &meta,
+            usage: None,
+            error: Some(e),
+            duration: start.elapsed(),
+        });
     }
 
     async fn stream_on(
@@ -316,8 +416,21 @@ impl Inner {
         let start = Instant::now();
         let span = call_span("chat_stream", &route, req, routing.as_ref());
         let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
-        let plan = Plan::build(route, req, start)?;
-        let open = stream::relay_stream(plan, req, keep, &self.cx, start);
+        let acct = route.acct.clone();
+        let plan = match Plan::build(route.clone(), req, start) {
+            Ok(p) => p,
+            Err(e) => {
+                self.failed(&acct, &route.name, req, routing, &e, start, true);
+                return Err(e);
+            }
+        };
+        let finish = (!req.relay.nested).then(|| stream::Finish {
+            acct: acct.clone(),
+            intent: req.relay.intent.as_deref().map(Arc::from),
+            start,
+            span: span.clone(),
+        });
+        let open = stream::relay_stream(plan, req, keep, &self.cx, start, finish);
         let result = if span.is_disabled() {
             open.await
         } else {
@@ -329,32 +442,40 @@ impl Inner {
                 Ok(stream)
             }
             Err(e) => {
-                span.record("error.type", e.kind().as_str());
+                span.record(telemetry::ERROR_TYPE, e.kind().as_str());
+                self.failed(&acct, &route.name, req, routing, &e, start, true);
                 Err(e)
             }
         }
     }
 }
 
-/// The span of one call.
+/// The span of one call (names: [`telemetry`]).
 fn call_span(
     operation: &'static str,
     route: &Route,
     req: &ChatRequest,
     routing: Option<&RoutingDecision>,
 ) -> tracing::Span {
+    use telemetry::*;
     tracing::info_span!(
         "relay.chat",
-        gen_ai.operation.name = "chat",
-        relay.operation = operation,
-        relay.route = %route.name,
-        relay.router = routing.map(|r| &*r.router),
-        relay.rule = routing.and_then(|r| r.rule.as_deref()),
-        relay.routing_reason = routing.map(|r| r.reason.as_str()),
-        relay.intent = req.relay.intent.as_deref(),
-        relay.attempts = tracing::field::Empty,
-        relay.served_by = tracing::field::Empty,
-        error.type = tracing::field::Empty,
+        { GEN_AI_OPERATION_NAME } = "chat",
+        { GEN_AI_PROVIDER_NAME } = tracing::field::Empty,
+        { GEN_AI_REQUEST_MODEL } = %req.model,
+        { GEN_AI_RESPONSE_MODEL } = tracing::field::Empty,
+        { GEN_AI_USAGE_INPUT_TOKENS } = tracing::field::Empty,
+        { GEN_AI_USAGE_OUTPUT_TOKENS } = tracing::field::Empty,
+        { RELAY_OPERATION } = operation,
+        { RELAY_ROUTE } = %route.name,
+        { RELAY_ROUTER } = routing.map(|r| &*r.router),
+        { RELAY_RULE } = routing.and_then(|r| r.rule.as_deref()),
+        { RELAY_ROUTING_REASON } = routing.map(|r| r.reason.as_str()),
+        { RELAY_INTENT } = req.relay.intent.as_deref(),
+        { RELAY_ATTEMPTS } = tracing::field::Empty,
+        { RELAY_SERVED_BY } = tracing::field::Empty,
+        { RELAY_COST_USD } = tracing::field::Empty,
+        { ERROR_TYPE } = tracing::field::Empty,
     )
 }
 
@@ -455,6 +576,11 @@ pub struct RelayBuilder {
     breaker: BreakerPolicy,
     breaker_overrides: HashMap<String, BreakerPolicy>,
     retry_budget: RetryBudget,
+    catalog: Option<Catalog>,
+    baseline: Option<String>,
+    observers: Observers,
+    stats: Option<StatsConfig>,
+    no_stats: bool,
 }
 
 impl std::fmt::Debug for RelayBuilder {
@@ -535,6 +661,49 @@ impl RelayBuilder {
         self
     }
 
+    /// The model catalog targets take their prices, context windows and prefill capability
+    /// from when they do not set them. Default: [`Catalog::builtin`]; extend or override it
+    /// with [`Catalog::insert`] on a clone:
+    ///
+    /// ```
+    /// use polyrelay::{Catalog, ModelInfo, Price, Relay};
+    /// let mut catalog = Catalog::builtin().clone();
+    /// catalog.insert(ModelInfo::new("onprem", "llama-3.3-70b").price(Price::per_million(0.1, 0.1)));
+    /// let builder = Relay::builder().catalog(catalog);
+    /// ```
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// The model every answer's cost is also priced on (`"openai/gpt-4o"`, or a model the
+    /// catalog knows by name), so [`ResponseMeta::baseline_cost`] and the stats show what
+    /// routing saved. [`build`](Self::build) fails if the catalog has no price for it.
+    /// Default: none.
+    pub fn baseline(mut self, model: impl Into<String>) -> Self {
+        self.baseline = Some(model.into());
+        self
+    }
+
+    /// Adds an observer: callbacks for routing decisions, attempts, retries, failovers,
+    /// breaker changes and finished calls (see [`Observer`]).
+    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// The rolling window of [`Relay::stats`]. Default: one hour.
+    pub fn stats_window(mut self, window: Duration) -> Self {
+        self.stats = Some(StatsConfig { window });
+        self
+    }
+
+    /// Keeps no stats ([`Relay::stats`] is then empty); costs and observers still work.
+    pub fn without_stats(mut self) -> Self {
+        self.no_stats = true;
+        self
+    }
+
     /// The HTTP client shared by every provider. Default: [`crate::http::default_client`]
     /// (pooled, 10 s connect timeout, no total timeout); tune one from
     /// [`crate::http::default_client_builder`].
@@ -581,12 +750,42 @@ impl RelayBuilder {
             }
         }
         let registry = Registry::new(self.breaker, self.retry_budget, self.breaker_overrides);
+        let catalog = self.catalog.map(Arc::new);
+        let catalog_ref: &Catalog = catalog.as_deref().unwrap_or(Catalog::builtin());
+        let baseline = match &self.baseline {
+            None => None,
+            Some(name) => {
+                let info = match Target::parse(name) {
+                    Some(t) => catalog_ref.get(&t.provider, &t.model),
+                    None => None,
+                }
+                .or_else(|| catalog_ref.find(name));
+                match info.and_then(|m| m.price.clone()) {
+                    Some(p) => Some(p),
+                    None => {
+                        return Err(config(format!(
+                            "baseline {name:?}: the catalog has no price for this model"
+                        )));
+                    }
+                }
+            }
+        };
+        let mut observers = self.observers;
+        #[cfg(feature = "metrics")]
+        observers.push(Arc::new(crate::accounting::metrics::MetricsObserver::new()));
+        let acct = Arc::new(Accounting {
+            observers,
+            stats: (!self.no_stats).then(|| Stats::new(self.stats.unwrap_or_default())),
+            baseline,
+        });
         let mut routes = HashMap::new();
         {
             let resolver = Resolver {
                 providers: &providers,
                 defaults: &self.defaults,
                 registry: &registry,
+                catalog: catalog_ref,
+                acct: &acct,
             };
             resolver.check_defaults()?;
             for (name, chain) in &self.routes {
@@ -655,6 +854,8 @@ impl RelayBuilder {
                 registry,
                 pairs: RwLock::new(HashMap::new()),
                 cx: CallContext::new(http),
+                catalog,
+                acct,
             }),
         })
     }

@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::chain::{Chain, Hedge, MidStreamRecovery, Price, Strategy, Target};
+use super::chain::{Chain, Hedge, MidStreamRecovery, Strategy, Target};
 use super::health::{BreakerPolicy, Health, RetryBudget};
 use super::policy::{ContextOverflow, RetryPolicy};
+use crate::accounting::Accounting;
+use crate::catalog::{Catalog, Price};
 use crate::error::{Error, ErrorKind};
 use crate::provider::Provider;
 use crate::types::TargetId;
@@ -160,6 +162,8 @@ pub(crate) struct Route {
     pub require_tags: Vec<String>,
     /// Where the next round-robin request starts.
     pub next: AtomicUsize,
+    /// The relay's observers, stats and baseline.
+    pub acct: Arc<Accounting>,
 }
 
 impl Route {
@@ -176,6 +180,7 @@ impl Route {
             strategy: self.strategy,
             require_tags: self.require_tags.clone(),
             next: AtomicUsize::new(0),
+            acct: self.acct.clone(),
         }
     }
 }
@@ -337,8 +342,8 @@ fn order(route: &Route, steps: &mut [Step]) {
         }
         Strategy::CheapestFirst => {
             steps.sort_by(|a, b| {
-                let pa = t(a).price.map_or(f64::INFINITY, |p| p.blended());
-                let pb = t(b).price.map_or(f64::INFINITY, |p| p.blended());
+                let pa = t(a).price.as_ref().map_or(f64::INFINITY, |p| p.blended());
+                let pb = t(b).price.as_ref().map_or(f64::INFINITY, |p| p.blended());
                 pa.total_cmp(&pb)
             });
         }
@@ -350,6 +355,8 @@ pub(crate) struct Resolver<'a> {
     pub providers: &'a HashMap<String, Arc<dyn Provider>>,
     pub defaults: &'a Chain,
     pub registry: &'a Registry,
+    pub catalog: &'a Catalog,
+    pub acct: &'a Arc<Accounting>,
 }
 
 fn config(msg: String) -> Error {
@@ -488,6 +495,7 @@ impl Resolver<'_> {
                 .cloned()
                 .collect(),
             next: AtomicUsize::new(0),
+            acct: self.acct.clone(),
         }
     }
 
@@ -538,6 +546,18 @@ impl Resolver<'_> {
         if let Some(n) = t.max_attempts {
             retry.max_attempts = n;
         }
+        // What the target does not set comes from the catalog: by the vendor's name and the
+        // model; for a provider the catalog does not know (a custom name), by the model alone.
+        let known = self
+            .catalog
+            .get(provider.name(), &t.model)
+            .or_else(|| self.catalog.get(&t.provider, &t.model))
+            .or_else(|| {
+                let vendor_known = self.catalog.providers().contains(&provider.name());
+                (!vendor_known)
+                    .then(|| self.catalog.find(&t.model))
+                    .flatten()
+            });
         Ok(ResolvedTarget {
             id: TargetId::new(t.provider.as_str(), t.model.as_str()),
             provider,
@@ -551,11 +571,18 @@ impl Resolver<'_> {
                 .or(chain.first_token_timeout)
                 .or(d.first_token_timeout),
             retry,
-            context_window: t.context_window,
-            prefill: t.prefill.unwrap_or(false),
+            context_window: t
+                .context_window
+                .or_else(|| known.and_then(|m| m.context_window)),
+            prefill: t
+                .prefill
+                .unwrap_or_else(|| known.is_some_and(|m| m.capabilities.prefill)),
             tags: t.tags.clone(),
             weight,
-            price: t.price,
+            price: t
+                .price
+                .clone()
+                .or_else(|| known.and_then(|m| m.price.clone())),
             state: self.registry.state(&t.provider, &t.model),
         })
     }

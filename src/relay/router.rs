@@ -123,6 +123,8 @@ pub struct RouteChoice {
     pub classifier_latency: Option<Duration>,
     /// The classifier call's usage, if it called a model.
     pub classifier_usage: Option<Usage>,
+    /// The classifier call's cost, in US dollars, if it called a model of known price.
+    pub classifier_cost: Option<f64>,
 }
 
 impl RouteChoice {
@@ -134,6 +136,7 @@ impl RouteChoice {
             label: None,
             classifier_latency: None,
             classifier_usage: None,
+            classifier_cost: None,
         }
     }
 
@@ -241,6 +244,7 @@ impl Rules {
                     label: choice.label,
                     classifier_latency: choice.classifier_latency,
                     classifier_usage: choice.classifier_usage,
+                    classifier_cost: choice.classifier_cost,
                 };
             }
         }
@@ -252,6 +256,7 @@ impl Rules {
             label: None,
             classifier_latency: None,
             classifier_usage: None,
+            classifier_cost: None,
         }
     }
 }

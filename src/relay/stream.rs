@@ -18,16 +18,21 @@ use tokio::time::{Instant, Sleep};
 use super::chain::MidStreamRecovery;
 use super::engine::{self, Answer, Mode, Won, saturating_add};
 use super::plan::{Plan, Route, Step};
+use crate::accounting::{self, Accounting, CallRecord, attempt_cost};
 use crate::error::{Error, ErrorKind, Limit};
 use crate::provider::{CallContext, Provider};
+use crate::telemetry;
 use crate::types::{
     AttemptOutcome, ChatChunk, ChatRequest, ChatResponse, ChatStream, ChunkKind, ChunkSource,
-    Message, ResponseMeta,
+    Message, ResponseMeta, Usage,
 };
 
 impl Answer for ChatResponse {
     fn status(&self) -> Option<u16> {
         self.meta.status
+    }
+    fn usage(&self) -> Option<Usage> {
+        self.usage
     }
 }
 
@@ -41,6 +46,18 @@ impl Answer for Opened {
     fn status(&self) -> Option<u16> {
         self.stream.meta().status
     }
+    fn usage(&self) -> Option<Usage> {
+        // A stream reports its usage at its end; the driver records it then.
+        None
+    }
+}
+
+/// What a stream needs to account for its call when it ends.
+pub(crate) struct Finish {
+    pub acct: Arc<Accounting>,
+    pub intent: Option<Arc<str>>,
+    pub start: Instant,
+    pub span: tracing::Span,
 }
 
 /// Opens a stream on one target and reads until its first content event (or its end).
@@ -71,6 +88,7 @@ pub(crate) async fn relay_stream(
     keep: Option<Arc<ChatRequest>>,
     cx: &CallContext,
     start: Instant,
+    finish: Option<Finish>,
 ) -> Result<ChatStream, Error> {
     let route = plan.route.clone();
     let stream_deadline = saturating_add(start, route.stream.max_duration);
@@ -107,6 +125,7 @@ pub(crate) async fn relay_stream(
         route,
         recovery,
         stream_deadline,
+        finish,
     )))
 }
 
@@ -154,6 +173,10 @@ struct Driver {
     recovery: Option<Box<Recovery>>,
     /// A recovery in flight, and the interruption it answers (reported if it fails).
     pending: Option<(RecoveryFuture, Error)>,
+    /// The route, for the prices of the attempts' targets.
+    route: Arc<Route>,
+    /// Accounting still to do when the stream ends (`None` once done, or for a nested call).
+    finish: Option<Finish>,
 }
 
 impl Driver {
@@ -162,8 +185,10 @@ impl Driver {
         route: Arc<Route>,
         recovery: Option<Box<Recovery>>,
         stream_deadline: Instant,
+        finish: Option<Finish>,
     ) -> Self {
         let mut meta = won.meta;
+        meta.time_to_first_chunk = Some(meta.latency);
         meta.request_id = won.value.stream.meta_mut().request_id.take();
         meta.status = won.value.stream.meta().status;
         let now = Instant::now();
@@ -186,10 +211,53 @@ impl Driver {
             done: false,
             recovery,
             pending: None,
+            route,
+            finish,
         }
     }
 
+    /// Accounts for the call: the attempts' costs from the usage their streams reported,
+    /// the call's cost, then the stats and observers. Runs once, when the stream ends, fails
+    /// or is dropped.
+    fn finish(&mut self, error: Option<&Error>) {
+        let Some(f) = self.finish.take() else { return };
+        for a in &mut self.meta.attempts {
+            if a.usage.is_some() && a.cost.is_none() {
+                let price = self
+                    .route
+                    .targets
+                    .iter()
+                    .find(|t| t.id == a.target)
+                    .and_then(|t| t.price.as_ref());
+                a.cost = attempt_cost(price, a.usage.as_ref());
+            }
+        }
+        let usage = self
+            .meta
+            .served_attempt()
+            .or_else(|| self.meta.attempts.iter().rev().find(|a| a.usage.is_some()))
+            .and_then(|a| a.usage);
+        f.acct.price_call(&mut self.meta, usage.as_ref());
+        let model = self.meta.served_by.as_ref().map_or("", |t| &*t.model);
+        telemetry::record_answer(&f.span, &self.meta, usage.as_ref(), model);
+        f.acct.finish(&CallRecord {
+            route: &self.route.name,
+            query_type: accounting::query_type(f.intent.as_deref(), &self.meta),
+            streamed: true,
+            meta: &self.meta,
+            usage: usage.as_ref(),
+            error,
+            duration: f.start.elapsed(),
+        });
+    }
+
     fn tag(&mut self, mut chunk: ChatChunk) -> ChatChunk {
+        if chunk.usage.is_some()
+            && let Some(a) = self.meta.served.and_then(|i| self.meta.attempts.get_mut(i))
+        {
+            // Vendors that repeat usage send it cumulative: the last one is the total.
+            a.usage = chunk.usage;
+        }
         if chunk.kind == ChunkKind::Content && chunk.has_content() {
             self.content_chunks += 1;
             for c in &chunk.choices {
@@ -414,6 +482,28 @@ impl futures::Stream for Driver {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let d = self.get_mut();
+        let polled = d.poll_chunk(cx);
+        if d.finish.is_some() {
+            match &polled {
+                Poll::Ready(None) => d.finish(None),
+                Poll::Ready(Some(Err(e))) if d.done => d.finish(Some(e)),
+                _ => {}
+            }
+        }
+        polled
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Dropped before its end: what was reported so far still counts.
+        self.finish(None);
+    }
+}
+
+impl Driver {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<ChatChunk, Error>>> {
+        let d = self;
         loop {
             if let Some((fut, _)) = &mut d.pending {
                 let Poll::Ready((outcome, offset)) = fut.as_mut().poll(cx) else {

@@ -177,6 +177,7 @@ impl LlmClassifier {
         if !query.request.relay.require_tags.is_empty() {
             req = req.require_tags(query.request.relay.require_tags.iter().cloned());
         }
+        req.relay.nested = true;
         req
     }
 
@@ -359,6 +360,7 @@ impl Router for LlmClassifier {
         let mut choice = self.choice(index, format!("llm classifier: {}", entry.label))?;
         choice.classifier_latency = Some(latency);
         choice.classifier_usage = resp.usage;
+        choice.classifier_cost = resp.meta.cost;
         tracing::debug!(
             classifier = %self.route,
             label = %entry.label,

@@ -130,6 +130,9 @@ pub struct RelayHints {
     pub labels: Vec<String>,
     /// Tags every target of this request must carry (see [`ChatRequest::require_tags`]).
     pub require_tags: Vec<String>,
+    /// A call the relay makes for another one (the LLM classifier's): its cost is counted
+    /// under the call it serves, not in the stats on its own.
+    pub(crate) nested: bool,
 }
 
 impl ChatRequest {

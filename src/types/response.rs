@@ -139,6 +139,9 @@ pub struct RoutingDecision {
     pub classifier_latency: Option<Duration>,
     /// The classifier call's usage.
     pub classifier_usage: Option<Usage>,
+    /// The classifier call's cost, in US dollars (`None` when unknown); it is part of the
+    /// routed call's [`cost`](ResponseMeta::cost).
+    pub classifier_cost: Option<f64>,
 }
 
 /// What the relay did to produce a response.
@@ -172,6 +175,18 @@ pub struct ResponseMeta {
     /// continuation, the vendor that continued reports only its own tokens (its input
     /// includes the prefill) and the interrupted attempt reported none.
     pub usage_partial: bool,
+    /// What the call cost, in US dollars: every attempt that reported usage (the answer, a
+    /// cut stream's reported part, a hedge loser that reported usage) and the routing
+    /// classifier's call. `None` when one of them is of unknown price (a model the catalog
+    /// does not know and no [`Price`](crate::catalog::Price) was set for), or no attempt
+    /// reported usage. For a stream, set when it ends.
+    pub cost: Option<f64>,
+    /// What the answer would have cost on the relay's baseline model
+    /// ([`RelayBuilder::baseline`](crate::RelayBuilder::baseline)), for the same usage.
+    pub baseline_cost: Option<f64>,
+    /// For a stream: the time from the call's start to its first content chunk (its commit
+    /// point).
+    pub time_to_first_chunk: Option<Duration>,
 }
 
 impl ResponseMeta {

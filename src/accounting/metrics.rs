@@ -1,0 +1,211 @@
+//! Metrics through the [`metrics`] facade (feature `metrics`): the OpenTelemetry GenAI client
+//! histograms and the relay's own counters, under the names of [`crate::telemetry::metric`].
+//!
+//! With the feature on, every relay registers a [`MetricsObserver`]; whatever recorder the
+//! application installed (`metrics-exporter-prometheus`, an OpenTelemetry bridge…) receives
+//! the values, and without one they go nowhere. Descriptions and units are sent once per
+//! process, with the first value recorded, so a recorder installed after the relay was built
+//! still gets them.
+//!
+//! Per call, when it ends ([`Observer::completed`]), labelled with the **call labels**:
+//! `gen_ai.operation.name` (`chat`), `gen_ai.request.model` and `relay.route` (both the
+//! route), `gen_ai.provider.name` and `relay.provider` (the registered provider name of the
+//! target that served, or for a failed call the target of its last attempt; omitted when no
+//! attempt was made), `gen_ai.response.model` (the served target's model; omitted when
+//! nothing served) and `relay.query_type` (when the call has one):
+//!
+//! - `gen_ai.client.token.usage` (histogram, tokens): twice when the vendor reported usage,
+//!   with `gen_ai.token.type` `input` then `output`;
+//! - `gen_ai.client.operation.duration` (histogram, seconds), once, with `error.type` (the
+//!   [`ErrorKind`](crate::ErrorKind) name) when the call failed;
+//! - `gen_ai.client.operation.time_to_first_chunk` (histogram, seconds), for streams that
+//!   delivered a first chunk only;
+//! - `relay.cost_usd`, the call's [cost](crate::ResponseMeta::cost) in US dollars, when known:
+//!   a **gauge that only ever increases** (`metrics` counters are integers, and micro-dollars
+//!   would round a cheap call's cost away), so `rate()` and `increase()` read it as a counter;
+//! - `relay.cost_unknown` (counter): calls that served an answer of unknown cost.
+//!
+//! Per event, labelled `relay.provider`, `gen_ai.provider.name` and `gen_ai.request.model` of
+//! the target (its model, as on the `relay.attempt` span):
+//!
+//! - `relay.retries` (counter, with `relay.route` and `error.type`): each retry of a target;
+//! - `relay.failovers` (counter, with `relay.route` and `error.type`): each move from a failed
+//!   target to the next;
+//! - `relay.breaker.opens` (counter): each time a target's circuit breaker opens.
+//!
+//! `gen_ai.provider.name` is the provider's **registered** name, the only one the observer
+//! sees: register providers under their vendor's name (`openai`, `anthropic`…) for the label
+//! to follow the convention. Label values come from configuration (routes, provider names,
+//! models), the request's intent or the classifier's labels and the closed list of error
+//! kinds, never from request text or error messages; keep intents to a small set.
+
+use std::sync::Once;
+
+use metrics::{
+    Label, SharedString, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
+};
+
+use super::{BreakerEvent, CallRecord, FailoverEvent, Observer, RetryEvent};
+use crate::error::{ErrorKind, TargetId};
+use crate::relay::BreakerState;
+use crate::telemetry::{
+    ERROR_TYPE, GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL, GEN_AI_TOKEN_TYPE, RELAY_PROVIDER, RELAY_QUERY_TYPE, RELAY_ROUTE,
+    metric,
+};
+
+/// Emits the relay's metrics (names in [`crate::telemetry::metric`]).
+#[derive(Debug, Default)]
+pub(crate) struct MetricsObserver;
+
+impl MetricsObserver {
+    pub fn new() -> Self {
+        MetricsObserver
+    }
+}
+
+/// Sends every metric's unit and description to the recorder, once per process.
+fn describe() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        describe_histogram!(
+            metric::TOKEN_USAGE,
+            Unit::Count,
+            "Tokens used per call, by gen_ai.token.type (input or output)."
+        );
+        describe_histogram!(
+            metric::OPERATION_DURATION,
+            Unit::Seconds,
+            "Duration of a relay call, retries and failovers included, to its last byte."
+        );
+        describe_histogram!(
+            metric::TIME_TO_FIRST_CHUNK,
+            Unit::Seconds,
+            "Time from the start of a streamed call to its first content chunk."
+        );
+        describe_counter!(metric::RETRIES, Unit::Count, "Retries of a target.");
+        describe_counter!(
+            metric::FAILOVERS,
+            Unit::Count,
+            "Moves from a failed target to the next one of the route."
+        );
+        describe_counter!(
+            metric::BREAKER_OPENS,
+            Unit::Count,
+            "Times a target's circuit breaker opened."
+        );
+        describe_gauge!(
+            metric::COST,
+            "Spend in US dollars, for the calls whose cost is known (only ever increases)."
+        );
+        describe_counter!(
+            metric::COST_UNKNOWN,
+            Unit::Count,
+            "Calls served whose cost is unknown (a model with no price, or no usage reported)."
+        );
+    });
+}
+
+fn shared(s: &std::sync::Arc<str>) -> SharedString {
+    SharedString::from(s.clone())
+}
+
+/// The labels of a target: its provider (as `relay.provider` and `gen_ai.provider.name`) and
+/// its model (as `gen_ai.request.model`).
+fn target_labels(target: &TargetId, extra: usize) -> Vec<Label> {
+    let mut labels = Vec::with_capacity(3 + extra);
+    labels.push(Label::new(RELAY_PROVIDER, shared(&target.provider)));
+    labels.push(Label::new(GEN_AI_PROVIDER_NAME, shared(&target.provider)));
+    labels.push(Label::new(GEN_AI_REQUEST_MODEL, shared(&target.model)));
+    labels
+}
+
+fn error_label(kind: ErrorKind) -> Label {
+    Label::new(ERROR_TYPE, kind.as_str())
+}
+
+/// The labels every per-call metric carries (see the module's documentation).
+fn call_labels(call: &CallRecord<'_>) -> Vec<Label> {
+    let mut labels = Vec::with_capacity(8);
+    let route = SharedString::from(call.route.to_owned());
+    labels.push(Label::new(GEN_AI_OPERATION_NAME, "chat"));
+    labels.push(Label::new(GEN_AI_REQUEST_MODEL, route.clone()));
+    labels.push(Label::new(RELAY_ROUTE, route));
+    let meta = call.meta;
+    let target = meta
+        .served_by
+        .as_ref()
+        .or_else(|| meta.attempts.last().map(|a| &a.target));
+    if let Some(t) = target {
+        labels.push(Label::new(GEN_AI_PROVIDER_NAME, shared(&t.provider)));
+        labels.push(Label::new(RELAY_PROVIDER, shared(&t.provider)));
+    }
+    if let Some(t) = &meta.served_by {
+        labels.push(Label::new(GEN_AI_RESPONSE_MODEL, shared(&t.model)));
+    }
+    if let Some(q) = call.query_type {
+        labels.push(Label::new(RELAY_QUERY_TYPE, q.to_owned()));
+    }
+    labels
+}
+
+impl Observer for MetricsObserver {
+    fn retry(&self, event: &RetryEvent<'_>) {
+        describe();
+        let mut labels = target_labels(event.target, 2);
+        labels.push(Label::new(RELAY_ROUTE, event.route.to_owned()));
+        labels.push(error_label(event.error));
+        counter!(metric::RETRIES, labels).increment(1);
+    }
+
+    fn failover(&self, event: &FailoverEvent<'_>) {
+        describe();
+        let mut labels = target_labels(event.from, 2);
+        labels.push(Label::new(RELAY_ROUTE, event.route.to_owned()));
+        labels.push(error_label(event.error));
+        counter!(metric::FAILOVERS, labels).increment(1);
+    }
+
+    fn breaker(&self, event: &BreakerEvent<'_>) {
+        if event.state != BreakerState::Open {
+            return;
+        }
+        describe();
+        counter!(metric::BREAKER_OPENS, target_labels(event.target, 0)).increment(1);
+    }
+
+    fn completed(&self, call: &CallRecord<'_>) {
+        describe();
+        let labels = call_labels(call);
+        let meta = call.meta;
+
+        if let Some(u) = call.usage {
+            for (kind, tokens) in [("input", u.input_tokens), ("output", u.output_tokens)] {
+                let mut l = labels.clone();
+                l.push(Label::new(GEN_AI_TOKEN_TYPE, kind));
+                histogram!(metric::TOKEN_USAGE, l).record(tokens as f64);
+            }
+        }
+
+        if call.streamed
+            && let Some(ttft) = meta.time_to_first_chunk
+        {
+            histogram!(metric::TIME_TO_FIRST_CHUNK, labels.clone()).record(ttft.as_secs_f64());
+        }
+
+        match meta.cost {
+            Some(cost) => gauge!(metric::COST, labels.clone()).increment(cost),
+            None if meta.served.is_some() => {
+                counter!(metric::COST_UNKNOWN, labels.clone()).increment(1);
+            }
+            None => {}
+        }
+
+        let mut labels = labels;
+        if let Some(e) = call.error {
+            labels.push(error_label(e.kind()));
+        }
+        histogram!(metric::OPERATION_DURATION, labels).record(call.duration.as_secs_f64());
+    }
+}

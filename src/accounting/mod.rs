@@ -1,0 +1,116 @@
+//! Accounting: what each call cost, stats per route, query type and model, what routing
+//! saved against a baseline model, and the [`Observer`] callbacks.
+//!
+//! Costs come from the [`Price`] of each target (its own, or the
+//! [catalog](crate::catalog)'s for its model) applied to the usage the vendor reported, in
+//! US dollars. A model without a price has an **unknown** cost: `None`, counted in
+//! [`StatsRow::cost_unknown`], never zero.
+//!
+//! This layer sits below the relay, which feeds it: the relay calls it when an attempt or a
+//! call ends, and nothing here calls back up.
+
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+mod observer;
+mod stats;
+
+pub(crate) use observer::Observers;
+pub use observer::{
+    AttemptEnded, AttemptStarted, BreakerEvent, BudgetEvent, BudgetEventKind, FailoverEvent,
+    Observer, RetryEvent,
+};
+pub use stats::{Percentiles, StatsRow, StatsSnapshot, StatsTotals};
+pub(crate) use stats::{Stats, StatsConfig};
+
+use std::time::Duration;
+
+use crate::catalog::Price;
+use crate::error::Error;
+use crate::types::{ResponseMeta, Usage};
+
+/// One finished call, as [`Observer::completed`] and the stats see it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CallRecord<'a> {
+    /// The route that handled it.
+    pub route: &'a str,
+    /// Its query type: the request's [intent](crate::ChatRequest::intent), else the
+    /// classifier's label (`None` when neither).
+    pub query_type: Option<&'a str>,
+    /// Whether it streamed.
+    pub streamed: bool,
+    /// What the relay did: attempts (with their usage and cost), who served, the call's
+    /// [`cost`](ResponseMeta::cost) and [`baseline_cost`](ResponseMeta::baseline_cost).
+    pub meta: &'a ResponseMeta,
+    /// The answer's usage, when the vendor reported it.
+    pub usage: Option<&'a Usage>,
+    /// Why it failed, if it did (for a stream: the error that ended it).
+    pub error: Option<&'a Error>,
+    /// The whole call, to its last byte (for a stream: until it ended or was dropped).
+    pub duration: Duration,
+}
+
+/// What the relay keeps for accounting: observers, stats, the baseline price.
+#[derive(Debug, Default)]
+pub(crate) struct Accounting {
+    pub observers: Observers,
+    pub stats: Option<Stats>,
+    pub baseline: Option<Price>,
+}
+
+impl Accounting {
+    /// Whether anything listens to per-attempt events.
+    #[inline]
+    pub fn observed(&self) -> bool {
+        !self.observers.is_empty()
+    }
+
+    /// Fills in the call's cost and baseline cost from its attempts and the routing
+    /// classifier's call.
+    pub fn price_call(&self, meta: &mut ResponseMeta, usage: Option<&Usage>) {
+        meta.cost = call_cost(meta);
+        meta.baseline_cost = match (&self.baseline, usage) {
+            (Some(p), Some(u)) => Some(p.cost(u)),
+            _ => None,
+        };
+    }
+
+    /// Records a finished call in the stats and tells the observers.
+    pub fn finish(&self, call: &CallRecord<'_>) {
+        if let Some(s) = &self.stats {
+            s.record(call);
+        }
+        if !self.observers.is_empty() {
+            self.observers.each(|o| o.completed(call));
+        }
+    }
+}
+
+/// The cost of one attempt from what its vendor reported.
+pub(crate) fn attempt_cost(price: Option<&Price>, usage: Option<&Usage>) -> Option<f64> {
+    Some(price?.cost(usage?))
+}
+
+/// A call's cost: every attempt that reported usage, plus the routing classifier's call.
+/// Unknown (`None`) when one of them has no price, or when no attempt reported usage.
+fn call_cost(meta: &ResponseMeta) -> Option<f64> {
+    let mut total = 0.0;
+    let mut any = false;
+    for a in &meta.attempts {
+        if a.usage.is_some() {
+            total += a.cost?;
+            any = true;
+        }
+    }
+    if let Some(r) = &meta.routing
+        && r.classifier_usage.is_some()
+    {
+        total += r.classifier_cost?;
+    }
+    any.then_some(total)
+}
+
+/// The query type of a call: its intent, else the classifier's label.
+pub(crate) fn query_type<'a>(intent: Option<&'a str>, meta: &'a ResponseMeta) -> Option<&'a str> {
+    intent.or_else(|| meta.routing.as_ref().and_then(|r| r.label.as_deref()))
+}

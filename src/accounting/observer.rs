@@ -1,0 +1,170 @@
+//! The [`Observer`] trait: the relay's events as callbacks, for users who want the data
+//! rather than a metrics system.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::CallRecord;
+use crate::error::{Attempt, ErrorKind, TargetId};
+use crate::relay::BreakerState;
+use crate::types::RoutingDecision;
+
+/// Callbacks for what the relay does, each with a default that does nothing: implement the
+/// ones you need and register the observer with
+/// [`RelayBuilder::observer`](crate::RelayBuilder::observer).
+///
+/// Callbacks run inline on the call's task, so keep them short (push to a channel for
+/// anything slow). A panicking observer never breaks a call: the panic is caught, logged
+/// as a `tracing` warning and the call goes on (with `panic = "abort"` nothing can be
+/// caught).
+///
+/// ```
+/// use polyrelay::accounting::{CallRecord, Observer};
+///
+/// struct Spend;
+/// impl Observer for Spend {
+///     fn completed(&self, call: &CallRecord<'_>) {
+///         if let Some(cost) = call.meta.cost {
+///             eprintln!("{}: ${cost:.6}", call.route);
+///         }
+///     }
+/// }
+/// ```
+#[allow(unused_variables)]
+pub trait Observer: Send + Sync {
+    /// A router chose a route.
+    fn routed(&self, decision: &RoutingDecision) {}
+    /// An attempt was sent.
+    fn attempt_started(&self, event: &AttemptStarted<'_>) {}
+    /// An attempt ended: served, failed or cancelled (for a stream: at its commit point or
+    /// when it failed before; an interruption later is in [`completed`](Self::completed)).
+    fn attempt_ended(&self, event: &AttemptEnded<'_>) {}
+    /// The relay will try the same target again after `wait`.
+    fn retry(&self, event: &RetryEvent<'_>) {}
+    /// The relay moved on from a failed target to the next one of the plan.
+    fn failover(&self, event: &FailoverEvent<'_>) {}
+    /// A target's circuit breaker changed state.
+    fn breaker(&self, event: &BreakerEvent<'_>) {}
+    /// A spend or rate limit was reached or passed a warning threshold.
+    fn budget(&self, event: &BudgetEvent<'_>) {}
+    /// A call ended (for a stream: when the stream ended or was dropped), with its usage and
+    /// cost.
+    fn completed(&self, call: &CallRecord<'_>) {}
+}
+
+/// [`Observer::attempt_started`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AttemptStarted<'a> {
+    /// The route.
+    pub route: &'a str,
+    /// The target tried.
+    pub target: &'a TargetId,
+    /// 1 for the first try of this target in this call, 2 for its first retry…
+    pub try_number: u32,
+    /// Whether the call streams.
+    pub streamed: bool,
+}
+
+/// [`Observer::attempt_ended`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AttemptEnded<'a> {
+    /// The route.
+    pub route: &'a str,
+    /// The attempt, with its outcome, latency, usage and cost.
+    pub attempt: &'a Attempt,
+}
+
+/// [`Observer::retry`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RetryEvent<'a> {
+    /// The route.
+    pub route: &'a str,
+    /// The target tried again.
+    pub target: &'a TargetId,
+    /// The try that comes next (2 for the first retry).
+    pub next_try: u32,
+    /// The wait before it.
+    pub wait: Duration,
+    /// What the failed try ended with.
+    pub error: ErrorKind,
+}
+
+/// [`Observer::failover`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FailoverEvent<'a> {
+    /// The route.
+    pub route: &'a str,
+    /// The target that failed.
+    pub from: &'a TargetId,
+    /// What it failed with.
+    pub error: ErrorKind,
+}
+
+/// [`Observer::breaker`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BreakerEvent<'a> {
+    /// The target.
+    pub target: &'a TargetId,
+    /// Its breaker's new state.
+    pub state: BreakerState,
+}
+
+/// [`Observer::budget`]: spend control's events.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BudgetEvent<'a> {
+    /// The budget or limit, by name.
+    pub name: &'a str,
+    /// What happened.
+    pub kind: BudgetEventKind,
+    /// Spent so far in the budget's period, in US dollars (or requests/tokens for a rate
+    /// limit).
+    pub used: f64,
+    /// The limit.
+    pub limit: f64,
+}
+
+/// What a [`BudgetEvent`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BudgetEventKind {
+    /// Spending passed the budget's warning threshold.
+    Warning,
+    /// The budget or limit is reached: requests under it are refused or rerouted.
+    Exhausted,
+}
+
+/// The registered observers, each call guarded against panics.
+#[derive(Clone, Default)]
+pub(crate) struct Observers(Vec<Arc<dyn Observer>>);
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} observers", self.0.len())
+    }
+}
+
+impl Observers {
+    pub fn push(&mut self, o: Arc<dyn Observer>) {
+        self.0.push(o);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Calls `f` on every observer; a panic in one is logged and the others still run.
+    pub fn each(&self, f: impl Fn(&dyn Observer)) {
+        for o in &self.0 {
+            if catch_unwind(AssertUnwindSafe(|| f(&**o))).is_err() {
+                tracing::warn!("an observer panicked; the call goes on");
+            }
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! Stats by (route, query type, provider, model): counts, tokens, cost, latency and
+//! time-to-first-chunk percentiles, since start and over a rolling window.
+//!
+//! Recording locks one of several shards (one per worker thread, chosen once per thread),
+//! so concurrent calls on different threads do not contend; a snapshot merges the shards.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use hashbrown::{Equivalent, HashMap};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::CallRecord;
+use crate::error::{AttemptOutcome, ErrorKind, TargetId};
+
+/// Slots of the rolling window: it covers the last `window`, in steps of `window / SLOTS`.
+const SLOTS: u32 = 4;
+/// Ring entries: the slots of the window plus the one being filled.
+const RING: usize = SLOTS as usize + 1;
+/// Longest latency a histogram tells apart (longer ones count as this), in µs: one hour.
+const MAX_MICROS: u64 = 3_600_000_000;
+
+/// How the relay keeps stats.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StatsConfig {
+    /// The rolling window.
+    pub window: Duration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A row's key, owned.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    route: Arc<str>,
+    query_type: Option<Arc<str>>,
+    provider: Arc<str>,
+    model: Arc<str>,
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        KeyRef {
+            route: &self.route,
+            query_type: self.query_type.as_deref(),
+            provider: &self.provider,
+            model: &self.model,
+        }
+        .hash(h)
+    }
+}
+
+/// A row's key, borrowed: looking a row up allocates nothing.
+#[derive(Hash)]
+struct KeyRef<'a> {
+    route: &'a str,
+    query_type: Option<&'a str>,
+    provider: &'a str,
+    model: &'a str,
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, k: &Key) -> bool {
+        *k.route == *self.route
+            && k.query_type.as_deref() == self.query_type
+            && *k.provider == *self.provider
+            && *k.model == *self.model
+    }
+}
+
+/// The plain counters of a row (what a call adds, and what a row sums).
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    requests: u64,
+    successes: u64,
+    failures: u64,
+    retries: u64,
+    failovers_out: u64,
+    failovers_in: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cached_tokens: u64,
+    cache_write_tokens: u64,
+    reasoning_tokens: u64,
+    cost: f64,
+    cost_unknown: u64,
+    baseline_cost: f64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        self.successes += o.successes;
+        self.failures += o.failures;
+        self.retries += o.retries;
+        self.failovers_out += o.failovers_out;
+        self.failovers_in += o.failovers_in;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cached_tokens += o.cached_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.cost += o.cost;
+        self.cost_unknown += o.cost_unknown;
+        self.baseline_cost += o.baseline_cost;
+    }
+}
+
+/// What one call adds to one row.
+#[derive(Default)]
+struct Delta {
+    n: Counts,
+    errors: Vec<ErrorKind>,
+    latency: Option<Duration>,
+    ttft: Option<Duration>,
+}
+
+/// A row's running totals.
+#[derive(Clone, Default)]
+struct Acc {
+    n: Counts,
+    errors: Vec<(ErrorKind, u64)>,
+    latency: Option<Box<Histogram<u32>>>,
+    ttft: Option<Box<Histogram<u32>>>,
+}
+
+fn histogram() -> Option<Box<Histogram<u32>>> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 2)
+        .ok()
+        .map(Box::new)
+}
+
+fn record_into(h: &mut Option<Box<Histogram<u32>>>, d: Duration) {
+    if h.is_none() {
+        *h = histogram();
+    }
+    if let Some(h) = h {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        h.saturating_record(us.clamp(1, MAX_MICROS));
+    }
+}
+
+fn merge_into(into: &mut Option<Box<Histogram<u32>>>, from: &Option<Box<Histogram<u32>>>) {
+    let Some(from) = from else { return };
+    match into {
+        Some(h) => {
+            // Same bounds on both sides: adding cannot fail.
+            let _ = h.add(&**from);
+        }
+        None => *into = Some(from.clone()),
+    }
+}
+
+impl Acc {
+    fn count_error(&mut self, k: ErrorKind, n: u64) {
+        match self.errors.iter_mut().find(|(e, _)| *e == k) {
+            Some((_, m)) => *m += n,
+            None => self.errors.push((k, n)),
+        }
+    }
+
+    fn apply(&mut self, d: &Delta) {
+        self.n.add(&d.n);
+        for &k in &d.errors {
+            self.count_error(k, 1);
+        }
+        if let Some(l) = d.latency {
+            record_into(&mut self.latency, l);
+        }
+        if let Some(t) = d.ttft {
+            record_into(&mut self.ttft, t);
+        }
+    }
+
+    fn merge(&mut self, o: &Acc) {
+        self.n.add(&o.n);
+        for &(k, n) in &o.errors {
+            self.count_error(k, n);
+        }
+        merge_into(&mut self.latency, &o.latency);
+        merge_into(&mut self.ttft, &o.ttft);
+    }
+}
+
+/// One row: totals since start and the ring of rolling-window slots.
+#[derive(Default)]
+struct Row {
+    total: Acc,
+    ring: [(u64, Option<Box<Acc>>); RING],
+}
+
+#[derive(Default)]
+struct Shard {
+    rows: HashMap<Key, Row>,
+}
+
+/// The relay's stats.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    shards: Box<[Mutex<Shard>]>,
+    epoch: Instant,
+    slot: Duration,
+    window: Duration,
+    reset_at: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} rows", self.rows.len())
+    }
+}
+
+thread_local! {
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+impl Stats {
+    pub fn new(config: StatsConfig) -> Self {
+        let n = std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .clamp(2, 32)
+            .next_power_of_two();
+        let window = config.window.max(Duration::from_secs(SLOTS.into()));
+        let now = Instant::now();
+        Stats {
+            shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
+            epoch: now,
+            slot: window / SLOTS,
+            window,
+            reset_at: Mutex::new(now),
+        }
+    }
+
+    fn shard(&self) -> MutexGuard<'_, Shard> {
+        let i = SHARD.with(|s| {
+            let mut i = s.get();
+            if i == usize::MAX {
+                i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+                s.set(i);
+            }
+            i
+        });
+        let m = &self.shards[i & (self.shards.len() - 1)];
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn slot_index(&self, now: Instant) -> u64 {
+        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        let slot = self.slot.as_nanos().max(1);
+        u64::try_from(nanos / slot).unwrap_or(u64::MAX)
+    }
+
+    /// Adds one finished call.
+    pub fn record(&self, call: &CallRecord<'_>) {
+        let slot = self.slot_index(Instant::now());
+        let mut deltas: Vec<(&TargetId, Delta)> = Vec::new();
+        let meta = call.meta;
+        let attempts = &meta.attempts;
+        for (i, a) in attempts.iter().enumerate() {
+            let d = match deltas.iter_mut().position(|(t, _)| **t == a.target) {
+                Some(p) => &mut deltas[p].1,
+                None => {
+                    deltas.push((
+                        &a.target,
+                        Delta {
+                            n: Counts {
+                                requests: 1,
+                                ..Counts::default()
+                            },
+                            ..Delta::default()
+                        },
+                    ));
+                    // Moved on from here: a failure of this target before another one ran.
+                    let moved_on = attempts[i..].iter().any(|x| {
+                        x.target == a.target
+                            && !matches!(
+                                x.outcome,
+                                AttemptOutcome::Served | AttemptOutcome::Cancelled
+                            )
+                            && attempts[i..]
+                                .iter()
+                                .any(|y| y.target != a.target && y.started >= x.started)
+                    });
+                    let last = deltas.len() - 1;
+                    deltas[last].1.n.failovers_out = u64::from(moved_on);
+                    &mut deltas[last].1
+                }
+            };
+            if a.try_number > 1 {
+                d.n.retries += 1;
+            }
+            match a.outcome {
+                AttemptOutcome::Served | AttemptOutcome::Cancelled => {}
+                AttemptOutcome::Failed(k) => d.errors.push(k),
+                AttemptOutcome::Interrupted { .. } => d.errors.push(ErrorKind::StreamInterrupted),
+            }
+            if let Some(u) = &a.usage {
+                d.n.input_tokens += u.input_tokens;
+                d.n.output_tokens += u.output_tokens;
+                d.n.cached_tokens += u.cache_read_tokens;
+                d.n.cache_write_tokens += u.cache_write_tokens;
+                d.n.reasoning_tokens += u.reasoning_tokens;
+                d.n.cost += a.cost.unwrap_or(0.0);
+            }
+        }
+        if let Some(served) = meta.served_attempt() {
+            if let Some((_, d)) = deltas.iter_mut().find(|(t, _)| **t == served.target) {
+                d.n.successes += 1;
+                d.latency = Some(call.duration);
+                d.ttft = meta.time_to_first_chunk;
+                d.n.baseline_cost += meta.baseline_cost.unwrap_or(0.0);
+                d.n.cost_unknown += u64::from(meta.cost.is_none());
+                d.n.failovers_in += u64::from(
+                    attempts
+                        .iter()
+                        .any(|a| a.target != served.target && a.started <= served.started),
+                );
+                if let Some(r) = &meta.routing {
+                    d.n.cost += r.classifier_cost.unwrap_or(0.0);
+                }
+            }
+        } else if call.error.is_some() {
+            match attempts.last() {
+                Some(last) => {
+                    if let Some((_, d)) = deltas.iter_mut().find(|(t, _)| **t == last.target) {
+                        d.n.failures += 1;
+                    }
+                }
+                None => {
+                    let kind = call.error.map_or(ErrorKind::Config, |e| e.kind());
+                    return self.apply(
+                        slot,
+                        KeyRef {
+                            route: call.route,
+                            query_type: call.query_type,
+                            provider: "",
+                            model: "",
+                        },
+                        &Delta {
+                            n: Counts {
+                                requests: 1,
+                                failures: 1,
+                                ..Counts::default()
+                            },
+                            errors: vec![kind],
+                            ..Delta::default()
+                        },
+                    );
+                }
+            }
+        }
+        for (t, d) in &deltas {
+            self.apply(
+                slot,
+                KeyRef {
+                    route: call.route,
+                    query_type: call.query_type,
+                    provider: &t.provider,
+                    model: &t.model,
+                },
+                d,
+            );
+        }
+    }
+
+    fn apply(&self, slot: u64, key: KeyRef<'_>, d: &Delta) {
+        let mut shard = self.shard();
+        let row = match shard.rows.get_mut(&key) {
+            Some(r) => r,
+            None => shard
+                .rows
+                .entry(Key {
+                    route: key.route.into(),
+                    query_type: key.query_type.map(Into::into),
+                    provider: key.provider.into(),
+                    model: key.model.into(),
+                })
+                .or_default(),
+        };
+        row.total.apply(d);
+        let (at, acc) = &mut row.ring[(slot % RING as u64) as usize];
+        match acc {
+            Some(acc) if *at == slot => acc.apply(d),
+            _ => {
+                let mut fresh = acc.take().unwrap_or_default();
+                *fresh = Acc::default();
+                fresh.apply(d);
+                *acc = Some(fresh);
+                *at = slot;
+            }
+        }
+    }
+
+    /// Forgets everything recorded so far.
+    pub fn reset(&self) {
+        for s in self.shards.iter() {
+            s.lock().unwrap_or_else(|p| p.into_inner()).rows.clear();
+        }
+        *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Merges the shards.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let now = Instant::now();
+        let current = self.slot_index(now);
+        let oldest = current.saturating_sub(u64::from(SLOTS));
+        let mut total: BTreeMap<Key, Acc> = BTreeMap::new();
+        let mut recent: BTreeMap<Key, Acc> = BTreeMap::new();
+        for s in self.shards.iter() {
+            let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, row) in &s.rows {
+                total.entry(k.clone()).or_default().merge(&row.total);
+                for (at, acc) in &row.ring {
+                    if let Some(acc) = acc
+                        && *at >= oldest
+                        && *at <= current
+                    {
+                        recent.entry(k.clone()).or_default().merge(acc);
+                    }
+                }
+            }
+        }
+        let since = *self.reset_at.lock().unwrap_or_else(|p| p.into_inner());
+        StatsSnapshot {
+            since_secs: now.saturating_duration_since(since).as_secs_f64(),
+            window_secs: self.window.as_secs_f64(),
+            total: total.into_iter().map(|(k, a)| row_of(k, &a)).collect(),
+            recent: recent.into_iter().map(|(k, a)| row_of(k, &a)).collect(),
+        }
+    }
+}
+
+fn row_of(k: Key, a: &Acc) -> StatsRow {
+    StatsRow {
+        route: k.route.to_string(),
+        query_type: k.query_type.map(|q| q.to_string()),
+        provider: k.provider.to_string(),
+        model: k.model.to_string(),
+        requests: a.n.requests,
+        successes: a.n.successes,
+        failures: a.n.failures,
+        errors: a
+            .errors
+            .iter()
+            .map(|(k, n)| (k.as_str().to_owned(), *n))
+            .collect(),
+        retries: a.n.retries,
+        failovers_out: a.n.failovers_out,
+        failovers_in: a.n.failovers_in,
+        input_tokens: a.n.input_tokens,
+        output_tokens: a.n.output_tokens,
+        cached_tokens: a.n.cached_tokens,
+        cache_write_tokens: a.n.cache_write_tokens,
+        reasoning_tokens: a.n.reasoning_tokens,
+        cost: a.n.cost,
+        cost_unknown: a.n.cost_unknown,
+        baseline_cost: a.n.baseline_cost,
+        latency: Percentiles::of(a.latency.as_deref()),
+        time_to_first_chunk: a.ttft.as_deref().map(|h| Percentiles::of(Some(h))),
+    }
+}
+
+/// A snapshot of [`Relay::stats`](crate::Relay::stats): one row per (route, query type,
+/// provider, model) that saw a call, since start (or the last
+/// [`reset_stats`](crate::Relay::reset_stats)) and over the rolling window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// Seconds since the relay started or the stats were last reset.
+    pub since_secs: f64,
+    /// The rolling window, in seconds (the relay's
+    /// [`stats_window`](crate::RelayBuilder::stats_window); default one hour). `recent`
+    /// covers the last window to within a quarter of it.
+    pub window_secs: f64,
+    /// Since start, sorted by route, query type, provider, model.
+    pub total: Vec<StatsRow>,
+    /// Over the rolling window, sorted the same way.
+    pub recent: Vec<StatsRow>,
+}
+
+impl StatsSnapshot {
+    /// All rows of `total` summed.
+    pub fn totals(&self) -> StatsTotals {
+        StatsTotals::of(self.total.iter())
+    }
+
+    /// `total` summed per (route, query type), sorted.
+    pub fn by_query_type(&self) -> Vec<(String, Option<String>, StatsTotals)> {
+        let mut groups: BTreeMap<(String, Option<String>), Vec<&StatsRow>> = BTreeMap::new();
+        for r in &self.total {
+            groups
+                .entry((r.route.clone(), r.query_type.clone()))
+                .or_default()
+                .push(r);
+        }
+        groups
+            .into_iter()
+            .map(|((route, q), rows)| (route, q, StatsTotals::of(rows.into_iter())))
+            .collect()
+    }
+}
+
+/// One row of a [`StatsSnapshot`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StatsRow {
+    /// The route.
+    pub route: String,
+    /// The query type: the request's intent, else the classifier's label.
+    pub query_type: Option<String>,
+    /// The target's provider (empty for calls refused before any attempt, e.g. a
+    /// constraint no target met).
+    pub provider: String,
+    /// The target's model.
+    pub model: String,
+    /// Calls that tried this target.
+    pub requests: u64,
+    /// Calls it served.
+    pub successes: u64,
+    /// Calls that failed with this target as their last try.
+    pub failures: u64,
+    /// Failed attempts by [`ErrorKind`] (`ErrorKind::as_str`); hedge losers the relay
+    /// cancelled are not errors.
+    pub errors: BTreeMap<String, u64>,
+    /// Attempts that were retries of this target.
+    pub retries: u64,
+    /// Calls that moved on from this target to another after it failed.
+    pub failovers_out: u64,
+    /// Calls it served after another target was tried first.
+    pub failovers_in: u64,
+    /// Input tokens of its attempts that reported usage, cached ones included.
+    pub input_tokens: u64,
+    /// Output tokens, reasoning included.
+    pub output_tokens: u64,
+    /// Input tokens read from the vendor's prompt cache.
+    pub cached_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write_tokens: u64,
+    /// Output tokens spent on reasoning.
+    pub reasoning_tokens: u64,
+    /// What its attempts cost, in US dollars, plus the routing classifier's calls for the
+    /// requests it served. Attempts of unknown price add nothing: see `cost_unknown`.
+    pub cost: f64,
+    /// Answers it served whose cost is unknown (a model with no price).
+    pub cost_unknown: u64,
+    /// What the answers it served would have cost on the baseline model
+    /// ([`RelayBuilder::baseline`](crate::RelayBuilder::baseline)); 0 without one.
+    pub baseline_cost: f64,
+    /// Latency of the calls it served, to the last byte.
+    pub latency: Percentiles,
+    /// Time to the first content chunk of the streamed calls it served.
+    pub time_to_first_chunk: Option<Percentiles>,
+}
+
+impl StatsRow {
+    /// Failed attempts of every kind.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// Rows of a [`StatsSnapshot`] summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StatsTotals {
+    /// Calls that tried any of the rows' targets (a call that failed over counts once per
+    /// target).
+    pub requests: u64,
+    /// Calls served.
+    pub successes: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Cost, in US dollars.
+    pub cost: f64,
+    /// What the served answers would have cost on the baseline model.
+    pub baseline_cost: f64,
+    /// Answers of unknown cost.
+    pub cost_unknown: u64,
+}
+
+impl StatsTotals {
+    fn of<'a>(rows: impl Iterator<Item = &'a StatsRow>) -> Self {
+        rows.fold(StatsTotals::default(), |mut t, r| {
+            t.requests += r.requests;
+            t.successes += r.successes;
+            t.failures += r.failures;
+            t.input_tokens += r.input_tokens;
+            t.output_tokens += r.output_tokens;
+            t.cost += r.cost;
+            t.baseline_cost += r.baseline_cost;
+            t.cost_unknown += r.cost_unknown;
+            t
+        })
+    }
+
+    /// What routing saved against the baseline: `baseline_cost - cost`.
+    pub fn saved(&self) -> f64 {
+        self.baseline_cost - self.cost
+    }
+}
+
+/// Latency percentiles, in milliseconds (two significant digits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    fn of(h: Option<&Histogram<u32>>) -> Self {
+        let Some(h) = h.filter(|h| !h.is_empty()) else {
+            return Percentiles::default();
+        };
+        let ms = |us: u64| us as f64 / 1000.0;
+        Percentiles {
+            count: h.len(),
+            mean_ms: h.mean() / 1000.0,
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}

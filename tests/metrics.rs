@@ -1,0 +1,480 @@
+//! The `metrics` feature: what the relay records through the `metrics` facade, read back from
+//! `metrics-util`'s debugging recorder installed for one test at a time.
+//!
+//! Each test runs its relay and simulator on a current-thread runtime driven inside
+//! `metrics::with_local_recorder`, so every task (the call, the simulator's connections)
+//! runs on the thread where the test's recorder is installed and tests running in parallel
+//! never see each other's values.
+#![cfg(feature = "metrics")]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use metrics_util::MetricKind;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use polyrelay::simulator::SimError;
+use polyrelay::telemetry::metric;
+use polyrelay::{BreakerPolicy, Chain, ChatRequest, ErrorKind, Price, Relay, RetryPolicy, Target};
+use support::*;
+
+/// One recorded metric: its kind, name, labels and value.
+#[derive(Debug)]
+struct Entry {
+    kind: MetricKind,
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: DebugValue,
+}
+
+/// Everything recorded while a test ran.
+#[derive(Debug)]
+struct Recorded(Vec<Entry>);
+
+impl Recorded {
+    fn named(&self, name: &str) -> Vec<&Entry> {
+        self.0.iter().filter(|e| e.name == name).collect()
+    }
+
+    /// The one series of `name`, which must exist and be the only one.
+    fn only(&self, name: &str) -> &Entry {
+        let found = self.named(name);
+        assert_eq!(found.len(), 1, "series of {name}: {found:#?}");
+        found[0]
+    }
+
+    /// The series of `name` whose labels are exactly `labels`.
+    fn series(&self, name: &str, labels: &BTreeMap<String, String>) -> &Entry {
+        let found: Vec<_> = self
+            .named(name)
+            .into_iter()
+            .filter(|e| &e.labels == labels)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{name} with {labels:?} among {:#?}",
+            self.named(name)
+        );
+        found[0]
+    }
+
+    fn absent(&self, name: &str) {
+        let found = self.named(name);
+        assert!(
+            found.is_empty(),
+            "{name} should not be recorded: {found:#?}"
+        );
+    }
+}
+
+impl Entry {
+    fn counter(&self) -> u64 {
+        assert_eq!(self.kind, MetricKind::Counter, "{self:?}");
+        match &self.value {
+            DebugValue::Counter(n) => *n,
+            v => panic!("{} is not a counter: {v:?}", self.name),
+        }
+    }
+
+    fn gauge(&self) -> f64 {
+        assert_eq!(self.kind, MetricKind::Gauge, "{self:?}");
+        match &self.value {
+            DebugValue::Gauge(v) => v.into_inner(),
+            v => panic!("{} is not a gauge: {v:?}", self.name),
+        }
+    }
+
+    fn histogram(&self) -> Vec<f64> {
+        assert_eq!(self.kind, MetricKind::Histogram, "{self:?}");
+        match &self.value {
+            DebugValue::Histogram(v) => v.iter().map(|x| x.into_inner()).collect(),
+            v => panic!("{} is not a histogram: {v:?}", self.name),
+        }
+    }
+}
+
+/// Runs `test` on a current-thread runtime with a debugging recorder installed on this
+/// thread, and returns its output with everything it recorded.
+fn recorded<T, Fut>(test: impl FnOnce() -> Fut) -> (T, Recorded)
+where
+    Fut: Future<Output = T>,
+{
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let out = metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(guarded(test()))
+    });
+    let entries = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(ck, _unit, _description, value)| {
+            let (kind, key) = ck.into_parts();
+            Entry {
+                kind,
+                name: key.name().to_owned(),
+                labels: key
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect(),
+                value,
+            }
+        })
+        .collect();
+    (out, Recorded(entries))
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The call labels of a call on route `r` served by `sim/{model}`.
+fn served_labels(model: &str) -> BTreeMap<String, String> {
+    labels(&[
+        ("gen_ai.operation.name", "chat"),
+        ("gen_ai.provider.name", "sim"),
+        ("relay.provider", "sim"),
+        ("gen_ai.request.model", "r"),
+        ("gen_ai.response.model", model),
+        ("relay.route", "r"),
+    ])
+}
+
+fn with(mut base: BTreeMap<String, String>, k: &str, v: &str) -> BTreeMap<String, String> {
+    base.insert(k.to_owned(), v.to_owned());
+    base
+}
+
+/// The labels of target `sim/{model}` on the per-event counters.
+fn target_labels(model: &str) -> BTreeMap<String, String> {
+    labels(&[
+        ("gen_ai.provider.name", "sim"),
+        ("relay.provider", "sim"),
+        ("gen_ai.request.model", model),
+    ])
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .max_attempts(2)
+        .backoff(Duration::from_millis(1), Duration::from_millis(1))
+}
+
+const PROMPT: &str = "please keep this prompt out of the labels";
+
+#[test]
+fn answered_calls_record_their_tokens_duration_and_cost() {
+    let ((first, second), rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        let price = Price::per_million(1.0, 2.0);
+        let relay = relay(
+            &sim,
+            Chain::new().target(Target::new("sim", "m1").price(price)),
+        );
+        let ask = |text: &str| ChatRequest::new("r").user(text).intent("billing");
+        let first = relay.chat(&ask(PROMPT)).await.unwrap();
+        let second = relay
+            .chat(&ask(
+                "a second, rather longer question for the simulator to count",
+            ))
+            .await
+            .unwrap();
+        (first, second)
+    });
+    let (u1, u2) = (first.usage.unwrap(), second.usage.unwrap());
+    assert_ne!(u1.input_tokens, u2.input_tokens);
+    let call = with(served_labels("m1"), "relay.query_type", "billing");
+
+    let input = rec
+        .series(
+            metric::TOKEN_USAGE,
+            &with(call.clone(), "gen_ai.token.type", "input"),
+        )
+        .histogram();
+    assert_eq!(input, [u1.input_tokens as f64, u2.input_tokens as f64]);
+    let output = rec
+        .series(
+            metric::TOKEN_USAGE,
+            &with(call.clone(), "gen_ai.token.type", "output"),
+        )
+        .histogram();
+    assert_eq!(output, [u1.output_tokens as f64, u2.output_tokens as f64]);
+    assert_eq!(rec.named(metric::TOKEN_USAGE).len(), 2);
+
+    // Once per call, in seconds, without `error.type`.
+    let durations = rec.series(metric::OPERATION_DURATION, &call).histogram();
+    assert_eq!(durations.len(), 2);
+    assert!(
+        durations.iter().all(|d| *d > 0.0 && *d < 20.0),
+        "{durations:?}"
+    );
+    assert_eq!(rec.named(metric::OPERATION_DURATION).len(), 1);
+
+    let cost = rec.series(metric::COST, &call).gauge();
+    let expected = first.meta.cost.unwrap() + second.meta.cost.unwrap();
+    assert!(expected > 0.0);
+    assert!((cost - expected).abs() < 1e-12, "{cost} != {expected}");
+
+    // Not streamed, nothing failed, every cost known.
+    rec.absent(metric::TIME_TO_FIRST_CHUNK);
+    rec.absent(metric::COST_UNKNOWN);
+    rec.absent(metric::RETRIES);
+    rec.absent(metric::FAILOVERS);
+    rec.absent(metric::BREAKER_OPENS);
+    for e in &rec.0 {
+        assert!(
+            e.labels.values().all(|v| !v.contains("prompt")),
+            "request text in a label: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_retry_is_counted_once_with_its_target_and_error() {
+    let (resp, rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        sim.script(
+            "primary",
+            [Reply::error(SimError::Server), Reply::text("second try")],
+        );
+        let relay = relay(&sim, primary_fallback().retry(fast_retries()));
+        relay
+            .chat(&ChatRequest::new("r").user(PROMPT))
+            .await
+            .unwrap()
+    });
+    assert_eq!(resp.meta.attempts.len(), 2);
+    assert_eq!(&*resp.meta.served_by.as_ref().unwrap().model, "primary");
+
+    let retries = rec.only(metric::RETRIES);
+    assert_eq!(
+        retries.labels,
+        with(
+            with(target_labels("primary"), "relay.route", "r"),
+            "error.type",
+            "server_error"
+        )
+    );
+    assert_eq!(retries.counter(), 1);
+    rec.absent(metric::FAILOVERS);
+
+    // One call: one duration, the answer's tokens, and a cost unknown ("primary" has no
+    // price).
+    let call = served_labels("primary");
+    assert_eq!(
+        rec.series(metric::OPERATION_DURATION, &call)
+            .histogram()
+            .len(),
+        1
+    );
+    let usage = resp.usage.unwrap();
+    assert_eq!(
+        rec.series(
+            metric::TOKEN_USAGE,
+            &with(call.clone(), "gen_ai.token.type", "output")
+        )
+        .histogram(),
+        [usage.output_tokens as f64]
+    );
+    assert_eq!(rec.series(metric::COST_UNKNOWN, &call).counter(), 1);
+    rec.absent(metric::COST);
+}
+
+#[test]
+fn a_failover_is_counted_once_and_the_fallback_is_the_response_model() {
+    let (resp, rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        sim.script("primary", [Reply::error(SimError::Server)]);
+        let relay = relay(&sim, primary_fallback().retry(RetryPolicy::no_retries()));
+        relay
+            .chat(&ChatRequest::new("r").user(PROMPT))
+            .await
+            .unwrap()
+    });
+    assert_eq!(&*resp.meta.served_by.as_ref().unwrap().model, "fallback");
+
+    let failovers = rec.only(metric::FAILOVERS);
+    assert_eq!(
+        failovers.labels,
+        with(
+            with(target_labels("primary"), "relay.route", "r"),
+            "error.type",
+            "server_error"
+        )
+    );
+    assert_eq!(failovers.counter(), 1);
+    rec.absent(metric::RETRIES);
+
+    let call = served_labels("fallback");
+    assert_eq!(
+        rec.series(metric::OPERATION_DURATION, &call)
+            .histogram()
+            .len(),
+        1
+    );
+    let usage = resp.usage.unwrap();
+    assert_eq!(
+        rec.series(
+            metric::TOKEN_USAGE,
+            &with(call.clone(), "gen_ai.token.type", "input")
+        )
+        .histogram(),
+        [usage.input_tokens as f64]
+    );
+}
+
+#[test]
+fn time_to_first_chunk_is_recorded_for_streams_only() {
+    let ((ttft, stream_usage, chat_usage), rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        sim.script("m1", [Reply::sse(frames(4))]);
+        let relay = relay(&sim, Chain::new().target("sim/m1"));
+        let req = ChatRequest::new("r").user(PROMPT);
+        let mut stream = relay.chat_stream(&req).await.unwrap();
+        let (chunks, err) = drain(&mut stream).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(joined(&chunks), text_of(0..4));
+        let ttft = stream.meta().time_to_first_chunk.unwrap();
+        let stream_usage = chunks.iter().rev().find_map(|c| c.usage).unwrap();
+        drop(stream);
+        // A plain call on the same route: a duration, no time to first chunk.
+        sim.script("m1", [Reply::text("not streamed")]);
+        let chat_usage = relay.chat(&req).await.unwrap().usage.unwrap();
+        (ttft, stream_usage, chat_usage)
+    });
+    assert_eq!(
+        (stream_usage.input_tokens, stream_usage.output_tokens),
+        (5, 4)
+    );
+    let call = served_labels("m1");
+
+    let first_chunk = rec.series(metric::TIME_TO_FIRST_CHUNK, &call).histogram();
+    assert_eq!(first_chunk, [ttft.as_secs_f64()]);
+    assert_eq!(rec.named(metric::TIME_TO_FIRST_CHUNK).len(), 1);
+
+    let durations = rec.series(metric::OPERATION_DURATION, &call).histogram();
+    assert_eq!(durations.len(), 2);
+    // The stream's whole duration is at least its time to the first chunk.
+    assert!(durations[0] >= ttft.as_secs_f64(), "{durations:?} {ttft:?}");
+
+    let input = rec
+        .series(
+            metric::TOKEN_USAGE,
+            &with(call.clone(), "gen_ai.token.type", "input"),
+        )
+        .histogram();
+    assert_eq!(
+        input,
+        [
+            stream_usage.input_tokens as f64,
+            chat_usage.input_tokens as f64
+        ]
+    );
+    let output = rec
+        .series(
+            metric::TOKEN_USAGE,
+            &with(call, "gen_ai.token.type", "output"),
+        )
+        .histogram();
+    assert_eq!(
+        output,
+        [
+            stream_usage.output_tokens as f64,
+            chat_usage.output_tokens as f64
+        ]
+    );
+}
+
+#[test]
+fn a_failed_call_records_its_error_type_and_no_tokens() {
+    let (err, rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        sim.script("primary", [Reply::error(SimError::Server)]);
+        sim.script("fallback", [Reply::error(SimError::Overloaded)]);
+        let relay = relay(&sim, primary_fallback().retry(RetryPolicy::no_retries()));
+        relay
+            .chat(&ChatRequest::new("r").user(PROMPT))
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::AllTargetsFailed);
+
+    // The provider of the last attempt; no response model, since nothing served.
+    let failed = rec.only(metric::OPERATION_DURATION);
+    assert_eq!(
+        failed.labels,
+        labels(&[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.provider.name", "sim"),
+            ("relay.provider", "sim"),
+            ("gen_ai.request.model", "r"),
+            ("relay.route", "r"),
+            ("error.type", "all_targets_failed"),
+        ])
+    );
+    assert_eq!(failed.histogram().len(), 1);
+    rec.absent(metric::TOKEN_USAGE);
+    rec.absent(metric::COST_UNKNOWN);
+    rec.absent(metric::COST);
+    let from_primary = rec.series(
+        metric::FAILOVERS,
+        &with(
+            with(target_labels("primary"), "relay.route", "r"),
+            "error.type",
+            "server_error",
+        ),
+    );
+    assert_eq!(from_primary.counter(), 1);
+    for e in &rec.0 {
+        for attempt in err.attempts() {
+            let message = attempt.error.as_ref().unwrap().message();
+            assert!(
+                e.labels.values().all(|v| v != message),
+                "an error message in a label: {e:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_breaker_opening_is_counted_once() {
+    let ((first, second), rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        sim.script("primary", [Reply::error(SimError::Server)]);
+        let relay = Relay::builder()
+            .provider("sim", openai_at(&sim, "sk-test"))
+            .breaker(BreakerPolicy::default().consecutive_failures(1))
+            .route("r", primary_fallback().retry(RetryPolicy::no_retries()))
+            .build()
+            .unwrap();
+        let req = ChatRequest::new("r").user(PROMPT);
+        let first = relay.chat(&req).await.unwrap();
+        // The breaker is open now: the second call skips "primary" without an attempt.
+        let second = relay.chat(&req).await.unwrap();
+        (first, second)
+    });
+    assert_eq!(first.meta.attempts.len(), 2);
+    assert_eq!(second.meta.attempts.len(), 1);
+    assert_eq!(second.meta.skipped.len(), 1);
+
+    let opens = rec.only(metric::BREAKER_OPENS);
+    assert_eq!(opens.labels, target_labels("primary"));
+    assert_eq!(opens.counter(), 1);
+    assert_eq!(rec.only(metric::FAILOVERS).counter(), 1);
+    assert_eq!(
+        rec.series(metric::OPERATION_DURATION, &served_labels("fallback"))
+            .histogram()
+            .len(),
+        2
+    );
+}
