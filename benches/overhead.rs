@@ -78,6 +78,8 @@ struct Setup {
     /// The same request through a router (intent rule), to a two-target route balanced by
     /// lowest latency, breakers on.
     routed_request: ChatRequest,
+    /// `relay` without stats or a baseline.
+    relay_plain: Relay,
 }
 
 fn setup() -> Setup {
@@ -126,6 +128,16 @@ fn setup() -> Setup {
                 IntentRule::new().intent("order_status", "balanced"),
             ),
         )
+        .baseline("openai/gpt-4o")
+        .build()
+        .expect("relay");
+    // The same direct route with no stats and no baseline: what accounting costs is the
+    // difference (costs are still priced; that is a few float operations).
+    let relay_plain = Relay::builder()
+        .http_client(client.clone())
+        .provider("sim", provider.clone())
+        .route("direct", Chain::new().target("sim/gpt-4o-mini"))
+        .without_stats()
         .build()
         .expect("relay");
     let request = ChatRequest::new("direct")
@@ -141,6 +153,7 @@ fn setup() -> Setup {
         client,
         url: format!("{base}/chat/completions"),
         relay,
+        relay_plain,
         provider,
         request,
         routed_request,
@@ -429,7 +442,7 @@ fn summary(s: &Setup) {
     }
 }
 
-/// `--count <direct|relay|routed> <n> <concurrency>`: just run `n` calls and exit, for counting
+/// `--count <direct|relay|plain|routed> <n> <concurrency>`: just run `n` calls and exit, for counting
 /// instructions with `valgrind --tool=callgrind` (deterministic, unlike timings on a shared
 /// 2-core machine). See BENCHMARKS.md.
 fn count_mode(s: &Setup) -> bool {
@@ -444,7 +457,14 @@ fn count_mode(s: &Setup) -> bool {
     let (client, url) = (s.client.clone(), Arc::<str>::from(s.url.as_str()));
     let (relay, req) = (s.relay.clone(), Arc::new(s.request.clone()));
     let routed = Arc::new(s.routed_request.clone());
+    let plain = s.relay_plain.clone();
     match mode.as_str() {
+        "plain" => run_batch(s, n, c, move || {
+            let (r, q) = (plain.clone(), req.clone());
+            async move {
+                black_box(relay_call(&r, &q).await);
+            }
+        }),
         "routed" => run_batch(s, n, c, move || {
             let (r, q) = (relay.clone(), routed.clone());
             async move {

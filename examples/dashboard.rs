@@ -26,8 +26,6 @@
 //! baseline spend, and latency per hour through the outage.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -37,7 +35,8 @@ use polyrelay::providers::{Anthropic, OpenAi};
 use polyrelay::routing::{ClassifierRule, IntentRule, LanguageRule, Rules, Script, TextClassifier};
 use polyrelay::simulator::{Reply, SimError, Simulator};
 use polyrelay::{
-    BreakerPolicy, Catalog, Chain, ChatRequest, Price, Relay, StatsRow, StatsSnapshot, Target,
+    BreakerPolicy, BreakerState, Catalog, Chain, ChatRequest, Price, Relay, StatsRow,
+    StatsSnapshot, Target,
 };
 
 /// Tickets in the day.
@@ -158,68 +157,60 @@ async fn main() -> Result<(), AnyError> {
     let tickets = day_of_tickets(&mut rng);
     println!(
         "Simulating a support-bot day: {} tickets, {} at a time, OpenAI down {:02}:00–{:02}:00 …",
-        tickets.len(),
-        CONCURRENCY,
-        OUTAGE.start,
-        OUTAGE.end
+        TICKETS, CONCURRENCY, OUTAGE.start, OUTAGE.end
     );
 
     let started = Instant::now();
-    let hour_now = Arc::new(AtomicUsize::new(0));
-    // Cumulative stats at the start of each hour (and at the end of the day): an hour's
+    // Cumulative stats at the start of each hour and at the end of the day: an hour's
     // counters are the difference of two of them.
-    let mut marks: Vec<StatsSnapshot> = vec![relay.stats()];
-    let mut hourly = vec![HourLatency::default(); 24];
-    let mut failed_calls = 0u64;
-    {
-        let mut outage_rng = fastrand::Rng::with_seed(11);
-        let mut last_hour = 0;
-        let (relay, sim, hour_now) = (&relay, &sim, &hour_now);
-        let mut calls = futures::stream::iter(tickets)
-            .map(|t| {
-                // Runs in ticket order, as each ticket is taken up: the hour's turn.
-                while last_hour < t.hour {
-                    last_hour += 1;
-                    marks.push(relay.stats());
-                    hour_now.store(last_hour, Ordering::Relaxed);
-                    if last_hour == OUTAGE.start {
-                        for model in ["gpt-4o-mini", "gpt-4o"] {
-                            sim.script(model, outage_replies(&mut outage_rng));
-                        }
-                    } else if last_hour == OUTAGE.end {
-                        for p in PROFILES.iter().filter(|p| p.model.starts_with("gpt-")) {
-                            sim.script(p.model, healthy_replies(p, TICKETS, &mut outage_rng));
-                        }
-                    }
-                }
-                async move {
-                    let at = Instant::now();
-                    let result = relay.chat(&t.request).await;
-                    (result.is_ok(), at.elapsed())
-                }
-            })
-            .buffer_unordered(CONCURRENCY);
-        while let Some((ok, latency)) = calls.next().await {
-            // Bucketed by when the call ended, as a dashboard does.
-            let h = hour_now.load(Ordering::Relaxed);
-            hourly[h].samples.push(latency.as_secs_f64() * 1000.0);
-            if !ok {
-                failed_calls += 1;
-                hourly[h].failed += 1;
+    let mut marks: Vec<StatsSnapshot> = Vec::with_capacity(25);
+    let mut hourly: Vec<HourLatency> = Vec::with_capacity(24);
+    let mut outage_rng = fastrand::Rng::with_seed(11);
+    for (hour, requests) in tickets.into_iter().enumerate() {
+        if hour == OUTAGE.start {
+            for model in ["gpt-4o-mini", "gpt-4o"] {
+                sim.script(model, outage_replies(&mut outage_rng));
+            }
+        } else if hour == OUTAGE.end {
+            for p in PROFILES.iter().filter(|p| p.model.starts_with("gpt-")) {
+                sim.script(p.model, healthy_replies(p, TICKETS, &mut outage_rng));
             }
         }
+        marks.push(relay.stats());
+        let relay = &relay;
+        // The hour's tickets, CONCURRENCY at a time; the next hour starts when all are done.
+        let results: Vec<(bool, Duration)> = futures::stream::iter(requests)
+            .map(|req| async move {
+                let at = Instant::now();
+                let result = relay.chat(&req).await;
+                (result.is_ok(), at.elapsed())
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let open: Vec<String> = relay
+            .health()
+            .into_iter()
+            .filter(|h| &*h.target.provider == "openai" && h.state != BreakerState::Closed)
+            .map(|h| format!("{} {:?}", h.target.model, h.state).to_lowercase())
+            .collect();
+        hourly.push(HourLatency {
+            samples: results
+                .iter()
+                .map(|(_, d)| d.as_secs_f64() * 1000.0)
+                .collect(),
+            failed: results.iter().filter(|(ok, _)| !ok).count() as u64,
+            breakers: open.join(", "),
+        });
     }
     let elapsed = started.elapsed();
     let day = relay.stats();
     marks.push(day.clone());
-    while marks.len() < 25 {
-        marks.push(day.clone());
-    }
     println!(
         "… done in {:.1} s ({:.0} calls/s; {} calls failed).\n",
         elapsed.as_secs_f64(),
         TICKETS as f64 / elapsed.as_secs_f64(),
-        failed_calls
+        hourly.iter().map(|h| h.failed).sum::<u64>()
     );
 
     print_table(&day);
@@ -371,13 +362,8 @@ fn fill(pool: &[&str], chars: usize, rng: &mut fastrand::Rng) -> String {
 // The day's tickets
 // ---------------------------------------------------------------------------------------
 
-struct Ticket {
-    hour: usize,
-    request: ChatRequest,
-}
-
-/// `TICKETS` tickets in hour order, spread over the day by `VOLUME`.
-fn day_of_tickets(rng: &mut fastrand::Rng) -> Vec<Ticket> {
+/// `TICKETS` tickets, hour by hour, spread over the day by `VOLUME`.
+fn day_of_tickets(rng: &mut fastrand::Rng) -> Vec<Vec<ChatRequest>> {
     let total: f64 = VOLUME.iter().sum();
     let mut per_hour: Vec<usize> = VOLUME
         .iter()
@@ -391,16 +377,10 @@ fn day_of_tickets(rng: &mut fastrand::Rng) -> Vec<Ticket> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["text"].as_str().map(str::to_owned))
         .collect();
-    let mut tickets = Vec::with_capacity(TICKETS);
-    for (hour, &n) in per_hour.iter().enumerate() {
-        for _ in 0..n {
-            tickets.push(Ticket {
-                hour,
-                request: ticket(rng, &walk_ins),
-            });
-        }
-    }
-    tickets
+    per_hour
+        .iter()
+        .map(|&n| (0..n).map(|_| ticket(rng, &walk_ins)).collect())
+        .collect()
 }
 
 /// One ticket: its intent (or none, for the classifier), language and context.
@@ -409,12 +389,10 @@ fn ticket(rng: &mut fastrand::Rng, walk_ins: &[String]) -> ChatRequest {
     let roll = rng.f64();
     if roll < 0.05 {
         // Sensitive: health, legal or identity data. On-prem only, whatever the language.
-        let text = format!(
-            "{}\n\n{}",
-            account_context(rng, 1..3),
-            SENSITIVE[rng.usize(..SENSITIVE.len())]
-        );
-        return base.user(text).label("sensitive");
+        return base
+            .system(account_context(rng, 1..3))
+            .user(SENSITIVE[rng.usize(..SENSITIVE.len())])
+            .intent("sensitive");
     }
     if roll < 0.12 {
         // Chinese: Qwen, by script, whatever the intent.
@@ -423,12 +401,11 @@ fn ticket(rng: &mut fastrand::Rng, walk_ins: &[String]) -> ChatRequest {
         } else {
             ("refund_dispute", ZH_REFUND)
         };
-        let text = format!(
-            "{}\n\n{}",
-            account_context(rng, 1..4),
-            pool[rng.usize(..pool.len())].replace("{n}", &order_number(rng))
-        );
-        return base.user(text).intent(intent);
+        let text = pool[rng.usize(..pool.len())].replace("{n}", &order_number(rng));
+        return base
+            .system(account_context(rng, 1..4))
+            .user(text)
+            .intent(intent);
     }
     if roll < 0.47 {
         let pool = if rng.f64() < 0.15 {
@@ -437,10 +414,8 @@ fn ticket(rng: &mut fastrand::Rng, walk_ins: &[String]) -> ChatRequest {
             ORDER_EN
         };
         let question = pool[rng.usize(..pool.len())].replace("{n}", &order_number(rng));
-        let req = with_history(base, rng);
-        return req
-            .user(format!("{}\n\n{question}", account_context(rng, 1..7)))
-            .intent("order_status");
+        let req = base.system(account_context(rng, 1..7));
+        return with_history(req, rng).user(question).intent("order_status");
     }
     if roll < 0.58 {
         // The whole story, and the transactions in question.
@@ -457,8 +432,10 @@ fn ticket(rng: &mut fastrand::Rng, walk_ins: &[String]) -> ChatRequest {
                 rng.u32(100_000..999_999)
             ));
         }
-        let text = format!("{}\n\n{story}\n\n{tx}", account_context(rng, 2..8));
-        return with_history(base, rng).user(text).intent("refund_dispute");
+        let req = base.system(account_context(rng, 2..8));
+        return with_history(req, rng)
+            .user(format!("{story}\n\n{tx}"))
+            .intent("refund_dispute");
     }
     if roll < 0.67 {
         let lang = [
@@ -511,7 +488,8 @@ fn order_number(rng: &mut fastrand::Rng) -> String {
     rng.u32(100_000..999_999).to_string()
 }
 
-/// The account and its recent orders, as the bot's back end attaches them.
+/// The account and its recent orders, as the bot's back end attaches them (a system message,
+/// so that routing by language and the classifier look at the customer's own words).
 fn account_context(rng: &mut fastrand::Rng, orders: std::ops::Range<usize>) -> String {
     let mut s = format!(
         "[account C-{} · member since {} · {} orders · tier {}]\nRecent orders:\n",
@@ -549,8 +527,15 @@ fn account_context(rng: &mut fastrand::Rng, orders: std::ops::Range<usize>) -> S
 // The printed dashboard
 // ---------------------------------------------------------------------------------------
 
+/// The query type of a row, for the dashboard. Tickets without an intent that the language
+/// rule routed carry its label, the script's name (`han`), as their query type: that says
+/// where they went, not what they are about, so they count as unlabelled here.
 fn query_type(r: &StatsRow) -> &str {
-    r.query_type.as_deref().unwrap_or("unlabelled")
+    match r.query_type.as_deref() {
+        None => "unlabelled",
+        Some(q) if r.route == "qwen" && Script::Han.name() == q => "unlabelled",
+        Some(q) => q,
+    }
 }
 
 /// Attempts on a row's target: one per call that tried it, plus its retries.
@@ -672,12 +657,15 @@ fn by_query_type(day: &StatsSnapshot) -> Vec<(String, QtTotals)> {
     v
 }
 
-/// Latencies of the calls that ended in one hour (the relay's stats keep percentiles per
-/// row since start, which cannot be split into hours or merged across rows).
-#[derive(Clone, Default)]
+/// What the example measured of one hour's calls itself. The relay's stats keep latency
+/// percentiles per row since start (or the last reset): an hour's cannot be had from two
+/// snapshots, nor one for all rows together.
 struct HourLatency {
+    /// Latency of each call, in ms.
     samples: Vec<f64>,
     failed: u64,
+    /// OpenAI's breakers not closed at the end of the hour.
+    breakers: String,
 }
 
 struct HourStats {
@@ -693,6 +681,7 @@ struct HourStats {
     fallback_share: f64,
     cost: f64,
     failed: u64,
+    breakers: String,
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -753,15 +742,16 @@ fn hour_series(marks: &[StatsSnapshot], hourly: &mut [HourLatency]) -> Vec<HourS
                 fallback_share: pct(by_fallback as f64, openai_first as f64),
                 cost,
                 failed: hourly[h].failed,
+                breakers: hourly[h].breakers.clone(),
             }
         })
         .collect()
 }
 
 fn print_hours(hours: &[HourStats]) {
-    println!("\nPer hour (calls by the hour they ended):");
+    println!("\nPer hour (→ Anthropic: the share of the OpenAI-first routes' calls it served):");
     println!(
-        "{:<6} {:>6} {:>7} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7}",
+        "{:<6} {:>6} {:>7} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7}  {}",
         "hour",
         "calls",
         "p50 ms",
@@ -770,11 +760,12 @@ fn print_hours(hours: &[HourStats]) {
         "att. err",
         "→ Anthropic",
         "cost $",
-        "failed"
+        "failed",
+        "OpenAI breakers at the end of the hour"
     );
     for (h, s) in hours.iter().enumerate() {
         println!(
-            "{:02}:00{} {:>6} {:>7.0} {:>7.0} {:>7.0} {:>8.1}% {:>10.1}% {:>8.3} {:>7}",
+            "{:02}:00{} {:>6} {:>7.0} {:>7.0} {:>7.0} {:>8.1}% {:>10.1}% {:>8.3} {:>7}  {}",
             h,
             if OUTAGE.contains(&h) { "!" } else { " " },
             s.calls,
@@ -784,7 +775,12 @@ fn print_hours(hours: &[HourStats]) {
             pct(s.errors as f64, s.attempts as f64),
             s.fallback_share,
             s.cost,
-            s.failed
+            s.failed,
+            if s.breakers.is_empty() {
+                "closed"
+            } else {
+                &s.breakers
+            }
         );
     }
 }
@@ -1056,7 +1052,7 @@ fn draw_latency(area: &Area<'_>, hours: &[HourStats]) -> Result<(), AnyError> {
         .x_labels(13)
         .x_label_formatter(&|h| format!("{:02}:00", *h as u32))
         .y_label_formatter(&|v| format!("{v:.0} ms"))
-        .x_desc("hour of the simulated day (calls by the hour they ended)")
+        .x_desc("hour of the simulated day")
         .y_desc("latency of the call")
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 16))

@@ -157,6 +157,36 @@ impl Relay {
         }
     }
 
+    /// Benchmarks only: stats recording of a served call on `provider/model`.
+    #[doc(hidden)]
+    pub fn bench_stats(&self, provider: &str, model: &str) -> BenchStats {
+        let target = crate::types::TargetId::new(provider, model);
+        let usage = crate::types::Usage::new(420, 80);
+        let attempt = crate::error::Attempt {
+            target: target.clone(),
+            try_number: 1,
+            outcome: crate::types::AttemptOutcome::Served,
+            status: Some(200),
+            started: Duration::ZERO,
+            latency: Duration::from_millis(420),
+            error: None,
+            usage: Some(usage),
+            cost: Some(0.0001),
+        };
+        BenchStats {
+            acct: self.inner.acct.clone(),
+            meta: ResponseMeta {
+                route: Some(Arc::from("bench")),
+                served_by: Some(target),
+                attempts: vec![attempt],
+                served: Some(0),
+                cost: Some(0.0001),
+                baseline_cost: Some(0.002),
+                ..ResponseMeta::default()
+            },
+        }
+    }
+
     /// The model catalog the relay's targets take their defaults from.
     pub fn catalog(&self) -> &Catalog {
         self.inner.catalog()
@@ -515,6 +545,32 @@ impl BenchHealth {
             true,
         );
         h.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Benchmarks only: the stats recording of one served call.
+#[doc(hidden)]
+pub struct BenchStats {
+    acct: Arc<Accounting>,
+    meta: ResponseMeta,
+}
+
+impl BenchStats {
+    /// Records one served call (one attempt on `provider/model`, with usage and cost) under
+    /// `route` and `query_type`, as a finished call is recorded.
+    #[doc(hidden)]
+    pub fn record(&self, route: &str, query_type: Option<&str>) {
+        if let Some(s) = &self.acct.stats {
+            s.record(&CallRecord {
+                route,
+                query_type,
+                streamed: false,
+                meta: &self.meta,
+                usage: self.meta.attempts[0].usage.as_ref(),
+                error: None,
+                duration: Duration::from_millis(420),
+            });
+        }
     }
 }
 
