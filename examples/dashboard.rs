@@ -42,7 +42,7 @@ use polyrelay::{
 /// Tickets in the day.
 const TICKETS: usize = 4_000;
 /// Tickets in flight at once.
-const CONCURRENCY: usize = 64;
+const CONCURRENCY: usize = 128;
 /// The hours (simulated) of OpenAI's outage: 11:00 to 14:00.
 const OUTAGE: std::ops::Range<usize> = 11..14;
 /// The baseline every answer is also priced on.
@@ -311,7 +311,7 @@ fn healthy_replies(p: &Profile, n: usize, rng: &mut fastrand::Rng) -> Vec<Reply>
             let tokens = rng.usize(p.out_tokens.0..=p.out_tokens.1);
             let mut ms = (p.base_ms + p.ms_per_token * tokens as f64) * lognormal(rng, 0.3);
             if roll > 0.995 {
-                ms *= 5.0;
+                ms *= 3.0;
             }
             Reply::text(&answer(p.voice, tokens, rng)).delay(Duration::from_secs_f64(ms / 1000.0))
         })
@@ -751,7 +751,7 @@ fn hour_series(marks: &[StatsSnapshot], hourly: &mut [HourLatency]) -> Vec<HourS
 fn print_hours(hours: &[HourStats]) {
     println!("\nPer hour (→ Anthropic: the share of the OpenAI-first routes' calls it served):");
     println!(
-        "{:<6} {:>6} {:>7} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7}  {}",
+        "{:<6} {:>6} {:>7} {:>7} {:>7} {:>9} {:>11} {:>8} {:>7}  OpenAI breakers at the end of the hour",
         "hour",
         "calls",
         "p50 ms",
@@ -760,8 +760,7 @@ fn print_hours(hours: &[HourStats]) {
         "att. err",
         "→ Anthropic",
         "cost $",
-        "failed",
-        "OpenAI breakers at the end of the hour"
+        "failed"
     );
     for (h, s) in hours.iter().enumerate() {
         println!(
@@ -826,11 +825,11 @@ fn draw_dashboard(path: &str, day: &StatsSnapshot, hours: &[HourStats]) -> Resul
     ))?;
     header.draw(&Text::new(
         format!(
-            "{} tickets · spend {} vs {} on the baseline ({BASELINE}): {:.0} % saved · \
+            "{} tickets · spend ${:.2} vs ${:.2} on the baseline ({BASELINE}): {:.0} % saved · \
              OpenAI outage {:02}:00–{:02}:00 routed to Anthropic",
             totals.successes + totals.failures,
-            money(totals.cost),
-            money(totals.baseline_cost),
+            totals.cost,
+            totals.baseline_cost,
             pct(totals.saved(), totals.baseline_cost),
             OUTAGE.start,
             OUTAGE.end
@@ -869,9 +868,10 @@ fn draw_cost_by_model(
         .margin(10)
         .x_label_area_size(45)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..names.len()).into_segmented(), 0f64..top)?;
+        .build_cartesian_2d((0..names.len() - 1).into_segmented(), 0f64..top)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .disable_x_mesh()
         .x_labels(names.len() + 1)
         .x_label_formatter(&|v| match v {
@@ -912,7 +912,11 @@ fn draw_cost_by_model(
             .collect();
         chart
             .draw_series(bars)?
-            .label(p.model)
+            .label(if p.model == ONPREM_MODEL {
+                "llama-3.3-70b (on-prem)"
+            } else {
+                p.model
+            })
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
     chart.draw_series(names.iter().enumerate().map(|(i, _)| {
@@ -951,9 +955,10 @@ fn draw_actual_vs_baseline(area: &Area<'_>, qts: &[(String, QtTotals)]) -> Resul
         .margin(10)
         .x_label_area_size(45)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..names.len()).into_segmented(), 0f64..top)?;
+        .build_cartesian_2d((0..names.len() - 1).into_segmented(), 0f64..top)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .disable_x_mesh()
         .x_labels(names.len() + 1)
         .x_label_formatter(&|v| match v {
@@ -1035,7 +1040,14 @@ fn draw_actual_vs_baseline(area: &Area<'_>, qts: &[(String, QtTotals)]) -> Resul
 
 /// (c) p50/p95/p99 latency per hour through the outage, and the share served by the fallback.
 fn draw_latency(area: &Area<'_>, hours: &[HourStats]) -> Result<(), AnyError> {
-    let top = hours.iter().map(|h| h.p99).fold(0.0, f64::max) * 1.15;
+    let top = hours.iter().map(|h| h.p99).fold(0.0, f64::max) * 1.6;
+    // A log scale, so the median's move shows as well as the tail's.
+    let fastest = hours
+        .iter()
+        .map(|h| h.p50)
+        .filter(|v| *v > 0.0)
+        .fold(f64::MAX, f64::min);
+    let bottom = if fastest > 25.0 { 20.0 } else { fastest * 0.6 };
     let mut chart = ChartBuilder::on(&area.margin(10, 10, 20, 20))
         .caption(
             "(c) Latency per hour through the OpenAI outage",
@@ -1045,28 +1057,63 @@ fn draw_latency(area: &Area<'_>, hours: &[HourStats]) -> Result<(), AnyError> {
         .x_label_area_size(45)
         .y_label_area_size(80)
         .right_y_label_area_size(80)
-        .build_cartesian_2d(0f64..24f64, 0f64..top)?
-        .set_secondary_coord(0f64..24f64, 0f64..100f64);
+        .build_cartesian_2d(0f64..24f64, (bottom..top).log_scale())?
+        .set_secondary_coord(0f64..24f64, 0f64..115f64);
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .x_labels(13)
         .x_label_formatter(&|h| format!("{:02}:00", *h as u32))
-        .y_label_formatter(&|v| format!("{v:.0} ms"))
+        // plotters' log axis labels only some decades: ticks at 1, 2, 5 × 10^k are drawn below.
+        .y_labels(0)
+        .y_label_formatter(&|_| String::new())
         .x_desc("hour of the simulated day")
         .y_desc("latency of the call")
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
+    let ticks: Vec<f64> = [
+        10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4,
+    ]
+    .into_iter()
+    .filter(|v| (bottom..top).contains(v))
+    .collect();
+    let grid = BLACK.mix(0.2);
+    chart.draw_series(
+        ticks
+            .iter()
+            .map(|&v| PathElement::new(vec![(0.0, v), (24.0, v)], grid)),
+    )?;
+    let base = area.get_base_pixel();
+    for &v in &ticks {
+        let (x, y) = chart.backend_coord(&(0.0, v));
+        let (x, y) = (x - base.0, y - base.1);
+        area.draw(&PathElement::new(vec![(x - 5, y), (x, y)], BLACK))?;
+        area.draw(&Text::new(
+            format!("{v:.0} ms"),
+            (x - 9, y),
+            ("sans-serif", 15)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+    }
     chart
         .configure_secondary_axes()
-        .y_label_formatter(&|v| format!("{v:.0} %"))
+        .y_label_formatter(&|v| {
+            if *v <= 100.0 {
+                format!("{v:.0} %")
+            } else {
+                String::new()
+            }
+        })
         .y_desc("served by the fallback (OpenAI-first routes)")
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
     let (start, end) = (OUTAGE.start as f64, OUTAGE.end as f64);
     chart.draw_series(std::iter::once(Rectangle::new(
-        [(start, 0.0), (end, top)],
+        [(start, bottom), (end, top)],
         RGBColor(214, 39, 40).mix(0.10).filled(),
     )))?;
     chart.draw_series(std::iter::once(Text::new(
@@ -1084,7 +1131,8 @@ fn draw_latency(area: &Area<'_>, hours: &[HourStats]) -> Result<(), AnyError> {
             .map(|(h, s)| (h as f64 + 0.5, f(s)))
             .collect()
     };
-    let lines: [(&str, fn(&HourStats) -> f64, RGBColor, u32); 3] = [
+    type Line = (&'static str, fn(&HourStats) -> f64, RGBColor, u32);
+    let lines: [Line; 3] = [
         ("p50", |s| s.p50, RGBColor(31, 119, 180), 3),
         ("p95", |s| s.p95, RGBColor(255, 127, 14), 3),
         ("p99", |s| s.p99, RGBColor(214, 39, 40), 2),
@@ -1107,7 +1155,12 @@ fn draw_latency(area: &Area<'_>, hours: &[HourStats]) -> Result<(), AnyError> {
         ))?
         .label("% served by Anthropic (right axis)")
         .legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 20, y)], fallback.stroke_width(2))
+            plotters::element::DashedPathElement::new(
+                [(x, y), (x + 20, y)],
+                5,
+                3,
+                fallback.stroke_width(2),
+            )
         });
     chart
         .configure_series_labels()

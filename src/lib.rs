@@ -3,9 +3,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+pub mod accounting;
 /// The model catalog: what a model costs, how much it can read and write, and what it can do.
 pub mod catalog;
-pub mod accounting;
 pub mod error;
 pub mod http;
 pub mod provider;
@@ -19,8 +19,8 @@ pub mod simulator;
 pub mod telemetry;
 pub mod types;
 
-pub use catalog::{Capabilities, Catalog, ModelInfo, PriceTier};
 pub use accounting::{CallRecord, Observer, StatsRow, StatsSnapshot};
+pub use catalog::{Capabilities, Catalog, ModelInfo, PriceTier};
 pub use error::{Error, ErrorKind, Limit};
 pub use provider::{CallContext, Provider};
 pub use relay::{

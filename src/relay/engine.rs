@@ -130,6 +130,8 @@ struct Waiting {
     try_no: u32,
     due: Instant,
     backoff: Option<Backoff>,
+    /// What the try before ended with (a failover from here reports it).
+    error: ErrorKind,
 }
 
 /// After a context-length error: which targets may still take the request.
@@ -512,6 +514,7 @@ where
                             try_no: f.try_no + 1,
                             due,
                             backoff: Some(backoff),
+                            error: err.kind(),
                         });
                         arm(&mut retry_timer, &waiting);
                     }
@@ -541,6 +544,16 @@ where
                         let w = waiting.swap_remove(i);
                         if launch!(w.step, w.try_no, w.backoff) == Launch::Denied {
                             // The breaker opened meanwhile: the next target instead.
+                            if acct.observed() {
+                                let from = &plan.target(&w.step).id;
+                                acct.observers.each(|o| {
+                                    o.failover(&FailoverEvent {
+                                        route: &route.name,
+                                        from,
+                                        error: w.error,
+                                    })
+                                });
+                            }
                             launch_next!();
                         }
                     } else {

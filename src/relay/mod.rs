@@ -826,6 +826,7 @@ impl RelayBuilder {
                 }
             }
         };
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
         let mut observers = self.observers;
         #[cfg(feature = "metrics")]
         observers.push(Arc::new(crate::accounting::metrics::MetricsObserver::new()));
