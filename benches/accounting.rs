@@ -29,7 +29,7 @@ fn record_n(rt: &tokio::runtime::Runtime, relay: &Relay, tasks: usize, per_task:
                 tokio::spawn(async move {
                     for i in 0..per_task {
                         let intent = INTENTS[(i + t) % INTENTS.len()];
-                        stats[i % 2].record("support", black_box(Some(intent)));
+                        stats[i % 2].record(black_box(Some(intent)));
                         if i % 64 == 0 {
                             tokio::task::yield_now().await;
                         }

@@ -29,6 +29,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polyrelay::providers::{Anthropic, OpenAi};
@@ -527,13 +529,11 @@ fn account_context(rng: &mut fastrand::Rng, orders: std::ops::Range<usize>) -> S
 // The printed dashboard
 // ---------------------------------------------------------------------------------------
 
-/// The query type of a row, for the dashboard. Tickets without an intent that the language
-/// rule routed carry its label, the script's name (`han`), as their query type: that says
-/// where they went, not what they are about, so they count as unlabelled here.
+/// The query type of a row, for the dashboard: calls with no intent and no classifier label
+/// (e.g. routed by the language rule) count as unlabelled.
 fn query_type(r: &StatsRow) -> &str {
     match r.query_type.as_deref() {
         None => "unlabelled",
-        Some(q) if r.route == "qwen" && Script::Han.name() == q => "unlabelled",
         Some(q) => q,
     }
 }
@@ -847,24 +847,18 @@ fn draw_dashboard(path: &str, day: &StatsSnapshot, hours: &[HourStats]) -> Resul
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type QueryTypeChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<SegmentedCoord<RangedCoordusize>, RangedCoordf64>>;
 
-/// (a) Cost per query type, stacked by model.
-fn draw_cost_by_model(
-    area: &Area<'_>,
-    day: &StatsSnapshot,
-    qts: &[(String, QtTotals)],
-) -> Result<(), AnyError> {
-    let names: Vec<&str> = qts.iter().map(|(q, _)| q.as_str()).collect();
-    let mut cost: BTreeMap<(&str, &str), f64> = BTreeMap::new();
-    for r in &day.total {
-        *cost.entry((query_type(r), r.model.as_str())).or_default() += r.cost;
-    }
-    let top = qts.iter().map(|(_, t)| t.cost).fold(0.0, f64::max) * 1.18;
+/// The frame of panels (a) and (b): a segment per query type, spend up to `top`.
+fn query_type_chart<'a, 'b>(
+    area: &Area<'b>,
+    caption: &str,
+    names: &[&str],
+    top: f64,
+) -> Result<QueryTypeChart<'a, 'b>, AnyError> {
     let mut chart = ChartBuilder::on(&area.margin(10, 10, 20, 20))
-        .caption(
-            "(a) Spend per query type, by the model that answered",
-            ("sans-serif", 22),
-        )
+        .caption(caption, ("sans-serif", 22))
         .margin(10)
         .x_label_area_size(45)
         .y_label_area_size(80)
@@ -884,6 +878,64 @@ fn draw_cost_by_model(
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
+    Ok(chart)
+}
+
+/// A label centred above the bar of segment `i` whose top is at `y`.
+fn above_bar(
+    text: String,
+    i: usize,
+    y: f64,
+    size: u32,
+) -> Text<'static, (SegmentValue<usize>, f64), String> {
+    Text::new(
+        text,
+        (SegmentValue::CenterOf(i), y),
+        ("sans-serif", size)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Bottom)),
+    )
+}
+
+/// A legend entry's colour square.
+fn swatch(color: RGBColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
+    move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+}
+
+/// The legend of every panel, at `position`.
+fn draw_legend<'a, 'b: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), AnyError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font(("sans-serif", 15))
+        .draw()?;
+    Ok(())
+}
+
+/// (a) Cost per query type, stacked by model.
+fn draw_cost_by_model(
+    area: &Area<'_>,
+    day: &StatsSnapshot,
+    qts: &[(String, QtTotals)],
+) -> Result<(), AnyError> {
+    let names: Vec<&str> = qts.iter().map(|(q, _)| q.as_str()).collect();
+    let mut cost: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+    for r in &day.total {
+        *cost.entry((query_type(r), r.model.as_str())).or_default() += r.cost;
+    }
+    let top = qts.iter().map(|(_, t)| t.cost).fold(0.0, f64::max) * 1.18;
+    let mut chart = query_type_chart(
+        area,
+        "(a) Spend per query type, by the model that answered",
+        &names,
+        top,
+    )?;
     let seg_px = chart.plotting_area().dim_in_pixel().0 / names.len() as u32;
     let pad = seg_px / 5;
     let mut stacked = vec![0.0; names.len()];
@@ -917,26 +969,15 @@ fn draw_cost_by_model(
             } else {
                 p.model
             })
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+            .legend(swatch(color));
     }
-    chart.draw_series(names.iter().enumerate().map(|(i, _)| {
-        Text::new(
-            money(stacked[i]),
-            (SegmentValue::CenterOf(i), stacked[i] + top * 0.01),
-            ("sans-serif", 15)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Center, VPos::Bottom)),
-        )
-    }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 15))
-        .draw()?;
-    Ok(())
+    chart.draw_series(
+        stacked
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| above_bar(money(y), i, y + top * 0.01, 15)),
+    )?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// (b) Actual spend against the baseline per query type.
@@ -947,30 +988,12 @@ fn draw_actual_vs_baseline(area: &Area<'_>, qts: &[(String, QtTotals)]) -> Resul
         .map(|(_, t)| t.baseline_cost.max(t.cost))
         .fold(0.0, f64::max)
         * 1.18;
-    let mut chart = ChartBuilder::on(&area.margin(10, 10, 20, 20))
-        .caption(
-            format!("(b) Actual spend against the baseline: every answer priced on {BASELINE}"),
-            ("sans-serif", 22),
-        )
-        .margin(10)
-        .x_label_area_size(45)
-        .y_label_area_size(80)
-        .build_cartesian_2d((0..names.len() - 1).into_segmented(), 0f64..top)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .disable_x_mesh()
-        .x_labels(names.len() + 1)
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => names.get(*i).map_or(String::new(), |s| s.to_string()),
-            _ => String::new(),
-        })
-        .y_label_formatter(&|v| money(*v))
-        .x_desc("query type")
-        .y_desc("spend (USD)")
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 16))
-        .draw()?;
+    let mut chart = query_type_chart(
+        area,
+        &format!("(b) Actual spend against the baseline: every answer priced on {BASELINE}"),
+        &names,
+        top,
+    )?;
     let seg = chart.plotting_area().dim_in_pixel().0 / names.len() as u32;
     let (outer, gap) = (seg / 8, seg / 40);
     let half = seg / 2;
@@ -998,9 +1021,7 @@ fn draw_actual_vs_baseline(area: &Area<'_>, qts: &[(String, QtTotals)]) -> Resul
                 .map(|(i, (_, t))| bar(i, t.baseline_cost, true, baseline_color)),
         )?
         .label(format!("baseline: all on {BASELINE}"))
-        .legend(move |(x, y)| {
-            Rectangle::new([(x, y - 6), (x + 14, y + 6)], baseline_color.filled())
-        });
+        .legend(swatch(baseline_color));
     chart
         .draw_series(
             qts.iter()
@@ -1008,34 +1029,18 @@ fn draw_actual_vs_baseline(area: &Area<'_>, qts: &[(String, QtTotals)]) -> Resul
                 .map(|(i, (_, t))| bar(i, t.cost, false, actual_color)),
         )?
         .label("actual: routed by polyrelay")
-        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], actual_color.filled()));
+        .legend(swatch(actual_color));
     chart.draw_series(qts.iter().enumerate().map(|(i, (_, t))| {
         let saved = pct(t.baseline_cost - t.cost, t.baseline_cost);
-        Text::new(
-            format!(
-                "{} → {} ({:+.0} %)",
-                money(t.baseline_cost),
-                money(t.cost),
-                -saved
-            ),
-            (
-                SegmentValue::CenterOf(i),
-                t.baseline_cost.max(t.cost) + top * 0.01,
-            ),
-            ("sans-serif", 14)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Center, VPos::Bottom)),
-        )
+        let text = format!(
+            "{} → {} ({:+.0} %)",
+            money(t.baseline_cost),
+            money(t.cost),
+            -saved
+        );
+        above_bar(text, i, t.baseline_cost.max(t.cost) + top * 0.01, 14)
     }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 15))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// (c) p50/p95/p99 latency per hour through the outage, and the share served by the fallback.
@@ -1162,14 +1167,7 @@ fn draw_latency(area: &Area<'_>, hours: &[HourStats]) -> Result<(), AnyError> {
                 fallback.stroke_width(2),
             )
         });
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 15))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 // ---------------------------------------------------------------------------------------

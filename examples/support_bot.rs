@@ -23,7 +23,7 @@ use polyrelay::{BreakerPolicy, Chain, ChatRequest, ChatResponse, Relay, Target};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sim = Simulator::start().await?;
-    let base = sim.base_url();
+    let url = format!("{}/v1", sim.base_url());
     sim.set_default(Reply::text(
         "Thanks for reaching out; here is what I found.",
     ));
@@ -56,19 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let window = Duration::from_millis(2500);
     let openai = |model: &str| Target::new("openai", model).first_token_timeout(window);
     let relay = Relay::builder()
-        .provider(
-            "openai",
-            OpenAi::new("sk-sim").base_url(&format!("{base}/v1")),
-        )
-        .provider(
-            "anthropic",
-            Anthropic::new("sk-ant-sim").base_url(&format!("{base}/v1")),
-        )
-        .provider(
-            "qwen",
-            OpenAi::qwen("sk-sim").base_url(&format!("{base}/v1")),
-        )
-        .provider("onprem", OpenAi::vllm().base_url(&format!("{base}/v1")))
+        .provider("openai", OpenAi::new("sk-sim").base_url(&url))
+        .provider("anthropic", Anthropic::new("sk-ant-sim").base_url(&url))
+        .provider("qwen", OpenAi::qwen("sk-sim").base_url(&url))
+        .provider("onprem", OpenAi::vllm().base_url(&url))
         .route(
             "fast",
             Chain::new()
@@ -237,9 +228,6 @@ fn report(n: usize, req: &ChatRequest, resp: &ChatResponse, at: Duration) {
         .iter()
         .filter(|a| !a.served())
         .map(|a| format!("{} {}", a.target, a.outcome))
-        .collect();
-    let why: Vec<String> = why
-        .into_iter()
         .chain(
             resp.meta
                 .skipped

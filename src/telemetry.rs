@@ -56,8 +56,6 @@ pub const RELAY_PROVIDER: &str = "relay.provider";
 pub const RELAY_ATTEMPT: &str = "relay.attempt";
 /// `relay.try_number`: 1 for a target's first try in the call, 2 for its first retry…
 pub const RELAY_TRY_NUMBER: &str = "relay.try_number";
-/// `relay.breaker.state` (metric attribute): `open`, `half_open` or `closed`.
-pub const RELAY_BREAKER_STATE: &str = "relay.breaker.state";
 
 /// Metric names (feature `metrics`).
 pub mod metric {

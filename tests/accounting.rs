@@ -237,21 +237,20 @@ async fn the_classifiers_call_is_counted_under_the_request_it_routed() {
     assert!(close(row.cost, answer_cost + clf_cost));
 }
 
+/// gpt-4o-mini, tried twice (1–2 ms apart), then gpt-4o.
+fn retried_then_backup() -> Chain {
+    let retry = RetryPolicy::default()
+        .max_attempts(2)
+        .backoff(Duration::from_millis(1), Duration::from_millis(2));
+    Chain::new()
+        .target(Target::new("sim", "gpt-4o-mini").retry(retry))
+        .target("sim/gpt-4o")
+}
+
 #[tokio::test]
 async fn stats_count_calls_failovers_retries_and_errors_per_query_type_and_model() {
     let sim = sim().await;
-    let relay = relay_on(
-        &sim,
-        Chain::new()
-            .target(
-                Target::new("sim", "gpt-4o-mini").retry(
-                    RetryPolicy::default()
-                        .max_attempts(2)
-                        .backoff(Duration::from_millis(1), Duration::from_millis(2)),
-                ),
-            )
-            .target("sim/gpt-4o"),
-    );
+    let relay = relay_on(&sim, retried_then_backup());
     // 1: served by the primary. 2: primary fails twice (one retry), backup serves.
     sim.script("gpt-4o-mini", [Reply::openai_text("ok")]);
     relay
@@ -426,18 +425,7 @@ async fn observers_see_attempts_retries_failovers_breakers_and_completion() {
     let events = Events::default();
     let relay = Relay::builder()
         .provider("sim", openai_at(&sim, "k"))
-        .route(
-            "r",
-            Chain::new()
-                .target(
-                    Target::new("sim", "gpt-4o-mini").retry(
-                        RetryPolicy::default()
-                            .max_attempts(2)
-                            .backoff(Duration::from_millis(1), Duration::from_millis(2)),
-                    ),
-                )
-                .target("sim/gpt-4o"),
-        )
+        .route("r", retried_then_backup())
         .breaker_for(
             "sim/gpt-4o-mini",
             BreakerPolicy::default().consecutive_failures(2),
@@ -532,4 +520,79 @@ async fn the_rolling_window_keeps_the_last_hour_and_the_total_keeps_everything()
     let p = s.total[0].latency;
     assert!((29.0..=31.0).contains(&p.p50_ms), "{p:?}");
     assert!(s.since_secs >= 7200.0);
+}
+
+#[tokio::test]
+async fn targets_take_their_window_price_and_prefill_from_the_catalog() {
+    use polyrelay::{MidStreamRecovery, Strategy};
+    let sim = sim().await;
+    let relay = Relay::builder()
+        .provider("sim", openai_at(&sim, "k"))
+        .route("window", Chain::of(["sim/gpt-4o"]))
+        .route(
+            "declared",
+            Chain::new().target(Target::new("sim", "gpt-4o").context_window(1000)),
+        )
+        .route(
+            "cheapest",
+            Chain::of(["sim/gpt-4o", "sim/gpt-4o-mini"]).strategy(Strategy::CheapestFirst),
+        )
+        .route(
+            "continue",
+            Chain::of(["sim/primary", "sim/claude-sonnet-4-5"])
+                .mid_stream_recovery(MidStreamRecovery::Continue),
+        )
+        .build()
+        .unwrap();
+    // The window (size routing, overflow) from the catalog, unless the target declares one.
+    assert_eq!(relay.context_window("window"), Some(128_000));
+    assert_eq!(relay.context_window("declared"), Some(1000));
+    // Cheapest first from the catalog's prices: gpt-4o-mini before gpt-4o.
+    let resp = relay
+        .chat(ChatRequest::new("cheapest").user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(resp.meta.attempts[0].target.model.as_ref(), "gpt-4o-mini");
+    // The catalog says Claude Sonnet 4.5 continues a prefill: a cut stream is continued
+    // there, not restarted, with no `prefill(true)` on the target.
+    sim.script("primary", [cut_at(40)]);
+    sim.script("claude-sonnet-4-5", [Reply::sse(tokens("c", 40, 60, 5))]);
+    let answer = folded(&relay, ChatRequest::new("continue").user("count"))
+        .await
+        .unwrap();
+    assert_eq!(answer.text(), text_of(0..60));
+    let sent = &sim.requests_for("claude-sonnet-4-5")[0].body;
+    let last = sent["messages"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["role"], "assistant");
+    assert_eq!(last["content"], text_of(0..40));
+}
+
+#[cfg(feature = "language")]
+#[tokio::test]
+async fn a_language_rules_label_is_not_a_query_type() {
+    use polyrelay::routing::{LanguageRule, Script};
+    let sim = sim().await;
+    let relay = Relay::builder()
+        .provider("sim", openai_at(&sim, "k"))
+        .route("qwen", Chain::of(["sim/qwen-plus"]))
+        .route("general", Chain::of(["sim/gpt-4o-mini"]))
+        .router(
+            "support",
+            Rules::new("general").rule("language", LanguageRule::new().script(Script::Han, "qwen")),
+        )
+        .build()
+        .unwrap();
+    let resp = relay
+        .chat(ChatRequest::new("support").user("我的订单还没有到，请帮我查一下物流状态。"))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.meta.routing.as_ref().unwrap().label.as_deref(),
+        Some("han")
+    );
+    let rows = relay.stats().total;
+    assert_eq!(
+        (rows[0].route.as_str(), rows[0].query_type.as_deref()),
+        ("qwen", None)
+    );
 }

@@ -251,10 +251,9 @@ async fn a_request_carries_its_own_fallbacks() {
         "backup",
         [Reply::openai_stream_text(&["from ", "the ", "route"])],
     );
-    let stream = guarded(relay.chat_stream(req("sim/primary").fallbacks(["backups"])))
+    let resp = folded(&relay, req("sim/primary").fallbacks(["backups"]))
         .await
         .unwrap();
-    let resp = guarded(stream.into_response()).await.unwrap();
     assert_eq!(resp.text(), "from the route");
     assert_eq!(resp.meta.served_by.unwrap().to_string(), "sim/backup");
     // An unknown fallback is an error before anything is sent.
@@ -281,10 +280,9 @@ async fn provider_model_calls_and_fallbacks_get_the_relay_defaults() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let stream = guarded(relay.chat_stream(req("sim/slow").fallbacks(["sim/quick"])))
+    let resp = folded(&relay, req("sim/slow").fallbacks(["sim/quick"]))
         .await
         .unwrap();
-    let resp = guarded(stream.into_response()).await.unwrap();
     assert_eq!(resp.text(), "on time");
     let elapsed = started.elapsed();
     assert!(

@@ -109,10 +109,9 @@ async fn streaming_fails_over_across_the_three_codecs() {
         [Reply::gemini_stream_text(&["Streamed ", "by ", "Gemini."])],
     );
     let relay = three_vendors(&sim, gpt_claude_gemini());
-    let stream = guarded(relay.chat_stream(ChatRequest::new("r").user("Hi")))
+    let resp = folded(&relay, ChatRequest::new("r").user("Hi"))
         .await
         .unwrap();
-    let resp = guarded(stream.into_response()).await.unwrap();
     assert_eq!(resp.text(), "Streamed by Gemini.");
     assert_eq!(
         resp.meta.served_by.as_ref().unwrap().provider.as_ref(),
@@ -141,16 +140,9 @@ async fn every_vendor_streams_through_the_relay() {
         let plain = guarded(relay.chat(ChatRequest::new("r").user("count")))
             .await
             .unwrap();
-        let streamed = guarded(async {
-            relay
-                .chat_stream(ChatRequest::new("r").user("count"))
-                .await
-                .unwrap()
-                .into_response()
-                .await
-        })
-        .await
-        .unwrap();
+        let streamed = folded(&relay, ChatRequest::new("r").user("count"))
+            .await
+            .unwrap();
         assert_eq!(plain.text(), "one two three", "{provider}");
         assert_eq!(streamed.text(), plain.text(), "{provider}");
         assert_eq!(

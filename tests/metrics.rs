@@ -13,20 +13,30 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use metrics::Unit;
 use metrics_util::MetricKind;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use polyrelay::simulator::SimError;
 use polyrelay::telemetry::metric;
-use polyrelay::{BreakerPolicy, Chain, ChatRequest, ErrorKind, Price, Relay, RetryPolicy, Target};
+use polyrelay::{
+    BreakerPolicy, Chain, ChatRequest, ChatResponse, Error, ErrorKind, Price, Relay, RetryPolicy,
+    Target,
+};
 use support::*;
 
-/// One recorded metric: its kind, name, labels and value.
+/// Label keys to values.
+type Labels = BTreeMap<String, String>;
+
+/// One recorded metric: its kind, name, labels and value, and the unit and description the
+/// recorder was given for its name.
 #[derive(Debug)]
 struct Entry {
     kind: MetricKind,
     name: String,
-    labels: BTreeMap<String, String>,
+    labels: Labels,
     value: DebugValue,
+    unit: Option<Unit>,
+    description: Option<String>,
 }
 
 /// Everything recorded while a test ran.
@@ -46,7 +56,7 @@ impl Recorded {
     }
 
     /// The series of `name` whose labels are exactly `labels`.
-    fn series(&self, name: &str, labels: &BTreeMap<String, String>) -> &Entry {
+    fn series(&self, name: &str, labels: &Labels) -> &Entry {
         let found: Vec<_> = self
             .named(name)
             .into_iter()
@@ -59,6 +69,20 @@ impl Recorded {
             self.named(name)
         );
         found[0]
+    }
+
+    /// The tokens of `kind` (`input` or `output`) recorded for calls labelled `call`.
+    fn tokens(&self, call: &Labels, kind: &str) -> Vec<f64> {
+        self.series(
+            metric::TOKEN_USAGE,
+            &with(call.clone(), "gen_ai.token.type", kind),
+        )
+        .histogram()
+    }
+
+    /// The durations recorded for calls labelled `call`.
+    fn durations(&self, call: &Labels) -> Vec<f64> {
+        self.series(metric::OPERATION_DURATION, call).histogram()
     }
 
     fn absent(&self, name: &str) {
@@ -96,6 +120,13 @@ impl Entry {
     }
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 /// Runs `test` on a current-thread runtime with a debugging recorder installed on this
 /// thread, and returns its output with everything it recorded.
 fn recorded<T, Fut>(test: impl FnOnce() -> Fut) -> (T, Recorded)
@@ -104,34 +135,50 @@ where
 {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let out = metrics::with_local_recorder(&recorder, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(guarded(test()))
-    });
-    let entries = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(ck, _unit, _description, value)| {
-            let (kind, key) = ck.into_parts();
-            Entry {
-                kind,
-                name: key.name().to_owned(),
-                labels: key
-                    .labels()
-                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                    .collect(),
-                value,
-            }
-        })
-        .collect();
-    (out, Recorded(entries))
+    let out = metrics::with_local_recorder(&recorder, || runtime().block_on(guarded(test())));
+    (out, Recorded::of(&snapshotter))
 }
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+impl Recorded {
+    fn of(snapshotter: &Snapshotter) -> Self {
+        let entries = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(ck, unit, description, value)| {
+                let (kind, key) = ck.into_parts();
+                Entry {
+                    kind,
+                    name: key.name().to_owned(),
+                    labels: key
+                        .labels()
+                        .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                        .collect(),
+                    value,
+                    unit,
+                    description: description.map(|d| d.to_string()),
+                }
+            })
+            .collect();
+        Recorded(entries)
+    }
+}
+
+/// One call on route `r` over [`primary_fallback`] with `retry`, the simulator scripted by
+/// `script`.
+fn one_call(
+    retry: RetryPolicy,
+    script: impl FnOnce(&Simulator),
+) -> (Result<ChatResponse, Error>, Recorded) {
+    recorded(|| async move {
+        let sim = Simulator::start().await.unwrap();
+        script(&sim);
+        let relay = relay(&sim, primary_fallback().retry(retry));
+        relay.chat(&ChatRequest::new("r").user(PROMPT)).await
+    })
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -139,7 +186,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// The call labels of a call on route `r` served by `sim/{model}`.
-fn served_labels(model: &str) -> BTreeMap<String, String> {
+fn served_labels(model: &str) -> Labels {
     labels(&[
         ("gen_ai.operation.name", "chat"),
         ("gen_ai.provider.name", "sim"),
@@ -150,18 +197,27 @@ fn served_labels(model: &str) -> BTreeMap<String, String> {
     ])
 }
 
-fn with(mut base: BTreeMap<String, String>, k: &str, v: &str) -> BTreeMap<String, String> {
+fn with(mut base: Labels, k: &str, v: &str) -> Labels {
     base.insert(k.to_owned(), v.to_owned());
     base
 }
 
 /// The labels of target `sim/{model}` on the per-event counters.
-fn target_labels(model: &str) -> BTreeMap<String, String> {
+fn target_labels(model: &str) -> Labels {
     labels(&[
         ("gen_ai.provider.name", "sim"),
         ("relay.provider", "sim"),
         ("gen_ai.request.model", model),
     ])
+}
+
+/// The labels of a retry or a failover of target `sim/{model}` on route `r`.
+fn event_labels(model: &str, error: &str) -> Labels {
+    with(
+        with(target_labels(model), "relay.route", "r"),
+        "error.type",
+        error,
+    )
 }
 
 fn fast_retries() -> RetryPolicy {
@@ -195,24 +251,18 @@ fn answered_calls_record_their_tokens_duration_and_cost() {
     assert_ne!(u1.input_tokens, u2.input_tokens);
     let call = with(served_labels("m1"), "relay.query_type", "billing");
 
-    let input = rec
-        .series(
-            metric::TOKEN_USAGE,
-            &with(call.clone(), "gen_ai.token.type", "input"),
-        )
-        .histogram();
-    assert_eq!(input, [u1.input_tokens as f64, u2.input_tokens as f64]);
-    let output = rec
-        .series(
-            metric::TOKEN_USAGE,
-            &with(call.clone(), "gen_ai.token.type", "output"),
-        )
-        .histogram();
-    assert_eq!(output, [u1.output_tokens as f64, u2.output_tokens as f64]);
+    assert_eq!(
+        rec.tokens(&call, "input"),
+        [u1.input_tokens as f64, u2.input_tokens as f64]
+    );
+    assert_eq!(
+        rec.tokens(&call, "output"),
+        [u1.output_tokens as f64, u2.output_tokens as f64]
+    );
     assert_eq!(rec.named(metric::TOKEN_USAGE).len(), 2);
 
     // Once per call, in seconds, without `error.type`.
-    let durations = rec.series(metric::OPERATION_DURATION, &call).histogram();
+    let durations = rec.durations(&call);
     assert_eq!(durations.len(), 2);
     assert!(
         durations.iter().all(|d| *d > 0.0 && *d < 20.0),
@@ -241,96 +291,48 @@ fn answered_calls_record_their_tokens_duration_and_cost() {
 
 #[test]
 fn a_retry_is_counted_once_with_its_target_and_error() {
-    let (resp, rec) = recorded(|| async {
-        let sim = Simulator::start().await.unwrap();
+    let (resp, rec) = one_call(fast_retries(), |sim| {
         sim.script(
             "primary",
             [Reply::error(SimError::Server), Reply::text("second try")],
         );
-        let relay = relay(&sim, primary_fallback().retry(fast_retries()));
-        relay
-            .chat(&ChatRequest::new("r").user(PROMPT))
-            .await
-            .unwrap()
     });
+    let resp = resp.unwrap();
     assert_eq!(resp.meta.attempts.len(), 2);
     assert_eq!(&*resp.meta.served_by.as_ref().unwrap().model, "primary");
 
     let retries = rec.only(metric::RETRIES);
-    assert_eq!(
-        retries.labels,
-        with(
-            with(target_labels("primary"), "relay.route", "r"),
-            "error.type",
-            "server_error"
-        )
-    );
+    assert_eq!(retries.labels, event_labels("primary", "server_error"));
     assert_eq!(retries.counter(), 1);
     rec.absent(metric::FAILOVERS);
 
     // One call: one duration, the answer's tokens, and a cost unknown ("primary" has no
     // price).
     let call = served_labels("primary");
-    assert_eq!(
-        rec.series(metric::OPERATION_DURATION, &call)
-            .histogram()
-            .len(),
-        1
-    );
+    assert_eq!(rec.durations(&call).len(), 1);
     let usage = resp.usage.unwrap();
-    assert_eq!(
-        rec.series(
-            metric::TOKEN_USAGE,
-            &with(call.clone(), "gen_ai.token.type", "output")
-        )
-        .histogram(),
-        [usage.output_tokens as f64]
-    );
+    assert_eq!(rec.tokens(&call, "output"), [usage.output_tokens as f64]);
     assert_eq!(rec.series(metric::COST_UNKNOWN, &call).counter(), 1);
     rec.absent(metric::COST);
 }
 
 #[test]
 fn a_failover_is_counted_once_and_the_fallback_is_the_response_model() {
-    let (resp, rec) = recorded(|| async {
-        let sim = Simulator::start().await.unwrap();
+    let (resp, rec) = one_call(RetryPolicy::no_retries(), |sim| {
         sim.script("primary", [Reply::error(SimError::Server)]);
-        let relay = relay(&sim, primary_fallback().retry(RetryPolicy::no_retries()));
-        relay
-            .chat(&ChatRequest::new("r").user(PROMPT))
-            .await
-            .unwrap()
     });
+    let resp = resp.unwrap();
     assert_eq!(&*resp.meta.served_by.as_ref().unwrap().model, "fallback");
 
     let failovers = rec.only(metric::FAILOVERS);
-    assert_eq!(
-        failovers.labels,
-        with(
-            with(target_labels("primary"), "relay.route", "r"),
-            "error.type",
-            "server_error"
-        )
-    );
+    assert_eq!(failovers.labels, event_labels("primary", "server_error"));
     assert_eq!(failovers.counter(), 1);
     rec.absent(metric::RETRIES);
 
     let call = served_labels("fallback");
-    assert_eq!(
-        rec.series(metric::OPERATION_DURATION, &call)
-            .histogram()
-            .len(),
-        1
-    );
+    assert_eq!(rec.durations(&call).len(), 1);
     let usage = resp.usage.unwrap();
-    assert_eq!(
-        rec.series(
-            metric::TOKEN_USAGE,
-            &with(call.clone(), "gen_ai.token.type", "input")
-        )
-        .histogram(),
-        [usage.input_tokens as f64]
-    );
+    assert_eq!(rec.tokens(&call, "input"), [usage.input_tokens as f64]);
 }
 
 #[test]
@@ -362,32 +364,20 @@ fn time_to_first_chunk_is_recorded_for_streams_only() {
     assert_eq!(first_chunk, [ttft.as_secs_f64()]);
     assert_eq!(rec.named(metric::TIME_TO_FIRST_CHUNK).len(), 1);
 
-    let durations = rec.series(metric::OPERATION_DURATION, &call).histogram();
+    let durations = rec.durations(&call);
     assert_eq!(durations.len(), 2);
     // The stream's whole duration is at least its time to the first chunk.
     assert!(durations[0] >= ttft.as_secs_f64(), "{durations:?} {ttft:?}");
 
-    let input = rec
-        .series(
-            metric::TOKEN_USAGE,
-            &with(call.clone(), "gen_ai.token.type", "input"),
-        )
-        .histogram();
     assert_eq!(
-        input,
+        rec.tokens(&call, "input"),
         [
             stream_usage.input_tokens as f64,
             chat_usage.input_tokens as f64
         ]
     );
-    let output = rec
-        .series(
-            metric::TOKEN_USAGE,
-            &with(call, "gen_ai.token.type", "output"),
-        )
-        .histogram();
     assert_eq!(
-        output,
+        rec.tokens(&call, "output"),
         [
             stream_usage.output_tokens as f64,
             chat_usage.output_tokens as f64
@@ -397,11 +387,24 @@ fn time_to_first_chunk_is_recorded_for_streams_only() {
 
 #[test]
 fn a_failed_call_records_its_error_type_and_no_tokens() {
+    // The fallback is registered under a provider of its own, so that the call's provider
+    // labels show which attempt they come from.
     let (err, rec) = recorded(|| async {
         let sim = Simulator::start().await.unwrap();
         sim.script("primary", [Reply::error(SimError::Server)]);
         sim.script("fallback", [Reply::error(SimError::Overloaded)]);
-        let relay = relay(&sim, primary_fallback().retry(RetryPolicy::no_retries()));
+        let relay = Relay::builder()
+            .provider("sim", openai_at(&sim, "sk-test"))
+            .provider("other", openai_at(&sim, "sk-test"))
+            .route(
+                "r",
+                Chain::new()
+                    .target("sim/primary")
+                    .target("other/fallback")
+                    .retry(RetryPolicy::no_retries()),
+            )
+            .build()
+            .unwrap();
         relay
             .chat(&ChatRequest::new("r").user(PROMPT))
             .await
@@ -415,8 +418,8 @@ fn a_failed_call_records_its_error_type_and_no_tokens() {
         failed.labels,
         labels(&[
             ("gen_ai.operation.name", "chat"),
-            ("gen_ai.provider.name", "sim"),
-            ("relay.provider", "sim"),
+            ("gen_ai.provider.name", "other"),
+            ("relay.provider", "other"),
             ("gen_ai.request.model", "r"),
             ("relay.route", "r"),
             ("error.type", "all_targets_failed"),
@@ -426,14 +429,7 @@ fn a_failed_call_records_its_error_type_and_no_tokens() {
     rec.absent(metric::TOKEN_USAGE);
     rec.absent(metric::COST_UNKNOWN);
     rec.absent(metric::COST);
-    let from_primary = rec.series(
-        metric::FAILOVERS,
-        &with(
-            with(target_labels("primary"), "relay.route", "r"),
-            "error.type",
-            "server_error",
-        ),
-    );
+    let from_primary = rec.series(metric::FAILOVERS, &event_labels("primary", "server_error"));
     assert_eq!(from_primary.counter(), 1);
     for e in &rec.0 {
         for attempt in err.attempts() {
@@ -471,10 +467,133 @@ fn a_breaker_opening_is_counted_once() {
     assert_eq!(opens.labels, target_labels("primary"));
     assert_eq!(opens.counter(), 1);
     assert_eq!(rec.only(metric::FAILOVERS).counter(), 1);
+    assert_eq!(rec.durations(&served_labels("fallback")).len(), 2);
+}
+
+#[test]
+fn a_call_refused_before_any_attempt_has_no_provider_labels() {
+    let (err, rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        let relay = relay(&sim, Chain::new().target("sim/m1"));
+        // No target carries the tag: nothing is sent.
+        let req = ChatRequest::new("r").user(PROMPT).require_tags(["on-prem"]);
+        relay.chat(&req).await.unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::ConstraintViolated);
+    assert!(err.attempts().is_empty(), "{err:?}");
+
+    let refused = rec.only(metric::OPERATION_DURATION);
     assert_eq!(
-        rec.series(metric::OPERATION_DURATION, &served_labels("fallback"))
-            .histogram()
-            .len(),
-        2
+        refused.labels,
+        labels(&[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "r"),
+            ("relay.route", "r"),
+            ("error.type", "constraint_violated"),
+        ])
+    );
+    assert_eq!(refused.histogram().len(), 1);
+    rec.absent(metric::TOKEN_USAGE);
+    rec.absent(metric::COST_UNKNOWN);
+    rec.absent(metric::COST);
+}
+
+/// Units and descriptions go to the recorder once per process, with the first value
+/// recorded; this test checks them in a process of its own (the test binary run again for
+/// this test alone), where the recorder is installed after the relay was built.
+#[test]
+fn units_and_descriptions_reach_a_recorder_installed_after_the_relay_was_built() {
+    const NAME: &str =
+        "units_and_descriptions_reach_a_recorder_installed_after_the_relay_was_built";
+    const ALONE: &str = "POLYRELAY_METRICS_TEST_ALONE";
+    if std::env::var_os(ALONE).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture"])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the test alone: {}\n{stdout}\n{stderr}",
+            out.status
+        );
+        return;
+    }
+
+    let rt = runtime();
+    let (_sim, relay) = rt.block_on(async {
+        let sim = Simulator::start().await.unwrap();
+        // "primary" fails twice (a retry, its breaker opens, a failover); "fallback" has no
+        // price (its cost is unknown); "m1" streams at a known price.
+        sim.script(
+            "primary",
+            [
+                Reply::error(SimError::Server),
+                Reply::error(SimError::Server),
+            ],
+        );
+        sim.script("m1", [Reply::sse(frames(2))]);
+        let relay = Relay::builder()
+            .provider("sim", openai_at(&sim, "sk-test"))
+            .breaker(BreakerPolicy::default().consecutive_failures(2))
+            .route("r", primary_fallback().retry(fast_retries()))
+            .route(
+                "priced",
+                Chain::new().target(Target::new("sim", "m1").price(Price::per_million(1.0, 2.0))),
+            )
+            .build()
+            .unwrap();
+        (sim, relay)
+    });
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(guarded(async {
+            let mut stream = relay
+                .chat_stream(&ChatRequest::new("priced").user(PROMPT))
+                .await
+                .unwrap();
+            let (_, err) = drain(&mut stream).await;
+            assert!(err.is_none(), "{err:?}");
+            drop(stream);
+            relay
+                .chat(&ChatRequest::new("r").user(PROMPT))
+                .await
+                .unwrap();
+        }))
+    });
+    let rec = Recorded::of(&snapshotter);
+
+    let expected = [
+        (metric::TOKEN_USAGE, Some(Unit::Count)),
+        (metric::OPERATION_DURATION, Some(Unit::Seconds)),
+        (metric::TIME_TO_FIRST_CHUNK, Some(Unit::Seconds)),
+        (metric::COST, None),
+        (metric::COST_UNKNOWN, Some(Unit::Count)),
+        (metric::RETRIES, Some(Unit::Count)),
+        (metric::FAILOVERS, Some(Unit::Count)),
+        (metric::BREAKER_OPENS, Some(Unit::Count)),
+    ];
+    for (name, unit) in expected {
+        let entries = rec.named(name);
+        assert!(!entries.is_empty(), "{name} not recorded: {:#?}", rec.0);
+        for e in entries {
+            assert_eq!(e.unit, unit, "{e:?}");
+            assert!(
+                e.description.as_ref().is_some_and(|d| !d.is_empty()),
+                "{e:?}"
+            );
+        }
+    }
+    assert!(
+        rec.0
+            .iter()
+            .all(|e| expected.iter().any(|(n, _)| e.name == *n)),
+        "a metric this test does not know: {:#?}",
+        rec.0
     );
 }

@@ -263,16 +263,9 @@ async fn a_finish_reason_without_done_is_a_whole_answer() {
     let mut f = frames(5);
     f.pop(); // no [DONE]
     sim.script("primary", [Reply::sse(f)]);
-    let resp = guarded(async {
-        relay(&sim, primary_fallback())
-            .chat_stream(req())
-            .await
-            .unwrap()
-            .into_response()
-            .await
-    })
-    .await
-    .unwrap();
+    let resp = folded(&relay(&sim, primary_fallback()), req())
+        .await
+        .unwrap();
     assert_eq!(resp.text(), text_of(0..5));
     assert_eq!(resp.usage.unwrap().output_tokens, 5);
 }
@@ -340,16 +333,7 @@ async fn collect_equals_chat_for_the_same_script() {
     );
     let relay = relay(&sim, primary_fallback());
     let plain = guarded(relay.chat(req())).await.unwrap();
-    let streamed = guarded(async {
-        relay
-            .chat_stream(req())
-            .await
-            .unwrap()
-            .into_response()
-            .await
-    })
-    .await
-    .unwrap();
+    let streamed = folded(&relay, req()).await.unwrap();
     assert_eq!(streamed.text(), plain.text());
     assert_eq!(streamed.usage, plain.usage);
     assert_eq!(streamed.finish_reason(), plain.finish_reason());
@@ -478,16 +462,7 @@ async fn first_token_after_20_s_with_a_2_5_s_window() {
         .target(Target::new("sim", "primary").first_token_timeout(Duration::from_millis(2500)))
         .target("sim/fallback");
     let started = Instant::now();
-    let resp = guarded(async {
-        relay(&sim, chain)
-            .chat_stream(req())
-            .await
-            .unwrap()
-            .into_response()
-            .await
-    })
-    .await
-    .unwrap();
+    let resp = folded(&relay(&sim, chain), req()).await.unwrap();
     let elapsed = started.elapsed();
     assert_eq!(resp.text(), text_of(0..3));
     assert_eq!(resp.meta.served_by.unwrap().model.as_ref(), "fallback");

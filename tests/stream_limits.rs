@@ -689,16 +689,7 @@ async fn continue_restarts_when_no_prefill_target_is_left() {
     sim.clear();
     sim.script("primary", [cut_at(20)]);
     sim.script("fallback", [Reply::sse(frames(30))]);
-    let resp = guarded(async {
-        relay
-            .chat_stream(req())
-            .await
-            .unwrap()
-            .into_response()
-            .await
-    })
-    .await
-    .unwrap();
+    let resp = folded(&relay, req()).await.unwrap();
     assert_eq!(resp.text(), text_of(0..30));
     assert_eq!(resp.meta.served_by.unwrap().model.as_ref(), "fallback");
     assert_eq!(resp.usage.unwrap().output_tokens, 30);
@@ -786,16 +777,7 @@ async fn a_continuation_passes_its_usage_through_and_flags_it_partial() {
     assert!(stream.meta().usage_partial);
 
     // Folded: the same usage, and the flag.
-    let resp = guarded(async {
-        relay
-            .chat_stream(req())
-            .await
-            .unwrap()
-            .into_response()
-            .await
-    })
-    .await
-    .unwrap();
+    let resp = folded(&relay, req()).await.unwrap();
     assert_eq!(resp.text(), text_of(0..60));
     let u = resp.usage.unwrap();
     assert_eq!((u.input_tokens, u.output_tokens), (100, 40));
@@ -810,16 +792,7 @@ async fn a_continuation_passes_its_usage_through_and_flags_it_partial() {
     assert!(!stream.meta().usage_partial);
     let u = chunks.iter().find_map(|c| c.usage).unwrap();
     assert_eq!((u.input_tokens, u.output_tokens), (5, 5));
-    let resp = guarded(async {
-        relay
-            .chat_stream(req())
-            .await
-            .unwrap()
-            .into_response()
-            .await
-    })
-    .await
-    .unwrap();
+    let resp = folded(&relay, req()).await.unwrap();
     assert!(!resp.meta.usage_partial);
 }
 
@@ -880,16 +853,7 @@ async fn response_text_borrows_a_plain_text_answer() {
     assert!(matches!(resp.text(), std::borrow::Cow::Borrowed(_)));
     assert_eq!(resp.text(), "Just one string.");
     // A folded stream's text is one string too.
-    let folded = guarded(async {
-        relay
-            .chat_stream(&request)
-            .await
-            .unwrap()
-            .into_response()
-            .await
-    })
-    .await
-    .unwrap();
+    let folded = folded(&relay, &request).await.unwrap();
     assert!(matches!(folded.text(), std::borrow::Cow::Borrowed(_)));
     assert_eq!(folded.text(), "Just one string.");
 }

@@ -39,7 +39,7 @@
 //! models), the request's intent or the classifier's labels and the closed list of error
 //! kinds, never from request text or error messages; keep intents to a small set.
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use metrics::{
     Label, SharedString, Unit, counter, describe_counter, describe_gauge, describe_histogram,
@@ -107,17 +107,27 @@ fn describe() {
     });
 }
 
-fn shared(s: &std::sync::Arc<str>) -> SharedString {
-    SharedString::from(s.clone())
+/// A label value from a borrowed string, shared: one allocation however many series carry it
+/// (an owned `String` would be copied into each series' labels, and again by the recorder).
+fn shared(s: &str) -> SharedString {
+    SharedString::from(Arc::<str>::from(s))
 }
 
 /// The labels of a target: its provider (as `relay.provider` and `gen_ai.provider.name`) and
-/// its model (as `gen_ai.request.model`).
+/// its model (as `gen_ai.request.model`), with room for `extra` more.
 fn target_labels(target: &TargetId, extra: usize) -> Vec<Label> {
     let mut labels = Vec::with_capacity(3 + extra);
-    labels.push(Label::new(RELAY_PROVIDER, shared(&target.provider)));
-    labels.push(Label::new(GEN_AI_PROVIDER_NAME, shared(&target.provider)));
-    labels.push(Label::new(GEN_AI_REQUEST_MODEL, shared(&target.model)));
+    labels.push(Label::new(RELAY_PROVIDER, target.provider.clone()));
+    labels.push(Label::new(GEN_AI_PROVIDER_NAME, target.provider.clone()));
+    labels.push(Label::new(GEN_AI_REQUEST_MODEL, target.model.clone()));
+    labels
+}
+
+/// The labels of a retry or a failover: the target's, the route and the error.
+fn event_labels(target: &TargetId, route: &Arc<str>, error: ErrorKind) -> Vec<Label> {
+    let mut labels = target_labels(target, 2);
+    labels.push(Label::new(RELAY_ROUTE, route.clone()));
+    labels.push(error_label(error));
     labels
 }
 
@@ -125,10 +135,11 @@ fn error_label(kind: ErrorKind) -> Label {
     Label::new(ERROR_TYPE, kind.as_str())
 }
 
-/// The labels every per-call metric carries (see the module's documentation).
+/// The labels every per-call metric carries (see the module's documentation), with room for
+/// one more.
 fn call_labels(call: &CallRecord<'_>) -> Vec<Label> {
     let mut labels = Vec::with_capacity(8);
-    let route = SharedString::from(call.route.to_owned());
+    let route = SharedString::from(call.route.clone());
     labels.push(Label::new(GEN_AI_OPERATION_NAME, "chat"));
     labels.push(Label::new(GEN_AI_REQUEST_MODEL, route.clone()));
     labels.push(Label::new(RELAY_ROUTE, route));
@@ -138,32 +149,36 @@ fn call_labels(call: &CallRecord<'_>) -> Vec<Label> {
         .as_ref()
         .or_else(|| meta.attempts.last().map(|a| &a.target));
     if let Some(t) = target {
-        labels.push(Label::new(GEN_AI_PROVIDER_NAME, shared(&t.provider)));
-        labels.push(Label::new(RELAY_PROVIDER, shared(&t.provider)));
+        labels.push(Label::new(GEN_AI_PROVIDER_NAME, t.provider.clone()));
+        labels.push(Label::new(RELAY_PROVIDER, t.provider.clone()));
     }
     if let Some(t) = &meta.served_by {
-        labels.push(Label::new(GEN_AI_RESPONSE_MODEL, shared(&t.model)));
+        labels.push(Label::new(GEN_AI_RESPONSE_MODEL, t.model.clone()));
     }
     if let Some(q) = call.query_type {
-        labels.push(Label::new(RELAY_QUERY_TYPE, q.to_owned()));
+        labels.push(Label::new(RELAY_QUERY_TYPE, shared(q)));
     }
     labels
+}
+
+/// `labels` and `extra`, in a vector of their size.
+fn with(labels: &[Label], extra: Label) -> Vec<Label> {
+    let mut all = Vec::with_capacity(labels.len() + 1);
+    all.extend_from_slice(labels);
+    all.push(extra);
+    all
 }
 
 impl Observer for MetricsObserver {
     fn retry(&self, event: &RetryEvent<'_>) {
         describe();
-        let mut labels = target_labels(event.target, 2);
-        labels.push(Label::new(RELAY_ROUTE, event.route.to_owned()));
-        labels.push(error_label(event.error));
+        let labels = event_labels(event.target, event.route, event.error);
         counter!(metric::RETRIES, labels).increment(1);
     }
 
     fn failover(&self, event: &FailoverEvent<'_>) {
         describe();
-        let mut labels = target_labels(event.from, 2);
-        labels.push(Label::new(RELAY_ROUTE, event.route.to_owned()));
-        labels.push(error_label(event.error));
+        let labels = event_labels(event.from, event.route, event.error);
         counter!(metric::FAILOVERS, labels).increment(1);
     }
 
@@ -182,9 +197,8 @@ impl Observer for MetricsObserver {
 
         if let Some(u) = call.usage {
             for (kind, tokens) in [("input", u.input_tokens), ("output", u.output_tokens)] {
-                let mut l = labels.clone();
-                l.push(Label::new(GEN_AI_TOKEN_TYPE, kind));
-                histogram!(metric::TOKEN_USAGE, l).record(tokens as f64);
+                let labels = with(&labels, Label::new(GEN_AI_TOKEN_TYPE, kind));
+                histogram!(metric::TOKEN_USAGE, labels).record(tokens as f64);
             }
         }
 

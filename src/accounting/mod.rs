@@ -22,6 +22,7 @@ pub use observer::{
 pub use stats::{Percentiles, StatsRow, StatsSnapshot, StatsTotals};
 pub(crate) use stats::{Stats, StatsConfig};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::Price;
@@ -33,9 +34,9 @@ use crate::types::{ResponseMeta, Usage};
 #[non_exhaustive]
 pub struct CallRecord<'a> {
     /// The route that handled it.
-    pub route: &'a str,
-    /// Its query type: the request's [intent](crate::ChatRequest::intent), else the
-    /// classifier's label (`None` when neither).
+    pub route: &'a Arc<str>,
+    /// Its query type: the request's [intent](crate::ChatRequest::intent), else the label a
+    /// classifier gave it (`None` when neither; a language rule's label is not a query type).
     pub query_type: Option<&'a str>,
     /// Whether it streamed.
     pub streamed: bool,
@@ -110,7 +111,12 @@ fn call_cost(meta: &ResponseMeta) -> Option<f64> {
     any.then_some(total)
 }
 
-/// The query type of a call: its intent, else the classifier's label.
+/// The query type of a call: its intent, else the label a classifier (LLM or in-process)
+/// gave it. Other rules' labels (a language rule's `cmn`, `han`…) say how the call was
+/// routed, not what it asks, so they are not query types.
 pub(crate) fn query_type<'a>(intent: Option<&'a str>, meta: &'a ResponseMeta) -> Option<&'a str> {
-    intent.or_else(|| meta.routing.as_ref().and_then(|r| r.label.as_deref()))
+    intent.or_else(|| {
+        let r = meta.routing.as_ref()?;
+        r.classifier_latency.and(r.label.as_deref())
+    })
 }

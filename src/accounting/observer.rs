@@ -58,7 +58,7 @@ pub trait Observer: Send + Sync {
 #[non_exhaustive]
 pub struct AttemptStarted<'a> {
     /// The route.
-    pub route: &'a str,
+    pub route: &'a Arc<str>,
     /// The target tried.
     pub target: &'a TargetId,
     /// 1 for the first try of this target in this call, 2 for its first retry…
@@ -72,7 +72,7 @@ pub struct AttemptStarted<'a> {
 #[non_exhaustive]
 pub struct AttemptEnded<'a> {
     /// The route.
-    pub route: &'a str,
+    pub route: &'a Arc<str>,
     /// The attempt, with its outcome, latency, usage and cost.
     pub attempt: &'a Attempt,
 }
@@ -82,7 +82,7 @@ pub struct AttemptEnded<'a> {
 #[non_exhaustive]
 pub struct RetryEvent<'a> {
     /// The route.
-    pub route: &'a str,
+    pub route: &'a Arc<str>,
     /// The target tried again.
     pub target: &'a TargetId,
     /// The try that comes next (2 for the first retry).
@@ -98,7 +98,7 @@ pub struct RetryEvent<'a> {
 #[non_exhaustive]
 pub struct FailoverEvent<'a> {
     /// The route.
-    pub route: &'a str,
+    pub route: &'a Arc<str>,
     /// The target that failed.
     pub from: &'a TargetId,
     /// What it failed with.

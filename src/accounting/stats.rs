@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::CallRecord;
-use crate::error::{AttemptOutcome, ErrorKind, TargetId};
+use crate::error::{Attempt, ErrorKind, TargetId};
 
 /// Slots of the rolling window: it covers the last `window`, in steps of `window / SLOTS`.
 const SLOTS: u32 = 4;
@@ -269,43 +269,32 @@ impl Stats {
         let mut deltas: Vec<(&TargetId, Delta)> = Vec::new();
         let meta = call.meta;
         let attempts = &meta.attempts;
-        for (i, a) in attempts.iter().enumerate() {
-            let d = match deltas.iter_mut().position(|(t, _)| **t == a.target) {
-                Some(p) => &mut deltas[p].1,
+        // How an attempt failed; hedge losers the relay cancelled did not fail.
+        let failure = |a: &Attempt| a.failure().filter(|k| *k != ErrorKind::Cancelled);
+        for a in attempts {
+            let p = match deltas.iter().position(|(t, _)| **t == a.target) {
+                Some(p) => p,
                 None => {
+                    let n = Counts {
+                        requests: 1,
+                        ..Counts::default()
+                    };
                     deltas.push((
                         &a.target,
                         Delta {
-                            n: Counts {
-                                requests: 1,
-                                ..Counts::default()
-                            },
+                            n,
                             ..Delta::default()
                         },
                     ));
-                    // Moved on from here: a failure of this target before another one ran.
-                    let moved_on = attempts[i..].iter().any(|x| {
-                        x.target == a.target
-                            && !matches!(
-                                x.outcome,
-                                AttemptOutcome::Served | AttemptOutcome::Cancelled
-                            )
-                            && attempts[i..]
-                                .iter()
-                                .any(|y| y.target != a.target && y.started >= x.started)
-                    });
-                    let last = deltas.len() - 1;
-                    deltas[last].1.n.failovers_out = u64::from(moved_on);
-                    &mut deltas[last].1
+                    deltas.len() - 1
                 }
             };
+            let d = &mut deltas[p].1;
             if a.try_number > 1 {
                 d.n.retries += 1;
             }
-            match a.outcome {
-                AttemptOutcome::Served | AttemptOutcome::Cancelled => {}
-                AttemptOutcome::Failed(k) => d.errors.push(k),
-                AttemptOutcome::Interrupted { .. } => d.errors.push(ErrorKind::StreamInterrupted),
+            if let Some(k) = failure(a) {
+                d.errors.push(k);
             }
             if let Some(u) = &a.usage {
                 d.n.input_tokens += u.input_tokens;
@@ -315,6 +304,17 @@ impl Stats {
                 d.n.reasoning_tokens += u.reasoning_tokens;
                 d.n.cost += a.cost.unwrap_or(0.0);
             }
+        }
+        // Failed over from a target: another target was tried after one of its failures.
+        for (t, d) in &mut deltas {
+            let first_failure = attempts
+                .iter()
+                .filter(|a| a.target == **t && failure(a).is_some())
+                .map(|a| a.started)
+                .min();
+            let moved_on = first_failure
+                .is_some_and(|f| attempts.iter().any(|y| y.target != **t && y.started >= f));
+            d.n.failovers_out = u64::from(moved_on);
         }
         if let Some(served) = meta.served_attempt() {
             if let Some((_, d)) = deltas.iter_mut().find(|(t, _)| **t == served.target) {
@@ -392,15 +392,13 @@ impl Stats {
         };
         row.total.apply(d);
         let (at, acc) = &mut row.ring[(slot % RING as u64) as usize];
-        match acc {
-            Some(acc) if *at == slot => acc.apply(d),
-            _ => {
-                let mut fresh = acc.take().unwrap_or_default();
-                *fresh = Acc::default();
-                fresh.apply(d);
-                *acc = Some(fresh);
-                *at = slot;
-            }
+        // An entry from an older turn of the ring starts over.
+        if *at != slot || acc.is_none() {
+            *acc = Some(Box::default());
+            *at = slot;
+        }
+        if let Some(acc) = acc {
+            acc.apply(d);
         }
     }
 
@@ -519,7 +517,7 @@ impl StatsSnapshot {
 pub struct StatsRow {
     /// The route.
     pub route: String,
-    /// The query type: the request's intent, else the classifier's label.
+    /// The query type: the request's intent, else a classifier's label.
     pub query_type: Option<String>,
     /// The target's provider (empty for calls refused before any attempt, e.g. a
     /// constraint no target met).

@@ -48,6 +48,7 @@
 //! `catalog.json`; `source` may be left out). A [`Price`] also deserializes on its own, e.g.
 //! from a config file: `{ input = 2.5, output = 10 }`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -248,36 +249,25 @@ impl Price {
 
     /// The first rate that is negative or not finite, by name.
     fn invalid_rate(&self) -> Option<&'static str> {
-        let bad = |r: f64| !r.is_finite() || r < 0.0;
-        let opt = |r: Option<f64>| r.is_some_and(bad);
-        if bad(self.input) {
-            return Some("input");
-        }
-        if bad(self.output) {
-            return Some("output");
-        }
-        if opt(self.cache_read) {
-            return Some("cache_read");
-        }
-        if opt(self.cache_write) {
-            return Some("cache_write");
-        }
-        if opt(self.reasoning) {
-            return Some("reasoning");
-        }
-        self.tiers.iter().find_map(|t| {
-            if bad(t.input) {
-                Some("tiers.input")
-            } else if bad(t.output) {
-                Some("tiers.output")
-            } else if opt(t.cache_read) {
-                Some("tiers.cache_read")
-            } else if opt(t.cache_write) {
-                Some("tiers.cache_write")
-            } else {
-                None
-            }
-        })
+        let own = [
+            ("input", Some(self.input)),
+            ("output", Some(self.output)),
+            ("cache_read", self.cache_read),
+            ("cache_write", self.cache_write),
+            ("reasoning", self.reasoning),
+        ];
+        let tiers = self.tiers.iter().flat_map(|t| {
+            [
+                ("tiers.input", Some(t.input)),
+                ("tiers.output", Some(t.output)),
+                ("tiers.cache_read", t.cache_read),
+                ("tiers.cache_write", t.cache_write),
+            ]
+        });
+        own.into_iter()
+            .chain(tiers)
+            .find(|(_, rate)| rate.is_some_and(|r| !r.is_finite() || r < 0.0))
+            .map(|(name, _)| name)
     }
 }
 
@@ -310,8 +300,7 @@ impl PriceTier {
             above_input_tokens: tokens,
             input,
             output,
-            cache_read: None,
-            cache_write: None,
+            ..PriceTier::default()
         }
     }
 
@@ -329,6 +318,14 @@ impl PriceTier {
 }
 
 /// What a model supports, as the source reports it (`false` also means "not reported").
+///
+/// The fields are public; set them on an entry directly:
+///
+/// ```
+/// use polyrelay::catalog::ModelInfo;
+/// let mut info = ModelInfo::new("vllm", "my-finetune").context_window(32_768);
+/// info.capabilities.prefill = true;
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -343,38 +340,6 @@ pub struct Capabilities {
     pub prefill: bool,
     /// Reasoning ("thinking") before answering.
     pub reasoning: bool,
-}
-
-impl Capabilities {
-    /// Sets [`tools`](Self::tools).
-    pub fn tools(mut self, yes: bool) -> Self {
-        self.tools = yes;
-        self
-    }
-
-    /// Sets [`vision`](Self::vision).
-    pub fn vision(mut self, yes: bool) -> Self {
-        self.vision = yes;
-        self
-    }
-
-    /// Sets [`json_schema`](Self::json_schema).
-    pub fn json_schema(mut self, yes: bool) -> Self {
-        self.json_schema = yes;
-        self
-    }
-
-    /// Sets [`prefill`](Self::prefill).
-    pub fn prefill(mut self, yes: bool) -> Self {
-        self.prefill = yes;
-        self
-    }
-
-    /// Sets [`reasoning`](Self::reasoning).
-    pub fn reasoning(mut self, yes: bool) -> Self {
-        self.reasoning = yes;
-        self
-    }
 }
 
 /// One model of one provider: its price, limits and capabilities.
@@ -613,7 +578,7 @@ impl Catalog {
         {
             return Some(found);
         }
-        let lower = model.to_ascii_lowercase();
+        let lower = fold(model);
         let first_party = FIRST_PARTY
             .iter()
             .find(|(prefix, _)| lower.starts_with(prefix))
@@ -621,16 +586,22 @@ impl Catalog {
         if let Some(found) = first_party.and_then(|vendor| self.get(vendor, model)) {
             return Some(found);
         }
-        PREFERENCE
+        if let Some(found) = PREFERENCE
             .iter()
             .filter(|p| Some(**p) != first_party)
             .find_map(|p| self.get(p, model))
-            .or_else(|| {
-                self.providers()
-                    .into_iter()
-                    .filter(|p| !PREFERENCE.contains(p))
-                    .find_map(|p| self.get(p, model))
-            })
+        {
+            return Some(found);
+        }
+        // Empty, so no allocation, unless the catalog has providers of its own.
+        let mut others: Vec<&str> = self
+            .exact
+            .keys()
+            .map(String::as_str)
+            .filter(|p| !PREFERENCE.contains(p))
+            .collect();
+        others.sort_unstable();
+        others.into_iter().find_map(|p| self.get(p, model))
     }
 
     /// Every entry, in the order they were read or inserted (the embedded catalog: by
@@ -644,6 +615,12 @@ impl Catalog {
         let mut providers: Vec<&str> = self.exact.keys().map(String::as_str).collect();
         providers.sort_unstable();
         providers
+    }
+
+    /// Whether `provider` (exact spelling, as [`providers`](Self::providers) lists it) has
+    /// entries. One lookup, no allocation.
+    pub fn has_provider(&self, provider: &str) -> bool {
+        self.exact.contains_key(provider)
     }
 
     /// How many entries there are.
@@ -668,8 +645,8 @@ impl Catalog {
     fn lookup(&self, provider: &str, model: &str) -> Option<usize> {
         self.exact_index(provider, model).or_else(|| {
             self.folded
-                .get(&provider.to_ascii_lowercase())?
-                .get(&model.to_ascii_lowercase())
+                .get(fold(provider).as_ref())?
+                .get(fold(model).as_ref())
                 .copied()
         })
     }
@@ -687,6 +664,15 @@ impl Catalog {
             .entry(info.model.to_ascii_lowercase())
             .or_insert(i);
         self.models.push(info);
+    }
+}
+
+/// `s` in ASCII lowercase, borrowed when it already is (most ids are).
+fn fold(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -875,6 +861,7 @@ mod tests {
     fn from_json_errors_are_config_errors() {
         for (bad, needle) in [
             ("not json", "model catalog is not valid"),
+            (r#"{"models": ["#, "model catalog is not valid"),
             (r#"{"source":{}}"#, "missing field `models`"),
             (r#"{"models":[],"extra":1}"#, "unknown field `extra`"),
             (r#"{"models":[{"provider":"a"}]}"#, "missing field `model`"),
@@ -893,6 +880,11 @@ mod tests {
             (
                 r#"{"models":[{"provider":"a","model":"m","price":{"input":-1,"output":2}}]}"#,
                 "price input must be a non-negative number",
+            ),
+            (
+                r#"{"models":[{"provider":"a","model":"m","price":{"input":1,"output":2,
+                   "tiers":[{"above_input_tokens":9,"input":1,"output":2,"cache_write":-1}]}}]}"#,
+                "a/m: price tiers.cache_write must be a non-negative number",
             ),
             (
                 r#"{"models":[{"provider":"a","model":"m"},{"provider":"a","model":"m"}]}"#,
@@ -927,26 +919,37 @@ mod tests {
         assert_eq!(c.providers(), ["openai", "vllm"]);
         // Found case-insensitively too, and an unknown price is None, not zero.
         assert_eq!(c.get("vllm", "LOCAL").unwrap().cost(&usage(10, 10)), None);
+        // Another spelling is another entry; ignoring case, the first spelling wins.
+        c.insert(ModelInfo::new("openai", "GPT-4o").context_window(3));
+        assert_eq!(c.len(), 3);
+        let cw = |m: &str| c.get("openai", m).and_then(|m| m.context_window);
+        assert_eq!(
+            (cw("GPT-4o"), cw("gpt-4o"), cw("Gpt-4O")),
+            (Some(3), None, None)
+        );
+        assert!(c.get("openai", "Gpt-4O").unwrap().price.is_some());
+        // A replaced entry keeps its place; new ones come last.
+        let order: Vec<&str> = c.models().map(|m| m.model.as_str()).collect();
+        assert_eq!(order, ["gpt-4o", "local", "GPT-4o"]);
+        assert!(c.has_provider("vllm") && !c.has_provider("VLLM") && !c.has_provider("acme"));
     }
 
     #[test]
-    fn builtin_entries_can_be_overridden() {
-        let mut c = Catalog::builtin().clone();
-        let before = c.len();
-        c.insert(ModelInfo::new("openai", "gpt-4o").price(Price::per_million(1.0, 1.0)));
-        assert_eq!(c.len(), before);
-        assert_eq!(c.find("gpt-4o").unwrap().price.as_ref().unwrap().input, 1.0);
-        // The shared built-in catalog is untouched.
-        assert_eq!(
-            Catalog::builtin()
-                .find("gpt-4o")
-                .unwrap()
-                .price
-                .as_ref()
-                .unwrap()
-                .input,
-            2.5
-        );
+    fn preference_covers_every_provider_shipped() {
+        use crate::provider::Provider;
+        use crate::providers::{Anthropic, Gemini, openai::Preset};
+        let mut shipped: Vec<String> = Preset::ALL.iter().map(|p| p.name.to_owned()).collect();
+        shipped.push(Anthropic::new("k").name().to_owned());
+        shipped.push(Gemini::new("k").name().to_owned());
+        let mut preference = PREFERENCE.to_vec();
+        preference.sort_unstable();
+        shipped.sort_unstable();
+        // Each once: a provider of this crate is never left to the by-name tail of `find`.
+        assert_eq!(preference, shipped);
+        for (prefix, vendor) in FIRST_PARTY {
+            assert!(PREFERENCE.contains(vendor), "{prefix} → {vendor}");
+            assert_eq!(*prefix, prefix.to_ascii_lowercase());
+        }
     }
 
     #[test]
@@ -963,6 +966,7 @@ mod tests {
         assert_eq!(cw("CLAUDE-X-5-2026-12-31"), Some(1));
         // Not dates: wrong month, 4 digits, version numbers.
         assert_eq!(cw("claude-x-5-20261301"), None);
+        assert_eq!(cw("claude-x-5-19991231"), None);
         assert_eq!(cw("claude-x-5-0613"), None);
         assert_eq!(cw("claude-x-5-12345678"), None);
         assert_eq!(cw("claude-x"), None);

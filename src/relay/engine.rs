@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -264,16 +265,14 @@ where
                     usage: None,
                     cost: None,
                 });
-                if acct.observed() {
-                    acct.observers.each(|o| {
-                        o.attempt_started(&AttemptStarted {
-                            route: &route.name,
-                            target: &target.id,
-                            try_number: try_no,
-                            streamed: mode == Mode::Stream,
-                        })
-                    });
-                }
+                acct.observers.each(|o| {
+                    o.attempt_started(&AttemptStarted {
+                        route: &route.name,
+                        target: &target.id,
+                        try_number: try_no,
+                        streamed: mode == Mode::Stream,
+                    })
+                });
                 let span = tracing::info_span!(
                     "relay.attempt",
                     { GEN_AI_PROVIDER_NAME } = target.provider.name(),
@@ -373,16 +372,7 @@ where
                         a.latency = latency;
                         a.usage = value.usage();
                         a.cost = attempt_cost(target.price.as_ref(), a.usage.as_ref());
-                        if acct.observed() {
-                            let a = &*a;
-                            acct.observers.each(|o| {
-                                o.attempt_ended(&AttemptEnded {
-                                    route: &route.name,
-                                    attempt: a,
-                                })
-                            });
-                            breaker_changed(acct, &target.id, changed);
-                        }
+                        attempt_ended(acct, &route.name, a, changed);
                         cancel_all(&mut attempts, flights, "another attempt won");
                         // A stream keeps the list for its whole life: no spare room.
                         if mode == Mode::Stream {
@@ -451,16 +441,7 @@ where
                 a.status = err.status();
                 a.latency = latency;
                 a.error = Some(err.clone());
-                if acct.observed() {
-                    let a = &*a;
-                    acct.observers.each(|o| {
-                        o.attempt_ended(&AttemptEnded {
-                            route: &route.name,
-                            attempt: a,
-                        })
-                    });
-                    breaker_changed(acct, &target.id, changed);
-                }
+                attempt_ended(acct, &route.name, a, changed);
                 if err.kind() == ErrorKind::ContextLengthExceeded {
                     if route.context_overflow == ContextOverflow::Stop {
                         cancel_all(&mut attempts, flights, "the call stopped");
@@ -497,17 +478,15 @@ where
                 match decision {
                     Decision::Retry(wait) => {
                         tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying same target");
-                        if acct.observed() {
-                            acct.observers.each(|o| {
-                                o.retry(&RetryEvent {
-                                    route: &route.name,
-                                    target: &target.id,
-                                    next_try: f.try_no + 1,
-                                    wait,
-                                    error: err.kind(),
-                                })
-                            });
-                        }
+                        acct.observers.each(|o| {
+                            o.retry(&RetryEvent {
+                                route: &route.name,
+                                target: &target.id,
+                                next_try: f.try_no + 1,
+                                wait,
+                                error: err.kind(),
+                            })
+                        });
                         let due = Instant::now() + wait;
                         waiting.push(Waiting {
                             step: f.step,
@@ -519,15 +498,7 @@ where
                         arm(&mut retry_timer, &waiting);
                     }
                     Decision::FailOver => {
-                        if acct.observed() {
-                            acct.observers.each(|o| {
-                                o.failover(&FailoverEvent {
-                                    route: &route.name,
-                                    from: &target.id,
-                                    error: err.kind(),
-                                })
-                            });
-                        }
+                        failed_over(acct, &route.name, &target.id, err.kind());
                         launch_next!();
                     }
                     Decision::Stop => {
@@ -544,16 +515,7 @@ where
                         let w = waiting.swap_remove(i);
                         if launch!(w.step, w.try_no, w.backoff) == Launch::Denied {
                             // The breaker opened meanwhile: the next target instead.
-                            if acct.observed() {
-                                let from = &plan.target(&w.step).id;
-                                acct.observers.each(|o| {
-                                    o.failover(&FailoverEvent {
-                                        route: &route.name,
-                                        from,
-                                        error: w.error,
-                                    })
-                                });
-                            }
+                            failed_over(acct, &route.name, &plan.target(&w.step).id, w.error);
                             launch_next!();
                         }
                     } else {
@@ -598,12 +560,26 @@ fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &st
     }
 }
 
-/// Tells the observers a target's breaker changed state.
-fn breaker_changed(acct: &Accounting, target: &TargetId, changed: Option<BreakerState>) {
+/// Tells the observers an attempt ended, and whether that changed its target's breaker.
+fn attempt_ended(
+    acct: &Accounting,
+    route: &Arc<str>,
+    attempt: &Attempt,
+    changed: Option<BreakerState>,
+) {
+    acct.observers
+        .each(|o| o.attempt_ended(&AttemptEnded { route, attempt }));
     if let Some(state) = changed {
+        let target = &attempt.target;
         acct.observers
             .each(|o| o.breaker(&BreakerEvent { target, state }));
     }
+}
+
+/// Tells the observers the call moves on from `from`, which failed with `error`.
+fn failed_over(acct: &Accounting, route: &Arc<str>, from: &TargetId, error: ErrorKind) {
+    acct.observers
+        .each(|o| o.failover(&FailoverEvent { route, from, error }));
 }
 
 /// The error when nothing is left to try.

@@ -274,9 +274,7 @@ impl Relay {
             reason = %decision.reason,
             "routed"
         );
-        if self.inner.acct.observed() {
-            self.inner.acct.observers.each(|o| o.routed(&decision));
-        }
+        self.inner.acct.observers.each(|o| o.routed(&decision));
         let primary = self.inner.resolve_name(&decision.route)?;
         Ok((self.inner.with_fallbacks(primary, req)?, Some(decision)))
     }
@@ -352,14 +350,14 @@ impl Inner {
         let start = Instant::now();
         let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
         let span = call_span("chat", &route, req, routing.as_ref());
-        let acct = route.acct.clone();
         let plan = match Plan::build(route.clone(), req, start) {
             Ok(p) => p,
             Err(e) => {
-                self.failed(&acct, &route.name, req, routing, &e, start, false);
+                self.failed(&route.acct, &route.name, req, routing, &e, start, false);
                 return Err(e);
             }
         };
+        let acct = &route.acct;
         let cx = &self.cx;
         let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t| {
             t.provider.chat(req, &t.id.model, cx)
@@ -396,7 +394,7 @@ impl Inner {
             }
             Err(e) => {
                 span.record(telemetry::ERROR_TYPE, e.kind().as_str());
-                self.failed(&acct, &route.name, req, routing, &e, start, false);
+                self.failed(acct, &route.name, req, routing, &e, start, false);
                 Err(e)
             }
         }
@@ -446,16 +444,15 @@ impl Inner {
         let start = Instant::now();
         let span = call_span("chat_stream", &route, req, routing.as_ref());
         let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
-        let acct = route.acct.clone();
         let plan = match Plan::build(route.clone(), req, start) {
             Ok(p) => p,
             Err(e) => {
-                self.failed(&acct, &route.name, req, routing, &e, start, true);
+                self.failed(&route.acct, &route.name, req, routing, &e, start, true);
                 return Err(e);
             }
         };
         let finish = (!req.relay.nested).then(|| stream::Finish {
-            acct: acct.clone(),
+            acct: route.acct.clone(),
             intent: req.relay.intent.as_deref().map(Arc::from),
             start,
             span: span.clone(),
@@ -473,7 +470,7 @@ impl Inner {
             }
             Err(e) => {
                 span.record(telemetry::ERROR_TYPE, e.kind().as_str());
-                self.failed(&acct, &route.name, req, routing, &e, start, true);
+                self.failed(&route.acct, &route.name, req, routing, &e, start, true);
                 Err(e)
             }
         }
@@ -557,10 +554,10 @@ pub struct BenchStats {
 
 impl BenchStats {
     /// Records one served call (one attempt on `provider/model`, with usage and cost) under
-    /// `route` and `query_type`, as a finished call is recorded.
+    /// route `bench` and `query_type`, as a finished call is recorded.
     #[doc(hidden)]
-    pub fn record(&self, route: &str, query_type: Option<&str>) {
-        if let Some(s) = &self.acct.stats {
+    pub fn record(&self, query_type: Option<&str>) {
+        if let (Some(s), Some(route)) = (&self.acct.stats, &self.meta.route) {
             s.record(&CallRecord {
                 route,
                 query_type,
@@ -810,21 +807,14 @@ impl RelayBuilder {
         let catalog_ref: &Catalog = catalog.as_deref().unwrap_or(Catalog::builtin());
         let baseline = match &self.baseline {
             None => None,
-            Some(name) => {
-                let info = match Target::parse(name) {
-                    Some(t) => catalog_ref.get(&t.provider, &t.model),
-                    None => None,
+            Some(name) => match catalog_ref.find(name).and_then(|m| m.price.clone()) {
+                Some(p) => Some(p),
+                None => {
+                    return Err(config(format!(
+                        "baseline {name:?}: the catalog has no price for this model"
+                    )));
                 }
-                .or_else(|| catalog_ref.find(name));
-                match info.and_then(|m| m.price.clone()) {
-                    Some(p) => Some(p),
-                    None => {
-                        return Err(config(format!(
-                            "baseline {name:?}: the catalog has no price for this model"
-                        )));
-                    }
-                }
-            }
+            },
         };
         #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
         let mut observers = self.observers;

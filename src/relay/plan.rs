@@ -552,11 +552,9 @@ impl Resolver<'_> {
             .catalog
             .get(provider.name(), &t.model)
             .or_else(|| self.catalog.get(&t.provider, &t.model))
-            .or_else(|| {
-                let vendor_known = self.catalog.providers().contains(&provider.name());
-                (!vendor_known)
-                    .then(|| self.catalog.find(&t.model))
-                    .flatten()
+            .or_else(|| match self.catalog.has_provider(provider.name()) {
+                true => None,
+                false => self.catalog.find(&t.model),
             });
         Ok(ResolvedTarget {
             id: TargetId::new(t.provider.as_str(), t.model.as_str()),

@@ -117,9 +117,11 @@ pub struct RouteChoice {
     pub route: Arc<str>,
     /// Why, in words (e.g. `intent "refund_dispute"`, `language cmn (0.97)`).
     pub reason: String,
-    /// The label a classifier gave the query, if one decided.
+    /// The label the rule gave the query: a classifier's label, or e.g. a language rule's
+    /// script or language code.
     pub label: Option<String>,
-    /// How long the classifier took, if one ran.
+    /// How long the classifier took, if one ran (a router that sets it declares `label` a
+    /// classifier's label: the call's query type in the stats).
     pub classifier_latency: Option<Duration>,
     /// The classifier call's usage, if it called a model.
     pub classifier_usage: Option<Usage>,

@@ -133,9 +133,11 @@ pub struct RoutingDecision {
     pub route: Arc<str>,
     /// Why.
     pub reason: String,
-    /// The classifier's label, latency and usage, when a classifier decided.
+    /// The label the matching rule gave the query: a classifier's label (then also the
+    /// call's query type in the stats), or a language rule's script or language code.
     pub label: Option<String>,
-    /// How long the classifier took.
+    /// How long the classifier took, when a classifier decided (`Some` marks `label` as a
+    /// classifier's).
     pub classifier_latency: Option<Duration>,
     /// The classifier call's usage.
     pub classifier_usage: Option<Usage>,

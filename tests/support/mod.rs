@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use polyrelay::providers::OpenAi;
 pub use polyrelay::simulator::{RecordedRequest, Reply, Simulator};
-use polyrelay::{Chain, ChatChunk, ChatStream, Error, Relay};
+use polyrelay::{Chain, ChatChunk, ChatRequest, ChatResponse, ChatStream, Error, Relay};
 
 /// An OpenAI-compatible provider pointed at the simulator.
 pub fn openai_at(sim: &Simulator, key: &str) -> OpenAi {
@@ -36,6 +36,23 @@ pub async fn guarded<T>(fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), fut)
         .await
         .expect("test took longer than 20 s")
+}
+
+/// Streams `req` through `relay` and folds the stream into one response, within
+/// [`guarded`]'s bound. Panics if the stream does not open.
+pub async fn folded(
+    relay: &Relay,
+    req: impl std::borrow::Borrow<ChatRequest> + Send,
+) -> Result<ChatResponse, Error> {
+    guarded(async {
+        relay
+            .chat_stream(req)
+            .await
+            .expect("the stream opens")
+            .into_response()
+            .await
+    })
+    .await
 }
 
 /// Reads a stream to its end, leaving it in place (its meta stays readable): the chunks, and

@@ -23,12 +23,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Provenance written into the catalog's `source` object.
-const SOURCE_NAME: &str = "LiteLLM model_prices_and_context_window.json";
-const SOURCE_PACKAGE: &str =
-    "litellm 1.106.2 (PyPI), litellm/model_prices_and_context_window_backup.json";
-const SOURCE_LICENSE: &str = "MIT, (c) Berri AI";
-const SOURCE_TAKEN: &str = "2026-11-22";
-const GENERATED_BY: &str = "tools/catalog-gen";
+const SOURCE: Source = Source {
+    name: "LiteLLM model_prices_and_context_window.json",
+    package: "litellm 1.106.2 (PyPI), litellm/model_prices_and_context_window_backup.json",
+    license: "MIT, (c) Berri AI",
+    taken: "2026-11-22",
+    generated_by: "tools/catalog-gen",
+};
 
 /// LiteLLM's `litellm_provider` → polyrelay's provider name (the name a provider reports,
 /// `Preset::name` for the OpenAI-compatible ones).
@@ -57,28 +58,6 @@ const PROVIDERS: &[(&str, &str)] = &[
     ("together_ai", "together"),
     ("xai", "xai"),
     ("zai", "zai"),
-];
-
-/// Every provider name polyrelay has (for the per-provider report, zeros included).
-const OUR_PROVIDERS: &[&str] = &[
-    "openai",
-    "anthropic",
-    "gemini",
-    "deepseek",
-    "mistral",
-    "qwen",
-    "openrouter",
-    "groq",
-    "together",
-    "xai",
-    "fireworks",
-    "moonshot",
-    "cerebras",
-    "perplexity",
-    "zai",
-    "ollama",
-    "vllm",
-    "llama.cpp",
 ];
 
 /// LiteLLM providers carrying the same Qwen models as `dashscope`, checked against it.
@@ -143,7 +122,7 @@ struct Tier {
     cache_write: Option<f64>,
 }
 
-#[derive(Serialize, Clone, Copy, PartialEq, Debug)]
+#[derive(Serialize, Clone, Copy, PartialEq, Debug, Default)]
 struct Capabilities {
     tools: bool,
     vision: bool,
@@ -213,13 +192,14 @@ fn run() -> Result<ExitCode, String> {
     cross_check_qwen(&root, &models);
     let out = render(&models)?;
 
-    let mut counts: BTreeMap<&str, usize> = OUR_PROVIDERS.iter().map(|p| (*p, 0)).collect();
+    // Every provider mapped, zeros included (a mapping that yields nothing shows).
+    let mut counts: BTreeMap<&str, usize> = PROVIDERS.iter().map(|(_, ours)| (*ours, 0)).collect();
     for m in &models {
         *counts.entry(m.provider.as_str()).or_default() += 1;
     }
     println!("models per provider:");
-    for p in OUR_PROVIDERS {
-        println!("  {p:<12} {}", counts.get(p).copied().unwrap_or(0));
+    for (p, n) in &counts {
+        println!("  {p:<12} {n}");
     }
     let with_models = counts.values().filter(|n| **n > 0).count();
     let priced = models.iter().filter(|m| m.price.is_some()).count();
@@ -252,19 +232,16 @@ fn run() -> Result<ExitCode, String> {
 fn extract(root: &Map<String, Value>) -> Result<Vec<Model>, String> {
     // (provider, model) → (rank of the key it came from, model).
     let mut kept: BTreeMap<(String, String), (u8, Model)> = BTreeMap::new();
-    for (key, entry) in root {
-        let Some(entry) = entry.as_object() else {
+    for ChatEntry {
+        key,
+        litellm,
+        id,
+        prefixed,
+        entry,
+    } in chat_entries(root)
+    {
+        let Some(ours) = our_name(litellm) else {
             continue;
-        };
-        let Some((litellm, ours)) = our_provider(entry) else {
-            continue;
-        };
-        if entry.get("mode").and_then(Value::as_str) != Some("chat") {
-            continue;
-        }
-        let (prefixed, id) = match key.strip_prefix(litellm).and_then(|k| k.strip_prefix('/')) {
-            Some(rest) => (true, rest),
-            None => (false, key.as_str()),
         };
         if id.is_empty() || NOT_MODELS.iter().any(|p| id.starts_with(p)) {
             continue;
@@ -310,10 +287,42 @@ fn api_id(provider: &str, id: &str) -> String {
     id.to_owned()
 }
 
-/// (LiteLLM's provider name, ours), for the providers we map.
-fn our_provider(entry: &Map<String, Value>) -> Option<(&'static str, &'static str)> {
-    let litellm = entry.get("litellm_provider")?.as_str()?;
-    PROVIDERS.iter().copied().find(|(l, _)| *l == litellm)
+/// Our name for LiteLLM's provider `litellm`, for the providers we map.
+fn our_name(litellm: &str) -> Option<&'static str> {
+    PROVIDERS
+        .iter()
+        .find(|(l, _)| *l == litellm)
+        .map(|(_, ours)| *ours)
+}
+
+/// One `mode == "chat"` entry of LiteLLM's file.
+struct ChatEntry<'a> {
+    key: &'a str,
+    /// Its `litellm_provider`.
+    litellm: &'a str,
+    /// The key without a leading `<litellm_provider>/`.
+    id: &'a str,
+    /// Whether the key had that prefix.
+    prefixed: bool,
+    entry: &'a Map<String, Value>,
+}
+
+fn chat_entries(root: &Map<String, Value>) -> impl Iterator<Item = ChatEntry<'_>> {
+    root.iter().filter_map(|(key, entry)| {
+        let entry = entry.as_object()?;
+        if entry.get("mode").and_then(Value::as_str) != Some("chat") {
+            return None;
+        }
+        let litellm = entry.get("litellm_provider")?.as_str()?;
+        let rest = key.strip_prefix(litellm).and_then(|k| k.strip_prefix('/'));
+        Some(ChatEntry {
+            key,
+            litellm,
+            id: rest.unwrap_or(key),
+            prefixed: rest.is_some(),
+            entry,
+        })
+    })
 }
 
 /// One LiteLLM entry as a catalog model; `None` for an entry that carries no facts we keep.
@@ -333,16 +342,12 @@ fn convert(
         prefill: flag("supports_assistant_prefill"),
         reasoning: flag("supports_reasoning"),
     };
-    let no_caps = capabilities
-        == Capabilities {
-            tools: false,
-            vision: false,
-            json_schema: false,
-            prefill: false,
-            reasoning: false,
-        };
     // e.g. OpenAI's `container` (code-interpreter sessions): not a model.
-    if price.is_none() && context_window.is_none() && max_output_tokens.is_none() && no_caps {
+    if price.is_none()
+        && context_window.is_none()
+        && max_output_tokens.is_none()
+        && capabilities == Capabilities::default()
+    {
         return Ok(None);
     }
     Ok(Some(Model {
@@ -405,22 +410,43 @@ fn per_million(per_token: f64) -> Result<f64, String> {
         .map_err(|_| format!("unexpected float text {text}"))
 }
 
-fn price(entry: &Map<String, Value>) -> Result<Option<Price>, String> {
-    let flat = match (
-        cost(entry, "input_cost_per_token")?,
-        cost(entry, "output_cost_per_token")?,
+/// The rates of `obj` whose keys end in `suffix` (`""` for the flat price); `None` when it has
+/// neither an input nor an output cost.
+fn rates(obj: &Map<String, Value>, suffix: &str) -> Result<Option<Price>, String> {
+    let rate = |k: &str| cost(obj, &format!("{k}{suffix}"));
+    match (
+        rate("input_cost_per_token")?,
+        rate("output_cost_per_token")?,
     ) {
-        (Some(input), Some(output)) => Some(Price {
+        (Some(input), Some(output)) => Ok(Some(Price {
             input,
             output,
-            cache_read: cost(entry, "cache_read_input_token_cost")?,
-            cache_write: cost(entry, "cache_creation_input_token_cost")?,
-            reasoning: cost(entry, "output_cost_per_reasoning_token")?,
+            cache_read: rate("cache_read_input_token_cost")?,
+            cache_write: rate("cache_creation_input_token_cost")?,
+            reasoning: rate("output_cost_per_reasoning_token")?,
             tiers: Vec::new(),
-        }),
-        (None, None) => None,
-        _ => return Err("input and output cost must come together".to_owned()),
-    };
+        })),
+        (None, None) => Ok(None),
+        _ => Err(format!(
+            "input_cost_per_token{suffix} and output_cost_per_token{suffix} must come together"
+        )),
+    }
+}
+
+/// `p`'s rates as a tier above `above` tokens. A tier's own reasoning rate has no field in
+/// the catalog; the base rate applies.
+fn tier(above: u64, p: &Price) -> Tier {
+    Tier {
+        above_input_tokens: above,
+        input: p.input,
+        output: p.output,
+        cache_read: p.cache_read,
+        cache_write: p.cache_write,
+    }
+}
+
+fn price(entry: &Map<String, Value>) -> Result<Option<Price>, String> {
+    let flat = rates(entry, "")?;
 
     // LiteLLM's `tiered_pricing`: [{range: [lo, hi], input_cost_per_token, …}, …].
     let mut ranges: Vec<(u64, Price)> = Vec::new();
@@ -440,23 +466,9 @@ fn price(entry: &Map<String, Value>) -> Result<Option<Price>, String> {
                 .filter(|lo| *lo >= 0.0 && lo.fract() == 0.0)
                 .ok_or("tiered_pricing entry without a range".to_owned())?
                 as u64;
-            let (Some(input), Some(output)) = (
-                cost(t, "input_cost_per_token")?,
-                cost(t, "output_cost_per_token")?,
-            ) else {
-                return Err("tiered_pricing entry without input and output cost".to_owned());
-            };
-            ranges.push((
-                lo,
-                Price {
-                    input,
-                    output,
-                    cache_read: cost(t, "cache_read_input_token_cost")?,
-                    cache_write: cost(t, "cache_creation_input_token_cost")?,
-                    reasoning: cost(t, "output_cost_per_reasoning_token")?,
-                    tiers: Vec::new(),
-                },
-            ));
+            let p = rates(t, "")?
+                .ok_or("tiered_pricing entry without input and output cost".to_owned())?;
+            ranges.push((lo, p));
         }
         ranges.sort_by_key(|(lo, _)| *lo);
     }
@@ -470,20 +482,11 @@ fn price(entry: &Map<String, Value>) -> Result<Option<Price>, String> {
         },
     };
 
-    let mut tiers: BTreeMap<u64, Tier> = BTreeMap::new();
-    for (lo, p) in ranges.iter().filter(|(lo, _)| *lo > 0) {
-        // A tier's own reasoning rate has no field in the catalog; the base rate applies.
-        tiers.insert(
-            *lo,
-            Tier {
-                above_input_tokens: *lo,
-                input: p.input,
-                output: p.output,
-                cache_read: p.cache_read,
-                cache_write: p.cache_write,
-            },
-        );
-    }
+    let mut tiers: BTreeMap<u64, Tier> = ranges
+        .iter()
+        .filter(|(lo, _)| *lo > 0)
+        .map(|(lo, p)| (*lo, tier(*lo, p)))
+        .collect();
 
     // `<cost key>_above_<N>k_tokens`, exactly (not `…_batches`, `…_priority`, `…_1hr`…).
     let mut thresholds: Vec<u64> = entry
@@ -501,23 +504,9 @@ fn price(entry: &Map<String, Value>) -> Result<Option<Price>, String> {
     thresholds.sort_unstable();
     thresholds.dedup();
     for n in thresholds {
-        let key = |k: &str| format!("{k}_above_{n}k_tokens");
-        let (Some(input), Some(output)) = (
-            cost(entry, &key("input_cost_per_token"))?,
-            cost(entry, &key("output_cost_per_token"))?,
-        ) else {
-            return Err(format!(
-                "tier above {n}k without both input and output cost"
-            ));
-        };
-        let tier = Tier {
-            above_input_tokens: n * 1000,
-            input,
-            output,
-            cache_read: cost(entry, &key("cache_read_input_token_cost"))?,
-            cache_write: cost(entry, &key("cache_creation_input_token_cost"))?,
-        };
-        if tiers.insert(n * 1000, tier).is_some() {
+        let p = rates(entry, &format!("_above_{n}k_tokens"))?
+            .ok_or_else(|| format!("tier above {n}k without both input and output cost"))?;
+        if tiers.insert(n * 1000, tier(n * 1000, &p)).is_some() {
             return Err(format!("two tiers above {n}k"));
         }
     }
@@ -539,19 +528,7 @@ fn cross_check_qwen(root: &Map<String, Value>, models: &[Model]) {
         .collect();
     for other in QWEN_CROSS_CHECK {
         let (mut same, mut differ, mut missing) = (0, Vec::new(), 0);
-        for (key, entry) in root {
-            let Some(entry) = entry.as_object() else {
-                continue;
-            };
-            if entry.get("litellm_provider").and_then(Value::as_str) != Some(other)
-                || entry.get("mode").and_then(Value::as_str) != Some("chat")
-            {
-                continue;
-            }
-            let id = key
-                .strip_prefix(other)
-                .and_then(|k| k.strip_prefix('/'))
-                .unwrap_or(key);
+        for ChatEntry { id, entry, .. } in chat_entries(root).filter(|e| e.litellm == *other) {
             match (qwen.get(id), convert("qwen", id, entry)) {
                 (Some(ours), Ok(Some(theirs))) if **ours == theirs => same += 1,
                 (Some(_), _) => differ.push(id.to_owned()),
@@ -572,16 +549,9 @@ fn cross_check_qwen(root: &Map<String, Value>, models: &[Model]) {
 
 /// The catalog file: compact JSON, one model per line.
 fn render(models: &[Model]) -> Result<String, String> {
-    let source = Source {
-        name: SOURCE_NAME,
-        package: SOURCE_PACKAGE,
-        license: SOURCE_LICENSE,
-        taken: SOURCE_TAKEN,
-        generated_by: GENERATED_BY,
-    };
     let mut out = String::with_capacity(models.len() * 256);
     out.push_str("{\"source\":");
-    out.push_str(&serde_json::to_string(&source).map_err(|e| e.to_string())?);
+    out.push_str(&serde_json::to_string(&SOURCE).map_err(|e| e.to_string())?);
     out.push_str(",\n\"models\":[\n");
     for (i, m) in models.iter().enumerate() {
         out.push_str(&serde_json::to_string(m).map_err(|e| e.to_string())?);
