@@ -63,6 +63,15 @@ const MESSAGE_500: &str = "Hello, I ordered a pair of running shoes three weeks 
     card rather than store credit. Please also tell me how long a refund usually takes to \
     appear on my statement, because I need the money before the end of the month. Thanks!";
 
+/// The language rule the benchmark measures, and its 500-character message.
+fn language_case() -> (LanguageRule, String) {
+    let rule = LanguageRule::new()
+        .script(Script::Han, "qwen")
+        .language("fra", "mistral")
+        .language("eng", "general");
+    (rule, MESSAGE_500.chars().take(500).collect())
+}
+
 fn criterion_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime, relay: &Relay) {
     let rule = IntentRule::new()
         .intent("order_status", "cheap")
@@ -81,11 +90,7 @@ fn criterion_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime, relay: &Rel
             black_box(fut.as_mut().poll(&mut task))
         })
     });
-    let text: String = MESSAGE_500.chars().take(500).collect();
-    let language = LanguageRule::new()
-        .script(Script::Han, "qwen")
-        .language("fra", "mistral")
-        .language("eng", "general");
+    let (language, text) = language_case();
     c.bench_function("language_rule_500_chars_latin", |b| {
         b.iter(|| black_box(language.choose(black_box(&text))))
     });
@@ -165,6 +170,15 @@ fn main() {
     // `--count ROUTE N`: N requests' bookkeeping per task on 32 tasks, then exit (for
     // instruction counts with callgrind; see BENCHMARKS.md).
     let args: Vec<String> = std::env::args().collect();
+    // `--count-language N`: N decisions of the language rule on the 500-character message.
+    if let Some(i) = args.iter().position(|a| a == "--count-language") {
+        let n: usize = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(100);
+        let (rule, text) = language_case();
+        for _ in 0..n {
+            black_box(rule.choose(black_box(&text)));
+        }
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--count") {
         let route = args.get(i + 1).map(String::as_str).unwrap_or("ordered");
         let n = args.get(i + 2).and_then(|v| v.parse().ok()).unwrap_or(1000);

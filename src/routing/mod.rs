@@ -13,6 +13,8 @@ pub use crate::relay::{RouteChoice, Router, RouterContext, RoutingQuery, Rules};
 #[cfg(feature = "language")]
 mod language;
 #[cfg(feature = "language")]
+mod scorer;
+#[cfg(feature = "language")]
 pub use language::{DEFAULT_CANDIDATES, LanguageDetection, LanguageRule, Script, detect_language};
 mod llm;
 pub use llm::{
