@@ -12,9 +12,13 @@
 //!   and comes back to OpenAI when it recovers.
 //!
 //! It prints, per request, the rule that chose the route, the target that served, and why.
+//!
+//! `cargo run --example support_bot -- --config` (or `SUPPORT_BOT_CONFIG=1`) builds the same
+//! relay from `examples/support_bot.toml` instead of code: the output is the same.
 
 use std::time::{Duration, Instant};
 
+use polyrelay::config::RelayConfig;
 use polyrelay::providers::{Anthropic, OpenAi};
 use polyrelay::routing::{ClassifierRule, IntentRule, LanguageRule, Rules, Script, TextClassifier};
 use polyrelay::simulator::{Reply, Simulator};
@@ -49,72 +53,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         [Reply::openai_text("Handled on our own servers.")],
     );
 
-    // The in-process classifier, trained at start-up on labelled tickets (no network call):
-    // it routes tickets that come without an intent.
-    let classifier =
-        TextClassifier::from_jsonl_str(include_str!("../tests/data/support_tickets.jsonl"))?;
-    let window = Duration::from_millis(2500);
-    let openai = |model: &str| Target::new("openai", model).first_token_timeout(window);
-    let relay = Relay::builder()
-        .provider("openai", OpenAi::new("sk-sim").base_url(&url))
-        .provider("anthropic", Anthropic::new("sk-ant-sim").base_url(&url))
-        .provider("qwen", OpenAi::qwen("sk-sim").base_url(&url))
-        .provider("onprem", OpenAi::vllm().base_url(&url))
-        .route(
-            "fast",
-            Chain::new()
-                .target(openai("gpt-4o-mini"))
-                .target("anthropic/claude-haiku-4-5"),
-        )
-        .route(
-            "strong",
-            Chain::new()
-                .target(openai("gpt-4o"))
-                .target("anthropic/claude-sonnet-4-5"),
-        )
-        .route(
-            "multilingual",
-            Chain::of(["qwen/qwen-max", "anthropic/claude-sonnet-4-5"]),
-        )
-        .route(
-            "qwen",
-            Chain::of(["qwen/qwen-plus", "anthropic/claude-haiku-4-5"]),
-        )
-        .route(
-            "onprem",
-            Chain::new()
-                .target(Target::new("onprem", "llama-3.3-70b").tags(["on-prem"]))
-                .require_tags(["on-prem"]),
-        )
-        .route(
-            "general",
-            Chain::new()
-                .target(openai("gpt-4o-mini"))
-                .target("anthropic/claude-haiku-4-5"),
-        )
-        .router(
-            "support",
-            Rules::new("general")
-                .rule("sensitive", IntentRule::new().intent("sensitive", "onprem"))
-                .rule("chinese", LanguageRule::new().script(Script::Han, "qwen"))
-                .rule(
-                    "intents",
-                    IntentRule::new()
-                        .intent("order_status", "fast")
-                        .intent("refund_dispute", "strong")
-                        .intent("translation", "multilingual"),
-                )
-                .rule(
-                    "classifier",
-                    ClassifierRule::new(classifier)
-                        .label("order_status", "fast")
-                        .label("refund_dispute", "strong")
-                        .label("translation", "multilingual")
-                        .min_confidence(0.6),
-                ),
-        )
-        .breaker(BreakerPolicy::default().cooldown(Duration::from_millis(600)))
-        .build()?;
+    let from_file = std::env::args().any(|a| a == "--config")
+        || std::env::var_os("SUPPORT_BOT_CONFIG").is_some();
+    let relay = if from_file {
+        println!("(relay built from examples/support_bot.toml)\n");
+        relay_from_file(&sim.base_url())?
+    } else {
+        relay_from_code(&url)?
+    };
 
     let tickets: Vec<(ChatRequest, bool)> = vec![
         (
@@ -192,6 +138,93 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// The support bot's relay, in code, with every provider at `url` (the simulator's `/v1`).
+pub fn relay_from_code(url: &str) -> Result<Relay, Box<dyn std::error::Error>> {
+    // The in-process classifier, trained at start-up on labelled tickets (no network call):
+    // it routes tickets that come without an intent.
+    let classifier =
+        TextClassifier::from_jsonl_str(include_str!("../tests/data/support_tickets.jsonl"))?;
+    let window = Duration::from_millis(2500);
+    let openai = |model: &str| Target::new("openai", model).first_token_timeout(window);
+    let relay = Relay::builder()
+        .provider("openai", OpenAi::new("sk-sim").base_url(url))
+        .provider("anthropic", Anthropic::new("sk-ant-sim").base_url(url))
+        .provider("qwen", OpenAi::qwen("sk-sim").base_url(url))
+        .provider("onprem", OpenAi::vllm().base_url(url))
+        .route(
+            "fast",
+            Chain::new()
+                .target(openai("gpt-4o-mini"))
+                .target("anthropic/claude-haiku-4-5"),
+        )
+        .route(
+            "strong",
+            Chain::new()
+                .target(openai("gpt-4o"))
+                .target("anthropic/claude-sonnet-4-5"),
+        )
+        .route(
+            "multilingual",
+            Chain::of(["qwen/qwen-max", "anthropic/claude-sonnet-4-5"]),
+        )
+        .route(
+            "qwen",
+            Chain::of(["qwen/qwen-plus", "anthropic/claude-haiku-4-5"]),
+        )
+        .route(
+            "onprem",
+            Chain::new()
+                .target(Target::new("onprem", "llama-3.3-70b").tags(["on-prem"]))
+                .require_tags(["on-prem"]),
+        )
+        .route(
+            "general",
+            Chain::new()
+                .target(openai("gpt-4o-mini"))
+                .target("anthropic/claude-haiku-4-5"),
+        )
+        .router(
+            "support",
+            Rules::new("general")
+                .rule("sensitive", IntentRule::new().intent("sensitive", "onprem"))
+                .rule("chinese", LanguageRule::new().script(Script::Han, "qwen"))
+                .rule(
+                    "intents",
+                    IntentRule::new()
+                        .intent("order_status", "fast")
+                        .intent("refund_dispute", "strong")
+                        .intent("translation", "multilingual"),
+                )
+                .rule(
+                    "classifier",
+                    ClassifierRule::new(classifier)
+                        .label("order_status", "fast")
+                        .label("refund_dispute", "strong")
+                        .label("translation", "multilingual")
+                        .min_confidence(0.6),
+                ),
+        )
+        .breaker(BreakerPolicy::default().cooldown(Duration::from_millis(600)))
+        .build()?;
+    Ok(relay)
+}
+
+/// The same relay from `examples/support_bot.toml`, with `${SIM_URL}` and the API keys'
+/// variables answered for the simulator at `sim_url`.
+pub fn relay_from_file(sim_url: &str) -> Result<Relay, Box<dyn std::error::Error>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/support_bot.toml");
+    let config = RelayConfig::from_file(path)?;
+    let relay = config
+        .builder_with_env(|var| match var {
+            "SIM_URL" => Some(sim_url.to_owned()),
+            "OPENAI_API_KEY" | "DASHSCOPE_API_KEY" => Some("sk-sim".to_owned()),
+            "ANTHROPIC_API_KEY" => Some("sk-ant-sim".to_owned()),
+            _ => None,
+        })?
+        .build()?;
+    Ok(relay)
 }
 
 fn ticket(text: &str) -> ChatRequest {

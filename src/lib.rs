@@ -6,6 +6,9 @@
 pub mod accounting;
 /// The model catalog: what a model costs, how much it can read and write, and what it can do.
 pub mod catalog;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config;
 pub mod error;
 pub mod http;
 pub mod provider;

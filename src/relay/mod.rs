@@ -3,7 +3,8 @@
 //! deadline, and reports what it did.
 
 mod chain;
-mod duration;
+mod describe;
+pub(crate) mod duration;
 mod engine;
 mod health;
 mod plan;
@@ -30,6 +31,9 @@ use crate::types::{ChatRequest, ChatResponse, ChatStream, ResponseMeta, RoutingD
 
 pub use crate::catalog::Price;
 pub use chain::{Chain, Hedge, MidStreamRecovery, Strategy, Target};
+pub use describe::{
+    ProviderDescription, RelayDescription, RouteDescription, RouterDescription, TargetDescription,
+};
 pub use duration::parse_duration;
 use engine::{Mode, saturating_add};
 pub use health::{BreakerPolicy, BreakerState, RetryBudget, TargetHealth};

@@ -196,6 +196,20 @@ impl Script {
         })
     }
 
+    /// The script named `name` ([`Script::name`]'s spelling, any case), if any.
+    ///
+    /// ```
+    /// use polyrelay::routing::Script;
+    /// assert_eq!(Script::from_name("Han"), Some(Script::Han));
+    /// assert_eq!(Script::from_name("klingon"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Script> {
+        SCRIPTS
+            .iter()
+            .copied()
+            .find(|s| s.name().eq_ignore_ascii_case(name.trim()))
+    }
+
     /// The script's name in lower case, as routing reasons show it (`han`, `kana`, `latin`…).
     pub fn name(self) -> &'static str {
         match self {

@@ -1,0 +1,791 @@
+//! Configuration files: a relay written down in TOML ([`RelayConfig`],
+//! [`Relay::from_config_file`](crate::Relay::from_config_file)).
+//!
+//! A file says what the builders say — providers, targets, routes, routers and their rules,
+//! breakers, the stats baseline, catalog entries — so a model is added by editing it. Its
+//! shape is strict: unknown keys are errors, API keys are named by environment variable
+//! only, and every error names the file, the line and the key ([`ConfigError`]).
+//!
+//! ```
+//! use polyrelay::Relay;
+//! let relay = Relay::from_toml_str(r#"
+//!     [providers.local]
+//!     kind = "ollama"
+//!     base_url = "http://127.0.0.1:11434/v1"
+//!
+//!     [routes.support]
+//!     targets = ["local/llama3.2", "local/qwen2.5"]
+//!     first_token_timeout = "2.5s"
+//! "#)?;
+//! assert_eq!(relay.routes(), ["support"]);
+//! # Ok::<(), polyrelay::config::ConfigError>(())
+//! ```
+//!
+//! The complete format is in the README ("Configuration file") and in
+//! `examples/support_bot.toml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::catalog::{Catalog, ModelInfo};
+use crate::provider::Provider;
+use crate::providers::openai::Preset;
+use crate::providers::{Anthropic, Gemini, OpenAi};
+use crate::relay::{BreakerPolicy, Chain, Relay, RelayBuilder, RetryBudget, Target};
+
+mod rules;
+
+/// A configuration error: where (the file, the line and column, the key) and what.
+///
+/// Displayed as `support_bot.toml:12:1: routes.fast.targets[1]: unknown provider
+/// "anthropc" (providers: anthropic, openai)`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    file: Option<PathBuf>,
+    line: Option<usize>,
+    column: Option<usize>,
+    key: Option<String>,
+    message: String,
+}
+
+impl ConfigError {
+    fn new(message: impl Into<String>) -> Self {
+        ConfigError {
+            file: None,
+            line: None,
+            column: None,
+            key: None,
+            message: message.into(),
+        }
+    }
+
+    /// The file, when the configuration came from one.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// The line (1-based) the error is on, when known.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// The column (1-based), when known.
+    pub fn column(&self) -> Option<usize> {
+        self.column
+    }
+
+    /// The key, as a dotted path (`routes.fast.targets[1]`), when the error is about one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn render(&self) -> String {
+        let mut out = match &self.file {
+            Some(f) => f.display().to_string(),
+            None => "<config>".to_owned(),
+        };
+        if let Some(line) = self.line {
+            out.push_str(&format!(":{line}"));
+            if let Some(col) = self.column {
+                out.push_str(&format!(":{col}"));
+            }
+        }
+        out.push_str(": ");
+        if let Some(key) = &self.key {
+            out.push_str(key);
+            out.push_str(": ");
+        }
+        out.push_str(&self.message);
+        out
+    }
+}
+
+impl From<ConfigError> for crate::Error {
+    fn from(e: ConfigError) -> Self {
+        crate::Error::new(crate::ErrorKind::Config, e.to_string()).with_source(e)
+    }
+}
+
+/// One step of a key path.
+#[derive(Clone, Debug)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A key path, e.g. `routes.fast.targets[1]`.
+#[derive(Clone, Debug, Default)]
+struct KeyPath(Vec<Seg>);
+
+impl KeyPath {
+    fn of(keys: &[&str]) -> KeyPath {
+        KeyPath(keys.iter().map(|k| Seg::Key((*k).to_owned())).collect())
+    }
+
+    fn key(&self, k: &str) -> KeyPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(k.to_owned()));
+        p
+    }
+
+    fn index(&self, i: usize) -> KeyPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for seg in &self.0 {
+            match seg {
+                Seg::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    let bare = !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    if bare {
+                        out.push_str(k);
+                    } else {
+                        out.push_str(&format!("{k:?}"));
+                    }
+                }
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    }
+}
+
+/// A relay configuration, parsed and checked for shape (unknown keys, types, durations),
+/// not yet built: [`builder`](Self::builder) checks what it refers to (providers,
+/// routes, environment variables, URLs, files) and makes the [`RelayBuilder`], to which code
+/// can still add (observers, an HTTP client) before [`build`](RelayBuilder::build).
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    file: RelayFile,
+    source: Arc<str>,
+    path: Option<PathBuf>,
+}
+
+/// The file's shape.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayFile {
+    #[serde(default)]
+    providers: BTreeMap<String, ProviderFile>,
+    #[serde(default)]
+    defaults: Option<Chain>,
+    #[serde(default)]
+    targets: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    routes: BTreeMap<String, Chain>,
+    #[serde(default)]
+    routers: BTreeMap<String, rules::RouterFile>,
+    #[serde(default)]
+    breaker: Option<BreakerPolicy>,
+    #[serde(default)]
+    breakers: BTreeMap<String, BreakerPolicy>,
+    #[serde(default)]
+    retry_budget: Option<RetryBudget>,
+    #[serde(default)]
+    stats: StatsFile,
+    #[serde(default)]
+    catalog: CatalogFile,
+}
+
+/// `[providers.NAME]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderFile {
+    kind: String,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    api_key_env: Option<String>,
+    /// Only to refuse it with a reason.
+    #[serde(default)]
+    api_key: Option<toml::Value>,
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Azure: resource, deployment, API version.
+    #[serde(default)]
+    resource: Option<String>,
+    #[serde(default)]
+    deployment: Option<String>,
+    #[serde(default)]
+    api_version: Option<String>,
+}
+
+/// `[stats]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct StatsFile {
+    enabled: bool,
+    baseline: Option<String>,
+    #[serde(with = "crate::relay::duration::opt")]
+    window: Option<Duration>,
+}
+
+impl Default for StatsFile {
+    fn default() -> Self {
+        StatsFile {
+            enabled: true,
+            baseline: None,
+            window: None,
+        }
+    }
+}
+
+/// `[catalog]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CatalogFile {
+    /// Start from an empty catalog instead of the built-in one.
+    empty: bool,
+    /// Entries added or replaced (`[[catalog.models]]`).
+    models: Vec<ModelInfo>,
+}
+
+/// The provider kinds a file may name besides the OpenAI-compatible presets.
+const OTHER_KINDS: &[&str] = &["anthropic", "gemini", "openai_compatible", "azure"];
+
+/// Presets of local servers, which need no key.
+const LOCAL_PRESETS: &[&str] = &["ollama", "vllm", "llama.cpp"];
+
+impl RelayConfig {
+    /// Parses a configuration from TOML text.
+    pub fn from_toml_str(text: &str) -> Result<RelayConfig, ConfigError> {
+        Self::parse(text, None)
+    }
+
+    /// Reads and parses a configuration file. Relative paths inside it (a classifier's
+    /// examples) are taken from the file's directory.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<RelayConfig, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: Some(path.to_owned()),
+            ..ConfigError::new(format!("cannot read the file: {e}"))
+        })?;
+        Self::parse(&text, Some(path.to_owned()))
+    }
+
+    fn parse(text: &str, path: Option<PathBuf>) -> Result<RelayConfig, ConfigError> {
+        let at = |e: &toml::de::Error, key: Option<String>| {
+            let (line, column) = e.span().map_or((None, None), |s| {
+                let (l, c) = line_col(text, s.start);
+                (Some(l), Some(c))
+            });
+            ConfigError {
+                file: path.clone(),
+                line,
+                column,
+                key,
+                message: e.message().trim().to_owned(),
+            }
+        };
+        // Syntax first (a duplicate table such as two `[routes.fast]` is one).
+        toml::de::DeTable::parse(text).map_err(|e| at(&e, None))?;
+        let de = toml::Deserializer::parse(text).map_err(|e| at(&e, None))?;
+        let file: RelayFile = serde_path_to_error::deserialize(de).map_err(|e| {
+            let mut key = e.path().to_string();
+            let inner = e.into_inner();
+            // An unknown field is reported at its table: name the field itself.
+            if let Some(field) = inner
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split('`').next())
+            {
+                if key == "." || key.is_empty() {
+                    key = field.to_owned();
+                } else if !key.ends_with(field) {
+                    key = format!("{key}.{field}");
+                }
+            }
+            let key = (key != "." && !key.is_empty()).then_some(key);
+            at(&inner, key)
+        })?;
+        Ok(RelayConfig {
+            file,
+            source: Arc::from(text),
+            path,
+        })
+    }
+
+    /// An error about `key`, placed on its line.
+    fn error(&self, key: &KeyPath, message: impl Into<String>) -> ConfigError {
+        let (line, column) = toml::de::DeTable::parse(&self.source)
+            .ok()
+            .and_then(|doc| {
+                let mut value = toml::de::DeValue::Table(doc.into_inner());
+                let mut span = None;
+                for seg in &key.0 {
+                    let next = match seg {
+                        Seg::Key(k) => value.get(k.as_str()),
+                        Seg::Index(i) => value.get(*i),
+                    }?
+                    .clone();
+                    span = Some(next.span());
+                    value = next.into_inner();
+                }
+                span
+            })
+            .map_or((None, None), |s| {
+                let (l, c) = line_col(&self.source, s.start);
+                (Some(l), Some(c))
+            });
+        ConfigError {
+            file: self.path.clone(),
+            line,
+            column,
+            key: Some(key.render()).filter(|k| !k.is_empty()),
+            message: message.into(),
+        }
+    }
+
+    /// The builder this configuration describes, with API keys and `${VAR}` references
+    /// read from the process environment.
+    pub fn builder(&self) -> Result<RelayBuilder, ConfigError> {
+        self.builder_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// The builder this configuration describes, with environment variables looked up by
+    /// `env` (for tests, or secrets from elsewhere).
+    pub fn builder_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<RelayBuilder, ConfigError> {
+        let f = &self.file;
+        let mut b = Relay::builder();
+        for (name, p) in &f.providers {
+            let provider = self.provider(name, p, &env)?;
+            b = b.provider_arc(name.clone(), provider);
+        }
+        let known_provider = |name: &str| f.providers.contains_key(name);
+        let providers_list = || {
+            let names: Vec<&str> = f.providers.keys().map(String::as_str).collect();
+            if names.is_empty() {
+                "none is configured".to_owned()
+            } else {
+                format!("providers: {}", names.join(", "))
+            }
+        };
+        // `[targets."provider/model"]`: settings for every use of that target.
+        let mut overrides: BTreeMap<&str, Target> = BTreeMap::new();
+        for (key, table) in &f.targets {
+            let here = KeyPath::of(&["targets", key]);
+            let Some(t) = Target::parse(key) else {
+                return Err(self.error(&here, "a target is named \"provider/model\""));
+            };
+            if !known_provider(&t.provider) {
+                return Err(self.error(
+                    &here,
+                    format!("unknown provider {:?} ({})", t.provider, providers_list()),
+                ));
+            }
+            for field in ["provider", "model"] {
+                if table.contains_key(field) {
+                    return Err(self.error(
+                        &here.key(field),
+                        "set by the table's name (\"provider/model\")",
+                    ));
+                }
+            }
+            let mut table = table.clone();
+            table.insert("provider".into(), toml::Value::String(t.provider.clone()));
+            table.insert("model".into(), toml::Value::String(t.model.clone()));
+            let target: Target = toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| self.error(&here, e.message().trim()))?;
+            overrides.insert(key, target);
+        }
+        if let Some(defaults) = &f.defaults {
+            if !defaults.targets.is_empty() {
+                return Err(self.error(
+                    &KeyPath::of(&["defaults", "targets"]),
+                    "the defaults are settings only; targets belong to routes",
+                ));
+            }
+            b = b.defaults(defaults.clone());
+        }
+        for (name, chain) in &f.routes {
+            let here = KeyPath::of(&["routes", name]);
+            if f.routers.contains_key(name) {
+                return Err(self.error(&here, format!("{name:?} is both a route and a router")));
+            }
+            if chain.targets.is_empty() {
+                return Err(self.error(&here.key("targets"), "a route needs at least one target"));
+            }
+            let mut chain = chain.clone();
+            for (i, t) in chain.targets.iter_mut().enumerate() {
+                if !known_provider(&t.provider) {
+                    return Err(self.error(
+                        &here.key("targets").index(i),
+                        format!("unknown provider {:?} ({})", t.provider, providers_list()),
+                    ));
+                }
+                if let Some(o) = overrides.get(t.to_string().as_str()) {
+                    fill(t, o);
+                }
+            }
+            b = b.route(name.clone(), chain);
+        }
+        let known_route = |route: &str| {
+            f.routes.contains_key(route)
+                || Target::parse(route).is_some_and(|t| known_provider(&t.provider))
+        };
+        for (name, router) in &f.routers {
+            let rules = router.rules(self, name, &known_route)?;
+            b = b.router(name.clone(), rules);
+        }
+        if let Some(policy) = f.breaker {
+            b = b.breaker(policy);
+        }
+        for (key, policy) in &f.breakers {
+            let here = KeyPath::of(&["breakers", key]);
+            match Target::parse(key) {
+                Some(t) if known_provider(&t.provider) => b = b.breaker_for(key.clone(), *policy),
+                Some(t) => {
+                    return Err(self.error(
+                        &here,
+                        format!("unknown provider {:?} ({})", t.provider, providers_list()),
+                    ));
+                }
+                None => return Err(self.error(&here, "a target is named \"provider/model\"")),
+            }
+        }
+        if let Some(budget) = f.retry_budget {
+            b = b.retry_budget(budget);
+        }
+        let mut catalog = if f.catalog.empty {
+            Catalog::empty()
+        } else {
+            Catalog::builtin().clone()
+        };
+        let custom_catalog = f.catalog.empty || !f.catalog.models.is_empty();
+        for m in &f.catalog.models {
+            catalog.insert(m.clone());
+        }
+        if let Some(model) = &f.stats.baseline {
+            if catalog.find(model).and_then(|m| m.price.as_ref()).is_none() {
+                return Err(self.error(
+                    &KeyPath::of(&["stats", "baseline"]),
+                    format!("the catalog has no price for {model:?}"),
+                ));
+            }
+            b = b.baseline(model.clone());
+        }
+        if custom_catalog {
+            b = b.catalog(catalog);
+        }
+        if !f.stats.enabled {
+            b = b.without_stats();
+        }
+        if let Some(window) = f.stats.window {
+            b = b.stats_window(window);
+        }
+        Ok(b)
+    }
+
+    /// Builds the relay (environment from the process).
+    pub fn build(&self) -> Result<Relay, ConfigError> {
+        self.builder()?.build().map_err(|e| self.build_error(e))
+    }
+
+    /// A builder's own error, placed in the file.
+    fn build_error(&self, e: crate::Error) -> ConfigError {
+        ConfigError {
+            file: self.path.clone(),
+            ..ConfigError::new(e.message())
+        }
+    }
+
+    /// Resolves a path written in the file: relative to the file's directory.
+    fn resolve_path(&self, written: &str) -> PathBuf {
+        let p = Path::new(written);
+        match &self.path {
+            Some(file) if p.is_relative() => file
+                .parent()
+                .map_or_else(|| p.to_owned(), |dir| dir.join(p)),
+            _ => p.to_owned(),
+        }
+    }
+
+    fn provider(
+        &self,
+        name: &str,
+        p: &ProviderFile,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Arc<dyn Provider>, ConfigError> {
+        let here = KeyPath::of(&["providers", name]);
+        if name.is_empty() || name.contains('/') {
+            return Err(self.error(&here, "a provider name must be non-empty, without '/'"));
+        }
+        if p.api_key.is_some() {
+            return Err(self.error(
+                &here.key("api_key"),
+                "a literal API key is refused: keys stay out of files (and out of version \
+                 control); put it in an environment variable and name the variable with \
+                 api_key_env = \"...\"",
+            ));
+        }
+        let kind = p.kind.as_str();
+        let preset = Preset::by_name(kind);
+        if preset.is_none() && !OTHER_KINDS.contains(&kind) {
+            let mut kinds: Vec<&str> = Preset::ALL.iter().map(|p| p.name).collect();
+            kinds.extend(OTHER_KINDS);
+            return Err(self.error(
+                &here.key("kind"),
+                format!(
+                    "unknown provider kind {kind:?} (kinds: {})",
+                    kinds.join(", ")
+                ),
+            ));
+        }
+        let auth = p.auth.as_deref().unwrap_or("default");
+        let auths: &[&str] = match kind {
+            "gemini" => &["default", "header", "query", "bearer", "none"],
+            "anthropic" => &["default", "header", "none"],
+            _ => &["default", "bearer", "none"],
+        };
+        if !auths.contains(&auth) {
+            return Err(self.error(
+                &here.key("auth"),
+                format!(
+                    "auth {auth:?} is not one of {} for kind {kind:?}",
+                    auths.join(", ")
+                ),
+            ));
+        }
+        let default_env = match (kind, preset) {
+            (_, Some(preset)) => Some(preset.key_env),
+            ("anthropic", _) => Some("ANTHROPIC_API_KEY"),
+            ("gemini", _) => Some("GEMINI_API_KEY"),
+            ("azure", _) => Some("AZURE_OPENAI_API_KEY"),
+            _ => None,
+        };
+        let key = if auth == "none" {
+            String::new()
+        } else {
+            match (&p.api_key_env, default_env) {
+                (Some(var), _) => env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                    self.error(
+                        &here.key("api_key_env"),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })?,
+                (None, Some(var)) if LOCAL_PRESETS.contains(&kind) => env(var).unwrap_or_default(),
+                (None, Some(var)) => env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                    self.error(
+                        &here,
+                        format!(
+                            "no API key: the environment variable {var} is not set (name \
+                             another with api_key_env, or set auth = \"none\")"
+                        ),
+                    )
+                })?,
+                (None, None) => {
+                    return Err(self.error(
+                        &here,
+                        "name the environment variable holding the key with api_key_env \
+                         (or set auth = \"none\")",
+                    ));
+                }
+            }
+        };
+        let base_url = match &p.base_url {
+            Some(url) => {
+                let key = here.key("base_url");
+                let url = self.expand(&key, url, env)?;
+                check_url(&url).map_err(|m| self.error(&key, m))?;
+                Some(url)
+            }
+            None => None,
+        };
+        let mut headers = Vec::new();
+        for (h, value) in &p.headers {
+            let key = here.key("headers").key(h);
+            headers.push((h.as_str(), self.expand(&key, value, env)?, key));
+        }
+        let header_error = |key: &KeyPath, e: crate::Error| self.error(key, e.message());
+        let azure_field = |field: &str, v: &Option<String>| {
+            v.clone()
+                .ok_or_else(|| self.error(&here, format!("kind \"azure\" needs {field}")))
+        };
+        let provider: Arc<dyn Provider> = match kind {
+            "anthropic" => {
+                let mut a = Anthropic::new(key);
+                if let Some(url) = &base_url {
+                    a = a.base_url(url);
+                }
+                for (h, v, k) in headers {
+                    a = a.header(h, &v).map_err(|e| header_error(&k, e))?;
+                }
+                Arc::new(a)
+            }
+            "gemini" => {
+                let mut g = match auth {
+                    "query" => Gemini::with_query_key(key),
+                    "bearer" => Gemini::with_bearer(key),
+                    _ => Gemini::new(key),
+                };
+                if let Some(url) = &base_url {
+                    g = g.base_url(url);
+                }
+                for (h, v, k) in headers {
+                    g = g.header(h, &v).map_err(|e| header_error(&k, e))?;
+                }
+                Arc::new(g)
+            }
+            _ => {
+                let mut o = match (kind, preset) {
+                    (_, Some(preset)) => OpenAi::from_preset(preset, key),
+                    ("azure", _) => {
+                        let resource = match (&p.resource, &base_url) {
+                            (Some(r), _) => r.clone(),
+                            (None, Some(url)) => url.clone(),
+                            (None, None) => azure_field("resource (or base_url)", &None)?,
+                        };
+                        OpenAi::azure(
+                            &resource,
+                            &azure_field("deployment", &p.deployment)?,
+                            &azure_field("api_version", &p.api_version)?,
+                            key,
+                        )
+                    }
+                    _ => {
+                        let Some(url) = &base_url else {
+                            return Err(
+                                self.error(&here, "kind \"openai_compatible\" needs base_url")
+                            );
+                        };
+                        OpenAi::compatible(name, url, key)
+                    }
+                };
+                if let (Some(url), false) = (&base_url, kind == "azure") {
+                    o = o.base_url(url);
+                }
+                for (h, v, k) in headers {
+                    o = o.header(h, &v).map_err(|e| header_error(&k, e))?;
+                }
+                Arc::new(o)
+            }
+        };
+        Ok(provider)
+    }
+
+    /// `text` with each `${VAR}` replaced by the variable's value.
+    fn expand(
+        &self,
+        key: &KeyPath,
+        text: &str,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<String, ConfigError> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                return Err(self.error(key, "an unclosed ${ in the value"));
+            };
+            let var = &after[..end];
+            match env(var) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    return Err(
+                        self.error(key, format!("the environment variable {var} is not set"))
+                    );
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// Fills the settings `t` leaves unset from `o`.
+fn fill(t: &mut Target, o: &Target) {
+    t.attempt_timeout = t.attempt_timeout.or(o.attempt_timeout);
+    t.first_token_timeout = t.first_token_timeout.or(o.first_token_timeout);
+    if t.retry.is_none() {
+        t.retry = o.retry.clone();
+    }
+    t.max_attempts = t.max_attempts.or(o.max_attempts);
+    t.context_window = t.context_window.or(o.context_window);
+    t.prefill = t.prefill.or(o.prefill);
+    if t.tags.is_empty() {
+        t.tags = o.tags.clone();
+    }
+    t.weight = t.weight.or(o.weight);
+    if t.price.is_none() {
+        t.price = o.price.clone();
+    }
+}
+
+/// Checks a base URL: absolute, http or https, with a host.
+fn check_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) => Err(format!(
+            "{url:?} is not an http(s) URL (scheme {:?})",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("{url:?} is not a URL: {e}")),
+    }
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(1, |l| l.chars().count() + 1);
+    (line, column)
+}
+
+impl Relay {
+    /// Builds a relay from a TOML configuration file (see [`config`](crate::config)); API
+    /// keys are read from the environment variables it names.
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Relay, ConfigError> {
+        RelayConfig::from_file(path)?.build()
+    }
+
+    /// Builds a relay from TOML text (see [`config`](crate::config)).
+    pub fn from_toml_str(text: &str) -> Result<Relay, ConfigError> {
+        RelayConfig::from_toml_str(text)?.build()
+    }
+}
+
+/// Shared by the rule parsers: the routes a rule names must exist.
+fn check_route(
+    config: &RelayConfig,
+    key: &KeyPath,
+    route: &str,
+    known_route: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    if known_route(route) {
+        Ok(())
+    } else {
+        Err(config.error(
+            key,
+            format!("route {route:?} is neither a route nor a provider/model pair"),
+        ))
+    }
+}

@@ -1,0 +1,281 @@
+//! `[routers.NAME]`: a router's default route and its rules, in order.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, KeyPath, RelayConfig, check_route};
+use crate::relay::Rules;
+use crate::routing::{ClassifierRule, IntentRule, LlmClassifier, SizeRule, TextClassifier};
+
+/// `[routers.NAME]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RouterFile {
+    default: String,
+    #[serde(default)]
+    rules: Vec<RuleFile>,
+}
+
+/// `[[routers.NAME.rules]]`: a name and exactly one kind of rule.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    name: String,
+    /// Intent or label → route.
+    #[serde(default)]
+    intents: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    language: Option<LanguageFile>,
+    #[serde(default)]
+    classifier: Option<ClassifierFile>,
+    #[serde(default)]
+    llm: Option<LlmFile>,
+    #[serde(default)]
+    size: Option<SizeFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "language"), allow(dead_code))]
+struct LanguageFile {
+    /// Script name (`han`, `kana`, `hangul`, `cyrillic`…) → route.
+    #[serde(default)]
+    scripts: BTreeMap<String, String>,
+    /// ISO 639-3 code (`fra`, `deu`…) → route.
+    #[serde(default)]
+    languages: BTreeMap<String, String>,
+    #[serde(default)]
+    min_confidence: Option<f64>,
+    #[serde(default)]
+    candidates: Option<Vec<String>>,
+    #[serde(default)]
+    all_languages: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassifierFile {
+    /// A JSON Lines file of `{"text": …, "label": …}`, relative to the configuration file.
+    examples: String,
+    /// Label → route.
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    min_confidence: Option<f32>,
+    #[serde(default)]
+    max_query_chars: Option<usize>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LlmFile {
+    /// The route that classifies.
+    route: String,
+    /// Label → route.
+    labels: BTreeMap<String, String>,
+    /// Label → what it means, for the prompt.
+    #[serde(default)]
+    descriptions: BTreeMap<String, String>,
+    #[serde(default)]
+    instructions: Option<String>,
+    #[serde(default, with = "crate::relay::duration::opt")]
+    budget: Option<Duration>,
+    #[serde(default)]
+    cache: Option<usize>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    max_query_chars: Option<usize>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SizeFile {
+    route: String,
+    #[serde(default)]
+    above_tokens: Option<u64>,
+    #[serde(default)]
+    beyond_window_of: Option<String>,
+}
+
+impl RouterFile {
+    /// The rule list, every route it names checked.
+    pub(super) fn rules(
+        &self,
+        config: &RelayConfig,
+        router: &str,
+        known_route: &dyn Fn(&str) -> bool,
+    ) -> Result<Rules, ConfigError> {
+        let here = KeyPath::of(&["routers", router]);
+        check_route(config, &here.key("default"), &self.default, known_route)?;
+        let mut rules = Rules::new(self.default.as_str());
+        for (i, rule) in self.rules.iter().enumerate() {
+            let at = here.key("rules").index(i);
+            let kinds = [
+                rule.intents.is_some(),
+                rule.language.is_some(),
+                rule.classifier.is_some(),
+                rule.llm.is_some(),
+                rule.size.is_some(),
+            ];
+            if kinds.iter().filter(|&&k| k).count() != 1 {
+                return Err(config.error(
+                    &at,
+                    "a rule has exactly one of intents, language, classifier, llm, size",
+                ));
+            }
+            let route = |key: KeyPath, r: &str| check_route(config, &key, r, known_route);
+            if let Some(table) = &rule.intents {
+                let mut r = IntentRule::new();
+                for (intent, to) in table {
+                    route(at.key("intents").key(intent), to)?;
+                    r = r.intent(intent.clone(), to.as_str());
+                }
+                rules = rules.rule(rule.name.as_str(), r);
+            } else if let Some(l) = &rule.language {
+                rules = language(config, &at.key("language"), l, &route, rules, &rule.name)?;
+            } else if let Some(c) = &rule.classifier {
+                let key = at.key("classifier");
+                let path = config.resolve_path(&c.examples);
+                let model = TextClassifier::from_jsonl(&path).map_err(|e| {
+                    config.error(
+                        &key.key("examples"),
+                        format!("{}: {}", path.display(), e.message()),
+                    )
+                })?;
+                let mut r = ClassifierRule::new(model);
+                for (label, to) in &c.labels {
+                    route(key.key("labels").key(label), to)?;
+                    r = r.label(label, to.as_str());
+                }
+                if let Some(m) = c.min_confidence {
+                    r = r.min_confidence(m);
+                }
+                if let Some(n) = c.max_query_chars {
+                    r = r.max_query_chars(n);
+                }
+                rules = rules.rule(rule.name.as_str(), r);
+            } else if let Some(l) = &rule.llm {
+                let key = at.key("llm");
+                route(key.key("route"), &l.route)?;
+                let mut r = LlmClassifier::new(l.route.as_str());
+                for (label, to) in &l.labels {
+                    route(key.key("labels").key(label), to)?;
+                    r = r.label(label.clone(), to.as_str());
+                }
+                for (label, text) in &l.descriptions {
+                    if !l.labels.contains_key(label) {
+                        return Err(config.error(
+                            &key.key("descriptions").key(label),
+                            "describes a label that is not in labels",
+                        ));
+                    }
+                    r = r.describe(label.clone(), text.clone());
+                }
+                if let Some(t) = &l.instructions {
+                    r = r.instructions(t.clone());
+                }
+                if let Some(d) = l.budget {
+                    r = r.budget(d);
+                }
+                if let Some(n) = l.cache {
+                    r = r.cache(n);
+                }
+                if let Some(n) = l.max_tokens {
+                    r = r.max_tokens(n);
+                }
+                if let Some(n) = l.max_query_chars {
+                    r = r.max_query_chars(n);
+                }
+                rules = rules.rule(rule.name.as_str(), r);
+            } else if let Some(s) = &rule.size {
+                let key = at.key("size");
+                route(key.key("route"), &s.route)?;
+                let r = match (s.above_tokens, &s.beyond_window_of) {
+                    (Some(n), None) => SizeRule::above(n, s.route.as_str()),
+                    (None, Some(usual)) => {
+                        route(key.key("beyond_window_of"), usual)?;
+                        SizeRule::beyond_window_of(usual.as_str(), s.route.as_str())
+                    }
+                    _ => {
+                        return Err(config.error(
+                            &key,
+                            "a size rule has exactly one of above_tokens, beyond_window_of",
+                        ));
+                    }
+                };
+                rules = rules.rule(rule.name.as_str(), r);
+            }
+        }
+        Ok(rules)
+    }
+}
+
+#[cfg(feature = "language")]
+fn language(
+    config: &RelayConfig,
+    key: &KeyPath,
+    l: &LanguageFile,
+    route: &dyn Fn(KeyPath, &str) -> Result<(), ConfigError>,
+    rules: Rules,
+    name: &str,
+) -> Result<Rules, ConfigError> {
+    use crate::routing::{LanguageRule, Script};
+    let mut r = LanguageRule::new();
+    if let Some(codes) = &l.candidates {
+        for (i, code) in codes.iter().enumerate() {
+            if whatlang::Lang::from_code(code.trim().to_ascii_lowercase()).is_none() {
+                return Err(config.error(
+                    &key.key("candidates").index(i),
+                    format!("{code:?} is not an ISO 639-3 code whatlang detects (eng, fra…)"),
+                ));
+            }
+        }
+        r = r.candidates(codes);
+    }
+    if l.all_languages {
+        r = r.all_languages();
+    }
+    for (script, to) in &l.scripts {
+        let at = key.key("scripts").key(script);
+        let Some(s) = Script::from_name(script) else {
+            return Err(config.error(
+                &at,
+                format!("unknown script {script:?} (han, kana, hangul, latin, cyrillic, …)"),
+            ));
+        };
+        route(at, to)?;
+        r = r.script(s, to.as_str());
+    }
+    for (code, to) in &l.languages {
+        let at = key.key("languages").key(code);
+        if whatlang::Lang::from_code(code.trim().to_ascii_lowercase()).is_none() {
+            return Err(config.error(
+                &at,
+                format!("{code:?} is not an ISO 639-3 code whatlang detects (eng, fra…)"),
+            ));
+        }
+        route(at, to)?;
+        r = r.language(code, to.as_str());
+    }
+    if let Some(m) = l.min_confidence {
+        r = r.min_confidence(m);
+    }
+    Ok(rules.rule(name, r))
+}
+
+#[cfg(not(feature = "language"))]
+fn language(
+    config: &RelayConfig,
+    key: &KeyPath,
+    _: &LanguageFile,
+    _: &dyn Fn(KeyPath, &str) -> Result<(), ConfigError>,
+    _: Rules,
+    _: &str,
+) -> Result<Rules, ConfigError> {
+    Err(config.error(
+        key,
+        "language rules need polyrelay's `language` cargo feature, which this build lacks",
+    ))
+}

@@ -1,0 +1,229 @@
+//! Configuration files: the support bot's file builds the relay its code builds, and every
+//! mistake is reported with the file, the line and the key.
+
+use polyrelay::config::{ConfigError, RelayConfig};
+use polyrelay::simulator::{Reply, Simulator};
+use polyrelay::{ChatRequest, Relay};
+
+#[allow(dead_code)]
+#[path = "../examples/support_bot.rs"]
+mod support_bot;
+
+#[tokio::test]
+async fn the_support_bot_file_builds_the_relay_its_code_builds() {
+    let sim = Simulator::start().await.unwrap();
+    let from_code = support_bot::relay_from_code(&format!("{}/v1", sim.base_url())).unwrap();
+    let from_file = support_bot::relay_from_file(&sim.base_url()).unwrap();
+    let (a, b) = (from_code.describe(), from_file.describe());
+    assert_eq!(a, b);
+    // Not vacuous: six routes with their resolved targets, one router with four rules.
+    assert_eq!(a.routes.len(), 6);
+    assert_eq!(a.routers[0].rules.len(), 4);
+    let fast = a.routes.iter().find(|r| r.name == "fast").unwrap();
+    assert_eq!(
+        fast.targets[0].first_token_timeout,
+        Some(std::time::Duration::from_millis(2500))
+    );
+    // And they behave alike: the same ticket takes the same rule, route and target.
+    sim.set_default(Reply::openai_text("ok"));
+    for relay in [&from_code, &from_file] {
+        let req = ChatRequest::new("support").user("退款");
+        let resp = relay.chat(&req).await.unwrap();
+        let routing = resp.meta.routing.as_ref().unwrap();
+        assert_eq!(routing.rule.as_deref(), Some("chinese"));
+        assert_eq!(resp.meta.route.as_deref(), Some("qwen"));
+        assert_eq!(resp.meta.served_by.unwrap().to_string(), "qwen/qwen-plus");
+    }
+}
+
+/// The error a configuration gives, with `env` answering `KEY` for `OPENAI_API_KEY`.
+fn error_of(text: &str) -> ConfigError {
+    let built = RelayConfig::from_toml_str(text).and_then(|c| {
+        c.builder_with_env(|v| (v == "OPENAI_API_KEY").then(|| "sk-test".to_owned()))
+    });
+    match built {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+const PROVIDERS: &str = r#"
+[providers.openai]
+kind = "openai"
+api_key_env = "OPENAI_API_KEY"
+"#;
+
+#[track_caller]
+fn assert_at(e: &ConfigError, line: usize, key: &str, says: &str) {
+    assert_eq!(e.line(), Some(line), "{e}");
+    assert_eq!(e.key(), Some(key), "{e}");
+    assert!(e.message().contains(says), "{e}");
+    let shown = e.to_string();
+    assert!(shown.contains(&format!(":{line}:")), "{shown}");
+    assert!(shown.contains(key), "{shown}");
+}
+
+#[test]
+fn an_unknown_provider_in_a_route_names_the_target() {
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/gpt-4o-mini\", \"anthropc/claude-haiku-4-5\"]\n"
+    ));
+    assert_at(
+        &e,
+        7,
+        "routes.fast.targets[1]",
+        "unknown provider \"anthropc\"",
+    );
+    assert!(e.message().contains("providers: openai"), "{e}");
+}
+
+#[test]
+fn a_missing_environment_variable_is_named() {
+    let e = error_of(
+        "[providers.anthropic]\nkind = \"anthropic\"\napi_key_env = \"ANTHROPIC_KEY_FOR_TESTS\"\n",
+    );
+    assert_at(
+        &e,
+        3,
+        "providers.anthropic.api_key_env",
+        "ANTHROPIC_KEY_FOR_TESTS is not set",
+    );
+    let e = error_of(&format!(
+        "{PROVIDERS}base_url = \"${{GATEWAY_URL_FOR_TESTS}}/v1\"\n"
+    ));
+    assert_at(
+        &e,
+        5,
+        "providers.openai.base_url",
+        "GATEWAY_URL_FOR_TESTS is not set",
+    );
+}
+
+#[test]
+fn a_duplicate_route_is_refused() {
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\"]\n\n[routes.fast]\ntargets = [\"openai/b\"]\n"
+    ));
+    assert_eq!(e.line(), Some(9), "{e}");
+    assert!(e.message().contains("duplicate"), "{e}");
+    // A route and a router of the same name.
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\"]\n\n[routers.fast]\ndefault = \"fast\"\n"
+    ));
+    assert_at(&e, 6, "routes.fast", "both a route and a router");
+}
+
+#[test]
+fn an_unknown_strategy_is_refused() {
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\"]\nstrategy = \"fastest\"\n"
+    ));
+    assert_at(&e, 8, "routes.fast.strategy", "unknown variant `fastest`");
+}
+
+#[test]
+fn a_bad_duration_is_refused() {
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\"]\nfirst_token_timeout = \"2.5 parsecs\"\n"
+    ));
+    assert_at(&e, 8, "routes.fast.first_token_timeout", "2.5 parsecs");
+}
+
+#[test]
+fn a_bad_url_is_refused() {
+    let e = error_of(&format!("{PROVIDERS}base_url = \"ftp://example.com/v1\"\n"));
+    assert_at(&e, 5, "providers.openai.base_url", "not an http(s) URL");
+    let e = error_of(&format!("{PROVIDERS}base_url = \"not a url\"\n"));
+    assert_at(&e, 5, "providers.openai.base_url", "not a URL");
+}
+
+#[test]
+fn a_literal_key_is_refused_with_the_reason() {
+    let e = error_of("[providers.openai]\nkind = \"openai\"\napi_key = \"sk-live-1234\"\n");
+    assert_at(&e, 3, "providers.openai.api_key", "environment variable");
+    assert!(e.message().contains("api_key_env"), "{e}");
+    assert!(!e.to_string().contains("sk-live-1234"), "{e}");
+}
+
+#[test]
+fn unknown_fields_are_errors() {
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\"]\nfirst_token_timout = \"2s\"\n"
+    ));
+    assert_eq!(e.line(), Some(8), "{e}");
+    assert_eq!(e.key(), Some("routes.fast.first_token_timout"), "{e}");
+    assert!(e.message().contains("unknown field"), "{e}");
+    let e = error_of(&format!("{PROVIDERS}colour = \"blue\"\n"));
+    assert_eq!(e.key(), Some("providers.openai.colour"), "{e}");
+    assert_eq!(e.line(), Some(5), "{e}");
+}
+
+#[test]
+fn routers_name_only_known_routes_and_kinds() {
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\"]\n\n[routers.support]\ndefault = \"fast\"\n\n[[routers.support.rules]]\nname = \"intents\"\nintents = {{ refund = \"strong\" }}\n"
+    ));
+    assert_at(
+        &e,
+        14,
+        "routers.support.rules[0].intents.refund",
+        "route \"strong\" is neither a route",
+    );
+    let e = error_of("[providers.x]\nkind = \"openia\"\n");
+    assert_at(
+        &e,
+        2,
+        "providers.x.kind",
+        "unknown provider kind \"openia\"",
+    );
+    assert!(e.message().contains("deepseek"), "{e}");
+}
+
+#[test]
+fn a_file_is_named_in_its_errors_and_relative_paths_start_beside_it() {
+    let dir = std::env::temp_dir().join(format!("polyrelay-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("relay.toml");
+    std::fs::write(
+        &path,
+        "[providers.local]\nkind = \"ollama\"\n\n[routes.r]\ntargets = [\"local/m\"]\n\n\
+         [routers.s]\ndefault = \"r\"\n[[routers.s.rules]]\nname = \"c\"\n\
+         classifier = { examples = \"missing.jsonl\", labels = { a = \"r\" } }\n",
+    )
+    .unwrap();
+    let e = Relay::from_config_file(&path).unwrap_err();
+    assert_eq!(e.file(), Some(path.as_path()));
+    assert_eq!(e.line(), Some(11), "{e}");
+    assert_eq!(
+        e.key(),
+        Some("routers.s.rules[0].classifier.examples"),
+        "{e}"
+    );
+    assert!(
+        e.message()
+            .contains(&dir.join("missing.jsonl").display().to_string()),
+        "{e}"
+    );
+    assert!(
+        e.to_string().starts_with(&path.display().to_string()),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_small_file_builds_a_working_relay() {
+    let relay = Relay::from_toml_str(
+        "[providers.local]\nkind = \"vllm\"\nbase_url = \"http://127.0.0.1:8000/v1\"\n\n\
+         [defaults]\ntotal_timeout = \"20s\"\n\n[routes.r]\ntargets = [\"local/a\", \"local/b\"]\n\
+         strategy = \"round_robin\"\n",
+    )
+    .unwrap();
+    let d = relay.describe();
+    assert_eq!(d.routes[0].targets.len(), 2);
+    assert_eq!(
+        d.routes[0].total_timeout,
+        std::time::Duration::from_secs(20)
+    );
+    assert_eq!(d.routes[0].strategy, polyrelay::Strategy::RoundRobin);
+}
