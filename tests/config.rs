@@ -143,6 +143,15 @@ fn a_literal_key_is_refused_with_the_reason() {
     assert_at(&e, 3, "providers.openai.api_key", "environment variable");
     assert!(e.message().contains("api_key_env"), "{e}");
     assert!(!e.to_string().contains("sk-live-1234"), "{e}");
+    assert!(!format!("{e:?}").contains("sk-live-1234"), "{e:?}");
+    let parsed = RelayConfig::from_toml_str(
+        "[providers.openai]\nkind = \"openai\"\napi_key = \"sk-live-1234\"\n",
+    )
+    .unwrap();
+    assert!(
+        !format!("{parsed:?}").contains("sk-live-1234"),
+        "{parsed:?}"
+    );
 }
 
 #[test]
@@ -226,4 +235,37 @@ fn a_small_file_builds_a_working_relay() {
         std::time::Duration::from_secs(20)
     );
     assert_eq!(d.routes[0].strategy, polyrelay::Strategy::RoundRobin);
+}
+
+#[test]
+fn the_readme_example_file_builds() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("## Configuration file").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let toml = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = std::env::temp_dir().join(format!("polyrelay-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("relay.toml"), toml).unwrap();
+    std::fs::write(
+        dir.join("tickets.jsonl"),
+        include_str!("data/support_tickets.jsonl"),
+    )
+    .unwrap();
+    let config = RelayConfig::from_file(dir.join("relay.toml")).unwrap();
+    let relay = config
+        .builder_with_env(|var| match var {
+            "LLM_GATEWAY_URL" => Some("https://llm.internal.example".to_owned()),
+            _ => Some(format!("test-key-for-{var}")),
+        })
+        .unwrap()
+        .build()
+        .unwrap();
+    let d = relay.describe();
+    assert_eq!(relay.routes(), ["fast", "long", "sensitive", "strong"]);
+    assert_eq!(d.routers[0].rules.len(), 5);
+    let fast = d.routes.iter().find(|r| r.name == "fast").unwrap();
+    assert_eq!(fast.targets[0].price.as_ref().unwrap().input, 0.15);
+    // Keys never show in what the relay says about itself.
+    assert!(!format!("{d:?}").contains("test-key-for"), "{d:?}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -55,7 +55,7 @@ pub struct CallRecord<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Accounting {
     pub observers: Observers,
-    pub stats: Option<Stats>,
+    pub stats: Option<Arc<Stats>>,
     pub baseline: Option<Price>,
 }
 

@@ -50,7 +50,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -458,6 +458,10 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
+/// The built-in catalog behind an `Arc`, for relays that share it.
+static BUILTIN_SHARED: LazyLock<Arc<Catalog>> =
+    LazyLock::new(|| Arc::new(Catalog::builtin().clone()));
+
 static BUILTIN: LazyLock<Catalog> = LazyLock::new(|| {
     Catalog::from_json(BUILTIN_JSON).unwrap_or_else(|e| {
         // Cannot happen (a test parses the embedded file); an empty catalog beats a panic.
@@ -471,6 +475,11 @@ impl Catalog {
     /// first use.
     pub fn builtin() -> &'static Catalog {
         &BUILTIN
+    }
+
+    /// The built-in catalog, shared (one copy for every relay that uses it).
+    pub(crate) fn builtin_shared() -> Arc<Catalog> {
+        BUILTIN_SHARED.clone()
     }
 
     /// A catalog without models.

@@ -172,11 +172,23 @@ impl KeyPath {
 /// not yet built: [`builder`](Self::builder) checks what it refers to (providers,
 /// routes, environment variables, URLs, files) and makes the [`RelayBuilder`], to which code
 /// can still add (observers, an HTTP client) before [`build`](RelayBuilder::build).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RelayConfig {
     file: RelayFile,
     source: Arc<str>,
     path: Option<PathBuf>,
+}
+
+/// Names only: the text may hold a literal key that [`RelayConfig::builder`] refuses.
+impl std::fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConfig")
+            .field("path", &self.path)
+            .field("providers", &self.file.providers.keys().collect::<Vec<_>>())
+            .field("routes", &self.file.routes.keys().collect::<Vec<_>>())
+            .field("routers", &self.file.routers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The file's shape.
@@ -770,6 +782,15 @@ impl Relay {
     /// Builds a relay from TOML text (see [`config`](crate::config)).
     pub fn from_toml_str(text: &str) -> Result<Relay, ConfigError> {
         RelayConfig::from_toml_str(text)?.build()
+    }
+
+    /// Reloads the relay from a configuration file ([`Relay::reload`]): the new table
+    /// serves the next calls, per-target state and stats are kept. An invalid file is
+    /// refused (with its line and key) and the current table keeps serving.
+    pub fn reload_config_file(&self, path: impl AsRef<Path>) -> Result<(), ConfigError> {
+        let config = RelayConfig::from_file(path)?;
+        let builder = config.builder()?;
+        self.reload(builder).map_err(|e| config.build_error(e))
     }
 }
 

@@ -56,8 +56,8 @@ struct Inner {
     /// `provider/model` requests resolved with the defaults, kept for the next call.
     pairs: RwLock<HashMap<String, Arc<Route>>>,
     cx: CallContext,
-    /// The relay's own catalog; `None`: the built-in one.
-    catalog: Option<Arc<Catalog>>,
+    /// The catalog targets take their defaults from.
+    catalog: Arc<Catalog>,
     acct: Arc<Accounting>,
 }
 
@@ -81,17 +81,20 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Relay {
-    inner: Arc<Inner>,
+    /// The table calls read: swapped whole by [`Relay::reload`]; a call holds the table it
+    /// started with to its end.
+    table: Arc<arc_swap::ArcSwap<Inner>>,
 }
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut routes: Vec<_> = self.inner.routes.keys().collect();
+        let inner = self.inner();
+        let mut routes: Vec<_> = inner.routes.keys().collect();
         routes.sort();
         f.debug_struct("Relay")
-            .field("providers", &self.inner.providers)
+            .field("providers", &inner.providers)
             .field("routes", &routes)
-            .field("defaults", &self.inner.defaults)
+            .field("defaults", &inner.defaults)
             .finish()
     }
 }
@@ -100,6 +103,48 @@ impl Relay {
     /// Starts building a relay.
     pub fn builder() -> RelayBuilder {
         RelayBuilder::default()
+    }
+
+    /// The current table.
+    fn inner(&self) -> Arc<Inner> {
+        self.table.load_full()
+    }
+
+    /// Replaces the relay's providers, routes, routers, defaults, breaker settings, catalog,
+    /// observers and baseline with `builder`'s, atomically, for every clone of this relay.
+    ///
+    /// Calls in flight finish on the table they started with; the next call sees the new
+    /// one. What the relay has learnt is kept: the health of every target (breaker state,
+    /// error rate, latency, retry budget) stays with its `provider/model`, so a target that
+    /// remains carries its state over (under the breaker policy it was first created with);
+    /// the stats go on accumulating; the HTTP client (and its connection pool) is kept unless
+    /// `builder` brings its own. An invalid `builder` is refused with the error
+    /// [`build`](RelayBuilder::build) would give, and the current table keeps serving.
+    ///
+    /// ```
+    /// use polyrelay::{Chain, Relay, providers::OpenAi};
+    /// let relay = Relay::builder()
+    ///     .provider("local", OpenAi::vllm())
+    ///     .route("support", Chain::of(["local/llama-3.3-70b"]))
+    ///     .build()?;
+    /// relay.reload(Relay::builder()
+    ///     .provider("local", OpenAi::vllm())
+    ///     .route("support", Chain::of(["local/qwen3-32b", "local/llama-3.3-70b"])))?;
+    /// assert_eq!(relay.describe().routes[0].targets.len(), 2);
+    /// // Refused: the table keeps serving.
+    /// assert!(relay.reload(Relay::builder().route("support", Chain::of(["nowhere/x"]))).is_err());
+    /// assert_eq!(relay.describe().routes[0].targets.len(), 2);
+    /// # Ok::<(), polyrelay::Error>(())
+    /// ```
+    pub fn reload(&self, builder: RelayBuilder) -> Result<(), Error> {
+        let current = self.inner();
+        let next = builder.build_inner(Some(&current))?;
+        self.table.store(Arc::new(next));
+        tracing::info!(
+            relay.routes = self.inner().routes.len(),
+            "relay reloaded: new routes, routers and providers serve the next calls"
+        );
+        Ok(())
     }
 
     /// Sends `req` through the route its `model` names (or straight to a `provider/model`
@@ -112,8 +157,9 @@ impl Relay {
     /// without cloning it).
     pub async fn chat(&self, req: impl Borrow<ChatRequest>) -> Result<ChatResponse, Error> {
         let req = req.borrow();
-        let (route, routing) = self.route_for(req).await?;
-        self.inner.chat_on(route, req, routing).await
+        let inner = self.inner();
+        let (route, routing) = self.route_for(&inner, req).await?;
+        inner.chat_on(route, req, routing).await
     }
 
     /// Like [`chat`](Self::chat), streaming. Retries and failover apply until the stream's
@@ -136,8 +182,9 @@ impl Relay {
         // not the opening state machine, which would otherwise stay in it for the stream's life.
         Box::pin(async move {
             let req = req.borrow();
-            let (route, routing) = self.route_for(req).await?;
-            self.inner.stream_on(route, req, routing).await
+            let inner = self.inner();
+            let (route, routing) = self.route_for(&inner, req).await?;
+            inner.stream_on(route, req, routing).await
         })
     }
 
@@ -146,17 +193,17 @@ impl Relay {
     /// time-to-first-chunk percentiles, since start and over the rolling window
     /// ([`RelayBuilder::stats_window`]). Empty with [`RelayBuilder::without_stats`].
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner
+        self.inner()
             .acct
             .stats
             .as_ref()
-            .map(Stats::snapshot)
+            .map(|s| s.snapshot())
             .unwrap_or_default()
     }
 
     /// Forgets the stats recorded so far (e.g. at the start of a reporting period).
     pub fn reset_stats(&self) {
-        if let Some(s) = &self.inner.acct.stats {
+        if let Some(s) = &self.inner().acct.stats {
             s.reset();
         }
     }
@@ -178,7 +225,7 @@ impl Relay {
             cost: Some(0.0001),
         };
         BenchStats {
-            acct: self.inner.acct.clone(),
+            acct: self.inner().acct.clone(),
             meta: ResponseMeta {
                 route: Some(Arc::from("bench")),
                 served_by: Some(target),
@@ -192,16 +239,18 @@ impl Relay {
     }
 
     /// The model catalog the relay's targets take their defaults from.
-    pub fn catalog(&self) -> &Catalog {
-        self.inner.catalog()
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.inner().catalog.clone()
     }
 
     /// Resolves `chain` once, for calls that bring their own chain instead of naming a route
     /// (a gateway whose clients name targets per request). Its targets share their state with
     /// every route that uses the same `provider/model`; settings it leaves unset come from
     /// the relay's defaults. Fails with a `Config` error as [`RelayBuilder::build`] would.
+    /// A scoped chain keeps the providers it was resolved with across a
+    /// [`reload`](Relay::reload).
     pub fn scoped(&self, chain: &Chain) -> Result<ScopedChain, Error> {
-        let route = self.inner.resolver().route("(scoped)", chain)?;
+        let route = self.inner().resolver().route("(scoped)", chain)?;
         Ok(ScopedChain {
             relay: self.clone(),
             route: Arc::new(route),
@@ -209,8 +258,8 @@ impl Relay {
     }
 
     /// The registered provider called `name`.
-    pub fn provider(&self, name: &str) -> Option<&Arc<dyn Provider>> {
-        self.inner.providers.get(name)
+    pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.inner().providers.get(name).cloned()
     }
 
     /// The health of every target the relay knows (routes' targets, and those request-scoped
@@ -218,7 +267,7 @@ impl Relay {
     /// in flight and when an open breaker may next be probed.
     pub fn health(&self) -> Vec<TargetHealth> {
         let now = Instant::now();
-        self.inner
+        self.inner()
             .registry
             .all()
             .into_iter()
@@ -229,43 +278,51 @@ impl Relay {
     /// Benchmarks only: the route `name`, resolved, for [`BenchRoute::plan`].
     #[doc(hidden)]
     pub fn bench_route(&self, name: &str) -> Result<BenchRoute, Error> {
-        Ok(BenchRoute(self.inner.resolve_name(name)?))
+        Ok(BenchRoute(self.inner().resolve_name(name)?))
     }
 
     /// Benchmarks only: the health of `provider/model`, for [`BenchHealth::cycle`].
     #[doc(hidden)]
     pub fn bench_health(&self, provider: &str, model: &str) -> BenchHealth {
-        BenchHealth(self.inner.registry.state(provider, model))
+        BenchHealth(self.inner().registry.state(provider, model))
     }
 
     /// The smallest context window declared by the targets of route `name` (or of a
     /// `provider/model` pair), if any declares one: what a request must fit to be served
     /// there without a context-length failover.
     pub fn context_window(&self, name: &str) -> Option<u32> {
-        let route = self.inner.resolve_name(name).ok()?;
+        let route = self.inner().resolve_name(name).ok()?;
         route.targets.iter().filter_map(|t| t.context_window).min()
     }
 
     /// Route names, sorted.
-    pub fn routes(&self) -> Vec<&str> {
-        let mut r: Vec<&str> = self.inner.routes.keys().map(String::as_str).collect();
+    pub fn routes(&self) -> Vec<String> {
+        let mut r: Vec<String> = self.inner().routes.keys().cloned().collect();
         r.sort_unstable();
         r
     }
 
-    /// The route for `req`: its `model` resolved, then its fallbacks appended.
-    fn resolve(&self, req: &ChatRequest) -> Result<Arc<Route>, Error> {
-        let primary = self.inner.resolve_name(&req.model)?;
-        self.inner.with_fallbacks(primary, req)
+    /// Whether `name` is one of the relay's routes.
+    pub fn has_route(&self, name: &str) -> bool {
+        self.table.load().routes.contains_key(name)
     }
 
-    /// The route for `req`, asking its router when `model` names one.
+    /// Router names, sorted.
+    pub fn routers(&self) -> Vec<String> {
+        let mut r: Vec<String> = self.inner().routers.keys().cloned().collect();
+        r.sort_unstable();
+        r
+    }
+
+    /// The route for `req` on table `inner`, asking its router when `model` names one.
     async fn route_for(
         &self,
+        inner: &Inner,
         req: &ChatRequest,
     ) -> Result<(Arc<Route>, Option<RoutingDecision>), Error> {
-        let Some((name, rules)) = self.inner.routers.get(&req.model) else {
-            return Ok((self.resolve(req)?, None));
+        let Some((name, rules)) = inner.routers.get(&req.model) else {
+            let primary = inner.resolve_name(&req.model)?;
+            return Ok((inner.with_fallbacks(primary, req)?, None));
         };
         let query = RoutingQuery::new(req);
         let decision = rules
@@ -278,9 +335,9 @@ impl Relay {
             reason = %decision.reason,
             "routed"
         );
-        self.inner.acct.observers.each(|o| o.routed(&decision));
-        let primary = self.inner.resolve_name(&decision.route)?;
-        Ok((self.inner.with_fallbacks(primary, req)?, Some(decision)))
+        inner.acct.observers.each(|o| o.routed(&decision));
+        let primary = inner.resolve_name(&decision.route)?;
+        Ok((inner.with_fallbacks(primary, req)?, Some(decision)))
     }
 }
 
@@ -296,7 +353,7 @@ impl Inner {
     }
 
     fn catalog(&self) -> &Catalog {
-        self.catalog.as_deref().unwrap_or(Catalog::builtin())
+        &self.catalog
     }
 
     /// A route name, or a `provider/model` pair resolved with the relay's defaults.
@@ -602,7 +659,7 @@ impl ScopedChain {
     /// Like [`Relay::chat`], through this chain.
     pub async fn chat(&self, req: impl Borrow<ChatRequest>) -> Result<ChatResponse, Error> {
         let req = req.borrow();
-        let inner = &self.relay.inner;
+        let inner = self.relay.inner();
         let route = inner.with_fallbacks(self.route.clone(), req)?;
         inner.chat_on(route, req, None).await
     }
@@ -615,7 +672,7 @@ impl ScopedChain {
         // Boxed for the same reason as `Relay::chat_stream`.
         Box::pin(async move {
             let req = req.borrow();
-            let inner = &self.relay.inner;
+            let inner = self.relay.inner();
             let route = inner.with_fallbacks(self.route.clone(), req)?;
             inner.stream_on(route, req, None).await
         })
@@ -775,6 +832,14 @@ impl RelayBuilder {
     /// URL that does not parse), a route without targets or defined twice, a route name that
     /// shadows a `provider/model` pair, a zero timeout or one over [`MAX_TIMEOUT`].
     pub fn build(self) -> Result<Relay, Error> {
+        Ok(Relay {
+            table: Arc::new(arc_swap::ArcSwap::from_pointee(self.build_inner(None)?)),
+        })
+    }
+
+    /// The table, taking over `previous`'s per-target state, stats and HTTP client (a
+    /// [`Relay::reload`]).
+    fn build_inner(self, previous: Option<&Inner>) -> Result<Inner, Error> {
         let config = |msg: String| Error::new(ErrorKind::Config, msg);
         let mut providers = HashMap::new();
         for (name, p) in self.providers {
@@ -807,8 +872,14 @@ impl RelayBuilder {
             }
         }
         let registry = Registry::new(self.breaker, self.retry_budget, self.breaker_overrides);
-        let catalog = self.catalog.map(Arc::new);
-        let catalog_ref: &Catalog = catalog.as_deref().unwrap_or(Catalog::builtin());
+        if let Some(previous) = previous {
+            registry.adopt(&previous.registry);
+        }
+        let catalog = match self.catalog {
+            Some(c) => Arc::new(c),
+            None => Catalog::builtin_shared(),
+        };
+        let catalog_ref: &Catalog = &catalog;
         let baseline = match &self.baseline {
             None => None,
             Some(name) => match catalog_ref.find(name).and_then(|m| m.price.clone()) {
@@ -826,7 +897,11 @@ impl RelayBuilder {
         observers.push(Arc::new(crate::accounting::metrics::MetricsObserver::new()));
         let acct = Arc::new(Accounting {
             observers,
-            stats: (!self.no_stats).then(|| Stats::new(self.stats.unwrap_or_default())),
+            stats: (!self.no_stats).then(|| {
+                previous
+                    .and_then(|p| p.acct.stats.clone())
+                    .unwrap_or_else(|| Arc::new(Stats::new(self.stats.unwrap_or_default())))
+            }),
             baseline,
         });
         let mut routes = HashMap::new();
@@ -892,22 +967,21 @@ impl RelayBuilder {
                 return Err(config(format!("router {name:?} defined twice")));
             }
         }
-        let http = match self.http {
-            Some(c) => c,
-            None => crate::http::default_client()?,
+        let http = match (self.http, previous) {
+            (Some(c), _) => c,
+            (None, Some(p)) => p.cx.http().clone(),
+            (None, None) => crate::http::default_client()?,
         };
-        Ok(Relay {
-            inner: Arc::new(Inner {
-                providers,
-                routes,
-                routers,
-                defaults: self.defaults,
-                registry,
-                pairs: RwLock::new(HashMap::new()),
-                cx: CallContext::new(http),
-                catalog,
-                acct,
-            }),
+        Ok(Inner {
+            providers,
+            routes,
+            routers,
+            defaults: self.defaults,
+            registry,
+            pairs: RwLock::new(HashMap::new()),
+            cx: CallContext::new(http),
+            catalog,
+            acct,
         })
     }
 }
@@ -950,7 +1024,7 @@ mod tests {
             .route("b", Chain::of(["p/m"]))
             .build()
             .unwrap();
-        let inner = &relay.inner;
+        let inner = relay.inner();
         let a = &inner.routes["a"].targets[0].state;
         let b = &inner.routes["b"].targets[0].state;
         assert!(Arc::ptr_eq(a, b));
@@ -958,8 +1032,9 @@ mod tests {
         assert!(Arc::ptr_eq(a, &pair.targets[0].state));
         let scoped = relay.scoped(&Chain::of(["p/m"])).unwrap();
         assert!(Arc::ptr_eq(a, &scoped.route.targets[0].state));
-        let fb = relay
-            .resolve(&ChatRequest::new("b").fallbacks(["p/other"]))
+        let req = ChatRequest::new("b").fallbacks(["p/other"]);
+        let fb = inner
+            .with_fallbacks(inner.resolve_name("b").unwrap(), &req)
             .unwrap();
         assert!(Arc::ptr_eq(
             &inner.routes["a"].targets[1].state,

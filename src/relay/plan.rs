@@ -105,6 +105,17 @@ impl Registry {
         s
     }
 
+    /// Takes over `previous`'s target states (a reload): a target that remains keeps its
+    /// health.
+    pub fn adopt(&self, previous: &Registry) {
+        let (Ok(theirs), Ok(mut ours)) = (previous.states.read(), self.states.write()) else {
+            return;
+        };
+        for (key, state) in theirs.iter() {
+            ours.entry(key.clone()).or_insert_with(|| state.clone());
+        }
+    }
+
     /// Every registered target's state, sorted by name.
     pub fn all(&self) -> Vec<Arc<TargetState>> {
         let mut v: Vec<(String, Arc<TargetState>)> = match self.states.read() {

@@ -262,7 +262,7 @@ fn json_label(answer: &str) -> Option<String> {
 /// Whether `name` is one of the relay's routes or a `provider/model` pair of one of its
 /// providers: a name the relay sends without routing it.
 fn calls_a_route(cx: &RouterContext<'_>, name: &str) -> bool {
-    cx.relay.routes().binary_search(&name).is_ok()
+    cx.relay.has_route(name)
         || Target::parse(name).is_some_and(|t| cx.relay.provider(&t.provider).is_some())
 }
 
