@@ -215,6 +215,25 @@ struct RelayFile {
     stats: StatsFile,
     #[serde(default)]
     catalog: CatalogFile,
+    #[serde(default)]
+    gateway: GatewaySettings,
+}
+
+/// The `[gateway]` table: how `polyrelay-gateway` serves this relay.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GatewaySettings {
+    /// The address to listen on (default `127.0.0.1:4000`).
+    pub listen: Option<String>,
+    /// Names of environment variables holding the keys clients must send as
+    /// `Authorization: Bearer …` (none: the gateway is open, and says so at start).
+    pub client_keys_env: Vec<String>,
+    /// The largest request body accepted.
+    pub max_body_bytes: Option<usize>,
+    /// How long streams in flight may run after a shutdown signal.
+    #[serde(with = "crate::relay::duration::opt")]
+    pub shutdown_grace: Option<Duration>,
 }
 
 /// `[providers.NAME]`.
@@ -510,6 +529,11 @@ impl RelayConfig {
             b = b.stats_window(window);
         }
         Ok(b)
+    }
+
+    /// The `[gateway]` table.
+    pub fn gateway_settings(&self) -> &GatewaySettings {
+        &self.file.gateway
     }
 
     /// Builds the relay (environment from the process).

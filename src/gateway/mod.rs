@@ -1,0 +1,562 @@
+//! An OpenAI-compatible HTTP server in front of a [`Relay`], for services not written in
+//! Rust (`gateway` feature; the `polyrelay-gateway` binary runs it from a configuration
+//! file).
+//!
+//! An OpenAI SDK moves onto the relay by changing its base URL:
+//!
+//! - `POST /v1/chat/completions`, plain and streamed (SSE). The body's `model` names a
+//!   route, a router or a `provider/model` pair; `"models": [...]` (as OpenRouter takes
+//!   them) or `"fallbacks": [...]` (as LiteLLM does) add request-scoped fallbacks.
+//! - `GET /v1/models`: the routes, routers and targets a client may name.
+//! - `GET /health`: every target's breaker state, error rate and latency.
+//! - `GET /stats`: the stats snapshot ([`Relay::stats`]) as JSON.
+//!
+//! A stream's response head waits for its commit point (the first content event), so a
+//! failure before the first token is a real HTTP error with the right status; after it, a
+//! failure is an in-band `data: {"error": …}` event and the stream ends without `[DONE]`.
+//! Errors are in OpenAI's JSON shape: 400 for a bad body, 401 for a wrong key, 404 for an
+//! unknown model, 413 for a body over the limit, 429 (with `Retry-After`) when every target
+//! was rate-limited, 502/503/504 for upstream failures, the vendor's message kept.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use polyrelay::Relay;
+//! use polyrelay::gateway::{self, GatewayOptions};
+//! let relay = Relay::from_config_file("relay.toml")?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
+//! let options = GatewayOptions::new().client_key("a-key-my-services-send");
+//! gateway::serve(listener, relay, options, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::types::{ChatRequest, ChunkKind};
+use crate::{ApiKey, Error, ErrorKind, Relay};
+
+/// How the gateway serves: its clients' keys, the body limit, the shutdown grace.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GatewayOptions {
+    keys: Vec<ApiKey>,
+    max_body_bytes: usize,
+    shutdown_grace: Duration,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            keys: Vec::new(),
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+impl GatewayOptions {
+    /// The default body limit: 4 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+    /// The default time streams in flight get to finish after a shutdown signal: 30 s.
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+    /// No client keys (open: anyone who reaches the port may call), the default limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Accepts clients that send `Authorization: Bearer {key}`. With at least one key, a
+    /// request without a matching one gets 401.
+    pub fn client_key(mut self, key: impl Into<ApiKey>) -> Self {
+        self.keys.push(key.into());
+        self
+    }
+
+    /// The largest request body accepted (larger: 413). Default
+    /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// How long, after the shutdown signal, requests and streams in flight may run before
+    /// their connections are closed. Default
+    /// [`DEFAULT_SHUTDOWN_GRACE`](Self::DEFAULT_SHUTDOWN_GRACE).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Whether clients must authenticate.
+    pub fn is_open(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+struct Gateway {
+    relay: Relay,
+    options: GatewayOptions,
+}
+
+/// The gateway's routes, as an axum [`Router`] (to serve it yourself, or nest it).
+pub fn router(relay: Relay, options: GatewayOptions) -> Router {
+    let state = Arc::new(Gateway { relay, options });
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/chat/completions", post(chat_completions))
+        .route("/v1/models", get(models))
+        .route("/models", get(models))
+        .route("/health", get(health))
+        .route("/stats", get(stats))
+        .with_state(state)
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes, then gives requests and
+/// streams in flight [`shutdown_grace`](GatewayOptions::shutdown_grace) to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    relay: Relay,
+    options: GatewayOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if options.is_open() {
+        tracing::warn!(
+            "polyrelay gateway: no client keys configured, anyone who reaches the port may call"
+        );
+    }
+    let grace = options.shutdown_grace;
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(relay, options);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!(
+            grace_secs = grace.as_secs_f64(),
+            "polyrelay gateway: shutting down"
+        );
+        let _ = stopping_tx.send(());
+    });
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        done = server => done,
+        () = deadline => {
+            tracing::warn!("polyrelay gateway: grace period over, closing the connections left");
+            Ok(())
+        }
+    }
+}
+
+/// An error in OpenAI's shape.
+fn error_body(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
+    let body = json!({ "error": { "message": message, "type": kind, "param": Value::Null, "code": code } });
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The status, OpenAI error type and code for a relay error.
+fn classify(e: &Error) -> (StatusCode, &'static str, Option<String>) {
+    let upstream = |status| (status, "upstream_error", Some(e.kind().as_str().to_owned()));
+    let kind = e.kind();
+    let failed: Vec<ErrorKind> = e
+        .attempts()
+        .iter()
+        .filter_map(|a| a.error.as_ref().map(|x| x.kind()))
+        .collect();
+    let all = |k: ErrorKind| !failed.is_empty() && failed.iter().all(|&f| f == k);
+    let effective = if kind == ErrorKind::AllTargetsFailed {
+        if all(ErrorKind::RateLimited) {
+            ErrorKind::RateLimited
+        } else if all(ErrorKind::Timeout) {
+            ErrorKind::Timeout
+        } else if failed.contains(&ErrorKind::Overloaded) {
+            ErrorKind::Overloaded
+        } else {
+            failed.last().copied().unwrap_or(kind)
+        }
+    } else {
+        kind
+    };
+    match effective {
+        ErrorKind::NoRoute => (
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found".to_owned()),
+        ),
+        ErrorKind::InvalidRequest | ErrorKind::ConstraintViolated => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            e.code().map(str::to_owned),
+        ),
+        ErrorKind::ContextLengthExceeded => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("context_length_exceeded".to_owned()),
+        ),
+        ErrorKind::ContentFiltered => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("content_filter".to_owned()),
+        ),
+        ErrorKind::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            Some("rate_limit_exceeded".to_owned()),
+        ),
+        ErrorKind::QuotaExhausted => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "insufficient_quota",
+            Some("insufficient_quota".to_owned()),
+        ),
+        ErrorKind::Timeout => upstream(StatusCode::GATEWAY_TIMEOUT),
+        ErrorKind::Overloaded => upstream(StatusCode::SERVICE_UNAVAILABLE),
+        ErrorKind::Config => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            Some("config".to_owned()),
+        ),
+        _ => upstream(StatusCode::BAD_GATEWAY),
+    }
+}
+
+/// What the client reads: the relay's summary, then each vendor's own message.
+fn message_of(e: &Error) -> String {
+    let vendors: Vec<String> = e
+        .attempts()
+        .iter()
+        .filter_map(|a| Some(format!("{}: {}", a.target, a.error.as_ref()?.message())))
+        .collect();
+    if vendors.is_empty() {
+        e.to_string()
+    } else {
+        format!("{e}. Vendor messages: {}", vendors.join("; "))
+    }
+}
+
+/// A relay error as an HTTP response (with `Retry-After` on 429 when known).
+fn relay_error(e: &Error) -> Response {
+    let (status, kind, code) = classify(e);
+    let mut resp = error_body(status, &message_of(e), kind, code.as_deref());
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let wait = e.retry_after().or_else(|| {
+            e.attempts()
+                .iter()
+                .filter_map(|a| a.error.as_ref()?.retry_after())
+                .min()
+        });
+        if let Some(wait) = wait
+            && let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+/// Whether the request carries one of the configured client keys.
+fn authorized(options: &GatewayOptions, headers: &HeaderMap) -> bool {
+    if options.keys.is_empty() {
+        return true;
+    }
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+    else {
+        return false;
+    };
+    options
+        .keys
+        .iter()
+        .any(|k| constant_time_eq(k.expose().as_bytes(), given.trim().as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthorized() -> Response {
+    error_body(
+        StatusCode::UNAUTHORIZED,
+        "Incorrect or missing API key: send Authorization: Bearer <key> with a key this gateway accepts.",
+        "invalid_request_error",
+        Some("invalid_api_key"),
+    )
+}
+
+/// Request-scoped fallbacks from the body: OpenRouter's `models` and LiteLLM's `fallbacks`
+/// (strings, or objects with a `model`), removed so they are not sent to vendors.
+fn take_fallbacks(req: &mut ChatRequest) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for field in ["models", "fallbacks"] {
+        let Some(value) = req.extra.remove(field) else {
+            continue;
+        };
+        let Value::Array(items) = value else {
+            return Err(format!("`{field}` must be an array of model names"));
+        };
+        for item in items {
+            match item {
+                Value::String(s) => out.push(s),
+                Value::Object(o) => match o.get("model").and_then(Value::as_str) {
+                    Some(m) => out.push(m.to_owned()),
+                    None => return Err(format!("an entry of `{field}` has no `model`")),
+                },
+                _ => return Err(format!("`{field}` must be an array of model names")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn chat_completions(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
+    if !authorized(&gw.options, request.headers()) {
+        return unauthorized();
+    }
+    let body = match axum::body::to_bytes(request.into_body(), gw.options.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the request body is larger than this gateway accepts ({} bytes) or was cut",
+                    gw.options.max_body_bytes
+                ),
+                "invalid_request_error",
+                Some("request_too_large"),
+            );
+        }
+    };
+    let mut req: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a chat completion request: {e}"),
+                "invalid_request_error",
+                Some("invalid_body"),
+            );
+        }
+    };
+    let fallbacks = match take_fallbacks(&mut req) {
+        Ok(f) => f,
+        Err(m) => {
+            return error_body(StatusCode::BAD_REQUEST, &m, "invalid_request_error", None);
+        }
+    };
+    // OpenRouter: `models` alone names the primary too.
+    let mut fallbacks = fallbacks.into_iter();
+    if req.model.is_empty() {
+        match fallbacks.next() {
+            Some(first) => req.model = first,
+            None => {
+                return error_body(
+                    StatusCode::BAD_REQUEST,
+                    "`model` is required",
+                    "invalid_request_error",
+                    Some("missing_model"),
+                );
+            }
+        }
+    }
+    let fallbacks: Vec<String> = fallbacks.filter(|f| *f != req.model).collect();
+    if !fallbacks.is_empty() {
+        req = req.fallbacks(fallbacks);
+    }
+    if req.messages.is_empty() {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "`messages` must hold at least one message",
+            "invalid_request_error",
+            Some("missing_messages"),
+        );
+    }
+    if req.stream == Some(true) {
+        stream_completion(&gw.relay, req).await
+    } else {
+        match gw.relay.chat(&req).await {
+            Ok(resp) => {
+                let mut out = axum::Json(&resp).into_response();
+                served_headers(out.headers_mut(), &resp.meta);
+                out
+            }
+            Err(e) => relay_error(&e),
+        }
+    }
+}
+
+/// `x-polyrelay-route` and `x-polyrelay-served-by`, for clients that want to know.
+fn served_headers(headers: &mut HeaderMap, meta: &crate::types::ResponseMeta) {
+    if let Some(route) = meta.route.as_deref()
+        && let Ok(v) = HeaderValue::from_str(route)
+    {
+        headers.insert("x-polyrelay-route", v);
+    }
+    if let Some(t) = &meta.served_by
+        && let Ok(v) = HeaderValue::from_str(&t.to_string())
+    {
+        headers.insert("x-polyrelay-served-by", v);
+    }
+}
+
+async fn stream_completion(relay: &Relay, req: ChatRequest) -> Response {
+    let include_usage = req
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    // Returns at the commit point: before it, a failure is a real HTTP error.
+    let stream = match relay.chat_stream(req).await {
+        Ok(s) => s,
+        Err(e) => return relay_error(&e),
+    };
+    let mut headers = HeaderMap::new();
+    served_headers(&mut headers, stream.meta());
+    let events = futures::stream::unfold(Some(stream), move |state| async move {
+        let mut stream = state?;
+        match stream.next().await {
+            Some(Ok(mut chunk)) => {
+                if chunk.kind == ChunkKind::Restart {
+                    // Words already sent cannot be taken back: end as an interruption.
+                    let e = json!({ "error": {
+                        "message": "the answer was interrupted and restarted on another target; \
+                                    a gateway needs mid_stream_recovery = \"continue_only\" (or \"off\")",
+                        "type": "upstream_error", "code": "stream_interrupted" } });
+                    return Some((Ok::<Bytes, std::io::Error>(sse(&e)), None));
+                }
+                if !include_usage {
+                    chunk.usage = None;
+                }
+                let data = serde_json::to_value(&chunk).unwrap_or(Value::Null);
+                Some((Ok(sse(&data)), Some(stream)))
+            }
+            Some(Err(e)) => {
+                let (_, kind, code) = classify(&e);
+                let event =
+                    json!({ "error": { "message": e.to_string(), "type": kind, "code": code } });
+                // No [DONE]: the answer is truncated, and the client must know.
+                Some((Ok(sse(&event)), None))
+            }
+            None => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), None)),
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(events));
+    *resp.headers_mut() = headers;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// One SSE `data:` event.
+fn sse(data: &Value) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    // serde_json writes no raw newline in compact form.
+    if serde_json::to_writer(&mut out, data).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if !authorized(&gw.options, &headers) {
+        return unauthorized();
+    }
+    let d = gw.relay.describe();
+    let mut data = Vec::new();
+    let mut targets: Vec<String> = Vec::new();
+    for r in &d.routes {
+        let ts: Vec<String> = r
+            .targets
+            .iter()
+            .map(|t| format!("{}/{}", t.provider, t.model))
+            .collect();
+        targets.extend(ts.iter().cloned());
+        data.push(
+            json!({ "id": r.name, "object": "model", "created": 0, "owned_by": "polyrelay",
+            "polyrelay": { "kind": "route", "targets": ts } }),
+        );
+    }
+    for r in &d.routers {
+        let routes: Vec<&str> = std::iter::once(r.default_route.as_str())
+            .chain(
+                r.rules
+                    .iter()
+                    .flat_map(|(_, rs)| rs.iter().map(String::as_str)),
+            )
+            .collect();
+        data.push(
+            json!({ "id": r.name, "object": "model", "created": 0, "owned_by": "polyrelay",
+            "polyrelay": { "kind": "router", "routes": routes } }),
+        );
+    }
+    targets.sort();
+    targets.dedup();
+    for t in targets {
+        data.push(
+            json!({ "id": t, "object": "model", "created": 0, "owned_by": "polyrelay",
+            "polyrelay": { "kind": "target" } }),
+        );
+    }
+    axum::Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+async fn health(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if !authorized(&gw.options, &headers) {
+        return unauthorized();
+    }
+    let targets: Vec<Value> = gw
+        .relay
+        .health()
+        .iter()
+        .map(|h| {
+            json!({
+                "target": h.target.to_string(),
+                "state": format!("{:?}", h.state).to_lowercase(),
+                "error_rate": h.error_rate,
+                "recent_attempts": h.recent_attempts,
+                "consecutive_failures": h.consecutive_failures,
+                "latency_ms": h.latency.map(|d| d.as_secs_f64() * 1000.0),
+                "in_flight": h.in_flight,
+                "next_probe_in_ms": h.next_probe_in.map(|d| d.as_millis() as u64),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "status": "ok", "targets": targets })).into_response()
+}
+
+async fn stats(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if !authorized(&gw.options, &headers) {
+        return unauthorized();
+    }
+    axum::Json(gw.relay.stats()).into_response()
+}
