@@ -106,6 +106,7 @@ fn a_duplicate_route_is_refused() {
     ));
     assert_eq!(e.line(), Some(9), "{e}");
     assert!(e.message().contains("duplicate"), "{e}");
+    assert_eq!(e.key(), Some("routes.fast"), "{e}");
     // A route and a router of the same name.
     let e = error_of(&format!(
         "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\"]\n\n[routers.fast]\ndefault = \"fast\"\n"
@@ -268,4 +269,21 @@ fn the_readme_example_file_builds() {
     // Keys never show in what the relay says about itself.
     assert!(!format!("{d:?}").contains("test-key-for"), "{d:?}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn catalog_entries_from_the_file_feed_the_targets() {
+    let relay = Relay::from_toml_str(
+        "[providers.local]\nkind = \"vllm\"\n\n[routes.r]\ntargets = [\"local/my-finetune\"]\n\n\
+         [[catalog.models]]\nprovider = \"local\"\nmodel = \"my-finetune\"\ncontext_window = 32768\n\
+         price = { input = 0.1, output = 0.2 }\n",
+    )
+    .unwrap();
+    let t = &relay.describe().routes[0].targets[0];
+    assert_eq!(t.context_window, Some(32768));
+    assert_eq!(
+        t.price.as_ref().map(|p| (p.input, p.output)),
+        Some((0.1, 0.2))
+    );
+    assert!(relay.catalog().get("local", "my-finetune").is_some());
 }

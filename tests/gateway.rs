@@ -512,3 +512,48 @@ fn client_keys_never_show_in_debug_output() {
     let options = GatewayOptions::new().client_key(KEY);
     assert!(!format!("{options:?}").contains(KEY), "{options:?}");
 }
+
+#[tokio::test]
+async fn upstream_failures_map_to_502_503_and_504() {
+    let sim = Simulator::start().await.unwrap();
+    let url = format!("{}/v1", sim.base_url());
+    let relay = Relay::builder()
+        .provider("sim", OpenAi::new("sk-sim").base_url(&url))
+        .route("r", Chain::of(["sim/m"]).retry(RetryPolicy::no_retries()))
+        .route(
+            "slow",
+            Chain::new()
+                .target(
+                    polyrelay::Target::new("sim", "slow")
+                        .attempt_timeout(Duration::from_millis(200)),
+                )
+                .retry(RetryPolicy::no_retries()),
+        )
+        .breaker(BreakerPolicy::disabled())
+        .build()
+        .unwrap();
+    let gw = gateway(relay, GatewayOptions::new()).await;
+    for (reply, status) in [
+        (
+            Reply::openai_error(500, "server_error", None, "internal boom"),
+            502,
+        ),
+        (
+            Reply::openai_error(503, "server_error", None, "engine overloaded"),
+            503,
+        ),
+    ] {
+        sim.script("m", [reply]);
+        let resp = post(&gw.url, &json!({ "model": "r", "messages": hi() })).await;
+        assert_eq!(resp.status(), status);
+        let body: Value = resp.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("boom") || message.contains("overloaded"),
+            "{body}"
+        );
+    }
+    sim.script("slow", [Reply::hang()]);
+    let resp = post(&gw.url, &json!({ "model": "slow", "messages": hi() })).await;
+    assert_eq!(resp.status(), 504);
+}

@@ -329,7 +329,8 @@ impl RelayConfig {
             }
         };
         // Syntax first (a duplicate table such as two `[routes.fast]` is one).
-        toml::de::DeTable::parse(text).map_err(|e| at(&e, None))?;
+        toml::de::DeTable::parse(text)
+            .map_err(|e| at(&e, e.span().and_then(|s| key_at(text, s.start))))?;
         let de = toml::Deserializer::parse(text).map_err(|e| at(&e, None))?;
         let file: RelayFile = serde_path_to_error::deserialize(de).map_err(|e| {
             let mut key = e.path().to_string();
@@ -783,6 +784,27 @@ fn check_url(url: &str) -> Result<(), String> {
         )),
         Err(e) => Err(format!("{url:?} is not a URL: {e}")),
     }
+}
+
+/// The key written on the line of byte `offset`: a table header's name, or a `key = …`
+/// under the nearest header above it (for syntax errors, which come with a place only).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?.trim();
+    let header = |l: &str| {
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+    };
+    if let Some(h) = header(line) {
+        return Some(h);
+    }
+    let key = line.split_once('=')?.0.trim();
+    let table = before[..start].lines().rev().find_map(|l| header(l.trim()));
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_owned(),
+    })
 }
 
 /// The 1-based line and column of byte `offset` in `text`.
