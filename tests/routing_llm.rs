@@ -308,6 +308,10 @@ async fn an_unknown_label_or_prose_sends_the_request_to_the_default_route() {
             .await
             .expect("answered");
         assert_default(&resp);
+        // The classifier was called: its usage is counted under the request all the same.
+        let routing = resp.meta.routing.as_ref().expect("routed");
+        let usage = routing.classifier_usage.expect("the passing call's usage");
+        assert!(usage.input_tokens > 0, "{usage:?}");
     }
     assert_eq!(sim.requests_for("clf").len(), 3);
     assert!(sim.requests_for("strong").is_empty());

@@ -27,6 +27,15 @@ pub struct RoutingQuery<'a> {
     pub has_tools: bool,
     /// Whether any message carries an image.
     pub has_images: bool,
+    /// What rules that called a model and then passed spent ([`record_spend`](Self::record_spend)).
+    spent: std::sync::Mutex<Spent>,
+}
+
+/// Usage and cost of routing calls whose rule passed.
+#[derive(Debug, Default)]
+struct Spent {
+    usage: Option<Usage>,
+    cost: Option<f64>,
 }
 
 impl<'a> RoutingQuery<'a> {
@@ -46,7 +55,25 @@ impl<'a> RoutingQuery<'a> {
             estimated_input_tokens,
             has_tools: !request.tools.is_empty(),
             has_images,
+            spent: std::sync::Mutex::default(),
         }
+    }
+
+    /// Records what a rule spent on a model call before passing (an LLM classifier whose
+    /// answer was no configured label): it is counted under the request, whichever rule
+    /// then decides, as a deciding rule's [`RouteChoice::classifier_usage`] is.
+    pub fn record_spend(&self, usage: Option<Usage>, cost: Option<f64>) {
+        if usage.is_none() && cost.is_none() {
+            return;
+        }
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent.usage = add_usage(spent.usage.take(), usage);
+        spent.cost = add_cost(spent.cost, cost);
+    }
+
+    /// What passing rules spent, taken out.
+    fn take_spent(&self) -> Spent {
+        std::mem::take(&mut *self.spent.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The request's intent ([`ChatRequest::intent`]).
@@ -238,6 +265,7 @@ impl Rules {
     ) -> RoutingDecision {
         for (name, rule) in &self.rules {
             if let Some(choice) = rule.route(query, cx).await {
+                let spent = query.take_spent();
                 return RoutingDecision {
                     router: router.clone(),
                     rule: Some(name.clone()),
@@ -245,11 +273,12 @@ impl Rules {
                     reason: choice.reason,
                     label: choice.label,
                     classifier_latency: choice.classifier_latency,
-                    classifier_usage: choice.classifier_usage,
-                    classifier_cost: choice.classifier_cost,
+                    classifier_usage: add_usage(choice.classifier_usage, spent.usage),
+                    classifier_cost: add_cost(choice.classifier_cost, spent.cost),
                 };
             }
         }
+        let spent = query.take_spent();
         RoutingDecision {
             router: router.clone(),
             rule: None,
@@ -257,8 +286,24 @@ impl Rules {
             reason: "no rule matched: the default route".to_owned(),
             label: None,
             classifier_latency: None,
-            classifier_usage: None,
-            classifier_cost: None,
+            classifier_usage: spent.usage,
+            classifier_cost: spent.cost,
         }
+    }
+}
+
+/// The sum of two optional usages.
+fn add_usage(a: Option<Usage>, b: Option<Usage>) -> Option<Usage> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.add(&b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The sum of two optional costs (unknown only when both are).
+fn add_cost(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     }
 }

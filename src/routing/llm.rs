@@ -351,6 +351,8 @@ impl Router for LlmClassifier {
                 answer_chars = answer.chars().count(),
                 "llm classifier: answer is no configured label, passing"
             );
+            // The call was made: its usage and cost count under this request.
+            q.record_spend(resp.usage, resp.meta.cost);
             return None;
         };
         let entry = self.labels.get(index)?;
