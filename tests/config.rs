@@ -287,3 +287,32 @@ fn catalog_entries_from_the_file_feed_the_targets() {
     );
     assert!(relay.catalog().get("local", "my-finetune").is_some());
 }
+
+#[test]
+fn the_builders_own_checks_are_placed_in_the_file_too() {
+    let placed = RelayConfig::from_toml_str(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\"]\nattempt_timeout = \"0s\"\n"
+    ))
+    .unwrap();
+    let e = placed_build_error(&placed);
+    assert_at(&e, 8, "routes.fast.attempt_timeout", "greater than zero");
+    // A target's own setting, under the target's line.
+    let placed = RelayConfig::from_toml_str(&format!(
+        "{PROVIDERS}\n[routes.fast]\ntargets = [\"openai/a\", {{ provider = \"openai\", model = \"b\", first_token_timeout = \"0s\" }}]\n"
+    ))
+    .unwrap();
+    let e = placed_build_error(&placed);
+    assert_eq!(e.line(), Some(7), "{e}");
+    assert!(
+        e.key().unwrap().starts_with("routes.fast.targets[1]"),
+        "{e}"
+    );
+}
+
+/// `RelayConfig::build` with `OPENAI_API_KEY` answered, as an error.
+fn placed_build_error(config: &RelayConfig) -> ConfigError {
+    config
+        .build_with_env(|_| Some("sk-test".to_owned()))
+        .map(|_| ())
+        .unwrap_err()
+}

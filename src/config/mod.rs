@@ -359,7 +359,21 @@ impl RelayConfig {
 
     /// An error about `key`, placed on its line.
     fn error(&self, key: &KeyPath, message: impl Into<String>) -> ConfigError {
-        let (line, column) = toml::de::DeTable::parse(&self.source)
+        let (line, column) = self
+            .place(key)
+            .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        ConfigError {
+            file: self.path.clone(),
+            line,
+            column,
+            key: Some(key.render()).filter(|k| !k.is_empty()),
+            message: message.into(),
+        }
+    }
+
+    /// The line and column where `key` is written, if it is.
+    fn place(&self, key: &KeyPath) -> Option<(usize, usize)> {
+        toml::de::DeTable::parse(&self.source)
             .ok()
             .and_then(|doc| {
                 let mut value = toml::de::DeValue::Table(doc.into_inner());
@@ -375,17 +389,7 @@ impl RelayConfig {
                 }
                 span
             })
-            .map_or((None, None), |s| {
-                let (l, c) = line_col(&self.source, s.start);
-                (Some(l), Some(c))
-            });
-        ConfigError {
-            file: self.path.clone(),
-            line,
-            column,
-            key: Some(key.render()).filter(|k| !k.is_empty()),
-            message: message.into(),
-        }
+            .map(|s| line_col(&self.source, s.start))
     }
 
     /// The builder this configuration describes, with API keys and `${VAR}` references
@@ -542,11 +546,60 @@ impl RelayConfig {
         self.builder()?.build().map_err(|e| self.build_error(e))
     }
 
-    /// A builder's own error, placed in the file.
+    /// Builds the relay, with environment variables looked up by `env`.
+    pub fn build_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Relay, ConfigError> {
+        self.builder_with_env(env)?
+            .build()
+            .map_err(|e| self.build_error(e))
+    }
+
+    /// A builder's own error (a zero timeout, say), placed in the file by the route,
+    /// target, router or provider it names: the most precise key written in the file.
     fn build_error(&self, e: crate::Error) -> ConfigError {
-        ConfigError {
-            file: self.path.clone(),
-            ..ConfigError::new(e.message())
+        let message = e.message();
+        let quoted = |after: &str| {
+            let rest = message.split(after).nth(1)?.strip_prefix('"')?;
+            rest.split('"').next().map(str::to_owned)
+        };
+        let mut candidates: Vec<KeyPath> = Vec::new();
+        if message.starts_with("relay defaults") {
+            candidates.push(KeyPath::of(&["defaults"]));
+        } else if let Some(route) = quoted("route ") {
+            let here = KeyPath::of(&["routes", &route]);
+            if let (Some(target), Some(chain)) = (quoted("target "), self.file.routes.get(&route))
+                && let Some(i) = chain.targets.iter().position(|t| t.to_string() == target)
+            {
+                candidates.push(here.key("targets").index(i));
+                candidates.push(KeyPath::of(&["targets", &target]));
+            }
+            candidates.push(here);
+        } else if let Some(router) = quoted("router ") {
+            candidates.push(KeyPath::of(&["routers", &router]));
+        } else if let Some(provider) = quoted("provider ") {
+            candidates.push(KeyPath::of(&["providers", &provider]));
+        }
+        // The setting itself, when the message names one written under the key.
+        let field = message
+            .split(": ")
+            .nth(1)
+            .and_then(|m| m.split_whitespace().next())
+            .map(|f| f.split('.').next().unwrap_or(f).to_owned());
+        let mut ordered: Vec<KeyPath> = Vec::new();
+        for c in &candidates {
+            if let Some(f) = &field {
+                ordered.push(c.key(f));
+            }
+        }
+        ordered.extend(candidates);
+        match ordered.iter().find(|k| self.place(k).is_some()) {
+            Some(key) => self.error(key, message),
+            None => ConfigError {
+                file: self.path.clone(),
+                ..ConfigError::new(message)
+            },
         }
     }
 
