@@ -194,7 +194,12 @@ async fn the_classifiers_call_is_counted_under_the_request_it_routed() {
     let sim = sim().await;
     sim.script(
         "gpt-4o-mini",
-        [Reply::openai_text(r#"{"label":"refund_dispute"}"#)],
+        [
+            Reply::openai_text(r#"{"label":"refund_dispute"}"#),
+            // The second request: a label the rule does not know, then the default route.
+            Reply::openai_text(r#"{"label":"shipping"}"#),
+            Reply::openai_text("We ship tomorrow."),
+        ],
     );
     sim.script("gpt-4o", [Reply::openai_text("Refund approved.")]);
     let one = |m: &str| {
@@ -235,6 +240,22 @@ async fn the_classifiers_call_is_counted_under_the_request_it_routed() {
     assert_eq!(row.route, "strong");
     assert_eq!(row.query_type.as_deref(), Some("refund_dispute"));
     assert!(close(row.cost, answer_cost + clf_cost));
+
+    // A classifier that answers no configured label passes, and its call still counts.
+    let resp = relay
+        .chat(ChatRequest::new("support").user("When do you ship?"))
+        .await
+        .unwrap();
+    let routing = resp.meta.routing.as_ref().unwrap();
+    assert_eq!(routing.rule, None);
+    let clf_usage = routing.classifier_usage.unwrap();
+    let clf_cost = routing.classifier_cost.unwrap();
+    assert!(close(clf_cost, price_of("gpt-4o-mini").cost(&clf_usage)));
+    let answer_cost = resp.meta.attempts[0].cost.unwrap();
+    assert!(close(resp.meta.cost.unwrap(), answer_cost + clf_cost));
+    let stats = relay.stats();
+    let general = stats.total.iter().find(|r| r.route == "general").unwrap();
+    assert!(close(general.cost, answer_cost + clf_cost));
 }
 
 /// gpt-4o-mini, tried twice (1–2 ms apart), then gpt-4o.

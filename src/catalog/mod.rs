@@ -459,15 +459,13 @@ impl std::fmt::Debug for Catalog {
 }
 
 /// The built-in catalog behind an `Arc`, for relays that share it.
-static BUILTIN_SHARED: LazyLock<Arc<Catalog>> =
-    LazyLock::new(|| Arc::new(Catalog::builtin().clone()));
-
-static BUILTIN: LazyLock<Catalog> = LazyLock::new(|| {
-    Catalog::from_json(BUILTIN_JSON).unwrap_or_else(|e| {
+/// One parsed copy, shared by `builtin()` and every relay that uses it.
+static BUILTIN: LazyLock<Arc<Catalog>> = LazyLock::new(|| {
+    Arc::new(Catalog::from_json(BUILTIN_JSON).unwrap_or_else(|e| {
         // Cannot happen (a test parses the embedded file); an empty catalog beats a panic.
         tracing::error!(error = %e, "the embedded model catalog does not parse");
         Catalog::empty()
-    })
+    }))
 });
 
 impl Catalog {
@@ -479,7 +477,7 @@ impl Catalog {
 
     /// The built-in catalog, shared (one copy for every relay that uses it).
     pub(crate) fn builtin_shared() -> Arc<Catalog> {
-        BUILTIN_SHARED.clone()
+        BUILTIN.clone()
     }
 
     /// A catalog without models.

@@ -31,9 +31,10 @@ pub struct RoutingQuery<'a> {
     spent: std::sync::Mutex<Spent>,
 }
 
-/// Usage and cost of routing calls whose rule passed.
+/// Usage and cost of the model calls routing made for a request.
 #[derive(Debug, Default)]
 struct Spent {
+    calls: u32,
     usage: Option<Usage>,
     cost: Option<f64>,
 }
@@ -59,16 +60,25 @@ impl<'a> RoutingQuery<'a> {
         }
     }
 
-    /// Records what a rule spent on a model call before passing (an LLM classifier whose
-    /// answer was no configured label): it is counted under the request, whichever rule
-    /// then decides, as a deciding rule's [`RouteChoice::classifier_usage`] is.
+    /// Records what a rule spent on a model call (an LLM classifier's), whether the rule
+    /// then decides or passes: it is counted under the request (`meta.routing`'s classifier
+    /// usage and cost, `meta.cost`, the stats). A call with usage and no known `cost` makes
+    /// the routing cost unknown, never a partial sum.
     pub fn record_spend(&self, usage: Option<Usage>, cost: Option<f64>) {
-        if usage.is_none() && cost.is_none() {
+        let Some(usage) = usage else {
             return;
-        }
+        };
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
-        spent.usage = add_usage(spent.usage.take(), usage);
-        spent.cost = add_cost(spent.cost, cost);
+        spent.usage = Some(match spent.usage.take() {
+            Some(before) => before.add(&usage),
+            None => usage,
+        });
+        spent.cost = match (spent.calls, spent.cost, cost) {
+            (0, _, c) => c,
+            (_, Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        spent.calls += 1;
     }
 
     /// What passing rules spent, taken out.
@@ -148,12 +158,9 @@ pub struct RouteChoice {
     /// script or language code.
     pub label: Option<String>,
     /// How long the classifier took, if one ran (a router that sets it declares `label` a
-    /// classifier's label: the call's query type in the stats).
+    /// classifier's label: the call's query type in the stats). What a classifier's model
+    /// call spent goes through [`RoutingQuery::record_spend`].
     pub classifier_latency: Option<Duration>,
-    /// The classifier call's usage, if it called a model.
-    pub classifier_usage: Option<Usage>,
-    /// The classifier call's cost, in US dollars, if it called a model of known price.
-    pub classifier_cost: Option<f64>,
 }
 
 impl RouteChoice {
@@ -164,8 +171,6 @@ impl RouteChoice {
             reason: reason.into(),
             label: None,
             classifier_latency: None,
-            classifier_usage: None,
-            classifier_cost: None,
         }
     }
 
@@ -273,8 +278,8 @@ impl Rules {
                     reason: choice.reason,
                     label: choice.label,
                     classifier_latency: choice.classifier_latency,
-                    classifier_usage: add_usage(choice.classifier_usage, spent.usage),
-                    classifier_cost: add_cost(choice.classifier_cost, spent.cost),
+                    classifier_usage: spent.usage,
+                    classifier_cost: spent.cost,
                 };
             }
         }
@@ -289,21 +294,5 @@ impl Rules {
             classifier_usage: spent.usage,
             classifier_cost: spent.cost,
         }
-    }
-}
-
-/// The sum of two optional usages.
-fn add_usage(a: Option<Usage>, b: Option<Usage>) -> Option<Usage> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.add(&b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// The sum of two optional costs (unknown only when both are).
-fn add_cost(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a + b),
-        (a, b) => a.or(b),
     }
 }

@@ -293,7 +293,7 @@ pub fn detect_language(text: &str) -> LanguageDetection {
     } = prose(text);
     let (script, script_share) = counts.dominant().map_or((None, 0.0), |(s, x)| (Some(s), x));
     let found = (counts.letters > 0)
-        .then(|| detect_prose(&prose, &counts, &Allowed::All))
+        .then(|| detect_prose(&prose, main_script(&prose, &counts)?, &Allowed::All))
         .flatten();
     let (language, confidence) = match found {
         Some((lang, confidence)) => (
@@ -545,13 +545,11 @@ impl LanguageRule {
         if self.languages.is_empty() || counts.letters == 0 {
             return None;
         }
-        if !self
-            .language_scripts
-            .contains(&main_script(&prose, &counts)?)
-        {
+        let main = main_script(&prose, &counts)?;
+        if !self.language_scripts.contains(&main) {
             return None;
         }
-        let (lang, confidence) = detect_prose(&prose, &counts, &self.allowed)?;
+        let (lang, confidence) = detect_prose(&prose, main, &self.allowed)?;
         let confidence = adjusted_confidence(lang, confidence, &counts);
         if confidence < self.min_confidence {
             return None;
@@ -630,26 +628,22 @@ fn main_script(prose: &str, counts: &ScriptCounts) -> Option<whatlang::Script> {
     }
 }
 
-/// The language of `prose` (whatlang's detection, among the `allowed` languages) and
-/// whatlang's confidence. Text whose most frequent script is Latin or Cyrillic goes to the
-/// fast scorer (the same answers as whatlang, a fraction of its cost); other text to
-/// whatlang.
+/// The language of `prose`, whose main script is `main` (whatlang's detection, among the
+/// `allowed` languages) and whatlang's confidence. Latin and Cyrillic text goes to the fast
+/// scorer (the same answers as whatlang, a fraction of its cost); other text to whatlang.
 fn detect_prose(
     prose: &str,
-    counts: &ScriptCounts,
+    main: whatlang::Script,
     allowed: &Allowed,
 ) -> Option<(whatlang::Lang, f64)> {
-    let fast = counts
-        .sole_leader(&[Script::Latin, Script::Cyrillic])
-        .and_then(|s| {
-            let s = if s == Script::Latin {
-                ModelScript::Latin
-            } else {
-                ModelScript::Cyrillic
-            };
-            Some((s, scorer::model(s)?))
-        });
-    if let Some((script, model)) = fast {
+    let script = match main {
+        whatlang::Script::Latin => Some(ModelScript::Latin),
+        whatlang::Script::Cyrillic => Some(ModelScript::Cyrillic),
+        _ => None,
+    };
+    if let Some(script) = script
+        && let Some(model) = scorer::model(script)
+    {
         let selection = match allowed {
             Allowed::All => Some(model.everything()),
             Allowed::Only {

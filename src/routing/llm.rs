@@ -343,6 +343,8 @@ impl Router for LlmClassifier {
             }
             Ok(Ok(resp)) => resp,
         };
+        // The call was made: its usage and cost count under this request, label or not.
+        q.record_spend(resp.usage, resp.meta.cost);
         let answer = resp.text();
         let Some(index) = self.parse_answer(&answer) else {
             tracing::warn!(
@@ -351,8 +353,6 @@ impl Router for LlmClassifier {
                 answer_chars = answer.chars().count(),
                 "llm classifier: answer is no configured label, passing"
             );
-            // The call was made: its usage and cost count under this request.
-            q.record_spend(resp.usage, resp.meta.cost);
             return None;
         };
         let entry = self.labels.get(index)?;
@@ -361,8 +361,6 @@ impl Router for LlmClassifier {
         }
         let mut choice = self.choice(index, format!("llm classifier: {}", entry.label))?;
         choice.classifier_latency = Some(latency);
-        choice.classifier_usage = resp.usage;
-        choice.classifier_cost = resp.meta.cost;
         tracing::debug!(
             classifier = %self.route,
             label = %entry.label,

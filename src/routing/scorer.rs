@@ -57,9 +57,6 @@ impl ModelScript {
 /// profiles as one inverted index.
 pub(super) struct ScriptModel {
     langs: &'static [Lang],
-    /// Bit `i` set: `langs[i]` has an alphabet / a profile.
-    with_alphabet: u64,
-    with_profile: u64,
     /// Which languages' alphabets hold each ASCII character.
     ascii: [u64; 128],
     /// The same for the other characters of any alphabet, sorted by character.
@@ -131,18 +128,17 @@ fn is_stop_char(c: char) -> bool {
 impl ScriptModel {
     fn parse(script: ModelScript) -> Option<ScriptModel> {
         let langs = script.whatlang().langs();
-        if langs.len() > 64 {
+        if langs.len() >= 64 {
             return None;
         }
         let mut model = ScriptModel {
             langs,
-            with_alphabet: 0,
-            with_profile: 0,
             ascii: [0; 128],
             other: Vec::new(),
             everything: Selection::default(),
             by_trigram: HashMap::new(),
         };
+        let (mut with_alphabet, mut with_profile) = (0u64, 0u64);
         let mut other: HashMap<char, u64> = HashMap::new();
         let mut by_trigram: HashMap<u64, Vec<(u8, u16)>> = HashMap::new();
         for line in MODELS.lines().filter(|l| !l.starts_with('#')) {
@@ -160,7 +156,7 @@ impl ScriptModel {
             let bit = 1u64 << i;
             match kind {
                 "alphabet" => {
-                    model.with_alphabet |= bit;
+                    with_alphabet |= bit;
                     for c in data.chars() {
                         match usize::try_from(c as u32) {
                             Ok(a) if a < 128 => model.ascii[a] |= bit,
@@ -169,7 +165,7 @@ impl ScriptModel {
                     }
                 }
                 "profile" => {
-                    model.with_profile |= bit;
+                    with_profile |= bit;
                     let chars: Vec<char> = data.chars().collect();
                     if chars.len() != 3 * MAX_TRIGRAM_DISTANCE as usize {
                         return None;
@@ -184,12 +180,15 @@ impl ScriptModel {
                 _ => return None,
             }
         }
-        if model.with_profile == 0 {
+        // Every language has both models (whatlang's do): the scores below rely on it, and
+        // anything else falls back to whatlang itself.
+        let all = (1u64 << langs.len()) - 1;
+        if with_alphabet != all || with_profile != all {
             return None;
         }
         model.other = other.into_iter().collect();
         model.other.sort_unstable_by_key(|&(c, _)| c);
-        model.everything = Selection::new(model.with_alphabet | model.with_profile, &by_trigram);
+        model.everything = Selection::new(all, &by_trigram);
         model.by_trigram = by_trigram;
         Some(model)
     }
@@ -263,12 +262,9 @@ impl ScriptModel {
         }
         // whatlang's order: the script's languages, sorted (unstably, as whatlang does) by
         // alphabet score.
-        let mut alphabet: Vec<(Lang, u64)> = self
-            .langs
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| allowed & self.with_alphabet & (1 << i) != 0)
-            .map(|(i, &l)| (l, (2 * hits[i]).saturating_sub(letters)))
+        let mut alphabet: Vec<(usize, u64)> = (0..self.langs.len())
+            .filter(|&i| allowed & (1 << i) != 0)
+            .map(|i| (i, (2 * hits[i]).saturating_sub(letters)))
             .collect();
         alphabet.sort_unstable_by_key(|&(_, s)| std::cmp::Reverse(s));
 
@@ -321,33 +317,19 @@ impl ScriptModel {
 
         // Combined, weighted by the number of letters as whatlang weighs them.
         let alphabet_weight = (2.0 / 3.0 - letters as f64 / 300.0).clamp(1.0 / 3.0, 2.0 / 3.0);
-        let index_of = |l: Lang| self.langs.iter().position(|&x| x == l).unwrap_or(0);
-        let mut scores: Vec<(Lang, f64)> = alphabet
+        let mut scores: Vec<(usize, f64)> = alphabet
             .iter()
-            .map(|&(l, raw)| {
-                let i = index_of(l);
-                let t = if self.with_profile & (1 << i) != 0 {
-                    trigram_score(i)
-                } else {
-                    0.0
-                };
+            .map(|&(i, raw)| {
                 let a = raw as f64 / letters as f64;
-                (l, a * alphabet_weight + t * (1.0 - alphabet_weight))
+                (
+                    i,
+                    a * alphabet_weight + trigram_score(i) * (1.0 - alphabet_weight),
+                )
             })
             .collect();
-        // Languages with a profile and no alphabet, in whatlang's trigram order.
-        let mut profile_only: Vec<(Lang, f64)> = (0..self.langs.len())
-            .filter(|&i| allowed & self.with_profile & !self.with_alphabet & (1 << i) != 0)
-            .map(|i| (self.langs[i], trigram_score(i)))
-            .collect();
-        profile_only.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
-        scores.extend(
-            profile_only
-                .into_iter()
-                .map(|(l, t)| (l, t * (1.0 - alphabet_weight))),
-        );
         scores.sort_unstable_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Less));
-        let (lang, first) = *scores.first()?;
+        let (best, first) = *scores.first()?;
+        let lang = *self.langs.get(best)?;
         let confidence = match scores.get(1) {
             Some(&(_, second)) => confidence(first, second, count as usize),
             None => 1.0,
@@ -439,8 +421,8 @@ mod tests {
             cyrillic.everything().mask.count_ones() as usize,
             WScript::Cyrillic.langs().len()
         );
-        assert!(latin.with_profile.count_ones() >= 30);
-        assert!(cyrillic.with_profile.count_ones() >= 5);
+        assert!(latin.langs.len() >= 30);
+        assert!(cyrillic.langs.len() >= 5);
     }
 
     /// Texts in many languages and lengths: the support tickets, their prefixes, pairs of
