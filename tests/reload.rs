@@ -4,47 +4,60 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use polyrelay::providers::OpenAi;
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{
     BreakerPolicy, BreakerState, Chain, ChatRequest, Relay, RelayBuilder, RetryPolicy,
 };
 
-fn builder(url: &str, route: Chain) -> RelayBuilder {
+mod support;
+
+fn builder(sim: &Simulator, route: Chain) -> RelayBuilder {
     Relay::builder()
-        .provider("sim", OpenAi::new("sk-sim").base_url(url))
+        .provider("sim", support::openai_at(sim, "sk-sim"))
         .route("support", route)
 }
 
 #[tokio::test]
 async fn a_stream_in_flight_finishes_on_the_old_table_and_the_next_call_takes_the_new() {
     let sim = Simulator::start().await.unwrap();
-    let url = format!("{}/v1", sim.base_url());
+    // The old table's primary answers 503 late: by then the table has changed, and the call
+    // fails over along its own (old) chain, to the old backup.
     sim.script(
-        "old-model",
+        "old-primary",
+        [Reply::openai_error(503, "server_error", None, "down").delay(Duration::from_secs(2))],
+    );
+    sim.script(
+        "old-backup",
         [Reply::openai_stream_text(&[
             "from ", "the ", "old ", "table",
         ])],
     );
     sim.script("new-model", [Reply::openai_text("from the new table")]);
-    let relay = builder(&url, Chain::of(["sim/old-model"])).build().unwrap();
-    let mut stream = relay
-        .chat_stream(ChatRequest::new("support").user("hi"))
-        .await
-        .unwrap();
-    // The stream has committed to the old table's target; now the table changes.
+    let old = Chain::of(["sim/old-primary", "sim/old-backup"]).retry(RetryPolicy::no_retries());
+    let relay = builder(&sim, old).build().unwrap();
+    let in_flight = tokio::spawn({
+        let relay = relay.clone();
+        async move {
+            let mut stream = relay
+                .chat_stream(ChatRequest::new("support").user("hi"))
+                .await
+                .unwrap();
+            let mut text = String::new();
+            while let Some(chunk) = stream.next().await {
+                text.push_str(chunk.unwrap().text().unwrap_or_default());
+            }
+            (text, stream.meta().served_by.as_ref().unwrap().to_string())
+        }
+    });
+    // The first attempt is at the vendor; now the table changes.
+    sim.wait_for_requests(1).await;
     relay
-        .reload(builder(&url, Chain::of(["sim/new-model"])))
+        .reload(builder(&sim, Chain::of(["sim/new-model"])))
         .unwrap();
-    let mut text = String::new();
-    while let Some(chunk) = stream.next().await {
-        text.push_str(chunk.unwrap().text().unwrap_or_default());
-    }
+    let (text, served) = in_flight.await.unwrap();
     assert_eq!(text, "from the old table");
-    assert_eq!(
-        stream.meta().served_by.as_ref().unwrap().to_string(),
-        "sim/old-model"
-    );
+    assert_eq!(served, "sim/old-backup");
+    assert!(sim.requests_for("new-model").is_empty());
     let next = relay
         .chat(ChatRequest::new("support").user("hi"))
         .await
@@ -54,9 +67,57 @@ async fn a_stream_in_flight_finishes_on_the_old_table_and_the_next_call_takes_th
 }
 
 #[tokio::test]
+async fn a_removed_target_leaves_the_health_table_and_a_changed_breaker_starts_fresh() {
+    let sim = Simulator::start().await.unwrap();
+    sim.script(
+        "a",
+        [
+            Reply::openai_error(503, "server_error", None, "down"),
+            Reply::openai_text("ok"),
+        ],
+    );
+    sim.set_default(Reply::openai_text("ok"));
+    let chain = || Chain::of(["sim/a", "sim/b"]).retry(RetryPolicy::no_retries());
+    let one_failure = BreakerPolicy::default()
+        .consecutive_failures(1)
+        .cooldown(Duration::from_secs(600));
+    let relay = builder(&sim, chain()).breaker(one_failure).build().unwrap();
+    relay
+        .chat(ChatRequest::new("support").user("x"))
+        .await
+        .unwrap();
+    let state = |relay: &Relay, t: &str| {
+        relay
+            .health()
+            .into_iter()
+            .find(|h| h.target.to_string() == t)
+            .map(|h| h.state)
+    };
+    assert_eq!(state(&relay, "sim/a"), Some(BreakerState::Open));
+    // b is dropped; a gets a breaker of its own: its open state does not carry over.
+    relay
+        .reload(
+            builder(&sim, Chain::of(["sim/a"]))
+                .breaker(one_failure)
+                .breaker_for("sim/a", BreakerPolicy::default().consecutive_failures(3)),
+        )
+        .unwrap();
+    assert_eq!(
+        state(&relay, "sim/b"),
+        None,
+        "a removed target is forgotten"
+    );
+    assert_eq!(state(&relay, "sim/a"), Some(BreakerState::Closed));
+    let resp = relay
+        .chat(ChatRequest::new("support").user("y"))
+        .await
+        .unwrap();
+    assert_eq!(resp.meta.served_by.unwrap().to_string(), "sim/a");
+}
+
+#[tokio::test]
 async fn breaker_state_and_stats_survive_a_reload() {
     let sim = Simulator::start().await.unwrap();
-    let url = format!("{}/v1", sim.base_url());
     sim.script(
         "primary",
         [Reply::openai_error(503, "server_error", None, "down")],
@@ -66,7 +127,7 @@ async fn breaker_state_and_stats_survive_a_reload() {
     let breaker = BreakerPolicy::default()
         .consecutive_failures(1)
         .cooldown(Duration::from_secs(600));
-    let relay = builder(&url, chain()).breaker(breaker).build().unwrap();
+    let relay = builder(&sim, chain()).breaker(breaker).build().unwrap();
     let first = relay
         .chat(ChatRequest::new("support").user("a"))
         .await
@@ -85,7 +146,7 @@ async fn breaker_state_and_stats_survive_a_reload() {
     // A new route is added; the primary remains.
     relay
         .reload(
-            builder(&url, chain())
+            builder(&sim, chain())
                 .breaker(breaker)
                 .route("other", Chain::of(["sim/third"])),
         )
@@ -115,12 +176,11 @@ async fn breaker_state_and_stats_survive_a_reload() {
 #[tokio::test]
 async fn an_invalid_reload_is_refused_and_the_old_table_serves() {
     let sim = Simulator::start().await.unwrap();
-    let url = format!("{}/v1", sim.base_url());
     sim.set_default(Reply::openai_text("ok"));
-    let relay = builder(&url, Chain::of(["sim/m"])).build().unwrap();
+    let relay = builder(&sim, Chain::of(["sim/m"])).build().unwrap();
     let before = relay.describe();
     let err = relay
-        .reload(builder(&url, Chain::of(["nowhere/m"])))
+        .reload(builder(&sim, Chain::of(["nowhere/m"])))
         .unwrap_err();
     assert_eq!(err.kind(), polyrelay::ErrorKind::Config);
     assert!(err.message().contains("nowhere"), "{err}");

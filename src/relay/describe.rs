@@ -101,7 +101,7 @@ pub struct RouterDescription {
 impl Relay {
     /// What this relay is made of (see [`RelayDescription`]).
     pub fn describe(&self) -> RelayDescription {
-        let inner = self.inner();
+        let inner = self.current();
         let mut providers: Vec<ProviderDescription> = inner
             .providers
             .iter()

@@ -270,6 +270,11 @@ pub(crate) struct Health {
 }
 
 impl Health {
+    /// Whether this state runs under `policy` and `budget` (a reload keeps it only then).
+    pub fn has_policies(&self, policy: BreakerPolicy, budget: RetryBudget) -> bool {
+        self.policy == policy && self.budget == budget
+    }
+
     pub fn new(policy: BreakerPolicy, budget: RetryBudget) -> Self {
         let now = Instant::now();
         Health {

@@ -83,12 +83,18 @@ struct Inner {
 pub struct Relay {
     /// The table calls read: swapped whole by [`Relay::reload`]; a call holds the table it
     /// started with to its end.
-    table: Arc<arc_swap::ArcSwap<Inner>>,
+    table: Arc<Table>,
+}
+
+/// The swappable table, and the lock that keeps two reloads from interleaving.
+struct Table {
+    current: arc_swap::ArcSwap<Inner>,
+    reloading: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let inner = self.inner();
+        let inner = self.current();
         let mut routes: Vec<_> = inner.routes.keys().collect();
         routes.sort();
         f.debug_struct("Relay")
@@ -105,20 +111,26 @@ impl Relay {
         RelayBuilder::default()
     }
 
-    /// The current table.
+    /// The current table, owned: a call holds it to its end.
     fn inner(&self) -> Arc<Inner> {
-        self.table.load_full()
+        self.table.current.load_full()
+    }
+
+    /// The current table, for a quick look (no reference count taken).
+    fn current(&self) -> arc_swap::Guard<Arc<Inner>> {
+        self.table.current.load()
     }
 
     /// Replaces the relay's providers, routes, routers, defaults, breaker settings, catalog,
     /// observers and baseline with `builder`'s, atomically, for every clone of this relay.
     ///
     /// Calls in flight finish on the table they started with; the next call sees the new
-    /// one. What the relay has learnt is kept: the health of every target (breaker state,
-    /// error rate, latency, retry budget) stays with its `provider/model`, so a target that
-    /// remains carries its state over (under the breaker policy it was first created with);
-    /// the stats go on accumulating; the HTTP client (and its connection pool) is kept unless
-    /// `builder` brings its own. An invalid `builder` is refused with the error
+    /// one. What the relay has learnt is kept: a target (`provider/model`) that remains,
+    /// under the same breaker policy and retry budget, carries its health over (breaker
+    /// state, error rate, latency, retry budget); one whose policy changed starts fresh, and
+    /// one no longer used is forgotten. The stats go on accumulating (the rolling window
+    /// keeps its length); the HTTP client (and its connection pool) is kept unless `builder`
+    /// brings its own. Reloads run one at a time. An invalid `builder` is refused with the error
     /// [`build`](RelayBuilder::build) would give, and the current table keeps serving.
     ///
     /// ```
@@ -137,11 +149,17 @@ impl Relay {
     /// # Ok::<(), polyrelay::Error>(())
     /// ```
     pub fn reload(&self, builder: RelayBuilder) -> Result<(), Error> {
+        let _one_at_a_time = self
+            .table
+            .reloading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let current = self.inner();
         let next = builder.build_inner(Some(&current))?;
-        self.table.store(Arc::new(next));
+        let routes = next.routes.len();
+        self.table.current.store(Arc::new(next));
         tracing::info!(
-            relay.routes = self.inner().routes.len(),
+            relay.routes = routes,
             "relay reloaded: new routes, routers and providers serve the next calls"
         );
         Ok(())
@@ -193,7 +211,7 @@ impl Relay {
     /// time-to-first-chunk percentiles, since start and over the rolling window
     /// ([`RelayBuilder::stats_window`]). Empty with [`RelayBuilder::without_stats`].
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner()
+        self.current()
             .acct
             .stats
             .as_ref()
@@ -203,7 +221,7 @@ impl Relay {
 
     /// Forgets the stats recorded so far (e.g. at the start of a reporting period).
     pub fn reset_stats(&self) {
-        if let Some(s) = &self.inner().acct.stats {
+        if let Some(s) = &self.current().acct.stats {
             s.reset();
         }
     }
@@ -225,7 +243,7 @@ impl Relay {
             cost: Some(0.0001),
         };
         BenchStats {
-            acct: self.inner().acct.clone(),
+            acct: self.current().acct.clone(),
             meta: ResponseMeta {
                 route: Some(Arc::from("bench")),
                 served_by: Some(target),
@@ -240,7 +258,7 @@ impl Relay {
 
     /// The model catalog the relay's targets take their defaults from.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.inner().catalog.clone()
+        self.current().catalog.clone()
     }
 
     /// Resolves `chain` once, for calls that bring their own chain instead of naming a route
@@ -250,7 +268,7 @@ impl Relay {
     /// A scoped chain keeps the providers it was resolved with across a
     /// [`reload`](Relay::reload).
     pub fn scoped(&self, chain: &Chain) -> Result<ScopedChain, Error> {
-        let route = self.inner().resolver().route("(scoped)", chain)?;
+        let route = self.current().resolver().route("(scoped)", chain)?;
         Ok(ScopedChain {
             relay: self.clone(),
             route: Arc::new(route),
@@ -259,7 +277,7 @@ impl Relay {
 
     /// The registered provider called `name`.
     pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
-        self.inner().providers.get(name).cloned()
+        self.current().providers.get(name).cloned()
     }
 
     /// The health of every target the relay knows (routes' targets, and those request-scoped
@@ -267,7 +285,7 @@ impl Relay {
     /// in flight and when an open breaker may next be probed.
     pub fn health(&self) -> Vec<TargetHealth> {
         let now = Instant::now();
-        self.inner()
+        self.current()
             .registry
             .all()
             .into_iter()
@@ -278,38 +296,43 @@ impl Relay {
     /// Benchmarks only: the route `name`, resolved, for [`BenchRoute::plan`].
     #[doc(hidden)]
     pub fn bench_route(&self, name: &str) -> Result<BenchRoute, Error> {
-        Ok(BenchRoute(self.inner().resolve_name(name)?))
+        Ok(BenchRoute(self.current().resolve_name(name)?))
     }
 
     /// Benchmarks only: the health of `provider/model`, for [`BenchHealth::cycle`].
     #[doc(hidden)]
     pub fn bench_health(&self, provider: &str, model: &str) -> BenchHealth {
-        BenchHealth(self.inner().registry.state(provider, model))
+        BenchHealth(self.current().registry.state(provider, model))
     }
 
     /// The smallest context window declared by the targets of route `name` (or of a
     /// `provider/model` pair), if any declares one: what a request must fit to be served
     /// there without a context-length failover.
     pub fn context_window(&self, name: &str) -> Option<u32> {
-        let route = self.inner().resolve_name(name).ok()?;
+        let route = self.current().resolve_name(name).ok()?;
         route.targets.iter().filter_map(|t| t.context_window).min()
     }
 
     /// Route names, sorted.
     pub fn routes(&self) -> Vec<String> {
-        let mut r: Vec<String> = self.inner().routes.keys().cloned().collect();
+        let mut r: Vec<String> = self.current().routes.keys().cloned().collect();
         r.sort_unstable();
         r
     }
 
     /// Whether `name` is one of the relay's routes.
     pub fn has_route(&self, name: &str) -> bool {
-        self.table.load().routes.contains_key(name)
+        self.current().routes.contains_key(name)
+    }
+
+    /// Whether a provider is registered as `name`.
+    pub fn has_provider(&self, name: &str) -> bool {
+        self.current().providers.contains_key(name)
     }
 
     /// Router names, sorted.
     pub fn routers(&self) -> Vec<String> {
-        let mut r: Vec<String> = self.inner().routers.keys().cloned().collect();
+        let mut r: Vec<String> = self.current().routers.keys().cloned().collect();
         r.sort_unstable();
         r
     }
@@ -833,7 +856,10 @@ impl RelayBuilder {
     /// shadows a `provider/model` pair, a zero timeout or one over [`MAX_TIMEOUT`].
     pub fn build(self) -> Result<Relay, Error> {
         Ok(Relay {
-            table: Arc::new(arc_swap::ArcSwap::from_pointee(self.build_inner(None)?)),
+            table: Arc::new(Table {
+                current: arc_swap::ArcSwap::from_pointee(self.build_inner(None)?),
+                reloading: std::sync::Mutex::new(()),
+            }),
         })
     }
 
@@ -871,10 +897,12 @@ impl RelayBuilder {
                 }
             }
         }
-        let registry = Registry::new(self.breaker, self.retry_budget, self.breaker_overrides);
-        if let Some(previous) = previous {
-            registry.adopt(&previous.registry);
-        }
+        let registry = Registry::new(
+            self.breaker,
+            self.retry_budget,
+            self.breaker_overrides,
+            previous.map(|p| &p.registry),
+        );
         let catalog = match self.catalog {
             Some(c) => Arc::new(c),
             None => Catalog::builtin_shared(),

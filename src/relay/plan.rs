@@ -51,32 +51,45 @@ pub(crate) struct Registry {
     pub retry_budget: RetryBudget,
     /// Breakers set for one target (`provider/model`), in place of `breaker`.
     pub breaker_overrides: HashMap<String, BreakerPolicy>,
+    /// The states of the registry this one replaces (a reload), taken over by the targets
+    /// that are used again under the same policies.
+    previous: HashMap<String, Arc<TargetState>>,
 }
 
 impl Registry {
-    /// A registry whose targets use `breaker` (or their override) and `retry_budget`.
+    /// A registry whose targets use `breaker` (or their override) and `retry_budget`; with
+    /// `previous` (a reload), a target used again under unchanged policies keeps its state.
     pub fn new(
         breaker: BreakerPolicy,
         retry_budget: RetryBudget,
         breaker_overrides: HashMap<String, BreakerPolicy>,
+        previous: Option<&Registry>,
     ) -> Self {
+        let previous = previous
+            .and_then(|p| p.states.read().ok().map(|m| m.clone()))
+            .unwrap_or_default();
         Registry {
             states: RwLock::default(),
             breaker,
             retry_budget,
             breaker_overrides,
+            previous,
         }
     }
 
-    fn fresh(&self, provider: &str, model: &str) -> Arc<TargetState> {
-        let policy = match self.breaker_overrides.is_empty() {
-            true => self.breaker,
-            false => self
-                .breaker_overrides
-                .get(&format!("{provider}/{model}"))
-                .copied()
-                .unwrap_or(self.breaker),
-        };
+    /// The state for `key` (`provider/model`): the previous registry's under the same
+    /// policies, else a new one.
+    fn fresh(&self, key: &str, provider: &str, model: &str) -> Arc<TargetState> {
+        let policy = self
+            .breaker_overrides
+            .get(key)
+            .copied()
+            .unwrap_or(self.breaker);
+        if let Some(kept) = self.previous.get(key)
+            && kept.health.has_policies(policy, self.retry_budget)
+        {
+            return kept.clone();
+        }
         Arc::new(TargetState {
             id: TargetId::new(provider, model),
             health: Health::new(policy, self.retry_budget),
@@ -92,28 +105,17 @@ impl Registry {
             return s.clone();
         }
         let Ok(mut map) = self.states.write() else {
-            return self.fresh(provider, model);
+            return self.fresh(&key, provider, model);
         };
         if let Some(s) = map.get(&key) {
             return s.clone();
         }
         if map.len() >= MAX_REGISTERED_TARGETS {
-            return self.fresh(provider, model);
+            return self.fresh(&key, provider, model);
         }
-        let s = self.fresh(provider, model);
+        let s = self.fresh(&key, provider, model);
         map.insert(key, s.clone());
         s
-    }
-
-    /// Takes over `previous`'s target states (a reload): a target that remains keeps its
-    /// health.
-    pub fn adopt(&self, previous: &Registry) {
-        let (Ok(theirs), Ok(mut ours)) = (previous.states.read(), self.states.write()) else {
-            return;
-        };
-        for (key, state) in theirs.iter() {
-            ours.entry(key.clone()).or_insert_with(|| state.clone());
-        }
     }
 
     /// Every registered target's state, sorted by name.

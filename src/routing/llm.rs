@@ -263,7 +263,7 @@ fn json_label(answer: &str) -> Option<String> {
 /// providers: a name the relay sends without routing it.
 fn calls_a_route(cx: &RouterContext<'_>, name: &str) -> bool {
     cx.relay.has_route(name)
-        || Target::parse(name).is_some_and(|t| cx.relay.provider(&t.provider).is_some())
+        || Target::parse(name).is_some_and(|t| cx.relay.has_provider(&t.provider))
 }
 
 /// The first `max` characters of `text`.
