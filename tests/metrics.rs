@@ -336,6 +336,39 @@ fn a_failover_is_counted_once_and_the_fallback_is_the_response_model() {
 }
 
 #[test]
+fn a_context_length_failover_is_counted_too() {
+    let (resp, rec) = one_call(RetryPolicy::no_retries(), |sim| {
+        sim.script(
+            "primary",
+            [Reply::openai_error(
+                400,
+                "invalid_request_error",
+                Some("context_length_exceeded"),
+                "This model's maximum context length is 8192 tokens.",
+            )],
+        );
+    });
+    assert_eq!(&*resp.unwrap().meta.served_by.unwrap().model, "fallback");
+    let failovers = rec.only(metric::FAILOVERS);
+    assert_eq!(
+        failovers.labels,
+        event_labels("primary", "context_length_exceeded")
+    );
+    assert_eq!(failovers.counter(), 1);
+}
+
+#[test]
+fn a_target_failing_with_nothing_left_is_no_failover() {
+    let (resp, rec) = one_call(RetryPolicy::no_retries(), |sim| {
+        sim.script("primary", [Reply::error(SimError::Server)]);
+        sim.script("fallback", [Reply::error(SimError::Server)]);
+    });
+    assert!(resp.is_err());
+    // primary → fallback is one failover; fallback failing last moves nowhere.
+    assert_eq!(rec.only(metric::FAILOVERS).counter(), 1);
+}
+
+#[test]
 fn time_to_first_chunk_is_recorded_for_streams_only() {
     let ((ttft, stream_usage, chat_usage), rec) = recorded(|| async {
         let sim = Simulator::start().await.unwrap();

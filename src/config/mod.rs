@@ -744,11 +744,8 @@ impl RelayConfig {
                 let mut o = match (kind, preset) {
                     (_, Some(preset)) => OpenAi::from_preset(preset, key),
                     ("azure", _) => {
-                        let resource = match (&p.resource, &base_url) {
-                            (Some(r), _) => r.clone(),
-                            (None, Some(url)) => url.clone(),
-                            (None, None) => azure_field("resource (or base_url)", &None)?,
-                        };
+                        let resource = p.resource.clone().or_else(|| base_url.clone());
+                        let resource = azure_field("resource (or base_url)", &resource)?;
                         OpenAi::azure(
                             &resource,
                             &azure_field("deployment", &p.deployment)?,

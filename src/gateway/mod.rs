@@ -167,12 +167,7 @@ pub async fn serve(
 /// An error in OpenAI's shape.
 fn error_body(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
     let body = json!({ "error": { "message": message, "type": kind, "param": Value::Null, "code": code } });
-    let mut resp = (status, axum::Json(body)).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    (status, axum::Json(body)).into_response()
 }
 
 /// The status, OpenAI error type and code for a relay error.
@@ -451,8 +446,7 @@ async fn stream_completion(relay: &Relay, req: ChatRequest) -> Response {
                 if !include_usage {
                     chunk.usage = None;
                 }
-                let data = serde_json::to_value(&chunk).unwrap_or(Value::Null);
-                Some((Ok(sse(&data)), Some(stream)))
+                Some((Ok(sse(&chunk)), Some(stream)))
             }
             Some(Err(e)) => {
                 let (_, kind, code) = classify(&e);
@@ -475,8 +469,8 @@ async fn stream_completion(relay: &Relay, req: ChatRequest) -> Response {
     resp
 }
 
-/// One SSE `data:` event.
-fn sse(data: &Value) -> Bytes {
+/// One SSE `data:` event, serialized straight into its frame.
+fn sse(data: &impl serde::Serialize) -> Bytes {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"data: ");
     // serde_json writes no raw newline in compact form.

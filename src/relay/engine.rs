@@ -325,6 +325,17 @@ where
         }};
     }
 
+    // Moves on from a failed target: tells the observers when there is a next target to go
+    // to (so a failover with nothing left is none), then starts it.
+    macro_rules! fail_over {
+        ($from:expr, $error:expr) => {{
+            if next_fresh(&mut cursor.clone(), &overflow, true).is_some() {
+                failed_over(acct, &route.name, $from, $error);
+            }
+            launch_next!();
+        }};
+    }
+
     launch_next!();
     loop {
         if flights.is_empty() && waiting.is_empty() {
@@ -452,7 +463,7 @@ where
                     waiting.retain(|w| {
                         overflow.eligible(plan.target(&w.step), route.context_overflow)
                     });
-                    launch_next!();
+                    fail_over!(&target.id, err.kind());
                     continue;
                 }
                 let remaining = deadline.saturating_duration_since(Instant::now());
@@ -497,10 +508,7 @@ where
                         });
                         arm(&mut retry_timer, &waiting);
                     }
-                    Decision::FailOver => {
-                        failed_over(acct, &route.name, &target.id, err.kind());
-                        launch_next!();
-                    }
+                    Decision::FailOver => fail_over!(&target.id, err.kind()),
                     Decision::Stop => {
                         cancel_all(&mut attempts, flights, "the call stopped on another error");
                         return Err(err.with_attempts(attempts));
@@ -515,8 +523,7 @@ where
                         let w = waiting.swap_remove(i);
                         if launch!(w.step, w.try_no, w.backoff) == Launch::Denied {
                             // The breaker opened meanwhile: the next target instead.
-                            failed_over(acct, &route.name, &plan.target(&w.step).id, w.error);
-                            launch_next!();
+                            fail_over!(&plan.target(&w.step).id, w.error);
                         }
                     } else {
                         i += 1;
