@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use polyrelay::accounting::{
     AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, Observer, RetryEvent,
 };
@@ -141,10 +140,8 @@ async fn streamed_and_plain_calls_give_the_same_usage_and_cost() {
         let req = ChatRequest::new(route).user("I want my money back for order 991.");
         let plain = relay.chat(&req).await.unwrap();
         let mut stream = relay.chat_stream(&req).await.unwrap();
-        let mut chunks = Vec::new();
-        while let Some(c) = stream.next().await {
-            chunks.push(c.unwrap());
-        }
+        let (chunks, err) = drain(&mut stream).await;
+        assert!(err.is_none(), "{route}: {err:?}");
         let streamed_meta = stream.meta().clone();
         let streamed_usage = chunks.iter().rev().find_map(|c| c.usage);
         assert_eq!(plain.text(), joined(&chunks), "{route}");
@@ -170,12 +167,7 @@ async fn a_cut_stream_that_reported_usage_counts() {
         .chat_stream(ChatRequest::new("r").user("hi"))
         .await
         .unwrap();
-    let mut err = None;
-    while let Some(c) = stream.next().await {
-        if let Err(e) = c {
-            err = Some(e);
-        }
-    }
+    let (_, err) = drain(&mut stream).await;
     assert_eq!(err.unwrap().kind(), ErrorKind::StreamInterrupted);
     let meta = stream.meta();
     let a = &meta.attempts[0];

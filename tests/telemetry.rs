@@ -4,16 +4,8 @@
 
 mod support;
 
-use polyrelay::{Chain, ChatRequest, Relay};
+use polyrelay::{Chain, ChatRequest};
 use support::*;
-
-fn relay_on(sim: &Simulator, chain: Chain) -> Relay {
-    Relay::builder()
-        .provider("sim", openai_at(sim, "sk-test"))
-        .route("r", chain)
-        .build()
-        .expect("relay")
-}
 
 async fn sim() -> Simulator {
     Simulator::start().await.expect("simulator starts")
@@ -32,7 +24,7 @@ async fn the_call_and_attempt_spans_carry_the_gen_ai_names() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let sim = sim().await;
-    let relay = relay_on(&sim, Chain::of(["sim/gpt-4o"]));
+    let relay = relay(&sim, Chain::of(["sim/gpt-4o"]));
     let resp = relay
         .chat(ChatRequest::new("r").intent("billing").user("hi"))
         .await
@@ -52,7 +44,44 @@ async fn the_call_and_attempt_spans_carry_the_gen_ai_names() {
         "relay.cost_usd=",
         "gen_ai.request.model=gpt-4o",
         "relay.try_number=1",
+        "http.response.status_code=200",
     ] {
         assert!(text.contains(want), "missing {want} in:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn a_failed_attempts_span_carries_its_error_type_and_status() {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let sim = sim().await;
+    sim.script(
+        "primary",
+        [Reply::openai_error(503, "server_error", None, "down")],
+    );
+    let chain =
+        Chain::of(["sim/primary", "sim/gpt-4o"]).retry(polyrelay::RetryPolicy::no_retries());
+    relay(&sim, chain)
+        .chat(ChatRequest::new("r").user("hi"))
+        .await
+        .unwrap();
+    let text = logs.text();
+    let failed = text
+        .lines()
+        .find(|l| {
+            l.contains("relay.attempt")
+                && l.contains("gen_ai.request.model=primary")
+                && l.contains("close")
+        })
+        .unwrap_or_else(|| panic!("no closed attempt span for primary in:\n{text}"));
+    assert!(failed.contains("http.response.status_code=503"), "{failed}");
+    assert!(failed.contains("error.type=\"overloaded\""), "{failed}");
 }

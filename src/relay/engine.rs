@@ -123,6 +123,8 @@ struct Flight<'a, T> {
     limit_kind: Limit,
     backoff: Option<Backoff>,
     fut: AttemptFuture<'a, T>,
+    /// The attempt's span, to record its outcome on.
+    span: tracing::Span,
 }
 
 /// A retry waiting for its backoff or `Retry-After`.
@@ -283,7 +285,7 @@ where
                     { HTTP_RESPONSE_STATUS_CODE } = tracing::field::Empty,
                     { ERROR_TYPE } = tracing::field::Empty,
                 );
-                let fut = call(step, target).instrument(span);
+                let fut = call(step, target).instrument(span.clone());
                 flights.push(Flight {
                     attempt: attempts.len() - 1,
                     health: InFlight::new(&target.state.health, permit, try_no == 1),
@@ -294,6 +296,7 @@ where
                     limit_kind,
                     backoff: $backoff,
                     fut: Box::pin(tokio::time::timeout(limit, fut)),
+                    span,
                 });
                 if let Some(h) = route.hedge {
                     let at = now + h.after;
@@ -380,6 +383,9 @@ where
                         let a = &mut attempts[f.attempt];
                         a.outcome = AttemptOutcome::Served;
                         a.status = value.status();
+                        if let Some(status) = a.status {
+                            f.span.record(HTTP_RESPONSE_STATUS_CODE, status);
+                        }
                         a.latency = latency;
                         a.usage = value.usage();
                         a.cost = attempt_cost(target.price.as_ref(), a.usage.as_ref());
@@ -441,10 +447,14 @@ where
                     Outcome::of_error(err.kind(), err.retry_after())
                 };
                 let changed = f.health.record(outcome);
+                f.span.record(ERROR_TYPE, err.kind().as_str());
+                if let Some(status) = err.status() {
+                    f.span.record(HTTP_RESPONSE_STATUS_CODE, status);
+                }
                 tracing::warn!(
                     target = %target.id,
-                    error.type = err.kind().as_str(),
-                    http.status = err.status(),
+                    { ERROR_TYPE } = err.kind().as_str(),
+                    { HTTP_RESPONSE_STATUS_CODE } = err.status(),
                     "attempt failed: {err}"
                 );
                 let a = &mut attempts[f.attempt];
