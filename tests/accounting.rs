@@ -533,6 +533,16 @@ async fn the_rolling_window_keeps_the_last_hour_and_the_total_keeps_everything()
     let p = s.total[0].latency;
     assert!((29.0..=31.0).contains(&p.p50_ms), "{p:?}");
     assert!(s.since_secs >= 7200.0);
+    // Half an hour later both recent calls are in the window (it is more than one slot).
+    tokio::time::advance(Duration::from_secs(30 * 60)).await;
+    relay.chat(ChatRequest::new("r").user("x")).await.unwrap();
+    assert_eq!(relay.stats().recent[0].requests, 2);
+    // 100 minutes on, the ring has wrapped: slots reused hold nothing of their past.
+    tokio::time::advance(Duration::from_secs(100 * 60)).await;
+    relay.chat(ChatRequest::new("r").user("x")).await.unwrap();
+    let s = relay.stats();
+    assert_eq!(s.recent[0].requests, 1, "reused slots start empty");
+    assert_eq!(s.total[0].requests, 6);
 }
 
 #[tokio::test]
