@@ -219,35 +219,38 @@ async fn the_classifiers_call_is_counted_under_the_request_it_routed() {
         .chat(ChatRequest::new("support").user("I was charged twice, refund me."))
         .await
         .unwrap();
-    let routing = resp.meta.routing.as_ref().unwrap();
-    let clf_usage = routing.classifier_usage.unwrap();
-    let clf_cost = routing.classifier_cost.unwrap();
-    assert!(close(clf_cost, price_of("gpt-4o-mini").cost(&clf_usage)));
-    let answer_cost = resp.meta.attempts[0].cost.unwrap();
-    assert!(close(resp.meta.cost.unwrap(), answer_cost + clf_cost));
+    let cost = classifier_counted(&resp);
     // One row: the routed call, under its label; the classifier's call is not a row of its own.
     let stats = relay.stats();
     assert_eq!(stats.total.len(), 1, "{:#?}", stats.total);
     let row = &stats.total[0];
     assert_eq!(row.route, "strong");
     assert_eq!(row.query_type.as_deref(), Some("refund_dispute"));
-    assert!(close(row.cost, answer_cost + clf_cost));
+    assert!(close(row.cost, cost));
 
     // A classifier that answers no configured label passes, and its call still counts.
     let resp = relay
         .chat(ChatRequest::new("support").user("When do you ship?"))
         .await
         .unwrap();
+    assert_eq!(resp.meta.routing.as_ref().unwrap().rule, None);
+    let cost = classifier_counted(&resp);
+    let stats = relay.stats();
+    let general = stats.total.iter().find(|r| r.route == "general").unwrap();
+    assert!(close(general.cost, cost));
+}
+
+/// Checks that `resp`'s cost is its answer's plus its gpt-4o-mini classifier call's (priced
+/// from the catalog), and returns that cost.
+fn classifier_counted(resp: &polyrelay::ChatResponse) -> f64 {
     let routing = resp.meta.routing.as_ref().unwrap();
-    assert_eq!(routing.rule, None);
     let clf_usage = routing.classifier_usage.unwrap();
     let clf_cost = routing.classifier_cost.unwrap();
     assert!(close(clf_cost, price_of("gpt-4o-mini").cost(&clf_usage)));
     let answer_cost = resp.meta.attempts[0].cost.unwrap();
-    assert!(close(resp.meta.cost.unwrap(), answer_cost + clf_cost));
-    let stats = relay.stats();
-    let general = stats.total.iter().find(|r| r.route == "general").unwrap();
-    assert!(close(general.cost, answer_cost + clf_cost));
+    let cost = resp.meta.cost.unwrap();
+    assert!(close(cost, answer_cost + clf_cost));
+    cost
 }
 
 /// gpt-4o-mini, tried twice (1–2 ms apart), then gpt-4o.

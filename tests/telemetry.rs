@@ -7,12 +7,8 @@ mod support;
 use polyrelay::{Chain, ChatRequest};
 use support::*;
 
-async fn sim() -> Simulator {
-    Simulator::start().await.expect("simulator starts")
-}
-
-#[tokio::test]
-async fn the_call_and_attempt_spans_carry_the_gen_ai_names() {
+/// Every event and every closed span, as text, for this thread while the guard lives.
+fn spans_captured() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
     use tracing_subscriber::fmt::format::FmtSpan;
     let logs = CapturedLogs::default();
     let writer = logs.clone();
@@ -22,7 +18,16 @@ async fn the_call_and_attempt_spans_carry_the_gen_ai_names() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+async fn sim() -> Simulator {
+    Simulator::start().await.expect("simulator starts")
+}
+
+#[tokio::test]
+async fn the_call_and_attempt_spans_carry_the_gen_ai_names() {
+    let (logs, _guard) = spans_captured();
     let sim = sim().await;
     let relay = relay(&sim, Chain::of(["sim/gpt-4o"]));
     let resp = relay
@@ -52,16 +57,7 @@ async fn the_call_and_attempt_spans_carry_the_gen_ai_names() {
 
 #[tokio::test]
 async fn a_failed_attempts_span_carries_its_error_type_and_status() {
-    use tracing_subscriber::fmt::format::FmtSpan;
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = spans_captured();
     let sim = sim().await;
     sim.script(
         "primary",
