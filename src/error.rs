@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::spend::{BudgetExceeded, RateLimitInfo};
+
 /// What kind of failure an [`Error`] is. Retry and failover decisions are made from this,
 /// never from message strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +48,9 @@ pub enum ErrorKind {
     /// No target satisfies the request's constraints (required tags): the request was sent
     /// nowhere.
     ConstraintViolated,
+    /// A budget is spent for its window: the request was refused before it was sent
+    /// ([`Error::budget`] says which budget, what it spent and when it resets).
+    BudgetExceeded,
 }
 
 impl ErrorKind {
@@ -70,6 +75,7 @@ impl ErrorKind {
             ErrorKind::AllTargetsFailed => "all_targets_failed",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::ConstraintViolated => "constraint_violated",
+            ErrorKind::BudgetExceeded => "budget_exceeded",
         }
     }
 }
@@ -157,6 +163,8 @@ struct Inner {
     target: Option<TargetId>,
     attempts: Vec<Attempt>,
     skipped: Vec<TargetId>,
+    rate_limit: Option<RateLimitInfo>,
+    budget: Option<Arc<BudgetExceeded>>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -179,6 +187,8 @@ impl Error {
             target: None,
             attempts: Vec::new(),
             skipped: Vec::new(),
+            rate_limit: None,
+            budget: None,
             source: None,
         }))
     }
@@ -223,6 +233,18 @@ impl Error {
     /// Sets how long the vendor asked us to wait before retrying.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.0.retry_after = Some(after);
+        self
+    }
+
+    /// Keeps what the vendor's rate-limit headers said (sent with its error).
+    pub fn with_rate_limit(mut self, info: RateLimitInfo) -> Self {
+        self.0.rate_limit = (!info.is_empty()).then_some(info);
+        self
+    }
+
+    /// Sets the budget that refused the request.
+    pub fn with_budget(mut self, budget: BudgetExceeded) -> Self {
+        self.0.budget = Some(Arc::new(budget));
         self
     }
 
@@ -317,6 +339,17 @@ impl Error {
     /// How long the vendor asked us to wait (already capped by the parser).
     pub fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after
+    }
+
+    /// What the vendor's rate-limit headers said with this error, when it sent them.
+    pub fn rate_limit(&self) -> Option<&RateLimitInfo> {
+        self.0.rate_limit.as_ref()
+    }
+
+    /// For [`BudgetExceeded`](ErrorKind::BudgetExceeded): which budget, what it spent, its
+    /// limit and when it resets.
+    pub fn budget(&self) -> Option<&BudgetExceeded> {
+        self.0.budget.as_deref()
     }
 
     /// The target that failed (for [`AllTargetsFailed`](ErrorKind::AllTargetsFailed), the
@@ -486,6 +519,7 @@ fn describe(kind: ErrorKind) -> &'static str {
         ErrorKind::AllTargetsFailed => "all targets failed",
         ErrorKind::Cancelled => "cancelled",
         ErrorKind::ConstraintViolated => "no target satisfies the constraints",
+        ErrorKind::BudgetExceeded => "budget exceeded",
     }
 }
 

@@ -22,6 +22,7 @@ mod secret;
 #[cfg(feature = "simulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
 pub mod simulator;
+pub mod spend;
 pub mod telemetry;
 pub mod types;
 

@@ -1,8 +1,12 @@
 //! The `Provider` trait: one implementation per vendor API, and yours for in-house models.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderName};
 
 use crate::error::Error;
+use crate::secret::ApiKey;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 /// What a provider gets from its caller besides the request: the shared HTTP client, and
@@ -50,6 +54,18 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// The same provider with another API key (for key pools): everything else — base URL,
+    /// headers, settings — kept. `None` (the default) when the provider has no key to swap;
+    /// the relay then refuses a key pool for it.
+    ///
+    /// The new key replaces the credential the provider sends (its header, or wherever the
+    /// key goes), including a header of the same name set by hand. A key that cannot be sent
+    /// is reported by the new provider's [`validate`](Self::validate), as at construction.
+    fn with_key(&self, key: ApiKey) -> Option<Arc<dyn Provider>> {
+        let _ = key;
+        None
+    }
+
     /// Sends `req` to `model` and returns the whole answer.
     async fn chat(
         &self,
@@ -66,4 +82,20 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         model: &str,
         cx: &CallContext,
     ) -> Result<ChatStream, Error>;
+}
+
+/// Replaces credential header `name` in `headers` with `secret` (none when `secret` is
+/// empty), leaving every other header as it is. Returns `false` when no header can hold
+/// `secret`, for the provider's `validate` to report, like
+/// `transport::auth_headers` does at construction.
+pub(crate) fn replace_credential(headers: &mut HeaderMap, name: HeaderName, secret: &str) -> bool {
+    // Built in a scratch map so that the value is made exactly as at construction
+    // (sensitive), without `auth_headers` resetting a content type the caller set.
+    let mut fresh = HeaderMap::new();
+    let sendable = crate::providers::transport::auth_headers(&mut fresh, name.clone(), secret);
+    headers.remove(&name);
+    if let Some(value) = fresh.remove(&name) {
+        headers.insert(name, value);
+    }
+    sendable
 }

@@ -76,6 +76,15 @@ pub mod metric {
     pub const COST: &str = "relay.cost_usd";
     /// Counter of calls whose cost is unknown (a model with no price).
     pub const COST_UNKNOWN: &str = "relay.cost_unknown";
+    /// Counter of budget events, by `relay.budget` and `relay.budget.event` (`warning`,
+    /// `exhausted`, `rejected`, `downgraded`).
+    pub const BUDGET_EVENTS: &str = "relay.budget.events";
+    /// Counter of attempts a client-side rate limit held back, by target and `relay.action`
+    /// (`wait` or `fail_over`).
+    pub const RATE_LIMITED: &str = "relay.rate_limited";
+    /// Counter of pool keys going out, by `relay.provider`, `relay.key` (its label) and
+    /// `relay.key.state` (`resting`, `parked`, `invalid`).
+    pub const KEY_STATE_CHANGES: &str = "relay.key.state_changes";
 
     /// Bucket boundaries for [`TOKEN_USAGE`], as the OpenTelemetry GenAI conventions advise
     /// (for an exporter's explicit-bucket histograms, e.g.

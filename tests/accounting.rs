@@ -8,15 +8,13 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use polyrelay::accounting::{
     AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, Observer, RetryEvent,
 };
 use polyrelay::providers::{Anthropic, Gemini, OpenAi};
 use polyrelay::routing::{LlmClassifier, Rules};
 use polyrelay::{
-    BreakerPolicy, CallContext, CallRecord, Catalog, Chain, ChatRequest, ChatResponse, ChatStream,
-    Choice, Error, ErrorKind, FinishReason, Message, ModelInfo, Price, Provider, Relay,
+    BreakerPolicy, CallRecord, Catalog, Chain, ChatRequest, ErrorKind, ModelInfo, Price, Relay,
     RetryPolicy, Target, Usage,
 };
 use support::*;
@@ -475,46 +473,10 @@ async fn observers_see_attempts_retries_failovers_breakers_and_completion() {
     );
 }
 
-/// An in-process model that always answers with 10 input and 5 output tokens.
-#[derive(Debug)]
-struct Fixed;
-
-#[async_trait]
-impl Provider for Fixed {
-    fn name(&self) -> &str {
-        "fixed"
-    }
-    async fn chat(
-        &self,
-        _: &ChatRequest,
-        model: &str,
-        _: &CallContext,
-    ) -> Result<ChatResponse, Error> {
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let mut r = ChatResponse::default();
-        r.model = model.to_owned();
-        r.choices = vec![Choice::new(
-            0,
-            Message::assistant("ok"),
-            Some(FinishReason::Stop),
-        )];
-        r.usage = Some(Usage::new(10, 5));
-        Ok(r)
-    }
-    async fn chat_stream(
-        &self,
-        _: &ChatRequest,
-        _: &str,
-        _: &CallContext,
-    ) -> Result<ChatStream, Error> {
-        Err(Error::new(ErrorKind::InvalidRequest, "not used"))
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_rolling_window_keeps_the_last_hour_and_the_total_keeps_everything() {
     let relay = Relay::builder()
-        .provider("fixed", Fixed)
+        .provider("fixed", FixedProvider)
         .route(
             "r",
             Chain::new().target(Target::new("fixed", "m").price(Price::per_million(1.0, 1.0))),
@@ -621,4 +583,48 @@ async fn a_language_rules_label_is_not_a_query_type() {
         (rows[0].route.as_str(), rows[0].query_type.as_deref()),
         ("qwen", None)
     );
+}
+
+#[tokio::test]
+async fn a_hedge_loser_that_reported_usage_is_billed() {
+    let sim = sim().await;
+    // Anthropic's stream opens with message_start (the input tokens), then stalls before any
+    // content: the hedge starts the second target, which wins.
+    sim.script(
+        "claude-sonnet-4-5",
+        [Reply::text("slow answer").stall_after(1)],
+    );
+    sim.script("gpt-4o", [Reply::text("fast answer")]);
+    let base = sim.base_url();
+    let relay = Relay::builder()
+        .provider(
+            "anthropic",
+            Anthropic::new("sk").base_url(&format!("{base}/v1")),
+        )
+        .provider("openai", OpenAi::new("sk").base_url(&format!("{base}/v1")))
+        .route(
+            "r",
+            Chain::of(["anthropic/claude-sonnet-4-5", "openai/gpt-4o"])
+                .hedge(polyrelay::Hedge::after(Duration::from_millis(100))),
+        )
+        .build()
+        .unwrap();
+    let resp = folded(&relay, ChatRequest::new("r").user("Where is my parcel?"))
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "fast answer");
+    let loser = &resp.meta.attempts[0];
+    assert_eq!(loser.target.model.as_ref(), "claude-sonnet-4-5");
+    assert_eq!(loser.failure(), Some(ErrorKind::Cancelled));
+    let u = loser
+        .usage
+        .expect("the loser's input tokens, from message_start");
+    assert!(u.input_tokens > 0, "{u:?}");
+    let loser_cost = loser.cost.expect("priced");
+    assert!(close(loser_cost, price_of("claude-sonnet-4-5").cost(&u)));
+    let winner_cost = resp.meta.attempts[1].cost.expect("priced");
+    assert!(close(resp.meta.cost.unwrap(), loser_cost + winner_cost));
+    // The stats count the loser's tokens too.
+    let billed: u64 = relay.stats().total.iter().map(|r| r.input_tokens).sum();
+    assert_eq!(billed, u.input_tokens + resp.usage.unwrap().input_tokens);
 }

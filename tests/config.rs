@@ -316,3 +316,129 @@ fn placed_build_error(config: &RelayConfig) -> ConfigError {
         .map(|_| ())
         .unwrap_err()
 }
+
+const SPEND: &str = r#"
+[providers.sim]
+kind = "openai_compatible"
+base_url = "${SIM}/v1"
+[providers.sim.key_pool]
+keys_env = ["SIM_KEY_1", "SIM_KEY_2"]
+weights = [1, 1]
+park_exhausted_for = "2h"
+limit_each = { requests_per_minute = 100 }
+
+[routes.premium]
+targets = ["sim/gpt-4o"]
+
+[routes.cheap]
+targets = ["sim/gpt-4o-mini"]
+
+[rate_limits."sim/gpt-4o"]
+requests_per_minute = 50
+tokens_per_minute = 100000
+max_concurrent = 4
+wait_up_to = "2s"
+
+[[budgets]]
+name = "premium-daily"
+usd = 25.0
+period = "day"
+route = "premium"
+downgrade_to = "cheap"
+warn_at = 0.8
+
+[[budgets]]
+name = "all-tokens"
+tokens = 5000000
+period = "month"
+window = "rolling"
+"#;
+
+#[tokio::test]
+async fn budgets_rate_limits_and_key_pools_come_from_the_file() {
+    let sim = Simulator::start().await.unwrap();
+    sim.script(
+        "gpt-4o",
+        [
+            Reply::openai_error(
+                429,
+                "insufficient_quota",
+                Some("insufficient_quota"),
+                "quota",
+            ),
+            Reply::openai_text("ok"),
+        ],
+    );
+    let base = sim.base_url();
+    let relay = RelayConfig::from_toml_str(SPEND)
+        .unwrap()
+        .build_with_env(|v| match v {
+            "SIM" => Some(base.clone()),
+            "SIM_KEY_1" => Some("sk-file-one".into()),
+            "SIM_KEY_2" => Some("sk-file-two".into()),
+            _ => None,
+        })
+        .unwrap();
+    let resp = relay
+        .chat(ChatRequest::new("premium").user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(resp.meta.attempts.len(), 2);
+    let keys: Vec<_> = sim
+        .requests_for("gpt-4o")
+        .iter()
+        .map(|r| r.header("authorization").unwrap_or("-").to_owned())
+        .collect();
+    assert_eq!(keys, ["Bearer sk-file-one", "Bearer sk-file-two"]);
+    let budgets = relay.budgets();
+    let names: Vec<_> = budgets.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["premium-daily", "all-tokens"]);
+    assert!(budgets[0].spent > 0.0 && budgets[1].spent > 0.0);
+    assert!(budgets[1].rolling);
+    let h = relay.health();
+    let t = h.iter().find(|t| &*t.target.model == "gpt-4o").unwrap();
+    assert!(t.limiter.is_some());
+    assert!(
+        matches!(t.keys[0].state, polyrelay::spend::keys::KeyState::Parked { for_ms } if for_ms > 7_000_000)
+    );
+}
+
+#[test]
+fn spend_tables_are_checked_and_placed() {
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.r]\ntargets = [\"openai/gpt-4o\"]\n\n[[budgets]]\nname = \"b\"\nusd = 1.0\ntokens = 5\n"
+    ));
+    assert_at(&e, 9, "budgets[0]", "exactly one of usd");
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[routes.r]\ntargets = [\"openai/gpt-4o\"]\n\n[[budgets]]\nname = \"b\"\nusd = 1.0\ndowngrade_to = \"nowhere\"\n"
+    ));
+    assert_at(
+        &e,
+        12,
+        "budgets[0].downgrade_to",
+        "no route named \"nowhere\"",
+    );
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[rate_limits.\"openai/gpt-4o\"]\nrequests_per_minute = 0\n"
+    ));
+    assert_at(
+        &e,
+        7,
+        "rate_limits.\"openai/gpt-4o\".requests_per_minute",
+        "at least 1",
+    );
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[rate_limits.\"openai/gpt-4o\"]\nrequests_per_hour = 10\n"
+    ));
+    assert_eq!(e.line(), Some(7), "{e}");
+    assert!(e.message().contains("requests_per_hour"), "{e}");
+    let e = error_of(
+        "[providers.openai]\nkind = \"openai\"\n[providers.openai.key_pool]\nkeys_env = [\"OPENAI_API_KEY\", \"MISSING_KEY\"]\n",
+    );
+    assert_at(
+        &e,
+        4,
+        "providers.openai.key_pool.keys_env[1]",
+        "MISSING_KEY is not set",
+    );
+}

@@ -900,10 +900,12 @@ fn stream_structured_output_text_is_json() {
     let parsed: Value = serde_json::from_str(&r.text()).expect("JSON output");
     assert_eq!(parsed, json!([12345, 67890]));
     assert_eq!(chunks.len(), 6);
-    // Usage only on the message_delta chunk, with the finish reason.
+    // The final usage on the message_delta chunk, with the finish reason; message_start's
+    // count (input tokens, billed even if the stream goes no further) on the first chunk.
     let last = chunks.last().expect("chunks");
     assert!(last.usage.is_some() && last.finish_reason().is_some());
-    assert_eq!(chunks.iter().filter(|c| c.usage.is_some()).count(), 1);
+    assert_eq!(chunks.iter().filter(|c| c.usage.is_some()).count(), 2);
+    assert_eq!(chunks[0].usage.map(|u| u.input_tokens), Some(135));
 }
 
 #[test]

@@ -630,3 +630,67 @@ fn units_and_descriptions_reach_a_recorder_installed_after_the_relay_was_built()
         rec.0
     );
 }
+
+#[test]
+fn spend_control_events_are_counted_with_labels_that_hold_no_key() {
+    use polyrelay::spend::budget::Budget;
+    use polyrelay::spend::keys::KeyPool;
+    use polyrelay::spend::limiter::RateLimit;
+    let ((), rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        sim.set_default(Reply::openai_text("ok"));
+        sim.script(
+            "primary",
+            [
+                Reply::openai_error(429, "insufficient_quota", Some("insufficient_quota"), "q"),
+                Reply::openai_text("ok"),
+            ],
+        );
+        let relay = Relay::builder()
+            .provider("sim", openai_at(&sim, "sk-first-key"))
+            .key_pool(
+                "sim",
+                KeyPool::new().key("sk-first-key").key("sk-second-key"),
+            )
+            .rate_limit("sim/primary", RateLimit::new().requests_per_minute(2))
+            .budget(Budget::tokens("tiny", 1).for_route("other"))
+            .route("r", primary_fallback())
+            .route("other", Chain::of(["sim/fallback"]))
+            .build()
+            .unwrap();
+        let req = ChatRequest::new("r").user(PROMPT).max_tokens(5);
+        // Key 0 is out of quota, key 1 serves (two requests of the two a minute allows); the
+        // next call finds the limit spent and fails over.
+        relay.chat(&req).await.unwrap();
+        relay.chat(&req).await.unwrap();
+        let refused = relay
+            .chat(ChatRequest::new("other").user(PROMPT))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::BudgetExceeded);
+    });
+    let key = rec.only(metric::KEY_STATE_CHANGES);
+    assert_eq!(key.labels["relay.provider"], "sim");
+    assert_eq!(key.labels["relay.key.state"], "parked");
+    assert_eq!(key.labels["error.type"], "quota_exhausted");
+    assert!(key.labels["relay.key"].starts_with("key#0 (fp "), "{key:?}");
+    let limited = rec.only(metric::RATE_LIMITED);
+    assert_eq!(
+        limited.labels,
+        with(
+            with(target_labels("primary"), "relay.route", "r"),
+            "relay.action",
+            "fail_over"
+        )
+    );
+    assert_eq!(limited.counter(), 1);
+    let budget: Vec<_> = rec
+        .named(metric::BUDGET_EVENTS)
+        .iter()
+        .map(|e| e.labels["relay.budget.event"].clone())
+        .collect();
+    assert_eq!(budget.len(), 2, "{budget:?}");
+    assert!(budget.contains(&"rejected".to_owned()) && budget.contains(&"exhausted".to_owned()));
+    let all = format!("{:?}", rec.0);
+    assert!(!all.contains("sk-first-key") && !all.contains("sk-second-key"));
+}

@@ -31,7 +31,14 @@
 //! - `relay.retries` (counter, with `relay.route` and `error.type`): each retry of a target;
 //! - `relay.failovers` (counter, with `relay.route` and `error.type`): each move from a failed
 //!   target to the next;
-//! - `relay.breaker.opens` (counter): each time a target's circuit breaker opens.
+//! - `relay.breaker.opens` (counter): each time a target's circuit breaker opens;
+//! - `relay.rate_limited` (counter, with `relay.route` and `relay.action`, `wait` or
+//!   `fail_over`): each attempt a client-side rate limit held back.
+//!
+//! Spend control's events: `relay.budget.events` (counter, labelled `relay.budget` and
+//! `relay.budget.event`: `warning`, `exhausted`, `rejected`, `downgraded`) and
+//! `relay.key.state_changes` (counter, labelled `relay.provider`, `relay.key` — the key's
+//! index and fingerprint, never the key —, `relay.key.state` and `error.type`).
 //!
 //! `gen_ai.provider.name` is the provider's **registered** name, the only one the observer
 //! sees: register providers under their vendor's name (`openai`, `anthropic`…) for the label
@@ -46,9 +53,13 @@ use metrics::{
     gauge, histogram,
 };
 
-use super::{BreakerEvent, CallRecord, FailoverEvent, Observer, RetryEvent};
+use super::{
+    BreakerEvent, BudgetEvent, BudgetEventKind, CallRecord, FailoverEvent, KeyEvent, LimitAction,
+    LimitEvent, Observer, RetryEvent,
+};
 use crate::error::{ErrorKind, TargetId};
 use crate::relay::BreakerState;
+use crate::spend::keys::KeyState;
 use crate::telemetry::{
     ERROR_TYPE, GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL,
     GEN_AI_RESPONSE_MODEL, GEN_AI_TOKEN_TYPE, RELAY_PROVIDER, RELAY_QUERY_TYPE, RELAY_ROUTE,
@@ -98,6 +109,21 @@ fn describe() {
         describe_gauge!(
             metric::COST,
             "Spend in US dollars, for the calls whose cost is known (only ever increases)."
+        );
+        describe_counter!(
+            metric::BUDGET_EVENTS,
+            Unit::Count,
+            "Budget events: warnings, exhaustion, requests refused or downgraded."
+        );
+        describe_counter!(
+            metric::RATE_LIMITED,
+            Unit::Count,
+            "Attempts a client-side rate limit held back (waited or failed over)."
+        );
+        describe_counter!(
+            metric::KEY_STATE_CHANGES,
+            Unit::Count,
+            "Pool keys that went out: resting after a 429, parked out of quota, invalid."
         );
         describe_counter!(
             metric::COST_UNKNOWN,
@@ -188,6 +214,50 @@ impl Observer for MetricsObserver {
         }
         describe();
         counter!(metric::BREAKER_OPENS, target_labels(event.target, 0)).increment(1);
+    }
+
+    fn budget(&self, event: &BudgetEvent<'_>) {
+        describe();
+        let kind = match event.kind {
+            BudgetEventKind::Warning => "warning",
+            BudgetEventKind::Exhausted => "exhausted",
+            BudgetEventKind::Rejected => "rejected",
+            _ => "downgraded",
+        };
+        let labels = vec![
+            Label::new("relay.budget", shared(event.name)),
+            Label::new("relay.budget.event", kind),
+        ];
+        counter!(metric::BUDGET_EVENTS, labels).increment(1);
+    }
+
+    fn rate_limited(&self, event: &LimitEvent<'_>) {
+        describe();
+        let action = match event.action {
+            LimitAction::Wait(_) => "wait",
+            _ => "fail_over",
+        };
+        let mut labels = target_labels(event.target, 2);
+        labels.push(Label::new(RELAY_ROUTE, event.route.clone()));
+        labels.push(Label::new("relay.action", action));
+        counter!(metric::RATE_LIMITED, labels).increment(1);
+    }
+
+    fn key_state(&self, event: &KeyEvent<'_>) {
+        describe();
+        let state = match event.state {
+            KeyState::Resting { .. } => "resting",
+            KeyState::Parked { .. } => "parked",
+            KeyState::Invalid => "invalid",
+            _ => "ready",
+        };
+        let labels = vec![
+            Label::new(RELAY_PROVIDER, shared(event.provider)),
+            Label::new("relay.key", event.key.to_string()),
+            Label::new("relay.key.state", state),
+            error_label(event.error),
+        ];
+        counter!(metric::KEY_STATE_CHANGES, labels).increment(1);
     }
 
     fn completed(&self, call: &CallRecord<'_>) {

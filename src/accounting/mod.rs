@@ -17,7 +17,7 @@ mod stats;
 pub(crate) use observer::Observers;
 pub use observer::{
     AttemptEnded, AttemptStarted, BreakerEvent, BudgetEvent, BudgetEventKind, FailoverEvent,
-    Observer, RetryEvent,
+    KeyEvent, LimitAction, LimitEvent, Observer, RetryEvent,
 };
 pub use stats::{Percentiles, StatsRow, StatsSnapshot, StatsTotals};
 pub(crate) use stats::{Stats, StatsConfig};
@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use crate::catalog::Price;
 use crate::error::Error;
+use crate::spend::budget::{Budgets, Spend};
 use crate::types::{ResponseMeta, Usage};
 
 /// One finished call, as [`Observer::completed`] and the stats see it.
@@ -57,6 +58,9 @@ pub(crate) struct Accounting {
     pub observers: Observers,
     pub stats: Option<Arc<Stats>>,
     pub baseline: Option<Price>,
+    /// The relay's budgets (`None` without any): calls reserve their estimate before they
+    /// are sent and settle what they spent when they end.
+    pub budgets: Option<Arc<Budgets>>,
 }
 
 impl Accounting {
@@ -84,6 +88,32 @@ impl Accounting {
         if !self.observers.is_empty() {
             self.observers.each(|o| o.completed(call));
         }
+    }
+}
+
+/// What a finished call spent, as budgets count it: the call's cost and every token its
+/// attempts and its routing classifier reported.
+pub(crate) fn spend_of(meta: &ResponseMeta) -> Spend {
+    let attempts: u64 = meta
+        .attempts
+        .iter()
+        .filter_map(|a| a.usage.as_ref())
+        .map(Usage::total_tokens)
+        .sum();
+    let classifier = meta
+        .routing
+        .as_ref()
+        .and_then(|r| r.classifier_usage.as_ref())
+        .map_or(0, Usage::total_tokens);
+    let reported = meta.attempts.iter().any(|a| a.usage.is_some())
+        || meta
+            .routing
+            .as_ref()
+            .is_some_and(|r| r.classifier_usage.is_some());
+    Spend {
+        // Nothing reported costs nothing (not an unknown price).
+        usd: if reported { meta.cost } else { Some(0.0) },
+        tokens: attempts + classifier,
     }
 }
 

@@ -48,6 +48,11 @@ pub trait Observer: Send + Sync {
     fn breaker(&self, event: &BreakerEvent<'_>) {}
     /// A spend or rate limit was reached or passed a warning threshold.
     fn budget(&self, event: &BudgetEvent<'_>) {}
+    /// A client-side rate limit (or a pool with no usable key) held an attempt back: it
+    /// waits, or the call moves to the next target.
+    fn rate_limited(&self, event: &LimitEvent<'_>) {}
+    /// A pool key changed state (rests after a 429, parked when its quota ran out, invalid).
+    fn key_state(&self, event: &KeyEvent<'_>) {}
     /// A call ended (for a stream: when the stream ended or was dropped), with its usage and
     /// cost.
     fn completed(&self, call: &CallRecord<'_>) {}
@@ -115,29 +120,75 @@ pub struct BreakerEvent<'a> {
     pub state: BreakerState,
 }
 
-/// [`Observer::budget`]: spend control's events.
+/// [`Observer::rate_limited`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LimitEvent<'a> {
+    /// The route.
+    pub route: &'a Arc<str>,
+    /// The target held back.
+    pub target: &'a TargetId,
+    /// What the relay did.
+    pub action: LimitAction,
+}
+
+/// What the relay did when a client-side limit held an attempt back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimitAction {
+    /// It waits this long, inside the call's deadline, and asks again.
+    Wait(std::time::Duration),
+    /// It moved on to the next target.
+    FailOver,
+}
+
+/// [`Observer::key_state`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct KeyEvent<'a> {
+    /// The provider whose pool the key is in.
+    pub provider: &'a str,
+    /// The key, by index and fingerprint.
+    pub key: &'a crate::spend::keys::KeyLabel,
+    /// Its new state.
+    pub state: &'a crate::spend::keys::KeyState,
+    /// The error that changed it.
+    pub error: ErrorKind,
+}
+
+/// [`Observer::budget`]: a budget's events.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct BudgetEvent<'a> {
-    /// The budget or limit, by name.
+    /// The budget, by name.
     pub name: &'a str,
     /// What happened.
     pub kind: BudgetEventKind,
-    /// Spent so far in the budget's period, in US dollars (or requests/tokens for a rate
-    /// limit).
+    /// What the budget counts.
+    pub unit: crate::spend::BudgetUnit,
+    /// Spent (and reserved by calls in flight) in the budget's window, in its unit.
     pub used: f64,
     /// The limit.
     pub limit: f64,
+    /// For [`Downgraded`](BudgetEventKind::Downgraded): the route the request went to
+    /// instead; for [`Rejected`](BudgetEventKind::Rejected): the route it was refused on.
+    pub route: Option<&'a str>,
 }
 
 /// What a [`BudgetEvent`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BudgetEventKind {
-    /// Spending passed the budget's warning threshold.
+    /// Spending passed the budget's warning threshold ([`Budget::warn_at`]), once per window.
+    ///
+    /// [`Budget::warn_at`]: crate::spend::budget::Budget::warn_at
     Warning,
-    /// The budget or limit is reached: requests under it are refused or rerouted.
+    /// The budget is reached: requests under it are refused or downgraded (once per window).
     Exhausted,
+    /// A request was refused with [`BudgetExceeded`](crate::ErrorKind::BudgetExceeded).
+    Rejected,
+    /// A request was sent to the budget's cheaper route instead.
+    Downgraded,
 }
 
 /// The registered observers, each call guarded against panics.

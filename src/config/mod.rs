@@ -38,6 +38,7 @@ use crate::providers::{Anthropic, Gemini, OpenAi};
 use crate::relay::{BreakerPolicy, Chain, Relay, RelayBuilder, RetryBudget, Target};
 
 mod rules;
+mod spend;
 
 /// A configuration error: where (the file, the line and column, the key) and what.
 ///
@@ -217,6 +218,10 @@ struct RelayFile {
     catalog: CatalogFile,
     #[serde(default)]
     gateway: GatewaySettings,
+    #[serde(default)]
+    budgets: Vec<spend::BudgetFile>,
+    #[serde(default)]
+    rate_limits: BTreeMap<String, spend::RateLimitFile>,
 }
 
 /// The `[gateway]` table: how `polyrelay-gateway` serves this relay.
@@ -259,6 +264,9 @@ struct ProviderFile {
     deployment: Option<String>,
     #[serde(default)]
     api_version: Option<String>,
+    /// Several keys (in place of `api_key_env`).
+    #[serde(default)]
+    key_pool: Option<spend::KeyPoolFile>,
 }
 
 /// `[stats]`.
@@ -407,7 +415,20 @@ impl RelayConfig {
         let f = &self.file;
         let mut b = Relay::builder();
         for (name, p) in &f.providers {
-            let provider = self.provider(name, p, &env)?;
+            let mut first_key = None;
+            if let Some(pool) = &p.key_pool {
+                let here = KeyPath::of(&["providers", name]);
+                if p.api_key_env.is_some() {
+                    return Err(self.error(
+                        &here.key("api_key_env"),
+                        "a provider with a key_pool takes its keys from key_pool.keys_env",
+                    ));
+                }
+                let (pool, first) = pool.pool(self, &here.key("key_pool"), &env)?;
+                b = b.key_pool(name.clone(), pool);
+                first_key = Some(first);
+            }
+            let provider = self.provider(name, p, &env, first_key)?;
             b = b.provider_arc(name.clone(), provider);
         }
         let known_provider = |name: &str| f.providers.contains_key(name);
@@ -505,6 +526,25 @@ impl RelayConfig {
         }
         if let Some(budget) = f.retry_budget {
             b = b.retry_budget(budget);
+        }
+        for (key, limit) in &f.rate_limits {
+            let here = KeyPath::of(&["rate_limits", key]);
+            match Target::parse(key) {
+                Some(t) if known_provider(&t.provider) => {
+                    b = b.rate_limit(key.clone(), limit.limit(self, &here)?);
+                }
+                Some(t) => {
+                    return Err(self.error(
+                        &here,
+                        format!("unknown provider {:?} ({})", t.provider, providers_list()),
+                    ));
+                }
+                None => return Err(self.error(&here, "a target is named \"provider/model\"")),
+            }
+        }
+        for (i, budget) in f.budgets.iter().enumerate() {
+            let here = KeyPath::of(&["budgets"]).index(i);
+            b = b.budget(budget.budget(self, &here, &known_route)?);
         }
         let mut catalog = if f.catalog.empty {
             Catalog::empty()
@@ -619,6 +659,7 @@ impl RelayConfig {
         name: &str,
         p: &ProviderFile,
         env: &impl Fn(&str) -> Option<String>,
+        pool_key: Option<String>,
     ) -> Result<Arc<dyn Provider>, ConfigError> {
         let here = KeyPath::of(&["providers", name]);
         if name.is_empty() || name.contains('/') {
@@ -669,6 +710,8 @@ impl RelayConfig {
         };
         let key = if auth == "none" {
             String::new()
+        } else if let Some(first) = pool_key {
+            first
         } else {
             match (&p.api_key_env, default_env) {
                 (Some(var), _) => env(var).filter(|v| !v.is_empty()).ok_or_else(|| {

@@ -4,7 +4,7 @@
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use super::retry_after;
+use super::{ratelimit, retry_after};
 use crate::error::{Error, ErrorKind};
 
 /// The fields an error body may carry, whatever its vendor's shape.
@@ -229,7 +229,8 @@ pub(crate) fn error_from_vendor(
     if let Some(after) = retry_after::from_headers(headers).or(v.retry_delay) {
         e = e.with_retry_after(after);
     }
-    e
+    // Kept only when the vendor sent some (`with_rate_limit` drops an empty one).
+    e.with_rate_limit(ratelimit::rate_limit_info(headers))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! classification of vendor error responses.
 
 pub(crate) mod classify;
+pub(crate) mod ratelimit;
 pub mod retry_after;
 pub mod sse;
 

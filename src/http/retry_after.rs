@@ -45,7 +45,14 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// Parses a duration string such as `"45.8s"`, `"500ms"`, `"1m26.4s"` or `"6m0s"` (protobuf
 /// Duration JSON and Go's duration format), capped at [`MAX_RETRY_AFTER`].
 pub fn parse_duration_str(value: &str) -> Option<Duration> {
-    let mut rest = value.trim();
+    secs_f64(duration_secs(value.trim())?)
+}
+
+/// The seconds of a Go-style duration (`1h2m3.5s`, `6m0s`, `20ms`, `1.5µs`, `0s`) or of plain
+/// seconds (`12`, `0.5`, only as the whole value). Signs, exponents and unknown units are
+/// refused. Not capped: callers bound it as their header needs.
+pub(crate) fn duration_secs(value: &str) -> Option<f64> {
+    let mut rest = value;
     if rest.is_empty() {
         return None;
     }
@@ -57,24 +64,26 @@ pub fn parse_duration_str(value: &str) -> Option<Duration> {
         if num_len == 0 {
             return None;
         }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
+        let n: f64 = rest.get(..num_len)?.parse().ok()?;
+        rest = rest.get(num_len..)?;
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
+        let scale = match rest.get(..unit_len)? {
             "h" => 3600.0,
             "m" => 60.0,
-            "s" | "" => 1.0,
+            "s" => 1.0,
             "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
+            "us" | "µs" | "μs" => 1e-6,
             "ns" => 1e-9,
+            // A bare number is seconds, but only as the whole value ("12", not "1m12").
+            "" if num_len == value.len() => 1.0,
             _ => return None,
         };
-        rest = &rest[unit_len..];
+        rest = rest.get(unit_len..)?;
         total += n * scale;
     }
-    secs_f64(total)
+    Some(total)
 }
 
 fn secs_f64(secs: f64) -> Option<Duration> {

@@ -8,8 +8,9 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::{EventHandler, sse_chat_stream};
 use crate::error::{Error, ErrorKind};
-use crate::http::{self, classify};
+use crate::http::{self, classify, ratelimit};
 use crate::provider::CallContext;
+use crate::spend::RateLimitInfo;
 use crate::types::{ChatResponse, ChatStream};
 
 /// Largest error body read to build an error.
@@ -51,11 +52,13 @@ pub(crate) async fn read_response(
     decode: impl FnOnce(&[u8]) -> Result<ChatResponse, Error>,
 ) -> Result<ChatResponse, Error> {
     let request_id = classify::request_id(resp.headers());
+    let rate_limit = rate_limit_of(resp.headers());
     let status = resp.status().as_u16();
     let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
     let mut out = decode(&body)?;
     out.meta.request_id = request_id;
     out.meta.status = Some(status);
+    out.meta.rate_limit = rate_limit;
     Ok(out)
 }
 
@@ -67,6 +70,7 @@ pub(crate) async fn open_stream<H: EventHandler + Unpin>(
     decode_json: impl FnOnce(&[u8]) -> Result<ChatStream, Error>,
 ) -> Result<ChatStream, Error> {
     let request_id = classify::request_id(resp.headers());
+    let rate_limit = rate_limit_of(resp.headers());
     let status = resp.status().as_u16();
     let is_json = resp
         .headers()
@@ -82,7 +86,14 @@ pub(crate) async fn open_stream<H: EventHandler + Unpin>(
     let meta = stream.meta_mut();
     meta.request_id = request_id;
     meta.status = Some(status);
+    meta.rate_limit = rate_limit;
     Ok(stream)
+}
+
+/// The vendor's rate-limit headers, `None` when it sent none.
+fn rate_limit_of(headers: &HeaderMap) -> Option<RateLimitInfo> {
+    let info = ratelimit::rate_limit_info(headers);
+    (!info.is_empty()).then_some(info)
 }
 
 /// A stream of the chunks a whole response would have streamed.

@@ -17,9 +17,12 @@ use super::health::{BreakerState, Health, Outcome, Permit};
 use super::plan::{Plan, ResolvedTarget, Step};
 use super::policy::{Backoff, ContextOverflow, Decision, decide};
 use crate::accounting::{
-    Accounting, AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, RetryEvent, attempt_cost,
+    Accounting, AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, KeyEvent, LimitAction,
+    LimitEvent, RetryEvent, attempt_cost,
 };
 use crate::error::{Error, ErrorKind, Limit};
+use crate::spend::RateLimitInfo;
+use crate::spend::limiter::{LimitPermit, Limiter, WhenLimited};
 use crate::telemetry::*;
 use crate::types::Usage;
 use crate::types::{Attempt, AttemptOutcome, ResponseMeta, TargetId};
@@ -39,6 +42,33 @@ pub(crate) trait Answer: Send {
     fn status(&self) -> Option<u16>;
     /// The usage the answer reports, when known at this point (a stream's comes at its end).
     fn usage(&self) -> Option<Usage>;
+    /// What the vendor's rate-limit headers said with the answer.
+    fn rate_limit(&self) -> Option<RateLimitInfo>;
+}
+
+/// Usage an attempt's vendor reported before its answer was complete (Anthropic's stream
+/// start carries the input tokens): read when the attempt fails or is cancelled, since the
+/// vendor bills it anyway.
+#[derive(Debug, Default)]
+pub(crate) struct ReportedUsage(std::sync::Mutex<Option<Usage>>);
+
+impl ReportedUsage {
+    pub fn set(&self, usage: Usage) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(usage);
+    }
+
+    fn get(&self) -> Option<Usage> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What one attempt is sent with.
+pub(crate) struct AttemptCx<'a> {
+    /// The provider to send through.
+    pub provider: &'a dyn crate::provider::Provider,
+    /// Where a stream's opening reports usage seen before its first content (`None` for
+    /// plain calls, whose usage comes with the answer).
+    pub reported: Option<Arc<ReportedUsage>>,
 }
 
 /// The winning attempt's value, the plan step it ran, and the call's metadata.
@@ -108,9 +138,15 @@ enum Launch {
     Started,
     /// The call's deadline has passed.
     Deadline,
-    /// The target's breaker is open (or its probe taken): skipped.
+    /// The target's breaker is open (or its probe taken), or a client-side limit is reached
+    /// and the target fails over: skipped.
     Denied,
+    /// A client-side limit is reached and the target waits: ask again at this instant.
+    Wait(Instant),
 }
+
+/// The concurrency slots an attempt holds (its key's and its target's), freed when it ends.
+type Permits = (Option<LimitPermit>, Option<LimitPermit>);
 
 /// An attempt in flight.
 struct Flight<'a, T> {
@@ -125,6 +161,11 @@ struct Flight<'a, T> {
     fut: AttemptFuture<'a, T>,
     /// The attempt's span, to record its outcome on.
     span: tracing::Span,
+    /// Usage its vendor reported before the answer (streams only).
+    reported: Option<Arc<ReportedUsage>>,
+    /// The pool key it was sent with.
+    key: Option<usize>,
+    _permits: Permits,
 }
 
 /// A retry waiting for its backoff or `Retry-After`.
@@ -135,6 +176,8 @@ struct Waiting {
     backoff: Option<Backoff>,
     /// What the try before ended with (a failover from here reports it).
     error: ErrorKind,
+    /// Since when a client-side limit has held this step back (its wait is bounded).
+    limited_since: Option<Instant>,
 }
 
 /// After a context-length error: which targets may still take the request.
@@ -187,7 +230,7 @@ pub(crate) async fn run<'a, T, F, Fut>(
     mut call: F,
 ) -> Result<Won<T>, Error>
 where
-    F: FnMut(Step, &'a ResolvedTarget) -> Fut,
+    F: FnMut(Step, &'a ResolvedTarget, AttemptCx<'a>) -> Fut,
     Fut: Future<Output = Result<T, Error>> + Send + 'a,
     T: Answer + 'a,
 {
@@ -202,8 +245,11 @@ where
     let mut cursor = 0usize;
     let mut overflow = Overflow::default();
     let mut deadline_hit = false;
-    // Targets passed over because their breaker was open (no allocation unless one was).
+    // Targets passed over because their breaker was open or a limit was reached (no
+    // allocation unless one was).
     let mut skipped: Vec<TargetId> = Vec::new();
+    // Pool keys that failed for the key's sake in this call, by target index.
+    let mut spent_keys: Vec<(usize, usize)> = Vec::new();
 
     // The next step to start fresh, skipping targets a context overflow rules out.
     let next_fresh = |cursor: &mut usize, overflow: &Overflow, advance: bool| -> Option<Step> {
@@ -225,19 +271,56 @@ where
     };
 
     macro_rules! launch {
-        ($step:expr, $try_no:expr, $backoff:expr) => {{
+        ($step:expr, $try_no:expr, $backoff:expr, $limited_since:expr) => {{
             let step: Step = $step;
             let now = Instant::now();
             let target = plan.target(&step);
-            // The deadline first: asking for a permit may take a half-open probe.
-            let permit = if now >= deadline {
-                Permit::Denied
+            let limited_since: Option<Instant> = $limited_since;
+            // The deadline first, then the client-side limits: asking the breaker for a
+            // permit may take a half-open probe.
+            let admitted = if now >= deadline {
+                Err(None)
+            } else if target.limited() {
+                admit(target, step.target, &spent_keys, plan.estimated_tokens, now).map_err(Some)
             } else {
-                target.state.health.permit(now, step.last_resort)
+                Ok((None, (None, None)))
+            };
+            let permit = match &admitted {
+                Ok(_) => target.state.health.permit(now, step.last_resort),
+                Err(_) => Permit::Denied,
             };
             if now >= deadline {
                 deadline_hit = true;
                 Launch::Deadline
+            } else if let Err(Some(until)) = admitted {
+                let wait = match target_policy(target) {
+                    WhenLimited::Wait(max) => {
+                        let bound = saturating_add(limited_since.unwrap_or(now), max);
+                        (until <= bound && until < deadline).then(|| until)
+                    }
+                    _ => None,
+                };
+                let action = match wait {
+                    Some(at) => LimitAction::Wait(at.saturating_duration_since(now)),
+                    None => LimitAction::FailOver,
+                };
+                tracing::debug!(target = %target.id, ?action, "held back by a client-side limit");
+                acct.observers.each(|o| {
+                    o.rate_limited(&LimitEvent {
+                        route: &route.name,
+                        target: &target.id,
+                        action,
+                    })
+                });
+                match wait {
+                    Some(at) => Launch::Wait(at),
+                    None => {
+                        if !skipped.contains(&target.id) {
+                            skipped.push(target.id.clone());
+                        }
+                        Launch::Denied
+                    }
+                }
             } else if permit == Permit::Denied {
                 tracing::debug!(target = %target.id, "skipped: circuit breaker open");
                 if !skipped.contains(&target.id) {
@@ -285,7 +368,20 @@ where
                     { HTTP_RESPONSE_STATUS_CODE } = tracing::field::Empty,
                     { ERROR_TYPE } = tracing::field::Empty,
                 );
-                let fut = call(step, target).instrument(span.clone());
+                let (key, permits) = match admitted {
+                    Ok(a) => a,
+                    Err(_) => (None, (None, None)),
+                };
+                let reported = (mode == Mode::Stream).then(Arc::<ReportedUsage>::default);
+                let provider: &dyn crate::provider::Provider = match (key, &target.keys) {
+                    (Some(i), Some(ring)) => &**ring.provider(i),
+                    _ => &*target.provider,
+                };
+                let cx = AttemptCx {
+                    provider,
+                    reported: reported.clone(),
+                };
+                let fut = call(step, target, cx).instrument(span.clone());
                 flights.push(Flight {
                     attempt: attempts.len() - 1,
                     health: InFlight::new(&target.state.health, permit, try_no == 1),
@@ -297,6 +393,9 @@ where
                     backoff: $backoff,
                     fut: Box::pin(tokio::time::timeout(limit, fut)),
                     span,
+                    reported,
+                    key,
+                    _permits: permits,
                 });
                 if let Some(h) = route.hedge {
                     let at = now + h.after;
@@ -310,13 +409,33 @@ where
         }};
     }
 
-    // Starts the next step that may start; whether one did.
+    // Parks a step a client-side limit holds back until `due`.
+    macro_rules! hold_back {
+        ($step:expr, $try_no:expr, $backoff:expr, $due:expr, $since:expr) => {{
+            waiting.push(Waiting {
+                step: $step,
+                try_no: $try_no,
+                due: $due,
+                backoff: $backoff,
+                error: ErrorKind::RateLimited,
+                limited_since: Some($since),
+            });
+            arm(&mut retry_timer, &waiting);
+        }};
+    }
+
+    // Starts the next step that may start (or parks it behind a limit); whether one did.
     macro_rules! launch_next {
         () => {{
             let mut started = false;
             while let Some(step) = next_fresh(&mut cursor, &overflow, true) {
-                match launch!(step, step.prior_tries + 1, None) {
+                match launch!(step, step.prior_tries + 1, None, None) {
                     Launch::Started => {
+                        started = true;
+                        break;
+                    }
+                    Launch::Wait(due) => {
+                        hold_back!(step, step.prior_tries + 1, None, due, Instant::now());
                         started = true;
                         break;
                     }
@@ -380,6 +499,7 @@ where
                 let err = match out {
                     Ok(Ok(value)) => {
                         let changed = f.health.record(Outcome::Success(latency));
+                        note_answer(target, f.key, &value, plan.estimated_tokens);
                         let a = &mut attempts[f.attempt];
                         a.outcome = AttemptOutcome::Served;
                         a.status = value.status();
@@ -390,7 +510,7 @@ where
                         a.usage = value.usage();
                         a.cost = attempt_cost(target.price.as_ref(), a.usage.as_ref());
                         attempt_ended(acct, &route.name, a, changed);
-                        cancel_all(&mut attempts, flights, "another attempt won");
+                        cancel_all(plan, &mut attempts, flights, "another attempt won");
                         // A stream keeps the list for its whole life: no spare room.
                         if mode == Mode::Stream {
                             attempts.shrink_to_fit();
@@ -440,8 +560,10 @@ where
                 };
                 let err = err.with_target(target.id.clone());
                 deadline_hit |= err.limit() == Some(Limit::Deadline);
-                // A deadline the caller set says nothing about the target.
-                let outcome = if err.limit() == Some(Limit::Deadline) {
+                let key_spent = note_failure(acct, &route.name, target, f.key, &err);
+                // A deadline the caller set says nothing about the target, nor does a key's
+                // own failure when the pool has others.
+                let outcome = if err.limit() == Some(Limit::Deadline) || key_spent {
                     Outcome::Neutral
                 } else {
                     Outcome::of_error(err.kind(), err.retry_after())
@@ -462,10 +584,28 @@ where
                 a.status = err.status();
                 a.latency = latency;
                 a.error = Some(err.clone());
+                bill_reported(a, f.reported.as_deref(), target);
                 attempt_ended(acct, &route.name, a, changed);
+                // A key's own failure (429, quota, refused): the next key of the same
+                // provider before the next target, at once.
+                if key_spent && let (Some(k), Some(ring)) = (f.key, &target.keys) {
+                    spent_keys.push((f.step.target, k));
+                    let exclude = spent_for(&spent_keys, f.step.target);
+                    if ring.any_usable(Instant::now(), &exclude) {
+                        tracing::debug!(target = %target.id, "next key of the pool");
+                        match launch!(f.step, f.try_no + 1, f.backoff.take(), None) {
+                            Launch::Denied => fail_over!(&target.id, err.kind()),
+                            Launch::Wait(due) => {
+                                hold_back!(f.step, f.try_no + 1, None, due, Instant::now())
+                            }
+                            Launch::Started | Launch::Deadline => {}
+                        }
+                        continue;
+                    }
+                }
                 if err.kind() == ErrorKind::ContextLengthExceeded {
                     if route.context_overflow == ContextOverflow::Stop {
-                        cancel_all(&mut attempts, flights, "the call stopped");
+                        cancel_all(plan, &mut attempts, flights, "the call stopped");
                         return Err(err.with_attempts(attempts));
                     }
                     overflow.record(target);
@@ -515,12 +655,18 @@ where
                             due,
                             backoff: Some(backoff),
                             error: err.kind(),
+                            limited_since: None,
                         });
                         arm(&mut retry_timer, &waiting);
                     }
                     Decision::FailOver => fail_over!(&target.id, err.kind()),
                     Decision::Stop => {
-                        cancel_all(&mut attempts, flights, "the call stopped on another error");
+                        cancel_all(
+                            plan,
+                            &mut attempts,
+                            flights,
+                            "the call stopped on another error",
+                        );
                         return Err(err.with_attempts(attempts));
                     }
                 }
@@ -531,9 +677,16 @@ where
                 while i < waiting.len() {
                     if waiting[i].due <= now {
                         let w = waiting.swap_remove(i);
-                        if launch!(w.step, w.try_no, w.backoff) == Launch::Denied {
-                            // The breaker opened meanwhile: the next target instead.
-                            fail_over!(&plan.target(&w.step).id, w.error);
+                        let mut backoff = w.backoff;
+                        match launch!(w.step, w.try_no, backoff.take(), w.limited_since) {
+                            // The breaker opened (or a limit held it past its bound)
+                            // meanwhile: the next target instead.
+                            Launch::Denied => fail_over!(&plan.target(&w.step).id, w.error),
+                            Launch::Wait(due) => {
+                                let since = w.limited_since.unwrap_or(now);
+                                hold_back!(w.step, w.try_no, backoff, due, since);
+                            }
+                            Launch::Started | Launch::Deadline => {}
                         }
                     } else {
                         i += 1;
@@ -550,6 +703,160 @@ where
     Err(exhausted(plan, attempts, start, deadline, deadline_hit).with_skipped(skipped))
 }
 
+/// The pool keys of target `index` that failed for their own sake in this call.
+fn spent_for(spent: &[(usize, usize)], index: usize) -> Vec<usize> {
+    spent
+        .iter()
+        .filter(|(t, _)| *t == index)
+        .map(|(_, k)| *k)
+        .collect()
+}
+
+/// Picks a key (for a target with a pool) and takes the attempt's place under the key's and
+/// the target's rate limits; or says when it is worth asking again.
+fn admit(
+    target: &ResolvedTarget,
+    index: usize,
+    spent: &[(usize, usize)],
+    tokens: u32,
+    now: Instant,
+) -> Result<(Option<usize>, Permits), Instant> {
+    let mut key = None;
+    let mut key_permit = None;
+    if let Some(ring) = &target.keys {
+        let mut exclude = spent_for(spent, index);
+        let mut earliest: Option<Instant> = None;
+        loop {
+            let Some(i) = ring.pick(now, &exclude) else {
+                // No usable key: when the first one is back (a key with every key invalid
+                // never is).
+                let back = [earliest, ring.next_ready(now)].into_iter().flatten().min();
+                return Err(back.unwrap_or_else(|| saturating_add(now, NEVER)));
+            };
+            match ring.limiter(i).map(|l| l.try_acquire(tokens, now)) {
+                Some(Err(at)) => {
+                    earliest = Some(earliest.map_or(at, |e| e.min(at)));
+                    exclude.push(i);
+                }
+                Some(Ok(p)) => {
+                    key = Some(i);
+                    key_permit = Some(p);
+                    break;
+                }
+                None => {
+                    key = Some(i);
+                    break;
+                }
+            }
+        }
+    }
+    let target_permit = match &target.state.limiter {
+        Some(l) => Some(l.try_acquire(tokens, now)?),
+        None => None,
+    };
+    Ok((key, (key_permit, target_permit)))
+}
+
+/// A wait no deadline allows.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// What a target does when a limit holds it back: its own limiter's choice, else its pool
+/// keys' limiter's, else fail over.
+fn target_policy(t: &ResolvedTarget) -> WhenLimited {
+    t.state
+        .limiter
+        .as_ref()
+        .or_else(|| t.keys.as_ref().and_then(|r| r.limiter(0)))
+        .map_or(WhenLimited::FailOver, |l| l.limit().when_limited())
+}
+
+/// The limiter a vendor's answer about key `key` speaks for: the key's when the target has
+/// a pool (vendors limit per key), else the target's.
+fn limiter_for(target: &ResolvedTarget, key: Option<usize>) -> Option<&Limiter> {
+    match (key, &target.keys) {
+        (Some(k), Some(ring)) => ring.limiter(k),
+        _ => target.state.limiter.as_ref(),
+    }
+}
+
+/// Feeds an answer to the limits: the vendor's rate-limit headers, the tokens it used
+/// against the estimate, the key's success.
+fn note_answer<T: Answer>(target: &ResolvedTarget, key: Option<usize>, value: &T, tokens: u32) {
+    if !target.limited() {
+        return;
+    }
+    let now = Instant::now();
+    let usage = value.usage();
+    if let Some(l) = limiter_for(target, key) {
+        if let Some(info) = value.rate_limit() {
+            l.observe(&info, now);
+        }
+        if let Some(u) = &usage {
+            l.reconcile(tokens, u.total_tokens(), now);
+        }
+    }
+    if key.is_some()
+        && let Some(l) = &target.state.limiter
+        && let Some(u) = &usage
+    {
+        l.reconcile(tokens, u.total_tokens(), now);
+    }
+    if let (Some(k), Some(ring)) = (key, &target.keys) {
+        ring.report_success(k);
+    }
+}
+
+/// Feeds a failure to the limits: the headers and `Retry-After` of a 429 hold the limiter,
+/// a pool key rests, is parked or marked invalid. Whether the failure was the key's own
+/// (the pool's next key may do better).
+fn note_failure(
+    acct: &Accounting,
+    route: &Arc<str>,
+    target: &ResolvedTarget,
+    key: Option<usize>,
+    err: &Error,
+) -> bool {
+    if !target.limited() {
+        return false;
+    }
+    let now = Instant::now();
+    if let Some(l) = limiter_for(target, key) {
+        if let Some(info) = err.rate_limit() {
+            l.observe(info, now);
+        }
+        if err.kind() == ErrorKind::RateLimited
+            && let Some(after) = err.retry_after()
+        {
+            l.hold(saturating_add(now, after));
+        }
+    }
+    let (Some(k), Some(ring)) = (key, &target.keys) else {
+        return false;
+    };
+    if let Some(state) = ring.report_failure(k, err.kind(), err.retry_after(), now) {
+        let label = ring.label(k);
+        tracing::warn!(
+            relay.route = %route,
+            relay.provider = %target.id.provider,
+            relay.key = %label,
+            { ERROR_TYPE } = err.kind().as_str(),
+            "pool key is out: {state:?}"
+        );
+        acct.observers.each(|o| {
+            o.key_state(&KeyEvent {
+                provider: &target.id.provider,
+                key: label,
+                state: &state,
+                error: err.kind(),
+            })
+        });
+    }
+    matches!(
+        err.kind(),
+        ErrorKind::RateLimited | ErrorKind::QuotaExhausted | ErrorKind::Auth
+    )
+}
+
 /// Points the retry timer at the earliest waiting retry.
 fn arm(timer: &mut Option<Pin<Box<Sleep>>>, waiting: &[Waiting]) {
     let Some(due) = waiting.iter().map(|w| w.due).min() else {
@@ -563,8 +870,13 @@ fn arm(timer: &mut Option<Pin<Box<Sleep>>>, waiting: &[Waiting]) {
 
 /// Records every attempt still in flight as cancelled; dropping them closes their
 /// connections now.
-fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &str) {
+fn cancel_all<T>(plan: &Plan, attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &str) {
     for mut f in flights {
+        bill_reported(
+            &mut attempts[f.attempt],
+            f.reported.as_deref(),
+            plan.target(&f.step),
+        );
         // Cancelled by the relay: says nothing about the target (and frees a probe).
         f.health.record(Outcome::Neutral);
         let a = &mut attempts[f.attempt];
@@ -574,6 +886,17 @@ fn cancel_all<T>(attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &st
             Error::new(ErrorKind::Cancelled, format!("abandoned: {why}"))
                 .with_target(a.target.clone()),
         );
+    }
+}
+
+/// An attempt that ended without an answer keeps the usage its vendor reported on the way
+/// (and its cost): the vendor bills it.
+fn bill_reported(a: &mut Attempt, reported: Option<&ReportedUsage>, target: &ResolvedTarget) {
+    if a.usage.is_none()
+        && let Some(u) = reported.and_then(ReportedUsage::get)
+    {
+        a.usage = Some(u);
+        a.cost = attempt_cost(target.price.as_ref(), Some(&u));
     }
 }
 

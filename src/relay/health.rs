@@ -152,6 +152,13 @@ pub struct TargetHealth {
     pub in_flight: usize,
     /// When an open breaker lets its next probe through (from now), if open.
     pub next_probe_in: Option<Duration>,
+    /// Its client-side rate limiter ([`RelayBuilder::rate_limit`](crate::RelayBuilder::rate_limit)),
+    /// if it has one: attempts in flight, how long the vendor's headers hold it, what they
+    /// said last.
+    pub limiter: Option<crate::spend::limiter::LimiterStatus>,
+    /// The keys of its provider's pool ([`RelayBuilder::key_pool`](crate::RelayBuilder::key_pool)),
+    /// by index and fingerprint, with their state; empty without a pool.
+    pub keys: Vec<crate::spend::keys::KeyHealth>,
 }
 
 const CLOSED: u8 = 0;
@@ -473,6 +480,8 @@ impl Health {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             next_probe_in: (state == BreakerState::Open)
                 .then(|| g.open_until.saturating_duration_since(now)),
+            limiter: None,
+            keys: Vec::new(),
         }
     }
 }

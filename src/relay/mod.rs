@@ -21,11 +21,17 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::accounting::{
-    self, Accounting, CallRecord, Observer, Observers, Stats, StatsConfig, StatsSnapshot,
+    self, Accounting, BudgetEventKind, CallRecord, Observer, Observers, Stats, StatsConfig,
+    StatsSnapshot,
 };
 use crate::catalog::Catalog;
 use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
+use crate::spend::budget::{
+    Budget, BudgetQuery, BudgetStatus, Budgets, Charge, OverBudget, Refusal, Spend,
+};
+use crate::spend::keys::{KeyPool, KeyRing};
+use crate::spend::limiter::RateLimit;
 use crate::telemetry;
 use crate::types::{ChatRequest, ChatResponse, ChatStream, ResponseMeta, RoutingDecision};
 
@@ -59,6 +65,10 @@ struct Inner {
     /// The catalog targets take their defaults from.
     catalog: Arc<Catalog>,
     acct: Arc<Accounting>,
+    /// The budgets as configured (a reload that keeps them keeps their spend).
+    budget_defs: Vec<Budget>,
+    /// Key pools by provider name.
+    keys: HashMap<String, Arc<KeyRing>>,
 }
 
 /// Sends chat requests through fallback chains of providers. Cheap to clone and share
@@ -206,6 +216,17 @@ impl Relay {
         })
     }
 
+    /// Each budget's spend in its current window, its limit and when it resets, in the
+    /// order they were configured.
+    pub fn budgets(&self) -> Vec<BudgetStatus> {
+        self.current()
+            .acct
+            .budgets
+            .as_ref()
+            .map(|b| b.status())
+            .unwrap_or_default()
+    }
+
     /// The stats so far: per (route, query type, provider, model), requests, successes,
     /// errors by kind, retries, failovers, tokens, cost against the baseline, latency and
     /// time-to-first-chunk percentiles, since start and over the rolling window
@@ -282,14 +303,23 @@ impl Relay {
 
     /// The health of every target the relay knows (routes' targets, and those request-scoped
     /// calls have used), sorted by name: breaker state, recent error rate, latency, attempts
-    /// in flight and when an open breaker may next be probed.
+    /// in flight, when an open breaker may next be probed, its rate limiter and the state of
+    /// each key of its provider's pool.
     pub fn health(&self) -> Vec<TargetHealth> {
         let now = Instant::now();
-        self.current()
+        let inner = self.current();
+        inner
             .registry
             .all()
             .into_iter()
-            .map(|s| s.health.snapshot(s.id.clone(), now))
+            .map(|s| {
+                let mut h = s.health.snapshot(s.id.clone(), now);
+                h.limiter = s.limiter.as_ref().map(|l| l.status(now));
+                if let Some(ring) = inner.keys.get(&*s.id.provider) {
+                    h.keys = ring.health(now);
+                }
+                h
+            })
             .collect()
     }
 
@@ -372,6 +402,7 @@ impl Inner {
             registry: &self.registry,
             catalog: self.catalog(),
             acct: &self.acct,
+            keys: &self.keys,
         }
     }
 
@@ -425,6 +456,82 @@ impl Inner {
         Ok(Arc::new(primary.with_targets(targets)))
     }
 
+    /// Checks `route` against the budgets: reserves the request's estimated spend, or, when a
+    /// budget is spent, downgrades to its cheaper route or refuses with `BudgetExceeded` (the
+    /// route it was refused on comes back with the error, for the accounting).
+    fn admit(
+        &self,
+        route: Arc<Route>,
+        req: &ChatRequest,
+        routing: Option<&RoutingDecision>,
+    ) -> Result<Admitted, Refused> {
+        let Some(budgets) = &route.acct.budgets else {
+            return Ok((route, None));
+        };
+        if req.relay.nested {
+            // A classifier's call is counted under the request it routes.
+            return Ok((route, None));
+        }
+        let intent = req
+            .relay
+            .intent
+            .as_deref()
+            .or_else(|| routing.and_then(|r| r.label.as_deref()));
+        let (input, output) = plan::estimate_tokens(req);
+        let reserve = |route: &Route| {
+            let query = BudgetQuery {
+                route: &route.name,
+                intent,
+                labels: &req.relay.labels,
+                tags: &req.relay.require_tags,
+            };
+            budgets.reserve(&query, estimate(route, input, output))
+        };
+        let refusal = match reserve(&route) {
+            Ok(charge) => return Ok((route, (!charge.is_empty()).then_some(charge))),
+            Err(r) => r,
+        };
+        let rejected = |route: Arc<Route>, refusal: Refusal| {
+            let ex = &refusal.exceeded;
+            budget_event(&route.acct, ex, BudgetEventKind::Rejected, &route.name);
+            let err = Error::new(
+                ErrorKind::BudgetExceeded,
+                format!(
+                    "budget {:?} is spent for its window ({} of {} {}); the request was not sent",
+                    ex.budget,
+                    ex.spent,
+                    ex.limit,
+                    unit_name(ex.unit)
+                ),
+            )
+            .with_budget(refusal.exceeded);
+            Err((route, err))
+        };
+        let OverBudget::Downgrade(cheaper) = &refusal.action else {
+            return rejected(route, refusal);
+        };
+        let Ok(cheaper) = self
+            .resolve_name(cheaper)
+            .and_then(|r| self.with_fallbacks(r, req))
+        else {
+            return rejected(route, refusal);
+        };
+        match reserve(&cheaper) {
+            Ok(charge) => {
+                let ex = &refusal.exceeded;
+                tracing::info!(
+                    relay.budget = %ex.budget,
+                    relay.route = %route.name,
+                    relay.downgraded_to = %cheaper.name,
+                    "budget spent: request downgraded"
+                );
+                budget_event(&route.acct, ex, BudgetEventKind::Downgraded, &cheaper.name);
+                Ok((cheaper, (!charge.is_empty()).then_some(charge)))
+            }
+            Err(again) => rejected(cheaper, again),
+        }
+    }
+
     async fn chat_on(
         &self,
         route: Arc<Route>,
@@ -432,19 +539,44 @@ impl Inner {
         routing: Option<RoutingDecision>,
     ) -> Result<ChatResponse, Error> {
         let start = Instant::now();
+        let (route, charge) = match self.admit(route, req, routing.as_ref()) {
+            Ok(admitted) => admitted,
+            Err((route, e)) => {
+                self.failed(
+                    &route.acct,
+                    &route.name,
+                    req,
+                    routing,
+                    &e,
+                    start,
+                    false,
+                    None,
+                );
+                return Err(e);
+            }
+        };
         let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
         let span = call_span("chat", &route, req, routing.as_ref());
         let plan = match Plan::build(route.clone(), req, start) {
             Ok(p) => p,
             Err(e) => {
-                self.failed(&route.acct, &route.name, req, routing, &e, start, false);
+                self.failed(
+                    &route.acct,
+                    &route.name,
+                    req,
+                    routing,
+                    &e,
+                    start,
+                    false,
+                    charge,
+                );
                 return Err(e);
             }
         };
         let acct = &route.acct;
         let cx = &self.cx;
-        let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t| {
-            t.provider.chat(req, &t.id.model, cx)
+        let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t, a| {
+            a.provider.chat(req, &t.id.model, cx)
         });
         // Wrapping in a disabled span only costs moves: skip it when nothing listens.
         let result = if span.is_disabled() {
@@ -462,6 +594,9 @@ impl Inner {
                 resp.meta.status = status;
                 resp.meta.routing = routing;
                 acct.price_call(&mut resp.meta, resp.usage.as_ref());
+                if let Some(charge) = charge {
+                    charge.settle(accounting::spend_of(&resp.meta));
+                }
                 telemetry::record_answer(&span, &resp.meta, resp.usage.as_ref(), &resp.model);
                 if !req.relay.nested {
                     acct.finish(&CallRecord {
@@ -478,7 +613,7 @@ impl Inner {
             }
             Err(e) => {
                 span.record(telemetry::ERROR_TYPE, e.kind().as_str());
-                self.failed(acct, &route.name, req, routing, &e, start, false);
+                self.failed(acct, &route.name, req, routing, &e, start, false, charge);
                 Err(e)
             }
         }
@@ -495,8 +630,9 @@ impl Inner {
         e: &Error,
         start: Instant,
         streamed: bool,
+        charge: Option<Charge>,
     ) {
-        if req.relay.nested || (acct.stats.is_none() && !acct.observed()) {
+        if req.relay.nested || (acct.stats.is_none() && !acct.observed() && charge.is_none()) {
             return;
         }
         let mut meta = ResponseMeta {
@@ -508,6 +644,10 @@ impl Inner {
             ..ResponseMeta::default()
         };
         acct.price_call(&mut meta, None);
+        // Failed attempts that reported usage were billed; the rest of the estimate is freed.
+        if let Some(charge) = charge {
+            charge.settle(accounting::spend_of(&meta));
+        }
         acct.finish(&CallRecord {
             route,
             query_type: accounting::query_type(req.relay.intent.as_deref(), &meta),
@@ -526,20 +666,49 @@ impl Inner {
         routing: Option<RoutingDecision>,
     ) -> Result<ChatStream, Error> {
         let start = Instant::now();
+        let (route, charge) = match self.admit(route, req, routing.as_ref()) {
+            Ok(admitted) => admitted,
+            Err((route, e)) => {
+                self.failed(
+                    &route.acct,
+                    &route.name,
+                    req,
+                    routing,
+                    &e,
+                    start,
+                    true,
+                    None,
+                );
+                return Err(e);
+            }
+        };
         let span = call_span("chat_stream", &route, req, routing.as_ref());
         let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
         let plan = match Plan::build(route.clone(), req, start) {
             Ok(p) => p,
             Err(e) => {
-                self.failed(&route.acct, &route.name, req, routing, &e, start, true);
+                self.failed(
+                    &route.acct,
+                    &route.name,
+                    req,
+                    routing,
+                    &e,
+                    start,
+                    true,
+                    charge,
+                );
                 return Err(e);
             }
         };
+        // The charge rides with the stream (it settles when the stream ends), and comes back
+        // if no stream opens.
+        let charge = charge.map(Arc::new);
         let finish = (!req.relay.nested).then(|| stream::Finish {
             acct: route.acct.clone(),
             intent: req.relay.intent.as_deref().map(Arc::from),
             start,
             span: span.clone(),
+            charge: charge.clone(),
         });
         let open = stream::relay_stream(plan, req, keep, &self.cx, start, finish);
         let result = if span.is_disabled() {
@@ -554,11 +723,92 @@ impl Inner {
             }
             Err(e) => {
                 span.record(telemetry::ERROR_TYPE, e.kind().as_str());
-                self.failed(&route.acct, &route.name, req, routing, &e, start, true);
+                let charge = charge.and_then(|c| Arc::try_unwrap(c).ok());
+                self.failed(
+                    &route.acct,
+                    &route.name,
+                    req,
+                    routing,
+                    &e,
+                    start,
+                    true,
+                    charge,
+                );
                 Err(e)
             }
         }
     }
+}
+
+/// Checks a setter's `"provider/model"` key names a registered provider.
+fn check_target_key(
+    setter: &str,
+    key: &str,
+    providers: &HashMap<String, Arc<dyn Provider>>,
+) -> Result<(), Error> {
+    let config = |msg: String| Error::new(ErrorKind::Config, msg);
+    match key.split_once('/') {
+        Some((provider, model)) if !model.is_empty() => {
+            if providers.contains_key(provider) {
+                Ok(())
+            } else {
+                Err(config(format!(
+                    "{setter}({key:?}): no provider named {provider:?}"
+                )))
+            }
+        }
+        _ => Err(config(format!(
+            "{setter}({key:?}): expected \"provider/model\""
+        ))),
+    }
+}
+
+/// A request the budgets let through: the route it goes to, and its reservation.
+type Admitted = (Arc<Route>, Option<Charge>);
+
+/// A request the budgets refused: the route it was refused on, and why.
+type Refused = (Arc<Route>, Error);
+
+/// What a request is estimated to spend on `route`: its input and output estimates at the
+/// dearest price among the route's targets (failover may land on any of them).
+fn estimate(route: &Route, input: u64, output: u64) -> Spend {
+    let usage = crate::types::Usage::new(input, output);
+    let usd = route
+        .targets
+        .iter()
+        .filter_map(|t| t.price.as_ref())
+        .map(|p| p.cost(&usage))
+        .reduce(f64::max);
+    Spend {
+        usd,
+        tokens: input + output,
+    }
+}
+
+fn unit_name(unit: crate::spend::BudgetUnit) -> &'static str {
+    match unit {
+        crate::spend::BudgetUnit::Usd => "USD",
+        _ => "tokens",
+    }
+}
+
+/// Tells the observers what a budget did to a request.
+fn budget_event(
+    acct: &Accounting,
+    ex: &crate::spend::BudgetExceeded,
+    kind: BudgetEventKind,
+    route: &str,
+) {
+    acct.observers.each(|o| {
+        o.budget(&accounting::BudgetEvent {
+            name: &ex.budget,
+            kind,
+            unit: ex.unit,
+            used: ex.spent,
+            limit: ex.limit,
+            route: Some(route),
+        })
+    });
 }
 
 /// The span of one call (names: [`telemetry`]).
@@ -718,6 +968,9 @@ pub struct RelayBuilder {
     observers: Observers,
     stats: Option<StatsConfig>,
     no_stats: bool,
+    budgets: Vec<Budget>,
+    rate_limits: HashMap<String, RateLimit>,
+    key_pools: Vec<(String, KeyPool)>,
 }
 
 impl std::fmt::Debug for RelayBuilder {
@@ -829,6 +1082,42 @@ impl RelayBuilder {
         self
     }
 
+    /// Adds a budget: a spend limit in US dollars or tokens over a window, for the whole
+    /// relay, a route, an intent or a tag. Each call reserves its estimate (input size and
+    /// `max_tokens`, else 1024 output tokens, at the dearest price of its route) before it is
+    /// sent and settles what its attempts reported when it ends; once the budget is spent,
+    /// calls under it are refused with [`BudgetExceeded`](ErrorKind::BudgetExceeded) or sent
+    /// to the budget's cheaper route ([`Budget::downgrade_to`]). Default: no budgets.
+    ///
+    /// Spend survives a [`Relay::reload`] that keeps the same budgets.
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budgets.push(budget);
+        self
+    }
+
+    /// A client-side rate limit for `target` (`"provider/model"`): requests and tokens per
+    /// minute and requests in flight, shared by every route and call that uses the target.
+    /// When it is reached the relay fails over to the next target, or waits up to the limit's
+    /// bound inside the call's deadline ([`RateLimit::wait_up_to`]). The vendor's rate-limit
+    /// headers and a 429's `Retry-After` hold it further, so the relay slows down before the
+    /// vendor refuses. Default: none.
+    pub fn rate_limit(mut self, target: impl Into<String>, limit: RateLimit) -> Self {
+        self.rate_limits.insert(target.into(), limit);
+        self
+    }
+
+    /// Several API keys for provider `provider` (registered with [`provider`](Self::provider)):
+    /// each attempt takes the next usable key. A key that gets a 429 rests for its
+    /// `Retry-After`, one whose quota is exhausted (`insufficient_quota`, 402) is parked, one
+    /// refused (401, 403) is parked until the relay is rebuilt or reloaded; the request moves
+    /// to the next key of the same provider before it moves to the next target. Keys are
+    /// named by index and fingerprint ([`KeyLabel`](crate::spend::keys::KeyLabel)) in
+    /// [`Relay::health`], logs and events, never by value. Default: the provider's own key.
+    pub fn key_pool(mut self, provider: impl Into<String>, pool: KeyPool) -> Self {
+        self.key_pools.push((provider.into(), pool));
+        self
+    }
+
     /// The rolling window of [`Relay::stats`]. Default: one hour.
     pub fn stats_window(mut self, window: Duration) -> Self {
         self.stats = Some(StatsConfig { window });
@@ -882,25 +1171,32 @@ impl RelayBuilder {
             }
         }
         for key in self.breaker_overrides.keys() {
-            match key.split_once('/') {
-                Some((provider, model)) if !model.is_empty() => {
-                    if !providers.contains_key(provider) {
-                        return Err(config(format!(
-                            "breaker_for({key:?}): no provider named {provider:?}"
-                        )));
-                    }
-                }
-                _ => {
-                    return Err(config(format!(
-                        "breaker_for({key:?}): expected \"provider/model\""
-                    )));
-                }
+            check_target_key("breaker_for", key, &providers)?;
+        }
+        for (key, limit) in &self.rate_limits {
+            check_target_key("rate_limit", key, &providers)?;
+            limit.validate().map_err(|e| {
+                let message = format!("rate_limit({key:?}): {}", e.message());
+                e.with_message(message)
+            })?;
+        }
+        let mut keys = HashMap::new();
+        for (name, pool) in &self.key_pools {
+            let Some(base) = providers.get(name) else {
+                return Err(config(format!(
+                    "key_pool({name:?}): no provider named {name:?}"
+                )));
+            };
+            let ring = KeyRing::new(name, &**base, pool)?;
+            if keys.insert(name.clone(), Arc::new(ring)).is_some() {
+                return Err(config(format!("key_pool({name:?}) set twice")));
             }
         }
         let registry = Registry::new(
             self.breaker,
             self.retry_budget,
             self.breaker_overrides,
+            self.rate_limits,
             previous.map(|p| &p.registry),
         );
         let catalog = match self.catalog {
@@ -923,7 +1219,22 @@ impl RelayBuilder {
         let mut observers = self.observers;
         #[cfg(feature = "metrics")]
         observers.push(Arc::new(crate::accounting::metrics::MetricsObserver::new()));
+        let budgets = if self.budgets.is_empty() {
+            None
+        } else {
+            match previous.and_then(|p| p.acct.budgets.clone()) {
+                // The same budgets: keep what they have spent.
+                Some(b) if previous.is_some_and(|p| p.budget_defs == self.budgets) => Some(b),
+                _ => {
+                    let observers = observers.clone();
+                    let notify: crate::spend::budget::Notify =
+                        Arc::new(move |e| observers.each(|o| o.budget(e)));
+                    Some(Arc::new(Budgets::new(self.budgets.clone(), Some(notify))?))
+                }
+            }
+        };
         let acct = Arc::new(Accounting {
+            budgets,
             observers,
             stats: (!self.no_stats).then(|| {
                 previous
@@ -940,6 +1251,7 @@ impl RelayBuilder {
                 registry: &registry,
                 catalog: catalog_ref,
                 acct: &acct,
+                keys: &keys,
             };
             resolver.check_defaults()?;
             for (name, chain) in &self.routes {
@@ -1010,6 +1322,8 @@ impl RelayBuilder {
             cx: CallContext::new(http),
             catalog,
             acct,
+            budget_defs: self.budgets,
+            keys,
         })
     }
 }

@@ -19,6 +19,8 @@ use crate::accounting::Accounting;
 use crate::catalog::{Catalog, Price};
 use crate::error::{Error, ErrorKind};
 use crate::provider::Provider;
+use crate::spend::keys::KeyRing;
+use crate::spend::limiter::{Limiter, RateLimit};
 use crate::types::TargetId;
 
 /// Default time allowed for one attempt: 120 s.
@@ -41,6 +43,8 @@ const MAX_REGISTERED_TARGETS: usize = 10_000;
 pub(crate) struct TargetState {
     pub id: TargetId,
     pub health: Health,
+    /// Its client-side rate limit, when one is configured.
+    pub limiter: Option<Limiter>,
 }
 
 /// Per-target state, keyed by `provider/model`.
@@ -51,6 +55,8 @@ pub(crate) struct Registry {
     pub retry_budget: RetryBudget,
     /// Breakers set for one target (`provider/model`), in place of `breaker`.
     pub breaker_overrides: HashMap<String, BreakerPolicy>,
+    /// Client-side rate limits per target (`provider/model`).
+    pub rate_limits: HashMap<String, RateLimit>,
     /// The states of the registry this one replaces (a reload), taken over by the targets
     /// that are used again under the same policies.
     previous: HashMap<String, Arc<TargetState>>,
@@ -63,6 +69,7 @@ impl Registry {
         breaker: BreakerPolicy,
         retry_budget: RetryBudget,
         breaker_overrides: HashMap<String, BreakerPolicy>,
+        rate_limits: HashMap<String, RateLimit>,
         previous: Option<&Registry>,
     ) -> Self {
         let previous = previous
@@ -73,6 +80,7 @@ impl Registry {
             breaker,
             retry_budget,
             breaker_overrides,
+            rate_limits,
             previous,
         }
     }
@@ -85,14 +93,17 @@ impl Registry {
             .get(key)
             .copied()
             .unwrap_or(self.breaker);
+        let limit = self.rate_limits.get(key);
         if let Some(kept) = self.previous.get(key)
             && kept.health.has_policies(policy, self.retry_budget)
+            && kept.limiter.as_ref().map(Limiter::limit) == limit
         {
             return kept.clone();
         }
         Arc::new(TargetState {
             id: TargetId::new(provider, model),
             health: Health::new(policy, self.retry_budget),
+            limiter: limit.map(Limiter::new),
         })
     }
 
@@ -142,6 +153,16 @@ pub(crate) struct ResolvedTarget {
     pub weight: f64,
     pub price: Option<Price>,
     pub state: Arc<TargetState>,
+    /// The provider's key pool, when it has one: attempts pick a key from it.
+    pub keys: Option<Arc<KeyRing>>,
+}
+
+impl ResolvedTarget {
+    /// Whether attempts on it go through a limiter or a key pool (and so need the
+    /// request's token estimate).
+    pub fn limited(&self) -> bool {
+        self.state.limiter.is_some() || self.keys.is_some()
+    }
 }
 
 impl std::fmt::Debug for ResolvedTarget {
@@ -227,6 +248,9 @@ impl Step {
 pub(crate) struct Plan {
     pub route: Arc<Route>,
     pub steps: Vec<Step>,
+    /// The request's estimated tokens (input and `max_tokens`), for rate limits; 0 when no
+    /// target is limited.
+    pub estimated_tokens: u32,
 }
 
 impl Plan {
@@ -300,7 +324,16 @@ impl Plan {
             }
             steps.extend(open.into_iter().map(|(s, _)| s));
         }
-        Ok(Plan { route, steps })
+        let estimated_tokens = if route.targets.iter().any(|t| t.limited()) {
+            estimated_tokens(req)
+        } else {
+            0
+        };
+        Ok(Plan {
+            route,
+            steps,
+            estimated_tokens,
+        })
     }
 
     pub fn target(&self, step: &Step) -> &ResolvedTarget {
@@ -363,6 +396,25 @@ fn order(route: &Route, steps: &mut [Step]) {
     }
 }
 
+/// Output tokens a request that sets no `max_tokens` is estimated at (budgets and rate
+/// limits reserve its estimate, then reconcile with what it used).
+pub(crate) const DEFAULT_OUTPUT_ESTIMATE: u32 = 1024;
+
+/// The request's input estimate and its output allowance.
+pub(crate) fn estimate_tokens(req: &crate::types::ChatRequest) -> (u64, u64) {
+    let (input, _) = super::router::estimate_input(req);
+    let output = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+    (input, u64::from(output))
+}
+
+fn estimated_tokens(req: &crate::types::ChatRequest) -> u32 {
+    let (input, output) = estimate_tokens(req);
+    u32::try_from(input + output).unwrap_or(u32::MAX)
+}
+
 /// Resolves chains against the registered providers and the relay's defaults.
 pub(crate) struct Resolver<'a> {
     pub providers: &'a HashMap<String, Arc<dyn Provider>>,
@@ -370,6 +422,8 @@ pub(crate) struct Resolver<'a> {
     pub registry: &'a Registry,
     pub catalog: &'a Catalog,
     pub acct: &'a Arc<Accounting>,
+    /// Key pools by provider name.
+    pub keys: &'a HashMap<String, Arc<KeyRing>>,
 }
 
 fn config(msg: String) -> Error {
@@ -595,6 +649,7 @@ impl Resolver<'_> {
                 .clone()
                 .or_else(|| known.and_then(|m| m.price.clone())),
             state: self.registry.state(&t.provider, &t.model),
+            keys: self.keys.get(&t.provider).cloned(),
         })
     }
 }

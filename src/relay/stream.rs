@@ -16,11 +16,12 @@ use futures::StreamExt;
 use tokio::time::{Instant, Sleep};
 
 use super::chain::MidStreamRecovery;
-use super::engine::{self, Answer, Mode, Won, saturating_add};
+use super::engine::{self, Answer, AttemptCx, Mode, ReportedUsage, Won, saturating_add};
 use super::plan::{Plan, Route, Step};
 use crate::accounting::{self, Accounting, CallRecord, attempt_cost};
 use crate::error::{Error, ErrorKind, Limit};
 use crate::provider::{CallContext, Provider};
+use crate::spend::budget::{Charge, Spend};
 use crate::telemetry;
 use crate::types::{
     AttemptOutcome, ChatChunk, ChatRequest, ChatResponse, ChatStream, ChunkKind, ChunkSource,
@@ -33,6 +34,9 @@ impl Answer for ChatResponse {
     }
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+    fn rate_limit(&self) -> Option<crate::spend::RateLimitInfo> {
+        self.meta.rate_limit
     }
 }
 
@@ -50,6 +54,9 @@ impl Answer for Opened {
         // A stream reports its usage at its end; the driver records it then.
         None
     }
+    fn rate_limit(&self) -> Option<crate::spend::RateLimitInfo> {
+        self.stream.meta().rate_limit
+    }
 }
 
 /// What a stream needs to account for its call when it ends.
@@ -58,19 +65,27 @@ pub(crate) struct Finish {
     pub intent: Option<Arc<str>>,
     pub start: Instant,
     pub span: tracing::Span,
+    /// The call's budget reservation: raised as usage arrives, settled at the end.
+    pub charge: Option<Arc<Charge>>,
 }
 
 /// Opens a stream on one target and reads until its first content event (or its end).
+/// Usage seen on the way goes to `reported`, so that an attempt abandoned before its commit
+/// point still counts what its vendor billed.
 async fn open(
     provider: &dyn Provider,
     req: &ChatRequest,
     model: &str,
     cx: &CallContext,
+    reported: Option<Arc<ReportedUsage>>,
 ) -> Result<Opened, Error> {
     let mut stream = provider.chat_stream(req, model, cx).await?;
     let mut head = VecDeque::new();
     while let Some(item) = stream.next().await {
         let chunk = item?;
+        if let (Some(u), Some(r)) = (chunk.usage, &reported) {
+            r.set(u);
+        }
         let commit = chunk.has_content() || chunk.choices.iter().any(|c| c.finish_reason.is_some());
         head.push_back(chunk);
         if commit {
@@ -94,9 +109,13 @@ pub(crate) async fn relay_stream(
     let stream_deadline = saturating_add(start, route.stream.max_duration);
     let total = req.relay.timeout.unwrap_or(route.total_timeout);
     let deadline = saturating_add(start, total).min(stream_deadline);
-    let won = engine::run(&plan, start, deadline, Mode::Stream, |_step: Step, t| {
-        open(&*t.provider, req, &t.id.model, cx)
-    })
+    let won = engine::run(
+        &plan,
+        start,
+        deadline,
+        Mode::Stream,
+        |_step: Step, t, a: AttemptCx<'_>| open(a.provider, req, &t.id.model, cx, a.reported),
+    )
     .await?;
     let rest = plan
         .steps
@@ -115,6 +134,7 @@ pub(crate) async fn relay_stream(
             served_tries: won.meta.served_attempt().map_or(1, |a| a.try_number),
             rest,
             partial_text: String::new(),
+            estimated_tokens: plan.estimated_tokens,
             saw_tool_calls: false,
             started: start,
             stream_deadline,
@@ -142,6 +162,8 @@ struct Recovery {
     rest: Vec<Step>,
     /// The answer's text so far, for a continuation.
     partial_text: String,
+    /// The request's token estimate, for the rate limits of recovery attempts.
+    estimated_tokens: u32,
     /// Tool-call fragments were delivered: a prefill cannot continue those.
     saw_tool_calls: bool,
     /// When the call started (attempt offsets are from here).
@@ -238,6 +260,9 @@ impl Driver {
             .or_else(|| self.meta.attempts.iter().rev().find(|a| a.usage.is_some()))
             .and_then(|a| a.usage);
         f.acct.price_call(&mut self.meta, usage.as_ref());
+        if let Some(charge) = f.charge.and_then(|c| Arc::try_unwrap(c).ok()) {
+            charge.settle(accounting::spend_of(&self.meta));
+        }
         let model = self.meta.served_by.as_ref().map_or("", |t| &*t.model);
         telemetry::record_answer(&f.span, &self.meta, usage.as_ref(), model);
         f.acct.finish(&CallRecord {
@@ -257,6 +282,21 @@ impl Driver {
         {
             // Vendors that repeat usage send it cumulative: the last one is the total.
             a.usage = chunk.usage;
+            if let Some(charge) = self.finish.as_ref().and_then(|f| f.charge.as_ref()) {
+                // Budgets count a stream's usage as it arrives.
+                let price = self
+                    .route
+                    .targets
+                    .iter()
+                    .find(|t| t.id == a.target)
+                    .and_then(|t| t.price.as_ref());
+                if let Some(u) = &a.usage {
+                    charge.update(Spend {
+                        usd: attempt_cost(price, Some(u)),
+                        tokens: u.total_tokens(),
+                    });
+                }
+            }
         }
         if chunk.kind == ChunkKind::Content && chunk.has_content() {
             self.content_chunks += 1;
@@ -392,6 +432,7 @@ impl Driver {
         let plan = Plan {
             route: route.clone(),
             steps,
+            estimated_tokens: r.estimated_tokens,
         };
         let req = r.req.clone();
         let cont_req = continuable.then(|| {
@@ -407,12 +448,12 @@ impl Driver {
         let window = r.req.relay.timeout.unwrap_or(route.total_timeout);
         let deadline = saturating_add(now, window).min(r.stream_deadline);
         Some(Box::pin(async move {
-            let won = engine::run(&plan, now, deadline, Mode::Stream, |step: Step, t| {
+            let won = engine::run(&plan, now, deadline, Mode::Stream, |step: Step, t, a| {
                 let r = match (&cont_req, step.continuation) {
                     (Some(c), true) => c,
                     _ => &*req,
                 };
-                open(&*t.provider, r, &t.id.model, &cx)
+                open(a.provider, r, &t.id.model, &cx, a.reported)
             })
             .await;
             (won, offset)

@@ -27,6 +27,10 @@
 //! # }
 //! ```
 //!
+//! A model (or the whole simulator) can also be given a request rate limit, which it
+//! enforces as a vendor does: 429s with `retry-after` past the limit, and
+//! `x-ratelimit-*-requests` headers on the answers ([`Simulator::limit_requests`]).
+//!
 //! Requests are matched to scripts by their model: the JSON body's `"model"`, or for
 //! Gemini-style paths (`/v1beta/models/{model}:generateContent`) the `{model}` segment.
 //! Requests for models without a script get the default reply (see [`Simulator::set_default`]).
@@ -54,6 +58,7 @@ mod anthropic;
 mod common;
 mod conn;
 mod gemini;
+mod limit;
 mod openai;
 mod reply;
 
@@ -63,6 +68,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -107,6 +113,44 @@ struct State {
     scripts: HashMap<String, VecDeque<Reply>>,
     default: Reply,
     requests: Vec<RecordedRequest>,
+    /// Request limits by model ([`Simulator::limit_requests`]).
+    limits: HashMap<String, limit::RequestLimit>,
+    /// The limit on every request ([`Simulator::limit_all_requests`]).
+    limit_all: Option<limit::RequestLimit>,
+    /// 429s sent by the limits, by the request's model ("" for none).
+    rate_limited: HashMap<String, usize>,
+}
+
+impl State {
+    /// Applies the request limits that concern `model`: `None` when none does.
+    fn check_limits(
+        &mut self,
+        model: Option<&str>,
+        now: tokio::time::Instant,
+    ) -> Option<limit::Verdict> {
+        let mut applicable: Vec<&mut limit::RequestLimit> = Vec::with_capacity(2);
+        if let Some(l) = model.and_then(|m| self.limits.get_mut(m)) {
+            applicable.push(l);
+        }
+        if let Some(l) = self.limit_all.as_mut() {
+            applicable.push(l);
+        }
+        if applicable.is_empty() {
+            return None;
+        }
+        let verdict = limit::decide(
+            &mut applicable,
+            model.unwrap_or(common::FALLBACK_MODEL),
+            now,
+        );
+        if matches!(verdict, limit::Verdict::Refused(_)) {
+            *self
+                .rate_limited
+                .entry(model.unwrap_or("").to_owned())
+                .or_default() += 1;
+        }
+        Some(verdict)
+    }
 }
 
 impl Shared {
@@ -136,20 +180,37 @@ impl Shared {
                 raw_body: incoming.raw_body,
                 closed,
             };
-            let scripted = request
-                .model
-                .as_ref()
-                .and_then(|m| state.scripts.get_mut(m))
-                .and_then(|queue| {
-                    if queue.len() > 1 {
-                        queue.pop_front()
+            // A request over a limit is refused before it reaches the script, which it
+            // therefore does not consume.
+            let limit_headers = match state.check_limits(request.model.as_deref(), request.at) {
+                Some(limit::Verdict::Refused(reply)) => Err(reply),
+                Some(limit::Verdict::Admitted(headers)) => Ok(headers),
+                None => Ok(Vec::new()),
+            };
+            let reply = match limit_headers {
+                Err(too_many) => too_many,
+                Ok(headers) => {
+                    let scripted = request
+                        .model
+                        .as_ref()
+                        .and_then(|m| state.scripts.get_mut(m))
+                        .and_then(|queue| {
+                            if queue.len() > 1 {
+                                queue.pop_front()
+                            } else {
+                                queue.front().cloned()
+                            }
+                        });
+                    let reply = match scripted {
+                        Some(reply) => reply,
+                        None => state.default.clone(),
+                    };
+                    if headers.is_empty() {
+                        reply
                     } else {
-                        queue.front().cloned()
+                        reply.with_default_headers(headers)
                     }
-                });
-            let reply = match scripted {
-                Some(reply) => reply,
-                None => state.default.clone(),
+                }
             };
             state.requests.push(request.clone());
             (request, reply, state.requests.len())
@@ -179,6 +240,9 @@ impl Simulator {
                 scripts: HashMap::new(),
                 default: Reply::text(DEFAULT_TEXT),
                 requests: Vec::new(),
+                limits: HashMap::new(),
+                limit_all: None,
+                rate_limited: HashMap::new(),
             }),
             count: watch::Sender::new(0),
         });
@@ -253,13 +317,70 @@ impl Simulator {
         let _ = rx.wait_for(|count| *count >= n).await;
     }
 
-    /// Forgets every script and every recorded request. The default reply is kept, and the
-    /// next request gets `seq` 0 again.
+    /// Makes `model` a rate-limited vendor: once `n` of its requests have been admitted
+    /// within a sliding window of `per` (on tokio's clock, so a paused clock drives it), it
+    /// answers OpenAI's 429 (`requests`/`rate_limit_exceeded`, in every dialect) with
+    /// `retry-after` in whole seconds rounded up, until the oldest admitted request leaves
+    /// the window. A refused request does not count against the window and does not consume
+    /// the model's script.
+    ///
+    /// Admitted answers carry `x-ratelimit-limit-requests` (`n`),
+    /// `x-ratelimit-remaining-requests` and `x-ratelimit-reset-requests` (a Go-style duration
+    /// until the oldest admitted request leaves the window, when the allowance next grows),
+    /// unless the scripted reply sets them with [`Reply::header`]; the 429 carries them too,
+    /// remaining `0`. Calling again replaces the limit and forgets its window;
+    /// [`Simulator::clear`] removes it. [`Simulator::rate_limited`] counts the 429s.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use polyrelay::simulator::Simulator;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Simulator::start().await?;
+    /// sim.limit_requests("gpt-4o-mini", 5, Duration::from_secs(60));
+    /// // ...after six requests for gpt-4o-mini within a minute, the sixth answered 429:
+    /// assert_eq!(sim.rate_limited("gpt-4o-mini"), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn limit_requests(&self, model: &str, n: usize, per: Duration) {
+        self.inner
+            .shared
+            .lock()
+            .limits
+            .insert(model.to_owned(), limit::RequestLimit::new(n, per));
+    }
+
+    /// As [`Simulator::limit_requests`], for all requests together, whatever model they
+    /// name; a model's own limit, if any, applies as well, and the answers' headers are those
+    /// of the limit with fewer requests left.
+    pub fn limit_all_requests(&self, n: usize, per: Duration) {
+        self.inner.shared.lock().limit_all = Some(limit::RequestLimit::new(n, per));
+    }
+
+    /// How many 429s the request limits ([`Simulator::limit_requests`],
+    /// [`Simulator::limit_all_requests`]) sent to requests for `model`, since the last
+    /// [`Simulator::clear`]. Scripted 429s are not counted.
+    pub fn rate_limited(&self, model: &str) -> usize {
+        self.inner
+            .shared
+            .lock()
+            .rate_limited
+            .get(model)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Forgets every script, every request limit and every recorded request. The default
+    /// reply is kept, and the next request gets `seq` 0 again.
     pub fn clear(&self) {
         {
             let mut state = self.inner.shared.lock();
             state.scripts.clear();
             state.requests.clear();
+            state.limits.clear();
+            state.limit_all = None;
+            state.rate_limited.clear();
         }
         self.inner.shared.count.send_replace(0);
     }

@@ -273,6 +273,21 @@ impl Reply {
         self
     }
 
+    /// Adds headers the simulator works out itself (a request limit's), each unless one of
+    /// the same name was given with [`Reply::header`].
+    pub(crate) fn with_default_headers(mut self, headers: Vec<(String, String)>) -> Reply {
+        for (name, value) in headers {
+            if !self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+            {
+                self.headers.push((name, value));
+            }
+        }
+        self
+    }
+
     /// Waits this long (after the request has arrived) before the status line, or before
     /// hanging, resetting or closing.
     pub fn delay(mut self, d: Duration) -> Reply {

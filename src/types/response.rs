@@ -189,6 +189,9 @@ pub struct ResponseMeta {
     /// For a stream: the time from the call's start to its first content chunk (its commit
     /// point).
     pub time_to_first_chunk: Option<Duration>,
+    /// What the serving vendor's rate-limit headers said (`x-ratelimit-*`,
+    /// `anthropic-ratelimit-*`), when it sent them.
+    pub rate_limit: Option<crate::spend::RateLimitInfo>,
 }
 
 impl ResponseMeta {

@@ -154,3 +154,43 @@ pub fn cut_at(n: usize) -> Reply {
 pub fn text_of(range: std::ops::Range<usize>) -> String {
     range.map(|i| format!("t{i} ")).collect()
 }
+
+/// An in-process provider for tests on tokio's paused clock (the loopback simulator needs
+/// real time): answers "ok" after 30 ms with usage 10 in, 5 out.
+#[derive(Debug)]
+pub struct FixedProvider;
+
+#[async_trait::async_trait]
+impl polyrelay::Provider for FixedProvider {
+    fn name(&self) -> &str {
+        "fixed"
+    }
+    async fn chat(
+        &self,
+        _: &ChatRequest,
+        model: &str,
+        _: &polyrelay::CallContext,
+    ) -> Result<ChatResponse, Error> {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let mut r = ChatResponse::default();
+        r.model = model.to_owned();
+        r.choices = vec![polyrelay::Choice::new(
+            0,
+            polyrelay::Message::assistant("ok"),
+            Some(polyrelay::FinishReason::Stop),
+        )];
+        r.usage = Some(polyrelay::Usage::new(10, 5));
+        Ok(r)
+    }
+    async fn chat_stream(
+        &self,
+        _: &ChatRequest,
+        _: &str,
+        _: &polyrelay::CallContext,
+    ) -> Result<ChatStream, Error> {
+        Err(Error::new(
+            polyrelay::ErrorKind::InvalidRequest,
+            "FixedProvider does not stream",
+        ))
+    }
+}

@@ -49,12 +49,14 @@ mod stream;
 mod tests;
 mod wire;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::Error;
-use crate::provider::{CallContext, Provider};
+use crate::provider::{self, CallContext, Provider};
 use crate::providers::ChunkDecoder;
 use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
@@ -65,6 +67,9 @@ pub use wire::{DEFAULT_MAX_TOKENS, JSON_OBJECT_INSTRUCTION, thinking_budget};
 
 /// Default base URL (the part before `/messages`).
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
+
+/// The header the API key is sent in.
+const API_KEY_HEADER: &str = "x-api-key";
 
 /// Default `anthropic-version` header.
 pub const DEFAULT_VERSION: &str = "2023-06-01";
@@ -142,7 +147,7 @@ impl Anthropic {
         let mut headers = HeaderMap::new();
         let key_sendable = transport::auth_headers(
             &mut headers,
-            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static(API_KEY_HEADER),
             key.expose(),
         );
         headers.insert(
@@ -225,6 +230,18 @@ impl Anthropic {
         ChunkDecoder::new(AnthropicEvents::new())
     }
 
+    /// This provider with `key` in `x-api-key` ([`Provider::with_key`]).
+    fn keyed(&self, key: ApiKey) -> Anthropic {
+        let mut p = self.clone();
+        p.key_sendable = provider::replace_credential(
+            &mut p.headers,
+            HeaderName::from_static(API_KEY_HEADER),
+            key.expose(),
+        );
+        p.key = key;
+        p
+    }
+
     /// The endpoint, or the configuration problem every call reports.
     fn checked(&self) -> Result<&Url, Error> {
         if !self.key_sendable {
@@ -264,6 +281,12 @@ impl Provider for Anthropic {
     /// Refuses a base URL that does not parse and a key no header can hold.
     fn validate(&self) -> Result<(), Error> {
         self.checked().map(|_| ())
+    }
+
+    /// This provider with `key` in `x-api-key`, replacing whatever that header held, even
+    /// one set by [`header`](Anthropic::header); every other header and setting is kept.
+    fn with_key(&self, key: ApiKey) -> Option<Arc<dyn Provider>> {
+        Some(Arc::new(self.keyed(key)))
     }
 
     async fn chat(

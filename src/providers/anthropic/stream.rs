@@ -14,7 +14,7 @@ use crate::types::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDe
 /// The Anthropic Messages stream grammar.
 ///
 /// * `message_start` → a chunk with the role (and the id and model every chunk carries);
-///   its usage (input and cache counts) is kept for the end.
+///   its usage (input and cache counts so far) rides on it, and is merged into the final count.
 /// * `content_block_start`: a `tool_use` block → a tool-call fragment with the call's id and
 ///   name (its index counts tool blocks only: 0 for the first call, 1 for the second…); a
 ///   `redacted_thinking` block → [`Delta::redacted_thinking`]; text and thinking blocks
@@ -336,13 +336,13 @@ impl EventHandler for AnthropicEvents {
                     self.merge_usage(m.usage);
                 }
                 self.started = true;
-                self.push(
-                    out,
-                    Delta {
-                        role: Some(Role::Assistant),
-                        ..Delta::default()
-                    },
-                );
+                // The start's usage (input and cache counts) goes out at once: an attempt
+                // abandoned before its first content was still billed for its input.
+                let role = Delta {
+                    role: Some(Role::Assistant),
+                    ..Delta::default()
+                };
+                out.push_back(self.chunk(role, None, self.final_usage()));
             }
             WireEvent::ContentBlockStart {
                 index,

@@ -819,8 +819,15 @@ fn stream_usage_merges_start_and_delta_fields() {
     assert_eq!(f.finish_reason(), Some(&FinishReason::Length));
     assert_eq!(f.text(), "hi");
     assert_eq!((f.id.as_str(), f.model.as_str()), ("msg_1", "m"));
-    // Usage only on the last chunk.
-    assert_eq!(chunks.iter().filter(|c| c.usage.is_some()).count(), 1);
+    // The start's count rides on the first chunk (an abandoned attempt is billed for it),
+    // the total on the last.
+    let with_usage: Vec<_> = chunks.iter().filter_map(|c| c.usage).collect();
+    assert_eq!(with_usage.len(), 2);
+    assert_eq!(
+        (with_usage[0].input_tokens, with_usage[0].output_tokens),
+        (240, 1)
+    );
+    assert_eq!(with_usage[1], u);
 }
 
 #[test]
@@ -1048,4 +1055,77 @@ fn handler_redacts_its_key_from_stream_errors() {
     let e = h.on_event(&ev, &mut VecDeque::new()).expect_err("error");
     let shown = format!("{e} {e:?}");
     assert!(!shown.contains(key), "{shown}");
+}
+
+#[test]
+fn with_key_replaces_only_the_key_header() {
+    let base = Anthropic::new("sk-ant-old")
+        .base_url("https://gw.internal/v1?team=a")
+        .version("2024-01-01")
+        .beta("a-1")
+        .default_max_tokens(1000)
+        .header("x-team", "support")
+        .expect("header");
+    let p = base.keyed(crate::ApiKey::new("sk-ant-new"));
+    assert_eq!(p.headers.get_all("x-api-key").iter().count(), 1);
+    assert_eq!(p.headers["x-api-key"], "sk-ant-new");
+    assert!(p.headers["x-api-key"].is_sensitive());
+    for kept in [
+        "x-team",
+        "anthropic-version",
+        "anthropic-beta",
+        "content-type",
+    ] {
+        assert_eq!(p.headers[kept], base.headers[kept], "{kept}");
+    }
+    assert_eq!(p.headers.len(), base.headers.len());
+    assert_eq!((p.url(), p.default_max_tokens), (base.url(), 1000));
+    assert_eq!(base.headers["x-api-key"], "sk-ant-old");
+    // A key set by hand in `x-api-key` is replaced as well.
+    let manual = Anthropic::new("").header("X-Api-Key", "sk-ant-manual");
+    let p = manual
+        .expect("header")
+        .keyed(crate::ApiKey::new("sk-ant-new"));
+    assert_eq!(p.headers["x-api-key"], "sk-ant-new");
+    let swapped = crate::Provider::with_key(&base, crate::ApiKey::new("sk-ant-new\n"));
+    let swapped = swapped.expect("swappable");
+    let e = swapped.validate().expect_err("unsendable key");
+    assert_eq!(e.kind(), ErrorKind::Config);
+    let shown = format!("{e} {e:?} {swapped:?}");
+    assert!(
+        !shown.contains("sk-ant-new") && !shown.contains("sk-ant-old"),
+        "{shown}"
+    );
+}
+
+#[cfg(feature = "simulator")]
+#[tokio::test]
+async fn with_key_sends_the_new_key_over_http() {
+    use crate::simulator::{Reply, Simulator};
+    let sim = Simulator::start().await.expect("simulator");
+    sim.set_default(Reply::text("hi"));
+    let cx = crate::CallContext::new(reqwest::Client::new());
+    let req = ChatRequest::new("m").user("Hello?");
+    let base = Anthropic::new("sk-ant-old")
+        .base_url(&format!("{}/v1", sim.base_url()))
+        .beta("a-1")
+        .header("x-team", "support")
+        .expect("header");
+    let swapped = crate::Provider::with_key(&base, crate::ApiKey::new("sk-ant-new"));
+    let swapped = swapped.expect("swappable");
+    assert_eq!(
+        swapped.chat(&req, "m", &cx).await.expect("answer").text(),
+        "hi"
+    );
+    crate::Provider::chat(&base, &req, "m", &cx)
+        .await
+        .expect("answer");
+    let seen = sim.requests();
+    let (new, old) = (&seen[0], &seen[1]);
+    assert_eq!(new.header("x-api-key"), Some("sk-ant-new"));
+    assert_eq!(new.header("x-team"), Some("support"));
+    assert_eq!(new.header("anthropic-beta"), Some("a-1"));
+    let leaked = new.headers.iter().any(|(_, v)| v.contains("sk-ant-old"));
+    assert!(!leaked, "{:?}", new.headers);
+    assert_eq!(old.header("x-api-key"), Some("sk-ant-old"));
 }

@@ -65,11 +65,13 @@ mod schema;
 mod stream;
 mod wire;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 
 use crate::error::{Error, ErrorKind};
-use crate::provider::{CallContext, Provider};
+use crate::provider::{self, CallContext, Provider};
 use crate::providers::ChunkDecoder;
 use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
@@ -198,18 +200,9 @@ impl Gemini {
     }
 
     fn with_auth(key: ApiKey, auth: Auth) -> Self {
-        let bearer;
-        let (name, secret) = match auth {
-            Auth::KeyHeader => (HeaderName::from_static(API_KEY_HEADER), key.expose()),
-            Auth::Bearer if !key.is_empty() => {
-                bearer = format!("Bearer {}", key.expose());
-                (AUTHORIZATION, bearer.as_str())
-            }
-            // No header: an empty token, or a key that goes (percent-encoded) in the query.
-            Auth::Bearer | Auth::KeyQuery => (AUTHORIZATION, ""),
-        };
+        let (name, secret) = auth.credential(&key);
         let mut headers = HeaderMap::new();
-        let key_sendable = transport::auth_headers(&mut headers, name, secret);
+        let key_sendable = transport::auth_headers(&mut headers, name, &secret);
         Gemini {
             base: urls(DEFAULT_BASE_URL, &key, auth),
             headers,
@@ -285,6 +278,21 @@ impl Gemini {
         ))
     }
 
+    /// This provider with `key` where its mode puts the key ([`Provider::with_key`]).
+    fn keyed(&self, key: ApiKey) -> Gemini {
+        let mut p = self.clone();
+        if p.auth == Auth::KeyQuery {
+            // The key is in the prebuilt query strings: rebuild them from the same base URL.
+            let auth = p.auth;
+            p.base = p.base.map(|urls| queries(urls.base, &key, auth));
+        } else {
+            let (name, secret) = p.auth.credential(&key);
+            p.key_sendable = provider::replace_credential(&mut p.headers, name, &secret);
+        }
+        p.key = key;
+        p
+    }
+
     fn redact(&self, s: &str) -> String {
         self.key.redact(s)
     }
@@ -308,9 +316,28 @@ impl Gemini {
     }
 }
 
+impl Auth {
+    /// The credential header's name and value for `key`: an empty value (no header) for an
+    /// empty key, and in [`Auth::KeyQuery`] mode, where the key goes in the URL.
+    fn credential(self, key: &ApiKey) -> (HeaderName, String) {
+        match self {
+            Auth::KeyHeader => (
+                HeaderName::from_static(API_KEY_HEADER),
+                key.expose().to_owned(),
+            ),
+            Auth::Bearer if !key.is_empty() => (AUTHORIZATION, format!("Bearer {}", key.expose())),
+            Auth::Bearer | Auth::KeyQuery => (AUTHORIZATION, String::new()),
+        }
+    }
+}
+
 /// Checks `base_url` and builds the query strings calls append to it.
 fn urls(base_url: &str, key: &ApiKey, auth: Auth) -> Result<Urls, BadBaseUrl> {
-    let base = BaseUrl::parse(base_url)?;
+    Ok(queries(BaseUrl::parse(base_url)?, key, auth))
+}
+
+/// The query strings calls append to `base` (with the key in [`Auth::KeyQuery`] mode).
+fn queries(base: BaseUrl, key: &ApiKey, auth: Auth) -> Urls {
     let key = (auth == Auth::KeyQuery && !key.is_empty()).then(|| ("key", key.expose()));
     let send_query = [false, true].map(|stream| {
         let extra: Vec<(&str, &str)> = stream
@@ -320,7 +347,7 @@ fn urls(base_url: &str, key: &ApiKey, auth: Auth) -> Result<Urls, BadBaseUrl> {
             .collect();
         base.query_with(&extra)
     });
-    Ok(Urls { base, send_query })
+    Urls { base, send_query }
 }
 
 /// The API method for a plain or streamed call.
@@ -376,6 +403,13 @@ impl Provider for Gemini {
             return Err(transport::unsendable_key());
         }
         self.base.as_ref().map(|_| ()).map_err(BadBaseUrl::error)
+    }
+
+    /// This provider with `key` where the key goes in its mode (`x-goog-api-key`, `?key=`,
+    /// or `Authorization: Bearer`), replacing the old key there, even in a header of that
+    /// name set by [`header`](Gemini::header); every other header and the base URL are kept.
+    fn with_key(&self, key: ApiKey) -> Option<Arc<dyn Provider>> {
+        Some(Arc::new(self.keyed(key)))
     }
 
     async fn chat(
@@ -549,6 +583,97 @@ mod tests {
             Provider::validate(&bad_key).expect_err("key").kind(),
             ErrorKind::Config
         );
+    }
+
+    #[test]
+    fn with_key_replaces_the_key_where_each_mode_puts_it() {
+        let (old, new) = ("AIzaOLD", "AIzaNEW");
+        let modes: [fn(ApiKey) -> Gemini; 3] =
+            [Gemini::new, Gemini::with_query_key, Gemini::with_bearer];
+        for mode in modes {
+            let base = mode(ApiKey::new(old))
+                .base_url("http://h/v1beta?team=a")
+                .header("x-team", "support")
+                .expect("header");
+            let p = base.keyed(ApiKey::new(new));
+            assert_eq!(p.auth, base.auth);
+            assert_eq!(p.headers["x-team"], "support");
+            assert_eq!(p.headers.len(), base.headers.len());
+            let url = p.send_url("m", true).expect("url");
+            let sent = format!("{url} {:?}", p.headers.values().collect::<Vec<_>>());
+            assert!(!sent.contains(old), "{sent}");
+            assert_eq!(p.endpoint("m", true).ok(), base.endpoint("m", true).ok());
+            match p.auth {
+                Auth::KeyHeader => assert_eq!(p.headers[API_KEY_HEADER], new),
+                Auth::Bearer => assert_eq!(p.headers[AUTHORIZATION], "Bearer AIzaNEW"),
+                Auth::KeyQuery => assert_eq!(
+                    url,
+                    "http://h/v1beta/models/m:streamGenerateContent?team=a&alt=sse&key=AIzaNEW"
+                ),
+            }
+            let shown = format!("{:?}", Provider::with_key(&base, ApiKey::new(new)));
+            assert!(!shown.contains(new) && !shown.contains(old), "{shown}");
+        }
+        // A hand-set credential header of the mode's name is replaced too.
+        let manual = Gemini::new("")
+            .header("x-goog-api-key", old)
+            .expect("header");
+        assert_eq!(manual.keyed(ApiKey::new(new)).headers[API_KEY_HEADER], new);
+        // An unsendable key is still caught; a bad base URL stays bad.
+        let bad = Gemini::new(old).keyed(ApiKey::new("AIza\nNEW"));
+        assert_eq!(
+            Provider::validate(&bad).expect_err("key").kind(),
+            ErrorKind::Config
+        );
+        let bad_url = Gemini::with_query_key(old)
+            .base_url("not a url")
+            .keyed(ApiKey::new(new));
+        assert_eq!(
+            Provider::validate(&bad_url).expect_err("url").kind(),
+            ErrorKind::Config
+        );
+    }
+
+    #[cfg(feature = "simulator")]
+    #[tokio::test]
+    async fn with_key_sends_the_new_key_over_http() {
+        use crate::simulator::{Reply, Simulator};
+        let sim = Simulator::start().await.expect("simulator");
+        sim.set_default(Reply::text("hi"));
+        let cx = CallContext::new(reqwest::Client::new());
+        let req = ChatRequest::new("m").user("Hello?");
+        let base_url = format!("{}/v1beta", sim.base_url());
+        let modes: [fn(ApiKey) -> Gemini; 3] =
+            [Gemini::new, Gemini::with_query_key, Gemini::with_bearer];
+        for mode in modes {
+            let base = mode(ApiKey::new("AIzaOLD"))
+                .base_url(&base_url)
+                .header("x-team", "support")
+                .expect("header");
+            let swapped = Provider::with_key(&base, ApiKey::new("AIzaNEW")).expect("swappable");
+            sim.clear();
+            let resp = swapped
+                .chat(&req, "gemini-2.5-flash", &cx)
+                .await
+                .expect("answer");
+            assert_eq!(resp.text(), "hi");
+            Provider::chat(&base, &req, "gemini-2.5-flash", &cx)
+                .await
+                .expect("answer");
+            let seen = sim.requests();
+            let (new, old) = (&seen[0], &seen[1]);
+            let sent =
+                |r: &crate::simulator::RecordedRequest| format!("{} {:?}", r.path, r.headers);
+            assert!(sent(new).contains("AIzaNEW"), "{}", sent(new));
+            assert!(!sent(new).contains("AIzaOLD"), "{}", sent(new));
+            assert!(sent(old).contains("AIzaOLD") && !sent(old).contains("AIzaNEW"));
+            assert_eq!(new.header("x-team"), Some("support"));
+            match base.auth {
+                Auth::KeyHeader => assert_eq!(new.header(API_KEY_HEADER), Some("AIzaNEW")),
+                Auth::Bearer => assert_eq!(new.header("authorization"), Some("Bearer AIzaNEW")),
+                Auth::KeyQuery => assert!(new.path.ends_with("?key=AIzaNEW"), "{}", new.path),
+            }
+        }
     }
 
     #[test]

@@ -5,13 +5,15 @@
 mod stream;
 mod wire;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 
 use crate::error::Error;
 use crate::http::classify;
-use crate::provider::{CallContext, Provider};
+use crate::provider::{self, CallContext, Provider};
 use crate::providers::ChunkDecoder;
 use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
@@ -199,7 +201,32 @@ pub struct OpenAi {
     key: ApiKey,
     /// `false` when the key could not be put in its header.
     key_sendable: bool,
+    /// Where the key goes, so that [`Provider::with_key`] can put another key there.
+    auth: KeyHeader,
     quirks: RequestQuirks,
+}
+
+/// The header the key is sent in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyHeader {
+    /// `Authorization: Bearer {key}`.
+    Bearer,
+    /// Azure's `api-key: {key}`.
+    Azure,
+}
+
+impl KeyHeader {
+    /// The header's name and value for `key` (an empty value for an empty key).
+    fn credential(self, key: &ApiKey) -> (HeaderName, String) {
+        match self {
+            KeyHeader::Bearer if key.is_empty() => (AUTHORIZATION, String::new()),
+            KeyHeader::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose())),
+            KeyHeader::Azure => (
+                HeaderName::from_static(AZURE_KEY_HEADER),
+                key.expose().to_owned(),
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for OpenAi {
@@ -281,18 +308,15 @@ impl OpenAi {
     pub fn from_preset(preset: Preset, key: impl Into<ApiKey>) -> Self {
         let key = key.into();
         let mut headers = HeaderMap::new();
-        let bearer = if key.is_empty() {
-            String::new()
-        } else {
-            format!("Bearer {}", key.expose())
-        };
-        let key_sendable = transport::auth_headers(&mut headers, AUTHORIZATION, &bearer);
+        let (name, bearer) = KeyHeader::Bearer.credential(&key);
+        let key_sendable = transport::auth_headers(&mut headers, name, &bearer);
         OpenAi {
             name: preset.name.to_owned(),
             endpoint: chat_endpoint(BaseUrl::parse(preset.base_url)),
             headers,
             key,
             key_sendable,
+            auth: KeyHeader::Bearer,
             quirks: preset.quirks,
         }
     }
@@ -352,17 +376,15 @@ impl OpenAi {
     ) -> Self {
         let key = key.into();
         let mut headers = HeaderMap::new();
-        let key_sendable = transport::auth_headers(
-            &mut headers,
-            HeaderName::from_static(AZURE_KEY_HEADER),
-            key.expose(),
-        );
+        let (name, secret) = KeyHeader::Azure.credential(&key);
+        let key_sendable = transport::auth_headers(&mut headers, name, &secret);
         OpenAi {
             name: "azure".to_owned(),
             endpoint: chat_endpoint(azure_base(resource, deployment, api_version)),
             headers,
             key,
             key_sendable,
+            auth: KeyHeader::Azure,
             quirks: Preset::OPENAI.quirks,
         }
     }
@@ -406,6 +428,15 @@ impl OpenAi {
 
     fn set_base_url(&mut self, base_url: &str) {
         self.endpoint = chat_endpoint(BaseUrl::parse(base_url));
+    }
+
+    /// This provider with `key` in its credential header ([`Provider::with_key`]).
+    fn keyed(&self, key: ApiKey) -> OpenAi {
+        let mut p = self.clone();
+        let (name, secret) = p.auth.credential(&key);
+        p.key_sendable = provider::replace_credential(&mut p.headers, name, &secret);
+        p.key = key;
+        p
     }
 
     /// The endpoint, or the configuration problem every call reports.
@@ -489,6 +520,13 @@ impl Provider for OpenAi {
     /// Refuses a base URL that does not parse and a key no header can hold.
     fn validate(&self) -> Result<(), Error> {
         self.checked().map(|_| ())
+    }
+
+    /// This provider with `key` in its credential header (`Authorization: Bearer`, or
+    /// Azure's `api-key`), replacing whatever that header held, even one set by
+    /// [`header`](OpenAi::header); every other header and setting is kept.
+    fn with_key(&self, key: ApiKey) -> Option<Arc<dyn Provider>> {
+        Some(Arc::new(self.keyed(key)))
     }
 
     async fn chat(
@@ -601,5 +639,88 @@ mod tests {
             ErrorKind::Config
         );
         assert!(Provider::validate(&OpenAi::new("sk-secret")).is_ok());
+    }
+
+    #[test]
+    fn with_key_replaces_the_credential_header_only() {
+        let base = OpenAi::new("sk-old-key")
+            .header("content-type", "application/json; charset=utf-8")
+            .and_then(|p| p.header("x-team", "support"))
+            .expect("headers")
+            .base_url("https://gw.internal/v1?tenant=a");
+        let p = base.keyed(ApiKey::new("sk-new-key"));
+        assert_eq!(p.headers.get_all(AUTHORIZATION).iter().count(), 1);
+        assert_eq!(p.headers[AUTHORIZATION], "Bearer sk-new-key");
+        assert!(p.headers[AUTHORIZATION].is_sensitive());
+        assert_eq!(p.headers["content-type"], "application/json; charset=utf-8");
+        assert_eq!(p.headers["x-team"], "support");
+        assert_eq!(p.headers.len(), base.headers.len());
+        assert_eq!(p.url(), base.url());
+        assert_eq!(p.name, base.name);
+        assert_eq!(base.headers[AUTHORIZATION], "Bearer sk-old-key");
+        let shown = format!("{:?}", base.with_key(ApiKey::new("sk-new-key")));
+        assert!(!shown.contains("sk-new-key"), "{shown}");
+        // A hand-set Authorization is the credential too: the new key replaces it.
+        let manual = OpenAi::new("k").header("authorization", "Bearer manual");
+        let p = manual.expect("header").keyed(ApiKey::new("sk-new-key"));
+        assert_eq!(p.headers[AUTHORIZATION], "Bearer sk-new-key");
+        // Azure's header; an Entra `authorization` set by hand stays.
+        let azure = OpenAi::azure("res", "dep", "v", "")
+            .header("authorization", "Bearer entra")
+            .expect("header")
+            .keyed(ApiKey::new("az-new"));
+        assert_eq!(azure.headers[AZURE_KEY_HEADER], "az-new");
+        assert_eq!(azure.headers[AUTHORIZATION], "Bearer entra");
+        // An unsendable key is still caught, and a good one clears a bad one.
+        let bad = base
+            .with_key(ApiKey::new("sk-new\nkey"))
+            .expect("swappable");
+        let e = bad.validate().expect_err("unsendable");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!format!("{e} {e:?} {bad:?}").contains("sk-new"));
+        let fixed = OpenAi::new("sk-bad\n").with_key(ApiKey::new("sk-good"));
+        assert!(fixed.expect("swappable").validate().is_ok());
+        // An empty key sends no credential, as at construction.
+        let none = base.keyed(ApiKey::new(""));
+        assert!(none.headers.get(AUTHORIZATION).is_none());
+    }
+
+    #[cfg(feature = "simulator")]
+    #[tokio::test]
+    async fn with_key_sends_the_new_key_over_http() {
+        use crate::simulator::{Reply, Simulator};
+        let sim = Simulator::start().await.expect("simulator");
+        sim.set_default(Reply::text("hi"));
+        let cx = CallContext::new(reqwest::Client::new());
+        let req = ChatRequest::new("m").user("Hello?");
+        let cases = [
+            (
+                OpenAi::compatible("gw", &format!("{}/v1", sim.base_url()), "sk-old-key"),
+                "authorization",
+                "Bearer sk-new-key",
+            ),
+            (
+                OpenAi::azure(&sim.base_url(), "dep", "2024-10-21", "sk-old-key"),
+                AZURE_KEY_HEADER,
+                "sk-new-key",
+            ),
+        ];
+        for (base, header, expected) in cases {
+            let base = base.header("x-team", "support").expect("header");
+            let swapped = base.with_key(ApiKey::new("sk-new-key")).expect("swappable");
+            sim.clear();
+            let resp = swapped.chat(&req, "m", &cx).await.expect("answer");
+            assert_eq!(resp.text(), "hi");
+            base.chat(&req, "m", &cx).await.expect("answer");
+            let seen = sim.requests();
+            let (new, old) = (&seen[0], &seen[1]);
+            assert_eq!(new.header(header), Some(expected));
+            assert_eq!(new.header("x-team"), Some("support"));
+            let leaked = new.headers.iter().any(|(_, v)| v.contains("sk-old-key"));
+            assert!(!leaked, "{:?}", new.headers);
+            assert_eq!(new.path, old.path);
+            // The original provider keeps its own key.
+            assert!(old.header(header).is_some_and(|v| v.contains("sk-old-key")));
+        }
     }
 }

@@ -1,0 +1,540 @@
+//! Vendors' rate-limit headers, read into a [`RateLimitInfo`]: OpenAI's and most compatible
+//! vendors' `x-ratelimit-*` (resets as Go-style durations such as `6m0s`, or plain seconds)
+//! and Anthropic's `anthropic-ratelimit-*` (resets as RFC 3339 timestamps).
+//!
+//! Nothing a vendor sends here is trusted: a value that does not parse, a negative count
+//! (Azure sends `-1`) or a reset further off than [`MAX_RESET`] is left out (`None`), never
+//! an error.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::HeaderMap;
+
+use crate::spend::RateLimitInfo;
+
+/// Longest reset accepted. Longer values are not believable as a rate-limit window (a
+/// misread Unix timestamp, a typo) and are dropped rather than capped, so a limiter never
+/// holds for a made-up time.
+pub(crate) const MAX_RESET: Duration = Duration::from_secs(24 * 3600);
+
+/// What the rate-limit headers of a response say. Empty ([`RateLimitInfo::is_empty`]) when
+/// the vendor sent none that parse.
+pub(crate) fn rate_limit_info(headers: &HeaderMap) -> RateLimitInfo {
+    rate_limit_info_at(headers, SystemTime::now())
+}
+
+/// One allowance as the headers describe it.
+#[derive(Clone, Copy, Default)]
+struct Allowance {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset: Option<Duration>,
+}
+
+impl Allowance {
+    fn set(&mut self, field: &str, value: &str, now: SystemTime) {
+        match field {
+            "limit" => self.limit = self.limit.or_else(|| count(value)),
+            "remaining" => self.remaining = self.remaining.or_else(|| count(value)),
+            "reset" => self.reset = self.reset.or_else(|| reset(value, now)),
+            _ => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.limit.is_none() && self.remaining.is_none() && self.reset.is_none()
+    }
+}
+
+/// [`rate_limit_info`] with the wall-clock time Anthropic's reset timestamps are measured from.
+pub(crate) fn rate_limit_info_at(headers: &HeaderMap, now: SystemTime) -> RateLimitInfo {
+    // One pass over the headers, matching prefixes: cheaper than a hashed lookup for each of
+    // the sixteen names on every response.
+    let (mut oa_req, mut oa_tok) = (Allowance::default(), Allowance::default());
+    // Anthropic: requests, then tokens, input tokens, output tokens.
+    let mut an = [Allowance::default(); 4];
+    for (name, value) in headers {
+        let Ok(value) = value.to_str() else { continue };
+        let value = value.trim();
+        let name = name.as_str();
+        if let Some(rest) = name.strip_prefix("x-ratelimit-") {
+            // `x-ratelimit-{field}-{requests|tokens}`; other suffixes (`tokens_usage_based`)
+            // are ignored.
+            let Some((field, what)) = rest.split_once('-') else {
+                continue;
+            };
+            match what {
+                "requests" => oa_req.set(field, value, now),
+                "tokens" => oa_tok.set(field, value, now),
+                _ => {}
+            }
+        } else if let Some(rest) = name.strip_prefix("anthropic-ratelimit-") {
+            // `anthropic-ratelimit-{requests|tokens|input-tokens|output-tokens}-{field}`.
+            let Some((what, field)) = rest.rsplit_once('-') else {
+                continue;
+            };
+            let slot = match what {
+                "requests" => 0,
+                "tokens" => 1,
+                "input-tokens" => 2,
+                "output-tokens" => 3,
+                _ => continue,
+            };
+            an[slot].set(field, value, now);
+        }
+    }
+    let [an_req, an_tokens @ ..] = an;
+    // The tightest token allowance Anthropic sent, with its own limit and reset; ties go to
+    // the combined allowance, then input, then output.
+    let an_tok = an_tokens
+        .iter()
+        .filter(|a| a.remaining.is_some())
+        .min_by_key(|a| a.remaining)
+        .or_else(|| an_tokens.iter().find(|a| !a.is_empty()))
+        .copied()
+        .unwrap_or_default();
+    // A proxy may pass both families on: the OpenAI-style value wins, Anthropic's fills gaps.
+    RateLimitInfo {
+        limit_requests: oa_req.limit.or(an_req.limit),
+        remaining_requests: oa_req.remaining.or(an_req.remaining),
+        reset_requests: oa_req.reset.or(an_req.reset),
+        limit_tokens: oa_tok.limit.or(an_tok.limit),
+        remaining_tokens: oa_tok.remaining.or(an_tok.remaining),
+        reset_tokens: oa_tok.reset.or(an_tok.reset),
+    }
+}
+
+/// A count: a non-negative integer (`-1`, `1.5`, `"n/a"` are not counts).
+fn count(value: &str) -> Option<u64> {
+    value.parse().ok()
+}
+
+/// A reset value in either family's form: a duration (`6m0s`, `20ms`, `12`, `0.5`) or an
+/// RFC 3339 timestamp, measured from `now` (a past timestamp is zero).
+fn reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let d = go_duration(value).or_else(|| {
+        let at = rfc3339(value)?;
+        Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    })?;
+    (d <= MAX_RESET).then_some(d)
+}
+
+/// A Go-style duration (`1h2m3.5s`, `6m0s`, `20ms`, `1.5µs`, `0s`) or plain seconds
+/// (`12`, `0.5`). Signs, exponents and unknown units are refused.
+fn go_duration(value: &str) -> Option<Duration> {
+    let total = super::retry_after::duration_secs(value)?;
+    // The bound also keeps `from_secs_f64` away from values it would panic on.
+    (total.is_finite() && total <= MAX_RESET.as_secs_f64()).then(|| Duration::from_secs_f64(total))
+}
+
+/// An RFC 3339 timestamp: `2025-01-01T00:00:30Z`, with optional fractional seconds and a
+/// `Z` or `±HH:MM` offset (`t`, `z` and a space separator tolerated).
+fn rfc3339(value: &str) -> Option<SystemTime> {
+    let b = value.as_bytes();
+    let num = |from: usize, len: usize| -> Option<u64> {
+        let digits = b.get(from..from + len)?;
+        digits.iter().try_fold(0u64, |acc, d| {
+            d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0'))
+        })
+    };
+    let sep = |at: usize, allowed: &[u8]| b.get(at).is_some_and(|c| allowed.contains(c));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u64;
+    if sep(i, b".") {
+        i += 1;
+        let start = i;
+        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+            // Digits past nanoseconds are dropped, not refused.
+            if i - start < 9 {
+                nanos = nanos * 10 + u64::from(d - b'0');
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for _ in (i - start)..9 {
+            nanos *= 10;
+        }
+    }
+    let offset_secs: i64 = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && sep(i + 3, b":") => {
+            let (h, m) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = i64::try_from(h * 3600 + m * 60).ok()?;
+            if *sign == b'+' { secs } else { -secs }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day)?;
+    let local = days
+        .checked_mul(86_400)?
+        .checked_add(i64::try_from(hour * 3600 + minute * 60 + second).ok()?)?;
+    // `+02:00` is two hours ahead of UTC: subtract it to get UTC.
+    let utc = u64::try_from(local.checked_sub(offset_secs)?).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(utc, u32::try_from(nanos).ok()?))
+}
+
+fn days_in_month(year: u64, month: u64) -> u64 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm); `None`
+/// before 1970, which no reset can be.
+fn days_from_civil(year: u64, month: u64, day: u64) -> Option<i64> {
+    let y = i64::try_from(if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    })
+    .ok()?;
+    let (m, d) = (i64::try_from(month).ok()?, i64::try_from(day).ok()?);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days >= 0).then_some(days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) else {
+                panic!("bad test header {name}: {value}");
+            };
+            h.append(name, value);
+        }
+        h
+    }
+
+    fn at(rfc: &str) -> SystemTime {
+        rfc3339(rfc).unwrap_or_else(|| panic!("{rfc} parses"))
+    }
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn openai_recorded_400() {
+        // tests/fixtures/openai/error_400_unsupported_parameter_raw.http.json
+        let h = headers(&[
+            ("x-ratelimit-limit-requests", "30000"),
+            ("x-ratelimit-limit-tokens", "150000000"),
+            ("x-ratelimit-remaining-requests", "29999"),
+            ("x-ratelimit-remaining-tokens", "149999990"),
+            ("x-ratelimit-reset-requests", "2ms"),
+            ("x-ratelimit-reset-tokens", "0s"),
+            ("x-request-id", "req_7be4715c3ee32aa406eacb68c7cc966e"),
+        ]);
+        let info = rate_limit_info(&h);
+        assert_eq!(info.limit_requests, Some(30_000));
+        assert_eq!(info.remaining_requests, Some(29_999));
+        assert_eq!(info.reset_requests, Some(MS(2)));
+        assert_eq!(info.limit_tokens, Some(150_000_000));
+        assert_eq!(info.remaining_tokens, Some(149_999_990));
+        assert_eq!(info.reset_tokens, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn openai_documented_and_community_values() {
+        // The docs' table and the community post in tests/fixtures/headers/rate_limit_headers.yaml,
+        // with its `_usage_based` variants, which are ignored.
+        let h = headers(&[
+            ("x-ratelimit-limit-requests", "5000"),
+            ("x-ratelimit-limit-tokens", "160000"),
+            ("x-ratelimit-limit-tokens_usage_based", "1"),
+            ("x-ratelimit-remaining-requests", "4999"),
+            ("x-ratelimit-remaining-tokens", "159976"),
+            ("x-ratelimit-remaining-tokens_usage_based", "2"),
+            ("x-ratelimit-reset-requests", "12ms"),
+            ("x-ratelimit-reset-tokens", "9ms"),
+            ("x-ratelimit-reset-tokens_usage_based", "1h"),
+        ]);
+        let info = rate_limit_info(&h);
+        assert_eq!(info.limit_tokens, Some(160_000));
+        assert_eq!(info.remaining_tokens, Some(159_976));
+        assert_eq!(info.reset_requests, Some(MS(12)));
+        assert_eq!(info.reset_tokens, Some(MS(9)));
+        let docs = headers(&[
+            ("x-ratelimit-reset-requests", "1s"),
+            ("x-ratelimit-reset-tokens", "6m0s"),
+        ]);
+        let info = rate_limit_info(&docs);
+        assert_eq!(info.reset_requests, Some(S(1)));
+        assert_eq!(info.reset_tokens, Some(S(360)));
+        // Groq (same names), as noted in the yaml.
+        let groq = headers(&[
+            ("x-ratelimit-reset-requests", "1m26.4s"),
+            ("x-ratelimit-reset-tokens", "585ms"),
+        ]);
+        let info = rate_limit_info(&groq);
+        assert_eq!(info.reset_requests, Some(MS(86_400)));
+        assert_eq!(info.reset_tokens, Some(MS(585)));
+    }
+
+    #[test]
+    fn azure_minus_one_is_ignored() {
+        let h = headers(&[
+            ("x-ratelimit-limit-tokens", "-1"),
+            ("x-ratelimit-remaining-tokens", "-1"),
+            ("x-ratelimit-reset-tokens", "0"),
+        ]);
+        let info = rate_limit_info(&h);
+        assert_eq!(info.limit_tokens, None);
+        assert_eq!(info.remaining_tokens, None);
+        assert_eq!(info.reset_tokens, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn anthropic_recorded_200() {
+        // tests/fixtures/anthropic/messages_ratelimit_headers_programmatic_tool_use.http.json
+        let h = headers(&[
+            ("anthropic-ratelimit-input-tokens-limit", "30000"),
+            ("anthropic-ratelimit-input-tokens-remaining", "28000"),
+            (
+                "anthropic-ratelimit-input-tokens-reset",
+                "2026-02-25T20:02:37Z",
+            ),
+            ("anthropic-ratelimit-output-tokens-limit", "8000"),
+            ("anthropic-ratelimit-output-tokens-remaining", "8000"),
+            (
+                "anthropic-ratelimit-output-tokens-reset",
+                "2026-02-25T20:02:36Z",
+            ),
+            ("anthropic-ratelimit-requests-limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "49"),
+            ("anthropic-ratelimit-requests-reset", "2026-02-25T20:02:32Z"),
+            ("anthropic-ratelimit-tokens-limit", "38000"),
+            ("anthropic-ratelimit-tokens-remaining", "36000"),
+            ("anthropic-ratelimit-tokens-reset", "2026-02-25T20:02:36Z"),
+        ]);
+        let now = at("2026-02-25T20:02:31Z");
+        let info = rate_limit_info_at(&h, now);
+        assert_eq!(info.limit_requests, Some(50));
+        assert_eq!(info.remaining_requests, Some(49));
+        assert_eq!(info.reset_requests, Some(S(1)));
+        // The output allowance is the tightest: its limit and reset come with it.
+        assert_eq!(info.remaining_tokens, Some(8000));
+        assert_eq!(info.limit_tokens, Some(8000));
+        assert_eq!(info.reset_tokens, Some(S(5)));
+        // Later than every reset: zero, not an error.
+        let info = rate_limit_info_at(&h, at("2026-02-25T21:00:00Z"));
+        assert_eq!(info.reset_requests, Some(Duration::ZERO));
+        assert_eq!(info.reset_tokens, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn anthropic_redacted_recording() {
+        // tests/fixtures/anthropic/messages_text_with_ratelimit_headers.http.json: the
+        // recorder replaced most values with placeholders.
+        let h = headers(&[
+            (
+                "anthropic-ratelimit-input-tokens-limit",
+                "ANTHROPIC-RATELIMIT-INPUT-TOKENS-LIMIT-XXX",
+            ),
+            (
+                "anthropic-ratelimit-input-tokens-remaining",
+                "ANTHROPIC-RATELIMIT-INPUT-TOKENS-REMAINING-XXX",
+            ),
+            (
+                "anthropic-ratelimit-input-tokens-reset",
+                "ANTHROPIC-RATELIMIT-INPUT-TOKENS-RESET-XXX",
+            ),
+            ("anthropic-ratelimit-requests-limit", "4000"),
+            ("anthropic-ratelimit-requests-remaining", "3999"),
+            ("anthropic-ratelimit-requests-reset", "2026-02-12T19:30:48Z"),
+            (
+                "anthropic-ratelimit-tokens-remaining",
+                "ANTHROPIC-RATELIMIT-TOKENS-REMAINING-XXX",
+            ),
+        ]);
+        let info = rate_limit_info_at(&h, at("2026-02-12T19:30:47.5Z"));
+        assert_eq!(info.limit_requests, Some(4000));
+        assert_eq!(info.remaining_requests, Some(3999));
+        assert_eq!(info.reset_requests, Some(MS(500)));
+        assert_eq!(info.limit_tokens, None);
+        assert_eq!(info.remaining_tokens, None);
+        assert_eq!(info.reset_tokens, None);
+        // The 429 recording carries no rate-limit header at all.
+        let h = headers(&[("x-should-retry", "true"), ("request-id", "req_1")]);
+        assert!(rate_limit_info(&h).is_empty());
+    }
+
+    #[test]
+    fn durations() {
+        for (text, want) in [
+            ("1s", S(1)),
+            ("6m0s", S(360)),
+            ("20ms", MS(20)),
+            ("1h2m3.5s", MS(3_723_500)),
+            ("0s", Duration::ZERO),
+            ("12", S(12)),
+            ("0.5", MS(500)),
+            ("1.5µs", Duration::from_nanos(1500)),
+            ("250us", Duration::from_micros(250)),
+            ("7ns", Duration::from_nanos(7)),
+            ("24h", S(86_400)),
+        ] {
+            assert_eq!(go_duration(text), Some(want), "{text}");
+        }
+        for bad in [
+            "",
+            "s",
+            "-1s",
+            "1x",
+            "1m12",
+            "1e3",
+            "1..2s",
+            "soon",
+            "+3s",
+            "25h",
+            "1735689630",
+            "NaN",
+            "inf",
+            "1 s",
+        ] {
+            assert_eq!(go_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        let epoch = |secs: u64, nanos: u32| UNIX_EPOCH + Duration::new(secs, nanos);
+        assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Some(epoch(0, 0)));
+        assert_eq!(
+            rfc3339("2026-02-25T20:02:37Z"),
+            Some(epoch(1_772_049_757, 0))
+        );
+        assert_eq!(
+            rfc3339("2026-02-25T20:02:37.25Z"),
+            Some(epoch(1_772_049_757, 250_000_000))
+        );
+        assert_eq!(
+            rfc3339("2026-02-25t20:02:37.1234567891z"),
+            Some(epoch(1_772_049_757, 123_456_789))
+        );
+        assert_eq!(
+            rfc3339("2026-02-25T22:02:37+02:00"),
+            Some(epoch(1_772_049_757, 0))
+        );
+        assert_eq!(
+            rfc3339("2026-02-25T15:32:37-04:30"),
+            Some(epoch(1_772_049_757, 0))
+        );
+        assert_eq!(rfc3339("2000-02-29T00:00:00Z"), Some(epoch(951_782_400, 0)));
+        for bad in [
+            "",
+            "2026-02-25",
+            "2026-02-25T20:02:37",
+            "2026-02-25T20:02:37+0200",
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-02-25T24:00:00Z",
+            "2026-02-25T20:02:37.Z",
+            "2026-02-25T20:02:37Zjunk",
+            "1969-12-31T23:59:59Z",
+            "２０２６-02-25T20:02:37Z",
+            "Wed, 25 Feb 2026 20:02:37 GMT",
+        ] {
+            assert_eq!(rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resets_in_either_form_and_bounded() {
+        let now = at("2025-01-01T00:00:00Z");
+        assert_eq!(reset("2025-01-01T00:00:30Z", now), Some(S(30)));
+        assert_eq!(reset("2024-12-31T23:59:00Z", now), Some(Duration::ZERO));
+        assert_eq!(reset("2025-01-03T00:00:00Z", now), None);
+        assert_eq!(reset("30s", now), Some(S(30)));
+        assert_eq!(reset("48h", now), None);
+        // An OpenAI-style header holding a timestamp is read as one.
+        let h = headers(&[("x-ratelimit-reset-requests", "2025-01-01T00:00:02Z")]);
+        assert_eq!(rate_limit_info_at(&h, now).reset_requests, Some(S(2)));
+    }
+
+    #[test]
+    fn garbage_and_odd_names_are_ignored() {
+        let mut h = headers(&[
+            ("x-ratelimit-limit-requests", "lots"),
+            ("x-ratelimit-remaining-requests", "1.5"),
+            ("x-ratelimit-reset-requests", "\t 3s "),
+            ("x-ratelimit-", "1"),
+            ("x-ratelimit-limit", "1"),
+            ("x-ratelimit-limit-", "1"),
+            ("x-ratelimit-limit-widgets", "1"),
+            ("anthropic-ratelimit-", "1"),
+            ("anthropic-ratelimit-requests", "1"),
+            ("anthropic-ratelimit-widgets-limit", "1"),
+            ("anthropic-ratelimit-requests-colour", "1"),
+            ("x-ratelimit-remaining-tokens", "18446744073709551616"),
+        ]);
+        // A value that is not text.
+        h.append(
+            "x-ratelimit-limit-tokens",
+            HeaderValue::from_bytes(b"\xff\xfe").unwrap_or(HeaderValue::from_static("x")),
+        );
+        let info = rate_limit_info(&h);
+        assert_eq!(
+            info,
+            RateLimitInfo {
+                reset_requests: Some(S(3)),
+                ..RateLimitInfo::default()
+            }
+        );
+        assert!(rate_limit_info(&HeaderMap::new()).is_empty());
+    }
+
+    #[test]
+    fn first_valid_value_wins_and_openai_beats_anthropic() {
+        let h = headers(&[
+            ("x-ratelimit-remaining-requests", "garbage"),
+            ("x-ratelimit-remaining-requests", "7"),
+            ("x-ratelimit-remaining-requests", "9"),
+            ("anthropic-ratelimit-requests-remaining", "3"),
+            ("anthropic-ratelimit-requests-limit", "10"),
+            ("anthropic-ratelimit-output-tokens-limit", "100"),
+        ]);
+        let info = rate_limit_info(&h);
+        assert_eq!(info.remaining_requests, Some(7));
+        assert_eq!(info.limit_requests, Some(10));
+        // No token allowance says what remains: the first one sent stands.
+        assert_eq!(info.limit_tokens, Some(100));
+        assert_eq!(info.remaining_tokens, None);
+    }
+}

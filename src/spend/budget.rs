@@ -1,0 +1,1666 @@
+//! Budgets: spend limits per window, in US dollars (from the catalog's prices) or tokens, for
+//! the whole relay or for one route, intent or tag.
+//!
+//! A request reserves its estimated spend on every budget that matches it before it is sent,
+//! all or nothing; when it ends, the reservation is replaced by what it actually spent. A
+//! budget's window is either a calendar one (the current UTC minute, hour, day or month) or a
+//! rolling one (the last period, kept as a ring of slots). Amounts are integers (nano-dollars
+//! or tokens) behind one short critical section per budget, so reservations are exact under
+//! concurrency: tasks racing at the limit never reserve more than it in total.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{BudgetExceeded, BudgetUnit};
+use crate::accounting::{BudgetEvent, BudgetEventKind};
+use crate::error::{Error, ErrorKind};
+
+/// Usd amounts are kept as nano-dollars: integers add exactly and fit an atomic-sized word.
+const NANOS_PER_USD: f64 = 1e9;
+/// Slots per rolling window: spend leaves the window in steps of 1/60 of its period.
+const SLOTS: u64 = 60;
+const NS_PER_SEC: u64 = 1_000_000_000;
+const NS_PER_DAY: u64 = 86_400 * NS_PER_SEC;
+
+/// A spend limit per window: at most `limit` US dollars (or tokens) per minute, hour, day or
+/// month, for every request or for those of one route, intent or tag.
+///
+/// ```
+/// use polyrelay::spend::budget::{Budget, BudgetPeriod};
+///
+/// let daily = Budget::usd("daily", 50.0).warn_at(0.8);
+/// let chat = Budget::tokens("chat-tokens", 2_000_000)
+///     .per(BudgetPeriod::Hour)
+///     .rolling()
+///     .for_route("chat")
+///     .downgrade_to("chat-cheap");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Budget {
+    name: String,
+    scope: BudgetScope,
+    limit: Amount,
+    period: BudgetPeriod,
+    rolling: bool,
+    action: OverBudget,
+    warn_at: Option<f64>,
+}
+
+/// A budget's limit with its unit, as the user gave it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Amount {
+    Usd(f64),
+    Tokens(u64),
+}
+
+impl Budget {
+    /// A budget of `limit` US dollars per day (calendar, UTC), for every request, priced from
+    /// the catalog.
+    pub fn usd(name: impl Into<String>, limit: f64) -> Self {
+        Self::with_limit(name.into(), Amount::Usd(limit))
+    }
+
+    /// A budget of `limit` tokens (input and output) per day (calendar, UTC), for every
+    /// request.
+    pub fn tokens(name: impl Into<String>, limit: u64) -> Self {
+        Self::with_limit(name.into(), Amount::Tokens(limit))
+    }
+
+    fn with_limit(name: String, limit: Amount) -> Self {
+        Self {
+            name,
+            scope: BudgetScope::Global,
+            limit,
+            period: BudgetPeriod::Day,
+            rolling: false,
+            action: OverBudget::Reject,
+            warn_at: None,
+        }
+    }
+
+    /// The window's length (default: a day).
+    pub fn per(mut self, period: BudgetPeriod) -> Self {
+        self.period = period;
+        self
+    }
+
+    /// Counts the last period, whatever its start (a rolling month is 30 days), instead of
+    /// the current calendar window.
+    pub fn rolling(mut self) -> Self {
+        self.rolling = true;
+        self
+    }
+
+    /// Counts the current calendar window (UTC minute, hour, day or month): the default.
+    pub fn calendar(mut self) -> Self {
+        self.rolling = false;
+        self
+    }
+
+    /// Limits only the requests of this route (default: every request).
+    pub fn for_route(mut self, route: impl Into<String>) -> Self {
+        self.scope = BudgetScope::Route(route.into());
+        self
+    }
+
+    /// Limits only the requests of this intent: the request's intent hint, or the label a
+    /// classifier gave it.
+    pub fn for_intent(mut self, intent: impl Into<String>) -> Self {
+        self.scope = BudgetScope::Intent(intent.into());
+        self
+    }
+
+    /// Limits only the requests that carry this tag.
+    pub fn for_tag(mut self, tag: impl Into<String>) -> Self {
+        self.scope = BudgetScope::Tag(tag.into());
+        self
+    }
+
+    /// Sends requests over the budget to this route instead of refusing them (the default).
+    pub fn downgrade_to(mut self, route: impl Into<String>) -> Self {
+        self.action = OverBudget::Downgrade(route.into());
+        self
+    }
+
+    /// Sends one [`Warning`](BudgetEventKind::Warning) event per window when the spend
+    /// (settled and in flight) reaches this fraction of the limit, in (0, 1).
+    pub fn warn_at(mut self, fraction: f64) -> Self {
+        self.warn_at = Some(fraction);
+        self
+    }
+
+    /// The budget's name, unique among a relay's budgets.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the budget counts.
+    pub fn unit(&self) -> BudgetUnit {
+        match self.limit {
+            Amount::Usd(_) => BudgetUnit::Usd,
+            Amount::Tokens(_) => BudgetUnit::Tokens,
+        }
+    }
+
+    /// The limit, in US dollars or tokens.
+    pub fn limit(&self) -> f64 {
+        match self.limit {
+            Amount::Usd(v) => v,
+            Amount::Tokens(v) => v as f64,
+        }
+    }
+
+    /// The window's length.
+    pub fn period(&self) -> BudgetPeriod {
+        self.period
+    }
+
+    /// The requests the budget limits.
+    pub fn scope(&self) -> &BudgetScope {
+        &self.scope
+    }
+
+    /// What happens to a request over the budget.
+    pub fn action(&self) -> &OverBudget {
+        &self.action
+    }
+
+    /// Whether the window is rolling (the last period) rather than the calendar one.
+    pub fn is_rolling(&self) -> bool {
+        self.rolling
+    }
+
+    /// The warning threshold, as a fraction of the limit, if any.
+    pub fn warning_at(&self) -> Option<f64> {
+        self.warn_at
+    }
+
+    /// Checks the budget: a name, a finite limit above 0, a warning threshold in (0, 1), and
+    /// non-empty route, intent and tag names.
+    pub fn validate(&self) -> Result<(), Error> {
+        let fail = |what: String| {
+            Err(Error::new(
+                ErrorKind::Config,
+                format!("budget {:?}: {what}", self.name),
+            ))
+        };
+        if self.name.trim().is_empty() {
+            return Err(Error::new(ErrorKind::Config, "a budget has an empty name"));
+        }
+        match self.limit {
+            Amount::Usd(v) if !v.is_finite() || v <= 0.0 => {
+                return fail(format!(
+                    "the limit must be a finite amount above 0 (got {v})"
+                ));
+            }
+            // Below a nano-dollar it rounds to 0; above u64 nano-dollars it would saturate.
+            Amount::Usd(v) if v * NANOS_PER_USD < 1.0 || v * NANOS_PER_USD >= u64::MAX as f64 => {
+                return fail(format!("the limit {v} USD is out of range"));
+            }
+            Amount::Tokens(0) => return fail("the limit must be above 0 tokens".into()),
+            _ => {}
+        }
+        if let Some(w) = self.warn_at
+            && !(w > 0.0 && w < 1.0)
+        {
+            return fail(format!("warn_at must be in (0, 1) (got {w})"));
+        }
+        match &self.scope {
+            BudgetScope::Route(s) | BudgetScope::Intent(s) | BudgetScope::Tag(s)
+                if s.trim().is_empty() =>
+            {
+                return fail("its scope names an empty route, intent or tag".into());
+            }
+            _ => {}
+        }
+        if let OverBudget::Downgrade(r) = &self.action
+            && r.trim().is_empty()
+        {
+            return fail("downgrade_to names an empty route".into());
+        }
+        Ok(())
+    }
+
+    /// The limit in integer units (nano-dollars or tokens).
+    fn limit_units(&self) -> u64 {
+        match self.limit {
+            Amount::Usd(v) => usd_to_nanos(v),
+            Amount::Tokens(v) => v,
+        }
+    }
+}
+
+/// A budget's window length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum BudgetPeriod {
+    /// A minute.
+    Minute,
+    /// An hour.
+    Hour,
+    /// A day.
+    Day,
+    /// A calendar month (rolling: 30 days).
+    Month,
+}
+
+impl BudgetPeriod {
+    /// The rolling window's length, in nanoseconds.
+    fn rolling_ns(self) -> u64 {
+        match self {
+            BudgetPeriod::Minute => 60 * NS_PER_SEC,
+            BudgetPeriod::Hour => 3_600 * NS_PER_SEC,
+            BudgetPeriod::Day => NS_PER_DAY,
+            BudgetPeriod::Month => 30 * NS_PER_DAY,
+        }
+    }
+}
+
+/// The requests a budget limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BudgetScope {
+    /// Every request.
+    Global,
+    /// The requests of this route.
+    Route(String),
+    /// The requests of this intent (the intent hint, or a classifier's label).
+    Intent(String),
+    /// The requests carrying this tag.
+    Tag(String),
+}
+
+impl BudgetScope {
+    fn matches(&self, q: &BudgetQuery<'_>) -> bool {
+        match self {
+            BudgetScope::Global => true,
+            BudgetScope::Route(r) => q.route == r,
+            BudgetScope::Intent(i) => {
+                q.intent == Some(i.as_str()) || q.labels.iter().any(|l| l == i)
+            }
+            BudgetScope::Tag(t) => q.tags.iter().any(|x| x == t),
+        }
+    }
+}
+
+/// What happens to a request that would exceed a budget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OverBudget {
+    /// Refuse it with a [`BudgetExceeded`](crate::ErrorKind::BudgetExceeded) error.
+    Reject,
+    /// Send it to this route instead.
+    Downgrade(String),
+}
+
+/// A budget's current window: what is spent and reserved, and when it resets.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct BudgetStatus {
+    /// The budget's name.
+    pub name: String,
+    /// What it counts.
+    pub unit: BudgetUnit,
+    /// Spent by finished requests in the current window.
+    pub spent: f64,
+    /// Reserved by requests in flight.
+    pub reserved: f64,
+    /// The limit.
+    pub limit: f64,
+    /// The window's length.
+    pub period: BudgetPeriod,
+    /// Whether the window is rolling.
+    pub rolling: bool,
+    /// Calendar: when the window resets. Rolling: when the oldest spend in the window leaves
+    /// it (now, if nothing is spent).
+    pub resets_at: SystemTime,
+}
+
+/// How the budgets tell the observers about warnings and exhaustion.
+pub(crate) type Notify = Arc<dyn Fn(&BudgetEvent<'_>) + Send + Sync>;
+
+/// What a request is, as budgets' scopes see it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BudgetQuery<'a> {
+    /// The route it is sent on.
+    pub route: &'a str,
+    /// Its intent hint.
+    pub intent: Option<&'a str>,
+    /// The labels routing gave it (a classifier's among them).
+    pub labels: &'a [String],
+    /// Its tags.
+    pub tags: &'a [String],
+}
+
+/// An amount spent (or estimated) by a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Spend {
+    /// US dollars; `None` when the model has no price.
+    pub usd: Option<f64>,
+    /// Input and output tokens.
+    pub tokens: u64,
+}
+
+/// Why [`Budgets::reserve`] refused a request, and what to do with it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Refusal {
+    /// The budget that refused it, with its window.
+    pub exceeded: BudgetExceeded,
+    /// That budget's action.
+    pub action: OverBudget,
+}
+
+/// The relay's budgets with their windows; shared by the relay behind an `Arc`.
+pub(crate) struct Budgets {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    clock: Clock,
+    budgets: Box<[Tracked]>,
+    notify: Option<Notify>,
+}
+
+/// One budget with its state.
+struct Tracked {
+    budget: Budget,
+    /// The limit and the warning threshold, in integer units.
+    limit: u64,
+    warn: Option<u64>,
+    state: Mutex<State>,
+    /// So an unknown price is logged once per budget, not per call.
+    unknown_price_logged: AtomicBool,
+}
+
+impl std::fmt::Debug for Budgets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.shared.budgets.iter().map(|t| &t.budget.name))
+            .finish()
+    }
+}
+
+impl Budgets {
+    /// Validates the budgets (names must be unique); `notify` receives their events.
+    pub fn new(budgets: Vec<Budget>, notify: Option<Notify>) -> Result<Self, Error> {
+        Self::with_clock_start(budgets, notify, SystemTime::now())
+    }
+
+    /// [`new`](Self::new) with the UTC clock starting at `start` (it then moves with tokio's
+    /// clock, paused or not).
+    pub fn with_clock_start(
+        budgets: Vec<Budget>,
+        notify: Option<Notify>,
+        start: SystemTime,
+    ) -> Result<Self, Error> {
+        let mut names = HashSet::new();
+        for b in &budgets {
+            b.validate()?;
+            if !names.insert(b.name.as_str()) {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("two budgets are named {:?}", b.name),
+                ));
+            }
+        }
+        let clock = Clock::new(start);
+        let now = clock.now();
+        let budgets = budgets
+            .into_iter()
+            .map(|budget| {
+                let limit = budget.limit_units();
+                // Rounded up so "used >= warn" means "used >= fraction * limit" exactly.
+                let warn = budget.warn_at.map(|w| (limit as f64 * w).ceil() as u64);
+                let state = Mutex::new(State::new(&budget, now));
+                Tracked {
+                    budget,
+                    limit,
+                    warn,
+                    state,
+                    unknown_price_logged: AtomicBool::new(false),
+                }
+            })
+            .collect();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                clock,
+                budgets,
+                notify,
+            }),
+        })
+    }
+
+    /// Whether there is no budget at all.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.shared.budgets.is_empty()
+    }
+
+    /// Reserves `estimate` on every budget the request matches, or on none: the first budget
+    /// it would exceed refuses it, and what was already reserved is given back.
+    pub fn reserve(&self, q: &BudgetQuery<'_>, estimate: Spend) -> Result<Charge, Refusal> {
+        let sh = &self.shared;
+        let mut held: Vec<Held> = Vec::new();
+        // (budget, warn_rearm before, after, used): undone if a later budget refuses.
+        let mut warned: Vec<(usize, u64, u64, u64)> = Vec::new();
+        // Read lazily, so a request no budget matches costs no clock read.
+        let mut now = None;
+        for (i, t) in sh.budgets.iter().enumerate() {
+            if !t.budget.scope.matches(q) {
+                continue;
+            }
+            let now = *now.get_or_insert_with(|| sh.clock.now());
+            let amount = t.units(estimate);
+            let mut st = t.lock();
+            st.advance(now);
+            let used = st.used();
+            let after = used.saturating_add(amount);
+            if after > t.limit {
+                let first = now >= st.exhausted_rearm;
+                if first {
+                    st.exhausted_rearm = st.rearm_time(now);
+                }
+                let resets_at = st.refusal_resets_at(after - t.limit, now);
+                drop(st);
+                sh.rollback(&held, &warned);
+                if first {
+                    sh.emit(i, BudgetEventKind::Exhausted, used);
+                }
+                return Err(Refusal {
+                    exceeded: BudgetExceeded {
+                        budget: t.budget.name.clone(),
+                        unit: t.budget.unit(),
+                        spent: t.to_unit(used),
+                        limit: t.budget.limit(),
+                        estimate: t.to_unit(amount),
+                        resets_at: system_time(resets_at),
+                    },
+                    action: t.budget.action.clone(),
+                });
+            }
+            let token = st.token();
+            st.reserve_at(token, amount);
+            if let Some(w) = t.warn
+                && after >= w
+                && now >= st.warn_rearm
+            {
+                let before = st.warn_rearm;
+                st.warn_rearm = st.rearm_time(now);
+                warned.push((i, before, st.warn_rearm, after));
+            }
+            drop(st);
+            held.push(Held {
+                budget: i,
+                token: AtomicU64::new(token),
+                charged: AtomicU64::new(amount),
+            });
+        }
+        for &(i, _, _, used) in &warned {
+            sh.emit(i, BudgetEventKind::Warning, used);
+        }
+        Ok(Charge {
+            shared: (!held.is_empty()).then(|| Arc::clone(sh)),
+            held,
+        })
+    }
+
+    /// Every budget's current window, in the order they were given.
+    pub fn status(&self) -> Vec<BudgetStatus> {
+        let now = self.shared.clock.now();
+        self.shared
+            .budgets
+            .iter()
+            .map(|t| {
+                let mut st = t.lock();
+                st.advance(now);
+                BudgetStatus {
+                    name: t.budget.name.clone(),
+                    unit: t.budget.unit(),
+                    spent: t.to_unit(st.spent),
+                    reserved: t.to_unit(st.reserved),
+                    limit: t.budget.limit(),
+                    period: t.budget.period,
+                    rolling: t.budget.rolling,
+                    resets_at: system_time(st.status_resets_at(now)),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Shared {
+    /// Gives back reservations of a refused request (those whose window is still current;
+    /// a passed window took them along), and the warnings they raised.
+    fn rollback(&self, held: &[Held], warned: &[(usize, u64, u64, u64)]) {
+        for h in held {
+            let t = &self.budgets[h.budget];
+            let mut st = t.lock();
+            let token = h.token.load(Ordering::Relaxed);
+            if st.is_current(token) {
+                st.release(token, h.charged.load(Ordering::Relaxed));
+            }
+            for &(i, before, set, _) in warned {
+                // Unless another request has warned since.
+                if i == h.budget && st.warn_rearm == set {
+                    st.warn_rearm = before;
+                }
+            }
+        }
+    }
+
+    fn emit(&self, budget: usize, kind: BudgetEventKind, used: u64) {
+        if let Some(notify) = &self.notify {
+            let t = &self.budgets[budget];
+            notify(&BudgetEvent {
+                name: &t.budget.name,
+                kind,
+                unit: t.budget.unit(),
+                used: t.to_unit(used),
+                limit: t.budget.limit(),
+                route: None,
+            });
+        }
+    }
+}
+
+impl Tracked {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent between statements, so a panic elsewhere leaves it usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A spend in the budget's integer units.
+    fn units(&self, s: Spend) -> u64 {
+        match self.budget.limit {
+            Amount::Tokens(_) => s.tokens,
+            Amount::Usd(_) => match s.usd {
+                Some(usd) => usd_to_nanos(usd),
+                None => {
+                    if !self.unknown_price_logged.load(Ordering::Relaxed)
+                        && !self.unknown_price_logged.swap(true, Ordering::Relaxed)
+                    {
+                        tracing::warn!(
+                            budget = %self.budget.name,
+                            "a model without a price counts as 0 USD in this budget"
+                        );
+                    }
+                    0
+                }
+            },
+        }
+    }
+
+    fn to_unit(&self, units: u64) -> f64 {
+        match self.budget.limit {
+            Amount::Usd(_) => units as f64 / NANOS_PER_USD,
+            Amount::Tokens(_) => units as f64,
+        }
+    }
+}
+
+/// A request's reservations, to settle when it ends. Dropped without
+/// [`settle`](Self::settle), it keeps what is charged: a call cancelled by its caller may
+/// have been billed, and undercounting is what overshoots budgets.
+pub(crate) struct Charge {
+    /// `None` (and `held` empty, unallocated) when no budget matched.
+    shared: Option<Arc<Shared>>,
+    held: Vec<Held>,
+}
+
+/// One budget's reservation. The atomics are only touched under that budget's lock; they
+/// are atomics so [`Charge::update`] can take `&self`.
+struct Held {
+    budget: usize,
+    /// The window it is charged in: the calendar window's start, or the rolling slot.
+    token: AtomicU64,
+    charged: AtomicU64,
+}
+
+impl std::fmt::Debug for Charge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut l = f.debug_map();
+        if let Some(sh) = &self.shared {
+            for h in &self.held {
+                l.entry(
+                    &sh.budgets[h.budget].budget.name,
+                    &h.charged.load(Ordering::Relaxed),
+                );
+            }
+        }
+        l.finish()
+    }
+}
+
+impl Charge {
+    /// Whether no budget matched the request.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// A stream's usage so far: the charge becomes the larger of it and what is charged.
+    pub fn update(&self, so_far: Spend) {
+        let Some(sh) = &self.shared else { return };
+        let now = sh.clock.now();
+        for h in &self.held {
+            let t = &sh.budgets[h.budget];
+            let amount = t.units(so_far);
+            let mut st = t.lock();
+            st.advance(now);
+            let token = h.token.load(Ordering::Relaxed);
+            let charged = h.charged.load(Ordering::Relaxed);
+            if st.is_current(token) {
+                if amount <= charged {
+                    continue;
+                }
+                st.reserve_at(token, amount - charged);
+                h.charged.store(amount, Ordering::Relaxed);
+            } else {
+                // Its window passed and took the reservation along: still in flight, it counts
+                // in the current one.
+                let current = st.token();
+                let amount = amount.max(charged);
+                st.reserve_at(current, amount);
+                h.token.store(current, Ordering::Relaxed);
+                h.charged.store(amount, Ordering::Relaxed);
+            }
+            let warn = st.check_warning(t.warn, now);
+            drop(st);
+            if let Some(used) = warn {
+                sh.emit(h.budget, BudgetEventKind::Warning, used);
+            }
+        }
+    }
+
+    /// Replaces the reservations by what the request actually spent.
+    pub fn settle(mut self, actual: Spend) {
+        self.finish(Some(actual));
+    }
+
+    /// Settles with `actual`, or with what is charged when `None`.
+    fn finish(&mut self, actual: Option<Spend>) {
+        let Some(sh) = self.shared.take() else { return };
+        let now = sh.clock.now();
+        for h in self.held.drain(..) {
+            let t = &sh.budgets[h.budget];
+            let charged = h.charged.into_inner();
+            let token = h.token.into_inner();
+            let amount = actual.map_or(charged, |a| t.units(a));
+            let mut st = t.lock();
+            st.advance(now);
+            if st.is_current(token) {
+                st.release(token, charged);
+                st.spend_at(token, amount);
+            } else {
+                // Its window passed: the spend counts in the current one rather than being lost.
+                let current = st.token();
+                st.spend_at(current, amount);
+            }
+            let warn = st.check_warning(t.warn, now);
+            drop(st);
+            if let Some(used) = warn {
+                sh.emit(h.budget, BudgetEventKind::Warning, used);
+            }
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.finish(None);
+    }
+}
+
+/// One budget's window: totals, plus the calendar bounds or the rolling ring.
+struct State {
+    /// Settled and in flight, over the whole window.
+    spent: u64,
+    reserved: u64,
+    window: Window,
+    /// Clock times from which a warning, or an exhaustion event, may be sent again.
+    warn_rearm: u64,
+    exhausted_rearm: u64,
+}
+
+enum Window {
+    /// `[start, end)`, in nanoseconds since the Unix epoch.
+    Calendar {
+        period: BudgetPeriod,
+        start: u64,
+        end: u64,
+    },
+    /// The last `SLOTS` slots, `head` the current one (slot ids are clock time / `slot_ns`).
+    Rolling {
+        slots: Box<[Slot]>,
+        head: u64,
+        slot_ns: u64,
+    },
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    id: u64,
+    spent: u64,
+    reserved: u64,
+}
+
+impl State {
+    fn new(b: &Budget, now: u64) -> Self {
+        let window = if b.rolling {
+            let slot_ns = b.period.rolling_ns() / SLOTS;
+            let head = now / slot_ns;
+            let mut slots = vec![Slot::default(); SLOTS as usize].into_boxed_slice();
+            for id in head.saturating_sub(SLOTS - 1)..=head {
+                slots[(id % SLOTS) as usize].id = id;
+            }
+            Window::Rolling {
+                slots,
+                head,
+                slot_ns,
+            }
+        } else {
+            let (start, end) = calendar_window(b.period, now);
+            Window::Calendar {
+                period: b.period,
+                start,
+                end,
+            }
+        };
+        Self {
+            spent: 0,
+            reserved: 0,
+            window,
+            warn_rearm: 0,
+            exhausted_rearm: 0,
+        }
+    }
+
+    fn used(&self) -> u64 {
+        self.spent.saturating_add(self.reserved)
+    }
+
+    /// Moves the window to `now`, dropping what left it.
+    fn advance(&mut self, now: u64) {
+        let State {
+            spent,
+            reserved,
+            window,
+            ..
+        } = self;
+        match window {
+            Window::Calendar { period, start, end } => {
+                if now >= *end || now < *start {
+                    (*start, *end) = calendar_window(*period, now);
+                    *spent = 0;
+                    *reserved = 0;
+                }
+            }
+            Window::Rolling {
+                slots,
+                head,
+                slot_ns,
+            } => {
+                let current = now / *slot_ns;
+                if current <= *head {
+                    return;
+                }
+                // Past a whole window, every slot is cleared once.
+                let from = if current - *head >= SLOTS {
+                    current - (SLOTS - 1)
+                } else {
+                    *head + 1
+                };
+                for id in from..=current {
+                    let s = &mut slots[(id % SLOTS) as usize];
+                    *spent = spent.saturating_sub(s.spent);
+                    *reserved = reserved.saturating_sub(s.reserved);
+                    *s = Slot {
+                        id,
+                        spent: 0,
+                        reserved: 0,
+                    };
+                }
+                *head = current;
+            }
+        }
+    }
+
+    /// The current window (calendar) or slot (rolling), for a reservation made now.
+    fn token(&self) -> u64 {
+        match &self.window {
+            Window::Calendar { start, .. } => *start,
+            Window::Rolling { head, .. } => *head,
+        }
+    }
+
+    /// Whether a reservation's window is still counted (after [`advance`](Self::advance)).
+    fn is_current(&self, token: u64) -> bool {
+        match &self.window {
+            Window::Calendar { start, .. } => token == *start,
+            Window::Rolling { slots, head, .. } => {
+                token <= *head
+                    && *head - token < SLOTS
+                    && slots[(token % SLOTS) as usize].id == token
+            }
+        }
+    }
+
+    /// The slot of a current token (rolling only).
+    fn slot(&mut self, token: u64) -> Option<&mut Slot> {
+        match &mut self.window {
+            Window::Calendar { .. } => None,
+            Window::Rolling { slots, .. } => Some(&mut slots[(token % SLOTS) as usize]),
+        }
+    }
+
+    fn reserve_at(&mut self, token: u64, amount: u64) {
+        self.reserved = self.reserved.saturating_add(amount);
+        if let Some(s) = self.slot(token) {
+            s.reserved = s.reserved.saturating_add(amount);
+        }
+    }
+
+    fn release(&mut self, token: u64, amount: u64) {
+        self.reserved = self.reserved.saturating_sub(amount);
+        if let Some(s) = self.slot(token) {
+            s.reserved = s.reserved.saturating_sub(amount);
+        }
+    }
+
+    fn spend_at(&mut self, token: u64, amount: u64) {
+        self.spent = self.spent.saturating_add(amount);
+        if let Some(s) = self.slot(token) {
+            s.spent = s.spent.saturating_add(amount);
+        }
+    }
+
+    /// When an event sent now may be sent again: the next calendar window, or a rolling
+    /// period later.
+    fn rearm_time(&self, now: u64) -> u64 {
+        match &self.window {
+            Window::Calendar { end, .. } => *end,
+            Window::Rolling { slot_ns, .. } => now.saturating_add(slot_ns * SLOTS),
+        }
+    }
+
+    /// The used amount, if it reached the warning threshold for the first time this window.
+    fn check_warning(&mut self, warn: Option<u64>, now: u64) -> Option<u64> {
+        let used = self.used();
+        if used >= warn? && now >= self.warn_rearm {
+            self.warn_rearm = self.rearm_time(now);
+            return Some(used);
+        }
+        None
+    }
+
+    /// When `need` more units fit: the next calendar window, or when enough of the oldest
+    /// rolling slots have left the window (at worst a period from now).
+    fn refusal_resets_at(&self, need: u64, now: u64) -> u64 {
+        match &self.window {
+            Window::Calendar { end, .. } => *end,
+            Window::Rolling {
+                slots,
+                head,
+                slot_ns,
+            } => {
+                let mut freed = 0u64;
+                for id in head.saturating_sub(SLOTS - 1)..=*head {
+                    let s = &slots[(id % SLOTS) as usize];
+                    freed = freed.saturating_add(s.spent).saturating_add(s.reserved);
+                    if s.id == id && freed >= need {
+                        return (id + SLOTS).saturating_mul(*slot_ns);
+                    }
+                }
+                now.saturating_add(slot_ns * SLOTS)
+            }
+        }
+    }
+
+    /// Calendar: the window's end. Rolling: when the oldest spend leaves the window.
+    fn status_resets_at(&self, now: u64) -> u64 {
+        match &self.window {
+            Window::Calendar { end, .. } => *end,
+            Window::Rolling {
+                slots,
+                head,
+                slot_ns,
+            } => (head.saturating_sub(SLOTS - 1)..=*head)
+                .find(|&id| {
+                    let s = &slots[(id % SLOTS) as usize];
+                    s.id == id && (s.spent > 0 || s.reserved > 0)
+                })
+                .map_or(now, |id| (id + SLOTS).saturating_mul(*slot_ns)),
+        }
+    }
+}
+
+/// UTC wall-clock time that moves with tokio's clock (so a paused clock moves budgets too):
+/// a base time plus the tokio time elapsed since.
+struct Clock {
+    base_ns: u64,
+    start: Instant,
+}
+
+impl Clock {
+    fn new(base: SystemTime) -> Self {
+        let base_ns = base
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        Self {
+            base_ns,
+            start: Instant::now(),
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    fn now(&self) -> u64 {
+        let elapsed = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.base_ns.saturating_add(elapsed)
+    }
+}
+
+fn system_time(ns: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_nanos(ns))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+fn usd_to_nanos(usd: f64) -> u64 {
+    // `as` saturates: NaN and negative amounts count 0, huge ones u64::MAX.
+    (usd * NANOS_PER_USD).round() as u64
+}
+
+/// The calendar window `[start, end)` holding `now` (nanoseconds since the epoch, UTC).
+fn calendar_window(period: BudgetPeriod, now: u64) -> (u64, u64) {
+    let fixed = |len: u64| {
+        let start = now - now % len;
+        (start, start.saturating_add(len))
+    };
+    match period {
+        BudgetPeriod::Minute => fixed(60 * NS_PER_SEC),
+        BudgetPeriod::Hour => fixed(3_600 * NS_PER_SEC),
+        BudgetPeriod::Day => fixed(NS_PER_DAY),
+        BudgetPeriod::Month => {
+            let day = (now / NS_PER_DAY) as i64;
+            let (y, m, _) = civil_from_days(day);
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            let at = |d: i64| u64::try_from(d).unwrap_or(0).saturating_mul(NS_PER_DAY);
+            (at(days_from_civil(y, m, 1)), at(days_from_civil(ny, nm, 1)))
+        }
+    }
+}
+
+// Civil dates by Howard Hinnant's algorithms (http://howardhinnant.github.io/date_algorithms.html):
+// a dozen lines instead of a date crate for month starts, with month lengths and leap years.
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = (i64::from(m) + 9) % 12; // March = 0
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Log = Arc<Mutex<Vec<(String, BudgetEventKind, f64, f64)>>>;
+
+    fn utc(y: i64, mo: u32, d: u32, h: u64, mi: u64, s: u64) -> SystemTime {
+        let days = u64::try_from(days_from_civil(y, mo, d)).unwrap();
+        UNIX_EPOCH + Duration::from_secs(days * 86_400 + h * 3_600 + mi * 60 + s)
+    }
+
+    fn usd(v: f64) -> Spend {
+        Spend {
+            usd: Some(v),
+            tokens: 0,
+        }
+    }
+
+    fn tokens(n: u64) -> Spend {
+        Spend {
+            usd: None,
+            tokens: n,
+        }
+    }
+
+    const NONE: &[String] = &[];
+
+    fn q(route: &str) -> BudgetQuery<'_> {
+        BudgetQuery {
+            route,
+            intent: None,
+            labels: NONE,
+            tags: NONE,
+        }
+    }
+
+    fn budgets(list: Vec<Budget>, start: SystemTime) -> Budgets {
+        Budgets::with_clock_start(list, None, start).unwrap()
+    }
+
+    fn recorded(list: Vec<Budget>, start: SystemTime) -> (Budgets, Log) {
+        let log: Log = Arc::default();
+        let sink = Arc::clone(&log);
+        let notify: Notify = Arc::new(move |e: &BudgetEvent<'_>| {
+            sink.lock()
+                .unwrap()
+                .push((e.name.to_owned(), e.kind, e.used, e.limit));
+        });
+        (
+            Budgets::with_clock_start(list, Some(notify), start).unwrap(),
+            log,
+        )
+    }
+
+    fn status(b: &Budgets, name: &str) -> BudgetStatus {
+        b.status().into_iter().find(|s| s.name == name).unwrap()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn civil_dates_match_known_epochs() {
+        assert_eq!(
+            utc(2026, 12, 31, 23, 59, 30),
+            UNIX_EPOCH + secs(1_798_761_570)
+        );
+        assert_eq!(utc(2028, 2, 29, 0, 0, 0), UNIX_EPOCH + secs(1_835_395_200));
+        assert_eq!(utc(2028, 3, 1, 0, 0, 0), UNIX_EPOCH + secs(1_835_481_600));
+        assert_eq!(utc(2000, 2, 29, 0, 0, 0), UNIX_EPOCH + secs(951_782_400));
+        for day in -800_000..800_000 {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+    }
+
+    #[test]
+    fn validate_rejects_bad_budgets_and_duplicates() {
+        let bad = [
+            Budget::usd("", 1.0),
+            Budget::usd("a", 0.0),
+            Budget::usd("a", -1.0),
+            Budget::usd("a", f64::NAN),
+            Budget::usd("a", f64::INFINITY),
+            Budget::tokens("a", 0),
+            Budget::usd("a", 1.0).warn_at(0.0),
+            Budget::usd("a", 1.0).warn_at(1.0),
+            Budget::usd("a", 1.0).warn_at(f64::NAN),
+            Budget::usd("a", 1.0).for_route(""),
+            Budget::usd("a", 1.0).for_intent(" "),
+            Budget::usd("a", 1.0).for_tag(""),
+            Budget::usd("a", 1.0).downgrade_to(""),
+        ];
+        for b in bad {
+            let e = b.validate().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{b:?}");
+        }
+        assert!(
+            Budget::usd("a", 1.0)
+                .warn_at(0.8)
+                .for_route("chat")
+                .downgrade_to("cheap")
+                .validate()
+                .is_ok()
+        );
+        let dup = Budgets::new(vec![Budget::usd("a", 1.0), Budget::tokens("a", 5)], None);
+        assert_eq!(dup.unwrap_err().kind(), ErrorKind::Config);
+        assert!(Budgets::new(vec![], None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn builder_and_getters() {
+        let b = Budget::tokens("t", 500)
+            .per(BudgetPeriod::Hour)
+            .rolling()
+            .for_tag("batch")
+            .downgrade_to("cheap")
+            .warn_at(0.5);
+        assert_eq!(b.name(), "t");
+        assert_eq!(b.unit(), BudgetUnit::Tokens);
+        assert_eq!(b.limit(), 500.0);
+        assert_eq!(b.period(), BudgetPeriod::Hour);
+        assert!(b.is_rolling());
+        assert!(!b.clone().calendar().is_rolling());
+        assert_eq!(b.scope(), &BudgetScope::Tag("batch".into()));
+        assert_eq!(b.action(), &OverBudget::Downgrade("cheap".into()));
+        assert_eq!(b.warning_at(), Some(0.5));
+        let d = Budget::usd("u", 2.5);
+        assert_eq!(
+            (d.period(), d.is_rolling(), d.scope(), d.action()),
+            (
+                BudgetPeriod::Day,
+                false,
+                &BudgetScope::Global,
+                &OverBudget::Reject
+            )
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rejects_at_the_limit_with_the_right_fields() {
+        let b = budgets(
+            vec![Budget::usd("daily", 1.0).downgrade_to("cheap")],
+            utc(2026, 5, 10, 12, 0, 0),
+        );
+        let c1 = b.reserve(&q("chat"), usd(0.6)).unwrap();
+        let r = b.reserve(&q("chat"), usd(0.5)).unwrap_err();
+        assert_eq!(r.action, OverBudget::Downgrade("cheap".into()));
+        let e = r.exceeded;
+        assert_eq!(e.budget, "daily");
+        assert_eq!(e.unit, BudgetUnit::Usd);
+        assert!(close(e.spent, 0.6) && close(e.limit, 1.0) && close(e.estimate, 0.5));
+        assert_eq!(e.resets_at, utc(2026, 5, 11, 0, 0, 0));
+        // Exactly at the limit fits; one nano-dollar more does not.
+        let c2 = b.reserve(&q("chat"), usd(0.4)).unwrap();
+        assert!(b.reserve(&q("chat"), usd(1e-9)).is_err());
+        let s = status(&b, "daily");
+        assert!(close(s.reserved, 1.0) && close(s.spent, 0.0));
+        drop((c1, c2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_estimate_above_the_whole_limit_is_refused() {
+        let b = budgets(vec![Budget::usd("d", 1.0)], utc(2026, 5, 10, 12, 0, 0));
+        let e = b.reserve(&q("chat"), usd(1.5)).unwrap_err().exceeded;
+        assert!(close(e.spent, 0.0) && close(e.estimate, 1.5));
+        let r = budgets(
+            vec![Budget::usd("r", 1.0).per(BudgetPeriod::Minute).rolling()],
+            utc(2026, 5, 10, 12, 0, 0),
+        );
+        let e = r.reserve(&q("chat"), usd(1.5)).unwrap_err().exceeded;
+        assert_eq!(e.resets_at, utc(2026, 5, 10, 12, 1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settle_below_the_estimate_frees_room() {
+        let b = budgets(vec![Budget::usd("d", 1.0)], utc(2026, 5, 10, 12, 0, 0));
+        let c = b.reserve(&q("chat"), usd(0.8)).unwrap();
+        assert!(b.reserve(&q("chat"), usd(0.5)).is_err());
+        c.settle(usd(0.2));
+        let s = status(&b, "d");
+        assert!(close(s.spent, 0.2) && close(s.reserved, 0.0));
+        b.reserve(&q("chat"), usd(0.8)).unwrap().settle(usd(0.8));
+        assert!(close(status(&b, "d").spent, 1.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drop_keeps_the_estimate() {
+        let b = budgets(vec![Budget::usd("d", 1.0)], utc(2026, 5, 10, 12, 0, 0));
+        drop(b.reserve(&q("chat"), usd(0.7)).unwrap());
+        let s = status(&b, "d");
+        assert!(close(s.spent, 0.7) && close(s.reserved, 0.0));
+        assert!(b.reserve(&q("chat"), usd(0.4)).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn update_raises_the_charge_of_a_stream() {
+        let b = budgets(vec![Budget::usd("d", 1.0)], utc(2026, 5, 10, 12, 0, 0));
+        let c = b.reserve(&q("chat"), usd(0.2)).unwrap();
+        c.update(usd(0.5));
+        assert!(close(status(&b, "d").reserved, 0.5));
+        c.update(usd(0.3)); // never below what is charged
+        assert!(close(status(&b, "d").reserved, 0.5));
+        assert!(b.reserve(&q("chat"), usd(0.6)).is_err());
+        c.update(usd(0.7));
+        drop(c);
+        let s = status(&b, "d");
+        assert!(close(s.spent, 0.7) && close(s.reserved, 0.0));
+        let c = b.reserve(&q("chat"), usd(0.1)).unwrap();
+        c.update(usd(0.2));
+        c.settle(usd(0.25));
+        assert!(close(status(&b, "d").spent, 0.95));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_or_nothing_across_budgets() {
+        let start = utc(2026, 5, 10, 12, 0, 0);
+        // The global budget is taken first, then the route's refuses: the global is given back.
+        let b = budgets(
+            vec![
+                Budget::usd("global", 10.0),
+                Budget::usd("chat", 1.0).for_route("chat"),
+            ],
+            start,
+        );
+        let e = b.reserve(&q("chat"), usd(2.0)).unwrap_err().exceeded;
+        assert_eq!(e.budget, "chat");
+        assert!(close(status(&b, "global").reserved, 0.0));
+        let c = b.reserve(&q("chat"), usd(0.5)).unwrap();
+        assert!(close(status(&b, "global").reserved, 0.5));
+        assert!(close(status(&b, "chat").reserved, 0.5));
+        // Other routes are held by the global budget only.
+        let other = b.reserve(&q("code"), usd(5.0)).unwrap();
+        assert!(close(status(&b, "chat").reserved, 0.5));
+        c.settle(usd(0.5));
+        other.settle(usd(5.0));
+
+        // The other order: the route's budget is taken, then the global one refuses.
+        let b = budgets(
+            vec![
+                Budget::usd("chat", 10.0).for_route("chat"),
+                Budget::usd("global", 1.0),
+            ],
+            start,
+        );
+        let e = b.reserve(&q("chat"), usd(2.0)).unwrap_err().exceeded;
+        assert_eq!(e.budget, "global");
+        assert!(close(status(&b, "chat").reserved, 0.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scopes_match_route_intent_label_and_tag() {
+        let b = budgets(
+            vec![
+                Budget::tokens("route", 1000).for_route("chat"),
+                Budget::tokens("intent", 1000).for_intent("code"),
+                Budget::tokens("tag", 1000).for_tag("batch"),
+            ],
+            utc(2026, 5, 10, 12, 0, 0),
+        );
+        let none = b.reserve(&q("other"), tokens(10)).unwrap();
+        assert!(none.is_empty() && none.shared.is_none() && none.held.capacity() == 0);
+
+        let reserved =
+            |b: &Budgets| -> Vec<f64> { b.status().iter().map(|s| s.reserved).collect() };
+        let c = b.reserve(&q("chat"), tokens(1)).unwrap();
+        assert!(!c.is_empty());
+        assert_eq!(reserved(&b), [1.0, 0.0, 0.0]);
+        drop(c);
+
+        let hint = BudgetQuery {
+            intent: Some("code"),
+            ..q("other")
+        };
+        let _c1 = b.reserve(&hint, tokens(2)).unwrap();
+        let labels = ["math".to_owned(), "code".to_owned()];
+        let label = BudgetQuery {
+            labels: &labels,
+            ..q("other")
+        };
+        let _c2 = b.reserve(&label, tokens(3)).unwrap();
+        let wrong = BudgetQuery {
+            intent: Some("chat"),
+            labels: &labels[..1],
+            ..q("other")
+        };
+        assert!(b.reserve(&wrong, tokens(100)).unwrap().is_empty());
+        assert_eq!(reserved(&b), [0.0, 5.0, 0.0]);
+
+        let tags = ["x".to_owned(), "batch".to_owned()];
+        let tagged = BudgetQuery {
+            tags: &tags,
+            ..q("chat")
+        };
+        let _c3 = b.reserve(&tagged, tokens(4)).unwrap();
+        assert_eq!(reserved(&b), [4.0, 5.0, 4.0]);
+        let untagged = BudgetQuery {
+            tags: &tags[..1],
+            ..q("other")
+        };
+        assert!(b.reserve(&untagged, tokens(4)).unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calendar_windows_reset_at_the_new_year() {
+        let all = |p| Budget::usd(format!("{p:?}"), 1.0).per(p);
+        let periods = [
+            BudgetPeriod::Minute,
+            BudgetPeriod::Hour,
+            BudgetPeriod::Day,
+            BudgetPeriod::Month,
+        ];
+        let b = budgets(
+            periods.iter().map(|&p| all(p)).collect(),
+            utc(2026, 12, 31, 23, 59, 30),
+        );
+        b.reserve(&q("chat"), usd(0.9)).unwrap().settle(usd(0.9));
+        for s in b.status() {
+            assert!(close(s.spent, 0.9), "{s:?}");
+            assert_eq!(s.resets_at, utc(2027, 1, 1, 0, 0, 0), "{s:?}");
+        }
+        tokio::time::advance(secs(29)).await;
+        assert!(b.status().iter().all(|s| close(s.spent, 0.9)));
+        tokio::time::advance(secs(1)).await;
+        for s in b.status() {
+            assert!(close(s.spent, 0.0), "{s:?}");
+        }
+        let next: Vec<_> = b.status().iter().map(|s| s.resets_at).collect();
+        assert_eq!(
+            next,
+            [
+                utc(2027, 1, 1, 0, 1, 0),
+                utc(2027, 1, 1, 1, 0, 0),
+                utc(2027, 1, 2, 0, 0, 0),
+                utc(2027, 2, 1, 0, 0, 0),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calendar_windows_in_a_leap_february() {
+        let b = budgets(
+            vec![
+                Budget::tokens("minute", 100).per(BudgetPeriod::Minute),
+                Budget::tokens("hour", 100).per(BudgetPeriod::Hour),
+                Budget::tokens("day", 100).per(BudgetPeriod::Day),
+                Budget::tokens("month", 100).per(BudgetPeriod::Month),
+            ],
+            utc(2028, 2, 28, 23, 59, 59),
+        );
+        b.reserve(&q("chat"), tokens(60))
+            .unwrap()
+            .settle(tokens(60));
+        assert_eq!(status(&b, "day").resets_at, utc(2028, 2, 29, 0, 0, 0));
+        assert_eq!(status(&b, "month").resets_at, utc(2028, 3, 1, 0, 0, 0));
+        tokio::time::advance(secs(1)).await;
+        let spent: Vec<f64> = b.status().iter().map(|s| s.spent).collect();
+        assert_eq!(spent, [0.0, 0.0, 0.0, 60.0]);
+        // The month budget still refuses until March.
+        assert!(b.reserve(&q("chat"), tokens(50)).is_err());
+        tokio::time::advance(secs(86_400 - 1)).await;
+        assert_eq!(status(&b, "month").spent, 60.0);
+        tokio::time::advance(secs(1)).await;
+        assert_eq!(status(&b, "month").spent, 0.0);
+        assert_eq!(status(&b, "month").resets_at, utc(2028, 4, 1, 0, 0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calendar_windows_mid_month() {
+        let b = budgets(
+            vec![
+                Budget::usd("minute", 1.0).per(BudgetPeriod::Minute),
+                Budget::usd("hour", 1.0).per(BudgetPeriod::Hour),
+                Budget::usd("day", 1.0),
+                Budget::usd("month", 1.0).per(BudgetPeriod::Month),
+            ],
+            utc(2026, 5, 10, 10, 20, 30),
+        );
+        let resets: Vec<_> = b.status().iter().map(|s| s.resets_at).collect();
+        assert_eq!(
+            resets,
+            [
+                utc(2026, 5, 10, 10, 21, 0),
+                utc(2026, 5, 10, 11, 0, 0),
+                utc(2026, 5, 11, 0, 0, 0),
+                utc(2026, 6, 1, 0, 0, 0),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rolling_window_frees_spend_gradually() {
+        let start = utc(2026, 5, 10, 12, 0, 0);
+        let b = budgets(
+            vec![Budget::usd("r", 1.0).per(BudgetPeriod::Minute).rolling()],
+            start,
+        );
+        b.reserve(&q("chat"), usd(0.5)).unwrap().settle(usd(0.5));
+        tokio::time::advance(secs(30)).await;
+        b.reserve(&q("chat"), usd(0.4)).unwrap().settle(usd(0.4));
+        // The first spend leaving the window makes room.
+        let e = b.reserve(&q("chat"), usd(0.3)).unwrap_err().exceeded;
+        assert_eq!(e.resets_at, start + secs(60));
+        assert_eq!(status(&b, "r").resets_at, start + secs(60));
+        // Only both leaving makes room for 0.95.
+        let e = b.reserve(&q("chat"), usd(0.95)).unwrap_err().exceeded;
+        assert_eq!(e.resets_at, start + secs(90));
+        tokio::time::advance(secs(29)).await;
+        assert!(close(status(&b, "r").spent, 0.9));
+        tokio::time::advance(secs(1)).await;
+        assert!(close(status(&b, "r").spent, 0.4));
+        assert_eq!(status(&b, "r").resets_at, start + secs(90));
+        b.reserve(&q("chat"), usd(0.3)).unwrap().settle(usd(0.3));
+        tokio::time::advance(secs(30)).await;
+        assert!(close(status(&b, "r").spent, 0.3));
+        tokio::time::advance(secs(600)).await;
+        let s = status(&b, "r");
+        assert!(close(s.spent, 0.0) && close(s.reserved, 0.0));
+        assert_eq!(s.resets_at, start + secs(690)); // nothing left: now
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settle_after_the_window_rolled_counts_in_the_new_window() {
+        let b = budgets(
+            vec![
+                Budget::usd("cal", 1.0).per(BudgetPeriod::Minute),
+                Budget::usd("roll", 1.0).per(BudgetPeriod::Minute).rolling(),
+            ],
+            utc(2026, 12, 31, 23, 59, 30),
+        );
+        let c = b.reserve(&q("chat"), usd(0.5)).unwrap();
+        tokio::time::advance(secs(40)).await;
+        // The calendar window rolled and took the reservation; the rolling slot is still in.
+        assert!(close(status(&b, "cal").reserved, 0.0));
+        assert!(close(status(&b, "roll").reserved, 0.5));
+        c.settle(usd(0.7));
+        for s in b.status() {
+            assert!(close(s.spent, 0.7) && close(s.reserved, 0.0), "{s:?}");
+        }
+
+        let c = b.reserve(&q("chat"), usd(0.2)).unwrap();
+        tokio::time::advance(secs(120)).await;
+        for s in b.status() {
+            assert!(close(s.spent, 0.0) && close(s.reserved, 0.0), "{s:?}");
+        }
+        // Still in flight: an update charges the current windows.
+        c.update(usd(0.1));
+        for s in b.status() {
+            assert!(close(s.reserved, 0.2), "{s:?}");
+        }
+        c.settle(usd(0.3));
+        for s in b.status() {
+            assert!(close(s.spent, 0.3) && close(s.reserved, 0.0), "{s:?}");
+        }
+        // A dropped charge whose window passed counts its charge in the current one too.
+        let c = b.reserve(&q("chat"), usd(0.2)).unwrap();
+        tokio::time::advance(secs(120)).await;
+        drop(c);
+        for s in b.status() {
+            assert!(close(s.spent, 0.2), "{s:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn token_budgets_count_tokens() {
+        let b = budgets(
+            vec![Budget::tokens("t", 1000).per(BudgetPeriod::Hour)],
+            utc(2026, 5, 10, 10, 20, 30),
+        );
+        let c = b
+            .reserve(
+                &q("chat"),
+                Spend {
+                    usd: Some(5.0),
+                    tokens: 600,
+                },
+            )
+            .unwrap();
+        let e = b.reserve(&q("chat"), tokens(500)).unwrap_err().exceeded;
+        assert_eq!(e.unit, BudgetUnit::Tokens);
+        assert_eq!((e.spent, e.limit, e.estimate), (600.0, 1000.0, 500.0));
+        assert_eq!(e.resets_at, utc(2026, 5, 10, 11, 0, 0));
+        c.settle(tokens(450));
+        b.reserve(&q("chat"), tokens(550))
+            .unwrap()
+            .settle(tokens(550));
+        let s = status(&b, "t");
+        assert_eq!(
+            (s.spent, s.reserved, s.unit),
+            (1000.0, 0.0, BudgetUnit::Tokens)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_price_counts_zero_on_a_usd_budget() {
+        let b = budgets(
+            vec![Budget::usd("usd", 1.0), Budget::tokens("tok", 1000)],
+            utc(2026, 5, 10, 12, 0, 0),
+        );
+        let shared = &b.shared;
+        assert!(
+            !shared.budgets[0]
+                .unknown_price_logged
+                .load(Ordering::Relaxed)
+        );
+        let c = b.reserve(&q("chat"), tokens(100)).unwrap();
+        assert!(
+            shared.budgets[0]
+                .unknown_price_logged
+                .load(Ordering::Relaxed)
+        );
+        assert!(
+            !shared.budgets[1]
+                .unknown_price_logged
+                .load(Ordering::Relaxed)
+        );
+        c.update(tokens(200));
+        c.settle(tokens(300));
+        let s = b.status();
+        assert_eq!((s[0].spent, s[0].reserved), (0.0, 0.0));
+        assert_eq!(s[1].spent, 300.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn warning_and_exhausted_events_once_per_window() {
+        let (b, log) = recorded(
+            vec![Budget::usd("m", 1.0).per(BudgetPeriod::Minute).warn_at(0.5)],
+            utc(2026, 5, 10, 12, 0, 0),
+        );
+        let take = || std::mem::take(&mut *log.lock().unwrap());
+        for _ in 0..2 {
+            b.reserve(&q("chat"), usd(0.3)).unwrap().settle(usd(0.3));
+            assert!(take().is_empty());
+            b.reserve(&q("chat"), usd(0.3)).unwrap().settle(usd(0.3));
+            let ev = take();
+            assert_eq!(ev.len(), 1);
+            assert_eq!(ev[0].1, BudgetEventKind::Warning);
+            assert!(close(ev[0].2, 0.6) && close(ev[0].3, 1.0));
+            b.reserve(&q("chat"), usd(0.3)).unwrap().settle(usd(0.3));
+            assert!(take().is_empty());
+            assert!(b.reserve(&q("chat"), usd(0.3)).is_err());
+            let ev = take();
+            assert_eq!(ev.len(), 1);
+            assert_eq!(
+                (ev[0].0.as_str(), ev[0].1),
+                ("m", BudgetEventKind::Exhausted)
+            );
+            assert!(close(ev[0].2, 0.9));
+            assert!(b.reserve(&q("chat"), usd(0.3)).is_err());
+            assert!(b.reserve(&q("chat"), usd(0.5)).is_err());
+            assert!(take().is_empty());
+            tokio::time::advance(secs(60)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_request_takes_back_its_warning() {
+        let (b, log) = recorded(
+            vec![
+                Budget::usd("global", 1.0).warn_at(0.5),
+                Budget::usd("chat", 0.5).for_route("chat"),
+            ],
+            utc(2026, 5, 10, 12, 0, 0),
+        );
+        assert!(b.reserve(&q("chat"), usd(0.6)).is_err());
+        let ev = std::mem::take(&mut *log.lock().unwrap());
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (ev[0].0.as_str(), ev[0].1),
+            ("chat", BudgetEventKind::Exhausted)
+        );
+        let _c = b.reserve(&q("code"), usd(0.6)).unwrap();
+        let ev = std::mem::take(&mut *log.lock().unwrap());
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (ev[0].0.as_str(), ev[0].1),
+            ("global", BudgetEventKind::Warning)
+        );
+    }
+
+    /// 64 tasks reserving 0.03 at once on the budgets, released together.
+    async fn race(b: &Arc<Budgets>) -> Vec<(&'static str, Charge)> {
+        let barrier = Arc::new(tokio::sync::Barrier::new(64));
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let (b, barrier) = (Arc::clone(b), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let route = if i % 2 == 0 { "chat" } else { "code" };
+                    b.reserve(&q(route), usd(0.03)).ok().map(|c| (route, c))
+                })
+            })
+            .collect();
+        let mut charges = Vec::new();
+        for t in tasks {
+            if let Some(c) = t.await.unwrap() {
+                charges.push(c);
+            }
+        }
+        charges
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_reservations_at_the_edge_never_overshoot() {
+        let start = utc(2026, 6, 15, 12, 0, 0);
+        for round in 0..20 {
+            let b = Arc::new(budgets(vec![Budget::usd("global", 1.0)], start));
+            let charges = race(&b).await;
+            // floor(1.00 / 0.03)
+            assert_eq!(charges.len(), 33, "round {round}");
+            let s = &b.status()[0];
+            assert!(s.reserved <= 1.0 && close(s.reserved, 0.99), "{s:?}");
+            drop(charges);
+            let s = &b.status()[0];
+            assert!(close(s.spent, 0.99) && close(s.reserved, 0.0), "{s:?}");
+
+            // Two budgets: a request the route's budget refuses gives the global one back,
+            // and neither is ever over its limit.
+            let b = Arc::new(budgets(
+                vec![
+                    Budget::usd("global", 1.0),
+                    Budget::usd("chat", 0.5).for_route("chat"),
+                ],
+                start,
+            ));
+            let charges = race(&b).await;
+            let chat = charges.iter().filter(|(r, _)| *r == "chat").count();
+            let s = b.status();
+            assert!(charges.len() <= 33 && chat <= 16, "round {round}");
+            assert!(close(s[0].reserved, 0.03 * charges.len() as f64), "{s:?}");
+            assert!(close(s[1].reserved, 0.03 * chat as f64), "{s:?}");
+            assert!(s[0].reserved <= 1.0 && s[1].reserved <= 0.5, "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,1047 @@
+//! Key pools: several API keys for one provider, spread over requests by round robin or by
+//! weight. A key the vendor throttled (429) rests for its `Retry-After`, a key whose quota
+//! ran out is parked until its reset, and a key the vendor refused (401, 403) is left out
+//! until the relay is rebuilt; the other keys carry on meanwhile.
+//!
+//! Keys are never shown: health, stats, logs and errors name a key by its [`KeyLabel`], its
+//! position in the pool and a short fingerprint.
+//!
+//! ```
+//! use std::time::Duration;
+//! use polyrelay::spend::keys::KeyPool;
+//! let pool = KeyPool::new()
+//!     .weighted_key("sk-team-a", 3)
+//!     .weighted_key("sk-team-b", 1)
+//!     .weighted()
+//!     .park_exhausted_for(Duration::from_secs(30 * 60));
+//! assert!(pool.validate().is_ok());
+//! assert!(!format!("{pool:?}").contains("sk-team"));
+//! ```
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind};
+use crate::provider::Provider;
+use crate::secret::ApiKey;
+use crate::spend::limiter::{Limiter, RateLimit};
+
+/// How long a key whose quota ran out is parked when the vendor gives no reset time, unless
+/// [`KeyPool::park_exhausted_for`] says otherwise.
+pub const DEFAULT_PARK: Duration = Duration::from_secs(60 * 60);
+
+/// How long a throttled key (429) rests when the vendor sent no `Retry-After` (nor any other
+/// reset hint): the usual first back-off. Vendors that throttle nearly always send a hint,
+/// which is used instead.
+pub const DEFAULT_REST: Duration = Duration::from_secs(1);
+
+/// How a pool spreads requests over its keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyStrategy {
+    /// Each key in turn (weights are ignored). The default.
+    RoundRobin,
+    /// In proportion to the keys' weights, by smooth weighted round robin (as nginx does):
+    /// deterministic, and a heavy key's turns are spread out rather than bunched.
+    Weighted,
+}
+
+/// The API keys of one provider, with their weights and how to spread requests over them.
+///
+/// `Debug` shows how many keys there are and their fingerprints ([`KeyLabel`]), never the
+/// keys.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct KeyPool {
+    keys: Vec<(ApiKey, u32)>,
+    strategy: KeyStrategy,
+    park: Duration,
+    limit: Option<RateLimit>,
+}
+
+impl Default for KeyPool {
+    fn default() -> Self {
+        KeyPool::new()
+    }
+}
+
+impl std::fmt::Debug for KeyPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fingerprints: Vec<String> = self.keys.iter().map(|(k, _)| fingerprint(k)).collect();
+        f.debug_struct("KeyPool")
+            .field("keys", &self.keys.len())
+            .field("fingerprints", &fingerprints)
+            .field("strategy", &self.strategy)
+            .field("park_exhausted_for", &self.park)
+            .field("limit_each", &self.limit)
+            .finish()
+    }
+}
+
+impl KeyPool {
+    /// An empty pool: round robin, quota-exhausted keys parked for [`DEFAULT_PARK`].
+    pub fn new() -> Self {
+        KeyPool {
+            keys: Vec::new(),
+            strategy: KeyStrategy::RoundRobin,
+            park: DEFAULT_PARK,
+            limit: None,
+        }
+    }
+
+    /// A client-side rate limit for each key of the pool (vendors limit per key): a key at
+    /// its limit is passed over for the next one. Default: none.
+    pub fn limit_each(mut self, limit: RateLimit) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The per-key rate limit, if set.
+    pub fn key_limit(&self) -> Option<&RateLimit> {
+        self.limit.as_ref()
+    }
+
+    /// Adds a key of weight 1.
+    pub fn key(self, key: impl Into<ApiKey>) -> Self {
+        self.weighted_key(key, 1)
+    }
+
+    /// Adds a key with a weight (its share under [`weighted`](Self::weighted); 0 is refused
+    /// by [`validate`](Self::validate)).
+    pub fn weighted_key(mut self, key: impl Into<ApiKey>, weight: u32) -> Self {
+        self.keys.push((key.into(), weight));
+        self
+    }
+
+    /// Each key in turn ([`KeyStrategy::RoundRobin`], the default).
+    pub fn round_robin(mut self) -> Self {
+        self.strategy = KeyStrategy::RoundRobin;
+        self
+    }
+
+    /// Keys in proportion to their weights ([`KeyStrategy::Weighted`]).
+    pub fn weighted(mut self) -> Self {
+        self.strategy = KeyStrategy::Weighted;
+        self
+    }
+
+    /// How long a key whose quota ran out is parked when the vendor gives no reset time
+    /// (default [`DEFAULT_PARK`], one hour).
+    pub fn park_exhausted_for(mut self, d: Duration) -> Self {
+        self.park = d;
+        self
+    }
+
+    /// How many keys the pool has.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the pool has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// How requests are spread over the keys.
+    pub fn strategy(&self) -> KeyStrategy {
+        self.strategy
+    }
+
+    /// Refuses a pool without keys, an empty (or blank) key, a weight of 0 and a key given
+    /// twice, as [`ErrorKind::Config`] errors that name the key by its [`KeyLabel`], never by
+    /// its value.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.keys.is_empty() {
+            return Err(config("the key pool has no keys"));
+        }
+        if let Some(limit) = &self.limit {
+            limit.validate().map_err(|e| {
+                let message = format!("the key pool's limit_each: {}", e.message());
+                e.with_message(message)
+            })?;
+        }
+        for (i, (key, weight)) in self.keys.iter().enumerate() {
+            if key.expose().trim().is_empty() {
+                // No fingerprint: that of an empty key tells nothing.
+                return Err(config(format!("key#{i} of the key pool is empty")));
+            }
+            let label = KeyLabel::new(i, key);
+            if *weight == 0 {
+                return Err(config(format!("{label} of the key pool has weight 0")));
+            }
+            if let Some(first) = self
+                .keys
+                .iter()
+                .take(i)
+                .position(|(k, _)| k.expose() == key.expose())
+            {
+                return Err(config(format!(
+                    "{label} of the key pool is the same key as key#{first}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn config(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Config, message)
+}
+
+/// A key's name in health, stats, logs and errors: its position in the pool and a
+/// fingerprint. Shown as `key#0 (fp 1a2b3c4d)`.
+///
+/// The fingerprint is 8 hex digits (the high 32 bits) of the 64-bit FNV-1a hash of the key.
+/// It exists to tell keys apart (which key of a pool a log line is about, whether two
+/// deployments use the same key) and cannot be turned back into the key; it is no
+/// substitute for keeping the key secret.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub struct KeyLabel {
+    /// The key's position in its pool, from 0.
+    pub index: usize,
+    /// 8 lowercase hex digits of the key's hash.
+    pub fingerprint: String,
+}
+
+impl KeyLabel {
+    /// The label of `key` at position `index`.
+    pub(crate) fn new(index: usize, key: &ApiKey) -> Self {
+        KeyLabel {
+            index,
+            fingerprint: fingerprint(key),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "key#{} (fp {})", self.index, self.fingerprint)
+    }
+}
+
+/// The high 32 bits of the key's 64-bit FNV-1a hash, as 8 hex digits.
+fn fingerprint(key: &ApiKey) -> String {
+    let hash = key
+        .expose()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("{:08x}", hash >> 32)
+}
+
+/// Whether a key can be used now, and if not, why and for how long.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum KeyState {
+    /// Usable.
+    Ready,
+    /// Throttled by the vendor (429): back in `for_ms` milliseconds.
+    Resting {
+        /// Milliseconds until the key is usable again (rounded up).
+        for_ms: u64,
+    },
+    /// Its quota ran out: back in `for_ms` milliseconds (the vendor's reset time, else the
+    /// pool's [`park_exhausted_for`](KeyPool::park_exhausted_for)).
+    Parked {
+        /// Milliseconds until the key is usable again (rounded up).
+        for_ms: u64,
+    },
+    /// Refused by the vendor (401, 403): not used again until the relay is rebuilt or
+    /// reloaded.
+    Invalid,
+}
+
+/// One key's state and counts, for health pages and dashboards.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct KeyHealth {
+    /// Which key.
+    pub label: KeyLabel,
+    /// Whether it is usable now.
+    pub state: KeyState,
+    /// Attempts on this key that succeeded.
+    pub served: u64,
+    /// Attempts on this key that failed (of any kind).
+    pub failures: u64,
+}
+
+// A key's state is one word, so that it is read and changed atomically: the top two bits
+// say why the key is out, the rest until when (nanoseconds since the ring's epoch). 0 is
+// ready; an out key whose time has passed is ready too, without anyone resetting it.
+const TAG_SHIFT: u32 = 62;
+const NANOS_MASK: u64 = (1 << TAG_SHIFT) - 1;
+const TAG_RESTING: u64 = 1;
+const TAG_PARKED: u64 = 2;
+const TAG_INVALID: u64 = 3;
+const INVALID: u64 = TAG_INVALID << TAG_SHIFT;
+
+/// Why a key's state word says it is out (0 for ready), and until when.
+fn split(word: u64) -> (u64, u64) {
+    (word >> TAG_SHIFT, word & NANOS_MASK)
+}
+
+/// Milliseconds from `now` to `until` (both ring nanos), rounded up.
+fn ms_between(now: u64, until: u64) -> u64 {
+    until.saturating_sub(now).div_ceil(1_000_000)
+}
+
+struct Slot {
+    provider: Arc<dyn Provider>,
+    limiter: Option<Limiter>,
+    label: KeyLabel,
+    weight: u32,
+    state: AtomicU64,
+    served: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Slot {
+    fn usable(&self, now: u64) -> bool {
+        let (tag, until) = split(self.state.load(Ordering::Acquire));
+        tag == 0 || (tag != TAG_INVALID && now >= until)
+    }
+}
+
+/// The keys of one provider at run time: one provider per key, the state of each key, and
+/// the pool's strategy. Shared (behind an `Arc`) by every request to that provider; every
+/// method takes `&self` and is safe to call concurrently.
+pub(crate) struct KeyRing {
+    slots: Box<[Slot]>,
+    strategy: KeyStrategy,
+    park: Duration,
+    /// What the state words count from.
+    epoch: Instant,
+    /// Round robin: where the next search starts.
+    cursor: AtomicUsize,
+    /// Smooth weighted round robin: each key's current weight.
+    current: Mutex<Vec<i64>>,
+    /// What [`provider`](Self::provider) and [`label`](Self::label) answer for an index out
+    /// of range (a caller's bug): something that fails loudly rather than another key.
+    missing: (Arc<dyn Provider>, KeyLabel),
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let labels: Vec<String> = self.slots.iter().map(|s| s.label.to_string()).collect();
+        f.debug_struct("KeyRing")
+            .field("keys", &labels)
+            .field("strategy", &self.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// Builds one provider per key with `base.with_key`; a Config error if `base` returns
+    /// None, if the pool does not [`validate`](KeyPool::validate), or if a key's provider
+    /// does not (a key no header can hold).
+    pub(crate) fn new(
+        provider_name: &str,
+        base: &dyn Provider,
+        pool: &KeyPool,
+    ) -> Result<Self, Error> {
+        let context = |e: Error, what: &str| {
+            let message = format!("provider {provider_name:?}{what}: {}", e.message());
+            e.with_message(message)
+        };
+        pool.validate().map_err(|e| context(e, ""))?;
+        let mut slots = Vec::with_capacity(pool.keys.len());
+        for (i, (key, weight)) in pool.keys.iter().enumerate() {
+            let label = KeyLabel::new(i, key);
+            let Some(provider) = base.with_key(key.clone()) else {
+                return Err(config(format!(
+                    "provider {provider_name:?} ({}) cannot take a key pool: it has no API key \
+                     to swap",
+                    base.name()
+                )));
+            };
+            provider
+                .validate()
+                .map_err(|e| context(e, &format!(", {label}")))?;
+            slots.push(Slot {
+                provider,
+                limiter: pool.limit.as_ref().map(Limiter::new),
+                label,
+                weight: *weight,
+                state: AtomicU64::new(0),
+                served: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            });
+        }
+        let missing: Arc<dyn Provider> = Arc::new(MissingKey {
+            name: base.name().to_owned(),
+        });
+        let missing_label = KeyLabel {
+            index: usize::MAX,
+            fingerprint: "--------".to_owned(),
+        };
+        Ok(KeyRing {
+            current: Mutex::new(vec![0; slots.len()]),
+            slots: slots.into_boxed_slice(),
+            strategy: pool.strategy,
+            park: pool.park,
+            epoch: Instant::now(),
+            cursor: AtomicUsize::new(0),
+            missing: (missing, missing_label),
+        })
+    }
+
+    /// Whether a key other than `exclude` is usable now (without moving the round robin).
+    pub(crate) fn any_usable(&self, now: Instant, exclude: &[usize]) -> bool {
+        let now = self.nanos(now);
+        self.slots
+            .iter()
+            .enumerate()
+            .any(|(i, s)| !exclude.contains(&i) && s.usable(now))
+    }
+
+    /// Key `i`'s own rate limiter, when the pool sets one.
+    pub(crate) fn limiter(&self, i: usize) -> Option<&Limiter> {
+        self.slots.get(i)?.limiter.as_ref()
+    }
+
+    /// How many keys the ring has.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The next usable key (not resting, parked or invalid) by the pool's strategy, skipping
+    /// `exclude` (keys this request already tried); None when none is usable now.
+    pub(crate) fn pick(&self, now: Instant, exclude: &[usize]) -> Option<usize> {
+        let n = self.slots.len();
+        if n == 0 {
+            return None;
+        }
+        let now = self.nanos(now);
+        let eligible =
+            |i: usize| !exclude.contains(&i) && self.slots.get(i).is_some_and(|s| s.usable(now));
+        match self.strategy {
+            KeyStrategy::RoundRobin => {
+                let mut start = self.cursor.load(Ordering::Relaxed);
+                // Bounded, though each failed exchange means another pick went through.
+                for _ in 0..8 {
+                    let from = start % n;
+                    let found = (0..n).map(|k| (from + k) % n).find(|&i| eligible(i))?;
+                    match self.cursor.compare_exchange_weak(
+                        start,
+                        found + 1,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Some(found),
+                        Err(actual) => start = actual,
+                    }
+                }
+                let from = start % n;
+                (0..n).map(|k| (from + k) % n).find(|&i| eligible(i))
+            }
+            KeyStrategy::Weighted => {
+                // A poisoned lock only means a panic elsewhere mid-update; any weights are fine.
+                let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+                let mut total = 0_i64;
+                let mut best: Option<(usize, i64)> = None;
+                for (i, (slot, cur)) in self.slots.iter().zip(current.iter_mut()).enumerate() {
+                    if !eligible(i) {
+                        continue;
+                    }
+                    let weight = i64::from(slot.weight);
+                    *cur = cur.saturating_add(weight);
+                    total = total.saturating_add(weight);
+                    if best.is_none_or(|(_, b)| *cur > b) {
+                        best = Some((i, *cur));
+                    }
+                }
+                let (i, _) = best?;
+                if let Some(cur) = current.get_mut(i) {
+                    *cur = cur.saturating_sub(total);
+                }
+                Some(i)
+            }
+        }
+    }
+
+    /// The provider that sends key `i`. For an index out of range, a provider whose every
+    /// call fails with a Config error (never another key's).
+    pub(crate) fn provider(&self, i: usize) -> &Arc<dyn Provider> {
+        self.slots.get(i).map_or(&self.missing.0, |s| &s.provider)
+    }
+
+    /// Key `i`'s label (for an index out of range, one with index `usize::MAX`).
+    pub(crate) fn label(&self, i: usize) -> &KeyLabel {
+        self.slots.get(i).map_or(&self.missing.1, |s| &s.label)
+    }
+
+    /// After an attempt on key i failed with `kind`: RateLimited rests the key for
+    /// `retry_after` (else [`DEFAULT_REST`]); QuotaExhausted parks it for `retry_after` (the
+    /// vendor's reset) if given, else the pool's park duration; Auth marks it Invalid.
+    /// Returns the new state when it changed in kind (a usable key going out, a resting key
+    /// parked, any key invalid), so the relay can tell observers; a key already out for as
+    /// long or longer, a key already invalid and other kinds give None. Every call counts a
+    /// failure.
+    pub(crate) fn report_failure(
+        &self,
+        i: usize,
+        kind: ErrorKind,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) -> Option<KeyState> {
+        let slot = self.slots.get(i)?;
+        slot.failures.fetch_add(1, Ordering::Relaxed);
+        let (tag, out_for) = match kind {
+            ErrorKind::RateLimited => (TAG_RESTING, retry_after.unwrap_or(DEFAULT_REST)),
+            ErrorKind::QuotaExhausted => (TAG_PARKED, retry_after.unwrap_or(self.park)),
+            ErrorKind::Auth => {
+                let before = slot.state.swap(INVALID, Ordering::AcqRel);
+                return (split(before).0 != TAG_INVALID).then_some(KeyState::Invalid);
+            }
+            _ => return None,
+        };
+        let now = self.nanos(now);
+        let out_nanos = u64::try_from(out_for.as_nanos()).unwrap_or(u64::MAX);
+        let until = now.saturating_add(out_nanos).min(NANOS_MASK);
+        if until <= now {
+            return None;
+        }
+        let word = (tag << TAG_SHIFT) | until;
+        let before = slot
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                let (cur_tag, cur_until) = split(cur);
+                let out = cur_tag != 0 && now < cur_until;
+                // Never shorten an absence nor lift an invalid mark.
+                (cur_tag != TAG_INVALID && !(out && cur_until >= until)).then_some(word)
+            })
+            .ok()?;
+        let (before_tag, before_until) = split(before);
+        let was_out_alike = before_tag == tag && now < before_until;
+        if was_out_alike {
+            return None;
+        }
+        let for_ms = ms_between(now, until);
+        Some(if tag == TAG_RESTING {
+            KeyState::Resting { for_ms }
+        } else {
+            KeyState::Parked { for_ms }
+        })
+    }
+
+    /// After an attempt on key i succeeded.
+    pub(crate) fn report_success(&self, i: usize) {
+        if let Some(slot) = self.slots.get(i) {
+            slot.served.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// When the earliest resting/parked key becomes usable again (None if every key is invalid
+    /// or none is out).
+    pub(crate) fn next_ready(&self, now: Instant) -> Option<Instant> {
+        let now_nanos = self.nanos(now);
+        let until = self
+            .slots
+            .iter()
+            .filter_map(|s| {
+                let (tag, until) = split(s.state.load(Ordering::Acquire));
+                (matches!(tag, TAG_RESTING | TAG_PARKED) && until > now_nanos).then_some(until)
+            })
+            .min()?;
+        Some(self.epoch + Duration::from_nanos(until))
+    }
+
+    /// Every key's label, state and counts, in pool order.
+    pub(crate) fn health(&self, now: Instant) -> Vec<KeyHealth> {
+        let now = self.nanos(now);
+        self.slots
+            .iter()
+            .map(|s| {
+                let (tag, until) = split(s.state.load(Ordering::Acquire));
+                let for_ms = ms_between(now, until);
+                let state = match tag {
+                    TAG_INVALID => KeyState::Invalid,
+                    TAG_RESTING if until > now => KeyState::Resting { for_ms },
+                    TAG_PARKED if until > now => KeyState::Parked { for_ms },
+                    _ => KeyState::Ready,
+                };
+                KeyHealth {
+                    label: s.label.clone(),
+                    state,
+                    served: s.served.load(Ordering::Relaxed),
+                    failures: s.failures.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// `t` as nanoseconds since the epoch (0 before it), as state words count.
+    fn nanos(&self, t: Instant) -> u64 {
+        let since = t.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(since).unwrap_or(u64::MAX).min(NANOS_MASK)
+    }
+}
+
+/// What [`KeyRing::provider`] hands out for a key that does not exist.
+#[derive(Debug)]
+struct MissingKey {
+    name: String,
+}
+
+impl MissingKey {
+    fn error() -> Error {
+        config("no such key in the provider's key pool (an index out of range)")
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for MissingKey {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        Err(MissingKey::error())
+    }
+
+    async fn chat(
+        &self,
+        _req: &crate::types::ChatRequest,
+        _model: &str,
+        _cx: &crate::provider::CallContext,
+    ) -> Result<crate::types::ChatResponse, Error> {
+        Err(MissingKey::error())
+    }
+
+    async fn chat_stream(
+        &self,
+        _req: &crate::types::ChatRequest,
+        _model: &str,
+        _cx: &crate::provider::CallContext,
+    ) -> Result<crate::types::ChatStream, Error> {
+        Err(MissingKey::error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::CallContext;
+    use crate::types::{ChatRequest, ChatResponse, ChatStream};
+
+    const SECRETS: [&str; 3] = ["sk-alpha-0001", "sk-bravo-0002", "sk-charlie-0003"];
+
+    /// A provider that takes keys, recording each key it was given.
+    #[derive(Debug, Default)]
+    struct Keyed {
+        key: String,
+        given: Arc<Mutex<Vec<String>>>,
+    }
+
+    /// A provider without a key to swap.
+    #[derive(Debug)]
+    struct Keyless;
+
+    #[async_trait::async_trait]
+    impl Provider for Keyed {
+        fn name(&self) -> &str {
+            "keyed"
+        }
+
+        fn validate(&self) -> Result<(), Error> {
+            if self.key.contains('\n') {
+                return Err(config(
+                    "the API key has characters an HTTP header cannot hold",
+                ));
+            }
+            Ok(())
+        }
+
+        fn with_key(&self, key: ApiKey) -> Option<Arc<dyn Provider>> {
+            let key = key.expose().to_owned();
+            self.given.lock().ok()?.push(key.clone());
+            Some(Arc::new(Keyed {
+                key,
+                given: Arc::clone(&self.given),
+            }))
+        }
+
+        async fn chat(
+            &self,
+            _: &ChatRequest,
+            _: &str,
+            _: &CallContext,
+        ) -> Result<ChatResponse, Error> {
+            Err(config("not a real provider"))
+        }
+
+        async fn chat_stream(
+            &self,
+            _: &ChatRequest,
+            _: &str,
+            _: &CallContext,
+        ) -> Result<ChatStream, Error> {
+            Err(config("not a real provider"))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Keyless {
+        fn name(&self) -> &str {
+            "keyless"
+        }
+
+        async fn chat(
+            &self,
+            _: &ChatRequest,
+            _: &str,
+            _: &CallContext,
+        ) -> Result<ChatResponse, Error> {
+            Err(config("not a real provider"))
+        }
+
+        async fn chat_stream(
+            &self,
+            _: &ChatRequest,
+            _: &str,
+            _: &CallContext,
+        ) -> Result<ChatStream, Error> {
+            Err(config("not a real provider"))
+        }
+    }
+
+    fn pool(n: usize) -> KeyPool {
+        SECRETS
+            .iter()
+            .take(n)
+            .fold(KeyPool::new(), |p, k| p.key(*k))
+    }
+
+    fn ring(pool: &KeyPool) -> KeyRing {
+        KeyRing::new("test", &Keyed::default(), pool).expect("ring")
+    }
+
+    fn picks(ring: &KeyRing, n: usize) -> Vec<usize> {
+        let now = Instant::now();
+        (0..n)
+            .map(|_| ring.pick(now, &[]).expect("a key"))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn round_robin_order() {
+        let r = ring(&pool(3));
+        assert_eq!(r.len(), 3);
+        assert_eq!(picks(&r, 7), [0, 1, 2, 0, 1, 2, 0]);
+        // A key out of turn is skipped without unbalancing the others.
+        let r = ring(&pool(3));
+        r.report_failure(1, ErrorKind::RateLimited, None, Instant::now());
+        assert_eq!(picks(&r, 6), [0, 2, 0, 2, 0, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn weighted_proportions() {
+        let pool = KeyPool::new()
+            .weighted_key(SECRETS[0], 3)
+            .weighted_key(SECRETS[1], 1)
+            .weighted();
+        assert_eq!(pool.strategy(), KeyStrategy::Weighted);
+        let r = ring(&pool);
+        let seq = picks(&r, 100);
+        // Smooth: the light key's turn comes between the heavy key's, not after them all.
+        assert_eq!(seq[..4], [0, 0, 1, 0]);
+        let heavy = seq.iter().filter(|&&i| i == 0).count();
+        assert_eq!((heavy, 100 - heavy), (75, 25));
+        // Deterministic: the same pool gives the same sequence.
+        assert_eq!(picks(&ring(&pool), 100), seq);
+        // A key out of turn leaves the others to share everything.
+        r.report_failure(0, ErrorKind::Auth, None, Instant::now());
+        assert!(picks(&r, 10).iter().all(|&i| i == 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exclude_skips_keys_already_tried() {
+        let now = Instant::now();
+        for pool in [pool(3), pool(3).weighted()] {
+            let r = ring(&pool);
+            assert_eq!(r.pick(now, &[0]), Some(1));
+            assert_eq!(r.pick(now, &[0, 1]), Some(2));
+            assert_eq!(r.pick(now, &[0, 1, 2]), None);
+            assert_eq!(r.pick(now, &[2, 1]), Some(0));
+            // Indexes that are not keys are ignored.
+            assert!(r.pick(now, &[7, usize::MAX]).is_some());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limited_rests_for_retry_after_then_comes_back() {
+        let r = ring(&pool(2));
+        let t0 = Instant::now();
+        let state = r.report_failure(0, ErrorKind::RateLimited, Some(Duration::from_secs(2)), t0);
+        assert_eq!(state, Some(KeyState::Resting { for_ms: 2000 }));
+        assert_eq!(picks(&r, 4), [1, 1, 1, 1]);
+        assert_eq!(r.next_ready(t0), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(r.health(t0)[0].state, KeyState::Resting { for_ms: 2000 });
+        // A shorter rest does not cut the longer one short, nor is it news.
+        let again = r.report_failure(0, ErrorKind::RateLimited, Some(Duration::from_secs(1)), t0);
+        assert_eq!(again, None);
+        tokio::time::advance(Duration::from_millis(1999)).await;
+        assert_eq!(r.pick(Instant::now(), &[1]), None);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(r.pick(Instant::now(), &[1]), Some(0));
+        assert_eq!(r.health(Instant::now())[0].state, KeyState::Ready);
+        assert_eq!(r.next_ready(Instant::now()), None);
+        // No Retry-After: the default rest.
+        let t1 = Instant::now();
+        r.report_failure(1, ErrorKind::RateLimited, None, t1);
+        assert_eq!(r.next_ready(t1), Some(t1 + DEFAULT_REST));
+        // Retry-After: 0 means now: the key stays in.
+        assert_eq!(
+            r.report_failure(0, ErrorKind::RateLimited, Some(Duration::ZERO), t1),
+            None
+        );
+        assert_eq!(r.pick(t1, &[]), Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quota_exhausted_parks_for_the_pool_duration_or_the_reset() {
+        let pool = pool(2).park_exhausted_for(Duration::from_secs(600));
+        let r = ring(&pool);
+        let t0 = Instant::now();
+        let state = r.report_failure(0, ErrorKind::QuotaExhausted, None, t0);
+        assert_eq!(state, Some(KeyState::Parked { for_ms: 600_000 }));
+        tokio::time::advance(Duration::from_secs(599)).await;
+        assert_eq!(r.pick(Instant::now(), &[1]), None);
+        assert_eq!(
+            r.health(Instant::now())[0].state,
+            KeyState::Parked { for_ms: 1000 }
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(r.pick(Instant::now(), &[1]), Some(0));
+        // The vendor's reset wins over the pool's duration.
+        let t1 = Instant::now();
+        let reset = Some(Duration::from_secs(30));
+        let state = r.report_failure(1, ErrorKind::QuotaExhausted, reset, t1);
+        assert_eq!(state, Some(KeyState::Parked { for_ms: 30_000 }));
+        assert_eq!(r.next_ready(t1), Some(t1 + Duration::from_secs(30)));
+        // A resting key that runs out of quota is news: it is parked now.
+        r.report_failure(0, ErrorKind::RateLimited, Some(Duration::from_secs(5)), t1);
+        let state = r.report_failure(0, ErrorKind::QuotaExhausted, None, t1);
+        assert_eq!(state, Some(KeyState::Parked { for_ms: 600_000 }));
+        assert_eq!(
+            KeyPool::new().park_exhausted_for(DEFAULT_PARK).park,
+            KeyPool::new().park
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn auth_failure_makes_a_key_invalid_for_good() {
+        let r = ring(&pool(2));
+        let t0 = Instant::now();
+        assert_eq!(
+            r.report_failure(1, ErrorKind::Auth, None, t0),
+            Some(KeyState::Invalid)
+        );
+        assert_eq!(r.report_failure(1, ErrorKind::Auth, None, t0), None);
+        // Nothing lifts it: time, nor a later throttle or quota report.
+        let later = Some(Duration::from_millis(1));
+        assert_eq!(r.report_failure(1, ErrorKind::RateLimited, later, t0), None);
+        assert_eq!(
+            r.report_failure(1, ErrorKind::QuotaExhausted, later, t0),
+            None
+        );
+        tokio::time::advance(Duration::from_secs(1000 * 3600)).await;
+        let now = Instant::now();
+        assert_eq!(r.pick(now, &[0]), None);
+        assert_eq!(r.health(now)[1].state, KeyState::Invalid);
+        r.report_failure(0, ErrorKind::Auth, None, now);
+        assert_eq!(r.pick(now, &[]), None);
+        assert_eq!(r.next_ready(now), None, "every key invalid");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_keys_out_pick_none_and_next_ready_says_when() {
+        let r = ring(&pool(3));
+        let t0 = Instant::now();
+        r.report_failure(0, ErrorKind::RateLimited, Some(Duration::from_secs(5)), t0);
+        r.report_failure(
+            1,
+            ErrorKind::QuotaExhausted,
+            Some(Duration::from_secs(3)),
+            t0,
+        );
+        r.report_failure(2, ErrorKind::Auth, None, t0);
+        assert_eq!(r.pick(t0, &[]), None);
+        let at = r.next_ready(t0).expect("a key comes back");
+        assert_eq!(at, t0 + Duration::from_secs(3));
+        tokio::time::advance(at - t0).await;
+        assert_eq!(r.pick(Instant::now(), &[]), Some(1));
+        assert_eq!(
+            r.next_ready(Instant::now()),
+            Some(t0 + Duration::from_secs(5))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn counts_and_other_failures() {
+        let r = ring(&pool(2));
+        let now = Instant::now();
+        r.report_success(0);
+        r.report_success(0);
+        for kind in [
+            ErrorKind::Server,
+            ErrorKind::Timeout,
+            ErrorKind::InvalidRequest,
+        ] {
+            assert_eq!(
+                r.report_failure(0, kind, Some(Duration::from_secs(9)), now),
+                None
+            );
+        }
+        let h = r.health(now);
+        assert_eq!((h[0].served, h[0].failures), (2, 3));
+        assert_eq!((h[1].served, h[1].failures), (0, 0));
+        assert_eq!(h[0].state, KeyState::Ready);
+        assert_eq!(h[1].label, *r.label(1));
+        let json = serde_json::to_value(&h[0]).expect("json");
+        assert_eq!(json["state"], serde_json::json!({"state": "ready"}));
+        let resting = serde_json::to_value(KeyState::Resting { for_ms: 5 }).expect("json");
+        assert_eq!(
+            resting,
+            serde_json::json!({"state": "resting", "for_ms": 5})
+        );
+        assert_eq!(json["label"]["index"], 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn indexes_out_of_range_do_not_panic() {
+        let r = ring(&pool(2));
+        let now = Instant::now();
+        for i in [2, 99, usize::MAX] {
+            assert_eq!(r.report_failure(i, ErrorKind::Auth, None, now), None);
+            r.report_success(i);
+            assert_eq!(r.label(i).index, usize::MAX);
+            let e = r.provider(i).validate().expect_err("no such key");
+            assert_eq!(e.kind(), ErrorKind::Config);
+        }
+        assert_eq!(picks(&r, 2), [0, 1]);
+        // Instants before the ring was made count as its start.
+        let before = now.checked_sub(Duration::from_secs(5)).unwrap_or(now);
+        assert!(r.pick(before, &[]).is_some());
+    }
+
+    #[test]
+    fn labels_and_fingerprints_are_stable_distinct_and_secret() {
+        let keys: Vec<ApiKey> = SECRETS.iter().map(|k| ApiKey::new(*k)).collect();
+        let labels: Vec<KeyLabel> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| KeyLabel::new(i, k))
+            .collect();
+        assert_eq!(labels[0], KeyLabel::new(0, &ApiKey::new(SECRETS[0])));
+        // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c.
+        assert_eq!(fingerprint(&ApiKey::new("a")), "af63dc4c");
+        for (i, l) in labels.iter().enumerate() {
+            assert_eq!(l.fingerprint.len(), 8);
+            assert!(l.fingerprint.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert_eq!(l.to_string(), format!("key#{i} (fp {})", l.fingerprint));
+            for other in &labels[i + 1..] {
+                assert_ne!(l.fingerprint, other.fingerprint);
+            }
+        }
+        let p = pool(3);
+        let shown = format!("{p:?} {:?} {}", labels, labels[0]);
+        for (l, secret) in labels.iter().zip(SECRETS) {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains(&l.fingerprint), "{shown}");
+        }
+        assert!(shown.contains("keys: 3"), "{shown}");
+        let r = ring(&p);
+        let shown = format!("{r:?} {:?}", r.health(Instant::now()));
+        assert!(SECRETS.iter().all(|s| !shown.contains(s)), "{shown}");
+        assert_eq!(r.label(2), &labels[2]);
+    }
+
+    #[test]
+    fn validate_refuses_bad_pools_without_showing_keys() {
+        assert!(pool(3).validate().is_ok());
+        assert_eq!(
+            (KeyPool::default().len(), KeyPool::default().is_empty()),
+            (0, true)
+        );
+        assert_eq!(KeyPool::default().strategy(), KeyStrategy::RoundRobin);
+        assert_eq!(
+            pool(2).weighted().round_robin().strategy(),
+            KeyStrategy::RoundRobin
+        );
+        let cases = [
+            (KeyPool::new(), "no keys"),
+            (pool(1).key(""), "key#1 of the key pool is empty"),
+            (pool(1).key("  "), "key#1 of the key pool is empty"),
+            (pool(2).weighted_key("sk-zero-weight", 0), "weight 0"),
+            (pool(3).key(SECRETS[1]), "is the same key as key#1"),
+        ];
+        for (pool, expected) in cases {
+            let e = pool.validate().expect_err(expected);
+            assert_eq!(e.kind(), ErrorKind::Config);
+            let shown = format!("{e} {e:?}");
+            assert!(shown.contains(expected), "{shown}");
+            for secret in SECRETS.iter().chain(&["sk-zero-weight"]) {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
+        let e = pool(3).key(SECRETS[1]).validate().expect_err("duplicate");
+        let label = KeyLabel::new(3, &ApiKey::new(SECRETS[1]));
+        assert!(e.message().contains(&label.to_string()), "{e}");
+    }
+
+    #[test]
+    fn ring_builds_one_provider_per_key() {
+        let base = Keyed::default();
+        let r = KeyRing::new("test", &base, &pool(3)).expect("ring");
+        let given = base.given.lock().map(|g| g.clone()).unwrap_or_default();
+        assert_eq!(given, SECRETS);
+        assert_eq!(r.provider(1).name(), "keyed");
+        // A provider that cannot swap keys, a bad pool, a key its provider cannot send.
+        let e = KeyRing::new("local", &Keyless, &pool(2)).expect_err("no keys to swap");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("\"local\" (keyless)"), "{e}");
+        let e = KeyRing::new("test", &base, &KeyPool::new()).expect_err("empty pool");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().starts_with("provider \"test\""), "{e}");
+        let e = KeyRing::new("test", &base, &pool(1).key("sk-bad\nkey")).expect_err("bad key");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        let label = KeyLabel::new(1, &ApiKey::new("sk-bad\nkey"));
+        assert!(e.message().contains(&label.to_string()), "{e}");
+        assert!(!format!("{e} {e:?}").contains("sk-bad"), "{e:?}");
+    }
+
+    #[test]
+    fn concurrent_picks_share_the_keys_evenly() {
+        fn shared<T: Send + Sync>(_: &T) {}
+        let r = ring(&pool(3));
+        shared(&r);
+        let now = Instant::now();
+        let counts: Vec<AtomicU64> = (0..3).map(|_| AtomicU64::new(0)).collect();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..3000 {
+                        if let Some(i) = r.pick(now, &[]) {
+                            counts[i].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let counts: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        assert_eq!(counts.iter().sum::<u64>(), 12_000);
+        assert!(
+            counts.iter().all(|&c| (3500..=4500).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}

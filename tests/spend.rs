@@ -1,0 +1,554 @@
+//! Spend control over real HTTP on the loopback simulator (and, for the window's reset,
+//! tokio's paused clock with an in-process provider): budgets that refuse or downgrade,
+//! client-side rate limits that keep the relay under a vendor's limit, and key pools.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use polyrelay::accounting::{BudgetEvent, BudgetEventKind, Observer};
+use polyrelay::spend::BudgetUnit;
+use polyrelay::spend::budget::{Budget, BudgetPeriod};
+use polyrelay::spend::keys::{KeyPool, KeyState};
+use polyrelay::spend::limiter::RateLimit;
+use polyrelay::{Chain, ChatRequest, ErrorKind, Price, Relay, Target};
+use support::*;
+
+async fn sim() -> Simulator {
+    Simulator::start().await.expect("simulator starts")
+}
+
+/// Collects budget events as "kind name route".
+#[derive(Clone, Default)]
+struct BudgetLog(Arc<Mutex<Vec<String>>>);
+
+impl Observer for BudgetLog {
+    fn budget(&self, e: &BudgetEvent<'_>) {
+        let line = format!("{:?} {} {}", e.kind, e.name, e.route.unwrap_or("-"));
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+impl BudgetLog {
+    fn kinds(&self, kind: BudgetEventKind) -> usize {
+        let k = format!("{kind:?} ");
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(&k))
+            .count()
+    }
+}
+
+fn premium_and_cheap(sim: &Simulator) -> polyrelay::RelayBuilder {
+    Relay::builder()
+        .provider("sim", openai_at(sim, "sk-test"))
+        .route("premium", Chain::of(["sim/gpt-4o"]))
+        .route("cheap", Chain::of(["sim/gpt-4o-mini"]))
+}
+
+fn ticket() -> ChatRequest {
+    ChatRequest::new("premium")
+        .user("Where is my order #4411? It was due on Monday.")
+        .max_tokens(40)
+}
+
+#[tokio::test]
+async fn a_spent_budget_refuses_with_budget_exceeded_and_sends_nothing() {
+    let sim = sim().await;
+    sim.set_default(Reply::text("Your order ships tomorrow."));
+    let log = BudgetLog::default();
+    let relay = premium_and_cheap(&sim)
+        .budget(
+            Budget::usd("premium-daily", 0.0015)
+                .for_route("premium")
+                .per(BudgetPeriod::Day),
+        )
+        .observer(log.clone())
+        .build()
+        .unwrap();
+    let mut served = 0;
+    let mut spent = 0.0;
+    let err = loop {
+        match relay.chat(ticket()).await {
+            Ok(resp) => {
+                served += 1;
+                spent += resp.meta.cost.expect("gpt-4o is priced");
+                assert!(served < 100, "the budget never refused");
+            }
+            Err(e) => break e,
+        }
+    };
+    assert!(served >= 1);
+    assert_eq!(err.kind(), ErrorKind::BudgetExceeded);
+    let ex = err.budget().expect("which budget");
+    assert_eq!(ex.budget, "premium-daily");
+    assert_eq!(ex.unit, BudgetUnit::Usd);
+    assert_eq!(ex.limit, 0.0015);
+    assert!((ex.spent - spent).abs() < 1e-9, "{} vs {spent}", ex.spent);
+    assert!(ex.spent + ex.estimate > ex.limit && ex.spent <= ex.limit);
+    assert!(ex.resets_at > SystemTime::now());
+    assert!(ex.resets_at <= SystemTime::now() + Duration::from_secs(24 * 3600));
+    // Refused before sending: the vendor saw only the served calls.
+    assert_eq!(sim.requests_for("gpt-4o").len(), served);
+    // Other routes are not under this budget.
+    let cheap = relay
+        .chat(ChatRequest::new("cheap").user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(cheap.meta.route.as_deref(), Some("cheap"));
+    let status = &relay.budgets()[0];
+    assert_eq!(status.name, "premium-daily");
+    assert!((status.spent - spent).abs() < 1e-9);
+    assert_eq!(status.reserved, 0.0);
+    assert_eq!(log.kinds(BudgetEventKind::Rejected), 1);
+    assert_eq!(log.kinds(BudgetEventKind::Exhausted), 1);
+    // The stats count the refusal as a failed call of its route.
+    let stats = relay.stats();
+    let refused: u64 = stats
+        .total
+        .iter()
+        .filter(|r| r.route == "premium")
+        .map(|r| r.errors.get("budget_exceeded").copied().unwrap_or(0) + r.failures)
+        .sum();
+    assert!(refused >= 1, "{:?}", stats.total);
+}
+
+#[tokio::test]
+async fn a_spent_budget_downgrades_to_its_cheaper_route() {
+    let sim = sim().await;
+    sim.set_default(Reply::text("Your order ships tomorrow."));
+    let log = BudgetLog::default();
+    let relay = premium_and_cheap(&sim)
+        .budget(
+            Budget::usd("premium-hourly", 0.0006)
+                .for_route("premium")
+                .per(BudgetPeriod::Hour)
+                .downgrade_to("cheap"),
+        )
+        .observer(log.clone())
+        .build()
+        .unwrap();
+    let mut routes = Vec::new();
+    for _ in 0..8 {
+        let resp = relay.chat(ticket()).await.unwrap();
+        routes.push(resp.meta.route.as_deref().unwrap_or("?").to_owned());
+    }
+    let first_cheap = routes
+        .iter()
+        .position(|r| r == "cheap")
+        .expect("downgraded");
+    assert!(first_cheap >= 1, "{routes:?}");
+    assert!(
+        routes[first_cheap..].iter().all(|r| r == "cheap"),
+        "{routes:?}"
+    );
+    assert_eq!(sim.requests_for("gpt-4o").len(), first_cheap);
+    assert_eq!(sim.requests_for("gpt-4o-mini").len(), 8 - first_cheap);
+    assert_eq!(log.kinds(BudgetEventKind::Downgraded), 8 - first_cheap);
+    assert!(
+        log.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l == "Downgraded premium-hourly cheap")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_calendar_budget_resets_at_the_end_of_its_window() {
+    // 15 tokens per call (10 in, 5 out); each is estimated at its input and `max_tokens`.
+    let relay = Relay::builder()
+        .provider("fixed", FixedProvider)
+        .route(
+            "r",
+            Chain::new().target(Target::new("fixed", "m").price(Price::per_million(1.0, 1.0))),
+        )
+        .budget(Budget::tokens("per-minute", 35).per(BudgetPeriod::Minute))
+        .build()
+        .unwrap();
+    let req = ChatRequest::new("r").user("x").max_tokens(5);
+    relay.chat(&req).await.unwrap();
+    relay.chat(&req).await.unwrap();
+    let err = relay.chat(&req).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BudgetExceeded);
+    let ex = err.budget().unwrap().clone();
+    assert_eq!(
+        (ex.unit, ex.spent, ex.limit),
+        (BudgetUnit::Tokens, 30.0, 35.0)
+    );
+    // The window is a UTC minute: it resets within the next 60 s.
+    let wait = ex
+        .resets_at
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    assert!(wait <= Duration::from_secs(60), "{wait:?}");
+    // A second before the reset: still refused.
+    tokio::time::advance(wait.saturating_sub(Duration::from_secs(1))).await;
+    if wait > Duration::from_secs(2) {
+        assert_eq!(
+            relay.chat(&req).await.unwrap_err().kind(),
+            ErrorKind::BudgetExceeded
+        );
+    }
+    tokio::time::advance(Duration::from_secs(2)).await;
+    relay.chat(&req).await.expect("a new window");
+    assert_eq!(relay.budgets()[0].spent, 15.0);
+}
+
+#[tokio::test]
+async fn many_concurrent_requests_at_the_edge_never_overshoot() {
+    let sim = sim().await;
+    // Every answer takes 300 ms, so all the calls reserve before any settles.
+    sim.set_default(Reply::text("ok").delay(Duration::from_millis(300)));
+    let limit = 1_000u64;
+    let relay = premium_and_cheap(&sim)
+        .budget(Budget::tokens("edge", limit))
+        .build()
+        .unwrap();
+    let calls = (0..40).map(|_| {
+        let relay = relay.clone();
+        tokio::spawn(async move { relay.chat(ticket()).await })
+    });
+    let results = guarded(futures::future::join_all(calls)).await;
+    let mut served = Vec::new();
+    let mut estimate = None;
+    for r in results {
+        match r.unwrap() {
+            Ok(resp) => served.push(resp),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::BudgetExceeded);
+                estimate = Some(e.budget().unwrap().estimate);
+            }
+        }
+    }
+    let estimate = estimate.expect("some calls were refused");
+    assert_eq!(served.len() as f64, (limit as f64 / estimate).floor());
+    let used: u64 = served.iter().map(|r| r.usage.unwrap().total_tokens()).sum();
+    assert!(used <= limit);
+    assert_eq!(sim.requests_for("gpt-4o").len(), served.len());
+    let status = &relay.budgets()[0];
+    assert_eq!(status.spent, used as f64);
+    assert_eq!(status.reserved, 0.0);
+}
+
+// ---- client-side rate limits ----
+
+fn mini_then_4o(sim: &Simulator) -> polyrelay::RelayBuilder {
+    Relay::builder()
+        .provider("sim", openai_at(sim, "sk-test"))
+        .route("r", Chain::of(["sim/gpt-4o-mini", "sim/gpt-4o"]))
+}
+
+#[tokio::test]
+async fn a_limited_target_fails_over_before_the_vendor_says_429() {
+    let sim = sim().await;
+    sim.set_default(Reply::text("ok"));
+    // The vendor allows 5 requests a minute on gpt-4o-mini, then answers 429.
+    sim.limit_requests("gpt-4o-mini", 5, Duration::from_secs(60));
+    let relay = mini_then_4o(&sim)
+        .rate_limit(
+            "sim/gpt-4o-mini",
+            RateLimit::new().requests_per_minute(5).fail_over(),
+        )
+        .build()
+        .unwrap();
+    let calls = (0..12).map(|_| {
+        let relay = relay.clone();
+        tokio::spawn(async move { relay.chat(ChatRequest::new("r").user("hi")).await })
+    });
+    let mut by_model = std::collections::BTreeMap::<String, usize>::new();
+    for r in guarded(futures::future::join_all(calls)).await {
+        let resp = r.unwrap().expect("every call is served");
+        *by_model
+            .entry(resp.meta.served_by.unwrap().model.to_string())
+            .or_default() += 1;
+        // Nothing was sent that the vendor refused.
+        assert!(resp.meta.attempts.iter().all(|a| a.failure().is_none()));
+    }
+    assert_eq!(sim.rate_limited("gpt-4o-mini"), 0);
+    assert_eq!(by_model.get("gpt-4o-mini"), Some(&5));
+    assert_eq!(by_model.get("gpt-4o"), Some(&7));
+    assert_eq!(sim.requests_for("gpt-4o-mini").len(), 5);
+    let h = relay.health();
+    let mini = h
+        .iter()
+        .find(|t| &*t.target.model == "gpt-4o-mini")
+        .unwrap();
+    assert!(mini.limiter.is_some());
+}
+
+#[tokio::test]
+async fn the_vendors_headers_make_the_relay_wait_instead_of_collecting_429s() {
+    let sim = sim().await;
+    sim.set_default(Reply::text("ok"));
+    // 3 requests per 1.5 s; every answer says how many are left and when they reset.
+    sim.limit_requests("gpt-4o-mini", 3, Duration::from_millis(1500));
+    let relay = mini_then_4o(&sim)
+        // No client-side quota of its own: the headers alone hold it back.
+        .rate_limit(
+            "sim/gpt-4o-mini",
+            RateLimit::new()
+                .max_concurrent(8)
+                .wait_up_to(Duration::from_secs(5)),
+        )
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..7 {
+        let resp = guarded(relay.chat(ChatRequest::new("r").user("hi")))
+            .await
+            .expect("served");
+        assert_eq!(
+            resp.meta.served_by.unwrap().model.as_ref(),
+            "gpt-4o-mini",
+            "it waited rather than failing over"
+        );
+        assert_eq!(resp.meta.attempts.len(), 1);
+    }
+    assert_eq!(sim.rate_limited("gpt-4o-mini"), 0);
+    assert!(sim.requests_for("gpt-4o").is_empty());
+    // Seven requests at three per 1.5 s: at least two resets waited for.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_429_holds_the_limiter_for_its_retry_after() {
+    let sim = sim().await;
+    sim.script(
+        "gpt-4o-mini",
+        [
+            Reply::openai_error(429, "requests", Some("rate_limit_exceeded"), "slow down")
+                .header("retry-after", "30"),
+            Reply::text("ok"),
+        ],
+    );
+    sim.script("gpt-4o", [Reply::text("fallback")]);
+    let relay = Relay::builder()
+        .provider("sim", openai_at(&sim, "sk-test"))
+        .route(
+            "r",
+            Chain::new()
+                .target(Target::new("sim", "gpt-4o-mini").max_attempts(1))
+                .target("sim/gpt-4o"),
+        )
+        .rate_limit("sim/gpt-4o-mini", RateLimit::new().requests_per_minute(100))
+        .build()
+        .unwrap();
+    let first = relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    assert_eq!(first.text(), "fallback");
+    // The next calls do not knock on the target the vendor asked to wait 30 s.
+    for _ in 0..3 {
+        let resp = relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+        assert_eq!(resp.meta.served_by.unwrap().model.as_ref(), "gpt-4o");
+        assert_eq!(resp.meta.attempts.len(), 1);
+    }
+    assert_eq!(sim.requests_for("gpt-4o-mini").len(), 1);
+    // The limiter says so (the breaker opened for the same 30 s).
+    let h = relay.health();
+    let mini = h
+        .iter()
+        .find(|t| &*t.target.model == "gpt-4o-mini")
+        .unwrap();
+    let held = mini.limiter.as_ref().unwrap().held_for.expect("held");
+    assert!(
+        held > Duration::from_secs(25) && held <= Duration::from_secs(30),
+        "{held:?}"
+    );
+}
+
+// ---- key pools ----
+
+#[derive(Clone, Default)]
+struct KeyLog(Arc<Mutex<Vec<String>>>);
+
+impl Observer for KeyLog {
+    fn key_state(&self, e: &polyrelay::accounting::KeyEvent<'_>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {:?} {}", e.key.index, e.state, e.error));
+    }
+}
+
+fn pooled(sim: &Simulator, log: &KeyLog) -> Relay {
+    mini_then_4o(sim)
+        .key_pool("sim", KeyPool::new().key("sk-one-AAAA").key("sk-two-BBBB"))
+        .observer(log.clone())
+        .build()
+        .unwrap()
+}
+
+fn keys_sent(sim: &Simulator, model: &str) -> Vec<String> {
+    sim.requests_for(model)
+        .iter()
+        .map(|r| r.header("authorization").unwrap_or("-").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_key_out_of_quota_is_parked_and_the_next_key_serves() {
+    let sim = sim().await;
+    sim.script(
+        "gpt-4o-mini",
+        [
+            Reply::openai_error(
+                429,
+                "insufficient_quota",
+                Some("insufficient_quota"),
+                "You exceeded your current quota, please check your plan and billing details.",
+            ),
+            Reply::text("ok"),
+        ],
+    );
+    let log = KeyLog::default();
+    let relay = pooled(&sim, &log);
+    let first = relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    assert_eq!(first.text(), "ok");
+    // The next key of the same provider, before the next target.
+    assert_eq!(first.meta.attempts.len(), 2);
+    assert!(
+        first
+            .meta
+            .attempts
+            .iter()
+            .all(|a| a.target.model.as_ref() == "gpt-4o-mini")
+    );
+    assert_eq!(
+        first.meta.attempts[0].failure(),
+        Some(ErrorKind::QuotaExhausted)
+    );
+    for _ in 0..3 {
+        relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    }
+    assert_eq!(
+        keys_sent(&sim, "gpt-4o-mini"),
+        [
+            "Bearer sk-one-AAAA",
+            "Bearer sk-two-BBBB",
+            "Bearer sk-two-BBBB",
+            "Bearer sk-two-BBBB",
+            "Bearer sk-two-BBBB"
+        ]
+    );
+    assert!(sim.requests_for("gpt-4o").is_empty());
+    let h = relay.health();
+    let mini = h
+        .iter()
+        .find(|t| &*t.target.model == "gpt-4o-mini")
+        .unwrap();
+    assert_eq!(mini.keys.len(), 2);
+    assert!(
+        matches!(mini.keys[0].state, KeyState::Parked { for_ms } if for_ms > 3_000_000),
+        "{:?}",
+        mini.keys[0]
+    );
+    assert_eq!(mini.keys[1].state, KeyState::Ready);
+    // The key's failure is not the target's: its breaker saw no failure.
+    assert_eq!(mini.consecutive_failures, 0);
+    let events = log.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].starts_with("0 Parked"), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_429_rests_the_key_not_the_target() {
+    let sim = sim().await;
+    sim.script(
+        "gpt-4o-mini",
+        [
+            Reply::openai_error(429, "requests", Some("rate_limit_exceeded"), "slow down")
+                .header("retry-after", "20"),
+            Reply::text("ok"),
+        ],
+    );
+    let log = KeyLog::default();
+    let relay = pooled(&sim, &log);
+    let started = std::time::Instant::now();
+    let resp = relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    // No 20 s wait: the other key went at once.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(resp.meta.attempts.len(), 2);
+    let h = relay.health();
+    let mini = h
+        .iter()
+        .find(|t| &*t.target.model == "gpt-4o-mini")
+        .unwrap();
+    assert!(
+        matches!(mini.keys[0].state, KeyState::Resting { for_ms } if (15_000..=20_000).contains(&for_ms)),
+        "{:?}",
+        mini.keys[0]
+    );
+    assert_eq!(mini.state, polyrelay::BreakerState::Closed);
+    assert_eq!(mini.consecutive_failures, 0);
+}
+
+#[tokio::test]
+async fn an_invalid_key_is_parked_and_reported_and_keys_never_show() {
+    let sim = sim().await;
+    sim.script(
+        "gpt-4o-mini",
+        [
+            Reply::openai_error(
+                401,
+                "invalid_request_error",
+                Some("invalid_api_key"),
+                "Incorrect API key provided.",
+            ),
+            Reply::text("ok"),
+        ],
+    );
+    let log = KeyLog::default();
+    let relay = pooled(&sim, &log);
+    relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    assert_eq!(
+        keys_sent(&sim, "gpt-4o-mini"),
+        [
+            "Bearer sk-one-AAAA",
+            "Bearer sk-two-BBBB",
+            "Bearer sk-two-BBBB"
+        ]
+    );
+    let h = relay.health();
+    let mini = h
+        .iter()
+        .find(|t| &*t.target.model == "gpt-4o-mini")
+        .unwrap();
+    assert_eq!(mini.keys[0].state, KeyState::Invalid);
+    assert_eq!(log.0.lock().unwrap().len(), 1);
+    assert!(log.0.lock().unwrap()[0].starts_with("0 Invalid"));
+    // Every key refused: the error names keys by label only.
+    sim.script(
+        "gpt-4o-mini",
+        [Reply::openai_error(
+            401,
+            "invalid_request_error",
+            Some("invalid_api_key"),
+            "Incorrect API key provided.",
+        )],
+    );
+    sim.script(
+        "gpt-4o",
+        [Reply::openai_error(500, "server_error", None, "down")],
+    );
+    let err = relay
+        .chat(ChatRequest::new("r").user("hi"))
+        .await
+        .unwrap_err();
+    let shown = format!(
+        "{err} {err:?} {:?} {:?} {}",
+        relay.health(),
+        relay,
+        serde_json::to_string(&mini.keys).unwrap()
+    );
+    for secret in ["sk-one-AAAA", "sk-two-BBBB", "AAAA", "BBBB"] {
+        assert!(!shown.contains(secret), "{secret} shown in {shown}");
+    }
+}
