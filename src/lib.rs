@@ -38,4 +38,7 @@ pub use relay::{
 /// ([`http::default_client_builder`]) needs no dependency of its own.
 pub use reqwest;
 pub use secret::ApiKey;
+pub use spend::budget::Budget;
+pub use spend::keys::KeyPool;
+pub use spend::limiter::RateLimit;
 pub use types::*;

@@ -266,6 +266,14 @@ fn the_readme_example_file_builds() {
     assert_eq!(d.routers[0].rules.len(), 5);
     let fast = d.routes.iter().find(|r| r.name == "fast").unwrap();
     assert_eq!(fast.targets[0].price.as_ref().unwrap().input, 0.15);
+    assert_eq!(relay.budgets()[0].name, "strong-daily");
+    let health = relay.health();
+    let mini = health
+        .iter()
+        .find(|h| h.target.to_string() == "openai/gpt-4o-mini")
+        .unwrap();
+    assert!(mini.limiter.is_some());
+    assert!(health.iter().any(|h| h.keys.len() == 2));
     // Keys never show in what the relay says about itself.
     assert!(!format!("{d:?}").contains("test-key-for"), "{d:?}");
     std::fs::remove_dir_all(&dir).ok();

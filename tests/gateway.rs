@@ -557,3 +557,30 @@ async fn upstream_failures_map_to_502_503_and_504() {
     let resp = post(&gw.url, &json!({ "model": "slow", "messages": hi() })).await;
     assert_eq!(resp.status(), 504);
 }
+
+#[tokio::test]
+async fn a_spent_budget_is_a_429_with_when_it_resets() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(Reply::openai_text("ok"));
+    let url = format!("{}/v1", sim.base_url());
+    let relay = Relay::builder()
+        .provider("sim", OpenAi::new("sk-sim").base_url(&url))
+        .route("support", Chain::of(["sim/primary"]))
+        .budget(
+            polyrelay::Budget::tokens("tiny", 1).per(polyrelay::spend::budget::BudgetPeriod::Hour),
+        )
+        .build()
+        .unwrap();
+    let gw = gateway(relay, GatewayOptions::default()).await;
+    let resp = post(&gw.url, &json!({ "model": "support", "messages": hi() })).await;
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "budget_exceeded", "{body}");
+    assert!(sim.requests().is_empty());
+}

@@ -552,3 +552,87 @@ async fn an_invalid_key_is_parked_and_reported_and_keys_never_show() {
         assert!(!shown.contains(secret), "{secret} shown in {shown}");
     }
 }
+
+#[tokio::test]
+async fn a_stream_counts_its_usage_as_it_arrives_and_settles_at_its_end() {
+    use futures::StreamExt;
+    let sim = sim().await;
+    // 300 output tokens though the request asked for at most 5: the estimate falls short.
+    let frames = tokens("s", 0, 300, 40);
+    let n = frames.len();
+    sim.script("gpt-4o", [Reply::sse(frames.clone()).stall_after(n - 1)]);
+    let relay = premium_and_cheap(&sim)
+        .budget(Budget::tokens("stream", 100_000))
+        .build()
+        .unwrap();
+    let req = ChatRequest::new("premium").user("hi").max_tokens(5);
+    let mut stream = guarded(relay.chat_stream(&req)).await.unwrap();
+    let mut seen_usage = false;
+    while let Some(chunk) = guarded(stream.next()).await {
+        if chunk.unwrap().usage.is_some() {
+            seen_usage = true;
+            break;
+        }
+    }
+    assert!(seen_usage);
+    // The stream is still open (stalled before [DONE]): its usage already counts.
+    let b = &relay.budgets()[0];
+    assert_eq!(b.spent + b.reserved, 340.0, "{b:?}");
+    drop(stream);
+    // Dropped: settled at what it reported.
+    let b = &relay.budgets()[0];
+    assert_eq!((b.spent, b.reserved), (340.0, 0.0), "{b:?}");
+}
+
+#[tokio::test]
+async fn a_retried_and_failed_over_call_is_counted_once_per_billed_attempt() {
+    let sim = sim().await;
+    // A 500 and a 503 on its retry (neither reports usage: not billed), then the
+    // fallback's answer.
+    sim.script(
+        "gpt-4o-mini",
+        [
+            Reply::openai_error(500, "server_error", None, "boom"),
+            Reply::openai_error(503, "server_error", None, "still down"),
+        ],
+    );
+    sim.script("gpt-4o", [Reply::text("served")]);
+    let relay = Relay::builder()
+        .provider("sim", openai_at(&sim, "sk-test"))
+        .route(
+            "r",
+            Chain::new()
+                .target(
+                    Target::new("sim", "gpt-4o-mini").retry(
+                        polyrelay::RetryPolicy::default()
+                            .max_attempts(2)
+                            .backoff(Duration::from_millis(1), Duration::from_millis(1)),
+                    ),
+                )
+                .target("sim/gpt-4o"),
+        )
+        .budget(Budget::tokens("all", 1_000_000))
+        .budget(Budget::usd("money", 10.0))
+        .build()
+        .unwrap();
+    let resp = relay
+        .chat(ChatRequest::new("r").user("Where is my order?"))
+        .await
+        .unwrap();
+    assert_eq!(resp.meta.attempts.len(), 3);
+    let b = relay.budgets();
+    // Only the served attempt reported usage: it alone is counted, once.
+    assert_eq!(b[0].spent, resp.usage.unwrap().total_tokens() as f64);
+    assert!((b[1].spent - resp.meta.cost.unwrap()).abs() < 1e-12);
+    assert_eq!((b[0].reserved, b[1].reserved), (0.0, 0.0));
+    // The same again: twice the spend, not more.
+    let again = relay
+        .chat(ChatRequest::new("r").user("Where is my order?"))
+        .await
+        .unwrap();
+    let b2 = relay.budgets();
+    assert_eq!(
+        b2[0].spent,
+        (resp.usage.unwrap().total_tokens() + again.usage.unwrap().total_tokens()) as f64
+    );
+}

@@ -224,6 +224,12 @@ fn classify(e: &Error) -> (StatusCode, &'static str, Option<String>) {
             "insufficient_quota",
             Some("insufficient_quota".to_owned()),
         ),
+        // LiteLLM answers a spent budget with 429 too; the code says which limit it is.
+        ErrorKind::BudgetExceeded => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "budget_exceeded",
+            Some("budget_exceeded".to_owned()),
+        ),
         ErrorKind::Timeout => upstream(StatusCode::GATEWAY_TIMEOUT),
         ErrorKind::Overloaded => upstream(StatusCode::SERVICE_UNAVAILABLE),
         ErrorKind::Config => (
@@ -254,7 +260,12 @@ fn relay_error(e: &Error) -> Response {
     let (status, kind, code) = classify(e);
     let mut resp = error_body(status, &message_of(e), kind, code.as_deref());
     if status == StatusCode::TOO_MANY_REQUESTS {
-        let wait = e.retry_after().or_else(|| {
+        let budget_reset = e.budget().map(|b| {
+            b.resets_at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+        });
+        let wait = e.retry_after().or(budget_reset).or_else(|| {
             e.attempts()
                 .iter()
                 .filter_map(|a| a.error.as_ref()?.retry_after())

@@ -757,6 +757,22 @@ fn admit(
     Ok((key, (key_permit, target_permit)))
 }
 
+/// Benchmarks only: [`admit`] for a first attempt.
+pub(crate) fn bench_admit(
+    target: &ResolvedTarget,
+    tokens: u32,
+    now: Instant,
+) -> Result<(Option<usize>, Permits), Instant> {
+    admit(target, 0, &[], tokens, now)
+}
+
+/// Benchmarks only: the limits' reconciliation after an answer of `actual` tokens.
+pub(crate) fn bench_reconcile(target: &ResolvedTarget, estimated: u32, actual: u64, now: Instant) {
+    if let Some(l) = &target.state.limiter {
+        l.reconcile(estimated, actual, now);
+    }
+}
+
 /// A wait no deadline allows.
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 

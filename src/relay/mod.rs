@@ -277,6 +277,16 @@ impl Relay {
         }
     }
 
+    /// Benchmarks only: spend control's bookkeeping for one request on route `route`'s first
+    /// target, as a call does it (budgets reserve then settle; the target's and its pool
+    /// key's limiters admit, free and reconcile).
+    #[doc(hidden)]
+    pub fn bench_spend(&self, route: &str) -> Result<BenchSpend, Error> {
+        let inner = self.inner();
+        let route = inner.resolve_name(route)?;
+        Ok(BenchSpend { route })
+    }
+
     /// The model catalog the relay's targets take their defaults from.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.current().catalog.clone()
@@ -902,6 +912,64 @@ impl BenchStats {
                 duration: Duration::from_millis(420),
             });
         }
+    }
+}
+
+/// Benchmarks only: see [`Relay::bench_spend`].
+#[doc(hidden)]
+pub struct BenchSpend {
+    route: Arc<Route>,
+}
+
+impl BenchSpend {
+    /// One request's bookkeeping: reserve an estimate of 500 input and 200 output tokens
+    /// under the budgets, take a place under the limits, then settle and reconcile with
+    /// 420 in, 80 out. Returns whether the budgets and limits let it through.
+    #[doc(hidden)]
+    pub fn cycle(&self) -> bool {
+        let route = &*self.route;
+        let now = Instant::now();
+        let mut admitted = true;
+        let charge = match &route.acct.budgets {
+            Some(b) => {
+                let query = BudgetQuery {
+                    route: &route.name,
+                    intent: Some("billing"),
+                    labels: &[],
+                    tags: &[],
+                };
+                match b.reserve(&query, estimate(route, 500, 200)) {
+                    Ok(c) => Some(c),
+                    Err(_) => {
+                        admitted = false;
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        if let Some(t) = route.targets.first() {
+            match engine::bench_admit(t, 700, now) {
+                Ok(permits) => {
+                    drop(permits);
+                    engine::bench_reconcile(t, 700, 500, now);
+                }
+                Err(_) => admitted = false,
+            }
+        }
+        if let Some(c) = charge {
+            let usage = crate::types::Usage::new(420, 80);
+            let usd = route
+                .targets
+                .first()
+                .and_then(|t| t.price.as_ref())
+                .map(|p| p.cost(&usage));
+            c.settle(Spend {
+                usd,
+                tokens: usage.total_tokens(),
+            });
+        }
+        admitted
     }
 }
 

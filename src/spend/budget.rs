@@ -116,7 +116,9 @@ impl Budget {
         self
     }
 
-    /// Limits only the requests that carry this tag.
+    /// Limits only the requests that carry this tag: a label of the request
+    /// ([`ChatRequest::label`](crate::ChatRequest::label), e.g. a team or a customer tier) or
+    /// a tag it requires of its targets.
     pub fn for_tag(mut self, tag: impl Into<String>) -> Self {
         self.scope = BudgetScope::Tag(tag.into());
         self
@@ -282,10 +284,8 @@ impl BudgetScope {
         match self {
             BudgetScope::Global => true,
             BudgetScope::Route(r) => q.route == r,
-            BudgetScope::Intent(i) => {
-                q.intent == Some(i.as_str()) || q.labels.iter().any(|l| l == i)
-            }
-            BudgetScope::Tag(t) => q.tags.iter().any(|x| x == t),
+            BudgetScope::Intent(i) => q.intent == Some(i.as_str()),
+            BudgetScope::Tag(t) => q.labels.iter().chain(q.tags).any(|x| x == t),
         }
     }
 }
@@ -331,11 +331,12 @@ pub(crate) type Notify = Arc<dyn Fn(&BudgetEvent<'_>) + Send + Sync>;
 pub(crate) struct BudgetQuery<'a> {
     /// The route it is sent on.
     pub route: &'a str,
-    /// Its intent hint.
+    /// Its intent: the request's hint, else the label a classifier gave it.
     pub intent: Option<&'a str>,
-    /// The labels routing gave it (a classifier's among them).
+    /// The request's free-form labels ([`ChatRequest::label`](crate::ChatRequest::label)).
     pub labels: &'a [String],
-    /// Its tags.
+    /// The tags it requires of its targets
+    /// ([`ChatRequest::require_tags`](crate::ChatRequest::require_tags)).
     pub tags: &'a [String],
 }
 
@@ -1304,7 +1305,8 @@ mod tests {
             ..q("other")
         };
         let _c1 = b.reserve(&hint, tokens(2)).unwrap();
-        let labels = ["math".to_owned(), "code".to_owned()];
+        // A request label is a tag (not an intent).
+        let labels = ["math".to_owned(), "batch".to_owned(), "code".to_owned()];
         let label = BudgetQuery {
             labels: &labels,
             ..q("other")
@@ -1316,7 +1318,7 @@ mod tests {
             ..q("other")
         };
         assert!(b.reserve(&wrong, tokens(100)).unwrap().is_empty());
-        assert_eq!(reserved(&b), [0.0, 5.0, 0.0]);
+        assert_eq!(reserved(&b), [0.0, 2.0, 3.0]);
 
         let tags = ["x".to_owned(), "batch".to_owned()];
         let tagged = BudgetQuery {
@@ -1324,7 +1326,7 @@ mod tests {
             ..q("chat")
         };
         let _c3 = b.reserve(&tagged, tokens(4)).unwrap();
-        assert_eq!(reserved(&b), [4.0, 5.0, 4.0]);
+        assert_eq!(reserved(&b), [4.0, 2.0, 7.0]);
         let untagged = BudgetQuery {
             tags: &tags[..1],
             ..q("other")
