@@ -636,3 +636,22 @@ async fn a_retried_and_failed_over_call_is_counted_once_per_billed_attempt() {
         (resp.usage.unwrap().total_tokens() + again.usage.unwrap().total_tokens()) as f64
     );
 }
+
+#[tokio::test]
+async fn the_vendors_rate_limit_headers_reach_the_response_meta() {
+    let sim = sim().await;
+    sim.set_default(Reply::text("ok"));
+    sim.limit_requests("gpt-4o-mini", 10, Duration::from_secs(60));
+    let relay = mini_then_4o(&sim).build().unwrap();
+    let resp = relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    let info = resp.meta.rate_limit.expect("the headers, in meta");
+    assert_eq!(
+        (info.limit_requests, info.remaining_requests),
+        (Some(10), Some(9))
+    );
+    let streamed = folded(&relay, ChatRequest::new("r").user("hi"))
+        .await
+        .unwrap();
+    let info = streamed.meta.rate_limit.expect("for a stream too");
+    assert_eq!(info.remaining_requests, Some(8));
+}

@@ -542,47 +542,44 @@ impl Inner {
         }
     }
 
+    /// What a call does before its first attempt: the budgets' admission, then the plan. A
+    /// refusal is accounted here (`routing` is taken for it).
+    fn prepare(
+        &self,
+        route: Arc<Route>,
+        req: &ChatRequest,
+        routing: &mut Option<RoutingDecision>,
+        start: Instant,
+        streamed: bool,
+    ) -> Result<(Arc<Route>, Option<Charge>, Plan), Error> {
+        let (route, charge) = match self.admit(route, req, routing.as_ref()) {
+            Ok(admitted) => admitted,
+            Err((route, e)) => {
+                let (acct, name) = (&route.acct, &route.name);
+                self.failed(acct, name, req, routing.take(), &e, start, streamed, None);
+                return Err(e);
+            }
+        };
+        match Plan::build(route.clone(), req, start) {
+            Ok(plan) => Ok((route, charge, plan)),
+            Err(e) => {
+                let (acct, name) = (&route.acct, &route.name);
+                self.failed(acct, name, req, routing.take(), &e, start, streamed, charge);
+                Err(e)
+            }
+        }
+    }
+
     async fn chat_on(
         &self,
         route: Arc<Route>,
         req: &ChatRequest,
-        routing: Option<RoutingDecision>,
+        mut routing: Option<RoutingDecision>,
     ) -> Result<ChatResponse, Error> {
         let start = Instant::now();
-        let (route, charge) = match self.admit(route, req, routing.as_ref()) {
-            Ok(admitted) => admitted,
-            Err((route, e)) => {
-                self.failed(
-                    &route.acct,
-                    &route.name,
-                    req,
-                    routing,
-                    &e,
-                    start,
-                    false,
-                    None,
-                );
-                return Err(e);
-            }
-        };
+        let (route, charge, plan) = self.prepare(route, req, &mut routing, start, false)?;
         let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
         let span = call_span("chat", &route, req, routing.as_ref());
-        let plan = match Plan::build(route.clone(), req, start) {
-            Ok(p) => p,
-            Err(e) => {
-                self.failed(
-                    &route.acct,
-                    &route.name,
-                    req,
-                    routing,
-                    &e,
-                    start,
-                    false,
-                    charge,
-                );
-                return Err(e);
-            }
-        };
         let acct = &route.acct;
         let cx = &self.cx;
         let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t, a| {
@@ -599,9 +596,11 @@ impl Inner {
                 let mut resp = won.value;
                 let request_id = resp.meta.request_id.take();
                 let status = resp.meta.status;
+                let rate_limit = resp.meta.rate_limit.take();
                 resp.meta = won.meta;
                 resp.meta.request_id = request_id;
                 resp.meta.status = status;
+                resp.meta.rate_limit = rate_limit;
                 resp.meta.routing = routing;
                 acct.price_call(&mut resp.meta, resp.usage.as_ref());
                 if let Some(charge) = charge {
@@ -673,43 +672,12 @@ impl Inner {
         &self,
         route: Arc<Route>,
         req: &ChatRequest,
-        routing: Option<RoutingDecision>,
+        mut routing: Option<RoutingDecision>,
     ) -> Result<ChatStream, Error> {
         let start = Instant::now();
-        let (route, charge) = match self.admit(route, req, routing.as_ref()) {
-            Ok(admitted) => admitted,
-            Err((route, e)) => {
-                self.failed(
-                    &route.acct,
-                    &route.name,
-                    req,
-                    routing,
-                    &e,
-                    start,
-                    true,
-                    None,
-                );
-                return Err(e);
-            }
-        };
+        let (route, charge, plan) = self.prepare(route, req, &mut routing, start, true)?;
         let span = call_span("chat_stream", &route, req, routing.as_ref());
         let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
-        let plan = match Plan::build(route.clone(), req, start) {
-            Ok(p) => p,
-            Err(e) => {
-                self.failed(
-                    &route.acct,
-                    &route.name,
-                    req,
-                    routing,
-                    &e,
-                    start,
-                    true,
-                    charge,
-                );
-                return Err(e);
-            }
-        };
         // The charge rides with the stream (it settles when the stream ends), and comes back
         // if no stream opens.
         let charge = charge.map(Arc::new);

@@ -213,6 +213,7 @@ impl Driver {
         meta.time_to_first_chunk = Some(meta.latency);
         meta.request_id = won.value.stream.meta_mut().request_id.take();
         meta.status = won.value.stream.meta().status;
+        meta.rate_limit = won.value.stream.meta().rate_limit;
         let now = Instant::now();
         let idle = route.stream.idle_timeout;
         let first_due = idle.map_or(stream_deadline, |d| {
@@ -476,6 +477,7 @@ impl Driver {
         self.meta.served = served;
         self.meta.served_by = won.meta.served_by;
         self.meta.request_id = won.value.stream.meta().request_id.clone();
+        self.meta.rate_limit = won.value.stream.meta().rate_limit;
         self.meta.status = won.value.stream.meta().status;
         if continued {
             self.meta.usage_partial = true;
