@@ -20,6 +20,14 @@ pub(crate) const MAX_RESET: Duration = Duration::from_secs(24 * 3600);
 /// What the rate-limit headers of a response say. Empty ([`RateLimitInfo::is_empty`]) when
 /// the vendor sent none that parse.
 pub(crate) fn rate_limit_info(headers: &HeaderMap) -> RateLimitInfo {
+    // No clock read for the many answers that carry none of the headers.
+    let any = headers.keys().any(|n| {
+        let n = n.as_str();
+        n.starts_with("x-ratelimit-") || n.starts_with("anthropic-ratelimit-")
+    });
+    if !any {
+        return RateLimitInfo::default();
+    }
     rate_limit_info_at(headers, SystemTime::now())
 }
 
@@ -54,9 +62,13 @@ pub(crate) fn rate_limit_info_at(headers: &HeaderMap, now: SystemTime) -> RateLi
     // Anthropic: requests, then tokens, input tokens, output tokens.
     let mut an = [Allowance::default(); 4];
     for (name, value) in headers {
+        let name = name.as_str();
+        // The name first: most headers are not these, and reading a value checks its bytes.
+        if !(name.starts_with("x-ratelimit-") || name.starts_with("anthropic-ratelimit-")) {
+            continue;
+        }
         let Ok(value) = value.to_str() else { continue };
         let value = value.trim();
-        let name = name.as_str();
         if let Some(rest) = name.strip_prefix("x-ratelimit-") {
             // `x-ratelimit-{field}-{requests|tokens}`; other suffixes (`tokens_usage_based`)
             // are ignored.

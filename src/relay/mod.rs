@@ -474,6 +474,7 @@ impl Inner {
         route: Arc<Route>,
         req: &ChatRequest,
         routing: Option<&RoutingDecision>,
+        start: Instant,
     ) -> Result<Admitted, Refused> {
         let Some(budgets) = &route.acct.budgets else {
             return Ok((route, None));
@@ -495,7 +496,7 @@ impl Inner {
                 labels: &req.relay.labels,
                 tags: &req.relay.require_tags,
             };
-            budgets.reserve(&query, estimate(route, input, output))
+            budgets.reserve_at(&query, estimate(route, input, output), start)
         };
         let refusal = match reserve(&route) {
             Ok(charge) => return Ok((route, (!charge.is_empty()).then_some(charge))),
@@ -552,7 +553,7 @@ impl Inner {
         start: Instant,
         streamed: bool,
     ) -> Result<(Arc<Route>, Option<Charge>, Plan), Error> {
-        let (route, charge) = match self.admit(route, req, routing.as_ref()) {
+        let (route, charge) = match self.admit(route, req, routing.as_ref(), start) {
             Ok(admitted) => admitted,
             Err((route, e)) => {
                 let (acct, name) = (&route.acct, &route.name);
@@ -906,7 +907,7 @@ impl BenchSpend {
                     labels: &[],
                     tags: &[],
                 };
-                match b.reserve(&query, estimate(route, 500, 200)) {
+                match b.reserve_at(&query, estimate(route, 500, 200), now) {
                     Ok(c) => Some(c),
                     Err(_) => {
                         admitted = false;

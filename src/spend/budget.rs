@@ -446,18 +446,29 @@ impl Budgets {
 
     /// Reserves `estimate` on every budget the request matches, or on none: the first budget
     /// it would exceed refuses it, and what was already reserved is given back.
+    /// Tests: [`reserve_at`](Self::reserve_at) now.
+    #[cfg(test)]
     pub fn reserve(&self, q: &BudgetQuery<'_>, estimate: Spend) -> Result<Charge, Refusal> {
+        self.reserve_at(q, estimate, Instant::now())
+    }
+
+    /// As [`reserve`](Self::reserve), at `now`: the call's start (a clock read it already
+    /// made).
+    pub fn reserve_at(
+        &self,
+        q: &BudgetQuery<'_>,
+        estimate: Spend,
+        now: Instant,
+    ) -> Result<Charge, Refusal> {
         let sh = &self.shared;
         let mut held: Vec<Held> = Vec::new();
         // (budget, warn_rearm before, after, used): undone if a later budget refuses.
         let mut warned: Vec<(usize, u64, u64, u64)> = Vec::new();
-        // Read lazily, so a request no budget matches costs no clock read.
-        let mut now = None;
+        let now = sh.clock.at(now);
         for (i, t) in sh.budgets.iter().enumerate() {
             if !t.budget.scope.matches(q) {
                 continue;
             }
-            let now = *now.get_or_insert_with(|| sh.clock.now());
             let amount = t.units(estimate);
             let mut st = t.lock();
             st.advance(now);
@@ -961,8 +972,14 @@ impl Clock {
 
     /// Nanoseconds since the Unix epoch.
     fn now(&self) -> u64 {
-        let elapsed = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.base_ns.saturating_add(elapsed)
+        self.at(Instant::now())
+    }
+
+    /// Nanoseconds since the Unix epoch at tokio instant `t`.
+    fn at(&self, t: Instant) -> u64 {
+        let elapsed = t.saturating_duration_since(self.start).as_nanos();
+        self.base_ns
+            .saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
     }
 }
 
@@ -973,8 +990,10 @@ fn system_time(ns: u64) -> SystemTime {
 }
 
 fn usd_to_nanos(usd: f64) -> u64 {
-    // `as` saturates: NaN and negative amounts count 0, huge ones u64::MAX.
-    (usd * NANOS_PER_USD).round() as u64
+    let nanos = usd * NANOS_PER_USD;
+    // Rounded half up by hand (`f64::round` is a libm call, on every reserve and settle).
+    // NaN and negative amounts count 0; `as` saturates huge ones at u64::MAX.
+    if nanos > 0.0 { (nanos + 0.5) as u64 } else { 0 }
 }
 
 /// The calendar window `[start, end)` holding `now` (nanoseconds since the epoch, UTC).

@@ -188,10 +188,14 @@ pub(crate) const CONCURRENCY_POLL: Duration = Duration::from_millis(20);
 /// most a minute more of waiting.
 const MAX_BOOKED_WINDOWS: u64 = 2;
 
-/// Governor's clock over tokio's: nanoseconds since the limiter was made.
-#[derive(Clone, Copy, Debug)]
+/// Governor's clock over tokio's: nanoseconds since the limiter was made. Governor reads
+/// the latest time a caller passed in ([`TokioClock::set`]) rather than the system clock:
+/// the call already read it once, and a clock read costs more than the whole GCRA check on
+/// some virtual machines. Concurrent callers move it forward only, so it never goes back.
+#[derive(Clone, Debug)]
 struct TokioClock {
     base: Instant,
+    latest: Arc<AtomicU64>,
 }
 
 /// A reading of [`TokioClock`]: nanoseconds since its base.
@@ -220,11 +224,24 @@ impl Clock for TokioClock {
     type Instant = Tick;
 
     fn now(&self) -> Tick {
-        self.tick(Instant::now())
+        Tick(self.latest.load(Ordering::Acquire))
     }
 }
 
 impl TokioClock {
+    fn new(base: Instant) -> Self {
+        TokioClock {
+            base,
+            latest: Arc::default(),
+        }
+    }
+
+    /// Moves the clock to `at` (unless a caller already moved it further).
+    fn set(&self, at: Instant) -> Tick {
+        let t = self.tick(at).0;
+        Tick(self.latest.fetch_max(t, Ordering::AcqRel).max(t))
+    }
+
     fn tick(&self, at: Instant) -> Tick {
         let since = at.saturating_duration_since(self.base).as_nanos();
         Tick(u64::try_from(since).unwrap_or(u64::MAX))
@@ -358,10 +375,9 @@ impl Limiter {
     /// A limiter for `limit`, with full buckets. A zero limit (refused by
     /// [`RateLimit::validate`]) counts as unset.
     pub fn new(limit: &RateLimit) -> Self {
-        let clock = TokioClock {
-            base: Instant::now(),
-        };
-        let bucket = |n: Option<u32>| NonZeroU32::new(n?).map(|n| Bucket::per_minute(n, clock));
+        let clock = TokioClock::new(Instant::now());
+        let bucket =
+            |n: Option<u32>| NonZeroU32::new(n?).map(|n| Bucket::per_minute(n, clock.clone()));
         // Without a concurrency limit the semaphore still counts requests in flight.
         let capacity = limit
             .concurrency
@@ -370,11 +386,12 @@ impl Limiter {
                 usize::try_from(n).unwrap_or(Semaphore::MAX_PERMITS)
             })
             .min(Semaphore::MAX_PERMITS);
+        let (rpm, tpm) = (bucket(limit.rpm), bucket(limit.tpm));
         Limiter {
             limit: limit.clone(),
             clock,
-            rpm: bucket(limit.rpm),
-            tpm: bucket(limit.tpm),
+            rpm,
+            tpm,
             slots: Arc::new(Semaphore::new(capacity)),
             capacity,
             held_until: AtomicU64::new(0),
@@ -400,7 +417,7 @@ impl Limiter {
     /// token buckets read the same clock.
     pub fn try_acquire(&self, tokens: u32, now: Instant) -> Result<LimitPermit, Instant> {
         let held = self.held_until.load(Ordering::Acquire);
-        if held > self.clock.tick(now).0 {
+        if held > self.clock.set(now).0 {
             return Err(self.clock.instant(Tick(held)));
         }
         // First the slot: giving it back (dropping it) is exact.
