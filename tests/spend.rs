@@ -655,3 +655,26 @@ async fn the_vendors_rate_limit_headers_reach_the_response_meta() {
     let info = streamed.meta.rate_limit.expect("for a stream too");
     assert_eq!(info.remaining_requests, Some(8));
 }
+
+#[tokio::test]
+async fn a_streams_tokens_are_reconciled_with_the_tokens_per_minute_limit() {
+    let sim = sim().await;
+    // The stream reports 2,050 tokens, though it was admitted on an estimate of a few dozen.
+    sim.script("gpt-4o-mini", [Reply::sse(tokens("s", 0, 50, 2000))]);
+    sim.script("gpt-4o", [Reply::text("fallback")]);
+    let relay = mini_then_4o(&sim)
+        .rate_limit("sim/gpt-4o-mini", RateLimit::new().tokens_per_minute(1000))
+        .build()
+        .unwrap();
+    let req = ChatRequest::new("r").user("hi").max_tokens(10);
+    let streamed = folded(&relay, &req).await.unwrap();
+    assert_eq!(streamed.usage.unwrap().total_tokens(), 2050);
+    assert_eq!(
+        streamed.meta.served_by.unwrap().model.as_ref(),
+        "gpt-4o-mini"
+    );
+    // The minute's tokens are spent (and more): the next call goes to the fallback unsent.
+    let next = relay.chat(&req).await.unwrap();
+    assert_eq!(next.meta.served_by.unwrap().model.as_ref(), "gpt-4o");
+    assert_eq!(sim.requests_for("gpt-4o-mini").len(), 1);
+}

@@ -688,6 +688,7 @@ impl Inner {
             start,
             span: span.clone(),
             charge: charge.clone(),
+            estimated_tokens: plan.estimated_tokens,
         });
         let open = stream::relay_stream(plan, req, keep, &self.cx, start, finish);
         let result = if span.is_disabled() {

@@ -67,6 +67,8 @@ pub(crate) struct Finish {
     pub span: tracing::Span,
     /// The call's budget reservation: raised as usage arrives, settled at the end.
     pub charge: Option<Arc<Charge>>,
+    /// The request's token estimate, which its targets' rate limits admitted it with.
+    pub estimated_tokens: u32,
 }
 
 /// Opens a stream on one target and reads until its first content event (or its end).
@@ -244,15 +246,16 @@ impl Driver {
     /// or is dropped.
     fn finish(&mut self, error: Option<&Error>) {
         let Some(f) = self.finish.take() else { return };
+        let now = Instant::now();
         for a in &mut self.meta.attempts {
-            if a.usage.is_some() && a.cost.is_none() {
-                let price = self
-                    .route
-                    .targets
-                    .iter()
-                    .find(|t| t.id == a.target)
-                    .and_then(|t| t.price.as_ref());
-                a.cost = attempt_cost(price, a.usage.as_ref());
+            let Some(usage) = a.usage else { continue };
+            let target = self.route.targets.iter().find(|t| t.id == a.target);
+            if a.cost.is_none() {
+                a.cost = attempt_cost(target.and_then(|t| t.price.as_ref()), Some(&usage));
+            }
+            // Tokens per minute: the stream's tokens against the estimate it was admitted with.
+            if let Some(l) = target.and_then(|t| t.state.limiter.as_ref()) {
+                l.reconcile(f.estimated_tokens, usage.total_tokens(), now);
             }
         }
         let usage = self
