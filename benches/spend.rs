@@ -41,11 +41,12 @@ impl Provider for Nothing {
     }
 }
 
-/// The variants: (name, with the budgets, with the rate limit).
-const VARIANTS: [(&str, bool, bool); 3] = [
-    ("budgets_and_limiter", true, true),
-    ("budgets_only", true, false),
-    ("limiter_only", false, true),
+/// The variants: (name, how many of the three budgets, with the rate limit).
+const VARIANTS: [(&str, usize, bool); 4] = [
+    ("budgets_and_limiter", 3, true),
+    ("one_budget_and_limiter", 1, true),
+    ("budgets_only", 3, false),
+    ("limiter_only", 0, true),
 ];
 
 /// Cycles one relay runs before the next is built. A cycle's estimate (700 tokens) takes
@@ -54,23 +55,23 @@ const VARIANTS: [(&str, bool, bool); 3] = [
 /// refills (51 k cycles/s); 500 k stays well clear of that.
 const FRESH_EVERY: usize = 500_000;
 
-/// A relay with route `r` over `p/m`: three budgets that match every cycle (global USD,
+/// A relay with route `r` over `p/m`: up to three budgets that match every cycle (global USD,
 /// route USD, intent `billing` rolling tokens) and/or a rate limit on `p/m`, none of them
 /// ever reached.
-fn relay(budgets: bool, limiter: bool) -> Relay {
+fn relay(budgets: usize, limiter: bool) -> Relay {
     let mut b = Relay::builder().provider("p", Nothing).route(
         "r",
         Chain::of([Target::new("p", "m").price(Price::per_million(2.5, 10.0))]),
     );
-    if budgets {
-        b = b
-            .budget(Budget::usd("global", 1e9))
-            .budget(Budget::usd("route", 1e9).for_route("r"))
-            .budget(
-                Budget::tokens("billing", u64::MAX / 4)
-                    .for_intent("billing")
-                    .rolling(),
-            );
+    let all = [
+        Budget::usd("global", 1e9),
+        Budget::usd("route", 1e9).for_route("r"),
+        Budget::tokens("billing", u64::MAX / 4)
+            .for_intent("billing")
+            .rolling(),
+    ];
+    for budget in all.into_iter().take(budgets) {
+        b = b.budget(budget);
     }
     if limiter {
         b = b.rate_limit(
@@ -89,7 +90,7 @@ fn relay(budgets: bool, limiter: bool) -> Relay {
 /// their first checking cycle not counted). Panics if any cycle was refused.
 fn spend_n(
     rt: &tokio::runtime::Runtime,
-    (budgets, limiter): (bool, bool),
+    (budgets, limiter): (usize, bool),
     tasks: usize,
     per_task: usize,
 ) -> Duration {
@@ -163,10 +164,9 @@ fn main() {
         let variant = args
             .get(i + 2)
             .map_or("budgets_and_limiter", String::as_str);
-        let (_, budgets, limiter) = VARIANTS
-            .into_iter()
-            .find(|v| v.0 == variant)
-            .expect("variant: budgets_and_limiter, budgets_only or limiter_only");
+        let (_, budgets, limiter) = VARIANTS.into_iter().find(|v| v.0 == variant).expect(
+            "variant: budgets_and_limiter, one_budget_and_limiter, budgets_only or limiter_only",
+        );
         spend_n(&rt, (budgets, limiter), 32, n);
         return;
     }
@@ -182,7 +182,7 @@ fn main() {
         return;
     }
     // Warm up, then measure.
-    spend_n(&rt, (true, true), 32, 2_000);
+    spend_n(&rt, (3, true), 32, 2_000);
     println!("\nspend bookkeeping, wall ns per cycle (2 workers; median of 5 runs):");
     for (name, budgets, limiter) in VARIANTS {
         for (tasks, per_task) in [(1, 200_000), (32, 20_000)] {
