@@ -678,3 +678,96 @@ async fn a_streams_tokens_are_reconciled_with_the_tokens_per_minute_limit() {
     assert_eq!(next.meta.served_by.unwrap().model.as_ref(), "gpt-4o");
     assert_eq!(sim.requests_for("gpt-4o-mini").len(), 1);
 }
+
+/// Fails its first call with a 500, then answers (in process, for the paused clock).
+#[derive(Debug, Default)]
+struct FailsOnce(std::sync::atomic::AtomicBool);
+
+#[async_trait::async_trait]
+impl polyrelay::Provider for FailsOnce {
+    fn name(&self) -> &str {
+        "fails-once"
+    }
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        cx: &polyrelay::CallContext,
+    ) -> Result<polyrelay::ChatResponse, polyrelay::Error> {
+        if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(polyrelay::Error::new(ErrorKind::Server, "boom"));
+        }
+        FixedProvider.chat(req, model, cx).await
+    }
+    async fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        cx: &polyrelay::CallContext,
+    ) -> Result<polyrelay::ChatStream, polyrelay::Error> {
+        FixedProvider.chat_stream(req, model, cx).await
+    }
+}
+
+/// Always fails with a 503 (in process).
+#[derive(Debug)]
+struct Down;
+
+#[async_trait::async_trait]
+impl polyrelay::Provider for Down {
+    fn name(&self) -> &str {
+        "down"
+    }
+    async fn chat(
+        &self,
+        _: &ChatRequest,
+        _: &str,
+        _: &polyrelay::CallContext,
+    ) -> Result<polyrelay::ChatResponse, polyrelay::Error> {
+        Err(polyrelay::Error::new(ErrorKind::Overloaded, "down"))
+    }
+    async fn chat_stream(
+        &self,
+        _: &ChatRequest,
+        _: &str,
+        _: &polyrelay::CallContext,
+    ) -> Result<polyrelay::ChatStream, polyrelay::Error> {
+        Err(polyrelay::Error::new(ErrorKind::Overloaded, "down"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_its_breaker_skips_takes_nothing_from_its_rate_limit() {
+    let relay = Relay::builder()
+        .provider("flaky", FailsOnce::default())
+        .provider("down", Down)
+        .route(
+            "r",
+            Chain::new()
+                .target(Target::new("flaky", "m").max_attempts(1))
+                .target(Target::new("down", "m").max_attempts(1)),
+        )
+        .breaker(
+            polyrelay::BreakerPolicy::default()
+                .consecutive_failures(1)
+                .cooldown(Duration::from_secs(10)),
+        )
+        .breaker_for("down/m", polyrelay::BreakerPolicy::disabled())
+        .rate_limit("flaky/m", RateLimit::new().requests_per_minute(2))
+        .build()
+        .unwrap();
+    let req = ChatRequest::new("r").user("hi");
+    // The first call fails on flaky/m (one of its two requests a minute, and its breaker
+    // opens), then on down/m.
+    relay.chat(&req).await.unwrap_err();
+    // While its breaker is open, calls reach flaky/m last and skip it: that takes nothing
+    // from its limit.
+    for _ in 0..5 {
+        let e = relay.chat(&req).await.unwrap_err();
+        assert_eq!(e.attempts().len(), 1, "{e:?}");
+    }
+    // After the cooldown the probe still has a request left under the limit, and serves.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    let probe = relay.chat(&req).await.unwrap();
+    assert_eq!(probe.meta.served_by.unwrap().provider.as_ref(), "flaky");
+}

@@ -278,17 +278,26 @@ where
             let limited_since: Option<Instant> = $limited_since;
             // The deadline first, then the client-side limits: asking the breaker for a
             // permit may take a half-open probe.
-            let admitted = if now >= deadline {
+            // The breaker first, so that a target it skips takes nothing from its limits; a
+            // probe the limits then hold back is given back at once.
+            let permit = if now >= deadline {
+                Permit::Denied
+            } else {
+                target.state.health.permit(now, step.last_resort)
+            };
+            let admitted = if now >= deadline || permit == Permit::Denied {
                 Err(None)
             } else if target.limited() {
                 admit(target, step.target, &spent_keys, plan.estimated_tokens, now).map_err(Some)
             } else {
                 Ok((None, (None, None)))
             };
-            let permit = match &admitted {
-                Ok(_) => target.state.health.permit(now, step.last_resort),
-                Err(_) => Permit::Denied,
-            };
+            if admitted.is_err() && permit == Permit::Probe {
+                target
+                    .state
+                    .health
+                    .record(now, permit, Outcome::Neutral, false);
+            }
             if now >= deadline {
                 deadline_hit = true;
                 Launch::Deadline
