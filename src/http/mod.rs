@@ -5,6 +5,7 @@ pub(crate) mod classify;
 pub(crate) mod ratelimit;
 pub mod retry_after;
 pub mod sse;
+pub(crate) mod time;
 
 use std::sync::OnceLock;
 use std::time::Duration;

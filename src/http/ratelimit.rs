@@ -6,7 +6,7 @@
 //! (Azure sends `-1`) or a reset further off than [`MAX_RESET`] is left out (`None`), never
 //! an error.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 
@@ -125,7 +125,7 @@ fn count(value: &str) -> Option<u64> {
 /// RFC 3339 timestamp, measured from `now` (a past timestamp is zero).
 fn reset(value: &str, now: SystemTime) -> Option<Duration> {
     let d = go_duration(value).or_else(|| {
-        let at = rfc3339(value)?;
+        let at = super::time::parse_rfc3339(value)?;
         Some(at.duration_since(now).unwrap_or(Duration::ZERO))
     })?;
     (d <= MAX_RESET).then_some(d)
@@ -139,103 +139,8 @@ fn go_duration(value: &str) -> Option<Duration> {
     (total.is_finite() && total <= MAX_RESET.as_secs_f64()).then(|| Duration::from_secs_f64(total))
 }
 
-/// An RFC 3339 timestamp: `2025-01-01T00:00:30Z`, with optional fractional seconds and a
-/// `Z` or `±HH:MM` offset (`t`, `z` and a space separator tolerated).
-fn rfc3339(value: &str) -> Option<SystemTime> {
-    let b = value.as_bytes();
-    let num = |from: usize, len: usize| -> Option<u64> {
-        let digits = b.get(from..from + len)?;
-        digits.iter().try_fold(0u64, |acc, d| {
-            d.is_ascii_digit().then(|| acc * 10 + u64::from(d - b'0'))
-        })
-    };
-    let sep = |at: usize, allowed: &[u8]| b.get(at).is_some_and(|c| allowed.contains(c));
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
-        return None;
-    }
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos = 0u64;
-    if sep(i, b".") {
-        i += 1;
-        let start = i;
-        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-            // Digits past nanoseconds are dropped, not refused.
-            if i - start < 9 {
-                nanos = nanos * 10 + u64::from(d - b'0');
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in (i - start)..9 {
-            nanos *= 10;
-        }
-    }
-    let offset_secs: i64 = match b.get(i) {
-        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
-        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && sep(i + 3, b":") => {
-            let (h, m) = (num(i + 1, 2)?, num(i + 4, 2)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let secs = i64::try_from(h * 3600 + m * 60).ok()?;
-            if *sign == b'+' { secs } else { -secs }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day)?;
-    let local = days
-        .checked_mul(86_400)?
-        .checked_add(i64::try_from(hour * 3600 + minute * 60 + second).ok()?)?;
-    // `+02:00` is two hours ahead of UTC: subtract it to get UTC.
-    let utc = u64::try_from(local.checked_sub(offset_secs)?).ok()?;
-    UNIX_EPOCH.checked_add(Duration::new(utc, u32::try_from(nanos).ok()?))
-}
-
-fn days_in_month(year: u64, month: u64) -> u64 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm); `None`
-/// before 1970, which no reset can be.
-fn days_from_civil(year: u64, month: u64, day: u64) -> Option<i64> {
-    let y = i64::try_from(if month <= 2 {
-        year.checked_sub(1)?
-    } else {
-        year
-    })
-    .ok()?;
-    let (m, d) = (i64::try_from(month).ok()?, i64::try_from(day).ok()?);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (days >= 0).then_some(days)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use reqwest::header::{HeaderName, HeaderValue};
 
@@ -253,8 +158,33 @@ mod tests {
         h
     }
 
+    /// The response headers of a recorded `*.http.json` sidecar under `tests/fixtures/`.
+    pub(crate) fn recorded_headers(rel: &str) -> HeaderMap {
+        let path = format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&text).expect("sidecar JSON");
+        let mut h = HeaderMap::new();
+        let map = v.pointer("/response/headers").and_then(|m| m.as_object());
+        for (name, values) in map.into_iter().flatten() {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("header name");
+            // A value, or (in most recordings) the list of a repeated header's values.
+            let values = match values.as_array() {
+                Some(list) => list.iter().collect(),
+                None => vec![values],
+            };
+            for value in values {
+                let value = value.as_str().expect("header values are strings");
+                h.append(
+                    name.clone(),
+                    HeaderValue::from_str(value).expect("header value"),
+                );
+            }
+        }
+        h
+    }
+
     fn at(rfc: &str) -> SystemTime {
-        rfc3339(rfc).unwrap_or_else(|| panic!("{rfc} parses"))
+        super::super::time::parse_rfc3339(rfc).unwrap_or_else(|| panic!("{rfc} parses"))
     }
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -262,16 +192,7 @@ mod tests {
 
     #[test]
     fn openai_recorded_400() {
-        // tests/fixtures/openai/error_400_unsupported_parameter_raw.http.json
-        let h = headers(&[
-            ("x-ratelimit-limit-requests", "30000"),
-            ("x-ratelimit-limit-tokens", "150000000"),
-            ("x-ratelimit-remaining-requests", "29999"),
-            ("x-ratelimit-remaining-tokens", "149999990"),
-            ("x-ratelimit-reset-requests", "2ms"),
-            ("x-ratelimit-reset-tokens", "0s"),
-            ("x-request-id", "req_7be4715c3ee32aa406eacb68c7cc966e"),
-        ]);
+        let h = recorded_headers("openai/error_400_unsupported_parameter_raw.http.json");
         let info = rate_limit_info(&h);
         assert_eq!(info.limit_requests, Some(30_000));
         assert_eq!(info.remaining_requests, Some(29_999));
@@ -333,27 +254,9 @@ mod tests {
 
     #[test]
     fn anthropic_recorded_200() {
-        // tests/fixtures/anthropic/messages_ratelimit_headers_programmatic_tool_use.http.json
-        let h = headers(&[
-            ("anthropic-ratelimit-input-tokens-limit", "30000"),
-            ("anthropic-ratelimit-input-tokens-remaining", "28000"),
-            (
-                "anthropic-ratelimit-input-tokens-reset",
-                "2026-02-25T20:02:37Z",
-            ),
-            ("anthropic-ratelimit-output-tokens-limit", "8000"),
-            ("anthropic-ratelimit-output-tokens-remaining", "8000"),
-            (
-                "anthropic-ratelimit-output-tokens-reset",
-                "2026-02-25T20:02:36Z",
-            ),
-            ("anthropic-ratelimit-requests-limit", "50"),
-            ("anthropic-ratelimit-requests-remaining", "49"),
-            ("anthropic-ratelimit-requests-reset", "2026-02-25T20:02:32Z"),
-            ("anthropic-ratelimit-tokens-limit", "38000"),
-            ("anthropic-ratelimit-tokens-remaining", "36000"),
-            ("anthropic-ratelimit-tokens-reset", "2026-02-25T20:02:36Z"),
-        ]);
+        let h = recorded_headers(
+            "anthropic/messages_ratelimit_headers_programmatic_tool_use.http.json",
+        );
         let now = at("2026-02-25T20:02:31Z");
         let info = rate_limit_info_at(&h, now);
         assert_eq!(info.limit_requests, Some(50));
@@ -371,29 +274,8 @@ mod tests {
 
     #[test]
     fn anthropic_redacted_recording() {
-        // tests/fixtures/anthropic/messages_text_with_ratelimit_headers.http.json: the
-        // recorder replaced most values with placeholders.
-        let h = headers(&[
-            (
-                "anthropic-ratelimit-input-tokens-limit",
-                "ANTHROPIC-RATELIMIT-INPUT-TOKENS-LIMIT-XXX",
-            ),
-            (
-                "anthropic-ratelimit-input-tokens-remaining",
-                "ANTHROPIC-RATELIMIT-INPUT-TOKENS-REMAINING-XXX",
-            ),
-            (
-                "anthropic-ratelimit-input-tokens-reset",
-                "ANTHROPIC-RATELIMIT-INPUT-TOKENS-RESET-XXX",
-            ),
-            ("anthropic-ratelimit-requests-limit", "4000"),
-            ("anthropic-ratelimit-requests-remaining", "3999"),
-            ("anthropic-ratelimit-requests-reset", "2026-02-12T19:30:48Z"),
-            (
-                "anthropic-ratelimit-tokens-remaining",
-                "ANTHROPIC-RATELIMIT-TOKENS-REMAINING-XXX",
-            ),
-        ]);
+        // The recorder replaced most values with placeholders.
+        let h = recorded_headers("anthropic/messages_text_with_ratelimit_headers.http.json");
         let info = rate_limit_info_at(&h, at("2026-02-12T19:30:47.5Z"));
         assert_eq!(info.limit_requests, Some(4000));
         assert_eq!(info.remaining_requests, Some(3999));
@@ -440,50 +322,6 @@ mod tests {
             "1 s",
         ] {
             assert_eq!(go_duration(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn timestamps() {
-        let epoch = |secs: u64, nanos: u32| UNIX_EPOCH + Duration::new(secs, nanos);
-        assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Some(epoch(0, 0)));
-        assert_eq!(
-            rfc3339("2026-02-25T20:02:37Z"),
-            Some(epoch(1_772_049_757, 0))
-        );
-        assert_eq!(
-            rfc3339("2026-02-25T20:02:37.25Z"),
-            Some(epoch(1_772_049_757, 250_000_000))
-        );
-        assert_eq!(
-            rfc3339("2026-02-25t20:02:37.1234567891z"),
-            Some(epoch(1_772_049_757, 123_456_789))
-        );
-        assert_eq!(
-            rfc3339("2026-02-25T22:02:37+02:00"),
-            Some(epoch(1_772_049_757, 0))
-        );
-        assert_eq!(
-            rfc3339("2026-02-25T15:32:37-04:30"),
-            Some(epoch(1_772_049_757, 0))
-        );
-        assert_eq!(rfc3339("2000-02-29T00:00:00Z"), Some(epoch(951_782_400, 0)));
-        for bad in [
-            "",
-            "2026-02-25",
-            "2026-02-25T20:02:37",
-            "2026-02-25T20:02:37+0200",
-            "2026-13-01T00:00:00Z",
-            "2026-02-30T00:00:00Z",
-            "2025-02-29T00:00:00Z",
-            "2026-02-25T24:00:00Z",
-            "2026-02-25T20:02:37.Z",
-            "2026-02-25T20:02:37Zjunk",
-            "1969-12-31T23:59:59Z",
-            "２０２６-02-25T20:02:37Z",
-            "Wed, 25 Feb 2026 20:02:37 GMT",
-        ] {
-            assert_eq!(rfc3339(bad), None, "{bad:?}");
         }
     }
 

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::{BudgetExceeded, BudgetUnit};
 use crate::accounting::{BudgetEvent, BudgetEventKind};
 use crate::error::{Error, ErrorKind};
+use crate::http::time::{civil_from_days, days_from_civil};
 
 /// Usd amounts are kept as nano-dollars: integers add exactly and fit an atomic-sized word.
 const NANOS_PER_USD: f64 = 1e9;
@@ -1018,31 +1019,6 @@ fn calendar_window(period: BudgetPeriod, now: u64) -> (u64, u64) {
 
 // Civil dates by Howard Hinnant's algorithms (http://howardhinnant.github.io/date_algorithms.html):
 // a dozen lines instead of a date crate for month starts, with month lengths and leap years.
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400); // [0, 399]
-    let mp = (i64::from(m) + 9) % 12; // March = 0
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1; // [0, 365]
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date of a day since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
 
 #[cfg(test)]
 mod tests {

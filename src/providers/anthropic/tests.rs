@@ -646,30 +646,9 @@ fn rfc3339_timestamps() {
 
 /// The full header set of `messages_ratelimit_headers_programmatic_tool_use.http.json`.
 fn recorded_limits() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in [
-        ("anthropic-ratelimit-input-tokens-limit", "30000"),
-        ("anthropic-ratelimit-input-tokens-remaining", "28000"),
-        (
-            "anthropic-ratelimit-input-tokens-reset",
-            "2026-02-25T20:02:37Z",
-        ),
-        ("anthropic-ratelimit-output-tokens-limit", "8000"),
-        ("anthropic-ratelimit-output-tokens-remaining", "8000"),
-        (
-            "anthropic-ratelimit-output-tokens-reset",
-            "2026-02-25T20:02:36Z",
-        ),
-        ("anthropic-ratelimit-requests-limit", "50"),
-        ("anthropic-ratelimit-requests-remaining", "49"),
-        ("anthropic-ratelimit-requests-reset", "2026-02-25T20:02:32Z"),
-        ("anthropic-ratelimit-tokens-limit", "38000"),
-        ("anthropic-ratelimit-tokens-remaining", "36000"),
-        ("anthropic-ratelimit-tokens-reset", "2026-02-25T20:02:36Z"),
-    ] {
-        h.insert(k, HeaderValue::from_static(v));
-    }
-    h
+    crate::http::ratelimit::tests::recorded_headers(
+        "anthropic/messages_ratelimit_headers_programmatic_tool_use.http.json",
+    )
 }
 
 #[test]
