@@ -775,13 +775,6 @@ pub(crate) fn bench_admit(
     admit(target, 0, &[], tokens, now)
 }
 
-/// Benchmarks only: the limits' reconciliation after an answer of `actual` tokens.
-pub(crate) fn bench_reconcile(target: &ResolvedTarget, estimated: u32, actual: u64, now: Instant) {
-    if let Some(l) = &target.state.limiter {
-        l.reconcile(estimated, actual, now);
-    }
-}
-
 /// A wait no deadline allows.
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -811,23 +804,32 @@ fn note_answer<T: Answer>(target: &ResolvedTarget, key: Option<usize>, value: &T
         return;
     }
     let now = Instant::now();
-    let usage = value.usage();
-    if let Some(l) = limiter_for(target, key) {
-        if let Some(info) = value.rate_limit() {
-            l.observe(&info, now);
-        }
-        if let Some(u) = &usage {
-            l.reconcile(tokens, u.total_tokens(), now);
-        }
+    if let (Some(l), Some(info)) = (limiter_for(target, key), value.rate_limit()) {
+        l.observe(&info, now);
     }
-    if key.is_some()
-        && let Some(l) = &target.state.limiter
-        && let Some(u) = &usage
-    {
-        l.reconcile(tokens, u.total_tokens(), now);
+    if let Some(u) = value.usage() {
+        reconcile(target, key, tokens, u.total_tokens(), now);
     }
     if let (Some(k), Some(ring)) = (key, &target.keys) {
         ring.report_success(k);
+    }
+}
+
+/// Tokens per minute: what an answer used against the estimate it was admitted with, on the
+/// target's limiter and on its pool key's.
+pub(crate) fn reconcile(
+    target: &ResolvedTarget,
+    key: Option<usize>,
+    estimated: u32,
+    actual: u64,
+    now: Instant,
+) {
+    let key_limiter = key.and_then(|k| target.keys.as_ref()?.limiter(k));
+    for l in [target.state.limiter.as_ref(), key_limiter]
+        .into_iter()
+        .flatten()
+    {
+        l.reconcile(estimated, actual, now);
     }
 }
 

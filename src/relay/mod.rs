@@ -284,7 +284,19 @@ impl Relay {
     pub fn bench_spend(&self, route: &str) -> Result<BenchSpend, Error> {
         let inner = self.inner();
         let route = inner.resolve_name(route)?;
-        Ok(BenchSpend { route })
+        // A ticket of about 500 input tokens, 200 allowed out, intent "billing".
+        let req = ChatRequest::new(route.name.to_string())
+            .intent("billing")
+            .user("x".repeat(2000))
+            .max_tokens(200);
+        let (input, output) = plan::estimate_tokens(&req);
+        let tokens = u32::try_from(input + output).unwrap_or(u32::MAX);
+        Ok(BenchSpend {
+            inner,
+            route,
+            req,
+            tokens,
+        })
     }
 
     /// The model catalog the relay's targets take their defaults from.
@@ -679,18 +691,17 @@ impl Inner {
         let (route, charge, plan) = self.prepare(route, req, &mut routing, start, true)?;
         let span = call_span("chat_stream", &route, req, routing.as_ref());
         let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
-        // The charge rides with the stream (it settles when the stream ends), and comes back
-        // if no stream opens.
-        let charge = charge.map(Arc::new);
-        let finish = (!req.relay.nested).then(|| stream::Finish {
+        // The charge rides with the stream (it settles when the stream ends), or stays here
+        // if no stream opens. A nested call has no charge (admission gave it none).
+        let mut finish = (!req.relay.nested).then(|| stream::Finish {
             acct: route.acct.clone(),
             intent: req.relay.intent.as_deref().map(Arc::from),
             start,
             span: span.clone(),
-            charge: charge.clone(),
+            charge,
             estimated_tokens: plan.estimated_tokens,
         });
-        let open = stream::relay_stream(plan, req, keep, &self.cx, start, finish);
+        let open = stream::relay_stream(plan, req, keep, &self.cx, start, &mut finish);
         let result = if span.is_disabled() {
             open.await
         } else {
@@ -703,7 +714,7 @@ impl Inner {
             }
             Err(e) => {
                 span.record(telemetry::ERROR_TYPE, e.kind().as_str());
-                let charge = charge.and_then(|c| Arc::try_unwrap(c).ok());
+                let charge = finish.and_then(|f| f.charge);
                 self.failed(
                     &route.acct,
                     &route.name,
@@ -888,52 +899,39 @@ impl BenchStats {
 /// Benchmarks only: see [`Relay::bench_spend`].
 #[doc(hidden)]
 pub struct BenchSpend {
+    inner: Arc<Inner>,
     route: Arc<Route>,
+    req: ChatRequest,
+    /// The request's token estimate, as its plan holds it.
+    tokens: u32,
 }
 
 impl BenchSpend {
-    /// One request's bookkeeping: reserve an estimate of 500 input and 200 output tokens
-    /// under the budgets, take a place under the limits, then settle and reconcile with
-    /// 420 in, 80 out. Returns whether the budgets and limits let it through.
+    /// One request's bookkeeping, through the code a call runs: the budgets' admission (the
+    /// estimate reserved), the first target's limits (admitted, the slot freed, reconciled
+    /// with 500 tokens), then the budgets settled with 420 in, 80 out. Returns whether the
+    /// budgets and limits let it through.
     #[doc(hidden)]
     pub fn cycle(&self) -> bool {
-        let route = &*self.route;
         let now = Instant::now();
-        let mut admitted = true;
-        let charge = match &route.acct.budgets {
-            Some(b) => {
-                let query = BudgetQuery {
-                    route: &route.name,
-                    intent: Some("billing"),
-                    labels: &[],
-                    tags: &[],
-                };
-                match b.reserve_at(&query, estimate(route, 500, 200), now) {
-                    Ok(c) => Some(c),
-                    Err(_) => {
-                        admitted = false;
-                        None
-                    }
-                }
-            }
-            None => None,
+        let Ok((route, charge)) = self.inner.admit(self.route.clone(), &self.req, None, now)
+        else {
+            return false;
         };
-        if let Some(t) = route.targets.first() {
-            match engine::bench_admit(t, 700, now) {
+        let target = route.targets.first();
+        let mut admitted = true;
+        if let Some(t) = target {
+            match engine::bench_admit(t, self.tokens, now) {
                 Ok(permits) => {
                     drop(permits);
-                    engine::bench_reconcile(t, 700, 500, now);
+                    engine::reconcile(t, None, self.tokens, 500, now);
                 }
                 Err(_) => admitted = false,
             }
         }
         if let Some(c) = charge {
             let usage = crate::types::Usage::new(420, 80);
-            let usd = route
-                .targets
-                .first()
-                .and_then(|t| t.price.as_ref())
-                .map(|p| p.cost(&usage));
+            let usd = target.and_then(|t| t.price.as_ref()).map(|p| p.cost(&usage));
             c.settle(Spend {
                 usd,
                 tokens: usage.total_tokens(),

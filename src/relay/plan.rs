@@ -293,8 +293,12 @@ impl Plan {
                 ),
             ));
         }
+        // The input estimate, read once for the context windows and the rate limits.
+        let mut input: Option<u64> = None;
+        let mut input_estimate =
+            || *input.get_or_insert_with(|| super::router::estimate_input(req).0);
         if route.targets.iter().any(|t| t.context_window.is_some()) {
-            let (estimate, _) = super::router::estimate_input(req);
+            let estimate = input_estimate();
             let fits = |s: &Step| {
                 route.targets[s.target]
                     .context_window
@@ -325,7 +329,8 @@ impl Plan {
             steps.extend(open.into_iter().map(|(s, _)| s));
         }
         let estimated_tokens = if route.targets.iter().any(|t| t.limited()) {
-            estimated_tokens(req)
+            let total = input_estimate() + output_estimate(req);
+            u32::try_from(total).unwrap_or(u32::MAX)
         } else {
             0
         };
@@ -402,17 +407,16 @@ pub(crate) const DEFAULT_OUTPUT_ESTIMATE: u32 = 1024;
 
 /// The request's input estimate and its output allowance.
 pub(crate) fn estimate_tokens(req: &crate::types::ChatRequest) -> (u64, u64) {
-    let (input, _) = super::router::estimate_input(req);
-    let output = req
-        .max_completion_tokens
-        .or(req.max_tokens)
-        .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
-    (input, u64::from(output))
+    (super::router::estimate_input(req).0, output_estimate(req))
 }
 
-fn estimated_tokens(req: &crate::types::ChatRequest) -> u32 {
-    let (input, output) = estimate_tokens(req);
-    u32::try_from(input + output).unwrap_or(u32::MAX)
+/// The request's output allowance: its `max_tokens`, else [`DEFAULT_OUTPUT_ESTIMATE`].
+fn output_estimate(req: &crate::types::ChatRequest) -> u64 {
+    u64::from(
+        req.max_completion_tokens
+            .or(req.max_tokens)
+            .unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+    )
 }
 
 /// Resolves chains against the registered providers and the relay's defaults.

@@ -66,7 +66,7 @@ pub(crate) struct Finish {
     pub start: Instant,
     pub span: tracing::Span,
     /// The call's budget reservation: raised as usage arrives, settled at the end.
-    pub charge: Option<Arc<Charge>>,
+    pub charge: Option<Charge>,
     /// The request's token estimate, which its targets' rate limits admitted it with.
     pub estimated_tokens: u32,
 }
@@ -97,15 +97,17 @@ async fn open(
     Ok(Opened { stream, head })
 }
 
-/// Runs `plan` until a stream commits, then returns the caller's stream. `keep` is the
-/// request, owned, when the route recovers interrupted streams (recovery re-sends it).
+/// Runs `plan` until a stream commits, then returns the caller's stream, which takes
+/// `finish` along; when no stream opens, `finish` stays with the caller (its budget charge
+/// is then settled with the failed attempts). `keep` is the request, owned, when the route
+/// recovers interrupted streams (recovery re-sends it).
 pub(crate) async fn relay_stream(
     plan: Plan,
     req: &ChatRequest,
     keep: Option<Arc<ChatRequest>>,
     cx: &CallContext,
     start: Instant,
-    finish: Option<Finish>,
+    finish: &mut Option<Finish>,
 ) -> Result<ChatStream, Error> {
     let route = plan.route.clone();
     let stream_deadline = saturating_add(start, route.stream.max_duration);
@@ -147,7 +149,7 @@ pub(crate) async fn relay_stream(
         route,
         recovery,
         stream_deadline,
-        finish,
+        finish.take(),
     )))
 }
 
@@ -253,9 +255,10 @@ impl Driver {
             if a.cost.is_none() {
                 a.cost = attempt_cost(target.and_then(|t| t.price.as_ref()), Some(&usage));
             }
-            // Tokens per minute: the stream's tokens against the estimate it was admitted with.
-            if let Some(l) = target.and_then(|t| t.state.limiter.as_ref()) {
-                l.reconcile(f.estimated_tokens, usage.total_tokens(), now);
+            // Tokens per minute (the target's limit: which pool key a stream used is not
+            // kept).
+            if let Some(t) = target {
+                engine::reconcile(t, None, f.estimated_tokens, usage.total_tokens(), now);
             }
         }
         let usage = self
@@ -264,7 +267,7 @@ impl Driver {
             .or_else(|| self.meta.attempts.iter().rev().find(|a| a.usage.is_some()))
             .and_then(|a| a.usage);
         f.acct.price_call(&mut self.meta, usage.as_ref());
-        if let Some(charge) = f.charge.and_then(|c| Arc::try_unwrap(c).ok()) {
+        if let Some(charge) = f.charge {
             charge.settle(accounting::spend_of(&self.meta));
         }
         let model = self.meta.served_by.as_ref().map_or("", |t| &*t.model);
