@@ -771,3 +771,72 @@ async fn a_target_its_breaker_skips_takes_nothing_from_its_rate_limit() {
     let probe = relay.chat(&req).await.unwrap();
     assert_eq!(probe.meta.served_by.unwrap().provider.as_ref(), "flaky");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_limited_target_waits_within_its_bound_and_fails_over_past_it() {
+    let relay = |wait: Duration| {
+        Relay::builder()
+            .provider("a", FixedProvider)
+            .provider("b", FixedProvider)
+            .route("r", Chain::of(["a/m", "b/m"]))
+            // Two a minute: the third request's turn comes 30 s after the first.
+            .rate_limit(
+                "a/m",
+                RateLimit::new().requests_per_minute(2).wait_up_to(wait),
+            )
+            .build()
+            .unwrap()
+    };
+    let req = ChatRequest::new("r").user("hi");
+    let served_by = |r: &polyrelay::ChatResponse| r.meta.served_by.clone().unwrap().provider;
+    let patient = relay(Duration::from_secs(40));
+    for _ in 0..2 {
+        assert_eq!(&*served_by(&patient.chat(&req).await.unwrap()), "a");
+    }
+    let started = tokio::time::Instant::now();
+    let third = patient.chat(&req).await.unwrap();
+    assert_eq!(&*served_by(&third), "a", "waited for a's next request");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(29) && waited <= Duration::from_secs(31),
+        "{waited:?}"
+    );
+    let hasty = relay(Duration::from_secs(10));
+    for _ in 0..2 {
+        hasty.chat(&req).await.unwrap();
+    }
+    let started = tokio::time::Instant::now();
+    let third = hasty.chat(&req).await.unwrap();
+    assert_eq!(
+        &*served_by(&third),
+        "b",
+        "a's turn is past the bound: failed over"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn budgets_per_tag_and_per_intent_count_only_their_requests() {
+    let relay = Relay::builder()
+        .provider("fixed", FixedProvider)
+        .route("r", Chain::of(["fixed/m"]))
+        .budget(Budget::tokens("team-a", 19).for_tag("team-a"))
+        .budget(Budget::tokens("billing", 19).for_intent("billing"))
+        .build()
+        .unwrap();
+    let base = || ChatRequest::new("r").user("x").max_tokens(4);
+    // Each call uses 15 tokens and is estimated at 5: the second one under a budget would
+    // pass its 19.
+    relay.chat(base().label("team-a")).await.unwrap();
+    let e = relay.chat(base().label("team-a")).await.unwrap_err();
+    assert_eq!(e.budget().unwrap().budget, "team-a");
+    relay.chat(base().intent("billing")).await.unwrap();
+    let e = relay.chat(base().intent("billing")).await.unwrap_err();
+    assert_eq!(e.budget().unwrap().budget, "billing");
+    // Requests under neither budget go through.
+    for _ in 0..3 {
+        relay.chat(base().label("team-b")).await.unwrap();
+    }
+    let spent: Vec<f64> = relay.budgets().iter().map(|b| b.spent).collect();
+    assert_eq!(spent, [15.0, 15.0]);
+}

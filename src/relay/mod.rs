@@ -914,8 +914,7 @@ impl BenchSpend {
     #[doc(hidden)]
     pub fn cycle(&self) -> bool {
         let now = Instant::now();
-        let Ok((route, charge)) = self.inner.admit(self.route.clone(), &self.req, None, now)
-        else {
+        let Ok((route, charge)) = self.inner.admit(self.route.clone(), &self.req, None, now) else {
             return false;
         };
         let target = route.targets.first();
@@ -931,7 +930,9 @@ impl BenchSpend {
         }
         if let Some(c) = charge {
             let usage = crate::types::Usage::new(420, 80);
-            let usd = target.and_then(|t| t.price.as_ref()).map(|p| p.cost(&usage));
+            let usd = target
+                .and_then(|t| t.price.as_ref())
+                .map(|p| p.cost(&usage));
             c.settle(Spend {
                 usd,
                 tokens: usage.total_tokens(),
