@@ -2,7 +2,8 @@
 //! (`Relay::bench_spend(..).cycle()`: three matching budgets reserve an estimate and settle
 //! the actual; the target's limiter admits, frees and reconciles), with 32 tasks on a
 //! 2-worker runtime all on the same budgets and limiter (the contended case), and on one
-//! task; with both, budgets only and limiter only.
+//! task; with both (three budgets, the third rolling; three calendar budgets; one budget),
+//! budgets only and limiter only.
 //!
 //! `cargo bench --bench spend` runs the criterion groups (`spend_1_task`, `spend_32_tasks`),
 //! then prints wall ns per cycle (median of 5 runs); `-- --summary-only` prints only the
@@ -41,12 +42,30 @@ impl Provider for Nothing {
     }
 }
 
-/// The variants: (name, how many of the three budgets, with the rate limit).
-const VARIANTS: [(&str, usize, bool); 4] = [
-    ("budgets_and_limiter", 3, true),
-    ("one_budget_and_limiter", 1, true),
-    ("budgets_only", 3, false),
-    ("limiter_only", 0, true),
+/// What a variant's relay has: how many of the three budgets, whether the third (intent
+/// `billing`, tokens) is rolling rather than calendar, and the rate limit.
+#[derive(Clone, Copy)]
+struct Setup {
+    budgets: usize,
+    rolling: bool,
+    limiter: bool,
+}
+
+const fn setup(budgets: usize, rolling: bool, limiter: bool) -> Setup {
+    Setup {
+        budgets,
+        rolling,
+        limiter,
+    }
+}
+
+/// The variants.
+const VARIANTS: [(&str, Setup); 5] = [
+    ("budgets_and_limiter", setup(3, true, true)),
+    ("calendar_budgets_and_limiter", setup(3, false, true)),
+    ("one_budget_and_limiter", setup(1, false, true)),
+    ("budgets_only", setup(3, true, false)),
+    ("limiter_only", setup(0, false, true)),
 ];
 
 /// Cycles one relay runs before the next is built. A cycle's estimate (700 tokens) takes
@@ -56,9 +75,15 @@ const VARIANTS: [(&str, usize, bool); 4] = [
 const FRESH_EVERY: usize = 500_000;
 
 /// A relay with route `r` over `p/m`: up to three budgets that match every cycle (global USD,
-/// route USD, intent `billing` rolling tokens) and/or a rate limit on `p/m`, none of them
-/// ever reached.
-fn relay(budgets: usize, limiter: bool) -> Relay {
+/// route USD, intent `billing` tokens, rolling or calendar) and/or a rate limit on `p/m`,
+/// none of them ever reached.
+fn relay(
+    Setup {
+        budgets,
+        rolling,
+        limiter,
+    }: Setup,
+) -> Relay {
     let mut b = Relay::builder().provider("p", Nothing).route(
         "r",
         Chain::of([Target::new("p", "m").price(Price::per_million(2.5, 10.0))]),
@@ -66,12 +91,14 @@ fn relay(budgets: usize, limiter: bool) -> Relay {
     let all = [
         Budget::usd("global", 1e9),
         Budget::usd("route", 1e9).for_route("r"),
-        Budget::tokens("billing", u64::MAX / 4)
-            .for_intent("billing")
-            .rolling(),
+        Budget::tokens("billing", u64::MAX / 4).for_intent("billing"),
     ];
-    for budget in all.into_iter().take(budgets) {
-        b = b.budget(budget);
+    for (i, budget) in all.into_iter().take(budgets).enumerate() {
+        b = b.budget(if i == 2 && rolling {
+            budget.rolling()
+        } else {
+            budget
+        });
     }
     if limiter {
         b = b.rate_limit(
@@ -85,22 +112,16 @@ fn relay(budgets: usize, limiter: bool) -> Relay {
     b.build().expect("relay")
 }
 
-/// `per_task` cycles on each of `tasks` tasks, on fresh relays of variant (`budgets`,
-/// `limiter`) every [`FRESH_EVERY`] cycles: the wall time of the cycles (relay builds and
+/// `per_task` cycles on each of `tasks` tasks, on fresh relays of variant `setup` every [`FRESH_EVERY`] cycles: the wall time of the cycles (relay builds and
 /// their first checking cycle not counted). Panics if any cycle was refused.
-fn spend_n(
-    rt: &tokio::runtime::Runtime,
-    (budgets, limiter): (usize, bool),
-    tasks: usize,
-    per_task: usize,
-) -> Duration {
+fn spend_n(rt: &tokio::runtime::Runtime, setup: Setup, tasks: usize, per_task: usize) -> Duration {
     let chunk = (FRESH_EVERY / tasks).max(1);
     let mut elapsed = Duration::ZERO;
     let mut left = per_task;
     while left > 0 {
         let n = left.min(chunk);
         left -= n;
-        let relay = relay(budgets, limiter);
+        let relay = relay(setup);
         let spend = std::sync::Arc::new(relay.bench_spend("r").expect("route r"));
         assert!(spend.cycle(), "the budgets or the limit refused a cycle");
         let start = Instant::now();
@@ -138,12 +159,12 @@ fn spend_n(
 fn criterion_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     for (group, tasks) in [("spend_1_task", 1), ("spend_32_tasks", 32)] {
         let mut g = c.benchmark_group(group);
-        for (name, budgets, limiter) in VARIANTS {
+        for (name, setup) in VARIANTS {
             g.bench_function(name, |b| {
                 // One iteration is one cycle; the cycles are spread over the tasks.
                 b.iter_custom(|iters| {
                     let per_task = (iters as usize).div_ceil(tasks);
-                    let d = spend_n(rt, (budgets, limiter), tasks, per_task);
+                    let d = spend_n(rt, setup, tasks, per_task);
                     d.mul_f64(iters as f64 / (tasks * per_task) as f64)
                 })
             });
@@ -164,10 +185,11 @@ fn main() {
         let variant = args
             .get(i + 2)
             .map_or("budgets_and_limiter", String::as_str);
-        let (_, budgets, limiter) = VARIANTS.into_iter().find(|v| v.0 == variant).expect(
-            "variant: budgets_and_limiter, one_budget_and_limiter, budgets_only or limiter_only",
-        );
-        spend_n(&rt, (budgets, limiter), 32, n);
+        let (_, setup) = VARIANTS
+            .into_iter()
+            .find(|v| v.0 == variant)
+            .expect("a variant named in VARIANTS");
+        spend_n(&rt, setup, 32, n);
         return;
     }
     if !args.iter().any(|a| a == "--summary-only") {
@@ -182,19 +204,19 @@ fn main() {
         return;
     }
     // Warm up, then measure.
-    spend_n(&rt, (3, true), 32, 2_000);
+    spend_n(&rt, VARIANTS[0].1, 32, 2_000);
     println!("\nspend bookkeeping, wall ns per cycle (2 workers; median of 5 runs):");
-    for (name, budgets, limiter) in VARIANTS {
+    for (name, setup) in VARIANTS {
         for (tasks, per_task) in [(1, 200_000), (32, 20_000)] {
             let mut runs: Vec<f64> = (0..5)
                 .map(|_| {
-                    let d = spend_n(&rt, (budgets, limiter), tasks, per_task);
+                    let d = spend_n(&rt, setup, tasks, per_task);
                     d.as_nanos() as f64 / (tasks * per_task) as f64
                 })
                 .collect();
             runs.sort_by(f64::total_cmp);
             println!(
-                "  {name:<20} {tasks:>2} tasks: median {:>4.0} ns (min {:.0}, max {:.0})",
+                "  {name:<28} {tasks:>2} tasks: median {:>4.0} ns (min {:.0}, max {:.0})",
                 runs[2], runs[0], runs[4]
             );
         }

@@ -146,7 +146,7 @@ enum Launch {
 }
 
 /// The concurrency slots an attempt holds (its key's and its target's), freed when it ends.
-type Permits = (Option<LimitPermit>, Option<LimitPermit>);
+type Permits<'a> = (Option<LimitPermit<'a>>, Option<LimitPermit<'a>>);
 
 /// An attempt in flight.
 struct Flight<'a, T> {
@@ -165,7 +165,7 @@ struct Flight<'a, T> {
     reported: Option<Arc<ReportedUsage>>,
     /// The pool key it was sent with.
     key: Option<usize>,
-    _permits: Permits,
+    _permits: Permits<'a>,
 }
 
 /// A retry waiting for its backoff or `Retry-After`.
@@ -723,13 +723,13 @@ fn spent_for(spent: &[(usize, usize)], index: usize) -> Vec<usize> {
 
 /// Picks a key (for a target with a pool) and takes the attempt's place under the key's and
 /// the target's rate limits; or says when it is worth asking again.
-fn admit(
-    target: &ResolvedTarget,
+fn admit<'a>(
+    target: &'a ResolvedTarget,
     index: usize,
     spent: &[(usize, usize)],
     tokens: u32,
     now: Instant,
-) -> Result<(Option<usize>, Permits), Instant> {
+) -> Result<(Option<usize>, Permits<'a>), Instant> {
     let mut key = None;
     let mut key_permit = None;
     if let Some(ring) = &target.keys {
@@ -771,7 +771,7 @@ pub(crate) fn bench_admit(
     target: &ResolvedTarget,
     tokens: u32,
     now: Instant,
-) -> Result<(Option<usize>, Permits), Instant> {
+) -> Result<(Option<usize>, Permits<'_>), Instant> {
     admit(target, 0, &[], tokens, now)
 }
 

@@ -28,7 +28,7 @@ use crate::catalog::Catalog;
 use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
 use crate::spend::budget::{
-    Budget, BudgetQuery, BudgetStatus, Budgets, Charge, OverBudget, Refusal, Spend,
+    BoundCharge, Budget, BudgetQuery, BudgetStatus, Budgets, Charge, OverBudget, Refusal, Spend,
 };
 use crate::spend::keys::{KeyPool, KeyRing};
 use crate::spend::limiter::RateLimit;
@@ -483,17 +483,17 @@ impl Inner {
     /// route it was refused on comes back with the error, for the accounting).
     fn admit(
         &self,
-        route: Arc<Route>,
+        route: &Route,
         req: &ChatRequest,
         routing: Option<&RoutingDecision>,
         start: Instant,
     ) -> Result<Admitted, Refused> {
         let Some(budgets) = &route.acct.budgets else {
-            return Ok((route, None));
+            return Ok((None, None));
         };
         if req.relay.nested {
             // A classifier's call is counted under the request it routes.
-            return Ok((route, None));
+            return Ok((None, None));
         }
         let intent = req
             .relay
@@ -510,13 +510,14 @@ impl Inner {
             };
             budgets.reserve_at(&query, estimate(route, input, output), start)
         };
-        let refusal = match reserve(&route) {
-            Ok(charge) => return Ok((route, (!charge.is_empty()).then_some(charge))),
+        let refusal = match reserve(route) {
+            Ok(charge) => return Ok((None, (!charge.is_empty()).then_some(charge))),
             Err(r) => r,
         };
-        let rejected = |route: Arc<Route>, refusal: Refusal| {
+        let rejected = |on: Option<Arc<Route>>, refusal: Refusal| {
             let ex = &refusal.exceeded;
-            budget_event(&route.acct, ex, BudgetEventKind::Rejected, &route.name);
+            let name = on.as_ref().map_or(&route.name, |r| &r.name);
+            budget_event(&route.acct, ex, BudgetEventKind::Rejected, name);
             let err = Error::new(
                 ErrorKind::BudgetExceeded,
                 format!(
@@ -528,16 +529,16 @@ impl Inner {
                 ),
             )
             .with_budget(refusal.exceeded);
-            Err((route, err))
+            Err((on, err))
         };
         let OverBudget::Downgrade(cheaper) = &refusal.action else {
-            return rejected(route, refusal);
+            return rejected(None, refusal);
         };
         let Ok(cheaper) = self
             .resolve_name(cheaper)
             .and_then(|r| self.with_fallbacks(r, req))
         else {
-            return rejected(route, refusal);
+            return rejected(None, refusal);
         };
         match reserve(&cheaper) {
             Ok(charge) => {
@@ -549,9 +550,9 @@ impl Inner {
                     "budget spent: request downgraded"
                 );
                 budget_event(&route.acct, ex, BudgetEventKind::Downgraded, &cheaper.name);
-                Ok((cheaper, (!charge.is_empty()).then_some(charge)))
+                Ok((Some(cheaper), (!charge.is_empty()).then_some(charge)))
             }
-            Err(again) => rejected(cheaper, again),
+            Err(again) => rejected(Some(cheaper), again),
         }
     }
 
@@ -565,9 +566,10 @@ impl Inner {
         start: Instant,
         streamed: bool,
     ) -> Result<(Arc<Route>, Option<Charge>, Plan), Error> {
-        let (route, charge) = match self.admit(route, req, routing.as_ref(), start) {
-            Ok(admitted) => admitted,
-            Err((route, e)) => {
+        let (route, charge) = match self.admit(&route, req, routing.as_ref(), start) {
+            Ok((cheaper, charge)) => (cheaper.unwrap_or(route), charge),
+            Err((on, e)) => {
+                let route = on.unwrap_or(route);
                 let (acct, name) = (&route.acct, &route.name);
                 self.failed(acct, name, req, routing.take(), &e, start, streamed, None);
                 return Err(e);
@@ -591,6 +593,13 @@ impl Inner {
     ) -> Result<ChatResponse, Error> {
         let start = Instant::now();
         let (route, charge, plan) = self.prepare(route, req, &mut routing, start, false)?;
+        // Bound while the call runs: a caller dropping the call leaves its charge counted.
+        let charge = route
+            .acct
+            .budgets
+            .as_deref()
+            .zip(charge)
+            .map(|(budgets, c)| BoundCharge::new(budgets, c));
         let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
         let span = call_span("chat", &route, req, routing.as_ref());
         let acct = &route.acct;
@@ -616,8 +625,9 @@ impl Inner {
                 resp.meta.rate_limit = rate_limit;
                 resp.meta.routing = routing;
                 acct.price_call(&mut resp.meta, resp.usage.as_ref());
+                let end = Instant::now();
                 if let Some(charge) = charge {
-                    charge.settle(accounting::spend_of(&resp.meta));
+                    charge.settle(accounting::spend_of(&resp.meta), end);
                 }
                 telemetry::record_answer(&span, &resp.meta, resp.usage.as_ref(), &resp.model);
                 if !req.relay.nested {
@@ -628,13 +638,14 @@ impl Inner {
                         meta: &resp.meta,
                         usage: resp.usage.as_ref(),
                         error: None,
-                        duration: start.elapsed(),
+                        duration: end.saturating_duration_since(start),
                     });
                 }
                 Ok(resp)
             }
             Err(e) => {
                 span.record(telemetry::ERROR_TYPE, e.kind().as_str());
+                let charge = charge.and_then(BoundCharge::into_inner);
                 self.failed(acct, &route.name, req, routing, &e, start, false, charge);
                 Err(e)
             }
@@ -657,18 +668,19 @@ impl Inner {
         if req.relay.nested || (acct.stats.is_none() && !acct.observed() && charge.is_none()) {
             return;
         }
+        let end = Instant::now();
         let mut meta = ResponseMeta {
             route: Some(route.clone()),
             routing,
             attempts: e.attempts().to_vec(),
             skipped: e.skipped().to_vec(),
-            latency: start.elapsed(),
+            latency: end.saturating_duration_since(start),
             ..ResponseMeta::default()
         };
         acct.price_call(&mut meta, None);
         // Failed attempts that reported usage were billed; the rest of the estimate is freed.
-        if let Some(charge) = charge {
-            charge.settle(accounting::spend_of(&meta));
+        if let (Some(charge), Some(budgets)) = (charge, acct.budgets.as_deref()) {
+            charge.settle(budgets, accounting::spend_of(&meta), end);
         }
         acct.finish(&CallRecord {
             route,
@@ -677,7 +689,7 @@ impl Inner {
             meta: &meta,
             usage: None,
             error: Some(e),
-            duration: start.elapsed(),
+            duration: end.saturating_duration_since(start),
         });
     }
 
@@ -714,7 +726,7 @@ impl Inner {
             }
             Err(e) => {
                 span.record(telemetry::ERROR_TYPE, e.kind().as_str());
-                let charge = finish.and_then(|f| f.charge);
+                let charge = finish.and_then(|mut f| f.charge.take());
                 self.failed(
                     &route.acct,
                     &route.name,
@@ -754,11 +766,13 @@ fn check_target_key(
     }
 }
 
-/// A request the budgets let through: the route it goes to, and its reservation.
-type Admitted = (Arc<Route>, Option<Charge>);
+/// A request the budgets let through: the route it goes to if not the one it asked for (a
+/// downgrade), and its reservation.
+type Admitted = (Option<Arc<Route>>, Option<Charge>);
 
-/// A request the budgets refused: the route it was refused on, and why.
-type Refused = (Arc<Route>, Error);
+/// A request the budgets refused: the route it was refused on if not the one it asked for,
+/// and why.
+type Refused = (Option<Arc<Route>>, Error);
 
 /// What a request is estimated to spend on `route`: its input and output estimates at the
 /// dearest price among the route's targets (failover may land on any of them).
@@ -914,9 +928,10 @@ impl BenchSpend {
     #[doc(hidden)]
     pub fn cycle(&self) -> bool {
         let now = Instant::now();
-        let Ok((route, charge)) = self.inner.admit(self.route.clone(), &self.req, None, now) else {
+        let Ok((cheaper, charge)) = self.inner.admit(&self.route, &self.req, None, now) else {
             return false;
         };
+        let route = cheaper.as_ref().unwrap_or(&self.route);
         let target = route.targets.first();
         let mut admitted = true;
         if let Some(t) = target {
@@ -928,15 +943,21 @@ impl BenchSpend {
                 Err(_) => admitted = false,
             }
         }
-        if let Some(c) = charge {
+        if let (Some(c), Some(budgets)) = (charge, self.route.acct.budgets.as_deref()) {
             let usage = crate::types::Usage::new(420, 80);
             let usd = target
                 .and_then(|t| t.price.as_ref())
                 .map(|p| p.cost(&usage));
-            c.settle(Spend {
-                usd,
-                tokens: usage.total_tokens(),
-            });
+            // At the cycle's start: a call settles at a clock read it makes anyway (for its
+            // duration).
+            c.settle(
+                budgets,
+                Spend {
+                    usd,
+                    tokens: usage.total_tokens(),
+                },
+                now,
+            );
         }
         admitted
     }

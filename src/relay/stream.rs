@@ -71,6 +71,16 @@ pub(crate) struct Finish {
     pub estimated_tokens: u32,
 }
 
+impl Drop for Finish {
+    /// A call dropped before its stream opened (or a stream dropped before it could account)
+    /// keeps its charge: it may have been billed.
+    fn drop(&mut self) {
+        if let (Some(charge), Some(budgets)) = (self.charge.take(), self.acct.budgets.as_deref()) {
+            charge.keep(budgets);
+        }
+    }
+}
+
 /// Opens a stream on one target and reads until its first content event (or its end).
 /// Usage seen on the way goes to `reported`, so that an attempt abandoned before its commit
 /// point still counts what its vendor billed.
@@ -247,7 +257,9 @@ impl Driver {
     /// the call's cost, then the stats and observers. Runs once, when the stream ends, fails
     /// or is dropped.
     fn finish(&mut self, error: Option<&Error>) {
-        let Some(f) = self.finish.take() else { return };
+        let Some(mut f) = self.finish.take() else {
+            return;
+        };
         let now = Instant::now();
         for a in &mut self.meta.attempts {
             let Some(usage) = a.usage else { continue };
@@ -267,8 +279,8 @@ impl Driver {
             .or_else(|| self.meta.attempts.iter().rev().find(|a| a.usage.is_some()))
             .and_then(|a| a.usage);
         f.acct.price_call(&mut self.meta, usage.as_ref());
-        if let Some(charge) = f.charge {
-            charge.settle(accounting::spend_of(&self.meta));
+        if let (Some(charge), Some(budgets)) = (f.charge.take(), f.acct.budgets.as_deref()) {
+            charge.settle(budgets, accounting::spend_of(&self.meta), now);
         }
         let model = self.meta.served_by.as_ref().map_or("", |t| &*t.model);
         telemetry::record_answer(&f.span, &self.meta, usage.as_ref(), model);
@@ -279,7 +291,7 @@ impl Driver {
             meta: &self.meta,
             usage: usage.as_ref(),
             error,
-            duration: f.start.elapsed(),
+            duration: now.saturating_duration_since(f.start),
         });
     }
 
@@ -289,7 +301,9 @@ impl Driver {
         {
             // Vendors that repeat usage send it cumulative: the last one is the total.
             a.usage = chunk.usage;
-            if let Some(charge) = self.finish.as_ref().and_then(|f| f.charge.as_ref()) {
+            if let Some(f) = &self.finish
+                && let (Some(charge), Some(budgets)) = (&f.charge, f.acct.budgets.as_deref())
+            {
                 // Budgets count a stream's usage as it arrives.
                 let price = self
                     .route
@@ -298,10 +312,13 @@ impl Driver {
                     .find(|t| t.id == a.target)
                     .and_then(|t| t.price.as_ref());
                 if let Some(u) = &a.usage {
-                    charge.update(Spend {
-                        usd: attempt_cost(price, Some(u)),
-                        tokens: u.total_tokens(),
-                    });
+                    charge.update(
+                        budgets,
+                        Spend {
+                            usd: attempt_cost(price, Some(u)),
+                            tokens: u.total_tokens(),
+                        },
+                    );
                 }
             }
         }

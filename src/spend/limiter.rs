@@ -10,7 +10,7 @@
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::ops::Add;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +20,6 @@ use governor::nanos::Nanos;
 use governor::state::{NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::RateLimitInfo;
@@ -189,13 +188,19 @@ pub(crate) const CONCURRENCY_POLL: Duration = Duration::from_millis(20);
 const MAX_BOOKED_WINDOWS: u64 = 2;
 
 /// Governor's clock over tokio's: nanoseconds since the limiter was made. Governor reads
-/// the latest time a caller passed in ([`TokioClock::set`]) rather than the system clock:
-/// the call already read it once, and a clock read costs more than the whole GCRA check on
-/// some virtual machines. Concurrent callers move it forward only, so it never goes back.
+/// the time its caller passed in just before ([`TokioClock::set`]) rather than the system
+/// clock: the call already read it once, and a clock read costs more than the whole GCRA
+/// check on some virtual machines. The time passes through a thread-local, not a shared
+/// word that every request would write. (Two threads' times may be a little out of order;
+/// GCRA takes a time before the bucket's state as that state, so this only ever admits less.)
 #[derive(Clone, Debug)]
 struct TokioClock {
     base: Instant,
-    latest: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// The tick the limiter running on this thread set for governor to read.
+    static NOW_TICK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// A reading of [`TokioClock`]: nanoseconds since its base.
@@ -224,22 +229,20 @@ impl Clock for TokioClock {
     type Instant = Tick;
 
     fn now(&self) -> Tick {
-        Tick(self.latest.load(Ordering::Acquire))
+        Tick(NOW_TICK.get())
     }
 }
 
 impl TokioClock {
     fn new(base: Instant) -> Self {
-        TokioClock {
-            base,
-            latest: Arc::default(),
-        }
+        TokioClock { base }
     }
 
-    /// Moves the clock to `at` (unless a caller already moved it further).
+    /// What governor reads next on this thread: `at`.
     fn set(&self, at: Instant) -> Tick {
-        let t = self.tick(at).0;
-        Tick(self.latest.fetch_max(t, Ordering::AcqRel).max(t))
+        let t = self.tick(at);
+        NOW_TICK.set(t.0);
+        t
     }
 
     fn tick(&self, at: Instant) -> Tick {
@@ -255,8 +258,37 @@ impl TokioClock {
 /// A GCRA state (the bucket's theoretical arrival time, in nanoseconds since the start; 0
 /// for a fresh bucket) shared with the limiter, so that it can give back a cell governor
 /// took or charge cells governor would refuse, which governor's own state does not allow.
-#[derive(Clone, Debug, Default)]
-struct SharedTat(Arc<AtomicU64>);
+#[derive(Clone)]
+struct SharedTat {
+    hot: Arc<Hot>,
+    /// Which of `hot.tat`.
+    bucket: usize,
+}
+
+impl SharedTat {
+    fn word(&self) -> &AtomicU64 {
+        &self.hot.tat[self.bucket]
+    }
+}
+
+/// A limiter's atomics that every request changes, together on one cache line: under
+/// contention a request then waits for one line, not five.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+struct Hot {
+    /// The GCRA states of the requests bucket and the tokens bucket.
+    tat: [AtomicU64; 2],
+    /// Requests admitted and not finished.
+    in_flight: AtomicU32,
+    /// No request before this tick (0: no hold).
+    held_until: AtomicU64,
+    /// The tokens of a typical request: a moving average of reconciled usage (0: none yet).
+    typical_tokens: AtomicU64,
+}
+
+/// The requests bucket's and the tokens bucket's places in [`Hot::tat`].
+const RPM: usize = 0;
+const TPM: usize = 1;
 
 impl StateStore for SharedTat {
     type Key = NotKeyed;
@@ -266,10 +298,11 @@ impl StateStore for SharedTat {
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
         // As governor's in-memory state: decide on the value read, store if still current.
-        let mut prev = self.0.load(Ordering::Acquire);
+        let word = self.word();
+        let mut prev = word.load(Ordering::Acquire);
         loop {
             let (out, next) = f(NonZeroU64::new(prev).map(|n| Nanos::from(n.get())))?;
-            match self.0.compare_exchange_weak(
+            match word.compare_exchange_weak(
                 prev,
                 next.as_u64(),
                 Ordering::Release,
@@ -293,13 +326,19 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn per_minute(n: NonZeroU32, clock: TokioClock) -> Bucket {
+    fn per_minute(n: NonZeroU32, clock: TokioClock, hot: &Arc<Hot>, bucket: usize) -> Bucket {
         let quota = Quota::per_minute(n);
-        let tat = SharedTat::default();
+        let tat = SharedTat {
+            hot: Arc::clone(hot),
+            bucket,
+        };
         Bucket {
-            // Governor measures from its first clock reading, here (within nanoseconds, and
-            // exactly with a paused clock) the clock's base: `charge` relies on it.
-            gcra: RateLimiter::new(quota, tat.clone(), clock),
+            // Governor measures from its first clock reading, set here to the clock's base:
+            // `charge` relies on it.
+            gcra: {
+                NOW_TICK.set(0);
+                RateLimiter::new(quota, tat.clone(), clock)
+            },
             tat,
             cell: u64::try_from(quota.replenish_interval().as_nanos())
                 .unwrap_or(u64::MAX)
@@ -315,7 +354,7 @@ impl Bucket {
         // at 0 (fresh) changes nothing.
         let _ = self
             .tat
-            .0
+            .word()
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
                 Some(tat.saturating_sub(back))
             });
@@ -331,7 +370,7 @@ impl Bucket {
             .saturating_add(window.saturating_mul(MAX_BOOKED_WINDOWS));
         let _ = self
             .tat
-            .0
+            .word()
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
                 let from = tat.max(now.0);
                 Some(from.saturating_add(add).min(ceiling).max(tat))
@@ -347,20 +386,25 @@ pub(crate) struct Limiter {
     clock: TokioClock,
     rpm: Option<Bucket>,
     tpm: Option<Bucket>,
-    slots: Arc<Semaphore>,
-    /// The slots `slots` started with.
-    capacity: usize,
-    /// No request before this tick (0: no hold).
-    held_until: AtomicU64,
-    /// The tokens of a typical request: a moving average of reconciled usage (0: none yet).
-    typical_tokens: AtomicU64,
+    /// The counters requests change (the concurrency slots are a counter rather than a
+    /// semaphore: nothing waits on it, as a limited request asks again after
+    /// [`CONCURRENCY_POLL`], and a semaphore's release takes a lock).
+    hot: Arc<Hot>,
+    /// How many requests may be in flight (`u32::MAX`: no limit).
+    max_in_flight: u32,
     last_info: Mutex<Option<RateLimitInfo>>,
 }
 
 /// An admitted request's concurrency slot, given back when dropped.
 #[derive(Debug)]
-pub(crate) struct LimitPermit {
-    _slot: OwnedSemaphorePermit,
+pub(crate) struct LimitPermit<'a> {
+    in_flight: &'a AtomicU32,
+}
+
+impl Drop for LimitPermit<'_> {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Limiter {
@@ -376,26 +420,20 @@ impl Limiter {
     /// [`RateLimit::validate`]) counts as unset.
     pub fn new(limit: &RateLimit) -> Self {
         let clock = TokioClock::new(Instant::now());
-        let bucket =
-            |n: Option<u32>| NonZeroU32::new(n?).map(|n| Bucket::per_minute(n, clock.clone()));
-        // Without a concurrency limit the semaphore still counts requests in flight.
-        let capacity = limit
-            .concurrency
-            .filter(|n| *n > 0)
-            .map_or(Semaphore::MAX_PERMITS, |n| {
-                usize::try_from(n).unwrap_or(Semaphore::MAX_PERMITS)
-            })
-            .min(Semaphore::MAX_PERMITS);
-        let (rpm, tpm) = (bucket(limit.rpm), bucket(limit.tpm));
+        let hot = Arc::new(Hot::default());
+        let bucket = |n: Option<u32>, which| {
+            NonZeroU32::new(n?).map(|n| Bucket::per_minute(n, clock.clone(), &hot, which))
+        };
+        // Without a concurrency limit the counter still counts requests in flight.
+        let max_in_flight = limit.concurrency.filter(|n| *n > 0).unwrap_or(u32::MAX);
+        let (rpm, tpm) = (bucket(limit.rpm, RPM), bucket(limit.tpm, TPM));
         Limiter {
             limit: limit.clone(),
             clock,
             rpm,
             tpm,
-            slots: Arc::new(Semaphore::new(capacity)),
-            capacity,
-            held_until: AtomicU64::new(0),
-            typical_tokens: AtomicU64::new(0),
+            hot,
+            max_in_flight,
             last_info: Mutex::new(None),
         }
     }
@@ -415,15 +453,22 @@ impl Limiter {
     /// a slot frees is not known; for the other limits it is when they would admit this
     /// request, unless other requests come first. `now` should be tokio's current time: the
     /// token buckets read the same clock.
-    pub fn try_acquire(&self, tokens: u32, now: Instant) -> Result<LimitPermit, Instant> {
-        let held = self.held_until.load(Ordering::Acquire);
+    pub fn try_acquire(&self, tokens: u32, now: Instant) -> Result<LimitPermit<'_>, Instant> {
+        let held = self.hot.held_until.load(Ordering::Acquire);
         if held > self.clock.set(now).0 {
             return Err(self.clock.instant(Tick(held)));
         }
         // First the slot: giving it back (dropping it) is exact.
-        let slot = Arc::clone(&self.slots)
-            .try_acquire_owned()
+        let max = self.max_in_flight;
+        self.hot
+            .in_flight
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
             .map_err(|_| now + CONCURRENCY_POLL)?;
+        let slot = LimitPermit {
+            in_flight: &self.hot.in_flight,
+        };
         if let Some(rpm) = &self.rpm
             && let Err(not_until) = rpm.gcra.check()
         {
@@ -450,7 +495,7 @@ impl Limiter {
                 tpm.charge(u64::from(n.get() - fits.get()), self.clock.tick(now));
             }
         }
-        Ok(LimitPermit { _slot: slot })
+        Ok(slot)
     }
 
     /// Takes in a vendor's rate-limit headers: no requests left holds the limiter until the
@@ -465,7 +510,7 @@ impl Limiter {
             self.hold(now + reset);
         }
         if let (Some(left), Some(reset)) = (info.remaining_tokens, info.reset_tokens) {
-            let typical = self.typical_tokens.load(Ordering::Relaxed);
+            let typical = self.hot.typical_tokens.load(Ordering::Relaxed);
             let full = info.limit_tokens == Some(left);
             if left == 0 || (left < typical && !full) {
                 self.hold(now + reset);
@@ -477,7 +522,8 @@ impl Limiter {
     /// No request until `until` (a 429's `Retry-After`, or another vendor signal). A hold
     /// only ever extends an earlier one.
     pub fn hold(&self, until: Instant) {
-        self.held_until
+        self.hot
+            .held_until
             .fetch_max(self.clock.tick(until).0, Ordering::AcqRel);
     }
 
@@ -494,26 +540,29 @@ impl Limiter {
         }
         // An average over about the last eight requests; a lost update under contention
         // only makes it a little staler.
-        let old = self.typical_tokens.load(Ordering::Relaxed);
+        let old = self.hot.typical_tokens.load(Ordering::Relaxed);
         let typical = if old == 0 {
             actual
         } else {
             old.saturating_mul(7).saturating_add(actual) / 8
         };
-        self.typical_tokens.store(typical, Ordering::Relaxed);
+        // Stored only when it moves: every request reads this line.
+        if typical != old {
+            self.hot.typical_tokens.store(typical, Ordering::Relaxed);
+        }
     }
 
     /// The limiter's state at `now`.
     pub fn status(&self, now: Instant) -> LimiterStatus {
-        let in_flight = self.capacity.saturating_sub(self.slots.available_permits());
-        let held = self.held_until.load(Ordering::Acquire);
+        let in_flight = self.hot.in_flight.load(Ordering::Relaxed);
+        let held = self.hot.held_until.load(Ordering::Acquire);
         let held_for = self
             .clock
             .instant(Tick(held))
             .checked_duration_since(now)
             .filter(|d| held > 0 && !d.is_zero());
         LimiterStatus {
-            in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+            in_flight,
             held_for,
             last_vendor_info: *self.last_info.lock().unwrap_or_else(|e| e.into_inner()),
         }
@@ -531,7 +580,7 @@ mod tests {
         Limiter::new(&limit)
     }
 
-    fn admitted(l: &Limiter, tokens: u32) -> LimitPermit {
+    fn admitted(l: &Limiter, tokens: u32) -> LimitPermit<'_> {
         match l.try_acquire(tokens, Instant::now()) {
             Ok(p) => p,
             Err(at) => panic!("refused until {:?} from now", at - Instant::now()),
