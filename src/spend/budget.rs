@@ -367,7 +367,23 @@ pub(crate) struct Refusal {
 pub(crate) struct Budgets {
     clock: Clock,
     budgets: Box<[Tracked]>,
+    /// The calendar budgets' counters, [`PAIRS_PER_LINE`] budgets to a cache line: a
+    /// request under several budgets changes one line, not one per budget.
+    lines: Box<[Line]>,
     notify: Option<Notify>,
+}
+
+/// Calendar budgets whose counters share a cache line.
+const PAIRS_PER_LINE: usize = 4;
+
+#[repr(align(64))]
+struct Line([Pair; PAIRS_PER_LINE]);
+
+/// One calendar budget's counters: `used` (spent and reserved) is what limits; `spent`
+/// (settled) is for the status.
+struct Pair {
+    used: Packed,
+    spent: Packed,
 }
 
 /// One budget with its window.
@@ -426,6 +442,7 @@ impl Budgets {
         }
         let clock = Clock::new(start);
         let now = clock.now();
+        let mut pairs = Vec::new();
         let budgets = budgets
             .into_iter()
             .map(|budget| {
@@ -438,7 +455,13 @@ impl Budgets {
                     let shift = (0..64)
                         .find(|&s| raw >> s <= CALENDAR_LIMIT_MAX)
                         .unwrap_or(0);
-                    (shift, Window::Calendar(Calendar::new(budget.period, now)))
+                    let empty = (window_number(budget.period, now) & GEN_MASK) << AMOUNT_BITS;
+                    pairs.push(Pair {
+                        used: Packed(AtomicU64::new(empty)),
+                        spent: Packed(AtomicU64::new(empty)),
+                    });
+                    let c = Calendar::new(budget.period, pairs.len() - 1);
+                    (shift, Window::Calendar(c))
                 };
                 let limit = raw >> shift;
                 // Rounded up so "used >= warn" means "used >= fraction * limit" exactly.
@@ -453,9 +476,22 @@ impl Budgets {
                 }
             })
             .collect();
+        let mut pairs = pairs.into_iter();
+        let lines = std::iter::from_fn(|| {
+            let first = pairs.next()?;
+            let mut next = || {
+                pairs.next().unwrap_or(Pair {
+                    used: Packed(AtomicU64::new(0)),
+                    spent: Packed(AtomicU64::new(0)),
+                })
+            };
+            Some(Line([first, next(), next(), next()]))
+        })
+        .collect();
         Ok(Self {
             clock,
             budgets,
+            lines,
             notify,
         })
     }
@@ -464,6 +500,15 @@ impl Budgets {
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.budgets.is_empty()
+    }
+
+    /// Calendar budget `c`'s counters (`None` cannot happen: every calendar budget has a
+    /// pair).
+    fn pair(&self, c: &Calendar) -> Option<&Pair> {
+        self.lines
+            .get(c.pair / PAIRS_PER_LINE)?
+            .0
+            .get(c.pair % PAIRS_PER_LINE)
     }
 
     /// Reserves `estimate` on every budget the request matches, or on none: the first budget
@@ -494,7 +539,10 @@ impl Budgets {
             }
             let amount = t.units(estimate_raw);
             let reserved = match &t.window {
-                Window::Calendar(c) => c.reserve(t, amount, now, &mut warned, i),
+                Window::Calendar(c) => match self.pair(c) {
+                    Some(p) => c.reserve(p, t, amount, now, &mut warned, i),
+                    None => continue,
+                },
                 Window::Rolling(ring) => lock(ring).reserve(t, amount, now, &mut warned, i),
             };
             match reserved {
@@ -535,7 +583,7 @@ impl Budgets {
             .iter()
             .map(|t| {
                 let (spent, reserved, resets_at) = match &t.window {
-                    Window::Calendar(c) => c.status(now),
+                    Window::Calendar(c) => self.pair(c).map_or((0, 0, now), |p| c.status(p, now)),
                     Window::Rolling(ring) => {
                         let mut ring = lock(ring);
                         ring.advance(now);
@@ -567,7 +615,9 @@ impl Budgets {
             let mine = warned.iter().find(|w| w.0 == h.budget);
             match &t.window {
                 Window::Calendar(c) => {
-                    c.give_back(token, charged);
+                    if let Some(p) = self.pair(c) {
+                        give_back(p, token, charged);
+                    }
                     if let Some(&(_, before, set, _)) = mine {
                         let _ = c.warned.compare_exchange(
                             set,
@@ -728,14 +778,15 @@ impl Charge {
             let charged = h.charged.load(Ordering::Relaxed);
             let warn = match &t.window {
                 Window::Calendar(c) => {
-                    if amount <= charged && c.is_current(token, now) {
+                    let Some(p) = budgets.pair(c) else { continue };
+                    if amount <= charged && c.is_current(p, token, now) {
                         continue;
                     }
                     // Its window passed and took the reservation along: still in flight, it
                     // counts in the current one.
                     let amount = amount.max(charged);
                     let (token, used, number) =
-                        c.used.add(now_number(c, now), Some(token), charged, amount);
+                        p.used.add(now_number(c, now), Some(token), charged, amount);
                     h.token.store(token, Ordering::Relaxed);
                     h.charged.store(amount, Ordering::Relaxed);
                     c.check_warning(t.warn, used, number)
@@ -791,11 +842,12 @@ impl Charge {
             let amount = actual.map_or(charged, |a| t.units(a));
             let warn = match &t.window {
                 Window::Calendar(c) => {
+                    let Some(p) = budgets.pair(c) else { continue };
                     let number = now_number(c, now);
                     // A passed window took the reservation along: the spend counts in the
                     // current one rather than being lost.
-                    let (_, used, number) = c.used.add(number, Some(token), charged, amount);
-                    c.spent.add(number, None, 0, amount);
+                    let (_, used, number) = p.used.add(number, Some(token), charged, amount);
+                    p.spent.add(number, None, 0, amount);
                     c.check_warning(t.warn, used, number)
                 }
                 Window::Rolling(ring) => {
@@ -868,17 +920,15 @@ const GEN_MASK: u64 = (1 << (64 - AMOUNT_BITS)) - 1;
 /// amount is rounded up (for a 10,000 USD month, 64 nano-dollars).
 const CALENDAR_LIMIT_MAX: u64 = AMOUNT_MAX / 4;
 
-/// A calendar window's counters, without a lock: each is one word packing the window's
-/// number with an amount, so the first change in a new window resets the amount in the same
-/// compare-and-swap that adds to it, and a reservation checks and takes room in one step.
-/// `used` (spent and reserved) is what limits; `spent` (settled) is for the status. On a
-/// cache line of its own: every request of the budget changes it, and requests that only
-/// read the budget's settings (to find it does not match them) should not wait for it.
-#[repr(align(64))]
+/// A calendar window, without a lock: its counters ([`Pair`]) are each one word packing the
+/// window's number with an amount, so the first change in a new window resets the amount in
+/// the same compare-and-swap that adds to it, and a reservation checks and takes room in
+/// one step. The counters live in [`Budgets::lines`], away from the budget's settings
+/// (which requests the budget does not match read, and should not wait for).
 struct Calendar {
     period: BudgetPeriod,
-    used: Packed,
-    spent: Packed,
+    /// Its counters' place in [`Budgets::lines`].
+    pair: usize,
     /// 1 + the number of the window in which the last warning (exhaustion event) was sent;
     /// 0 when none was.
     warned: AtomicU64,
@@ -971,12 +1021,10 @@ fn window_of(number: u64, g: u64) -> WordIs {
 }
 
 impl Calendar {
-    fn new(period: BudgetPeriod, now: u64) -> Self {
-        let empty = (window_number(period, now) & GEN_MASK) << AMOUNT_BITS;
+    fn new(period: BudgetPeriod, pair: usize) -> Self {
         Self {
             period,
-            used: Packed(AtomicU64::new(empty)),
-            spent: Packed(AtomicU64::new(empty)),
+            pair,
             warned: AtomicU64::new(0),
             exhausted: AtomicU64::new(0),
         }
@@ -986,6 +1034,7 @@ impl Calendar {
     /// token (the packed window number).
     fn reserve(
         &self,
+        p: &Pair,
         t: &Tracked,
         amount: u64,
         now: u64,
@@ -993,7 +1042,7 @@ impl Calendar {
         i: usize,
     ) -> Result<u64, Refused> {
         let number = now_number(self, now);
-        match self.used.change(number, None, 0, amount, Some(t.limit)) {
+        match p.used.change(number, None, 0, amount, Some(t.limit)) {
             Ok((token, after, full)) => {
                 if let Some(w) = t.warn
                     && after >= w
@@ -1017,30 +1066,9 @@ impl Calendar {
         }
     }
 
-    /// Gives back a reservation, if its window is still the current one.
-    fn give_back(&self, token: u64, charged: u64) {
-        let mut word = self.used.0.load(Ordering::Relaxed);
-        loop {
-            let (g, amount) = unpack(word);
-            if g != token {
-                return;
-            }
-            let after = amount.saturating_sub(charged);
-            match self.used.0.compare_exchange_weak(
-                word,
-                (g << AMOUNT_BITS) | after,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(now) => word = now,
-            }
-        }
-    }
-
     /// Whether a reservation's window is the current one.
-    fn is_current(&self, token: u64, now: u64) -> bool {
-        let (g, _) = unpack(self.used.0.load(Ordering::Relaxed));
+    fn is_current(&self, p: &Pair, token: u64, now: u64) -> bool {
+        let (g, _) = unpack(p.used.0.load(Ordering::Relaxed));
         g == token && matches!(window_of(now_number(self, now), g), WordIs::Current(_))
     }
 
@@ -1054,11 +1082,32 @@ impl Calendar {
     }
 
     /// (spent, reserved, resets at) for the window holding `now`.
-    fn status(&self, now: u64) -> (u64, u64, u64) {
+    fn status(&self, p: &Pair, now: u64) -> (u64, u64, u64) {
         let number = now_number(self, now);
-        let used = self.used.read(number);
-        let spent = self.spent.read(number).min(used);
+        let used = p.used.read(number);
+        let spent = p.spent.read(number).min(used);
         (spent, used - spent, window_bounds(self.period, number).1)
+    }
+}
+
+/// Gives back a reservation, if its window is still the current one.
+fn give_back(p: &Pair, token: u64, charged: u64) {
+    let mut word = p.used.0.load(Ordering::Relaxed);
+    loop {
+        let (g, amount) = unpack(word);
+        if g != token {
+            return;
+        }
+        let after = amount.saturating_sub(charged);
+        match p.used.0.compare_exchange_weak(
+            word,
+            (g << AMOUNT_BITS) | after,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(now) => word = now,
+        }
     }
 }
 
