@@ -2,8 +2,8 @@
 //! (`Relay::bench_spend(..).cycle()`: three matching budgets reserve an estimate and settle
 //! the actual; the target's limiter admits, frees and reconciles), with 32 tasks on a
 //! 2-worker runtime all on the same budgets and limiter (the contended case), and on one
-//! task; with both (three budgets, the third rolling; three calendar budgets; one budget),
-//! budgets only and limiter only.
+//! task; with both (three budgets, the third rolling; three calendar budgets; one budget,
+//! calendar or rolling), budgets only and limiter only.
 //!
 //! `cargo bench --bench spend` runs the criterion groups (`spend_1_task`, `spend_32_tasks`),
 //! then prints wall ns per cycle (median of 5 runs); `-- --summary-only` prints only the
@@ -42,8 +42,8 @@ impl Provider for Nothing {
     }
 }
 
-/// What a variant's relay has: how many of the three budgets, whether the third (intent
-/// `billing`, tokens) is rolling rather than calendar, and the rate limit.
+/// What a variant's relay has: how many of the three budgets, whether the last of them is
+/// rolling rather than calendar, and the rate limit.
 #[derive(Clone, Copy)]
 struct Setup {
     budgets: usize,
@@ -60,10 +60,11 @@ const fn setup(budgets: usize, rolling: bool, limiter: bool) -> Setup {
 }
 
 /// The variants.
-const VARIANTS: [(&str, Setup); 5] = [
+const VARIANTS: [(&str, Setup); 6] = [
     ("budgets_and_limiter", setup(3, true, true)),
     ("calendar_budgets_and_limiter", setup(3, false, true)),
     ("one_budget_and_limiter", setup(1, false, true)),
+    ("one_rolling_budget_and_limiter", setup(1, true, true)),
     ("budgets_only", setup(3, true, false)),
     ("limiter_only", setup(0, false, true)),
 ];
@@ -94,7 +95,7 @@ fn relay(
         Budget::tokens("billing", u64::MAX / 4).for_intent("billing"),
     ];
     for (i, budget) in all.into_iter().take(budgets).enumerate() {
-        b = b.budget(if i == 2 && rolling {
+        b = b.budget(if i + 1 == budgets && rolling {
             budget.rolling()
         } else {
             budget
@@ -216,7 +217,7 @@ fn main() {
                 .collect();
             runs.sort_by(f64::total_cmp);
             println!(
-                "  {name:<28} {tasks:>2} tasks: median {:>4.0} ns (min {:.0}, max {:.0})",
+                "  {name:<30} {tasks:>2} tasks: median {:>4.0} ns (min {:.0}, max {:.0})",
                 runs[2], runs[0], runs[4]
             );
         }
