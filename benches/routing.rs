@@ -9,37 +9,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use criterion::Criterion;
 use polyrelay::routing::{
     IntentRule, LanguageRule, Router, RouterContext, RoutingQuery, Script, TextClassifier,
 };
-use polyrelay::{
-    CallContext, Chain, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Provider, Relay,
-    Strategy,
-};
+use polyrelay::{Chain, ChatRequest, Relay, Strategy};
 
-/// A provider that is never called: the benchmarks stop before sending.
-#[derive(Debug)]
-struct Idle;
-
-#[async_trait]
-impl Provider for Idle {
-    fn name(&self) -> &str {
-        "idle"
-    }
-    async fn chat(&self, _: &ChatRequest, _: &str, _: &CallContext) -> Result<ChatResponse, Error> {
-        Err(Error::new(ErrorKind::Server, "idle"))
-    }
-    async fn chat_stream(
-        &self,
-        _: &ChatRequest,
-        _: &str,
-        _: &CallContext,
-    ) -> Result<ChatStream, Error> {
-        Err(Error::new(ErrorKind::Server, "idle"))
-    }
-}
+mod support;
+use support::Idle;
 
 fn relay() -> Relay {
     let mut b = Relay::builder().provider("p", Idle);

@@ -13,34 +13,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use criterion::Criterion;
-use polyrelay::{
-    Budget, CallContext, Chain, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Price,
-    Provider, RateLimit, Relay, Target,
-};
+use polyrelay::{Budget, Chain, Price, RateLimit, Relay, Target};
 
-/// A provider that is never called: the bookkeeping stops before sending.
-#[derive(Debug)]
-struct Nothing;
-
-#[async_trait]
-impl Provider for Nothing {
-    fn name(&self) -> &str {
-        "nothing"
-    }
-    async fn chat(&self, _: &ChatRequest, _: &str, _: &CallContext) -> Result<ChatResponse, Error> {
-        Err(Error::new(ErrorKind::Server, "no"))
-    }
-    async fn chat_stream(
-        &self,
-        _: &ChatRequest,
-        _: &str,
-        _: &CallContext,
-    ) -> Result<ChatStream, Error> {
-        Err(Error::new(ErrorKind::Server, "no"))
-    }
-}
+mod support;
+use support::Idle;
 
 /// What a variant's relay has: how many of the three budgets, whether the last of them is
 /// rolling rather than calendar, and the rate limit.
@@ -85,7 +62,7 @@ fn relay(
         limiter,
     }: Setup,
 ) -> Relay {
-    let mut b = Relay::builder().provider("p", Nothing).route(
+    let mut b = Relay::builder().provider("p", Idle).route(
         "r",
         Chain::of([Target::new("p", "m").price(Price::per_million(2.5, 10.0))]),
     );

@@ -840,3 +840,39 @@ async fn budgets_per_tag_and_per_intent_count_only_their_requests() {
     let spent: Vec<f64> = relay.budgets().iter().map(|b| b.spent).collect();
     assert_eq!(spent, [15.0, 15.0]);
 }
+
+/// A call its caller drops while the vendor has not answered (plain, or a stream still
+/// opening) keeps its estimate as spend: the vendor may bill it.
+#[tokio::test]
+async fn a_call_dropped_by_its_caller_keeps_its_charge() {
+    let sim = sim().await;
+    sim.set_default(polyrelay::simulator::Reply::hang());
+    let relay = premium_and_cheap(&sim)
+        .budget(Budget::tokens("daily", 100_000))
+        .build()
+        .unwrap();
+    for (n, streamed) in [(1, false), (2, true)] {
+        let req = ticket();
+        // Boxed, so that dropping it drops the call (a pinned reference would not).
+        let mut call = Box::pin(async {
+            if streamed {
+                relay.chat_stream(&req).await.map(|_| ())
+            } else {
+                relay.chat(&req).await.map(|_| ())
+            }
+        });
+        tokio::select! {
+            r = &mut call => panic!("the hung vendor answered: {r:?}"),
+            () = sim.wait_for_requests(n) => {}
+        }
+        let before = relay.budgets()[0].clone();
+        assert!(before.reserved > 0.0, "{before:?}");
+        drop(call);
+        let after = &relay.budgets()[0];
+        assert_eq!(
+            (after.spent, after.reserved),
+            (before.spent + before.reserved, 0.0),
+            "streamed: {streamed}"
+        );
+    }
+}

@@ -487,6 +487,7 @@ impl Inner {
         req: &ChatRequest,
         routing: Option<&RoutingDecision>,
         start: Instant,
+        input: &mut plan::InputEstimate<'_>,
     ) -> Result<Admitted, Refused> {
         let Some(budgets) = &route.acct.budgets else {
             return Ok((None, None));
@@ -500,7 +501,7 @@ impl Inner {
             .intent
             .as_deref()
             .or_else(|| routing.and_then(|r| r.label.as_deref()));
-        let (input, output) = plan::estimate_tokens(req);
+        let (input, output) = (input.get(), plan::output_estimate(req));
         let reserve = |route: &Route| {
             let query = BudgetQuery {
                 route: &route.name,
@@ -566,7 +567,8 @@ impl Inner {
         start: Instant,
         streamed: bool,
     ) -> Result<(Arc<Route>, Option<Charge>, Plan), Error> {
-        let (route, charge) = match self.admit(&route, req, routing.as_ref(), start) {
+        let mut input = plan::InputEstimate::new(req);
+        let (route, charge) = match self.admit(&route, req, routing.as_ref(), start, &mut input) {
             Ok((cheaper, charge)) => (cheaper.unwrap_or(route), charge),
             Err((on, e)) => {
                 let route = on.unwrap_or(route);
@@ -575,7 +577,7 @@ impl Inner {
                 return Err(e);
             }
         };
-        match Plan::build(route.clone(), req, start) {
+        match Plan::build(route.clone(), req, start, &mut input) {
             Ok(plan) => Ok((route, charge, plan)),
             Err(e) => {
                 let (acct, name) = (&route.acct, &route.name);
@@ -854,9 +856,14 @@ impl BenchRoute {
     /// sending; returns the number of steps.
     #[doc(hidden)]
     pub fn plan(&self, req: &ChatRequest) -> Result<usize, Error> {
-        Ok(Plan::build(self.0.clone(), req, Instant::now())?
-            .steps
-            .len())
+        Ok(Plan::build(
+            self.0.clone(),
+            req,
+            Instant::now(),
+            &mut plan::InputEstimate::new(req),
+        )?
+        .steps
+        .len())
     }
 }
 
@@ -928,7 +935,9 @@ impl BenchSpend {
     #[doc(hidden)]
     pub fn cycle(&self) -> bool {
         let now = Instant::now();
-        let Ok((cheaper, charge)) = self.inner.admit(&self.route, &self.req, None, now) else {
+        let input = &mut plan::InputEstimate::new(&self.req);
+        let Ok((cheaper, charge)) = self.inner.admit(&self.route, &self.req, None, now, input)
+        else {
             return false;
         };
         let route = cheaper.as_ref().unwrap_or(&self.route);

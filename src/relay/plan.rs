@@ -263,6 +263,7 @@ impl Plan {
         route: Arc<Route>,
         req: &crate::types::ChatRequest,
         now: Instant,
+        input: &mut InputEstimate<'_>,
     ) -> Result<Plan, Error> {
         let required = route.require_tags.iter().chain(&req.relay.require_tags);
         let mut steps: Vec<Step> = Vec::with_capacity(route.targets.len());
@@ -293,12 +294,8 @@ impl Plan {
                 ),
             ));
         }
-        // The input estimate, read once for the context windows and the rate limits.
-        let mut input: Option<u64> = None;
-        let mut input_estimate =
-            || *input.get_or_insert_with(|| super::router::estimate_input(req).0);
         if route.targets.iter().any(|t| t.context_window.is_some()) {
-            let estimate = input_estimate();
+            let estimate = input.get();
             let fits = |s: &Step| {
                 route.targets[s.target]
                     .context_window
@@ -329,7 +326,7 @@ impl Plan {
             steps.extend(open.into_iter().map(|(s, _)| s));
         }
         let estimated_tokens = if route.targets.iter().any(|t| t.limited()) {
-            let total = input_estimate() + output_estimate(req);
+            let total = input.get() + output_estimate(req);
             u32::try_from(total).unwrap_or(u32::MAX)
         } else {
             0
@@ -410,8 +407,29 @@ pub(crate) fn estimate_tokens(req: &crate::types::ChatRequest) -> (u64, u64) {
     (super::router::estimate_input(req).0, output_estimate(req))
 }
 
+/// A request's input estimate, made at most once per call: the budgets, the context windows
+/// and the rate limits all read it, and it walks every message.
+pub(crate) struct InputEstimate<'a> {
+    req: &'a crate::types::ChatRequest,
+    tokens: Option<u64>,
+}
+
+impl<'a> InputEstimate<'a> {
+    /// Not made yet.
+    pub fn new(req: &'a crate::types::ChatRequest) -> Self {
+        Self { req, tokens: None }
+    }
+
+    /// The estimate, in tokens.
+    pub fn get(&mut self) -> u64 {
+        *self
+            .tokens
+            .get_or_insert_with(|| super::router::estimate_input(self.req).0)
+    }
+}
+
 /// The request's output allowance: its `max_tokens`, else [`DEFAULT_OUTPUT_ESTIMATE`].
-fn output_estimate(req: &crate::types::ChatRequest) -> u64 {
+pub(crate) fn output_estimate(req: &crate::types::ChatRequest) -> u64 {
     u64::from(
         req.max_completion_tokens
             .or(req.max_tokens)

@@ -442,7 +442,8 @@ impl Budgets {
         }
         let clock = Clock::new(start);
         let now = clock.now();
-        let mut pairs = Vec::new();
+        // Each calendar budget's counters start empty in its current window.
+        let mut empties = Vec::new();
         let budgets = budgets
             .into_iter()
             .map(|budget| {
@@ -455,12 +456,8 @@ impl Budgets {
                     let shift = (0..64)
                         .find(|&s| raw >> s <= CALENDAR_LIMIT_MAX)
                         .unwrap_or(0);
-                    let empty = (window_number(budget.period, now) & GEN_MASK) << AMOUNT_BITS;
-                    pairs.push(Pair {
-                        used: Packed(AtomicU64::new(empty)),
-                        spent: Packed(AtomicU64::new(empty)),
-                    });
-                    let c = Calendar::new(budget.period, pairs.len() - 1);
+                    empties.push((window_number(budget.period, now) & GEN_MASK) << AMOUNT_BITS);
+                    let c = Calendar::new(budget.period, empties.len() - 1);
                     (shift, Window::Calendar(c))
                 };
                 let limit = raw >> shift;
@@ -476,18 +473,18 @@ impl Budgets {
                 }
             })
             .collect();
-        let mut pairs = pairs.into_iter();
-        let lines = std::iter::from_fn(|| {
-            let first = pairs.next()?;
-            let mut next = || {
-                pairs.next().unwrap_or(Pair {
-                    used: Packed(AtomicU64::new(0)),
-                    spent: Packed(AtomicU64::new(0)),
-                })
-            };
-            Some(Line([first, next(), next(), next()]))
-        })
-        .collect();
+        let lines = empties
+            .chunks(PAIRS_PER_LINE)
+            .map(|line| {
+                Line(std::array::from_fn(|k| {
+                    let empty = line.get(k).copied().unwrap_or(0);
+                    Pair {
+                        used: Packed(AtomicU64::new(empty)),
+                        spent: Packed(AtomicU64::new(empty)),
+                    }
+                }))
+            })
+            .collect();
         Ok(Self {
             clock,
             budgets,
@@ -552,7 +549,7 @@ impl Budgets {
                     charged: AtomicU64::new(amount),
                 }),
                 Err(refused) => {
-                    self.rollback(&charge, &warned);
+                    self.rollback(&charge, &warned, now);
                     if refused.first {
                         self.emit(i, BudgetEventKind::Exhausted, refused.used);
                     }
@@ -606,7 +603,7 @@ impl Budgets {
 
     /// Gives back the reservations of a refused request (those whose window is still
     /// current: a passed window took them along), and the warnings they raised.
-    fn rollback(&self, charge: &Charge, warned: &[Warned]) {
+    fn rollback(&self, charge: &Charge, warned: &[Warned], now: u64) {
         for h in &charge.held {
             let t = &self.budgets[h.budget];
             let token = h.token.load(Ordering::Relaxed);
@@ -616,7 +613,7 @@ impl Budgets {
             match &t.window {
                 Window::Calendar(c) => {
                     if let Some(p) = self.pair(c) {
-                        give_back(p, token, charged);
+                        p.used.add(now_number(c, now), Some(token), charged, 0);
                     }
                     if let Some(&(_, before, set, _)) = mine {
                         let _ = c.warned.compare_exchange(
@@ -1087,27 +1084,6 @@ impl Calendar {
         let used = p.used.read(number);
         let spent = p.spent.read(number).min(used);
         (spent, used - spent, window_bounds(self.period, number).1)
-    }
-}
-
-/// Gives back a reservation, if its window is still the current one.
-fn give_back(p: &Pair, token: u64, charged: u64) {
-    let mut word = p.used.0.load(Ordering::Relaxed);
-    loop {
-        let (g, amount) = unpack(word);
-        if g != token {
-            return;
-        }
-        let after = amount.saturating_sub(charged);
-        match p.used.0.compare_exchange_weak(
-            word,
-            (g << AMOUNT_BITS) | after,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return,
-            Err(now) => word = now,
-        }
     }
 }
 
