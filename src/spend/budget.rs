@@ -5,11 +5,12 @@
 //! all or nothing; when it ends, the reservation is replaced by what it actually spent. A
 //! budget's window is either a calendar one (the current UTC minute, hour, day or month) or a
 //! rolling one (the last period, kept as a ring of slots). Amounts are integers (nano-dollars
-//! or tokens). A calendar window is one atomic word per counter, checked and changed in one
-//! compare-and-swap (no lock: every request of the relay passes through the global budget);
-//! a rolling window's ring sits behind one short critical section. Either way reservations
-//! are exact under concurrency: tasks racing at the limit never reserve more than it in
-//! total.
+//! or tokens). No lock is taken on a request's path (every request of the relay passes
+//! through the global budget): a calendar window is one atomic word per counter, checked and
+//! changed in one compare-and-swap; a rolling window checks its running total the same way
+//! and keeps its slots in words tagged with the slot's id, taking a lock only to move to a
+//! new slot. Either way reservations are exact under concurrency: tasks racing at the limit
+//! never reserve more than it in total.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -367,8 +368,9 @@ pub(crate) struct Refusal {
 pub(crate) struct Budgets {
     clock: Clock,
     budgets: Box<[Tracked]>,
-    /// The calendar budgets' counters, [`PAIRS_PER_LINE`] budgets to a cache line: a
-    /// request under several budgets changes one line, not one per budget.
+    /// The calendar budgets' counters and the rolling ones' totals, [`PAIRS_PER_LINE`]
+    /// budgets to a cache line: a request under several budgets changes one line, not one
+    /// per budget.
     lines: Box<[Line]>,
     notify: Option<Notify>,
 }
@@ -392,8 +394,8 @@ struct Tracked {
     /// The limit and the warning threshold, in the window's counting units.
     limit: u64,
     warn: Option<u64>,
-    /// Calendar windows count in units of 2^shift (nano-dollars or tokens), so that their
-    /// limit fits a packed word (see [`Calendar`]); rolling windows count single units.
+    /// Windows count in units of 2^shift (nano-dollars or tokens), so that their limit fits
+    /// a packed word (see [`LIMIT_MAX`]).
     shift: u32,
     window: Window,
     /// So an unknown price is logged once per budget, not per call.
@@ -402,7 +404,7 @@ struct Tracked {
 
 enum Window {
     Calendar(Calendar),
-    Rolling(Mutex<Ring>),
+    Rolling(Rolling),
 }
 
 impl std::fmt::Debug for Budgets {
@@ -448,17 +450,17 @@ impl Budgets {
             .into_iter()
             .map(|budget| {
                 let raw = budget.limit_units();
-                let (shift, window) = if budget.rolling {
-                    (0, Window::Rolling(Mutex::new(Ring::new(&budget, now))))
+                // The smallest scale at which the limit fits a packed word, with room above
+                // it for requests that spend more than they reserved.
+                let shift = (0..64).find(|&s| raw >> s <= LIMIT_MAX).unwrap_or(0);
+                let window = if budget.rolling {
+                    // Its total beside the calendar counters: a request under several
+                    // budgets changes that one line.
+                    empties.push(0);
+                    Window::Rolling(Rolling::new(&budget, now, empties.len() - 1))
                 } else {
-                    // The smallest scale at which the limit fits, with room above it for
-                    // requests that spend more than they reserved.
-                    let shift = (0..64)
-                        .find(|&s| raw >> s <= CALENDAR_LIMIT_MAX)
-                        .unwrap_or(0);
                     empties.push((window_number(budget.period, now) & GEN_MASK) << AMOUNT_BITS);
-                    let c = Calendar::new(budget.period, empties.len() - 1);
-                    (shift, Window::Calendar(c))
+                    Window::Calendar(Calendar::new(budget.period, empties.len() - 1))
                 };
                 let limit = raw >> shift;
                 // Rounded up so "used >= warn" means "used >= fraction * limit" exactly.
@@ -502,10 +504,21 @@ impl Budgets {
     /// Calendar budget `c`'s counters (`None` cannot happen: every calendar budget has a
     /// pair).
     fn pair(&self, c: &Calendar) -> Option<&Pair> {
+        self.pair_at(c.pair)
+    }
+
+    fn pair_at(&self, pair: usize) -> Option<&Pair> {
         self.lines
-            .get(c.pair / PAIRS_PER_LINE)?
+            .get(pair / PAIRS_PER_LINE)?
             .0
-            .get(c.pair % PAIRS_PER_LINE)
+            .get(pair % PAIRS_PER_LINE)
+    }
+
+    /// Rolling window `r` with its total (`None` cannot happen: every rolling budget has
+    /// one).
+    fn rolling<'a>(&'a self, r: &'a Rolling) -> Option<RollingAt<'a>> {
+        let total = &self.pair_at(r.total)?.used.0;
+        Some(RollingAt { r, total })
     }
 
     /// Reserves `estimate` on every budget the request matches, or on none: the first budget
@@ -540,7 +553,10 @@ impl Budgets {
                     Some(p) => c.reserve(p, t, amount, now, &mut warned, i),
                     None => continue,
                 },
-                Window::Rolling(ring) => lock(ring).reserve(t, amount, now, &mut warned, i),
+                Window::Rolling(r) => match self.rolling(r) {
+                    Some(r) => r.reserve(t, amount, now, &mut warned, i),
+                    None => continue,
+                },
             };
             match reserved {
                 Ok(token) => charge.held.push(Held {
@@ -581,11 +597,7 @@ impl Budgets {
             .map(|t| {
                 let (spent, reserved, resets_at) = match &t.window {
                     Window::Calendar(c) => self.pair(c).map_or((0, 0, now), |p| c.status(p, now)),
-                    Window::Rolling(ring) => {
-                        let mut ring = lock(ring);
-                        ring.advance(now);
-                        (ring.spent, ring.reserved, ring.status_resets_at(now))
-                    }
+                    Window::Rolling(r) => self.rolling(r).map_or((0, 0, now), |r| r.status(now)),
                 };
                 BudgetStatus {
                     name: t.budget.name.clone(),
@@ -624,15 +636,13 @@ impl Budgets {
                         );
                     }
                 }
-                Window::Rolling(ring) => {
-                    let mut ring = lock(ring);
-                    if ring.is_current(token) {
-                        ring.release(token, charged);
-                    }
-                    if let Some(&(_, before, set, _)) = mine
-                        && ring.warn_rearm == set
-                    {
-                        ring.warn_rearm = before;
+                Window::Rolling(r) => {
+                    if let Some(r) = self.rolling(r) {
+                        r.release(
+                            token,
+                            charged,
+                            mine.map(|&(_, before, set, _)| (before, set)),
+                        );
                     }
                 }
             }
@@ -654,9 +664,9 @@ impl Budgets {
     }
 }
 
-fn lock(ring: &Mutex<Ring>) -> MutexGuard<'_, Ring> {
-    // The ring stays consistent between statements, so a panic elsewhere leaves it usable.
-    ring.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+    // It guards no data: a panic elsewhere leaves nothing to repair.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A spend in integer units: nano-dollars (`None`: no price) and tokens. Converted once per
@@ -788,23 +798,14 @@ impl Charge {
                     h.charged.store(amount, Ordering::Relaxed);
                     c.check_warning(t.warn, used, number)
                 }
-                Window::Rolling(ring) => {
-                    let mut ring = lock(ring);
-                    ring.advance(now);
-                    if ring.is_current(token) {
-                        if amount <= charged {
-                            continue;
-                        }
-                        ring.reserve_at(token, amount - charged);
-                        h.charged.store(amount, Ordering::Relaxed);
-                    } else {
-                        let current = ring.head;
-                        let amount = amount.max(charged);
-                        ring.reserve_at(current, amount);
-                        h.token.store(current, Ordering::Relaxed);
-                        h.charged.store(amount, Ordering::Relaxed);
-                    }
-                    ring.check_warning(t.warn, now)
+                Window::Rolling(r) => {
+                    let Some(r) = budgets.rolling(r) else {
+                        continue;
+                    };
+                    let (token, amount, used) = r.update(token, charged, amount, now);
+                    h.token.store(token, Ordering::Relaxed);
+                    h.charged.store(amount, Ordering::Relaxed);
+                    used.and_then(|used| r.check_warning(t.warn, used, now))
                 }
             };
             if let Some(used) = warn {
@@ -847,17 +848,12 @@ impl Charge {
                     p.spent.add(number, None, 0, amount);
                     c.check_warning(t.warn, used, number)
                 }
-                Window::Rolling(ring) => {
-                    let mut ring = lock(ring);
-                    ring.advance(now);
-                    if ring.is_current(token) {
-                        ring.release(token, charged);
-                        ring.spend_at(token, amount);
-                    } else {
-                        let current = ring.head;
-                        ring.spend_at(current, amount);
-                    }
-                    ring.check_warning(t.warn, now)
+                Window::Rolling(r) => {
+                    let Some(r) = budgets.rolling(r) else {
+                        continue;
+                    };
+                    let used = r.settle(token, charged, amount, now);
+                    r.check_warning(t.warn, used, now)
                 }
             };
             if let Some(used) = warn {
@@ -915,7 +911,7 @@ const GEN_MASK: u64 = (1 << (64 - AMOUNT_BITS)) - 1;
 /// count saturates. A larger limit (above ≈ 275 USD, or 275 billion tokens, per window)
 /// counts in units of 2^shift nano-dollars or tokens, 2^-38 of the limit, to which each
 /// amount is rounded up (for a 10,000 USD month, 64 nano-dollars).
-const CALENDAR_LIMIT_MAX: u64 = AMOUNT_MAX / 4;
+const LIMIT_MAX: u64 = AMOUNT_MAX / 4;
 
 /// A calendar window, without a lock: its counters ([`Pair`]) are each one word packing the
 /// window's number with an amount, so the first change in a new window resets the amount in
@@ -982,6 +978,44 @@ impl Packed {
                 Err(now) => word = now,
             }
         }
+    }
+
+    /// Changes the amount by `add - release` if the word still counts rolling slot `id`:
+    /// the change made (wrapping; it differs from the one asked only at 0 or the packed
+    /// maximum), or `None` if the slot has left the window.
+    fn adjust(&self, id: u64, release: u64, add: u64) -> Option<u64> {
+        let tag = id & GEN_MASK;
+        let mut word = self.0.load(Ordering::Relaxed);
+        loop {
+            let (g, amount) = unpack(word);
+            if g != tag {
+                return None;
+            }
+            let after = amount
+                .saturating_sub(release)
+                .saturating_add(add)
+                .min(AMOUNT_MAX);
+            match self.0.compare_exchange_weak(
+                word,
+                (g << AMOUNT_BITS) | after,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(after.wrapping_sub(amount)),
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Whether the word counts rolling slot `id`.
+    fn is_on(&self, id: u64) -> bool {
+        unpack(self.0.load(Ordering::Relaxed)).0 == id & GEN_MASK
+    }
+
+    /// The amount counted in rolling slot `id` (0 if the word is on another slot).
+    fn amount_on(&self, id: u64) -> u64 {
+        let (g, amount) = unpack(self.0.load(Ordering::Relaxed));
+        if g == id & GEN_MASK { amount } else { 0 }
     }
 
     /// The amount counted in window `number` (0 if the word is still on an older one).
@@ -1092,179 +1126,295 @@ fn now_number(c: &Calendar, now: u64) -> u64 {
     window_number(c.period, now)
 }
 
-/// A rolling window: the last `SLOTS` slots, `head` the current one (slot ids are clock
-/// time / `slot_ns`), with their totals.
-struct Ring {
-    /// Settled and in flight, over the whole window.
-    spent: u64,
-    reserved: u64,
-    slots: Box<[Slot]>,
-    head: u64,
+/// A rolling window (the last period, as [`SLOTS`] slots; a slot's id is clock time /
+/// `slot_ns`) without a lock on the request path. Each slot's counters are packed words
+/// tagged with the slot's id, as a calendar window's are with its number, and `total` holds
+/// the live slots' `used` summed. A change adds to its slot and to the total in two steps,
+/// and an expiring slot is cleared in one swap whose amount then leaves the total: these
+/// steps add up in any order, so the total is exact once they are done. Only moving the
+/// head to a new slot takes a lock, once per slot.
+struct Rolling {
+    /// Where its total is in [`Budgets::lines`] (see [`RollingAt::total`]).
+    total: usize,
+    /// The current slot's id; moved under `advancing`, published with `Release`, so a
+    /// request that reads it finds the slot's words tagged.
+    head: AtomicU64,
+    slots: Box<[Line]>,
     slot_ns: u64,
+    advancing: Mutex<()>,
     /// Clock times from which a warning, or an exhaustion event, may be sent again.
-    warn_rearm: u64,
-    exhausted_rearm: u64,
+    warn_rearm: AtomicU64,
+    exhausted_rearm: AtomicU64,
 }
 
-#[derive(Clone, Copy, Default)]
-struct Slot {
-    id: u64,
-    spent: u64,
-    reserved: u64,
+/// A rolling window with its total.
+#[derive(Clone, Copy)]
+struct RollingAt<'a> {
+    r: &'a Rolling,
+    /// Settled and reserved over the window. Wrapping, read as signed: an expiry can
+    /// subtract a change from it before the change is added.
+    total: &'a AtomicU64,
 }
 
-impl Ring {
-    fn new(b: &Budget, now: u64) -> Self {
-        let slot_ns = b.period.rolling_ns() / SLOTS;
+impl std::ops::Deref for RollingAt<'_> {
+    type Target = Rolling;
+
+    fn deref(&self) -> &Rolling {
+        self.r
+    }
+}
+
+impl Rolling {
+    fn new(b: &Budget, now: u64, total: usize) -> Self {
+        let slot_ns = (b.period.rolling_ns() / SLOTS).max(1);
         let head = now / slot_ns;
-        let mut slots = vec![Slot::default(); SLOTS as usize].into_boxed_slice();
-        for id in head.saturating_sub(SLOTS - 1)..=head {
-            slots[(id % SLOTS) as usize].id = id;
-        }
+        let tagged = |id: u64| (id & GEN_MASK) << AMOUNT_BITS;
+        // Slot k holds the id of the window's last SLOTS slots that falls on k.
+        let id_at = |k: u64| head - (head + SLOTS - k) % SLOTS;
+        let lines = (0..SLOTS as usize / PAIRS_PER_LINE)
+            .map(|line| {
+                Line(std::array::from_fn(|k| {
+                    let word = tagged(id_at((line * PAIRS_PER_LINE + k) as u64));
+                    Pair {
+                        used: Packed(AtomicU64::new(word)),
+                        spent: Packed(AtomicU64::new(word)),
+                    }
+                }))
+            })
+            .collect();
         Self {
-            spent: 0,
-            reserved: 0,
-            slots,
-            head,
+            total,
+            head: AtomicU64::new(head),
+            slots: lines,
             slot_ns,
-            warn_rearm: 0,
-            exhausted_rearm: 0,
+            advancing: Mutex::new(()),
+            warn_rearm: AtomicU64::new(0),
+            exhausted_rearm: AtomicU64::new(0),
         }
     }
 
+    fn slot(&self, id: u64) -> &Pair {
+        let k = (id % SLOTS) as usize;
+        &self.slots[k / PAIRS_PER_LINE].0[k % PAIRS_PER_LINE]
+    }
+}
+
+impl<'a> RollingAt<'a> {
+    /// Settled and reserved over the window.
     fn used(&self) -> u64 {
-        self.spent.saturating_add(self.reserved)
+        signed_or_zero(self.total.load(Ordering::Relaxed))
+    }
+
+    /// Adds `delta` (wrapping) to the total: the window's used amount after.
+    fn add_total(&self, delta: u64) -> u64 {
+        signed_or_zero(
+            self.total
+                .fetch_add(delta, Ordering::Relaxed)
+                .wrapping_add(delta),
+        )
     }
 
     /// Takes `amount` in the current slot if it fits under the limit: the reservation's
-    /// token (the slot).
+    /// token (the slot's id).
     fn reserve(
-        &mut self,
+        &self,
         t: &Tracked,
         amount: u64,
         now: u64,
         warned: &mut SmallVec<[Warned; 2]>,
         i: usize,
     ) -> Result<u64, Refused> {
-        self.advance(now);
-        let used = self.used();
-        let after = used.saturating_add(amount);
-        if after > t.limit {
-            let first = now >= self.exhausted_rearm;
-            if first {
-                self.exhausted_rearm = self.rearm_time(now);
+        loop {
+            let head = self.advance(now);
+            let mut total = self.total.load(Ordering::Relaxed);
+            // The limit is checked and the room taken on the total, in one step.
+            let after = loop {
+                let used = signed_or_zero(total);
+                let after = used.saturating_add(amount);
+                if after > t.limit {
+                    return Err(Refused {
+                        used,
+                        resets_at: self.refusal_resets_at(after - t.limit, now, head),
+                        first: self.rearm(&self.exhausted_rearm, now).is_some(),
+                    });
+                }
+                match self.total.compare_exchange_weak(
+                    total,
+                    total.wrapping_add(amount),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break after,
+                    Err(now_total) => total = now_total,
+                }
+            };
+            if let Some(applied) = self.slot(head).used.adjust(head, 0, amount) {
+                // Only a slot counting 2^40 units adds less than asked.
+                if applied != amount {
+                    self.add_total(applied.wrapping_sub(amount));
+                }
+                if let Some(w) = t.warn
+                    && after >= w
+                    && let Some((before, set)) = self.rearm(&self.warn_rearm, now)
+                {
+                    warned.push((i, before, set, after));
+                }
+                return Ok(head);
             }
-            return Err(Refused {
-                used,
-                resets_at: self.refusal_resets_at(after - t.limit, now),
-                first,
-            });
+            // The head moved a whole window between the two steps and the slot expired
+            // without this amount: the total gives it back, and the request tries again.
+            self.add_total(amount.wrapping_neg());
         }
-        let token = self.head;
-        self.reserve_at(token, amount);
-        if let Some(w) = t.warn
-            && after >= w
-            && now >= self.warn_rearm
-        {
-            let before = self.warn_rearm;
-            self.warn_rearm = self.rearm_time(now);
-            warned.push((i, before, self.warn_rearm, after));
-        }
-        Ok(token)
     }
 
-    /// Moves the window to `now`, dropping what left it.
-    fn advance(&mut self, now: u64) {
+    /// Gives back a refused request's reservation (unless its slot expired, taking it
+    /// along) and takes back the warning it raised.
+    fn release(&self, token: u64, charged: u64, warned: Option<(u64, u64)>) {
+        if let Some(applied) = self.slot(token).used.adjust(token, charged, 0) {
+            self.add_total(applied);
+        }
+        if let Some((before, set)) = warned {
+            let _ =
+                self.warn_rearm
+                    .compare_exchange(set, before, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// Raises a stream's charge to `amount` (if more than `charged`): the token it is now
+    /// charged in, the charge, and the window's used amount if it changed.
+    fn update(&self, token: u64, charged: u64, amount: u64, now: u64) -> (u64, u64, Option<u64>) {
+        self.advance(now);
+        if amount <= charged {
+            if self.slot(token).used.is_on(token) {
+                return (token, charged, None);
+            }
+        } else if let Some(applied) = self.slot(token).used.adjust(token, 0, amount - charged) {
+            return (token, amount, Some(self.add_total(applied)));
+        }
+        // Its slot left the window and took the reservation along: still in flight, it
+        // counts in the current slot.
+        let amount = amount.max(charged);
+        let (head, used) = self.put(now, amount);
+        (head, amount, Some(used))
+    }
+
+    /// Replaces a reservation by the spend `amount`: the window's used amount after.
+    fn settle(&self, token: u64, charged: u64, amount: u64, now: u64) -> u64 {
+        self.advance(now);
+        let (token, used) = match self.slot(token).used.adjust(token, charged, amount) {
+            Some(applied) => (token, self.add_total(applied)),
+            // Its slot left the window and took the reservation along: the spend counts in
+            // the current slot rather than being lost.
+            None => self.put(now, amount),
+        };
+        if self.slot(token).spent.adjust(token, 0, amount).is_none() {
+            let head = self.advance(now);
+            self.slot(head).spent.adjust(head, 0, amount);
+        }
+        used
+    }
+
+    /// Adds `amount` to the current slot without a limit (it was spent): the slot's id and
+    /// the window's used amount after.
+    fn put(&self, now: u64, amount: u64) -> (u64, u64) {
+        loop {
+            let head = self.advance(now);
+            if let Some(applied) = self.slot(head).used.adjust(head, 0, amount) {
+                return (head, self.add_total(applied));
+            }
+        }
+    }
+
+    /// Moves the head to `now`'s slot, clearing the slots that left the window: the head
+    /// (which another thread's clock may have taken past `now`'s slot).
+    fn advance(&self, now: u64) -> u64 {
         let current = now / self.slot_ns;
-        if current <= self.head {
-            return;
+        let head = self.head.load(Ordering::Acquire);
+        if current <= head {
+            return head;
+        }
+        let _moving = lock(&self.advancing);
+        let head = self.head.load(Ordering::Acquire);
+        if current <= head {
+            return head;
         }
         // Past a whole window, every slot is cleared once.
-        let from = if current - self.head >= SLOTS {
+        let from = if current - head >= SLOTS {
             current - (SLOTS - 1)
         } else {
-            self.head + 1
+            head + 1
         };
         for id in from..=current {
-            let s = &mut self.slots[(id % SLOTS) as usize];
-            self.spent = self.spent.saturating_sub(s.spent);
-            self.reserved = self.reserved.saturating_sub(s.reserved);
-            *s = Slot {
-                id,
-                spent: 0,
-                reserved: 0,
-            };
+            let s = self.slot(id);
+            let empty = (id & GEN_MASK) << AMOUNT_BITS;
+            s.spent.0.store(empty, Ordering::Relaxed);
+            let (_, used) = unpack(s.used.0.swap(empty, Ordering::Relaxed));
+            self.add_total(used.wrapping_neg());
         }
-        self.head = current;
+        self.head.store(current, Ordering::Release);
+        current
     }
 
-    /// Whether a reservation's slot is still counted (after [`advance`](Self::advance)).
-    fn is_current(&self, token: u64) -> bool {
-        token <= self.head
-            && self.head - token < SLOTS
-            && self.slots[(token % SLOTS) as usize].id == token
-    }
-
-    fn slot(&mut self, token: u64) -> &mut Slot {
-        &mut self.slots[(token % SLOTS) as usize]
-    }
-
-    fn reserve_at(&mut self, token: u64, amount: u64) {
-        self.reserved = self.reserved.saturating_add(amount);
-        let s = self.slot(token);
-        s.reserved = s.reserved.saturating_add(amount);
-    }
-
-    fn release(&mut self, token: u64, amount: u64) {
-        self.reserved = self.reserved.saturating_sub(amount);
-        let s = self.slot(token);
-        s.reserved = s.reserved.saturating_sub(amount);
-    }
-
-    fn spend_at(&mut self, token: u64, amount: u64) {
-        self.spent = self.spent.saturating_add(amount);
-        let s = self.slot(token);
-        s.spent = s.spent.saturating_add(amount);
-    }
-
-    /// When an event sent now may be sent again: a period later.
-    fn rearm_time(&self, now: u64) -> u64 {
-        now.saturating_add(self.slot_ns * SLOTS)
+    /// Rearms an event mark if `now` reached it: the mark before and the one set.
+    fn rearm(&self, mark: &AtomicU64, now: u64) -> Option<(u64, u64)> {
+        let before = mark.load(Ordering::Relaxed);
+        if now < before {
+            return None;
+        }
+        // A period later.
+        let set = now.saturating_add(self.slot_ns * SLOTS);
+        mark.compare_exchange(before, set, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| (before, set))
     }
 
     /// The used amount, if it reached the warning threshold for the first time this window.
-    fn check_warning(&mut self, warn: Option<u64>, now: u64) -> Option<u64> {
-        let used = self.used();
-        if used >= warn? && now >= self.warn_rearm {
-            self.warn_rearm = self.rearm_time(now);
-            return Some(used);
-        }
-        None
+    fn check_warning(&self, warn: Option<u64>, used: u64, now: u64) -> Option<u64> {
+        (used >= warn? && self.rearm(&self.warn_rearm, now).is_some()).then_some(used)
+    }
+
+    /// The window's live slots, oldest first, with their counters.
+    fn live(&self, head: u64) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        (head.saturating_sub(SLOTS - 1)..=head).map(|id| {
+            let s = self.slot(id);
+            (id, s.used.amount_on(id), s.spent.amount_on(id))
+        })
     }
 
     /// When `need` more units fit: when enough of the oldest slots have left the window (at
     /// worst a period from now).
-    fn refusal_resets_at(&self, need: u64, now: u64) -> u64 {
+    fn refusal_resets_at(&self, need: u64, now: u64, head: u64) -> u64 {
         let mut freed = 0u64;
-        for id in self.head.saturating_sub(SLOTS - 1)..=self.head {
-            let s = &self.slots[(id % SLOTS) as usize];
-            freed = freed.saturating_add(s.spent).saturating_add(s.reserved);
-            if s.id == id && freed >= need {
+        for (id, used, _) in self.live(head) {
+            freed = freed.saturating_add(used);
+            if used > 0 && freed >= need {
                 return (id + SLOTS).saturating_mul(self.slot_ns);
             }
         }
         now.saturating_add(self.slot_ns * SLOTS)
     }
 
-    /// When the oldest spend leaves the window (now, if there is none).
-    fn status_resets_at(&self, now: u64) -> u64 {
-        (self.head.saturating_sub(SLOTS - 1)..=self.head)
-            .find(|&id| {
-                let s = &self.slots[(id % SLOTS) as usize];
-                s.id == id && (s.spent > 0 || s.reserved > 0)
-            })
-            .map_or(now, |id| (id + SLOTS).saturating_mul(self.slot_ns))
+    /// (spent, reserved, resets at: when the oldest spend leaves the window, or now).
+    fn status(&self, now: u64) -> (u64, u64, u64) {
+        let head = self.advance(now);
+        let mut spent = 0u64;
+        let mut oldest = None;
+        for (id, used, slot_spent) in self.live(head) {
+            spent = spent.saturating_add(slot_spent);
+            if oldest.is_none() && used > 0 {
+                oldest = Some(id);
+            }
+        }
+        let used = self.used();
+        let spent = spent.min(used);
+        let resets_at = oldest.map_or(now, |id| (id + SLOTS).saturating_mul(self.slot_ns));
+        (spent, used - spent, resets_at)
     }
+}
+
+/// A wrapping total read as signed, below zero as zero.
+fn signed_or_zero(total: u64) -> u64 {
+    u64::try_from(total as i64).unwrap_or(0)
 }
 
 /// UTC wall-clock time that moves with tokio's clock (so a paused clock moves budgets too):
@@ -1854,13 +2004,16 @@ mod tests {
             vec![
                 Budget::usd("big", 2_000_000.0).per(BudgetPeriod::Month),
                 Budget::tokens("huge", u64::MAX / 2),
+                Budget::usd("big-rolling", 2_000_000.0)
+                    .per(BudgetPeriod::Month)
+                    .rolling(),
             ],
             utc(2026, 5, 10, 12, 0, 0),
         );
         assert!(
             b.budgets
                 .iter()
-                .all(|t| t.shift > 0 && t.limit <= CALENDAR_LIMIT_MAX)
+                .all(|t| t.shift > 0 && t.limit <= LIMIT_MAX)
         );
         let big = Spend {
             usd: Some(1_999_999.0),
@@ -1879,6 +2032,7 @@ mod tests {
             (s[1].spent / (u64::MAX / 4) as f64 - 1.0).abs() < 1e-9,
             "{s:?}"
         );
+        assert!((s[2].spent - 1_999_999.0).abs() < 1e-3 && (s[2].reserved - 0.5).abs() < 1e-3);
     }
 
     /// A 100-token minute budget, 90 of them spent, at 12:00:30.
@@ -2119,7 +2273,12 @@ mod tests {
     async fn concurrent_reservations_at_the_edge_never_overshoot() {
         let start = utc(2026, 6, 15, 12, 0, 0);
         for round in 0..20 {
-            let b = Arc::new(budgets(vec![Budget::usd("global", 1.0)], start));
+            let global = if round % 2 == 0 {
+                Budget::usd("global", 1.0)
+            } else {
+                Budget::usd("global", 1.0).rolling()
+            };
+            let b = Arc::new(budgets(vec![global], start));
             let charges = race(&b).await;
             // floor(1.00 / 0.03)
             assert_eq!(charges.len(), 33, "round {round}");
@@ -2148,5 +2307,69 @@ mod tests {
             assert!(close(s[1].reserved, 0.03 * chat as f64), "{s:?}");
             assert!(s[0].reserved <= 1.0 && s[1].reserved <= 0.5, "{s:?}");
         }
+    }
+
+    fn rolling(b: &Budgets) -> RollingAt<'_> {
+        let Window::Rolling(r) = &b.budgets[0].window else {
+            unreachable!("a rolling budget")
+        };
+        b.rolling(r).unwrap()
+    }
+
+    /// Many threads reserving, raising and settling on a rolling window while their clocks
+    /// cross several windows' worth of slots: whatever the interleaving with the slots'
+    /// expiry, the total stays the sum of the live slots, and a window later it is empty.
+    #[test]
+    fn a_rolling_total_stays_exact_while_slots_expire_under_it() {
+        let start = utc(2026, 6, 15, 12, 0, 0);
+        let b = Arc::new(budgets(
+            vec![
+                Budget::tokens("rolling", 100_000_000_000)
+                    .per(BudgetPeriod::Minute)
+                    .rolling(),
+            ],
+            start,
+        ));
+        let base = b.clock.now();
+        let threads: Vec<_> = (0..8u64)
+            .map(|thread| {
+                let b = Arc::clone(&b);
+                std::thread::spawn(move || {
+                    let (t, r) = (&b.budgets[0], rolling(&b));
+                    let mut none = SmallVec::new();
+                    for i in 0..4_000u64 {
+                        // 40 ms a step, each thread's clock a little off the others': the
+                        // head crosses 160 one-second slots, under the threads' feet.
+                        let now = base + i * 40_000_000 + thread * 7_000_000;
+                        let n = 1 + (thread * 7 + i * 13) % 97;
+                        let token = r.reserve(t, n, now, &mut none, 0).ok().unwrap();
+                        let (token, charged, _) = if i % 3 == 0 {
+                            r.update(token, n, n + 5, now + 1_000_000)
+                        } else {
+                            (token, n, None)
+                        };
+                        // Some settle seconds later, after their slot may have left.
+                        let late = (i % 7) * 900_000_000;
+                        if i % 11 == 0 {
+                            r.release(token, charged, None);
+                        } else {
+                            r.settle(token, charged, n / 2, now + late);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let r = rolling(&b);
+        let end = base + 4_000 * 40_000_000 + 8_000_000_000;
+        let head = r.advance(end);
+        let live: u64 = r.live(head).map(|(_, used, _)| used).sum();
+        assert!(live > 0);
+        assert_eq!(r.total.load(Ordering::Relaxed), live);
+        r.advance(end + 61 * NS_PER_SEC);
+        assert_eq!(r.total.load(Ordering::Relaxed), 0);
+        assert_eq!(r.status(end + 61 * NS_PER_SEC).0, 0);
     }
 }
