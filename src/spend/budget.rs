@@ -368,9 +368,9 @@ pub(crate) struct Refusal {
 pub(crate) struct Budgets {
     clock: Clock,
     budgets: Box<[Tracked]>,
-    /// The calendar budgets' counters and the rolling ones' totals, [`PAIRS_PER_LINE`]
-    /// budgets to a cache line: a request under several budgets changes one line, not one
-    /// per budget.
+    /// The calendar budgets' counters and the rolling ones' totals and current slots,
+    /// [`PAIRS_PER_LINE`] pairs to a cache line: a request under several budgets changes one
+    /// line, not one per budget.
     lines: Box<[Line]>,
     notify: Option<Notify>,
 }
@@ -454,12 +454,18 @@ impl Budgets {
                 // it for requests that spend more than they reserved.
                 let shift = (0..64).find(|&s| raw >> s <= LIMIT_MAX).unwrap_or(0);
                 let window = if budget.rolling {
-                    // Its total beside the calendar counters: a request under several
-                    // budgets changes that one line.
-                    empties.push(0);
-                    Window::Rolling(Rolling::new(&budget, now, empties.len() - 1))
+                    // Its total and current slot beside the calendar counters, two pairs on
+                    // one line: a request under several budgets changes that one line.
+                    if empties.len() % PAIRS_PER_LINE == PAIRS_PER_LINE - 1 {
+                        empties.push((0, 0));
+                    }
+                    let r = Rolling::new(&budget, now, empties.len());
+                    let current = (r.head.load(Ordering::Relaxed) & GEN_MASK) << AMOUNT_BITS;
+                    empties.extend([(0, current), (current, 0)]);
+                    Window::Rolling(r)
                 } else {
-                    empties.push((window_number(budget.period, now) & GEN_MASK) << AMOUNT_BITS);
+                    let empty = (window_number(budget.period, now) & GEN_MASK) << AMOUNT_BITS;
+                    empties.push((empty, empty));
                     Window::Calendar(Calendar::new(budget.period, empties.len() - 1))
                 };
                 let limit = raw >> shift;
@@ -479,10 +485,10 @@ impl Budgets {
             .chunks(PAIRS_PER_LINE)
             .map(|line| {
                 Line(std::array::from_fn(|k| {
-                    let empty = line.get(k).copied().unwrap_or(0);
+                    let (used, spent) = line.get(k).copied().unwrap_or((0, 0));
                     Pair {
-                        used: Packed(AtomicU64::new(empty)),
-                        spent: Packed(AtomicU64::new(empty)),
+                        used: Packed(AtomicU64::new(used)),
+                        spent: Packed(AtomicU64::new(spent)),
                     }
                 }))
             })
@@ -514,11 +520,17 @@ impl Budgets {
             .get(pair % PAIRS_PER_LINE)
     }
 
-    /// Rolling window `r` with its total (`None` cannot happen: every rolling budget has
-    /// one).
+    /// Rolling window `r` with its counters (`None` cannot happen: every rolling budget has
+    /// them).
     fn rolling<'a>(&'a self, r: &'a Rolling) -> Option<RollingAt<'a>> {
-        let total = &self.pair_at(r.total)?.used.0;
-        Some(RollingAt { r, total })
+        let first = self.pair_at(r.counters)?;
+        let second = self.pair_at(r.counters + 1)?;
+        Some(RollingAt {
+            r,
+            total: &first.used.0,
+            current: &first.spent,
+            current_spent: &second.used,
+        })
     }
 
     /// Reserves `estimate` on every budget the request matches, or on none: the first budget
@@ -980,28 +992,25 @@ impl Packed {
         }
     }
 
-    /// Changes the amount by `add - release` if the word still counts rolling slot `id`:
-    /// the change made (wrapping; it differs from the one asked only at 0 or the packed
-    /// maximum), or `None` if the slot has left the window.
-    fn adjust(&self, id: u64, release: u64, add: u64) -> Option<u64> {
+    /// Changes the amount by `add - release`, modulo 2^40 (a rolling slot's amount is
+    /// signed, see [`signed_amount`]), if the word still counts rolling slot `id`; false if
+    /// the slot has left the window.
+    fn adjust(&self, id: u64, release: u64, add: u64) -> bool {
         let tag = id & GEN_MASK;
         let mut word = self.0.load(Ordering::Relaxed);
         loop {
             let (g, amount) = unpack(word);
             if g != tag {
-                return None;
+                return false;
             }
-            let after = amount
-                .saturating_sub(release)
-                .saturating_add(add)
-                .min(AMOUNT_MAX);
+            let after = amount.wrapping_add(add).wrapping_sub(release) & AMOUNT_MAX;
             match self.0.compare_exchange_weak(
                 word,
                 (g << AMOUNT_BITS) | after,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(after.wrapping_sub(amount)),
+                Ok(_) => return true,
                 Err(now) => word = now,
             }
         }
@@ -1012,10 +1021,15 @@ impl Packed {
         unpack(self.0.load(Ordering::Relaxed)).0 == id & GEN_MASK
     }
 
-    /// The amount counted in rolling slot `id` (0 if the word is on another slot).
+    /// The amount counted in rolling slot `id`, signed and wrapping (0 if the word is on
+    /// another slot).
     fn amount_on(&self, id: u64) -> u64 {
         let (g, amount) = unpack(self.0.load(Ordering::Relaxed));
-        if g == id & GEN_MASK { amount } else { 0 }
+        if g == id & GEN_MASK {
+            signed_amount(amount)
+        } else {
+            0
+        }
     }
 
     /// The amount counted in window `number` (0 if the word is still on an older one).
@@ -1128,17 +1142,26 @@ fn now_number(c: &Calendar, now: u64) -> u64 {
 
 /// A rolling window (the last period, as [`SLOTS`] slots; a slot's id is clock time /
 /// `slot_ns`) without a lock on the request path. Each slot's counters are packed words
-/// tagged with the slot's id, as a calendar window's are with its number, and `total` holds
+/// tagged with the slot's id, as a calendar window's are with its number, and a total holds
 /// the live slots' `used` summed. A change adds to its slot and to the total in two steps,
 /// and an expiring slot is cleared in one swap whose amount then leaves the total: these
-/// steps add up in any order, so the total is exact once they are done. Only moving the
-/// head to a new slot takes a lock, once per slot.
+/// steps add up in any order, so the total is exact once they are done.
+///
+/// The current slot's counters sit with the total in [`Budgets::lines`], so a request
+/// changes one cache line (shared with the calendar budgets), not three. Moving the head
+/// takes a lock, once per slot: it clears the slots that leave, then moves the current
+/// slot's counts to its place in the ring (tagged beforehand, so a request still holding
+/// that slot finds it there), then publishes the new head.
 struct Rolling {
-    /// Where its total is in [`Budgets::lines`] (see [`RollingAt::total`]).
-    total: usize,
+    /// Where its counters are in [`Budgets::lines`]: two pairs, on one line (see
+    /// [`RollingAt`]).
+    counters: usize,
     /// The current slot's id; moved under `advancing`, published with `Release`, so a
     /// request that reads it finds the slot's words tagged.
     head: AtomicU64,
+    /// When the head slot ends (published after `head`): a request before it needs no
+    /// division to know its slot.
+    head_ends: AtomicU64,
     slots: Box<[Line]>,
     slot_ns: u64,
     advancing: Mutex<()>,
@@ -1147,13 +1170,17 @@ struct Rolling {
     exhausted_rearm: AtomicU64,
 }
 
-/// A rolling window with its total.
+/// A rolling window with its counters.
 #[derive(Clone, Copy)]
 struct RollingAt<'a> {
     r: &'a Rolling,
     /// Settled and reserved over the window. Wrapping, read as signed: an expiry can
     /// subtract a change from it before the change is added.
     total: &'a AtomicU64,
+    /// The head slot's `used` and `spent`, tagged with its id (the ring's place for it holds
+    /// none of them until the head moves on).
+    current: &'a Packed,
+    current_spent: &'a Packed,
 }
 
 impl std::ops::Deref for RollingAt<'_> {
@@ -1165,7 +1192,7 @@ impl std::ops::Deref for RollingAt<'_> {
 }
 
 impl Rolling {
-    fn new(b: &Budget, now: u64, total: usize) -> Self {
+    fn new(b: &Budget, now: u64, counters: usize) -> Self {
         let slot_ns = (b.period.rolling_ns() / SLOTS).max(1);
         let head = now / slot_ns;
         let tagged = |id: u64| (id & GEN_MASK) << AMOUNT_BITS;
@@ -1183,8 +1210,9 @@ impl Rolling {
             })
             .collect();
         Self {
-            total,
+            counters,
             head: AtomicU64::new(head),
+            head_ends: AtomicU64::new((head + 1).saturating_mul(slot_ns)),
             slots: lines,
             slot_ns,
             advancing: Mutex::new(()),
@@ -1248,11 +1276,7 @@ impl<'a> RollingAt<'a> {
                     Err(now_total) => total = now_total,
                 }
             };
-            if let Some(applied) = self.slot(head).used.adjust(head, 0, amount) {
-                // Only a slot counting 2^40 units adds less than asked.
-                if applied != amount {
-                    self.add_total(applied.wrapping_sub(amount));
-                }
+            if self.adjust_used(head, 0, amount) {
                 if let Some(w) = t.warn
                     && after >= w
                     && let Some((before, set)) = self.rearm(&self.warn_rearm, now)
@@ -1270,8 +1294,8 @@ impl<'a> RollingAt<'a> {
     /// Gives back a refused request's reservation (unless its slot expired, taking it
     /// along) and takes back the warning it raised.
     fn release(&self, token: u64, charged: u64, warned: Option<(u64, u64)>) {
-        if let Some(applied) = self.slot(token).used.adjust(token, charged, 0) {
-            self.add_total(applied);
+        if self.adjust_used(token, charged, 0) {
+            self.add_total(charged.wrapping_neg());
         }
         if let Some((before, set)) = warned {
             let _ =
@@ -1285,11 +1309,11 @@ impl<'a> RollingAt<'a> {
     fn update(&self, token: u64, charged: u64, amount: u64, now: u64) -> (u64, u64, Option<u64>) {
         self.advance(now);
         if amount <= charged {
-            if self.slot(token).used.is_on(token) {
+            if self.current.is_on(token) || self.slot(token).used.is_on(token) {
                 return (token, charged, None);
             }
-        } else if let Some(applied) = self.slot(token).used.adjust(token, 0, amount - charged) {
-            return (token, amount, Some(self.add_total(applied)));
+        } else if self.adjust_used(token, 0, amount - charged) {
+            return (token, amount, Some(self.add_total(amount - charged)));
         }
         // Its slot left the window and took the reservation along: still in flight, it
         // counts in the current slot.
@@ -1301,15 +1325,16 @@ impl<'a> RollingAt<'a> {
     /// Replaces a reservation by the spend `amount`: the window's used amount after.
     fn settle(&self, token: u64, charged: u64, amount: u64, now: u64) -> u64 {
         self.advance(now);
-        let (token, used) = match self.slot(token).used.adjust(token, charged, amount) {
-            Some(applied) => (token, self.add_total(applied)),
+        let (token, used) = if self.adjust_used(token, charged, amount) {
+            (token, self.add_total(amount.wrapping_sub(charged)))
+        } else {
             // Its slot left the window and took the reservation along: the spend counts in
             // the current slot rather than being lost.
-            None => self.put(now, amount),
+            self.put(now, amount)
         };
-        if self.slot(token).spent.adjust(token, 0, amount).is_none() {
+        if !self.adjust_spent(token, amount) {
             let head = self.advance(now);
-            self.slot(head).spent.adjust(head, 0, amount);
+            self.adjust_spent(head, amount);
         }
         used
     }
@@ -1319,8 +1344,8 @@ impl<'a> RollingAt<'a> {
     fn put(&self, now: u64, amount: u64) -> (u64, u64) {
         loop {
             let head = self.advance(now);
-            if let Some(applied) = self.slot(head).used.adjust(head, 0, amount) {
-                return (head, self.add_total(applied));
+            if self.adjust_used(head, 0, amount) {
+                return (head, self.add_total(amount));
             }
         }
     }
@@ -1328,6 +1353,9 @@ impl<'a> RollingAt<'a> {
     /// Moves the head to `now`'s slot, clearing the slots that left the window: the head
     /// (which another thread's clock may have taken past `now`'s slot).
     fn advance(&self, now: u64) -> u64 {
+        if now < self.head_ends.load(Ordering::Acquire) {
+            return self.head.load(Ordering::Acquire);
+        }
         let current = now / self.slot_ns;
         let head = self.head.load(Ordering::Acquire);
         if current <= head {
@@ -1344,15 +1372,43 @@ impl<'a> RollingAt<'a> {
         } else {
             head + 1
         };
+        let empty = |id: u64| (id & GEN_MASK) << AMOUNT_BITS;
+        // The places of the slots from the head's next to the new head, this one included
+        // (so a request keeping it after the next move finds it tagged), hold slots that
+        // left the window.
         for id in from..=current {
             let s = self.slot(id);
-            let empty = (id & GEN_MASK) << AMOUNT_BITS;
-            s.spent.0.store(empty, Ordering::Relaxed);
-            let (_, used) = unpack(s.used.0.swap(empty, Ordering::Relaxed));
-            self.add_total(used.wrapping_neg());
+            s.spent.0.store(empty(id), Ordering::Relaxed);
+            let (_, used) = unpack(s.used.0.swap(empty(id), Ordering::Relaxed));
+            self.add_total(signed_amount(used).wrapping_neg());
+        }
+        let (_, used) = unpack(self.current.0.swap(empty(current), Ordering::Relaxed));
+        let (_, spent) = unpack(self.current_spent.0.swap(empty(current), Ordering::Relaxed));
+        if current - head < SLOTS {
+            // Still in the window: to its place, which requests keeping it now change.
+            let s = self.slot(head);
+            s.used.adjust(head, 0, used);
+            s.spent.adjust(head, 0, spent);
+        } else {
+            self.add_total(signed_amount(used).wrapping_neg());
         }
         self.head.store(current, Ordering::Release);
+        self.head_ends.store(
+            (current + 1).saturating_mul(self.slot_ns),
+            Ordering::Release,
+        );
         current
+    }
+
+    /// Adds `add - release` to slot `id`'s `used`, in the current slot's counters or in its
+    /// place in the ring; false if it left the window.
+    fn adjust_used(&self, id: u64, release: u64, add: u64) -> bool {
+        self.current.adjust(id, release, add) || self.slot(id).used.adjust(id, release, add)
+    }
+
+    /// As [`adjust_used`](Self::adjust_used), for `spent`.
+    fn adjust_spent(&self, id: u64, add: u64) -> bool {
+        self.current_spent.adjust(id, 0, add) || self.slot(id).spent.adjust(id, 0, add)
     }
 
     /// Rearms an event mark if `now` reached it: the mark before and the one set.
@@ -1377,7 +1433,12 @@ impl<'a> RollingAt<'a> {
     fn live(&self, head: u64) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
         (head.saturating_sub(SLOTS - 1)..=head).map(|id| {
             let s = self.slot(id);
-            (id, s.used.amount_on(id), s.spent.amount_on(id))
+            let used = s
+                .used
+                .amount_on(id)
+                .wrapping_add(self.current.amount_on(id));
+            let spent = (s.spent.amount_on(id)).wrapping_add(self.current_spent.amount_on(id));
+            (id, signed_or_zero(used), signed_or_zero(spent))
         })
     }
 
@@ -1410,6 +1471,13 @@ impl<'a> RollingAt<'a> {
         let resets_at = oldest.map_or(now, |id| (id + SLOTS).saturating_mul(self.slot_ns));
         (spent, used - spent, resets_at)
     }
+}
+
+/// A rolling slot's 40-bit amount, sign-extended to a wrapping 64-bit one. Amounts are
+/// signed because a request may release from the slot's place in the ring before the head's
+/// move brings its reservation there; the sum ends right either way.
+fn signed_amount(amount: u64) -> u64 {
+    (((amount << (64 - AMOUNT_BITS)) as i64) >> (64 - AMOUNT_BITS)) as u64
 }
 
 /// A wrapping total read as signed, below zero as zero.
