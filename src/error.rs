@@ -682,6 +682,9 @@ pub struct Attempt {
     /// What it cost, in US dollars, from `usage` and the target's price (`None` when either
     /// is unknown).
     pub cost: Option<f64>,
+    /// The key of its provider's pool it was sent with (its position and fingerprint, never
+    /// the key), when the provider has a [`KeyPool`](crate::spend::keys::KeyPool).
+    pub key: Option<crate::spend::keys::KeyLabel>,
 }
 
 impl Attempt {

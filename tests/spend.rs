@@ -679,6 +679,49 @@ async fn a_streams_tokens_are_reconciled_with_the_tokens_per_minute_limit() {
     assert_eq!(sim.requests_for("gpt-4o-mini").len(), 1);
 }
 
+#[tokio::test]
+async fn a_streams_tokens_are_reconciled_on_its_pool_keys_limit() {
+    let sim = sim().await;
+    // Key 0's stream reports 2,050 tokens, against each key's 1,000 a minute.
+    sim.script(
+        "gpt-4o-mini",
+        [
+            Reply::sse(tokens("s", 0, 50, 2000)),
+            Reply::text("two"),
+            Reply::text("three"),
+        ],
+    );
+    let relay = mini_then_4o(&sim)
+        .key_pool(
+            "sim",
+            KeyPool::new()
+                .key("sk-one-AAAA")
+                .key("sk-two-BBBB")
+                .limit_each(RateLimit::new().tokens_per_minute(1000)),
+        )
+        .build()
+        .unwrap();
+    let req = ChatRequest::new("r").user("hi").max_tokens(10);
+    let streamed = folded(&relay, &req).await.unwrap();
+    assert_eq!(streamed.usage.unwrap().total_tokens(), 2050);
+    let key = streamed.meta.attempts[0].key.clone().expect("a pool key");
+    assert_eq!(key.index, 0);
+    // Round robin: key 1, then key 0 again, except that key 0's minute is spent (and more),
+    // so key 1 serves once more, and no request goes over a key's limit.
+    for _ in 0..2 {
+        let r = relay.chat(&req).await.unwrap();
+        assert_eq!(r.meta.attempts.len(), 1);
+        assert_eq!(r.meta.attempts[0].key.as_ref().map(|k| k.index), Some(1));
+    }
+    assert_eq!(
+        keys_sent(&sim, "gpt-4o-mini"),
+        ["Bearer sk-one-AAAA", "Bearer sk-two-BBBB", "Bearer sk-two-BBBB"]
+    );
+    // Keys are named, never shown.
+    let shown = format!("{:?}", streamed.meta.attempts);
+    assert!(!shown.contains("sk-one") && shown.contains(&key.fingerprint), "{shown}");
+}
+
 /// Fails its first call with a 500, then answers (in process, for the paused clock).
 #[derive(Debug, Default)]
 struct FailsOnce(std::sync::atomic::AtomicBool);

@@ -348,6 +348,10 @@ where
                     (full, kind)
                 };
                 let try_no: u32 = $try_no;
+                let (key, permits) = match admitted {
+                    Ok(a) => a,
+                    Err(_) => (None, (None, None)),
+                };
                 attempts.push(Attempt {
                     target: target.id.clone(),
                     try_number: try_no,
@@ -358,6 +362,7 @@ where
                     error: None,
                     usage: None,
                     cost: None,
+                    key: key.and_then(|i| Some(target.keys.as_ref()?.label(i).clone())),
                 });
                 acct.observers.each(|o| {
                     o.attempt_started(&AttemptStarted {
@@ -377,10 +382,6 @@ where
                     { HTTP_RESPONSE_STATUS_CODE } = tracing::field::Empty,
                     { ERROR_TYPE } = tracing::field::Empty,
                 );
-                let (key, permits) = match admitted {
-                    Ok(a) => a,
-                    Err(_) => (None, (None, None)),
-                };
                 let reported = (mode == Mode::Stream).then(Arc::<ReportedUsage>::default);
                 let provider: &dyn crate::provider::Provider = match (key, &target.keys) {
                     (Some(i), Some(ring)) => &**ring.provider(i),

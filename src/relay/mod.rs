@@ -262,6 +262,7 @@ impl Relay {
             error: None,
             usage: Some(usage),
             cost: Some(0.0001),
+            key: None,
         };
         BenchStats {
             acct: self.current().acct.clone(),

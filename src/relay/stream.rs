@@ -267,10 +267,10 @@ impl Driver {
             if a.cost.is_none() {
                 a.cost = attempt_cost(target.and_then(|t| t.price.as_ref()), Some(&usage));
             }
-            // Tokens per minute (the target's limit: which pool key a stream used is not
-            // kept).
+            // Tokens per minute, on the target's limit and its pool key's.
             if let Some(t) = target {
-                engine::reconcile(t, None, f.estimated_tokens, usage.total_tokens(), now);
+                let key = a.key.as_ref().map(|k| k.index);
+                engine::reconcile(t, key, f.estimated_tokens, usage.total_tokens(), now);
             }
         }
         let usage = self
