@@ -392,21 +392,20 @@ fn keys_sent(sim: &Simulator, model: &str) -> Vec<String> {
         .collect()
 }
 
+/// OpenAI's answer to a key whose quota is spent (as recorded).
+fn out_of_quota() -> Reply {
+    Reply::openai_error(
+        429,
+        "insufficient_quota",
+        Some("insufficient_quota"),
+        "You exceeded your current quota, please check your plan and billing details.",
+    )
+}
+
 #[tokio::test]
 async fn a_key_out_of_quota_is_parked_and_the_next_key_serves() {
     let sim = sim().await;
-    sim.script(
-        "gpt-4o-mini",
-        [
-            Reply::openai_error(
-                429,
-                "insufficient_quota",
-                Some("insufficient_quota"),
-                "You exceeded your current quota, please check your plan and billing details.",
-            ),
-            Reply::text("ok"),
-        ],
-    );
+    sim.script("gpt-4o-mini", [out_of_quota(), Reply::text("ok")]);
     let log = KeyLog::default();
     let relay = pooled(&sim, &log);
     let first = relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
@@ -455,6 +454,80 @@ async fn a_key_out_of_quota_is_parked_and_the_next_key_serves() {
     let events = log.0.lock().unwrap().clone();
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(events[0].starts_with("0 Parked"), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_pool_keys_state() {
+    let sim = sim().await;
+    sim.script(
+        "gpt-4o-mini",
+        [
+            out_of_quota(),
+            Reply::openai_error(401, "invalid_request_error", Some("invalid_api_key"), "no"),
+            Reply::text("ok"),
+        ],
+    );
+    let pool = || {
+        KeyPool::new()
+            .key("sk-one-AAAA")
+            .key("sk-two-BBBB")
+            .key("sk-three-CCCC")
+    };
+    let builder = |pool: KeyPool| mini_then_4o(&sim).key_pool("sim", pool);
+    let relay = builder(pool()).build().unwrap();
+    // Key 0 is out of quota, key 1 refused, key 2 serves.
+    let r = relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    assert_eq!(r.meta.attempts.len(), 3);
+    let states = |relay: &Relay| -> Vec<KeyState> {
+        let h = relay.health();
+        let mini = h
+            .iter()
+            .find(|t| &*t.target.model == "gpt-4o-mini")
+            .unwrap();
+        mini.keys.iter().map(|k| k.state.clone()).collect()
+    };
+    let before = states(&relay);
+    assert!(matches!(before[0], KeyState::Parked { .. }), "{before:?}");
+    assert_eq!(before[1..], [KeyState::Invalid, KeyState::Ready]);
+
+    // The same keys, reordered, and a route more: the parked key stays parked, the invalid
+    // one gets another chance, the counts go on.
+    let reordered = KeyPool::new()
+        .key("sk-three-CCCC")
+        .key("sk-two-BBBB")
+        .key("sk-one-AAAA");
+    relay
+        .reload(builder(reordered).route("other", Chain::of(["sim/gpt-4o"])))
+        .unwrap();
+    let after = states(&relay);
+    assert_eq!(after[..2], [KeyState::Ready, KeyState::Ready], "{after:?}");
+    assert!(matches!(after[2], KeyState::Parked { .. }), "{after:?}");
+    let h = relay.health();
+    let mini = h
+        .iter()
+        .find(|t| &*t.target.model == "gpt-4o-mini")
+        .unwrap();
+    assert_eq!((mini.keys[0].served, mini.keys[2].failures), (1, 1));
+    for _ in 0..4 {
+        relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    }
+    let sent = keys_sent(&sim, "gpt-4o-mini");
+    assert!(
+        sent[3..].iter().all(|k| k != "Bearer sk-one-AAAA"),
+        "the parked key was sent: {sent:?}"
+    );
+    assert!(
+        sent[3..].iter().any(|k| k == "Bearer sk-two-BBBB"),
+        "{sent:?}"
+    );
+
+    // A new key starts ready; a rebuilt relay forgets everything.
+    relay.reload(builder(pool().key("sk-four-DDDD"))).unwrap();
+    let after = states(&relay);
+    assert!(matches!(after[0], KeyState::Parked { .. }), "{after:?}");
+    assert_eq!(after[3], KeyState::Ready);
+    let fresh = builder(pool()).build().unwrap();
+    assert!(states(&fresh).iter().all(|s| *s == KeyState::Ready));
 }
 
 #[tokio::test]
@@ -715,11 +788,18 @@ async fn a_streams_tokens_are_reconciled_on_its_pool_keys_limit() {
     }
     assert_eq!(
         keys_sent(&sim, "gpt-4o-mini"),
-        ["Bearer sk-one-AAAA", "Bearer sk-two-BBBB", "Bearer sk-two-BBBB"]
+        [
+            "Bearer sk-one-AAAA",
+            "Bearer sk-two-BBBB",
+            "Bearer sk-two-BBBB"
+        ]
     );
     // Keys are named, never shown.
     let shown = format!("{:?}", streamed.meta.attempts);
-    assert!(!shown.contains("sk-one") && shown.contains(&key.fingerprint), "{shown}");
+    assert!(
+        !shown.contains("sk-one") && shown.contains(&key.fingerprint),
+        "{shown}"
+    );
 }
 
 /// Fails its first call with a 500, then answers (in process, for the paused clock).

@@ -138,7 +138,10 @@ impl Relay {
     /// one. What the relay has learnt is kept: a target (`provider/model`) that remains,
     /// under the same breaker policy and retry budget, carries its health over (breaker
     /// state, error rate, latency, retry budget); one whose policy changed starts fresh, and
-    /// one no longer used is forgotten. The stats go on accumulating (the rolling window
+    /// one no longer used is forgotten. A pool key that remains keeps its state (resting and
+    /// parked keys stay out until their time; an invalid one gets another chance), its
+    /// counts, and its rate limiter if the pool's limit is unchanged. Budgets whose
+    /// definitions are unchanged keep their windows. The stats go on accumulating (the rolling window
     /// keeps its length); the HTTP client (and its connection pool) is kept unless `builder`
     /// brings its own. Reloads run one at a time. An invalid `builder` is refused with the error
     /// [`build`](RelayBuilder::build) would give, and the current table keeps serving.
@@ -1255,7 +1258,10 @@ impl RelayBuilder {
                     "key_pool({name:?}): no provider named {name:?}"
                 )));
             };
-            let ring = KeyRing::new(name, &**base, pool)?;
+            let mut ring = KeyRing::new(name, &**base, pool)?;
+            if let Some(previous) = previous.and_then(|p| p.keys.get(name)) {
+                ring.take_over(previous);
+            }
             if keys.insert(name.clone(), Arc::new(ring)).is_some() {
                 return Err(config(format!("key_pool({name:?}) set twice")));
             }

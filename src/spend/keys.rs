@@ -293,8 +293,11 @@ fn ms_between(now: u64, until: u64) -> u64 {
 }
 
 struct Slot {
+    /// To know the key again in a reloaded pool.
+    key: ApiKey,
     provider: Arc<dyn Provider>,
-    limiter: Option<Limiter>,
+    /// Shared with the next table's slot for the same key and limit, across a reload.
+    limiter: Option<Arc<Limiter>>,
     label: KeyLabel,
     weight: u32,
     state: AtomicU64,
@@ -316,6 +319,8 @@ pub(crate) struct KeyRing {
     slots: Box<[Slot]>,
     strategy: KeyStrategy,
     park: Duration,
+    /// Each key's rate limit (the pool's `limit_each`).
+    limit: Option<RateLimit>,
     /// What the state words count from.
     epoch: Instant,
     /// Round robin: where the next search starts.
@@ -365,8 +370,9 @@ impl KeyRing {
                 .validate()
                 .map_err(|e| context(e, &format!(", {label}")))?;
             slots.push(Slot {
+                key: key.clone(),
                 provider,
-                limiter: pool.limit.as_ref().map(Limiter::new),
+                limiter: pool.limit.as_ref().map(|l| Arc::new(Limiter::new(l))),
                 label,
                 weight: *weight,
                 state: AtomicU64::new(0),
@@ -386,10 +392,40 @@ impl KeyRing {
             slots: slots.into_boxed_slice(),
             strategy: pool.strategy,
             park: pool.park,
+            limit: pool.limit.clone(),
             epoch: Instant::now(),
             cursor: AtomicUsize::new(0),
             missing: (missing, missing_label),
         })
+    }
+
+    /// Takes over the state of the keys `previous` (the same provider's ring in the table a
+    /// reload replaces) also has: a resting or parked key stays out until its time, its counts
+    /// go on, and so does its rate limiter when the limit is unchanged (with the requests it
+    /// has in flight). An invalid key gets another chance: a reload is how a fixed key comes
+    /// back. Call before the ring serves.
+    pub(crate) fn take_over(&mut self, previous: &KeyRing) {
+        // The state words count from the epoch: with the previous one they carry over as
+        // they are.
+        self.epoch = previous.epoch;
+        for slot in self.slots.iter_mut() {
+            let Some(old) = previous
+                .slots
+                .iter()
+                .find(|o| o.key.expose() == slot.key.expose())
+            else {
+                continue;
+            };
+            let state = old.state.load(Ordering::Acquire);
+            if split(state).0 != TAG_INVALID {
+                *slot.state.get_mut() = state;
+            }
+            *slot.served.get_mut() = old.served.load(Ordering::Relaxed);
+            *slot.failures.get_mut() = old.failures.load(Ordering::Relaxed);
+            if self.limit == previous.limit {
+                slot.limiter.clone_from(&old.limiter);
+            }
+        }
     }
 
     /// Whether a key other than `exclude` is usable now (without moving the round robin).
@@ -403,7 +439,7 @@ impl KeyRing {
 
     /// Key `i`'s own rate limiter, when the pool sets one.
     pub(crate) fn limiter(&self, i: usize) -> Option<&Limiter> {
-        self.slots.get(i)?.limiter.as_ref()
+        self.slots.get(i)?.limiter.as_deref()
     }
 
     /// How many keys the ring has.
@@ -1043,5 +1079,42 @@ mod tests {
             counts.iter().all(|&c| (3500..=4500).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reloaded_ring_takes_over_state_and_limiters_of_the_same_keys() {
+        let now = Instant::now();
+        let limited = |n| pool(n).limit_each(RateLimit::new().requests_per_minute(1));
+        let old = ring(&limited(3));
+        let _held = old.limiter(0).unwrap().try_acquire(1, now).unwrap();
+        old.report_failure(
+            1,
+            ErrorKind::RateLimited,
+            Some(Duration::from_secs(30)),
+            now,
+        );
+        old.report_failure(2, ErrorKind::Auth, None, now);
+        old.report_success(0);
+
+        let mut new = ring(&limited(3));
+        new.take_over(&old);
+        let h = new.health(now);
+        assert_eq!((h[0].state.clone(), h[0].served), (KeyState::Ready, 1));
+        assert!(matches!(h[1].state, KeyState::Resting { .. }), "{h:?}");
+        // Another chance for the invalid key; the failure is still counted.
+        assert_eq!((h[2].state.clone(), h[2].failures), (KeyState::Ready, 1));
+        // Key 0's minute is spent in the limiter it shares with the old ring.
+        assert!(new.limiter(0).unwrap().try_acquire(1, now).is_err());
+        assert!(new.limiter(1).unwrap().try_acquire(1, now).is_ok());
+        // The rest ends when it would have.
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(new.pick(Instant::now(), &[0, 2]), Some(1));
+
+        // A changed limit starts a fresh limiter; a key the old ring lacks starts fresh.
+        let four = pool(3).key("sk-fourth-0000000000000000");
+        let mut changed = ring(&four.limit_each(RateLimit::new().requests_per_minute(2)));
+        changed.take_over(&old);
+        assert!(changed.limiter(0).unwrap().try_acquire(1, now).is_ok());
+        assert_eq!(changed.health(now)[3].state, KeyState::Ready);
     }
 }
