@@ -915,14 +915,16 @@ impl Drop for BoundCharge<'_> {
 /// Bits of a packed calendar word that hold the amount; the rest hold the window's number.
 const AMOUNT_BITS: u32 = 40;
 const AMOUNT_MAX: u64 = (1 << AMOUNT_BITS) - 1;
-/// Window numbers are kept modulo 2^24 (32 years of minutes): a word left alone that long
-/// could be taken for the current window.
+/// Window and slot numbers are kept modulo 2^24 (32 years of minutes): a calendar word left
+/// alone that long could be taken for the current window (a rolling slot is also checked
+/// against the head).
 const GEN_MASK: u64 = (1 << (64 - AMOUNT_BITS)) - 1;
-/// A calendar limit's largest value in counting units: a quarter of the packed range, so a
+/// A limit's largest value in counting units: a quarter of the packed range, so a calendar
 /// window can be overspent fourfold (requests spending more than they reserved) before its
-/// count saturates. A larger limit (above ≈ 275 USD, or 275 billion tokens, per window)
-/// counts in units of 2^shift nano-dollars or tokens, 2^-38 of the limit, to which each
-/// amount is rounded up (for a 10,000 USD month, 64 nano-dollars).
+/// count saturates, and a rolling slot twofold ([`SLOT_MAX`]). A larger limit (above
+/// ≈ 275 USD, or 275 billion tokens, per window) counts in units of 2^shift nano-dollars or
+/// tokens, 2^-38 of the limit, to which each amount is rounded up (for a 10,000 USD month,
+/// 64 nano-dollars).
 const LIMIT_MAX: u64 = AMOUNT_MAX / 4;
 
 /// A calendar window, without a lock: its counters ([`Pair`]) are each one word packing the
@@ -992,25 +994,26 @@ impl Packed {
         }
     }
 
-    /// Changes the amount by `add - release`, modulo 2^40 (a rolling slot's amount is
-    /// signed, see [`signed_amount`]), if the word still counts rolling slot `id`; false if
-    /// the slot has left the window.
-    fn adjust(&self, id: u64, release: u64, add: u64) -> bool {
+    /// Adds `delta` to the amount of rolling slot `id` (signed, see [`slot_value`]), within
+    /// ±[`SLOT_MAX`], if the word still counts that slot: what it took (`delta`, unless the
+    /// bound cut it), or `None` if the slot has left the window.
+    fn adjust(&self, id: u64, delta: i64) -> Option<i64> {
         let tag = id & GEN_MASK;
         let mut word = self.0.load(Ordering::Relaxed);
         loop {
             let (g, amount) = unpack(word);
             if g != tag {
-                return false;
+                return None;
             }
-            let after = amount.wrapping_add(add).wrapping_sub(release) & AMOUNT_MAX;
+            let before = slot_value(amount);
+            let after = before.saturating_add(delta).clamp(-SLOT_MAX, SLOT_MAX);
             match self.0.compare_exchange_weak(
                 word,
-                (g << AMOUNT_BITS) | after,
+                (g << AMOUNT_BITS) | (after as u64 & AMOUNT_MAX),
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Some(after - before),
                 Err(now) => word = now,
             }
         }
@@ -1021,12 +1024,11 @@ impl Packed {
         unpack(self.0.load(Ordering::Relaxed)).0 == id & GEN_MASK
     }
 
-    /// The amount counted in rolling slot `id`, signed and wrapping (0 if the word is on
-    /// another slot).
-    fn amount_on(&self, id: u64) -> u64 {
+    /// The amount counted in rolling slot `id`, signed (0 if the word is on another slot).
+    fn amount_on(&self, id: u64) -> i64 {
         let (g, amount) = unpack(self.0.load(Ordering::Relaxed));
         if g == id & GEN_MASK {
-            signed_amount(amount)
+            slot_value(amount)
         } else {
             0
         }
@@ -1197,7 +1199,8 @@ impl Rolling {
         let head = now / slot_ns;
         let tagged = |id: u64| (id & GEN_MASK) << AMOUNT_BITS;
         // Slot k holds the id of the window's last SLOTS slots that falls on k.
-        let id_at = |k: u64| head - (head + SLOTS - k) % SLOTS;
+        // (Near the epoch the ids below 0 are 0: those slots are never read.)
+        let id_at = |k: u64| head.saturating_sub((head + SLOTS - k) % SLOTS);
         let lines = (0..SLOTS as usize / PAIRS_PER_LINE)
             .map(|line| {
                 Line(std::array::from_fn(|k| {
@@ -1233,13 +1236,35 @@ impl<'a> RollingAt<'a> {
         signed_or_zero(self.total.load(Ordering::Relaxed))
     }
 
-    /// Adds `delta` (wrapping) to the total: the window's used amount after.
-    fn add_total(&self, delta: u64) -> u64 {
+    /// Adds `delta` to the total: the window's used amount after.
+    fn add_total(&self, delta: i64) -> u64 {
+        let delta = delta as u64;
         signed_or_zero(
             self.total
                 .fetch_add(delta, Ordering::Relaxed)
                 .wrapping_add(delta),
         )
+    }
+
+    /// Changes slot `id`'s `used` by `delta`, and the total by what the slot took: the
+    /// window's used amount after, or `None` if the slot has left the window. An increase
+    /// goes to the total first and a decrease to the slot first, so the total never reads
+    /// below the live slots' sum, which is what reservations are checked against.
+    fn change_used(&self, id: u64, delta: i64) -> Option<u64> {
+        if delta > 0 {
+            let used = self.add_total(delta);
+            match self.adjust_used(id, delta) {
+                Some(applied) if applied == delta => Some(used),
+                Some(applied) => Some(self.add_total(applied - delta)),
+                None => {
+                    self.add_total(-delta);
+                    None
+                }
+            }
+        } else {
+            let applied = self.adjust_used(id, delta)?;
+            Some(self.add_total(applied))
+        }
     }
 
     /// Takes `amount` in the current slot if it fits under the limit: the reservation's
@@ -1276,7 +1301,12 @@ impl<'a> RollingAt<'a> {
                     Err(now_total) => total = now_total,
                 }
             };
-            if self.adjust_used(head, 0, amount) {
+            let asked = to_signed(amount);
+            if let Some(applied) = self.adjust_used(head, asked) {
+                // Less only in a slot at its bound.
+                if applied != asked {
+                    self.add_total(applied - asked);
+                }
                 if let Some(w) = t.warn
                     && after >= w
                     && let Some((before, set)) = self.rearm(&self.warn_rearm, now)
@@ -1287,16 +1317,14 @@ impl<'a> RollingAt<'a> {
             }
             // The head moved a whole window between the two steps and the slot expired
             // without this amount: the total gives it back, and the request tries again.
-            self.add_total(amount.wrapping_neg());
+            self.add_total(-asked);
         }
     }
 
     /// Gives back a refused request's reservation (unless its slot expired, taking it
     /// along) and takes back the warning it raised.
     fn release(&self, token: u64, charged: u64, warned: Option<(u64, u64)>) {
-        if self.adjust_used(token, charged, 0) {
-            self.add_total(charged.wrapping_neg());
-        }
+        self.change_used(token, -to_signed(charged));
         if let Some((before, set)) = warned {
             let _ =
                 self.warn_rearm
@@ -1309,11 +1337,11 @@ impl<'a> RollingAt<'a> {
     fn update(&self, token: u64, charged: u64, amount: u64, now: u64) -> (u64, u64, Option<u64>) {
         self.advance(now);
         if amount <= charged {
-            if self.current.is_on(token) || self.slot(token).used.is_on(token) {
+            if self.holds(token) {
                 return (token, charged, None);
             }
-        } else if self.adjust_used(token, 0, amount - charged) {
-            return (token, amount, Some(self.add_total(amount - charged)));
+        } else if let Some(used) = self.change_used(token, to_signed(amount - charged)) {
+            return (token, amount, Some(used));
         }
         // Its slot left the window and took the reservation along: still in flight, it
         // counts in the current slot.
@@ -1325,12 +1353,12 @@ impl<'a> RollingAt<'a> {
     /// Replaces a reservation by the spend `amount`: the window's used amount after.
     fn settle(&self, token: u64, charged: u64, amount: u64, now: u64) -> u64 {
         self.advance(now);
-        let (token, used) = if self.adjust_used(token, charged, amount) {
-            (token, self.add_total(amount.wrapping_sub(charged)))
-        } else {
+        let delta = to_signed(amount).saturating_sub(to_signed(charged));
+        let (token, used) = match self.change_used(token, delta) {
+            Some(used) => (token, used),
             // Its slot left the window and took the reservation along: the spend counts in
             // the current slot rather than being lost.
-            self.put(now, amount)
+            None => self.put(now, amount),
         };
         if !self.adjust_spent(token, amount) {
             let head = self.advance(now);
@@ -1344,8 +1372,8 @@ impl<'a> RollingAt<'a> {
     fn put(&self, now: u64, amount: u64) -> (u64, u64) {
         loop {
             let head = self.advance(now);
-            if self.adjust_used(head, 0, amount) {
-                return (head, self.add_total(amount));
+            if let Some(used) = self.change_used(head, to_signed(amount)) {
+                return (head, used);
             }
         }
     }
@@ -1380,17 +1408,22 @@ impl<'a> RollingAt<'a> {
             let s = self.slot(id);
             s.spent.0.store(empty(id), Ordering::Relaxed);
             let (_, used) = unpack(s.used.0.swap(empty(id), Ordering::Relaxed));
-            self.add_total(signed_amount(used).wrapping_neg());
+            self.add_total(-slot_value(used));
         }
         let (_, used) = unpack(self.current.0.swap(empty(current), Ordering::Relaxed));
         let (_, spent) = unpack(self.current_spent.0.swap(empty(current), Ordering::Relaxed));
-        if current - head < SLOTS {
-            // Still in the window: to its place, which requests keeping it now change.
+        let used = slot_value(used);
+        // Still in the window: to its place (tagged by the previous move), which requests
+        // keeping it now change; the total moves by what does not get there.
+        let placed = if current - head < SLOTS {
             let s = self.slot(head);
-            s.used.adjust(head, 0, used);
-            s.spent.adjust(head, 0, spent);
+            s.spent.adjust(head, slot_value(spent));
+            s.used.adjust(head, used).unwrap_or(0)
         } else {
-            self.add_total(signed_amount(used).wrapping_neg());
+            0
+        };
+        if placed != used {
+            self.add_total(placed - used);
         }
         self.head.store(current, Ordering::Release);
         self.head_ends.store(
@@ -1400,15 +1433,29 @@ impl<'a> RollingAt<'a> {
         current
     }
 
-    /// Adds `add - release` to slot `id`'s `used`, in the current slot's counters or in its
-    /// place in the ring; false if it left the window.
-    fn adjust_used(&self, id: u64, release: u64, add: u64) -> bool {
-        self.current.adjust(id, release, add) || self.slot(id).used.adjust(id, release, add)
+    /// Whether slot `id` is still in the window: by the head, then by its words' tags (a
+    /// tag alone would take a slot 2^24 slots old for a live one).
+    fn holds(&self, id: u64) -> bool {
+        self.head.load(Ordering::Acquire).saturating_sub(id) < SLOTS
+            && (self.current.is_on(id) || self.slot(id).used.is_on(id))
     }
 
-    /// As [`adjust_used`](Self::adjust_used), for `spent`.
+    /// Adds `delta` to slot `id`'s `used`, in the current slot's counters or in its place in
+    /// the ring: what it took, or `None` if the slot has left the window.
+    fn adjust_used(&self, id: u64, delta: i64) -> Option<i64> {
+        if self.head.load(Ordering::Acquire).saturating_sub(id) >= SLOTS {
+            return None;
+        }
+        self.current
+            .adjust(id, delta)
+            .or_else(|| self.slot(id).used.adjust(id, delta))
+    }
+
+    /// As [`adjust_used`](Self::adjust_used), for `spent`; false if the slot has left.
     fn adjust_spent(&self, id: u64, add: u64) -> bool {
-        self.current_spent.adjust(id, 0, add) || self.slot(id).spent.adjust(id, 0, add)
+        let add = to_signed(add);
+        self.current_spent.adjust(id, add).is_some()
+            || self.slot(id).spent.adjust(id, add).is_some()
     }
 
     /// Rearms an event mark if `now` reached it: the mark before and the one set.
@@ -1433,12 +1480,9 @@ impl<'a> RollingAt<'a> {
     fn live(&self, head: u64) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
         (head.saturating_sub(SLOTS - 1)..=head).map(|id| {
             let s = self.slot(id);
-            let used = s
-                .used
-                .amount_on(id)
-                .wrapping_add(self.current.amount_on(id));
-            let spent = (s.spent.amount_on(id)).wrapping_add(self.current_spent.amount_on(id));
-            (id, signed_or_zero(used), signed_or_zero(spent))
+            let used = s.used.amount_on(id) + self.current.amount_on(id);
+            let spent = s.spent.amount_on(id) + self.current_spent.amount_on(id);
+            (id, non_negative(used), non_negative(spent))
         })
     }
 
@@ -1473,11 +1517,24 @@ impl<'a> RollingAt<'a> {
     }
 }
 
-/// A rolling slot's 40-bit amount, sign-extended to a wrapping 64-bit one. Amounts are
-/// signed because a request may release from the slot's place in the ring before the head's
-/// move brings its reservation there; the sum ends right either way.
-fn signed_amount(amount: u64) -> u64 {
-    (((amount << (64 - AMOUNT_BITS)) as i64) >> (64 - AMOUNT_BITS)) as u64
+/// A rolling slot's amount: 40 bits, two's complement. Amounts are signed because a request
+/// may release from the slot's place in the ring before the head's move brings its
+/// reservation there; the sum ends right either way.
+fn slot_value(amount: u64) -> i64 {
+    ((amount << (64 - AMOUNT_BITS)) as i64) >> (64 - AMOUNT_BITS)
+}
+
+/// A rolling slot's bound, either way: twice the largest limit, so only spend reported far
+/// beyond a window's limit reaches it (it then counts the bound).
+const SLOT_MAX: i64 = (1 << (AMOUNT_BITS - 1)) - 1;
+
+/// An amount as a signed change (saturating: amounts come from vendors' usage).
+fn to_signed(amount: u64) -> i64 {
+    i64::try_from(amount).unwrap_or(i64::MAX)
+}
+
+fn non_negative(amount: i64) -> u64 {
+    u64::try_from(amount).unwrap_or(0)
 }
 
 /// A wrapping total read as signed, below zero as zero.
@@ -2439,5 +2496,71 @@ mod tests {
         r.advance(end + 61 * NS_PER_SEC);
         assert_eq!(r.total.load(Ordering::Relaxed), 0);
         assert_eq!(r.status(end + 61 * NS_PER_SEC).0, 0);
+    }
+
+    /// Spend reported far beyond the limit (a vendor's usage is not checked) saturates its
+    /// slot instead of wrapping it, and leaves the window with it: the limit still holds
+    /// meanwhile, and a window later the budget is whole again.
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_reported_spend_saturates_a_rolling_slot_and_leaves_with_it() {
+        for huge in [1u64 << 39, 1 << 41, u64::MAX] {
+            let b = budgets(
+                vec![
+                    Budget::tokens("r", 1_000_000)
+                        .per(BudgetPeriod::Minute)
+                        .rolling(),
+                ],
+                utc(2026, 5, 10, 12, 0, 0),
+            );
+            let c = b.reserve(&q("chat"), tokens(1_000)).unwrap();
+            let d = b.reserve(&q("chat"), tokens(1_000)).unwrap();
+            c.settle(&b, tokens(huge), Instant::now());
+            assert!(b.reserve(&q("chat"), tokens(1)).is_err(), "{huge}");
+            let c = d;
+            c.update(&b, tokens(huge));
+            c.settle(&b, tokens(huge), Instant::now());
+            assert!(b.reserve(&q("chat"), tokens(1)).is_err(), "{huge}");
+            tokio::time::advance(secs(61)).await;
+            let s = status(&b, "r");
+            assert!(
+                close(s.spent, 0.0) && close(s.reserved, 0.0),
+                "{huge}: {s:?}"
+            );
+            b.reserve(&q("chat"), tokens(1_000_000)).unwrap().settle(
+                &b,
+                tokens(10),
+                Instant::now(),
+            );
+            assert!(close(status(&b, "r").spent, 10.0), "{huge}");
+        }
+    }
+
+    /// A clock near the epoch (a device without a real-time clock) leaves some of a rolling
+    /// window's slots before it.
+    #[tokio::test(start_paused = true)]
+    async fn rolling_windows_starting_near_the_epoch() {
+        let start = UNIX_EPOCH + secs(10);
+        let periods = [
+            BudgetPeriod::Minute,
+            BudgetPeriod::Hour,
+            BudgetPeriod::Day,
+            BudgetPeriod::Month,
+        ];
+        let list = periods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Budget::tokens(format!("r{i}"), 100).per(*p).rolling())
+            .collect();
+        let b = budgets(list, start);
+        b.reserve(&q("chat"), tokens(60))
+            .unwrap()
+            .settle(&b, tokens(50), Instant::now());
+        assert!(b.reserve(&q("chat"), tokens(60)).is_err());
+        for s in b.status() {
+            assert!(close(s.spent, 50.0) && close(s.reserved, 0.0), "{s:?}");
+        }
+        tokio::time::advance(secs(61)).await;
+        assert!(close(status(&b, "r0").spent, 0.0));
+        assert!(close(status(&b, "r1").spent, 50.0));
     }
 }
