@@ -2456,6 +2456,22 @@ mod tests {
             start,
         ));
         let base = b.clock.now();
+        // Status and refusals read the slots meanwhile.
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (b, done) = (Arc::clone(&b), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let r = rolling(&b);
+                let mut k = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    let now = base + (k % 200) * NS_PER_SEC;
+                    let (spent, reserved, _) = r.status(now);
+                    assert!(spent.saturating_add(reserved) < 1 << 40);
+                    r.refusal_resets_at(10, now, r.head.load(Ordering::Acquire));
+                    k += 1;
+                }
+            })
+        };
         let threads: Vec<_> = (0..8u64)
             .map(|thread| {
                 let b = Arc::clone(&b);
@@ -2464,21 +2480,27 @@ mod tests {
                     let mut none = SmallVec::new();
                     for i in 0..4_000u64 {
                         // 40 ms a step, each thread's clock a little off the others': the
-                        // head crosses 160 one-second slots, under the threads' feet.
-                        let now = base + i * 40_000_000 + thread * 7_000_000;
+                        // head crosses 160 one-second slots, under the threads' feet. Now
+                        // and then a clock is behind the head, or more than a window ahead.
+                        let step = base + i * 40_000_000 + thread * 7_000_000;
+                        let now = match (i * 7 + thread) % 23 {
+                            0 => step.saturating_sub(10 * NS_PER_SEC),
+                            1 => step + 75 * NS_PER_SEC,
+                            _ => step,
+                        };
                         let n = 1 + (thread * 7 + i * 13) % 97;
                         let token = r.reserve(t, n, now, &mut none, 0).ok().unwrap();
-                        let (token, charged, _) = if i % 3 == 0 {
-                            r.update(token, n, n + 5, now + 1_000_000)
-                        } else {
-                            (token, n, None)
+                        let (token, charged, _) = match i % 3 {
+                            0 => r.update(token, n, n + 5, now + 1_000_000),
+                            1 => r.update(token, n, n / 2, now + 1_000_000),
+                            _ => (token, n, None),
                         };
                         // Some settle seconds later, after their slot may have left.
                         let late = (i % 7) * 900_000_000;
-                        if i % 11 == 0 {
-                            r.release(token, charged, None);
-                        } else {
-                            r.settle(token, charged, n / 2, now + late);
+                        match i % 11 {
+                            0 => r.release(token, charged, None),
+                            1 => drop(r.put(now + late, n)),
+                            _ => drop(r.settle(token, charged, n / 2, now + late)),
                         }
                     }
                 })
@@ -2487,8 +2509,10 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+        done.store(true, Ordering::Relaxed);
+        reader.join().unwrap();
         let r = rolling(&b);
-        let end = base + 4_000 * 40_000_000 + 8_000_000_000;
+        let end = base + 4_000 * 40_000_000 + 90 * NS_PER_SEC;
         let head = r.advance(end);
         let live: u64 = r.live(head).map(|(_, used, _)| used).sum();
         assert!(live > 0);
