@@ -224,13 +224,13 @@ impl Price {
         let output_cost = match self.reasoning {
             Some(reasoning) => {
                 let thought = usage.reasoning_tokens.min(usage.output_tokens);
-                thought as f64 * reasoning + (usage.output_tokens - thought) as f64 * output
+                count(thought) * reasoning + count(usage.output_tokens - thought) * output
             }
-            None => usage.output_tokens as f64 * output,
+            None => count(usage.output_tokens) * output,
         };
-        let input_cost = usage.uncached_input_tokens() as f64 * input
-            + usage.cache_read_tokens as f64 * cache_read
-            + usage.cache_write_tokens as f64 * cache_write;
+        let input_cost = count(usage.uncached_input_tokens()) * input
+            + count(usage.cache_read_tokens) * cache_read
+            + count(usage.cache_write_tokens) * cache_write;
         (input_cost + output_cost) / 1_000_000.0
     }
 
@@ -406,6 +406,12 @@ impl ModelInfo {
     pub fn cost(&self, usage: &Usage) -> Option<f64> {
         self.price.as_ref().map(|p| p.cost(usage))
     }
+}
+
+/// A token count as a float: through `i64`, one instruction on x86-64 (from `u64` it is a
+/// branchy sequence, six times per priced call). Counts beyond `i64::MAX` do not occur.
+fn count(tokens: u64) -> f64 {
+    tokens.min(i64::MAX as u64) as i64 as f64
 }
 
 /// Where a catalog's data comes from.
