@@ -1225,6 +1225,8 @@ impl Rolling {
     }
 
     fn slot(&self, id: u64) -> &Pair {
+        // The ring is whole lines: every slot has its place.
+        const _: () = assert!(SLOTS as usize % PAIRS_PER_LINE == 0);
         let k = (id % SLOTS) as usize;
         &self.slots[k / PAIRS_PER_LINE].0[k % PAIRS_PER_LINE]
     }
