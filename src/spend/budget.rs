@@ -1226,7 +1226,7 @@ impl Rolling {
 
     fn slot(&self, id: u64) -> &Pair {
         // The ring is whole lines: every slot has its place.
-        const _: () = assert!(SLOTS as usize % PAIRS_PER_LINE == 0);
+        const _: () = assert!((SLOTS as usize).is_multiple_of(PAIRS_PER_LINE));
         let k = (id % SLOTS) as usize;
         &self.slots[k / PAIRS_PER_LINE].0[k % PAIRS_PER_LINE]
     }
