@@ -347,6 +347,9 @@ tokens_per_minute = 100000
 max_concurrent = 4
 wait_up_to = "2s"
 
+[rate_limits.sim]
+requests_per_minute = 500
+
 [[budgets]]
 name = "premium-daily"
 usd = 25.0
@@ -405,7 +408,7 @@ async fn budgets_rate_limits_and_key_pools_come_from_the_file() {
     assert!(budgets[1].rolling);
     let h = relay.health();
     let t = h.iter().find(|t| &*t.target.model == "gpt-4o").unwrap();
-    assert!(t.limiter.is_some());
+    assert!(t.limiter.is_some() && t.provider_limiter.is_some());
     assert!(
         matches!(t.keys[0].state, polyrelay::spend::keys::KeyState::Parked { for_ms } if for_ms > 7_000_000)
     );
@@ -434,6 +437,15 @@ fn spend_tables_are_checked_and_placed() {
         7,
         "rate_limits.\"openai/gpt-4o\".requests_per_minute",
         "at least 1",
+    );
+    let e = error_of(&format!(
+        "{PROVIDERS}\n[rate_limits.nowhere]\nrequests_per_minute = 5\n"
+    ));
+    assert_at(
+        &e,
+        6,
+        "rate_limits.nowhere",
+        "or a provider (providers: openai)",
     );
     let e = error_of(&format!(
         "{PROVIDERS}\n[rate_limits.\"openai/gpt-4o\"]\nrequests_per_hour = 10\n"

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use polyrelay::accounting::{BudgetEvent, BudgetEventKind, Observer};
+use polyrelay::providers::OpenAi;
 use polyrelay::spend::BudgetUnit;
 use polyrelay::spend::budget::{Budget, BudgetPeriod};
 use polyrelay::spend::keys::{KeyPool, KeyState};
@@ -278,6 +279,96 @@ async fn a_limited_target_fails_over_before_the_vendor_says_429() {
         .find(|t| &*t.target.model == "gpt-4o-mini")
         .unwrap();
     assert!(mini.limiter.is_some());
+}
+
+#[tokio::test]
+async fn a_provider_wide_limit_counts_every_model_of_the_provider() {
+    let (sim, other) = (sim().await, sim().await);
+    sim.set_default(Reply::text("ok"));
+    other.set_default(Reply::text("elsewhere"));
+    // The vendor allows 5 requests a minute over all its models, then answers 429.
+    sim.limit_all_requests(5, Duration::from_secs(60));
+    let relay = Relay::builder()
+        .provider("sim", openai_at(&sim, "sk-test"))
+        .provider(
+            "other",
+            OpenAi::compatible("other", &format!("{}/v1", other.base_url()), "sk-o"),
+        )
+        .route(
+            "mini",
+            Chain::of(["sim/gpt-4o-mini", "other/deepseek-chat"]),
+        )
+        .route("4o", Chain::of(["sim/gpt-4o", "other/deepseek-chat"]))
+        .rate_limit("sim", RateLimit::new().requests_per_minute(5).fail_over())
+        .build()
+        .unwrap();
+    let mut served_by_sim = 0;
+    for i in 0..12 {
+        let route = if i % 2 == 0 { "mini" } else { "4o" };
+        let resp = relay
+            .chat(ChatRequest::new(route).user("hi"))
+            .await
+            .unwrap();
+        assert!(resp.meta.attempts.iter().all(|a| a.failure().is_none()));
+        served_by_sim += usize::from(&*resp.meta.served_by.unwrap().provider == "sim");
+    }
+    assert_eq!(served_by_sim, 5);
+    let sent = sim.requests_for("gpt-4o-mini").len() + sim.requests_for("gpt-4o").len();
+    assert_eq!(sent, 5);
+    assert_eq!(
+        sim.rate_limited("gpt-4o-mini") + sim.rate_limited("gpt-4o"),
+        0
+    );
+    assert_eq!(other.requests_for("deepseek-chat").len(), 7);
+    let h = relay.health();
+    let sim_targets: Vec<_> = h.iter().filter(|t| &*t.target.provider == "sim").collect();
+    assert_eq!(sim_targets.len(), 2);
+    assert!(
+        sim_targets
+            .iter()
+            .all(|t| t.limiter.is_none() && t.provider_limiter.is_some())
+    );
+
+    // An unknown provider is refused.
+    let err = Relay::builder()
+        .provider("sim", openai_at(&sim, "sk-test"))
+        .rate_limit("nowhere", RateLimit::new().requests_per_minute(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+}
+
+/// A limit that refuses an attempt takes nothing from the limits before it: the target's
+/// minute is not spent on attempts its provider's limit kept from being sent.
+#[tokio::test]
+async fn a_refusing_limit_takes_nothing_from_the_others() {
+    let sim = sim().await;
+    sim.set_default(Reply::text("ok"));
+    let builder = |provider_limit: bool| {
+        let b = mini_then_4o(&sim).rate_limit(
+            "sim/gpt-4o-mini",
+            RateLimit::new().requests_per_minute(10).fail_over(),
+        );
+        if provider_limit {
+            b.rate_limit("sim", RateLimit::new().requests_per_minute(2).fail_over())
+        } else {
+            b
+        }
+    };
+    let relay = builder(true).build().unwrap();
+    for _ in 0..6 {
+        // Two served by the provider's limit, four refused (by it) without being sent.
+        let _ = relay.chat(ChatRequest::new("r").user("hi")).await;
+    }
+    assert_eq!(sim.requests_for("gpt-4o-mini").len(), 2);
+    // Without the provider's limit (the target's limiter is kept): 8 of the target's 10
+    // are left.
+    relay.reload(builder(false)).unwrap();
+    for _ in 0..9 {
+        relay.chat(ChatRequest::new("r").user("hi")).await.unwrap();
+    }
+    assert_eq!(sim.requests_for("gpt-4o-mini").len(), 10);
+    assert_eq!(sim.requests_for("gpt-4o").len(), 1);
 }
 
 #[tokio::test]

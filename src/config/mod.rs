@@ -539,7 +539,19 @@ impl RelayConfig {
                         format!("unknown provider {:?} ({})", t.provider, providers_list()),
                     ));
                 }
-                None => return Err(self.error(&here, "a target is named \"provider/model\"")),
+                // A provider's name alone: its limit over all its targets.
+                None if known_provider(key) => {
+                    b = b.rate_limit(key.clone(), limit.limit(self, &here)?);
+                }
+                None => {
+                    return Err(self.error(
+                        &here,
+                        format!(
+                            "a rate limit is for a target (\"provider/model\") or a provider ({})",
+                            providers_list()
+                        ),
+                    ));
+                }
             }
         }
         for (i, budget) in f.budgets.iter().enumerate() {

@@ -1,5 +1,5 @@
-//! The spend-control tables of a configuration file: `[[budgets]]`, `[rate_limits."p/m"]` and
-//! a provider's `[providers.NAME.key_pool]`.
+//! The spend-control tables of a configuration file: `[[budgets]]`, `[rate_limits."p/m"]`
+//! (or `[rate_limits.p]`, a provider's) and a provider's `[providers.NAME.key_pool]`.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use crate::spend::budget::{Budget, BudgetPeriod};
 use crate::spend::keys::KeyPool;
 use crate::spend::limiter::RateLimit;
 
-/// `[rate_limits."provider/model"]`, and a pool's `limit_each`.
+/// `[rate_limits."provider/model"]` or `[rate_limits.provider]`, and a pool's `limit_each`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RateLimitFile {

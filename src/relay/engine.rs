@@ -145,8 +145,9 @@ enum Launch {
     Wait(Instant),
 }
 
-/// The concurrency slots an attempt holds (its key's and its target's), freed when it ends.
-type Permits<'a> = (Option<LimitPermit<'a>>, Option<LimitPermit<'a>>);
+/// The concurrency slots an attempt holds (its key's, its target's and its provider's),
+/// freed when it ends.
+type Permits<'a> = [Option<LimitPermit<'a>>; 3];
 
 /// An attempt in flight.
 struct Flight<'a, T> {
@@ -290,7 +291,7 @@ where
             } else if target.limited() {
                 admit(target, step.target, &spent_keys, plan.estimated_tokens, now).map_err(Some)
             } else {
-                Ok((None, (None, None)))
+                Ok((None, [None, None, None]))
             };
             if admitted.is_err() && permit == Permit::Probe {
                 target
@@ -350,7 +351,7 @@ where
                 let try_no: u32 = $try_no;
                 let (key, permits) = match admitted {
                     Ok(a) => a,
-                    Err(_) => (None, (None, None)),
+                    Err(_) => (None, [None, None, None]),
                 };
                 attempts.push(Attempt {
                     target: target.id.clone(),
@@ -760,11 +761,28 @@ fn admit<'a>(
             }
         }
     }
-    let target_permit = match &target.state.limiter {
-        Some(l) => Some(l.try_acquire(tokens, now)?),
-        None => None,
-    };
-    Ok((key, (key_permit, target_permit)))
+    // The key's, the target's, then the provider's limit: one that refuses gives back what
+    // those before it took (the attempt is not sent).
+    let key_limiter = key.and_then(|k| target.keys.as_ref()?.limiter(k));
+    let limiters = [
+        key_limiter.filter(|_| key_permit.is_some()),
+        target.state.limiter.as_ref(),
+        target.provider_limiter.as_deref(),
+    ];
+    let mut permits = [key_permit, None, None];
+    for (i, limiter) in limiters.iter().enumerate().skip(1) {
+        let Some(l) = limiter else { continue };
+        match l.try_acquire(tokens, now) {
+            Ok(p) => permits[i] = Some(p),
+            Err(at) => {
+                for taken in limiters[..i].iter().flatten() {
+                    taken.give_back(tokens);
+                }
+                return Err(at);
+            }
+        }
+    }
+    Ok((key, permits))
 }
 
 /// Benchmarks only: [`admit`] for a first attempt.
@@ -786,15 +804,20 @@ fn target_policy(t: &ResolvedTarget) -> WhenLimited {
         .limiter
         .as_ref()
         .or_else(|| t.keys.as_ref().and_then(|r| r.limiter(0)))
+        .or(t.provider_limiter.as_deref())
         .map_or(WhenLimited::FailOver, |l| l.limit().when_limited())
 }
 
 /// The limiter a vendor's answer about key `key` speaks for: the key's when the target has
-/// a pool (vendors limit per key), else the target's.
+/// a pool (vendors limit per key), else the target's, else its provider's.
 fn limiter_for(target: &ResolvedTarget, key: Option<usize>) -> Option<&Limiter> {
     match (key, &target.keys) {
         (Some(k), Some(ring)) => ring.limiter(k),
-        _ => target.state.limiter.as_ref(),
+        _ => target
+            .state
+            .limiter
+            .as_ref()
+            .or(target.provider_limiter.as_deref()),
     }
 }
 
@@ -826,7 +849,8 @@ pub(crate) fn reconcile(
     now: Instant,
 ) {
     let key_limiter = key.and_then(|k| target.keys.as_ref()?.limiter(k));
-    for l in [target.state.limiter.as_ref(), key_limiter]
+    let provider_limiter = target.provider_limiter.as_deref();
+    for l in [target.state.limiter.as_ref(), key_limiter, provider_limiter]
         .into_iter()
         .flatten()
     {

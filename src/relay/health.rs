@@ -156,6 +156,9 @@ pub struct TargetHealth {
     /// if it has one: attempts in flight, how long the vendor's headers hold it, what they
     /// said last.
     pub limiter: Option<crate::spend::limiter::LimiterStatus>,
+    /// Its provider's own rate limiter (`rate_limit("provider", ..)`), shared by all the
+    /// provider's targets, if it has one.
+    pub provider_limiter: Option<crate::spend::limiter::LimiterStatus>,
     /// The keys of its provider's pool ([`RelayBuilder::key_pool`](crate::RelayBuilder::key_pool)),
     /// by index and fingerprint, with their state; empty without a pool.
     pub keys: Vec<crate::spend::keys::KeyHealth>,
@@ -481,6 +484,7 @@ impl Health {
             next_probe_in: (state == BreakerState::Open)
                 .then(|| g.open_until.saturating_duration_since(now)),
             limiter: None,
+            provider_limiter: None,
             keys: Vec::new(),
         }
     }

@@ -341,6 +341,10 @@ impl Relay {
             .map(|s| {
                 let mut h = s.health.snapshot(s.id.clone(), now);
                 h.limiter = s.limiter.as_ref().map(|l| l.status(now));
+                h.provider_limiter = inner
+                    .registry
+                    .provider_limiter(&s.id.provider)
+                    .map(|l| l.status(now));
                 if let Some(ring) = inner.keys.get(&*s.id.provider) {
                     h.keys = ring.health(now);
                 }
@@ -1172,6 +1176,11 @@ impl RelayBuilder {
     /// bound inside the call's deadline ([`RateLimit::wait_up_to`]). The vendor's rate-limit
     /// headers and a 429's `Retry-After` hold it further, so the relay slows down before the
     /// vendor refuses. Default: none.
+    ///
+    /// With a provider's name alone (`"deepseek"`), the limit is the provider's, over all its
+    /// targets together (a vendor that limits a key, whatever the model); a target's own
+    /// limit and its pool key's apply as well. An attempt one of them refuses takes nothing
+    /// from the others.
     pub fn rate_limit(mut self, target: impl Into<String>, limit: RateLimit) -> Self {
         self.rate_limits.insert(target.into(), limit);
         self
@@ -1245,7 +1254,14 @@ impl RelayBuilder {
             check_target_key("breaker_for", key, &providers)?;
         }
         for (key, limit) in &self.rate_limits {
-            check_target_key("rate_limit", key, &providers)?;
+            // A provider's name alone: a limit over all its targets.
+            if !key.contains('/') && !providers.contains_key(key.as_str()) {
+                return Err(config(format!(
+                    "rate_limit({key:?}): no provider named {key:?}"
+                )));
+            } else if key.contains('/') {
+                check_target_key("rate_limit", key, &providers)?;
+            }
             limit.validate().map_err(|e| {
                 let message = format!("rate_limit({key:?}): {}", e.message());
                 e.with_message(message)

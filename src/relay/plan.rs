@@ -55,8 +55,10 @@ pub(crate) struct Registry {
     pub retry_budget: RetryBudget,
     /// Breakers set for one target (`provider/model`), in place of `breaker`.
     pub breaker_overrides: HashMap<String, BreakerPolicy>,
-    /// Client-side rate limits per target (`provider/model`).
+    /// Client-side rate limits per target (`provider/model`) and per provider (`provider`).
     pub rate_limits: HashMap<String, RateLimit>,
+    /// The provider-wide limiters, shared by every target of their provider.
+    provider_limiters: HashMap<String, Arc<Limiter>>,
     /// The states of the registry this one replaces (a reload), taken over by the targets
     /// that are used again under the same policies.
     previous: HashMap<String, Arc<TargetState>>,
@@ -72,6 +74,21 @@ impl Registry {
         rate_limits: HashMap<String, RateLimit>,
         previous: Option<&Registry>,
     ) -> Self {
+        // A provider's limiter carries over (with its requests in flight) while its limit is
+        // unchanged.
+        let provider_limiters = rate_limits
+            .iter()
+            .filter(|(key, _)| !key.contains('/'))
+            .map(|(provider, limit)| {
+                let kept = previous
+                    .and_then(|p| p.provider_limiters.get(provider))
+                    .filter(|l| l.limit() == limit);
+                let limiter = kept
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Limiter::new(limit)));
+                (provider.clone(), limiter)
+            })
+            .collect();
         let previous = previous
             .and_then(|p| p.states.read().ok().map(|m| m.clone()))
             .unwrap_or_default();
@@ -81,6 +98,7 @@ impl Registry {
             retry_budget,
             breaker_overrides,
             rate_limits,
+            provider_limiters,
             previous,
         }
     }
@@ -129,6 +147,11 @@ impl Registry {
         s
     }
 
+    /// Provider `provider`'s own limiter, when it has a provider-wide rate limit.
+    pub fn provider_limiter(&self, provider: &str) -> Option<Arc<Limiter>> {
+        self.provider_limiters.get(provider).cloned()
+    }
+
     /// Every registered target's state, sorted by name.
     pub fn all(&self) -> Vec<Arc<TargetState>> {
         let mut v: Vec<(String, Arc<TargetState>)> = match self.states.read() {
@@ -155,13 +178,15 @@ pub(crate) struct ResolvedTarget {
     pub state: Arc<TargetState>,
     /// The provider's key pool, when it has one: attempts pick a key from it.
     pub keys: Option<Arc<KeyRing>>,
+    /// The provider's own rate limit, over all its targets, when it has one.
+    pub provider_limiter: Option<Arc<Limiter>>,
 }
 
 impl ResolvedTarget {
     /// Whether attempts on it go through a limiter or a key pool (and so need the
     /// request's token estimate).
     pub fn limited(&self) -> bool {
-        self.state.limiter.is_some() || self.keys.is_some()
+        self.state.limiter.is_some() || self.keys.is_some() || self.provider_limiter.is_some()
     }
 }
 
@@ -672,6 +697,7 @@ impl Resolver<'_> {
                 .or_else(|| known.and_then(|m| m.price.clone())),
             state: self.registry.state(&t.provider, &t.model),
             keys: self.keys.get(&t.provider).cloned(),
+            provider_limiter: self.registry.provider_limiter(&t.provider),
         })
     }
 }

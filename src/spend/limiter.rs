@@ -498,6 +498,17 @@ impl Limiter {
         Ok(slot)
     }
 
+    /// Gives back the request and the `tokens` an admission took: a later limit refused the
+    /// attempt, which is not sent. (Its concurrency slot goes back with its permit.)
+    pub fn give_back(&self, tokens: u32) {
+        if let Some(rpm) = &self.rpm {
+            rpm.give_back(1);
+        }
+        if let Some(tpm) = &self.tpm {
+            tpm.give_back(tokens);
+        }
+    }
+
     /// Takes in a vendor's rate-limit headers: no requests left holds the limiter until the
     /// requests reset; tokens left below a typical request (a moving average of reconciled
     /// usage), or none, hold it until the tokens reset. An allowance still full never holds:
