@@ -763,26 +763,33 @@ fn admit<'a>(
     }
     // The key's, the target's, then the provider's limit: one that refuses gives back what
     // those before it took (the attempt is not sent).
-    let key_limiter = key.and_then(|k| target.keys.as_ref()?.limiter(k));
-    let limiters = [
-        key_limiter.filter(|_| key_permit.is_some()),
-        target.state.limiter.as_ref(),
-        target.provider_limiter.as_deref(),
-    ];
-    let mut permits = [key_permit, None, None];
-    for (i, limiter) in limiters.iter().enumerate().skip(1) {
-        let Some(l) = limiter else { continue };
-        match l.try_acquire(tokens, now) {
-            Ok(p) => permits[i] = Some(p),
+    let key_limiter = key
+        .and_then(|k| target.keys.as_ref()?.limiter(k))
+        .filter(|_| key_permit.is_some());
+    let give_back = |taken: &[Option<&Limiter>]| {
+        for l in taken.iter().flatten() {
+            l.give_back(tokens);
+        }
+    };
+    let target_limiter = target.state.limiter.as_ref();
+    let target_permit = match target_limiter.map(|l| l.try_acquire(tokens, now)) {
+        Some(Err(at)) => {
+            give_back(&[key_limiter]);
+            return Err(at);
+        }
+        admitted => admitted.and_then(Result::ok),
+    };
+    let provider_permit = match &target.provider_limiter {
+        None => None,
+        Some(l) => match l.try_acquire(tokens, now) {
+            Ok(p) => Some(p),
             Err(at) => {
-                for taken in limiters[..i].iter().flatten() {
-                    taken.give_back(tokens);
-                }
+                give_back(&[key_limiter, target_limiter]);
                 return Err(at);
             }
-        }
-    }
-    Ok((key, permits))
+        },
+    };
+    Ok((key, [key_permit, target_permit, provider_permit]))
 }
 
 /// Benchmarks only: [`admit`] for a first attempt.
