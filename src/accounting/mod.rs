@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::catalog::Price;
 use crate::error::Error;
-use crate::spend::budget::{Budgets, Spend};
+use crate::spend::budget::{Budgets, Charge, Spend};
 use crate::types::{ResponseMeta, Usage};
 
 /// One finished call, as [`Observer::completed`] and the stats see it.
@@ -78,6 +78,29 @@ impl Accounting {
             (Some(p), Some(u)) => Some(p.cost(u)),
             _ => None,
         };
+    }
+
+    /// Settles a call's charge on the budgets with what `meta` says it spent, at `now` (when
+    /// the call ended).
+    pub fn settle(&self, charge: Option<Charge>, meta: &ResponseMeta, now: tokio::time::Instant) {
+        if let (Some(charge), Some(budgets)) = (charge, self.budgets.as_deref()) {
+            charge.settle(budgets, spend_of(meta), now);
+        }
+    }
+
+    /// Turns a call's charge into spend as it is: the call ended without knowing what it
+    /// spent (its caller dropped it).
+    pub fn keep(&self, charge: Option<Charge>) {
+        if let (Some(charge), Some(budgets)) = (charge, self.budgets.as_deref()) {
+            charge.keep(budgets);
+        }
+    }
+
+    /// Raises a stream's charge to what it has reported so far.
+    pub fn update(&self, charge: &Charge, so_far: Spend) {
+        if let Some(budgets) = self.budgets.as_deref() {
+            charge.update(budgets, so_far);
+        }
     }
 
     /// Records a finished call in the stats and tells the observers.

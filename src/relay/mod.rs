@@ -141,9 +141,9 @@ impl Relay {
     /// one no longer used is forgotten. A pool key that remains keeps its state (resting and
     /// parked keys stay out until their time; an invalid one gets another chance), its
     /// counts, and its rate limiter if the pool's limit is unchanged. Budgets whose
-    /// definitions are unchanged keep their windows. The stats go on accumulating (the rolling window
-    /// keeps its length); the HTTP client (and its connection pool) is kept unless `builder`
-    /// brings its own. Reloads run one at a time. An invalid `builder` is refused with the error
+    /// definitions are unchanged keep their windows. The stats go on accumulating (the
+    /// rolling window keeps its length); the HTTP client (and its connection pool) is kept
+    /// unless `builder` brings its own. Reloads run one at a time. An invalid `builder` is refused with the error
     /// [`build`](RelayBuilder::build) would give, and the current table keeps serving.
     ///
     /// ```
@@ -293,7 +293,10 @@ impl Relay {
             .intent("billing")
             .user("x".repeat(2000))
             .max_tokens(200);
-        let (input, output) = plan::estimate_tokens(&req);
+        let (input, output) = (
+            plan::InputEstimate::new(&req).get(),
+            plan::output_estimate(&req),
+        );
         let tokens = u32::try_from(input + output).unwrap_or(u32::MAX);
         Ok(BenchSpend {
             inner,
@@ -689,9 +692,7 @@ impl Inner {
         };
         acct.price_call(&mut meta, None);
         // Failed attempts that reported usage were billed; the rest of the estimate is freed.
-        if let (Some(charge), Some(budgets)) = (charge, acct.budgets.as_deref()) {
-            charge.settle(budgets, accounting::spend_of(&meta), end);
-        }
+        acct.settle(charge, &meta, end);
         acct.finish(&CallRecord {
             route,
             query_type: accounting::query_type(req.relay.intent.as_deref(), &meta),

@@ -427,11 +427,6 @@ fn order(route: &Route, steps: &mut [Step]) {
 /// limits reserve its estimate, then reconcile with what it used).
 pub(crate) const DEFAULT_OUTPUT_ESTIMATE: u32 = 1024;
 
-/// The request's input estimate and its output allowance.
-pub(crate) fn estimate_tokens(req: &crate::types::ChatRequest) -> (u64, u64) {
-    (super::router::estimate_input(req).0, output_estimate(req))
-}
-
 /// A request's input estimate, made at most once per call: the budgets, the context windows
 /// and the rate limits all read it, and it walks every message.
 pub(crate) struct InputEstimate<'a> {

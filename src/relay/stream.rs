@@ -75,9 +75,7 @@ impl Drop for Finish {
     /// A call dropped before its stream opened (or a stream dropped before it could account)
     /// keeps its charge: it may have been billed.
     fn drop(&mut self) {
-        if let (Some(charge), Some(budgets)) = (self.charge.take(), self.acct.budgets.as_deref()) {
-            charge.keep(budgets);
-        }
+        self.acct.keep(self.charge.take());
     }
 }
 
@@ -279,9 +277,7 @@ impl Driver {
             .or_else(|| self.meta.attempts.iter().rev().find(|a| a.usage.is_some()))
             .and_then(|a| a.usage);
         f.acct.price_call(&mut self.meta, usage.as_ref());
-        if let (Some(charge), Some(budgets)) = (f.charge.take(), f.acct.budgets.as_deref()) {
-            charge.settle(budgets, accounting::spend_of(&self.meta), now);
-        }
+        f.acct.settle(f.charge.take(), &self.meta, now);
         let model = self.meta.served_by.as_ref().map_or("", |t| &*t.model);
         telemetry::record_answer(&f.span, &self.meta, usage.as_ref(), model);
         f.acct.finish(&CallRecord {
@@ -302,7 +298,7 @@ impl Driver {
             // Vendors that repeat usage send it cumulative: the last one is the total.
             a.usage = chunk.usage;
             if let Some(f) = &self.finish
-                && let (Some(charge), Some(budgets)) = (&f.charge, f.acct.budgets.as_deref())
+                && let Some(charge) = &f.charge
             {
                 // Budgets count a stream's usage as it arrives.
                 let price = self
@@ -312,13 +308,11 @@ impl Driver {
                     .find(|t| t.id == a.target)
                     .and_then(|t| t.price.as_ref());
                 if let Some(u) = &a.usage {
-                    charge.update(
-                        budgets,
-                        Spend {
-                            usd: attempt_cost(price, Some(u)),
-                            tokens: u.total_tokens(),
-                        },
-                    );
+                    let so_far = Spend {
+                        usd: attempt_cost(price, Some(u)),
+                        tokens: u.total_tokens(),
+                    };
+                    f.acct.update(charge, so_far);
                 }
             }
         }
