@@ -368,24 +368,33 @@ pub(crate) struct Refusal {
 pub(crate) struct Budgets {
     clock: Clock,
     budgets: Box<[Tracked]>,
-    /// The calendar budgets' counters and the rolling ones' totals and current slots,
-    /// [`PAIRS_PER_LINE`] pairs to a cache line: a request under several budgets changes one
-    /// line, not one per budget.
+    /// The budgets' counters (a calendar window's two, a rolling window's total and current
+    /// slot), [`WORDS_PER_LINE`] to a cache line, none across two: a request under several
+    /// budgets changes one line, not one per budget.
     lines: Box<[Line]>,
     notify: Option<Notify>,
 }
 
-/// Calendar budgets whose counters share a cache line.
-const PAIRS_PER_LINE: usize = 4;
+/// Counters on one cache line.
+const WORDS_PER_LINE: usize = 8;
 
 #[repr(align(64))]
-struct Line([Pair; PAIRS_PER_LINE]);
+struct Line([Packed; WORDS_PER_LINE]);
 
-/// One calendar budget's counters: `used` (spent and reserved) is what limits; `spent`
-/// (settled) is for the status.
-struct Pair {
-    used: Packed,
-    spent: Packed,
+impl Line {
+    fn of(words: &[u64]) -> Line {
+        Line(std::array::from_fn(|k| {
+            Packed(AtomicU64::new(words.get(k).copied().unwrap_or(0)))
+        }))
+    }
+}
+
+/// A window's (or a rolling slot's) counters: `used` (spent and reserved) is what limits;
+/// `spent` (settled) is for the status.
+#[derive(Clone, Copy)]
+struct Pair<'a> {
+    used: &'a Packed,
+    spent: &'a Packed,
 }
 
 /// One budget with its window.
@@ -444,8 +453,15 @@ impl Budgets {
         }
         let clock = Clock::new(start);
         let now = clock.now();
-        // Each calendar budget's counters start empty in its current window.
-        let mut empties = Vec::new();
+        // Each budget's counters start empty in its current window (or slot), on one line.
+        let mut words: Vec<u64> = Vec::new();
+        let mut place = |start: &[u64]| {
+            if words.len() % WORDS_PER_LINE + start.len() > WORDS_PER_LINE {
+                words.resize(words.len().next_multiple_of(WORDS_PER_LINE), 0);
+            }
+            words.extend_from_slice(start);
+            words.len() - start.len()
+        };
         let budgets = budgets
             .into_iter()
             .map(|budget| {
@@ -454,19 +470,14 @@ impl Budgets {
                 // it for requests that spend more than they reserved.
                 let shift = (0..64).find(|&s| raw >> s <= LIMIT_MAX).unwrap_or(0);
                 let window = if budget.rolling {
-                    // Its total and current slot beside the calendar counters, two pairs on
-                    // one line: a request under several budgets changes that one line.
-                    if empties.len() % PAIRS_PER_LINE == PAIRS_PER_LINE - 1 {
-                        empties.push((0, 0));
-                    }
-                    let r = Rolling::new(&budget, now, empties.len());
-                    let current = (r.head.load(Ordering::Relaxed) & GEN_MASK) << AMOUNT_BITS;
-                    empties.extend([(0, current), (current, 0)]);
-                    Window::Rolling(r)
+                    let head = Rolling::head_at(&budget, now);
+                    let current = (head & GEN_MASK) << AMOUNT_BITS;
+                    let at = place(&[0, current, current]);
+                    Window::Rolling(Rolling::new(&budget, head, at))
                 } else {
                     let empty = (window_number(budget.period, now) & GEN_MASK) << AMOUNT_BITS;
-                    empties.push((empty, empty));
-                    Window::Calendar(Calendar::new(budget.period, empties.len() - 1))
+                    let at = place(&[empty, empty]);
+                    Window::Calendar(Calendar::new(budget.period, at))
                 };
                 let limit = raw >> shift;
                 // Rounded up so "used >= warn" means "used >= fraction * limit" exactly.
@@ -481,18 +492,7 @@ impl Budgets {
                 }
             })
             .collect();
-        let lines = empties
-            .chunks(PAIRS_PER_LINE)
-            .map(|line| {
-                Line(std::array::from_fn(|k| {
-                    let (used, spent) = line.get(k).copied().unwrap_or((0, 0));
-                    Pair {
-                        used: Packed(AtomicU64::new(used)),
-                        spent: Packed(AtomicU64::new(spent)),
-                    }
-                }))
-            })
-            .collect();
+        let lines = words.chunks(WORDS_PER_LINE).map(Line::of).collect();
         Ok(Self {
             clock,
             budgets,
@@ -507,29 +507,29 @@ impl Budgets {
         self.budgets.is_empty()
     }
 
-    /// Calendar budget `c`'s counters (`None` cannot happen: every calendar budget has a
-    /// pair).
-    fn pair(&self, c: &Calendar) -> Option<&Pair> {
-        self.pair_at(c.pair)
+    /// The `N` counters from `first` in [`lines`](Self::lines) (on one line).
+    fn words<const N: usize>(&self, first: usize) -> Option<&[Packed; N]> {
+        let line = &self.lines.get(first / WORDS_PER_LINE)?.0;
+        let k = first % WORDS_PER_LINE;
+        line.get(k..k + N)?.try_into().ok()
     }
 
-    fn pair_at(&self, pair: usize) -> Option<&Pair> {
-        self.lines
-            .get(pair / PAIRS_PER_LINE)?
-            .0
-            .get(pair % PAIRS_PER_LINE)
+    /// Calendar budget `c`'s counters (`None` cannot happen: every calendar budget has
+    /// them).
+    fn pair(&self, c: &Calendar) -> Option<Pair<'_>> {
+        let [used, spent] = self.words(c.counters)?;
+        Some(Pair { used, spent })
     }
 
     /// Rolling window `r` with its counters (`None` cannot happen: every rolling budget has
     /// them).
     fn rolling<'a>(&'a self, r: &'a Rolling) -> Option<RollingAt<'a>> {
-        let first = self.pair_at(r.counters)?;
-        let second = self.pair_at(r.counters + 1)?;
+        let [total, current, current_spent] = self.words(r.counters)?;
         Some(RollingAt {
             r,
-            total: &first.used.0,
-            current: &first.spent,
-            current_spent: &second.used,
+            total: &total.0,
+            current,
+            current_spent,
         })
     }
 
@@ -934,8 +934,8 @@ const LIMIT_MAX: u64 = AMOUNT_MAX / 4;
 /// (which requests the budget does not match read, and should not wait for).
 struct Calendar {
     period: BudgetPeriod,
-    /// Its counters' place in [`Budgets::lines`].
-    pair: usize,
+    /// Where its counters are in [`Budgets::lines`]: `used`, then `spent`.
+    counters: usize,
     /// 1 + the number of the window in which the last warning (exhaustion event) was sent;
     /// 0 when none was.
     warned: AtomicU64,
@@ -1068,10 +1068,10 @@ fn window_of(number: u64, g: u64) -> WordIs {
 }
 
 impl Calendar {
-    fn new(period: BudgetPeriod, pair: usize) -> Self {
+    fn new(period: BudgetPeriod, counters: usize) -> Self {
         Self {
             period,
-            pair,
+            counters,
             warned: AtomicU64::new(0),
             exhausted: AtomicU64::new(0),
         }
@@ -1081,7 +1081,7 @@ impl Calendar {
     /// token (the packed window number).
     fn reserve(
         &self,
-        p: &Pair,
+        p: Pair<'_>,
         t: &Tracked,
         amount: u64,
         now: u64,
@@ -1114,7 +1114,7 @@ impl Calendar {
     }
 
     /// Whether a reservation's window is the current one.
-    fn is_current(&self, p: &Pair, token: u64, now: u64) -> bool {
+    fn is_current(&self, p: Pair<'_>, token: u64, now: u64) -> bool {
         let (g, _) = unpack(p.used.0.load(Ordering::Relaxed));
         g == token && matches!(window_of(now_number(self, now), g), WordIs::Current(_))
     }
@@ -1129,7 +1129,7 @@ impl Calendar {
     }
 
     /// (spent, reserved, resets at) for the window holding `now`.
-    fn status(&self, p: &Pair, now: u64) -> (u64, u64, u64) {
+    fn status(&self, p: Pair<'_>, now: u64) -> (u64, u64, u64) {
         let number = now_number(self, now);
         let used = p.used.read(number);
         let spent = p.spent.read(number).min(used);
@@ -1155,8 +1155,8 @@ fn now_number(c: &Calendar, now: u64) -> u64 {
 /// slot's counts to its place in the ring (tagged beforehand, so a request still holding
 /// that slot finds it there), then publishes the new head.
 struct Rolling {
-    /// Where its counters are in [`Budgets::lines`]: two pairs, on one line (see
-    /// [`RollingAt`]).
+    /// Where its counters are in [`Budgets::lines`]: the total, then the current slot's
+    /// `used` and `spent` (see [`RollingAt`]).
     counters: usize,
     /// The current slot's id; moved under `advancing`, published with `Release`, so a
     /// request that reads it finds the slot's words tagged.
@@ -1194,24 +1194,26 @@ impl std::ops::Deref for RollingAt<'_> {
 }
 
 impl Rolling {
-    fn new(b: &Budget, now: u64, counters: usize) -> Self {
-        let slot_ns = (b.period.rolling_ns() / SLOTS).max(1);
-        let head = now / slot_ns;
-        let tagged = |id: u64| (id & GEN_MASK) << AMOUNT_BITS;
-        // Slot k holds the id of the window's last SLOTS slots that falls on k.
-        // (Near the epoch the ids below 0 are 0: those slots are never read.)
-        let id_at = |k: u64| head.saturating_sub((head + SLOTS - k) % SLOTS);
-        let lines = (0..SLOTS as usize / PAIRS_PER_LINE)
-            .map(|line| {
-                Line(std::array::from_fn(|k| {
-                    let word = tagged(id_at((line * PAIRS_PER_LINE + k) as u64));
-                    Pair {
-                        used: Packed(AtomicU64::new(word)),
-                        spent: Packed(AtomicU64::new(word)),
-                    }
-                }))
-            })
+    fn slot_ns(b: &Budget) -> u64 {
+        (b.period.rolling_ns() / SLOTS).max(1)
+    }
+
+    /// The slot holding `now`.
+    fn head_at(b: &Budget, now: u64) -> u64 {
+        now / Self::slot_ns(b)
+    }
+
+    /// Budget `b`'s window with its head at slot `head` and its counters at `counters`.
+    fn new(b: &Budget, head: u64, counters: usize) -> Self {
+        let slot_ns = Self::slot_ns(b);
+        // Slot k holds the id of the window's last SLOTS slots that falls on k, its `used`
+        // and `spent` at words 2k and 2k + 1. (Near the epoch the ids below 0 are 0: those
+        // slots are never read.)
+        let words: Vec<u64> = (0..SLOTS)
+            .map(|k| (head.saturating_sub((head + SLOTS - k) % SLOTS) & GEN_MASK) << AMOUNT_BITS)
+            .flat_map(|tagged| [tagged, tagged])
             .collect();
+        let lines = words.chunks(WORDS_PER_LINE).map(Line::of).collect();
         Self {
             counters,
             head: AtomicU64::new(head),
@@ -1224,11 +1226,15 @@ impl Rolling {
         }
     }
 
-    fn slot(&self, id: u64) -> &Pair {
+    fn slot(&self, id: u64) -> Pair<'_> {
         // The ring is whole lines: every slot has its place.
-        const _: () = assert!((SLOTS as usize).is_multiple_of(PAIRS_PER_LINE));
-        let k = (id % SLOTS) as usize;
-        &self.slots[k / PAIRS_PER_LINE].0[k % PAIRS_PER_LINE]
+        const _: () = assert!((2 * SLOTS as usize).is_multiple_of(WORDS_PER_LINE));
+        let k = 2 * (id % SLOTS) as usize;
+        let line = &self.slots[k / WORDS_PER_LINE].0;
+        Pair {
+            used: &line[k % WORDS_PER_LINE],
+            spent: &line[k % WORDS_PER_LINE + 1],
+        }
     }
 }
 
@@ -2588,5 +2594,27 @@ mod tests {
         tokio::time::advance(secs(61)).await;
         assert!(close(status(&b, "r0").spent, 0.0));
         assert!(close(status(&b, "r1").spent, 50.0));
+    }
+
+    /// However the budgets mix, each one's counters sit on one cache line.
+    #[test]
+    fn each_budgets_counters_sit_on_one_line() {
+        let list = (0..9)
+            .map(|i| {
+                let b = Budget::tokens(format!("b{i}"), 100);
+                if i % 3 == 1 { b.rolling() } else { b }
+            })
+            .collect();
+        let b = Budgets::with_clock_start(list, None, utc(2026, 5, 10, 12, 0, 0)).unwrap();
+        let mut seen = HashSet::new();
+        for t in b.budgets.iter() {
+            let (first, n) = match &t.window {
+                Window::Calendar(c) => (c.counters, 2),
+                Window::Rolling(r) => (r.counters, 3),
+            };
+            assert_eq!(first / WORDS_PER_LINE, (first + n - 1) / WORDS_PER_LINE);
+            assert!((first..first + n).all(|w| seen.insert(w)), "shared words");
+        }
+        assert!(b.lines.len() <= 4, "{} lines", b.lines.len());
     }
 }
