@@ -584,3 +584,83 @@ async fn a_spent_budget_is_a_429_with_when_it_resets() {
     assert_eq!(body["error"]["code"], "budget_exceeded", "{body}");
     assert!(sim.requests().is_empty());
 }
+
+/// `TCP_NODELAY` of the socket the gateway accepted for the connection whose client end is
+/// `client` (both ends live in this process: found among its file descriptors).
+#[cfg(target_os = "linux")]
+fn accepted_socket_nodelay(server: std::net::SocketAddr, client: std::net::SocketAddr) -> bool {
+    use std::mem::{size_of, zeroed};
+    fn addr_of(sa: &libc::sockaddr_in) -> std::net::SocketAddr {
+        let ip = std::net::Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr));
+        std::net::SocketAddr::from((ip, u16::from_be(sa.sin_port)))
+    }
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // SAFETY: getsockname/getpeername/getsockopt only write into the buffers given, and
+        // fail harmlessly on a descriptor that is not an IPv4 socket.
+        unsafe {
+            let (mut local, mut peer): (libc::sockaddr_in, libc::sockaddr_in) = (zeroed(), zeroed());
+            let mut len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            if libc::getsockname(fd, (&raw mut local).cast(), &mut len) != 0
+                || local.sin_family != libc::AF_INET as libc::sa_family_t
+            {
+                continue;
+            }
+            let mut len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            if libc::getpeername(fd, (&raw mut peer).cast(), &mut len) != 0 {
+                continue;
+            }
+            if addr_of(&local) != server || addr_of(&peer) != client {
+                continue;
+            }
+            let mut on: libc::c_int = 0;
+            let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+            let rc = libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&raw mut on).cast(),
+                &mut len,
+            );
+            assert_eq!(rc, 0, "getsockopt(TCP_NODELAY)");
+            return on != 0;
+        }
+    }
+    panic!("no accepted socket for {client} on {server}")
+}
+
+/// Opens a connection to the gateway, has one request answered on it (so the gateway has
+/// accepted it), and reads `TCP_NODELAY` on the gateway's end.
+#[cfg(target_os = "linux")]
+async fn gateway_end_nodelay(options: GatewayOptions) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = Simulator::start().await.unwrap();
+    let gw = gateway(relay(&sim), options).await;
+    let server: std::net::SocketAddr = gw.url.trim_start_matches("http://").parse().unwrap();
+    let mut conn = tokio::net::TcpStream::connect(server).await.unwrap();
+    conn.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read the head: once the gateway has answered, it has accepted the socket (kept open:
+    // HTTP/1.1 keeps the connection alive).
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert_ne!(n, 0, "the gateway closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    accepted_socket_nodelay(server, conn.local_addr().unwrap())
+}
+
+/// Without `TCP_NODELAY`, every SSE event after the first waits for the client's delayed
+/// ACK: a streamed answer stalls tens of milliseconds per event.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn accepted_connections_set_tcp_nodelay_by_default() {
+    assert!(gateway_end_nodelay(GatewayOptions::new()).await);
+    assert!(!gateway_end_nodelay(GatewayOptions::new().tcp_nodelay(false)).await);
+}

@@ -3,8 +3,8 @@
 //!
 //! The `[gateway]` table of the file sets `listen` (default `127.0.0.1:4000`),
 //! `client_keys_env` (names of environment variables holding the keys clients must send as
-//! `Authorization: Bearer …`; none: open, with a warning), `max_body_bytes` and
-//! `shutdown_grace`. SIGTERM or Ctrl-C stops accepting and gives requests and streams in
+//! `Authorization: Bearer …`; none: open, with a warning), `max_body_bytes`,
+//! `shutdown_grace` and `tcp_nodelay` (default `true`). SIGTERM or Ctrl-C stops accepting and gives requests and streams in
 //! flight the grace period. Logs go to stderr (`RUST_LOG`-style levels are not parsed:
 //! info and above).
 
@@ -65,6 +65,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(d) = settings.shutdown_grace {
         options = options.shutdown_grace(d);
+    }
+    if let Some(on) = settings.tcp_nodelay {
+        options = options.tcp_nodelay(on);
     }
     let listen = listen
         .or(settings.listen.clone())

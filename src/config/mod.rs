@@ -239,6 +239,9 @@ pub struct GatewaySettings {
     /// How long streams in flight may run after a shutdown signal.
     #[serde(with = "crate::relay::duration::opt")]
     pub shutdown_grace: Option<Duration>,
+    /// Whether accepted connections set `TCP_NODELAY` (default `true`; see
+    /// `GatewayOptions::tcp_nodelay`).
+    pub tcp_nodelay: Option<bool>,
 }
 
 /// `[providers.NAME]`.

@@ -42,6 +42,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -55,6 +56,7 @@ pub struct GatewayOptions {
     keys: Vec<ApiKey>,
     max_body_bytes: usize,
     shutdown_grace: Duration,
+    tcp_nodelay: bool,
 }
 
 impl Default for GatewayOptions {
@@ -63,6 +65,7 @@ impl Default for GatewayOptions {
             keys: Vec::new(),
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
+            tcp_nodelay: true,
         }
     }
 }
@@ -97,6 +100,15 @@ impl GatewayOptions {
     /// [`DEFAULT_SHUTDOWN_GRACE`](Self::DEFAULT_SHUTDOWN_GRACE).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// Whether accepted connections set `TCP_NODELAY`. Default `true`: with Nagle's
+    /// algorithm on, every SSE event after the first waits for the client's delayed ACK
+    /// (up to 40 ms on Linux), so a streamed answer arrives in bursts. Turn it off only to
+    /// trade latency for fewer packets on a link that charges per packet.
+    pub fn tcp_nodelay(mut self, on: bool) -> Self {
+        self.tcp_nodelay = on;
         self
     }
 
@@ -138,6 +150,12 @@ pub async fn serve(
         );
     }
     let grace = options.shutdown_grace;
+    let nodelay = options.tcp_nodelay;
+    let listener = listener.tap_io(move |tcp| {
+        if nodelay && let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "polyrelay gateway: could not set TCP_NODELAY");
+        }
+    });
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(relay, options);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -7,6 +7,7 @@ mod describe;
 pub(crate) mod duration;
 mod engine;
 mod health;
+mod limits;
 mod plan;
 mod policy;
 mod router;

@@ -1,0 +1,1 @@
+//! Reading limits and budgets while they work: `Relay::limits`.

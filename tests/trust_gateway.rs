@@ -1,0 +1,1 @@
+//! The gateway under hostile and careless clients (trust at the boundary).
