@@ -601,7 +601,8 @@ fn accepted_socket_nodelay(server: std::net::SocketAddr, client: std::net::Socke
         // SAFETY: getsockname/getpeername/getsockopt only write into the buffers given, and
         // fail harmlessly on a descriptor that is not an IPv4 socket.
         unsafe {
-            let (mut local, mut peer): (libc::sockaddr_in, libc::sockaddr_in) = (zeroed(), zeroed());
+            let (mut local, mut peer): (libc::sockaddr_in, libc::sockaddr_in) =
+                (zeroed(), zeroed());
             let mut len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
             if libc::getsockname(fd, (&raw mut local).cast(), &mut len) != 0
                 || local.sin_family != libc::AF_INET as libc::sa_family_t
@@ -652,7 +653,11 @@ async fn gateway_end_nodelay(options: GatewayOptions) -> bool {
         assert_ne!(n, 0, "the gateway closed before answering");
         answer.extend_from_slice(&buf[..n]);
     }
-    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     accepted_socket_nodelay(server, conn.local_addr().unwrap())
 }
 
