@@ -261,12 +261,7 @@ fn report(n: usize, req: &ChatRequest, resp: &ChatResponse, at: Duration) {
         .iter()
         .filter(|a| !a.served())
         .map(|a| format!("{} {}", a.target, a.outcome))
-        .chain(
-            resp.meta
-                .skipped
-                .iter()
-                .map(|t| format!("{t} skipped (breaker open)")),
-        )
+        .chain(resp.meta.skipped.iter().map(|s| s.to_string()))
         .collect();
     if !why.is_empty() {
         println!("     because: {}", why.join("; "));

@@ -51,6 +51,22 @@ pub enum ErrorKind {
     /// A budget is spent for its window: the request was refused before it was sent
     /// ([`Error::budget`] says which budget, what it spent and when it resets).
     BudgetExceeded,
+    /// The request is larger than the target takes at once (a vendor's 429 "Request too
+    /// large" for the key's tokens-per-minute limit, an HTTP 413): the request's fault, so no
+    /// key is rested and the call fails over; sent again unchanged, it fails the same way.
+    RequestTooLarge,
+    /// The relay's own rate or concurrency limit refused every target it could go to: nothing
+    /// was sent. [`Error::skipped`] says which limit held each target back and
+    /// [`Error::retry_after`] when a call would be admitted.
+    LimitReached,
+    /// Every target the call could go to has its circuit breaker open (or its one probe
+    /// already in flight): nothing was sent. [`Error::retry_after`] says when the next probe
+    /// is due, [`Error::skipped`] lists each target.
+    BreakerOpen,
+    /// Every key of the pools the call could use is resting, parked or invalid: nothing was
+    /// sent. [`Error::retry_after`] says when the first key returns (none when every key is
+    /// invalid).
+    KeysExhausted,
 }
 
 impl ErrorKind {
@@ -76,6 +92,10 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::ConstraintViolated => "constraint_violated",
             ErrorKind::BudgetExceeded => "budget_exceeded",
+            ErrorKind::RequestTooLarge => "request_too_large",
+            ErrorKind::LimitReached => "limit_reached",
+            ErrorKind::BreakerOpen => "breaker_open",
+            ErrorKind::KeysExhausted => "keys_exhausted",
         }
     }
 }
@@ -92,8 +112,8 @@ impl std::fmt::Display for ErrorKind {
 pub enum Limit {
     /// One attempt's time ([`Target::attempt_timeout`](crate::Target::attempt_timeout)).
     Attempt,
-    /// A stream's response window: no first content event in time
-    /// ([`Target::first_token_timeout`](crate::Target::first_token_timeout)).
+    /// The response window: no answer (a plain call) or no first content event (a stream)
+    /// in time ([`Target::first_token_timeout`](crate::Target::first_token_timeout)).
     FirstToken,
     /// The call's own deadline ([`Chain::total_timeout`](crate::Chain::total_timeout) or
     /// [`ChatRequest::timeout`](crate::ChatRequest::timeout)).
@@ -162,7 +182,8 @@ struct Inner {
     retry_after: Option<Duration>,
     target: Option<TargetId>,
     attempts: Vec<Attempt>,
-    skipped: Vec<TargetId>,
+    skipped: Vec<Skip>,
+    fault: Option<Fault>,
     rate_limit: Option<RateLimitInfo>,
     budget: Option<Arc<BudgetExceeded>>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
@@ -187,6 +208,7 @@ impl Error {
             target: None,
             attempts: Vec::new(),
             skipped: Vec::new(),
+            fault: None,
             rate_limit: None,
             budget: None,
             source: None,
@@ -260,9 +282,16 @@ impl Error {
         self
     }
 
-    /// Sets the targets the relay passed over because their circuit breaker was open.
-    pub fn with_skipped(mut self, skipped: Vec<TargetId>) -> Self {
+    /// Sets the targets the relay passed over without sending to them, and why.
+    pub fn with_skipped(mut self, skipped: Vec<Skip>) -> Self {
         self.0.skipped = skipped;
+        self
+    }
+
+    /// Says whose fault the failure is, replacing what its kind implies
+    /// ([`fault`](Self::fault)).
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.0.fault = Some(fault);
         self
     }
 
@@ -372,11 +401,23 @@ impl Error {
         &self.0.attempts
     }
 
-    /// The targets of the route the relay did not try because their circuit breaker was open
-    /// (as [`ResponseMeta::skipped`](crate::ResponseMeta::skipped) on a success): with
+    /// The targets of the plan the relay passed over without sending to them, each with why
+    /// (breaker open, a client-side limit, every pool key out) and when it may be tried
+    /// again (as [`ResponseMeta::skipped`](crate::ResponseMeta::skipped) on a success): with
     /// [`attempts`](Self::attempts), where every target of the plan went.
-    pub fn skipped(&self) -> &[TargetId] {
+    pub fn skipped(&self) -> &[Skip] {
         &self.0.skipped
+    }
+
+    /// Whose fault the failure is: what the classifier read from the vendor's answer, else
+    /// what the kind implies ([`Fault::of_kind`]). For an error that sums up several
+    /// attempts, the [`last_error`](Self::last_error)'s. Key pools act only on
+    /// [`Fault::Key`] and [`Fault::KeyOnTarget`].
+    pub fn fault(&self) -> Fault {
+        if let Some(last) = self.own_last_error() {
+            return last.fault();
+        }
+        self.0.fault.unwrap_or_else(|| Fault::of_kind(self.0.kind))
     }
 
     /// The error that decides what a failed call reports: the error of the last attempt, in
@@ -434,7 +475,9 @@ impl Error {
     }
 
     /// Whether the same request may succeed if sent again later: rate limits, overload,
-    /// server errors, connection failures, timeouts and interrupted streams. For
+    /// server errors, connection failures, timeouts and interrupted streams, and the relay's
+    /// own refusals that pass with time (its rate limits, open breakers, pool keys that
+    /// return; [`retry_after`](Self::retry_after) says when). For
     /// [`AllTargetsFailed`](ErrorKind::AllTargetsFailed), whether the
     /// [`last_error`](Self::last_error) is. Errors the caller must fix (invalid request,
     /// context length, content filter, auth, quota) are not.
@@ -450,7 +493,10 @@ impl Error {
                 | ErrorKind::Connect
                 | ErrorKind::Timeout
                 | ErrorKind::StreamInterrupted
+                | ErrorKind::LimitReached
+                | ErrorKind::BreakerOpen
         ) || self.0.limit == Some(Limit::Deadline)
+            || (self.0.kind == ErrorKind::KeysExhausted && self.0.retry_after.is_some())
     }
 
     fn render(&self) -> String {
@@ -520,6 +566,10 @@ fn describe(kind: ErrorKind) -> &'static str {
         ErrorKind::Cancelled => "cancelled",
         ErrorKind::ConstraintViolated => "no target satisfies the constraints",
         ErrorKind::BudgetExceeded => "budget exceeded",
+        ErrorKind::RequestTooLarge => "request too large for the target",
+        ErrorKind::LimitReached => "refused by the relay's rate limit",
+        ErrorKind::BreakerOpen => "every circuit breaker open",
+        ErrorKind::KeysExhausted => "every pool key out",
     }
 }
 
@@ -551,6 +601,9 @@ impl std::fmt::Debug for Error {
         }
         if !i.attempts.is_empty() {
             d.field("attempts", &i.attempts);
+        }
+        if !i.skipped.is_empty() {
+            d.field("skipped", &i.skipped);
         }
         if let Some(src) = &i.source {
             d.field("source", &format_args!("{src}"));
@@ -703,6 +756,161 @@ impl Attempt {
             AttemptOutcome::Failed(k) => Some(k),
             AttemptOutcome::Cancelled => Some(ErrorKind::Cancelled),
             AttemptOutcome::Interrupted { .. } => Some(ErrorKind::StreamInterrupted),
+        }
+    }
+}
+
+/// Whose fault a failure is: what decides who pays for it. Key pools act only on the key's
+/// faults, breakers count the target's and the vendor's, and a request's own fault moves on
+/// without blaming anyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The request as sent: malformed, too long for the context window, blocked by a content
+    /// filter, or larger than the key may send at once. Another target may take it; no key
+    /// is rested and no breaker counts it.
+    Request,
+    /// The API key: refused (401 or an explicit invalid-key code), out of quota or credit, or
+    /// throttled (429). The pool rests, parks or invalidates that key.
+    Key,
+    /// The key on this target only: the key may not use this model (403). The key rests for
+    /// this target; its other models keep using it.
+    KeyOnTarget,
+    /// The target: the model does not exist here (404), or its answer was empty or could not
+    /// be decoded.
+    Target,
+    /// The vendor's service: server errors, overload, timeouts, dropped connections,
+    /// interrupted streams.
+    Vendor,
+    /// The relay: its own limits, breakers or budgets refused the call, no route matched, or
+    /// it is configured wrongly.
+    Relay,
+}
+
+impl Fault {
+    /// What a kind implies when the classifier said nothing more.
+    pub fn of_kind(kind: ErrorKind) -> Fault {
+        match kind {
+            ErrorKind::InvalidRequest
+            | ErrorKind::ContextLengthExceeded
+            | ErrorKind::ContentFiltered
+            | ErrorKind::RequestTooLarge => Fault::Request,
+            ErrorKind::RateLimited | ErrorKind::QuotaExhausted | ErrorKind::Auth => Fault::Key,
+            ErrorKind::NotFound | ErrorKind::Decode => Fault::Target,
+            ErrorKind::NoRoute
+            | ErrorKind::Config
+            | ErrorKind::ConstraintViolated
+            | ErrorKind::BudgetExceeded
+            | ErrorKind::LimitReached
+            | ErrorKind::BreakerOpen
+            | ErrorKind::KeysExhausted => Fault::Relay,
+            _ => Fault::Vendor,
+        }
+    }
+
+    /// A short lowercase name (`request`, `key`, `key_on_target`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::Request => "request",
+            Fault::Key => "key",
+            Fault::KeyOnTarget => "key_on_target",
+            Fault::Target => "target",
+            Fault::Vendor => "vendor",
+            Fault::Relay => "relay",
+        }
+    }
+}
+
+/// Why the relay passed over a target without sending to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Its circuit breaker is open, or its one half-open probe is already in flight.
+    BreakerOpen,
+    /// A client-side rate or concurrency limit refused it (and `wait_up_to`, if set, could
+    /// not wait long enough).
+    RateLimited {
+        /// Whose limit refused: the target's, its provider's or the pool key's.
+        scope: LimitScope,
+    },
+    /// Every key of its provider's pool is resting, parked or invalid.
+    KeysExhausted,
+}
+
+impl SkipReason {
+    /// A short lowercase name (`breaker_open`, `rate_limited`, `keys_exhausted`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::BreakerOpen => "breaker_open",
+            SkipReason::RateLimited { .. } => "rate_limited",
+            SkipReason::KeysExhausted => "keys_exhausted",
+        }
+    }
+}
+
+/// Whose client-side limit held a target back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LimitScope {
+    /// The target's own limit (`rate_limit("provider/model", ..)`).
+    Target,
+    /// The provider's limit over all its models (`rate_limit("provider", ..)`).
+    Provider,
+    /// The pool key's limit (`KeyPool::limit_each`): every usable key was at its limit.
+    Key,
+}
+
+impl LimitScope {
+    /// A short lowercase name (`target`, `provider`, `key`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Target => "target",
+            LimitScope::Provider => "provider",
+            LimitScope::Key => "key",
+        }
+    }
+}
+
+/// A target of the plan the relay passed over without sending to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Skip {
+    /// The target passed over.
+    pub target: TargetId,
+    /// Why.
+    pub reason: SkipReason,
+    /// How long after the skip the target may be tried again: the breaker's next probe, the
+    /// limit's next cell, the first pool key's return. `None` when unknown (a probe already
+    /// in flight) or never (every pool key invalid).
+    pub retry_in: Option<Duration>,
+}
+
+impl Skip {
+    /// A skip of `target` for `reason`.
+    pub fn new(target: TargetId, reason: SkipReason, retry_in: Option<Duration>) -> Self {
+        Skip {
+            target,
+            reason,
+            retry_in,
+        }
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.reason {
+            SkipReason::RateLimited { scope } => write!(
+                f,
+                "{} skipped: the {} rate limit",
+                self.target,
+                scope.as_str()
+            )?,
+            SkipReason::BreakerOpen => write!(f, "{} skipped: breaker open", self.target)?,
+            SkipReason::KeysExhausted => write!(f, "{} skipped: every pool key out", self.target)?,
+        }
+        match self.retry_in {
+            Some(d) => write!(f, ", again in {} ms", d.as_millis()),
+            None => Ok(()),
         }
     }
 }

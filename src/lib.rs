@@ -10,6 +10,9 @@ pub mod catalog;
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "gateway")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gateway")))]
 pub mod gateway;
@@ -28,11 +31,13 @@ pub mod types;
 
 pub use accounting::{CallRecord, Observer, StatsRow, StatsSnapshot};
 pub use catalog::{Capabilities, Catalog, ModelInfo, PriceTier};
-pub use error::{Error, ErrorKind, Limit};
+pub use error::{Error, ErrorKind, Fault, Limit, LimitScope, Skip, SkipReason};
 pub use provider::{CallContext, Provider};
 pub use relay::{
-    BreakerPolicy, BreakerState, Chain, ContextOverflow, Hedge, MidStreamRecovery, Price, Relay,
-    RelayBuilder, RetryBudget, RetryPolicy, ScopedChain, Strategy, Target, TargetHealth,
+    BreakerPolicy, BreakerState, Chain, ContextOverflow, Hedge, MAX_ATTEMPTS_PER_CALL,
+    MAX_REQUEST_FALLBACKS,
+    MidStreamRecovery, Price, Relay, RelayBuilder, RetryBudget, RetryPolicy, ScopedChain,
+    Strategy, Target, TargetHealth,
 };
 /// The HTTP client crate the providers use, re-exported so a tuned client
 /// ([`http::default_client_builder`]) needs no dependency of its own.

@@ -85,6 +85,10 @@ pub mod metric {
     /// Counter of pool keys going out, by `relay.provider`, `relay.key` (its label) and
     /// `relay.key.state` (`resting`, `parked`, `invalid`).
     pub const KEY_STATE_CHANGES: &str = "relay.key.state_changes";
+    /// Counter of calls the relay refused on its own before sending anything, by
+    /// `relay.route` and `relay.refusal` (`rate_limited`, `budget`, `breaker_open`,
+    /// `keys_exhausted`, `constraint`, `no_route`, `deadline`): not upstream failures.
+    pub const REFUSALS: &str = "relay.refusals";
 
     /// Bucket boundaries for [`TOKEN_USAGE`], as the OpenTelemetry GenAI conventions advise
     /// (for an exporter's explicit-bucket histograms, e.g.

@@ -118,7 +118,11 @@ async fn an_outage_of_60_s_is_routed_around_and_the_primary_is_back_within_30_s(
                     .attempts
                     .iter()
                     .any(|a| &*a.target.provider == "primary");
-                let skipped = resp.meta.skipped.iter().any(|t| &*t.provider == "primary");
+                let skipped = resp
+                    .meta
+                    .skipped
+                    .iter()
+                    .any(|s| &*s.target.provider == "primary");
                 assert!(probed != skipped, "t = {at:?}: {:?}", resp.meta);
             }
         } else if by == "primary" && back_at.is_none() {
@@ -207,7 +211,8 @@ async fn an_open_breaker_is_reported_and_all_open_still_tries_the_oldest() {
     assert_eq!(after.0 - before.0 + after.1 - before.1, 1);
     // The error says where the rest of the plan went: passed over, breaker open.
     assert_eq!(err.skipped().len(), 1, "{err:?}");
-    assert_ne!(err.skipped()[0], err.attempts()[0].target);
+    assert_ne!(err.skipped()[0].target, err.attempts()[0].target);
+    assert_eq!(err.skipped()[0].reason, polyrelay::SkipReason::BreakerOpen);
 }
 
 #[tokio::test(start_paused = true)]

@@ -163,7 +163,7 @@ async fn breaker_state_and_stats_survive_a_reload() {
             .meta
             .skipped
             .iter()
-            .map(|t| t.to_string())
+            .map(|s| s.target.to_string())
             .collect::<Vec<_>>(),
         ["sim/primary"],
         "the open breaker survived the reload"

@@ -40,19 +40,29 @@
 //! `relay.key.state_changes` (counter, labelled `relay.provider`, `relay.key` — the key's
 //! index and fingerprint, never the key —, `relay.key.state` and `error.type`).
 //!
+//! Refusals: `relay.refusals` (counter, labelled `relay.route` and `relay.refusal`:
+//! `rate_limited`, `budget`, `breaker_open`, `keys_exhausted`, `constraint`, `no_route`,
+//! `deadline`) counts the calls the relay refused before sending anything; their
+//! `gen_ai.client.operation.duration` carries no provider label.
+//!
+//! Label values a client can make up (routes named `provider/model`, models, intents) are
+//! bounded: past [`MAX_LABEL_VALUES`] distinct values per relay, new ones are reported as
+//! `(other)`, so an exporter's series cannot grow without bound.
+//!
 //! `gen_ai.provider.name` is the provider's **registered** name, the only one the observer
 //! sees: register providers under their vendor's name (`openai`, `anthropic`…) for the label
 //! to follow the convention. Label values come from configuration (routes, provider names,
 //! models), the request's intent or the classifier's labels and the closed list of error
 //! kinds, never from request text or error messages; keep intents to a small set.
 
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Once, RwLock};
 
 use metrics::{
     Label, SharedString, Unit, counter, describe_counter, describe_gauge, describe_histogram,
     gauge, histogram,
 };
 
+use super::stats::{OTHER, refusal_reason};
 use super::{
     BreakerEvent, BudgetEvent, BudgetEventKind, CallRecord, FailoverEvent, KeyEvent, LimitAction,
     LimitEvent, Observer, RetryEvent,
@@ -67,12 +77,88 @@ use crate::telemetry::{
 };
 
 /// Emits the relay's metrics (names in [`crate::telemetry::metric`]).
+/// Most distinct label values (routes, models, query types) one relay reports; later new
+/// values are reported as `(other)`.
+pub const MAX_LABEL_VALUES: usize = 1000;
+
 #[derive(Debug, Default)]
-pub(crate) struct MetricsObserver;
+pub(crate) struct MetricsObserver {
+    /// The label values reported so far (bounded by [`MAX_LABEL_VALUES`]).
+    seen: RwLock<hashbrown::HashSet<Arc<str>>>,
+}
 
 impl MetricsObserver {
     pub fn new() -> Self {
-        MetricsObserver
+        MetricsObserver::default()
+    }
+
+    /// `value`, or `(other)` once [`MAX_LABEL_VALUES`] others were reported.
+    fn bounded(&self, value: &Arc<str>) -> SharedString {
+        let known = self
+            .seen
+            .read()
+            .map_or(false, |seen| seen.contains(&**value));
+        if known {
+            return SharedString::from(value.clone());
+        }
+        let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
+        if seen.len() < MAX_LABEL_VALUES || seen.contains(&**value) {
+            seen.insert(value.clone());
+            SharedString::from(value.clone())
+        } else {
+            SharedString::const_str(OTHER)
+        }
+    }
+
+    /// `bounded` for a borrowed value.
+    fn bounded_str(&self, value: &str) -> SharedString {
+        let known = self.seen.read().map_or(false, |seen| seen.contains(value));
+        if known {
+            return shared(value);
+        }
+        self.bounded(&Arc::from(value))
+    }
+
+    fn target_labels(&self, target: &TargetId, extra: usize) -> Vec<Label> {
+        let mut labels = Vec::with_capacity(3 + extra);
+        labels.push(Label::new(RELAY_PROVIDER, target.provider.clone()));
+        labels.push(Label::new(GEN_AI_PROVIDER_NAME, target.provider.clone()));
+        labels.push(Label::new(
+            GEN_AI_REQUEST_MODEL,
+            self.bounded(&target.model),
+        ));
+        labels
+    }
+
+    fn event_labels(&self, target: &TargetId, route: &Arc<str>, error: ErrorKind) -> Vec<Label> {
+        let mut labels = self.target_labels(target, 2);
+        labels.push(Label::new(RELAY_ROUTE, self.bounded(route)));
+        labels.push(error_label(error));
+        labels
+    }
+
+    fn call_labels(&self, call: &CallRecord<'_>) -> Vec<Label> {
+        let mut labels = Vec::with_capacity(8);
+        let route = self.bounded(call.route);
+        labels.push(Label::new(GEN_AI_OPERATION_NAME, "chat"));
+        labels.push(Label::new(GEN_AI_REQUEST_MODEL, route.clone()));
+        labels.push(Label::new(RELAY_ROUTE, route));
+        let meta = call.meta;
+        let target = meta
+            .served_by
+            .as_ref()
+            .or_else(|| meta.attempts.last().map(|a| &a.target));
+        if let Some(t) = target {
+            labels.push(Label::new(GEN_AI_PROVIDER_NAME, t.provider.clone()));
+            labels.push(Label::new(RELAY_PROVIDER, t.provider.clone()));
+        }
+        if let Some(t) = &meta.served_by {
+            labels.push(Label::new(GEN_AI_RESPONSE_MODEL, self.bounded(&t.model)));
+        }
+        if let Some(q) = call.query_type {
+            labels.push(Label::new(RELAY_QUERY_TYPE, self.bounded_str(q)));
+        }
+        labels
     }
 }
 
@@ -126,6 +212,11 @@ fn describe() {
             "Pool keys that went out: resting after a 429, parked out of quota, invalid."
         );
         describe_counter!(
+            metric::REFUSALS,
+            Unit::Count,
+            "Calls the relay refused before sending anything, by route and reason."
+        );
+        describe_counter!(
             metric::COST_UNKNOWN,
             Unit::Count,
             "Calls served whose cost is unknown (a model with no price, or no usage reported)."
@@ -141,53 +232,12 @@ fn shared(s: &str) -> SharedString {
 
 /// The labels of a target: its provider (as `relay.provider` and `gen_ai.provider.name`) and
 /// its model (as `gen_ai.request.model`), with room for `extra` more.
-fn target_labels(target: &TargetId, extra: usize) -> Vec<Label> {
-    let mut labels = Vec::with_capacity(3 + extra);
-    labels.push(Label::new(RELAY_PROVIDER, target.provider.clone()));
-    labels.push(Label::new(GEN_AI_PROVIDER_NAME, target.provider.clone()));
-    labels.push(Label::new(GEN_AI_REQUEST_MODEL, target.model.clone()));
-    labels
-}
-
-/// The labels of a retry or a failover: the target's, the route and the error.
-fn event_labels(target: &TargetId, route: &Arc<str>, error: ErrorKind) -> Vec<Label> {
-    let mut labels = target_labels(target, 2);
-    labels.push(Label::new(RELAY_ROUTE, route.clone()));
-    labels.push(error_label(error));
-    labels
-}
-
 fn error_label(kind: ErrorKind) -> Label {
     Label::new(ERROR_TYPE, kind.as_str())
 }
 
 /// The labels every per-call metric carries (see the module's documentation), with room for
 /// one more.
-fn call_labels(call: &CallRecord<'_>) -> Vec<Label> {
-    let mut labels = Vec::with_capacity(8);
-    let route = SharedString::from(call.route.clone());
-    labels.push(Label::new(GEN_AI_OPERATION_NAME, "chat"));
-    labels.push(Label::new(GEN_AI_REQUEST_MODEL, route.clone()));
-    labels.push(Label::new(RELAY_ROUTE, route));
-    let meta = call.meta;
-    let target = meta
-        .served_by
-        .as_ref()
-        .or_else(|| meta.attempts.last().map(|a| &a.target));
-    if let Some(t) = target {
-        labels.push(Label::new(GEN_AI_PROVIDER_NAME, t.provider.clone()));
-        labels.push(Label::new(RELAY_PROVIDER, t.provider.clone()));
-    }
-    if let Some(t) = &meta.served_by {
-        labels.push(Label::new(GEN_AI_RESPONSE_MODEL, t.model.clone()));
-    }
-    if let Some(q) = call.query_type {
-        labels.push(Label::new(RELAY_QUERY_TYPE, shared(q)));
-    }
-    labels
-}
-
-/// `labels` and `extra`, in a vector of their size.
 fn with(labels: &[Label], extra: Label) -> Vec<Label> {
     let mut all = Vec::with_capacity(labels.len() + 1);
     all.extend_from_slice(labels);
@@ -198,13 +248,13 @@ fn with(labels: &[Label], extra: Label) -> Vec<Label> {
 impl Observer for MetricsObserver {
     fn retry(&self, event: &RetryEvent<'_>) {
         describe();
-        let labels = event_labels(event.target, event.route, event.error);
+        let labels = self.event_labels(event.target, event.route, event.error);
         counter!(metric::RETRIES, labels).increment(1);
     }
 
     fn failover(&self, event: &FailoverEvent<'_>) {
         describe();
-        let labels = event_labels(event.from, event.route, event.error);
+        let labels = self.event_labels(event.from, event.route, event.error);
         counter!(metric::FAILOVERS, labels).increment(1);
     }
 
@@ -213,7 +263,7 @@ impl Observer for MetricsObserver {
             return;
         }
         describe();
-        counter!(metric::BREAKER_OPENS, target_labels(event.target, 0)).increment(1);
+        counter!(metric::BREAKER_OPENS, self.target_labels(event.target, 0)).increment(1);
     }
 
     fn budget(&self, event: &BudgetEvent<'_>) {
@@ -237,8 +287,8 @@ impl Observer for MetricsObserver {
             LimitAction::Wait(_) => "wait",
             _ => "fail_over",
         };
-        let mut labels = target_labels(event.target, 2);
-        labels.push(Label::new(RELAY_ROUTE, event.route.clone()));
+        let mut labels = self.target_labels(event.target, 2);
+        labels.push(Label::new(RELAY_ROUTE, self.bounded(event.route)));
         labels.push(Label::new("relay.action", action));
         counter!(metric::RATE_LIMITED, labels).increment(1);
     }
@@ -262,8 +312,17 @@ impl Observer for MetricsObserver {
 
     fn completed(&self, call: &CallRecord<'_>) {
         describe();
-        let labels = call_labels(call);
+        let labels = self.call_labels(call);
         let meta = call.meta;
+        if meta.attempts.is_empty()
+            && let Some(e) = call.error
+        {
+            let refusal = vec![
+                Label::new(RELAY_ROUTE, self.bounded(call.route)),
+                Label::new("relay.refusal", refusal_reason(e)),
+            ];
+            counter!(metric::REFUSALS, refusal).increment(1);
+        }
 
         if let Some(u) = call.usage {
             for (kind, tokens) in [("input", u.input_tokens), ("output", u.output_tokens)] {

@@ -19,7 +19,9 @@ pub use observer::{
     AttemptEnded, AttemptStarted, BreakerEvent, BudgetEvent, BudgetEventKind, FailoverEvent,
     KeyEvent, LimitAction, LimitEvent, Observer, RetryEvent,
 };
-pub use stats::{Percentiles, StatsRow, StatsSnapshot, StatsTotals};
+pub use stats::{
+    MAX_STATS_ROWS, OTHER, Percentiles, RefusalRow, StatsRow, StatsSnapshot, StatsTotals,
+};
 pub(crate) use stats::{Stats, StatsConfig};
 
 use std::sync::Arc;

@@ -25,6 +25,12 @@ const SLOTS: u32 = 4;
 const RING: usize = SLOTS as usize + 1;
 /// Longest latency a histogram tells apart (longer ones count as this), in µs: one hour.
 const MAX_MICROS: u64 = 3_600_000_000;
+/// Most rows a shard keeps (a row is a few kB): names a client makes up (intents,
+/// `provider/model` pairs) cannot grow memory past this; later new names share the
+/// [`OTHER`] row.
+pub const MAX_STATS_ROWS: usize = 1024;
+/// The route, provider and model of the row that takes calls past [`MAX_STATS_ROWS`].
+pub const OTHER: &str = "(other)";
 
 /// How the relay keeps stats.
 #[derive(Clone, Copy, Debug)]
@@ -204,6 +210,8 @@ struct Row {
 #[derive(Default)]
 struct Shard {
     rows: HashMap<Key, Row>,
+    /// Calls the relay refused on its own, by (route, query type, reason).
+    refusals: HashMap<(Arc<str>, Option<Arc<str>>, &'static str), u64>,
 }
 
 /// The relay's stats.
@@ -266,6 +274,24 @@ impl Stats {
     /// Adds one finished call.
     pub fn record(&self, call: &CallRecord<'_>) {
         let slot = self.slot_index(Instant::now());
+        if call.meta.attempts.is_empty()
+            && let Some(e) = call.error
+        {
+            // Nothing was sent: a refusal, not an upstream failure.
+            let reason = refusal_reason(e);
+            let mut shard = self.shard();
+            let full = shard.refusals.len() >= MAX_STATS_ROWS;
+            let key = if full
+                && !shard.refusals.keys().any(|(r, q, why)| {
+                    **r == **call.route && q.as_deref() == call.query_type && *why == reason
+                }) {
+                (Arc::from(OTHER), None, reason)
+            } else {
+                (call.route.clone(), call.query_type.map(Arc::from), reason)
+            };
+            *shard.refusals.entry(key).or_default() += 1;
+            return;
+        }
         let mut deltas: Vec<(&TargetId, Delta)> = Vec::new();
         let meta = call.meta;
         let attempts = &meta.attempts;
@@ -332,35 +358,11 @@ impl Stats {
                     d.n.cost += r.classifier_cost.unwrap_or(0.0);
                 }
             }
-        } else if call.error.is_some() {
-            match attempts.last() {
-                Some(last) => {
-                    if let Some((_, d)) = deltas.iter_mut().find(|(t, _)| **t == last.target) {
-                        d.n.failures += 1;
-                    }
-                }
-                None => {
-                    let kind = call.error.map_or(ErrorKind::Config, |e| e.kind());
-                    return self.apply(
-                        slot,
-                        KeyRef {
-                            route: call.route,
-                            query_type: call.query_type,
-                            provider: "",
-                            model: "",
-                        },
-                        &Delta {
-                            n: Counts {
-                                requests: 1,
-                                failures: 1,
-                                ..Counts::default()
-                            },
-                            errors: vec![kind],
-                            ..Delta::default()
-                        },
-                    );
-                }
-            }
+        } else if call.error.is_some()
+            && let Some(last) = attempts.last()
+            && let Some((_, d)) = deltas.iter_mut().find(|(t, _)| **t == last.target)
+        {
+            d.n.failures += 1;
         }
         for (t, d) in &deltas {
             self.apply(
@@ -378,6 +380,17 @@ impl Stats {
 
     fn apply(&self, slot: u64, key: KeyRef<'_>, d: &Delta) {
         let mut shard = self.shard();
+        let full = shard.rows.len() >= MAX_STATS_ROWS && !shard.rows.contains_key(&key);
+        let key = if full {
+            KeyRef {
+                route: OTHER,
+                query_type: None,
+                provider: OTHER,
+                model: OTHER,
+            }
+        } else {
+            key
+        };
         let row = match shard.rows.get_mut(&key) {
             Some(r) => r,
             None => shard
@@ -405,7 +418,9 @@ impl Stats {
     /// Forgets everything recorded so far.
     pub fn reset(&self) {
         for s in self.shards.iter() {
-            s.lock().unwrap_or_else(|p| p.into_inner()).rows.clear();
+            let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
+            s.rows.clear();
+            s.refusals.clear();
         }
         *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
@@ -417,8 +432,13 @@ impl Stats {
         let oldest = current.saturating_sub(u64::from(SLOTS));
         let mut total: BTreeMap<Key, Acc> = BTreeMap::new();
         let mut recent: BTreeMap<Key, Acc> = BTreeMap::new();
+        let mut refused: BTreeMap<(String, Option<String>, &'static str), u64> = BTreeMap::new();
         for s in self.shards.iter() {
             let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            for ((route, q, reason), n) in &s.refusals {
+                let key = (route.to_string(), q.as_deref().map(str::to_owned), *reason);
+                *refused.entry(key).or_default() += n;
+            }
             for (k, row) in &s.rows {
                 total.entry(k.clone()).or_default().merge(&row.total);
                 for (at, acc) in &row.ring {
@@ -437,7 +457,30 @@ impl Stats {
             window_secs: self.window.as_secs_f64(),
             total: total.into_iter().map(|(k, a)| row_of(k, &a)).collect(),
             recent: recent.into_iter().map(|(k, a)| row_of(k, &a)).collect(),
+            refused: refused
+                .into_iter()
+                .map(|((route, query_type, reason), calls)| RefusalRow {
+                    route,
+                    query_type,
+                    reason: reason.to_owned(),
+                    calls,
+                })
+                .collect(),
         }
+    }
+}
+
+/// Why the relay refused a call on its own, as counted in [`StatsSnapshot::refused`].
+pub(crate) fn refusal_reason(e: &crate::Error) -> &'static str {
+    match e.kind() {
+        ErrorKind::LimitReached => "rate_limited",
+        ErrorKind::BudgetExceeded => "budget",
+        ErrorKind::BreakerOpen => "breaker_open",
+        ErrorKind::KeysExhausted => "keys_exhausted",
+        ErrorKind::ConstraintViolated => "constraint",
+        ErrorKind::NoRoute => "no_route",
+        ErrorKind::Timeout => "deadline",
+        kind => kind.as_str(),
     }
 }
 
@@ -487,6 +530,27 @@ pub struct StatsSnapshot {
     pub total: Vec<StatsRow>,
     /// Over the rolling window, sorted the same way.
     pub recent: Vec<StatsRow>,
+    /// Calls the relay refused on its own before sending anything (its rate limits, a
+    /// budget, every breaker open, every pool key out, constraints no target met, the
+    /// deadline), by route, query type and reason, since start: they are not upstream
+    /// failures, so no target's row counts them.
+    pub refused: Vec<RefusalRow>,
+}
+
+/// Calls refused for one reason on one route ([`StatsSnapshot::refused`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RefusalRow {
+    /// The route (or the router's default route when the call was refused before routing
+    /// ended; [`OTHER`](crate::accounting::OTHER) past the row limit).
+    pub route: String,
+    /// The query type, as in [`StatsRow::query_type`].
+    pub query_type: Option<String>,
+    /// Why: `rate_limited`, `budget`, `breaker_open`, `keys_exhausted`, `constraint`,
+    /// `no_route` or `deadline`.
+    pub reason: String,
+    /// Calls refused.
+    pub calls: u64,
 }
 
 impl StatsSnapshot {
@@ -519,8 +583,9 @@ pub struct StatsRow {
     pub route: String,
     /// The query type: the request's intent, else a classifier's label.
     pub query_type: Option<String>,
-    /// The target's provider (empty for calls refused before any attempt, e.g. a
-    /// constraint no target met).
+    /// The target's provider ([`OTHER`](crate::accounting::OTHER) for the row that takes
+    /// calls past [`MAX_STATS_ROWS`](crate::accounting::MAX_STATS_ROWS); calls refused
+    /// before any attempt are in [`StatsSnapshot::refused`], not here).
     pub provider: String,
     /// The target's model.
     pub model: String,

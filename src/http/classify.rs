@@ -5,7 +5,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::{ratelimit, retry_after};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Fault};
 
 /// The fields an error body may carry, whatever its vendor's shape.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -157,10 +157,12 @@ pub(crate) fn kind_for(status: u16, v: &VendorError) -> ErrorKind {
     match status {
         401 | 403 => ErrorKind::Auth,
         402 => ErrorKind::QuotaExhausted,
+        413 => ErrorKind::RequestTooLarge,
         404 => ErrorKind::NotFound,
         408 => ErrorKind::Timeout,
-        // A single request above the key's per-minute token limit never fits: retrying is futile.
-        429 if msg.starts_with("request too large") => ErrorKind::QuotaExhausted,
+        // A single request above the key's per-minute token limit never fits: retrying is
+        // futile, and it is the request's size, not the key, that is wrong.
+        429 if msg.starts_with("request too large") => ErrorKind::RequestTooLarge,
         429 => ErrorKind::RateLimited,
         503 | 529 => ErrorKind::Overloaded,
         409 | 425 | 500..=599 => {
@@ -174,6 +176,34 @@ pub(crate) fn kind_for(status: u16, v: &VendorError) -> ErrorKind {
         _ if says("rate_limit_error") || says("rate_limit_exceeded") => ErrorKind::RateLimited,
         _ => ErrorKind::InvalidRequest,
     }
+}
+
+/// Codes vendors use for a key that is wrong, not merely forbidden a model.
+const INVALID_KEY_CODES: &[&str] = &[
+    "invalid_api_key",
+    "api_key_invalid",
+    "authentication_error",
+    "unauthenticated",
+    "invalid_key",
+];
+
+/// Whose fault an error of `kind` is, when the status and the vendor's words say more than
+/// the kind ([`Fault::of_kind`] otherwise): a 403 that names no invalid key is the key's on
+/// this model only (OpenAI's "does not have access to model", Anthropic's
+/// `permission_error`, Google's `PERMISSION_DENIED`), so the key keeps serving its other
+/// models.
+pub(crate) fn fault_for(kind: ErrorKind, status: Option<u16>, v: &VendorError) -> Option<Fault> {
+    if kind != ErrorKind::Auth || status != Some(403) {
+        return None;
+    }
+    let code = v.code.as_deref().unwrap_or("").to_ascii_lowercase();
+    let ty = v.error_type.as_deref().unwrap_or("").to_ascii_lowercase();
+    let invalid = INVALID_KEY_CODES.iter().any(|c| code == *c || ty == *c);
+    Some(if invalid {
+        Fault::Key
+    } else {
+        Fault::KeyOnTarget
+    })
 }
 
 /// Reads the vendor's request id from the usual headers.
@@ -205,6 +235,7 @@ pub(crate) fn error_from_vendor(
     body: &[u8],
     redact: &dyn Fn(&str) -> String,
 ) -> Error {
+    let fault = fault_for(kind, status, &v);
     let message = v
         .message
         .as_deref()
@@ -228,6 +259,9 @@ pub(crate) fn error_from_vendor(
     }
     if let Some(after) = retry_after::from_headers(headers).or(v.retry_delay) {
         e = e.with_retry_after(after);
+    }
+    if let Some(f) = fault {
+        e = e.with_fault(f);
     }
     // Kept only when the vendor sent some (`with_rate_limit` drops an empty one).
     e.with_rate_limit(ratelimit::rate_limit_info(headers))
@@ -270,6 +304,14 @@ mod tests {
         );
         assert_eq!(kind(400, "not json at all"), ErrorKind::InvalidRequest);
         assert_eq!(kind(502, ""), ErrorKind::Server);
+        assert_eq!(
+            kind(
+                429,
+                r#"{"error":{"message":"Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 50000.","type":"tokens","code":"rate_limit_exceeded"}}"#
+            ),
+            ErrorKind::RequestTooLarge
+        );
+        assert_eq!(kind(413, "too big"), ErrorKind::RequestTooLarge);
         let v = parse_error_body(br#"{"object":"error","message":{"detail":[1]},"type":"invalid_request_error","code":null}"#);
         assert_eq!(v.message.as_deref(), Some(r#"{"detail":[1]}"#));
         assert_eq!(v.code.as_deref(), Some("invalid_request_error"));
@@ -279,5 +321,43 @@ mod tests {
             Some("Provider returned error: upstream busy")
         );
         assert_eq!(v.code, None);
+    }
+
+    #[test]
+    fn a_403_is_the_keys_fault_on_this_model_unless_the_key_is_invalid() {
+        let fault = |status: u16, body: &str| {
+            let v = parse_error_body(body.as_bytes());
+            let k = kind_for(status, &v);
+            fault_for(k, Some(status), &v).unwrap_or_else(|| Fault::of_kind(k))
+        };
+        let no_access = r#"{"error":{"message":"The model `gpt-5` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}}"#;
+        assert_eq!(fault(403, no_access), Fault::KeyOnTarget);
+        assert_eq!(
+            fault(
+                403,
+                r#"{"type":"error","error":{"type":"permission_error","message":"no"}}"#
+            ),
+            Fault::KeyOnTarget
+        );
+        assert_eq!(
+            fault(
+                403,
+                r#"{"error":{"message":"bad","code":"invalid_api_key"}}"#
+            ),
+            Fault::Key
+        );
+        assert_eq!(fault(401, r#"{"error":{"message":"bad key"}}"#), Fault::Key);
+        assert_eq!(
+            fault(
+                429,
+                r#"{"error":{"message":"Request too large for gpt-4o"}}"#
+            ),
+            Fault::Request
+        );
+        assert_eq!(
+            fault(429, r#"{"error":{"message":"slow down"}}"#),
+            Fault::Key
+        );
+        assert_eq!(fault(503, ""), Fault::Vendor);
     }
 }

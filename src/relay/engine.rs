@@ -20,7 +20,7 @@ use crate::accounting::{
     Accounting, AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, KeyEvent, LimitAction,
     LimitEvent, RetryEvent, attempt_cost,
 };
-use crate::error::{Error, ErrorKind, Limit};
+use crate::error::{Error, ErrorKind, Fault, Limit, LimitScope, Skip, SkipReason};
 use crate::spend::RateLimitInfo;
 use crate::spend::limiter::{LimitPermit, Limiter, WhenLimited};
 use crate::telemetry::*;
@@ -30,9 +30,10 @@ use crate::types::{Attempt, AttemptOutcome, ResponseMeta, TargetId};
 /// What an attempt must achieve within its time limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// The whole response (`attempt_timeout`).
+    /// The whole response, within the response window (`first_token_timeout`, else
+    /// `attempt_timeout`).
     Chat,
-    /// The first content event of a stream (`first_token_timeout`, else `attempt_timeout`).
+    /// The first content event of a stream, within the same window.
     Stream,
 }
 
@@ -246,9 +247,11 @@ where
     let mut cursor = 0usize;
     let mut overflow = Overflow::default();
     let mut deadline_hit = false;
-    // Targets passed over because their breaker was open or a limit was reached (no
-    // allocation unless one was).
-    let mut skipped: Vec<TargetId> = Vec::new();
+    // The call made its most attempts (`MAX_ATTEMPTS_PER_CALL`).
+    let mut ceiling_hit = false;
+    // Targets passed over because their breaker was open or a limit was reached, and why
+    // (no allocation unless one was).
+    let mut skipped: Vec<Skip> = Vec::new();
     // Pool keys that failed for the key's sake in this call, by target index.
     let mut spent_keys: Vec<(usize, usize)> = Vec::new();
 
@@ -281,12 +284,15 @@ where
             // permit may take a half-open probe.
             // The breaker first, so that a target it skips takes nothing from its limits; a
             // probe the limits then hold back is given back at once.
-            let permit = if now >= deadline {
+            if attempts.len() >= MAX_ATTEMPTS_PER_CALL {
+                ceiling_hit = true;
+            }
+            let permit = if now >= deadline || ceiling_hit {
                 Permit::Denied
             } else {
                 target.state.health.permit(now, step.last_resort)
             };
-            let admitted = if now >= deadline || permit == Permit::Denied {
+            let admitted = if now >= deadline || ceiling_hit || permit == Permit::Denied {
                 Err(None)
             } else if target.limited() {
                 admit(target, step.target, &spent_keys, plan.estimated_tokens, now).map_err(Some)
@@ -299,10 +305,12 @@ where
                     .health
                     .record(now, permit, Outcome::Neutral, false);
             }
-            if now >= deadline {
+            if ceiling_hit {
+                Launch::Deadline
+            } else if now >= deadline {
                 deadline_hit = true;
                 Launch::Deadline
-            } else if let Err(Some(until)) = admitted {
+            } else if let Err(Some((until, reason))) = admitted {
                 let wait = match target_policy(target) {
                     WhenLimited::Wait(max) => {
                         let bound = saturating_add(limited_since.unwrap_or(now), max);
@@ -325,22 +333,27 @@ where
                 match wait {
                     Some(at) => Launch::Wait(at),
                     None => {
-                        if !skipped.contains(&target.id) {
-                            skipped.push(target.id.clone());
-                        }
+                        // A key pool with every key invalid never comes back by itself.
+                        let back = until.saturating_duration_since(now);
+                        let retry_in = (back < NEVER / 2).then_some(back);
+                        note_skip(&mut skipped, Skip::new(target.id.clone(), reason, retry_in));
                         Launch::Denied
                     }
                 }
             } else if permit == Permit::Denied {
                 tracing::debug!(target = %target.id, "skipped: circuit breaker open");
-                if !skipped.contains(&target.id) {
-                    skipped.push(target.id.clone());
-                }
+                let retry_in = next_probe_in(target, now);
+                note_skip(
+                    &mut skipped,
+                    Skip::new(target.id.clone(), SkipReason::BreakerOpen, retry_in),
+                );
                 Launch::Denied
             } else {
-                let remaining = deadline - now;
-                let (full, kind) = match (mode, target.first_token_timeout) {
-                    (Mode::Stream, Some(ft)) => (ft, Limit::FirstToken),
+                let remaining = deadline.saturating_duration_since(now);
+                // The response window means the same for both modes: time to the answer
+                // of a plain call, to the first content event of a stream.
+                let (full, kind) = match target.first_token_timeout {
+                    Some(ft) if ft < target.attempt_timeout => (ft, Limit::FirstToken),
                     _ => (target.attempt_timeout, Limit::Attempt),
                 };
                 let (limit, limit_kind) = if remaining < full {
@@ -473,7 +486,7 @@ where
     loop {
         if flights.is_empty() && waiting.is_empty() {
             // Nothing in flight or waiting: start the next step, or stop.
-            if !deadline_hit && launch_next!() {
+            if !deadline_hit && !ceiling_hit && launch_next!() {
                 continue;
             }
             break;
@@ -536,8 +549,11 @@ where
                         let now = Instant::now();
                         for step in plan.steps.get(cursor..).unwrap_or(&[]) {
                             let t = plan.target(step);
-                            if t.state.health.is_open(now).is_some() && !skipped.contains(&t.id) {
-                                skipped.push(t.id.clone());
+                            if t.state.health.is_open(now).is_some() {
+                                let retry_in = next_probe_in(t, now);
+                                let skip =
+                                    Skip::new(t.id.clone(), SkipReason::BreakerOpen, retry_in);
+                                note_skip(&mut skipped, skip);
                             }
                         }
                         let meta = ResponseMeta {
@@ -559,7 +575,7 @@ where
                     Err(_) => {
                         let why = match f.limit_kind {
                             Limit::Deadline => "the call's deadline",
-                            Limit::FirstToken => "the first-token timeout",
+                            Limit::FirstToken => "the response window",
                             _ => "the attempt timeout",
                         };
                         Error::new(
@@ -572,9 +588,20 @@ where
                 let err = err.with_target(target.id.clone());
                 deadline_hit |= err.limit() == Some(Limit::Deadline);
                 let key_spent = note_failure(acct, &route.name, target, f.key, &err);
-                // A deadline the caller set says nothing about the target, nor does a key's
-                // own failure when the pool has others.
-                let outcome = if err.limit() == Some(Limit::Deadline) || key_spent {
+                // A deadline the caller set says nothing about the target, nor does the
+                // request's own fault, nor a key's own failure while the pool has another
+                // key for this target; with one key, the key's failure is the target's.
+                let other_key = key_spent
+                    && target.keys.as_ref().is_some_and(|ring| {
+                        let mut exclude = spent_for(&spent_keys, f.step.target);
+                        exclude.extend(f.key);
+                        target.state.key_rests.resting(Instant::now(), &mut exclude);
+                        ring.any_usable(Instant::now(), &exclude)
+                    });
+                let outcome = if err.limit() == Some(Limit::Deadline)
+                    || err.fault() == Fault::Request
+                    || other_key
+                {
                     Outcome::Neutral
                 } else {
                     Outcome::of_error(err.kind(), err.retry_after())
@@ -599,10 +626,9 @@ where
                 attempt_ended(acct, &route.name, a, changed);
                 // A key's own failure (429, quota, refused): the next key of the same
                 // provider before the next target, at once.
-                if key_spent && let (Some(k), Some(ring)) = (f.key, &target.keys) {
+                if key_spent && let Some(k) = f.key {
                     spent_keys.push((f.step.target, k));
-                    let exclude = spent_for(&spent_keys, f.step.target);
-                    if ring.any_usable(Instant::now(), &exclude) {
+                    if other_key {
                         tracing::debug!(target = %target.id, "next key of the pool");
                         match launch!(f.step, f.try_no + 1, f.backoff.take(), None) {
                             Launch::Denied => fail_over!(&target.id, err.kind()),
@@ -613,6 +639,11 @@ where
                         }
                         continue;
                     }
+                }
+                // Too large for this target at once: another may take it, this one never.
+                if err.kind() == ErrorKind::RequestTooLarge {
+                    fail_over!(&target.id, err.kind());
+                    continue;
                 }
                 if err.kind() == ErrorKind::ContextLengthExceeded {
                     if route.context_overflow == ContextOverflow::Stop {
@@ -711,7 +742,14 @@ where
             }
         }
     }
-    Err(exhausted(plan, attempts, start, deadline, deadline_hit).with_skipped(skipped))
+    Err(exhausted(
+        plan,
+        attempts,
+        skipped,
+        start,
+        deadline,
+        deadline_hit,
+    ))
 }
 
 /// The pool keys of target `index` that failed for their own sake in this call.
@@ -724,25 +762,38 @@ fn spent_for(spent: &[(usize, usize)], index: usize) -> Vec<usize> {
 }
 
 /// Picks a key (for a target with a pool) and takes the attempt's place under the key's and
-/// the target's rate limits; or says when it is worth asking again.
+/// the target's rate limits; or says when it is worth asking again, and what held it back.
 fn admit<'a>(
     target: &'a ResolvedTarget,
     index: usize,
     spent: &[(usize, usize)],
     tokens: u32,
     now: Instant,
-) -> Result<(Option<usize>, Permits<'a>), Instant> {
+) -> Result<(Option<usize>, Permits<'a>), (Instant, SkipReason)> {
+    let limited = |scope| SkipReason::RateLimited { scope };
     let mut key = None;
     let mut key_permit = None;
     if let Some(ring) = &target.keys {
         let mut exclude = spent_for(spent, index);
+        target.state.key_rests.resting(now, &mut exclude);
         let mut earliest: Option<Instant> = None;
         loop {
             let Some(i) = ring.pick(now, &exclude) else {
-                // No usable key: when the first one is back (a key with every key invalid
-                // never is).
-                let back = [earliest, ring.next_ready(now)].into_iter().flatten().min();
-                return Err(back.unwrap_or_else(|| saturating_add(now, NEVER)));
+                // No usable key: when the first one is back (a pool with every key invalid
+                // never is). Keys at their rate limit: the key's limit held it back.
+                let reason = match earliest {
+                    Some(_) => limited(LimitScope::Key),
+                    None => SkipReason::KeysExhausted,
+                };
+                let back = [
+                    earliest,
+                    ring.next_ready(now),
+                    target.state.key_rests.next_return(now),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                return Err((back.unwrap_or_else(|| saturating_add(now, NEVER)), reason));
             };
             match ring.limiter(i).map(|l| l.try_acquire(tokens, now)) {
                 Some(Err(at)) => {
@@ -775,7 +826,7 @@ fn admit<'a>(
     let target_permit = match target_limiter.map(|l| l.try_acquire(tokens, now)) {
         Some(Err(at)) => {
             give_back(&[key_limiter]);
-            return Err(at);
+            return Err((at, limited(LimitScope::Target)));
         }
         admitted => admitted.and_then(Result::ok),
     };
@@ -785,7 +836,7 @@ fn admit<'a>(
             Ok(p) => Some(p),
             Err(at) => {
                 give_back(&[key_limiter, target_limiter]);
-                return Err(at);
+                return Err((at, limited(LimitScope::Provider)));
             }
         },
     };
@@ -798,8 +849,28 @@ pub(crate) fn bench_admit(
     tokens: u32,
     now: Instant,
 ) -> Result<(Option<usize>, Permits<'_>), Instant> {
-    admit(target, 0, &[], tokens, now)
+    admit(target, 0, &[], tokens, now).map_err(|(at, _)| at)
 }
+
+/// Records a skipped target once (the first reason it was skipped for is kept).
+fn note_skip(skipped: &mut Vec<Skip>, skip: Skip) {
+    if !skipped.iter().any(|s| s.target == skip.target) {
+        skipped.push(skip);
+    }
+}
+
+/// When the breaker of `target` lets a probe through (`None` while its probe is in flight).
+fn next_probe_in(target: &ResolvedTarget, now: Instant) -> Option<Duration> {
+    target
+        .state
+        .health
+        .snapshot(target.id.clone(), now)
+        .next_probe_in
+}
+
+/// Most attempts one call makes, retries and failovers included, whatever its routes and
+/// fallbacks add up to.
+pub const MAX_ATTEMPTS_PER_CALL: usize = 32;
 
 /// A wait no deadline allows.
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -892,6 +963,24 @@ fn note_failure(
     let (Some(k), Some(ring)) = (key, &target.keys) else {
         return false;
     };
+    match err.fault() {
+        Fault::Key => {}
+        // The key may not use this model: it rests for this target only.
+        Fault::KeyOnTarget => {
+            let until = saturating_add(now, ring.park());
+            target.state.key_rests.rest(k, until);
+            tracing::warn!(
+                relay.route = %route,
+                relay.target = %target.id,
+                relay.key = %ring.label(k),
+                { ERROR_TYPE } = err.kind().as_str(),
+                "pool key rests for this target: the vendor refused it this model"
+            );
+            return true;
+        }
+        // The request's, the target's or the vendor's fault: the key is not to blame.
+        _ => return false,
+    }
     if let Some(state) = ring.report_failure(k, err.kind(), err.retry_after(), now) {
         let label = ring.label(k);
         tracing::warn!(
@@ -910,10 +999,7 @@ fn note_failure(
             })
         });
     }
-    matches!(
-        err.kind(),
-        ErrorKind::RateLimited | ErrorKind::QuotaExhausted | ErrorKind::Auth
-    )
+    true
 }
 
 /// Points the retry timer at the earliest waiting retry.
@@ -981,10 +1067,13 @@ fn failed_over(acct: &Accounting, route: &Arc<str>, from: &TargetId, error: Erro
         .each(|o| o.failover(&FailoverEvent { route, from, error }));
 }
 
-/// The error when nothing is left to try.
+/// The error when nothing is left to try. With no attempt made, the relay refused the call
+/// itself, and the error names why: the deadline, or the skips (their reason and when the
+/// first target may be tried again) — never "0 attempts on 0 targets".
 fn exhausted(
     plan: &Plan,
     attempts: Vec<Attempt>,
+    skipped: Vec<Skip>,
     start: Instant,
     deadline: Instant,
     deadline_hit: bool,
@@ -993,7 +1082,47 @@ fn exhausted(
     if let Some(last) = attempts.last().and_then(|a| a.error.clone())
         && last.kind() == ErrorKind::ContextLengthExceeded
     {
-        return last.with_attempts(attempts);
+        return last.with_attempts(attempts).with_skipped(skipped);
+    }
+    let allowed = deadline.saturating_duration_since(start).as_millis();
+    let skips = || {
+        skipped
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if attempts.is_empty() {
+        let route = &plan.route.name;
+        if deadline_hit {
+            return Error::new(
+                ErrorKind::Timeout,
+                format!("route {route:?}: the deadline of {allowed} ms passed before any attempt"),
+            )
+            .with_limit(Limit::Deadline)
+            .with_skipped(skipped);
+        }
+        // The skip that comes back first says what the caller waits for.
+        let first = skipped
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, s)| (s.retry_in.is_none(), s.retry_in, *i))
+            .map(|(_, s)| (s.reason, s.retry_in));
+        if let Some((reason, retry_in)) = first {
+            let kind = match reason {
+                SkipReason::RateLimited { .. } => ErrorKind::LimitReached,
+                SkipReason::KeysExhausted => ErrorKind::KeysExhausted,
+                _ => ErrorKind::BreakerOpen,
+            };
+            let mut err = Error::new(
+                kind,
+                format!("route {route:?}: nothing was sent: {}", skips()),
+            );
+            if let Some(wait) = retry_in {
+                err = err.with_retry_after(wait);
+            }
+            return err.with_skipped(skipped);
+        }
     }
     let targets: std::collections::HashSet<&TargetId> =
         attempts.iter().map(|a| &a.target).collect();
@@ -1005,12 +1134,14 @@ fn exhausted(
         start.elapsed().as_millis()
     );
     if deadline_hit {
-        msg.push_str(&format!(
-            " (deadline of {} ms reached)",
-            deadline.saturating_duration_since(start).as_millis()
-        ));
+        msg.push_str(&format!(" (deadline of {allowed} ms reached)"));
     }
-    let err = Error::new(ErrorKind::AllTargetsFailed, msg).with_attempts(attempts);
+    if !skipped.is_empty() {
+        msg.push_str(&format!("; {}", skips()));
+    }
+    let err = Error::new(ErrorKind::AllTargetsFailed, msg)
+        .with_attempts(attempts)
+        .with_skipped(skipped);
     if deadline_hit {
         err.with_limit(Limit::Deadline)
     } else {

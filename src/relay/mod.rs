@@ -42,6 +42,7 @@ pub use describe::{
     ProviderDescription, RelayDescription, RouteDescription, RouterDescription, TargetDescription,
 };
 pub use duration::parse_duration;
+pub use engine::MAX_ATTEMPTS_PER_CALL;
 use engine::{Mode, saturating_add};
 pub use health::{BreakerPolicy, BreakerState, RetryBudget, TargetHealth};
 pub use plan::{
@@ -53,6 +54,23 @@ pub use router::{RouteChoice, Router, RouterContext, RoutingQuery, Rules};
 
 /// Most `provider/model` routes kept resolved for reuse.
 const MAX_CACHED_PAIRS: usize = 1024;
+
+/// Most request-scoped fallbacks one request may name (after removing repeats): a client
+/// cannot make one call into thousands of vendor calls.
+pub const MAX_REQUEST_FALLBACKS: usize = 8;
+
+/// Longest piece of a client's text (a model or route name) an error message repeats.
+const MAX_ECHO: usize = 128;
+
+/// `name` as an error message shows it: quoted, and cut at [`MAX_ECHO`] bytes.
+fn echo(name: &str) -> String {
+    let cut = crate::error::truncate_utf8(name, MAX_ECHO);
+    if cut.len() < name.len() {
+        format!("{cut:?}… ({} bytes)", name.len())
+    } else {
+        format!("{name:?}")
+    }
+}
 
 struct Inner {
     providers: HashMap<String, Arc<dyn Provider>>,
@@ -68,6 +86,9 @@ struct Inner {
     acct: Arc<Accounting>,
     /// The budgets as configured (a reload that keeps them keeps their spend).
     budget_defs: Vec<Budget>,
+    /// Who the budgets tell about their events: swapped by a reload that keeps the budgets,
+    /// so the events reach the new observers, not the ones the budgets were built with.
+    budget_observers: Arc<arc_swap::ArcSwap<Observers>>,
     /// Key pools by provider name.
     keys: HashMap<String, Arc<KeyRing>>,
 }
@@ -461,7 +482,8 @@ impl Inner {
             return Err(Error::new(
                 ErrorKind::NoRoute,
                 format!(
-                    "no route or provider/model matches {name:?} (routes: {})",
+                    "no route or provider/model matches {} (routes: {})",
+                    echo(name),
                     routes.join(", ")
                 ),
             ));
@@ -483,9 +505,30 @@ impl Inner {
         if req.relay.fallbacks.is_empty() {
             return Ok(primary);
         }
-        let mut targets = primary.targets.clone();
+        let mut names: Vec<&str> = Vec::with_capacity(req.relay.fallbacks.len().min(8));
         for name in &req.relay.fallbacks {
-            targets.extend(self.resolve_name(name)?.targets.iter().cloned());
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        if names.len() > MAX_REQUEST_FALLBACKS {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "{} distinct request-scoped fallbacks; at most {MAX_REQUEST_FALLBACKS} are taken",
+                    names.len()
+                ),
+            )
+            .with_code("too_many_fallbacks"));
+        }
+        let mut targets = primary.targets.clone();
+        for name in names {
+            for t in self.resolve_name(name)?.targets.iter() {
+                // A target already in the chain is not tried twice for naming it again.
+                if !targets.iter().any(|have| have.id == t.id) {
+                    targets.push(t.clone());
+                }
+            }
         }
         Ok(Arc::new(primary.with_targets(targets)))
     }
@@ -1255,6 +1298,29 @@ impl RelayBuilder {
         for key in self.breaker_overrides.keys() {
             check_target_key("breaker_for", key, &providers)?;
         }
+        // Every setting is checked where it is given, from code as from a file: a policy,
+        // budget, chain or target that cannot work is refused here, never on a later request.
+        self.breaker
+            .validate()
+            .map_err(|e| chain::prefixed("breaker: ", e))?;
+        for (key, policy) in &self.breaker_overrides {
+            policy
+                .validate()
+                .map_err(|e| chain::prefixed(&format!("breaker_for({key:?}): "), e))?;
+        }
+        self.retry_budget
+            .validate()
+            .map_err(|e| chain::prefixed("retry_budget: ", e))?;
+        self.defaults
+            .validate()
+            .and_then(|()| self.defaults.windows_fit(&Chain::default()))
+            .map_err(|e| chain::prefixed("relay defaults: ", e))?;
+        for (name, chain) in &self.routes {
+            chain
+                .validate()
+                .and_then(|()| chain.windows_fit(&self.defaults))
+                .map_err(|e| chain::prefixed(&format!("route {name:?}: "), e))?;
+        }
         for (key, limit) in &self.rate_limits {
             // A provider's name alone: a limit over all its targets.
             if !key.contains('/') && !providers.contains_key(key.as_str()) {
@@ -1311,17 +1377,25 @@ impl RelayBuilder {
         let mut observers = self.observers;
         #[cfg(feature = "metrics")]
         observers.push(Arc::new(crate::accounting::metrics::MetricsObserver::new()));
-        let budgets = if self.budgets.is_empty() {
-            None
+        let kept_budgets = previous
+            .filter(|p| p.budget_defs == self.budgets)
+            .and_then(|p| Some((p.acct.budgets.clone()?, p.budget_observers.clone())));
+        let (budgets, budget_observers) = if self.budgets.is_empty() {
+            (None, Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone())))
         } else {
-            match previous.and_then(|p| p.acct.budgets.clone()) {
-                // The same budgets: keep what they have spent.
-                Some(b) if previous.is_some_and(|p| p.budget_defs == self.budgets) => Some(b),
-                _ => {
-                    let observers = observers.clone();
+            match kept_budgets {
+                // The same budgets: keep what they have spent, and tell the new observers.
+                Some((b, to)) => {
+                    to.store(Arc::new(observers.clone()));
+                    (Some(b), to)
+                }
+                None => {
+                    let to = Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone()));
+                    let notify_to = to.clone();
                     let notify: crate::spend::budget::Notify =
-                        Arc::new(move |e| observers.each(|o| o.budget(e)));
-                    Some(Arc::new(Budgets::new(self.budgets.clone(), Some(notify))?))
+                        Arc::new(move |e| notify_to.load().each(|o| o.budget(e)));
+                    let b = Budgets::new(self.budgets.clone(), Some(notify))?;
+                    (Some(Arc::new(b)), to)
                 }
             }
         };
@@ -1415,6 +1489,7 @@ impl RelayBuilder {
             catalog,
             acct,
             budget_defs: self.budgets,
+            budget_observers,
             keys,
         })
     }

@@ -33,7 +33,8 @@ pub const DEFAULT_MAX_STREAM_DURATION: Duration = Duration::from_secs(30 * 60);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Most request-scoped targets whose state the relay keeps (a gateway's clients may name any
-/// model; past this, new names get state of their own that is not shared).
+/// model). At the limit, the targets nothing uses are forgotten to make room; only when
+/// every kept target is in use does a new name get state of its own that is not shared.
 const MAX_REGISTERED_TARGETS: usize = 10_000;
 
 /// What the relay keeps per target (provider + model), shared by every route and every
@@ -45,6 +46,50 @@ pub(crate) struct TargetState {
     pub health: Health,
     /// Its client-side rate limit, when one is configured.
     pub limiter: Option<Limiter>,
+    /// Pool keys resting for this target only (a 403: the key may not use this model).
+    pub key_rests: KeyRests,
+}
+
+/// Pool keys resting for one target only: a key the vendor forbids a model keeps serving
+/// the provider's other models. Empty in the common case, read without a lock then.
+#[derive(Debug, Default)]
+pub(crate) struct KeyRests {
+    any: std::sync::atomic::AtomicBool,
+    until: std::sync::Mutex<Vec<(usize, Instant)>>,
+}
+
+impl KeyRests {
+    /// Rests key `key` for this target until `until` (never shortening a rest).
+    pub fn rest(&self, key: usize, until: Instant) {
+        let mut list = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        match list.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, u)) => *u = (*u).max(until),
+            None => list.push((key, until)),
+        }
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Adds the keys resting for this target at `now` to `out`.
+    pub fn resting(&self, now: Instant, out: &mut Vec<usize>) {
+        if !self.any.load(Ordering::Acquire) {
+            return;
+        }
+        let mut list = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|(_, until)| *until > now);
+        out.extend(list.iter().map(|(k, _)| *k));
+        if list.is_empty() {
+            self.any.store(false, Ordering::Release);
+        }
+    }
+
+    /// When the first key resting for this target returns.
+    pub fn next_return(&self, now: Instant) -> Option<Instant> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        let list = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().map(|(_, u)| *u).filter(|u| *u > now).min()
+    }
 }
 
 /// Per-target state, keyed by `provider/model`.
@@ -122,6 +167,7 @@ impl Registry {
             id: TargetId::new(provider, model),
             health: Health::new(policy, self.retry_budget),
             limiter: limit.map(Limiter::new),
+            key_rests: KeyRests::default(),
         })
     }
 
@@ -140,7 +186,14 @@ impl Registry {
             return s.clone();
         }
         if map.len() >= MAX_REGISTERED_TARGETS {
-            return self.fresh(&key, provider, model);
+            // Make room by forgetting targets nothing holds (no route names them, no call
+            // is using them) and whose breaker is closed: a flood of made-up names must not
+            // leave a legitimate target without its breaker and limits.
+            let now = Instant::now();
+            map.retain(|_, s| Arc::strong_count(s) > 1 || s.health.is_open(now).is_some());
+            if map.len() >= MAX_REGISTERED_TARGETS {
+                return self.fresh(&key, provider, model);
+            }
         }
         let s = self.fresh(&key, provider, model);
         map.insert(key, s.clone());

@@ -503,6 +503,12 @@ impl KeyRing {
         }
     }
 
+    /// How long a key out of quota is parked when the vendor names no reset (the pool's
+    /// `park_exhausted_for`); also how long a key forbidden a model rests for that model.
+    pub(crate) fn park(&self) -> Duration {
+        self.park
+    }
+
     /// The provider that sends key `i`. For an index out of range, a provider whose every
     /// call fails with a Config error (never another key's).
     pub(crate) fn provider(&self, i: usize) -> &Arc<dyn Provider> {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::lenient::{lenient_enum, null_as_default};
 use super::{Message, Usage};
 
-pub use crate::error::{Attempt, AttemptOutcome, TargetId};
+pub use crate::error::{Attempt, AttemptOutcome, Skip, TargetId};
 
 lenient_enum! {
     /// Why the model stopped. Vendor spellings are normalised (Anthropic's `end_turn`,
@@ -164,9 +164,10 @@ pub struct ResponseMeta {
     pub attempts: Vec<Attempt>,
     /// The index in [`attempts`](Self::attempts) of the attempt that served.
     pub served: Option<usize>,
-    /// Targets of the plan passed over without an attempt because their circuit breaker was
-    /// open (see [`Relay::health`](crate::Relay::health)).
-    pub skipped: Vec<TargetId>,
+    /// Targets of the plan passed over without an attempt, each with why (breaker open, a
+    /// client-side limit, every pool key out) and when it may be tried again (see
+    /// [`Relay::health`](crate::Relay::health)).
+    pub skipped: Vec<Skip>,
     /// Wall time of the whole call (for streams: until the commit point).
     pub latency: Duration,
     /// The vendor's request id (`x-request-id`, `request-id`…), when sent.
