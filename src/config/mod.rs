@@ -37,6 +37,7 @@ use crate::providers::openai::Preset;
 use crate::providers::{Anthropic, Gemini, OpenAi};
 use crate::relay::{BreakerPolicy, Chain, Relay, RelayBuilder, RetryBudget, Target};
 
+mod checks;
 mod rules;
 mod spend;
 
@@ -234,7 +235,8 @@ pub struct GatewaySettings {
     /// Names of environment variables holding the keys clients must send as
     /// `Authorization: Bearer …` (none: the gateway is open, and says so at start).
     pub client_keys_env: Vec<String>,
-    /// The largest request body accepted.
+    /// The largest request body accepted, at least 1024 bytes (a smaller value is a
+    /// configuration error). Default: `GatewayOptions::DEFAULT_MAX_BODY_BYTES` (4 MiB).
     pub max_body_bytes: Option<usize>,
     /// How long streams in flight may run after a shutdown signal.
     #[serde(with = "crate::relay::duration::opt")]
@@ -309,7 +311,10 @@ const OTHER_KINDS: &[&str] = &["anthropic", "gemini", "openai_compatible", "azur
 const LOCAL_PRESETS: &[&str] = &["ollama", "vllm", "llama.cpp"];
 
 impl RelayConfig {
-    /// Parses a configuration from TOML text.
+    /// Parses a configuration from TOML text. Text that defines no provider, route or router
+    /// (empty, or comments only) is an error, as is a `[gateway]` setting out of range; the
+    /// settings the builders check (breakers, chains, targets) are checked when the relay
+    /// is built, and their errors are placed on their line too.
     pub fn from_toml_str(text: &str) -> Result<RelayConfig, ConfigError> {
         Self::parse(text, None)
     }
@@ -361,11 +366,13 @@ impl RelayConfig {
             let key = (key != "." && !key.is_empty()).then_some(key);
             at(&inner, key)
         })?;
-        Ok(RelayConfig {
+        let config = RelayConfig {
             file,
             source: Arc::from(text),
             path,
-        })
+        };
+        checks::whole_file(&config)?;
+        Ok(config)
     }
 
     /// An error about `key`, placed on its line.
@@ -622,6 +629,12 @@ impl RelayConfig {
         let mut candidates: Vec<KeyPath> = Vec::new();
         if message.starts_with("relay defaults") {
             candidates.push(KeyPath::of(&["defaults"]));
+        } else if message.starts_with("breaker: ") {
+            candidates.push(KeyPath::of(&["breaker"]));
+        } else if let Some(target) = quoted("breaker_for(") {
+            candidates.push(KeyPath::of(&["breakers", &target]));
+        } else if message.starts_with("retry_budget: ") {
+            candidates.push(KeyPath::of(&["retry_budget"]));
         } else if let Some(route) = quoted("route ") {
             let here = KeyPath::of(&["routes", &route]);
             if let (Some(target), Some(chain)) = (quoted("target "), self.file.routes.get(&route))
@@ -636,16 +649,28 @@ impl RelayConfig {
         } else if let Some(provider) = quoted("provider ") {
             candidates.push(KeyPath::of(&["providers", &provider]));
         }
-        // The setting itself, when the message names one written under the key.
-        let field = message
+        // The setting itself, when the message names one written under the key: the first
+        // word after the places (`route "r": target "p/m": retry.max_attempts must…`), a
+        // dotted path tried whole, then shorter.
+        const PLACES: &[&str] = &[
+            "route ",
+            "target ",
+            "router ",
+            "provider ",
+            "relay defaults",
+            "breaker",
+            "retry_budget",
+        ];
+        let field: Vec<&str> = message
             .split(": ")
-            .nth(1)
+            .find(|m| !PLACES.iter().any(|p| m.starts_with(p)))
             .and_then(|m| m.split_whitespace().next())
-            .map(|f| f.split('.').next().unwrap_or(f).to_owned());
+            .map(|f| f.split('.').collect())
+            .unwrap_or_default();
         let mut ordered: Vec<KeyPath> = Vec::new();
-        for c in &candidates {
-            if let Some(f) = &field {
-                ordered.push(c.key(f));
+        for depth in (1..=field.len()).rev() {
+            for c in &candidates {
+                ordered.push(field[..depth].iter().fold(c.clone(), |k, f| k.key(f)));
             }
         }
         ordered.extend(candidates);
@@ -757,6 +782,7 @@ impl RelayConfig {
         let base_url = match &p.base_url {
             Some(url) => {
                 let key = here.key("base_url");
+                checks::url(self, &key, url)?;
                 let url = self.expand(&key, url, env)?;
                 check_url(&url).map_err(|m| self.error(&key, m))?;
                 Some(url)
@@ -766,6 +792,7 @@ impl RelayConfig {
         let mut headers = Vec::new();
         for (h, value) in &p.headers {
             let key = here.key("headers").key(h);
+            checks::header(self, &key, h, value)?;
             headers.push((h.as_str(), self.expand(&key, value, env)?, key));
         }
         let header_error = |key: &KeyPath, e: crate::Error| self.error(key, e.message());

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration;
-use super::policy::{ContextOverflow, RetryPolicy};
+use super::duration::{self, check_span};
+use super::policy::{ContextOverflow, RetryPolicy, check_attempts};
 use crate::catalog::Price;
+use crate::error::{Error, ErrorKind};
 
 /// One provider + model, with its own settings. Every setting left unset comes from the
 /// chain, then from the relay's defaults ([`RelayBuilder::defaults`](crate::RelayBuilder::defaults)),
@@ -118,14 +119,17 @@ impl Target {
         (!provider.is_empty() && !model.is_empty()).then(|| Target::new(provider, model))
     }
 
-    /// Time allowed for one attempt. Default: the chain's, else the relay's, else 120 s.
+    /// Time allowed for one attempt, 1 ms to 24 h. Default: the chain's, else the relay's,
+    /// else 120 s.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
         self
     }
 
-    /// The response window for streams. Default: the chain's, else the relay's, else the
-    /// attempt timeout.
+    /// The response window for streams, 1 ms to 24 h and no longer than the call's
+    /// [`total_timeout`](Chain::total_timeout) (a window the deadline always closes first is
+    /// a mistake, refused at build). Default: the chain's, else the relay's, else the attempt
+    /// timeout.
     pub fn first_token_timeout(mut self, timeout: Duration) -> Self {
         self.first_token_timeout = Some(timeout);
         self
@@ -137,7 +141,9 @@ impl Target {
         self
     }
 
-    /// Tries on this target, the first included (at least 1). Default: the retry policy's.
+    /// Tries on this target, the first included. 0 is raised to 1; more than 10 (the
+    /// ceiling) makes the relay's build fail with a `Config` error. Default: the retry
+    /// policy's.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n.max(1));
         self
@@ -173,6 +179,73 @@ impl Target {
     pub fn price(mut self, price: Price) -> Self {
         self.price = Some(price);
         self
+    }
+
+    /// Checks the target's own settings: timeouts from 1 ms to 24 h, a valid retry policy
+    /// ([`RetryPolicy::validate`]), 1 to 10 attempts, a finite weight ≥ 0.
+    /// [`RelayBuilder::build`](crate::RelayBuilder::build) calls it for every target of every
+    /// route (with the checks that need the chain, such as a first-token window no longer
+    /// than the total timeout). The message starts with the setting at fault.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_opt_span("attempt_timeout", self.attempt_timeout)?;
+        check_opt_span("first_token_timeout", self.first_token_timeout)?;
+        if let Some(r) = &self.retry {
+            r.validate().map_err(|e| prefixed("retry.", e))?;
+        }
+        if let Some(n) = self.max_attempts {
+            check_attempts("max_attempts", n)?;
+        }
+        if let Some(w) = self.weight
+            && !(w.is_finite() && w >= 0.0)
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("weight must be a finite number ≥ 0, not {w}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a span that may be unset.
+fn check_opt_span(what: &str, d: Option<Duration>) -> Result<(), Error> {
+    d.map_or(Ok(()), |d| check_span(what, d))
+}
+
+/// `e` with `prefix` before its message (a place, or a table such as `retry.`).
+pub(crate) fn prefixed(prefix: &str, e: Error) -> Error {
+    let message = format!("{prefix}{}", e.message());
+    e.with_message(message)
+}
+
+/// Checks that a first-token window (`window`, set on this level when `own`) fits inside the
+/// call's deadline (`total`, set on this level when `total_own`).
+fn window_fits(
+    window: Option<Duration>,
+    own: bool,
+    total: Duration,
+    total_own: bool,
+) -> Result<(), Error> {
+    match window {
+        Some(w) if w > total => {
+            let (blamed, other) = if own || !total_own {
+                ("first_token_timeout", "the total_timeout")
+            } else {
+                ("total_timeout", "the first_token_timeout it takes")
+            };
+            let (w, t) = (w.as_secs_f64(), total.as_secs_f64());
+            let message = if blamed == "total_timeout" {
+                format!(
+                    "{blamed} of {t} s is shorter than {other} ({w} s): no attempt could wait for its first token"
+                )
+            } else {
+                format!(
+                    "{blamed} of {w} s is longer than {other} ({t} s): the call's deadline would always close it first"
+                )
+            };
+            Err(Error::new(ErrorKind::Config, message))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -360,7 +433,9 @@ impl Chain {
     }
 
     /// The response window for streams, for every target without its own: from sending to
-    /// the first content event. Built-in default: the attempt timeout.
+    /// the first content event; 1 ms to 24 h, and no longer than the call's
+    /// [`total_timeout`](Self::total_timeout) (refused at build). Built-in default: the
+    /// attempt timeout.
     pub fn first_token_timeout(mut self, timeout: Duration) -> Self {
         self.first_token_timeout = Some(timeout);
         self
@@ -375,7 +450,9 @@ impl Chain {
 
     /// One deadline for the call up to its answer (for a stream: up to its first content
     /// event): every attempt, wait and failover fits inside it. A started stream is bounded
-    /// by [`max_stream_duration`](Self::max_stream_duration) instead. Built-in default: 300 s.
+    /// by [`max_stream_duration`](Self::max_stream_duration) instead. 1 ms to 24 h (a
+    /// shorter or longer one makes the relay's build fail with a `Config` error). Built-in
+    /// default: 300 s.
     pub fn total_timeout(mut self, timeout: Duration) -> Self {
         self.total_timeout = Some(timeout);
         self
@@ -445,5 +522,63 @@ impl Chain {
     pub fn require_tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.require_tags.extend(tags.into_iter().map(Into::into));
         self
+    }
+
+    /// Checks the chain's settings and its targets' own ([`Target::validate`]): every
+    /// timeout from 1 ms to 24 h, a valid retry policy, a hedge of 1 to 8 extra attempts,
+    /// and no first-token window (the chain's or a target's) longer than the chain's
+    /// `total_timeout` when it sets one. [`RelayBuilder::build`](crate::RelayBuilder::build)
+    /// calls it for the defaults and every route, then checks each route's windows against
+    /// the total timeout it ends up with (its own, the defaults', else 300 s). A message
+    /// about a target starts with `target "provider/model": `, then the setting at fault.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (what, d) in [
+            ("attempt_timeout", self.attempt_timeout),
+            ("first_token_timeout", self.first_token_timeout),
+            ("total_timeout", self.total_timeout),
+            ("stream_idle_timeout", self.stream_idle_timeout),
+            ("max_stream_duration", self.max_stream_duration),
+        ] {
+            check_opt_span(what, d)?;
+        }
+        if let Some(r) = &self.retry {
+            r.validate().map_err(|e| prefixed("retry.", e))?;
+        }
+        if let Some(h) = &self.hedge {
+            check_span("hedge.after", h.after)?;
+            if h.max_extra == 0 || h.max_extra > 8 {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "hedge.max_extra must be 1 to 8",
+                ));
+            }
+        }
+        for t in &self.targets {
+            t.validate()
+                .map_err(|e| prefixed(&format!("target {:?}: ", t.to_string()), e))?;
+        }
+        match self.total_timeout {
+            Some(_) => self.windows_fit(&Chain::default()),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that the first-token windows of this chain and its targets fit inside the
+    /// total timeout the chain ends up with under `defaults` (its own, the defaults', else
+    /// the built-in 300 s).
+    pub(crate) fn windows_fit(&self, defaults: &Chain) -> Result<(), Error> {
+        let total_own = self.total_timeout.is_some();
+        let total = self
+            .total_timeout
+            .or(defaults.total_timeout)
+            .unwrap_or(super::DEFAULT_TOTAL_TIMEOUT);
+        let own = self.first_token_timeout.is_some();
+        let window = self.first_token_timeout.or(defaults.first_token_timeout);
+        window_fits(window, own, total, total_own)?;
+        for t in &self.targets {
+            window_fits(t.first_token_timeout, true, total, total_own)
+                .map_err(|e| prefixed(&format!("target {:?}: ", t.to_string()), e))?;
+        }
+        Ok(())
     }
 }

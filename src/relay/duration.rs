@@ -4,6 +4,33 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::error::{Error, ErrorKind};
+
+/// Shortest timeout, cooldown or window a configuration may set: 1 ms, the resolution of the
+/// relay's timers (a shorter one would fire at once, or round to 1 ms anyway).
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Checks a configured span (a timeout, a cooldown, a window) named `what`: at least
+/// [`MIN_TIMEOUT`] and at most [`MAX_TIMEOUT`](super::MAX_TIMEOUT) (24 h), so that adding it
+/// to an instant can never overflow. The message starts with `what`, for the caller to place.
+pub(crate) fn check_span(what: &str, d: Duration) -> Result<(), Error> {
+    let max = super::MAX_TIMEOUT;
+    let message = if d.is_zero() {
+        format!("{what} must be greater than zero (at least 1 ms)")
+    } else if d < MIN_TIMEOUT {
+        format!("{what} of {d:?} is shorter than the 1 ms allowed (timers tick in milliseconds)")
+    } else if d > max {
+        format!(
+            "{what} of {} s is longer than the {} h allowed",
+            d.as_secs(),
+            max.as_secs() / 3600
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(ErrorKind::Config, message))
+}
+
 /// Parses `"2.5s"`, `"250ms"`, `"1m30s"`, `"1h"`, `"500us"`: one or more decimal numbers,
 /// each with a unit (`ns`, `us`, `ms`, `s`, `m`, `h`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

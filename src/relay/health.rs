@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::duration;
-use crate::error::ErrorKind;
+use super::duration::{self, check_span};
+use super::engine::saturating_add;
+use crate::error::{Error, ErrorKind};
 use crate::types::TargetId;
 
 /// When a target's circuit breaker opens and how it recovers.
@@ -21,23 +22,27 @@ use crate::types::TargetId;
 /// `Retry-After` says, up to 5 min), then lets one probe through at a time. What says nothing
 /// about the target's health never counts: invalid requests, context length, content filter,
 /// attempts the relay or the caller cancelled.
+///
+/// Checked when the relay is built ([`validate`](Self::validate)): a policy that cannot
+/// work (no failure needed to open, an error rate outside 0–1, a zero or day-long cooldown)
+/// is a `Config` error, from code and from a file alike.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BreakerPolicy {
-    /// Consecutive failures that open the breaker. Default 5.
+    /// Consecutive failures that open the breaker (at least 1). Default 5.
     pub consecutive_failures: u32,
-    /// Share of failed attempts in the window that opens it. Default 0.5.
+    /// Share of failed attempts in the window that opens it, from 0 to 1. Default 0.5.
     pub error_rate: f64,
     /// Attempts the window must hold before the error rate counts. Default 10.
     pub min_requests: u32,
-    /// The sliding window for the error rate. Default 30 s.
+    /// The sliding window for the error rate, 1 ms to 24 h. Default 30 s.
     #[serde(with = "duration::req")]
     pub window: Duration,
-    /// How long an open breaker stays open before a probe. Default 5 s.
+    /// How long an open breaker stays open before a probe, 1 ms to 24 h. Default 5 s.
     #[serde(with = "duration::req")]
     pub cooldown: Duration,
-    /// Longest a vendor's `Retry-After` keeps it open. Default 5 min.
+    /// Longest a vendor's `Retry-After` keeps it open, 1 ms to 24 h. Default 5 min.
     #[serde(with = "duration::req")]
     pub max_open: Duration,
 }
@@ -56,51 +61,89 @@ impl Default for BreakerPolicy {
 }
 
 impl BreakerPolicy {
-    /// A breaker that never opens.
+    /// A breaker that never opens (no run of failures is long enough, and the error rate
+    /// never has enough attempts to count).
     pub fn disabled() -> Self {
         BreakerPolicy {
             consecutive_failures: u32::MAX,
-            error_rate: 2.0,
+            error_rate: 1.0,
+            min_requests: u32::MAX,
             ..BreakerPolicy::default()
         }
     }
 
-    /// Sets the consecutive failures that open it (at least 1).
+    /// Sets the consecutive failures that open it. 0 is raised to 1 (every failure opens
+    /// it). Default 5.
     pub fn consecutive_failures(mut self, n: u32) -> Self {
         self.consecutive_failures = n.max(1);
         self
     }
 
-    /// Sets the error rate (0–1) and the attempts needed in the window.
+    /// Sets the error rate and the attempts needed in the window. The rate is a share from
+    /// 0 to 1; anything else (NaN, negative, over 1) makes the relay's build fail with a
+    /// `Config` error. Default 0.5 of at least 10 attempts.
     pub fn error_rate(mut self, rate: f64, min_requests: u32) -> Self {
         self.error_rate = rate;
         self.min_requests = min_requests;
         self
     }
 
-    /// Sets the sliding window.
+    /// Sets the sliding window, 1 ms to 24 h (outside that, the relay's build fails with a
+    /// `Config` error). Default 30 s.
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
     }
 
-    /// Sets the cooldown before a probe.
+    /// Sets the cooldown before a probe, 1 ms to 24 h (outside that, the relay's build
+    /// fails with a `Config` error). Default 5 s.
     pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self
+    }
+
+    /// Sets the longest a vendor's `Retry-After` keeps the breaker open, 1 ms to 24 h
+    /// (outside that, the relay's build fails with a `Config` error). Default 5 min.
+    pub fn max_open(mut self, max_open: Duration) -> Self {
+        self.max_open = max_open;
+        self
+    }
+
+    /// Checks the policy: at least one consecutive failure, an error rate from 0 to 1, and a
+    /// window, cooldown and `max_open` each from 1 ms to 24 h.
+    /// [`RelayBuilder::build`](crate::RelayBuilder::build) calls it; a configuration file's
+    /// `[breaker]` and `[breakers."provider/model"]` are checked the same way. The message
+    /// starts with the field at fault.
+    pub fn validate(&self) -> Result<(), Error> {
+        let config = |m: String| Err(Error::new(ErrorKind::Config, m));
+        if self.consecutive_failures == 0 {
+            return config("consecutive_failures must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.error_rate) {
+            return config(format!(
+                "error_rate must be a share from 0 to 1, not {}",
+                self.error_rate
+            ));
+        }
+        check_span("window", self.window)?;
+        check_span("cooldown", self.cooldown)?;
+        check_span("max_open", self.max_open)
     }
 }
 
 /// A share of retries a target may spend, as smithy-rs and Finagle bound them: every first
 /// attempt deposits `ratio` of a retry, every retry withdraws one, and the balance starts at
 /// (and is capped to) `burst`. Default: 20 % of requests, a burst of 10.
+///
+/// Checked when the relay is built ([`validate`](Self::validate)): `ratio` from 0 to 1,
+/// `burst` a finite number ≥ 0.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RetryBudget {
-    /// Retries allowed per first attempt. Default 0.2.
+    /// Retries allowed per first attempt, from 0 to 1. Default 0.2.
     pub ratio: f64,
-    /// Retries that may be spent at once. Default 10.
+    /// Retries that may be spent at once, finite and ≥ 0. Default 10.
     pub burst: f64,
 }
 
@@ -114,9 +157,31 @@ impl Default for RetryBudget {
 }
 
 impl RetryBudget {
-    /// A budget of `ratio` retries per request, `burst` at once.
+    /// A budget of `ratio` retries per request (0 to 1), `burst` at once (finite, ≥ 0);
+    /// other values make the relay's build fail with a `Config` error.
     pub fn new(ratio: f64, burst: f64) -> Self {
         RetryBudget { ratio, burst }
+    }
+
+    /// Checks the budget: `ratio` from 0 to 1 (more than one retry per request would let
+    /// retries multiply the load the budget exists to bound), `burst` finite and ≥ 0.
+    /// [`RelayBuilder::build`](crate::RelayBuilder::build) calls it, for code and files alike;
+    /// the message starts with the field at fault.
+    pub fn validate(&self) -> Result<(), Error> {
+        let config = |m: String| Err(Error::new(ErrorKind::Config, m));
+        if !(0.0..=1.0).contains(&self.ratio) {
+            return config(format!(
+                "ratio must be a share from 0 to 1, not {}",
+                self.ratio
+            ));
+        }
+        if !(self.burst.is_finite() && self.burst >= 0.0) {
+            return config(format!(
+                "burst must be a finite number ≥ 0, not {}",
+                self.burst
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -240,7 +305,7 @@ impl Window {
             self.head = (self.head + 1) % BUCKETS;
             self.ok[self.head] = 0;
             self.failed[self.head] = 0;
-            self.head_start += width;
+            self.head_start = saturating_add(self.head_start, width);
             steps += 1;
         }
         if steps > BUCKETS {
@@ -250,7 +315,8 @@ impl Window {
     }
 
     fn totals(&self) -> (u32, u32) {
-        (self.ok.iter().sum(), self.failed.iter().sum())
+        let sum = |b: &[u32; BUCKETS]| b.iter().fold(0u32, |a, &n| a.saturating_add(n));
+        (sum(&self.ok), sum(&self.failed))
     }
 }
 
@@ -388,7 +454,7 @@ impl Health {
             }
             Outcome::Success(latency) => {
                 let h = g.window.head;
-                g.window.ok[h] += 1;
+                g.window.ok[h] = g.window.ok[h].saturating_add(1);
                 g.consecutive = 0;
                 let sample = latency.as_secs_f64();
                 g.ewma_secs = match g.ewma_at {
@@ -413,11 +479,11 @@ impl Health {
             }
             Outcome::Failure { kind, retry_after } => {
                 let h = g.window.head;
-                g.window.failed[h] += 1;
+                g.window.failed[h] = g.window.failed[h].saturating_add(1);
                 g.consecutive = g.consecutive.saturating_add(1);
                 g.last_failure = Some(now);
                 let (ok, failed) = g.window.totals();
-                let total = ok + failed;
+                let total = ok.saturating_add(failed);
                 let rate_tripped = total >= p.min_requests
                     && total > 0
                     && f64::from(failed) / f64::from(total) >= p.error_rate;
@@ -433,7 +499,9 @@ impl Health {
                     || hinted.is_some();
                 if trip {
                     let open_for = hinted.map_or(p.cooldown, |h| h.min(p.max_open));
-                    let until = now + open_for;
+                    // Saturating: a policy built without validation, or a long hint, must
+                    // never panic here, on the request path.
+                    let until = saturating_add(now, open_for);
                     // Never shorten an opening already in force (a later, shorter hint).
                     g.open_until = if state == OPEN {
                         g.open_until.max(until)
@@ -461,7 +529,7 @@ impl Health {
         let width = self.policy.window / BUCKETS as u32;
         g.window.advance(now, width);
         let (ok, failed) = g.window.totals();
-        let total = ok + failed;
+        let total = ok.saturating_add(failed);
         let state = match self.state.load(Ordering::Relaxed) {
             CLOSED => BreakerState::Closed,
             OPEN if now < g.open_until => BreakerState::Open,
@@ -612,6 +680,62 @@ mod tests {
         );
         h.record(now, Permit::Normal, fail(), false);
         assert!(h.is_open(now).is_some(), "6 of 11 failed: over 50 %");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unvalidated_endless_cooldown_saturates_instead_of_panicking() {
+        let endless = BreakerPolicy::default()
+            .consecutive_failures(1)
+            .cooldown(Duration::MAX);
+        assert!(endless.validate().is_err(), "refused at build");
+        // Defence in depth: even unvalidated, the request path never overflows an instant.
+        let h = Health::new(endless, RetryBudget::default());
+        let now = Instant::now();
+        for _ in 0..3 {
+            h.record(now, Permit::Normal, fail(), false);
+            h.record(now, Permit::Probe, fail(), false);
+        }
+        assert!(h.is_open(now).is_some());
+        let s = h.snapshot(TargetId::new("p", "m"), now);
+        assert!(
+            s.next_probe_in
+                .is_some_and(|d| d > Duration::from_secs(86_400 * 365))
+        );
+    }
+
+    #[test]
+    fn policies_are_checked() {
+        assert!(BreakerPolicy::default().validate().is_ok());
+        assert!(BreakerPolicy::disabled().validate().is_ok());
+        let mut p = BreakerPolicy::default();
+        p.consecutive_failures = 0;
+        assert!(p.validate().is_err());
+        for rate in [f64::NAN, -0.1, 1.5, f64::INFINITY] {
+            let e = BreakerPolicy::default().error_rate(rate, 10).validate();
+            assert!(
+                e.is_err_and(|e| e.message().starts_with("error_rate")),
+                "{rate}"
+            );
+        }
+        assert!(
+            BreakerPolicy::default()
+                .window(Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            BreakerPolicy::default()
+                .max_open(Duration::MAX)
+                .validate()
+                .is_err()
+        );
+        assert!(RetryBudget::default().validate().is_ok());
+        for (ratio, burst) in [(5.0, 10.0), (f64::NAN, 1.0), (-1.0, 1.0), (0.2, f64::NAN)] {
+            assert!(
+                RetryBudget::new(ratio, burst).validate().is_err(),
+                "{ratio} {burst}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use backon::BackoffBuilder;
 use serde::Deserialize;
 
-use super::duration;
+use super::duration::{self, check_span};
 
 use crate::error::{Error, ErrorKind};
 
@@ -17,11 +17,15 @@ use crate::error::{Error, ErrorKind};
 /// out), server `Retry-After` hints honoured up to 30 s when they fit the call's deadline,
 /// and a connection that dropped after 1 s of silence not retried. In a configuration file
 /// every field is optional: `{ max_attempts = 3, base_delay = "200ms" }`.
+///
+/// Checked when the relay is built ([`validate`](Self::validate)), from code and from a
+/// file alike: 1 to 10 attempts, `base_delay` no longer than `max_delay`, and each delay
+/// at most 24 h.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RetryPolicy {
-    /// Tries per target, the first included. Default 2.
+    /// Tries per target, the first included, from 1 to 10. Default 2.
     pub max_attempts: u32,
     /// First backoff step. Default 100 ms.
     #[serde(with = "duration::req")]
@@ -61,7 +65,9 @@ impl RetryPolicy {
         }
     }
 
-    /// Sets the tries per target (at least 1).
+    /// Sets the tries per target, the first included. 0 is raised to 1; more than 10
+    /// (the ceiling: a target that failed ten times in one call will not answer the
+    /// eleventh) makes the relay's build fail with a `Config` error. Default 2.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self
@@ -80,6 +86,33 @@ impl RetryPolicy {
         self
     }
 
+    /// Checks the policy: 1 to [`MAX_ATTEMPTS`] (10) attempts, `base_delay` no longer than
+    /// `max_delay`, `max_delay` and `max_retry_after` from 1 ms to 24 h, `base_delay` and
+    /// `silent_drop_after` at most 24 h. [`RelayBuilder::build`](crate::RelayBuilder::build)
+    /// calls it for every retry policy it is given; the message starts with the field at
+    /// fault.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_attempts("max_attempts", self.max_attempts)?;
+        if self.base_delay > self.max_delay {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "base_delay is longer than max_delay",
+            ));
+        }
+        check_span("max_delay", self.max_delay)?;
+        check_span("max_retry_after", self.max_retry_after)?;
+        for (what, d) in [
+            ("base_delay", self.base_delay),
+            ("silent_drop_after", self.silent_drop_after),
+        ] {
+            // Zero (or under a millisecond) is meaningful here; only the ceiling applies.
+            if d > super::MAX_TIMEOUT {
+                check_span(what, d)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Backoff steps for one target, from `backon`'s exponential schedule. Full jitter is
     /// applied on top (backon's own jitter only adds to the step, never shortens it).
     pub(crate) fn schedule(&self) -> Backoff {
@@ -90,6 +123,21 @@ impl RetryPolicy {
             .with_max_times(self.max_attempts.saturating_sub(1) as usize)
             .build();
         Backoff { steps }
+    }
+}
+
+/// The most tries a retry policy or a target may set (`max_attempts`), the first included.
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
+
+/// Checks a count of tries named `what`: 1 to [`MAX_ATTEMPTS`].
+pub(crate) fn check_attempts(what: &str, n: u32) -> Result<(), Error> {
+    if (1..=MAX_ATTEMPTS).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Config,
+            format!("{what} must be from 1 to {MAX_ATTEMPTS}, not {n}"),
+        ))
     }
 }
 
@@ -294,6 +342,22 @@ mod tests {
         assert_eq!(p.base_delay, Duration::from_millis(200));
         assert_eq!(p.max_delay, Duration::from_secs(2));
         assert!(serde_json::from_str::<RetryPolicy>(r#"{"retries": 3}"#).is_err());
+    }
+
+    #[test]
+    fn policies_are_checked() {
+        assert!(RetryPolicy::default().validate().is_ok());
+        assert!(RetryPolicy::no_retries().validate().is_ok());
+        let e = RetryPolicy::default().max_attempts(u32::MAX).validate();
+        assert!(e.is_err_and(|e| e.message().starts_with("max_attempts")));
+        assert!(RetryPolicy::default().max_attempts(10).validate().is_ok());
+        let mut p = RetryPolicy::default();
+        p.base_delay = Duration::from_secs(5);
+        assert!(p.validate().is_err(), "base over max");
+        let e = RetryPolicy::default()
+            .max_retry_after(Duration::MAX)
+            .validate();
+        assert!(e.is_err_and(|e| e.message().starts_with("max_retry_after")));
     }
 
     #[test]
