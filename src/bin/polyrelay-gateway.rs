@@ -4,12 +4,21 @@
 //! The `[gateway]` table of the file sets `listen` (default `127.0.0.1:4000`),
 //! `client_keys_env` (names of environment variables holding the keys clients must send as
 //! `Authorization: Bearer …`; none: open, with a warning), `max_body_bytes`,
-//! `shutdown_grace` and `tcp_nodelay` (default `true`). SIGTERM or Ctrl-C stops accepting and gives requests and streams in
-//! flight the grace period. Logs go to stderr (`RUST_LOG`-style levels are not parsed:
+//! `shutdown_grace` and `tcp_nodelay` (default `true`); the gateway's other bounds
+//! (connections, concurrent requests, header and body read timeouts, fallbacks, which
+//! model names are served) take [`GatewayOptions`]' defaults. SIGTERM or Ctrl-C stops
+//! accepting and gives requests and streams in flight the grace period. SIGHUP reloads the
+//! file ([`Relay::reload_config_file`]): requests in flight finish, the next ones see the
+//! new routes; a file the relay refuses keeps the current table, and the log says why
+//! (the `[gateway]` table itself is read at start only). A bad `listen` is reported with
+//! its file, line and key. Logs go to stderr (`RUST_LOG`-style levels are not parsed:
 //! info and above).
 
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use polyrelay::Relay;
 use polyrelay::config::RelayConfig;
 use polyrelay::gateway::{self, GatewayOptions};
 
@@ -45,8 +54,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
         }
     }
-    let path = config.ok_or(USAGE)?;
+    let path = PathBuf::from(config.ok_or(USAGE)?);
     let config = RelayConfig::from_file(&path)?;
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let place = |key: &str| place_of(&path, &text, key);
     let settings = config.gateway_settings();
     let mut options = GatewayOptions::new();
     for var in &settings.client_keys_env {
@@ -54,7 +65,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Ok(key) if !key.is_empty() => options = options.client_key(key),
             _ => {
                 return Err(format!(
-                    "{path}: [gateway] client_keys_env: the environment variable {var} is not set"
+                    "{}: the environment variable {var} is not set",
+                    place("client_keys_env")
                 )
                 .into());
             }
@@ -69,16 +81,31 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(on) = settings.tcp_nodelay {
         options = options.tcp_nodelay(on);
     }
-    let listen = listen
-        .or(settings.listen.clone())
-        .unwrap_or_else(|| "127.0.0.1:4000".to_owned());
+    let (listen, origin) = match (listen, &settings.listen) {
+        (Some(arg), _) => (arg, "--listen".to_owned()),
+        (None, Some(file)) => (file.clone(), place("listen")),
+        (None, None) => (
+            DEFAULT_LISTEN.to_owned(),
+            "the default listen address".to_owned(),
+        ),
+    };
+    let addrs = socket_addrs(&listen).map_err(|why| format!("{origin}: {why}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let relay = config.build()?;
-        let listener = tokio::net::TcpListener::bind(&listen).await?;
+        let listener = tokio::net::TcpListener::bind(&addrs[..])
+            .await
+            .map_err(|e| format!("{origin}: cannot listen on {listen:?}: {e}"))?;
         let addr = listener.local_addr()?;
+        #[cfg(unix)]
+        {
+            // Installed before serving: from here on SIGHUP reloads instead of killing.
+            use tokio::signal::unix::{SignalKind, signal};
+            let hangup = signal(SignalKind::hangup())?;
+            tokio::spawn(reload_on_hangup(hangup, relay.clone(), path));
+        }
         eprintln!("polyrelay-gateway: listening on http://{addr}");
         tracing::info!(
             listen = %addr,
@@ -89,6 +116,65 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         gateway::serve(listener, relay, options, shutdown_signal()).await?;
         Ok::<(), Box<dyn std::error::Error>>(())
     })
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+
+/// `listen` as socket addresses (a host name is looked up), or why not.
+fn socket_addrs(listen: &str) -> Result<Vec<SocketAddr>, String> {
+    let not = || format!("{listen:?} is not a socket address (host:port)");
+    match listen.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                Err(not())
+            } else {
+                Ok(addrs)
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(not()),
+        Err(e) => Err(format!("{}: {e}", not())),
+    }
+}
+
+/// `relay.toml:12: [gateway] listen`: the file, the line of `[gateway] key` when the file
+/// writes it, and the key.
+fn place_of(path: &Path, text: &str, key: &str) -> String {
+    let line = toml::de::DeTable::parse(text).ok().and_then(|doc| {
+        let gateway = doc.get_ref().get("gateway")?.get_ref().as_table()?;
+        let span = gateway.get(key)?.span();
+        let before = text.get(..span.start)?;
+        Some(before.matches('\n').count() + 1)
+    });
+    match line {
+        Some(line) => format!("{}:{line}: [gateway] {key}", path.display()),
+        None => format!("{}: [gateway] {key}", path.display()),
+    }
+}
+
+/// On every SIGHUP, reloads the file through [`Relay::reload_config_file`]: requests in
+/// flight finish on the table they started with, the next ones take the new one; a file
+/// the relay refuses leaves the current table serving, and the log says why.
+#[cfg(unix)]
+async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, relay: Relay, path: PathBuf) {
+    while hangup.recv().await.is_some() {
+        let (relay, file) = (relay.clone(), path.clone());
+        match tokio::task::spawn_blocking(move || relay.reload_config_file(&file)).await {
+            Ok(Ok(())) => tracing::info!(
+                file = %path.display(),
+                "polyrelay gateway: configuration reloaded on SIGHUP ([gateway] settings take \
+                 effect on restart)"
+            ),
+            Ok(Err(e)) => tracing::error!(
+                "polyrelay gateway: configuration not reloaded, the previous one keeps \
+                 serving: {e}"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "polyrelay gateway: configuration not reloaded, the previous one keeps serving"
+            ),
+        }
+    }
 }
 
 /// SIGTERM (Unix) or Ctrl-C.

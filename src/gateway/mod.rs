@@ -14,9 +14,18 @@
 //! A stream's response head waits for its commit point (the first content event), so a
 //! failure before the first token is a real HTTP error with the right status; after it, a
 //! failure is an in-band `data: {"error": …}` event and the stream ends without `[DONE]`.
-//! Errors are in OpenAI's JSON shape: 400 for a bad body, 401 for a wrong key, 404 for an
-//! unknown model, 413 for a body over the limit, 429 (with `Retry-After`) when every target
-//! was rate-limited, 502/503/504 for upstream failures, the vendor's message kept.
+//! Errors are in OpenAI's JSON shape: 400 for a bad body (or too many fallbacks), 401 for a
+//! wrong key, 404 for a model the gateway does not serve, 408 for a body that does not
+//! arrive in time, 413 for a body over the limit, 429 (with `Retry-After`) when every target
+//! was rate-limited, 503 (with `Retry-After`) when the gateway sheds load, 502/503/504 for
+//! upstream failures, the vendor's message kept. A message quotes at most
+//! [`GatewayOptions::MAX_ECHOED_CHARS`] characters of anything the client sent.
+//!
+//! The gateway holds its bounds against hostile clients ([`GatewayOptions`]): a connection
+//! cap, a header and a body read timeout, a concurrency limit that sheds load, at most
+//! [`MAX_REQUEST_FALLBACKS`](crate::MAX_REQUEST_FALLBACKS) distinct request-scoped
+//! fallbacks, and by default only the routes, routers and route targets the operator
+//! configured (any other `provider/model` is opt-in: [`GatewayOptions::allow_any_target`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,91 +41,30 @@
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
+mod options;
+mod request;
+mod serve;
+
+pub use options::GatewayOptions;
+pub use serve::serve;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use futures::StreamExt;
 use serde_json::{Value, json};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 
 use crate::types::{ChatRequest, ChunkKind};
-use crate::{ApiKey, Error, ErrorKind, Relay};
-
-/// How the gateway serves: its clients' keys, the body limit, the shutdown grace.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct GatewayOptions {
-    keys: Vec<ApiKey>,
-    max_body_bytes: usize,
-    shutdown_grace: Duration,
-    tcp_nodelay: bool,
-}
-
-impl Default for GatewayOptions {
-    fn default() -> Self {
-        GatewayOptions {
-            keys: Vec::new(),
-            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
-            shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
-            tcp_nodelay: true,
-        }
-    }
-}
-
-impl GatewayOptions {
-    /// The default body limit: 4 MiB.
-    pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
-    /// The default time streams in flight get to finish after a shutdown signal: 30 s.
-    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-    /// No client keys (open: anyone who reaches the port may call), the default limits.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Accepts clients that send `Authorization: Bearer {key}`. With at least one key, a
-    /// request without a matching one gets 401.
-    pub fn client_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.keys.push(key.into());
-        self
-    }
-
-    /// The largest request body accepted (larger: 413). Default
-    /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES).
-    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = bytes;
-        self
-    }
-
-    /// How long, after the shutdown signal, requests and streams in flight may run before
-    /// their connections are closed. Default
-    /// [`DEFAULT_SHUTDOWN_GRACE`](Self::DEFAULT_SHUTDOWN_GRACE).
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-
-    /// Whether accepted connections set `TCP_NODELAY`. Default `true`: with Nagle's
-    /// algorithm on, every SSE event after the first waits for the client's delayed ACK
-    /// (up to 40 ms on Linux), so a streamed answer arrives in bursts. Turn it off only to
-    /// trade latency for fewer packets on a link that charges per packet.
-    pub fn tcp_nodelay(mut self, on: bool) -> Self {
-        self.tcp_nodelay = on;
-        self
-    }
-
-    /// Whether clients must authenticate.
-    pub fn is_open(&self) -> bool {
-        self.keys.is_empty()
-    }
-}
+use crate::{Error, ErrorKind, Relay};
 
 struct Gateway {
     relay: Relay,
@@ -126,9 +74,20 @@ struct Gateway {
 /// The gateway's routes, as an axum [`Router`] (to serve it yourself, or nest it).
 pub fn router(relay: Relay, options: GatewayOptions) -> Router {
     let state = Arc::new(Gateway { relay, options });
+    // One limit over both paths; past it, shed at once rather than queue.
+    let limit = state.options.max_concurrent_requests;
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(
+            move |_: tower::BoxError| async move { overloaded(limit) },
+        ))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(limit));
     Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
-        .route("/chat/completions", post(chat_completions))
+        .route(
+            "/v1/chat/completions",
+            post(chat_completions).layer(shed.clone()),
+        )
+        .route("/chat/completions", post(chat_completions).layer(shed))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/health", get(health))
@@ -136,50 +95,19 @@ pub fn router(relay: Relay, options: GatewayOptions) -> Router {
         .with_state(state)
 }
 
-/// Serves the gateway on `listener` until `shutdown` completes, then gives requests and
-/// streams in flight [`shutdown_grace`](GatewayOptions::shutdown_grace) to finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    relay: Relay,
-    options: GatewayOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    if options.is_open() {
-        tracing::warn!(
-            "polyrelay gateway: no client keys configured, anyone who reaches the port may call"
-        );
-    }
-    let grace = options.shutdown_grace;
-    let nodelay = options.tcp_nodelay;
-    let listener = listener.tap_io(move |tcp| {
-        if nodelay && let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "polyrelay gateway: could not set TCP_NODELAY");
-        }
-    });
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router(relay, options);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!(
-            grace_secs = grace.as_secs_f64(),
-            "polyrelay gateway: shutting down"
-        );
-        let _ = stopping_tx.send(());
-    });
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        done = server => done,
-        () = deadline => {
-            tracing::warn!("polyrelay gateway: grace period over, closing the connections left");
-            Ok(())
-        }
-    }
+/// A completion shed by the concurrency limit: 503, `Retry-After: 1`.
+fn overloaded(limit: usize) -> Response {
+    let mut resp = error_body(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "this gateway is serving its limit of {limit} requests at once; retry in a moment"
+        ),
+        "server_error",
+        Some("overloaded"),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// An error in OpenAI's shape.
@@ -332,93 +260,14 @@ fn unauthorized() -> Response {
     )
 }
 
-/// Request-scoped fallbacks from the body: OpenRouter's `models` and LiteLLM's `fallbacks`
-/// (strings, or objects with a `model`), removed so they are not sent to vendors.
-fn take_fallbacks(req: &mut ChatRequest) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for field in ["models", "fallbacks"] {
-        let Some(value) = req.extra.remove(field) else {
-            continue;
-        };
-        let Value::Array(items) = value else {
-            return Err(format!("`{field}` must be an array of model names"));
-        };
-        for item in items {
-            match item {
-                Value::String(s) => out.push(s),
-                Value::Object(o) => match o.get("model").and_then(Value::as_str) {
-                    Some(m) => out.push(m.to_owned()),
-                    None => return Err(format!("an entry of `{field}` has no `model`")),
-                },
-                _ => return Err(format!("`{field}` must be an array of model names")),
-            }
-        }
-    }
-    Ok(out)
-}
-
 async fn chat_completions(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     if !authorized(&gw.options, request.headers()) {
         return unauthorized();
     }
-    let body = match axum::body::to_bytes(request.into_body(), gw.options.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error_body(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "the request body is larger than this gateway accepts ({} bytes) or was cut",
-                    gw.options.max_body_bytes
-                ),
-                "invalid_request_error",
-                Some("request_too_large"),
-            );
-        }
+    let req = match request::read(&gw, request.into_body()).await {
+        Ok(req) => req,
+        Err(refused) => return refused,
     };
-    let mut req: ChatRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_body(
-                StatusCode::BAD_REQUEST,
-                &format!("the body is not a chat completion request: {e}"),
-                "invalid_request_error",
-                Some("invalid_body"),
-            );
-        }
-    };
-    let fallbacks = match take_fallbacks(&mut req) {
-        Ok(f) => f,
-        Err(m) => {
-            return error_body(StatusCode::BAD_REQUEST, &m, "invalid_request_error", None);
-        }
-    };
-    // OpenRouter: `models` alone names the primary too.
-    let mut fallbacks = fallbacks.into_iter();
-    if req.model.is_empty() {
-        match fallbacks.next() {
-            Some(first) => req.model = first,
-            None => {
-                return error_body(
-                    StatusCode::BAD_REQUEST,
-                    "`model` is required",
-                    "invalid_request_error",
-                    Some("missing_model"),
-                );
-            }
-        }
-    }
-    let fallbacks: Vec<String> = fallbacks.filter(|f| *f != req.model).collect();
-    if !fallbacks.is_empty() {
-        req = req.fallbacks(fallbacks);
-    }
-    if req.messages.is_empty() {
-        return error_body(
-            StatusCode::BAD_REQUEST,
-            "`messages` must hold at least one message",
-            "invalid_request_error",
-            Some("missing_messages"),
-        );
-    }
     if req.stream == Some(true) {
         stream_completion(&gw.relay, req).await
     } else {

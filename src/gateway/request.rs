@@ -1,0 +1,210 @@
+//! A chat completion body, read within its time and size, parsed, and checked against what
+//! the operator configured: the model and fallbacks it names, and how many.
+
+use std::collections::HashSet;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::{Gateway, GatewayOptions, error_body};
+use crate::types::ChatRequest;
+use crate::{MAX_REQUEST_FALLBACKS, Relay};
+
+/// The body of a `POST /v1/chat/completions`, ready for the relay, or the error response
+/// for the client: 408 (body too slow), 413 (too large), 400 (not a request, too many
+/// fallbacks), 404 (a model this gateway does not serve).
+pub(super) async fn read(gw: &Gateway, body: Body) -> Result<ChatRequest, Response> {
+    let options = &gw.options;
+    let read = axum::body::to_bytes(body, options.max_body_bytes);
+    let body = match tokio::time::timeout(options.body_read_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return Err(error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the request body is larger than this gateway accepts ({} bytes) or was cut",
+                    options.max_body_bytes
+                ),
+                "invalid_request_error",
+                Some("request_too_large"),
+            ));
+        }
+        Err(_) => {
+            return Err(error_body(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body did not arrive within {} ms",
+                    options.body_read_timeout.as_millis()
+                ),
+                "invalid_request_error",
+                Some("request_timeout"),
+            ));
+        }
+    };
+    let mut req: ChatRequest = serde_json::from_slice(&body).map_err(|e| {
+        bad_request(
+            &format!(
+                "the body is not a chat completion request: {}",
+                clip(&e.to_string())
+            ),
+            "invalid_body",
+        )
+    })?;
+    let mut fallbacks = take_fallbacks(&mut req)
+        .map_err(|m| error_body(StatusCode::BAD_REQUEST, &m, "invalid_request_error", None))?
+        .into_iter();
+    // OpenRouter: `models` alone names the primary too.
+    if req.model.is_empty() {
+        req.model = fallbacks
+            .next()
+            .ok_or_else(|| bad_request("`model` is required", "missing_model"))?;
+    }
+    let mut seen = HashSet::from([req.model.as_str()]);
+    let fallbacks: Vec<&String> = fallbacks
+        .as_slice()
+        .iter()
+        .filter(|f| seen.insert(f))
+        .collect();
+    // The relay's own limit, checked before any name is looked up.
+    if fallbacks.len() > MAX_REQUEST_FALLBACKS {
+        return Err(bad_request(
+            &format!(
+                "the request names {} distinct fallbacks; this gateway takes at most \
+                 {MAX_REQUEST_FALLBACKS}",
+                fallbacks.len(),
+            ),
+            "too_many_fallbacks",
+        ));
+    }
+    let mut served = Served::new(&gw.relay, options);
+    let named = std::iter::once(("model", &req.model));
+    for (what, name) in named.chain(fallbacks.iter().map(|f| ("fallback", *f))) {
+        if !served.serves(name) {
+            return Err(not_served(what, name, options.allow_any_target));
+        }
+    }
+    if !fallbacks.is_empty() {
+        let fallbacks: Vec<String> = fallbacks.into_iter().cloned().collect();
+        req = req.fallbacks(fallbacks);
+    }
+    if req.messages.is_empty() {
+        return Err(bad_request(
+            "`messages` must hold at least one message",
+            "missing_messages",
+        ));
+    }
+    Ok(req)
+}
+
+fn bad_request(message: &str, code: &str) -> Response {
+    error_body(
+        StatusCode::BAD_REQUEST,
+        message,
+        "invalid_request_error",
+        Some(code),
+    )
+}
+
+/// `text` as an error message may quote it: at most
+/// [`MAX_ECHOED_CHARS`](GatewayOptions::MAX_ECHOED_CHARS) characters, cut with `…`.
+pub(super) fn clip(text: &str) -> String {
+    match text.char_indices().nth(GatewayOptions::MAX_ECHOED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Request-scoped fallbacks from the body: OpenRouter's `models` and LiteLLM's `fallbacks`
+/// (strings, or objects with a `model`), removed so they are not sent to vendors.
+fn take_fallbacks(req: &mut ChatRequest) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for field in ["models", "fallbacks"] {
+        let Some(value) = req.extra.remove(field) else {
+            continue;
+        };
+        let Value::Array(items) = value else {
+            return Err(format!("`{field}` must be an array of model names"));
+        };
+        for item in items {
+            match item {
+                Value::String(s) => out.push(s),
+                Value::Object(o) => match o.get("model").and_then(Value::as_str) {
+                    Some(m) => out.push(m.to_owned()),
+                    None => return Err(format!("an entry of `{field}` has no `model`")),
+                },
+                _ => return Err(format!("`{field}` must be an array of model names")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// 404 `model_not_found` for a `what` (model, fallback) the gateway does not serve, quoting
+/// `name` clipped.
+fn not_served(what: &str, name: &str, any_target: bool) -> Response {
+    let allowed = if any_target {
+        "a provider/model pair"
+    } else {
+        "a target of a route"
+    };
+    error_body(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "{what} {:?} is not served by this gateway: name a route, a router or {allowed} \
+             (GET /v1/models lists them)",
+            clip(name)
+        ),
+        "invalid_request_error",
+        Some("model_not_found"),
+    )
+}
+
+/// Which names the gateway serves: the relay's routes and routers, the targets its routes
+/// name and, with [`allow_any_target`](GatewayOptions::allow_any_target), any
+/// `provider/model` pair of a registered provider (the relay decides).
+struct Served<'a> {
+    relay: &'a Relay,
+    any_target: bool,
+    /// The routes' targets as `provider/model`, read once, when a name is not a route.
+    targets: Option<HashSet<String>>,
+}
+
+impl<'a> Served<'a> {
+    fn new(relay: &'a Relay, options: &GatewayOptions) -> Self {
+        Served {
+            relay,
+            any_target: options.allow_any_target,
+            targets: None,
+        }
+    }
+
+    /// Whether the gateway serves `name` (a name longer than
+    /// [`MAX_ECHOED_CHARS`](GatewayOptions::MAX_ECHOED_CHARS) only if configured).
+    fn serves(&mut self, name: &str) -> bool {
+        let long = name.chars().nth(GatewayOptions::MAX_ECHOED_CHARS).is_some();
+        self.relay.has_route(name)
+            || (!long && self.any_target)
+            || self.relay.routers().iter().any(|r| r == name)
+            || self.is_target(name)
+    }
+
+    fn is_target(&mut self, name: &str) -> bool {
+        if !name.contains('/') {
+            return false;
+        }
+        let relay = self.relay;
+        self.targets
+            .get_or_insert_with(|| {
+                relay
+                    .describe()
+                    .routes
+                    .iter()
+                    .flat_map(|r| &r.targets)
+                    .map(|t| format!("{}/{}", t.provider, t.model))
+                    .collect()
+            })
+            .contains(name)
+    }
+}
