@@ -54,6 +54,13 @@ pub struct SseDecoder {
     buf: Vec<u8>,
     /// Bytes of `buf` already consumed.
     pos: usize,
+    /// Where the search for the pending line's end resumes (`>= pos`): the bytes between
+    /// `pos` and here hold no line end, so each byte is scanned once however the line is
+    /// split across reads.
+    scan: usize,
+    /// Bytes searched for a line end so far (the linear-scan test reads it).
+    #[cfg(test)]
+    scanned: usize,
     data: String,
     has_data: bool,
     event: String,
@@ -83,6 +90,9 @@ impl SseDecoder {
         SseDecoder {
             buf: Vec::new(),
             pos: 0,
+            scan: 0,
+            #[cfg(test)]
+            scanned: 0,
             data: String::new(),
             has_data: false,
             event: String::new(),
@@ -100,6 +110,7 @@ impl SseDecoder {
         // plus the new read.
         if self.pos > 0 {
             self.buf.drain(..self.pos);
+            self.scan = self.scan.saturating_sub(self.pos);
             self.pos = 0;
         }
         self.buf.extend_from_slice(bytes);
@@ -132,9 +143,17 @@ impl SseDecoder {
                 }
                 self.skip_lf = false;
             }
-            let rest = &self.buf[self.pos..];
-            let Some(end) = memchr2(b'\n', b'\r', rest) else {
-                if rest.len() > self.max_event_bytes {
+            // Resume the search where the previous one stopped: the pending line's bytes
+            // before `scan` were already searched.
+            let from = self.scan.max(self.pos);
+            let unscanned = &self.buf[from..];
+            #[cfg(test)]
+            {
+                self.scanned += unscanned.len();
+            }
+            let Some(end) = memchr2(b'\n', b'\r', unscanned) else {
+                self.scan = self.buf.len();
+                if self.buf.len() - self.pos > self.max_event_bytes {
                     return Err(SseError::EventTooLarge {
                         limit: self.max_event_bytes,
                     });
@@ -142,9 +161,10 @@ impl SseDecoder {
                 return Ok(None);
             };
             let line_start = self.pos;
-            let line_end = self.pos + end;
-            let terminator = rest[end];
+            let line_end = from + end;
+            let terminator = unscanned[end];
             self.pos = line_end + 1;
+            self.scan = self.pos;
             if terminator == b'\r' {
                 if self.pos < self.buf.len() {
                     if self.buf[self.pos] == b'\n' {
@@ -312,5 +332,42 @@ mod tests {
         input.extend(text.chunks(1));
         let (evs, _) = all(&input);
         assert_eq!(evs, vec![("".into(), "héllo 世界".into())]);
+    }
+
+    #[test]
+    fn a_line_fed_byte_by_byte_is_scanned_once() {
+        // A line just under the 4 MiB bound, one byte per read: each byte is searched for a
+        // line end once (a rescan from the line's start per read would be ~8e12 bytes).
+        let mut line = b"data: ".to_vec();
+        line.resize(DEFAULT_MAX_EVENT_BYTES - 16, b'x');
+        line.extend_from_slice(b"\r\n\r\n");
+        let mut d = SseDecoder::new();
+        let mut events = 0;
+        for b in line.chunks(1) {
+            d.feed(b);
+            while let Some(ev) = d.next_event().expect("within the bound") {
+                assert_eq!(ev.data.len(), DEFAULT_MAX_EVENT_BYTES - 16 - 6);
+                events += 1;
+            }
+        }
+        assert_eq!(events, 1);
+        assert!(
+            d.scanned <= 2 * line.len(),
+            "{} bytes scanned for a {}-byte line",
+            d.scanned,
+            line.len()
+        );
+        // Past the bound, fed in small reads, the line is still refused.
+        let mut d = SseDecoder::with_max_event_bytes(1024);
+        let mut refused = false;
+        for b in vec![b'x'; 4096].chunks(7) {
+            d.feed(b);
+            if d.next_event().is_err() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused);
+        assert!(d.scanned <= 2048, "{}", d.scanned);
     }
 }

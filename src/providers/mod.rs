@@ -12,11 +12,52 @@ use futures::StreamExt;
 
 use crate::error::{Error, ErrorKind};
 use crate::http::sse::{SseDecoder, SseEof, SseEvent};
-use crate::types::{ChatChunk, ChatStream};
+use crate::types::{ChatChunk, ChatResponse, ChatStream, Choice};
 
 pub use anthropic::Anthropic;
 pub use gemini::Gemini;
 pub use openai::OpenAi;
+
+/// Whether a choice has something in it: text or parts, reasoning, a thinking block, a tool
+/// call, a refusal, or a finish reason (`length`, `content_filter`… with empty text is an
+/// answer: it says why there is no text).
+fn choice_has_something(c: &Choice) -> bool {
+    let m = &c.message;
+    c.finish_reason.is_some()
+        || m.content.as_ref().is_some_and(|c| !c.is_empty())
+        || m.reasoning.as_deref().is_some_and(|r| !r.is_empty())
+        || !m.thinking_blocks.is_empty()
+        || !m.tool_calls.is_empty()
+        || m.refusal.as_deref().is_some_and(|r| !r.is_empty())
+}
+
+/// Checks that a decoded 2xx answer has something in it: at least one choice, and a choice
+/// with content, reasoning, a tool call, a refusal or a finish reason. A body with nothing in
+/// it (`{}`, no choices, another vendor's dialect) is a [`ErrorKind::Decode`] error saying
+/// what was missing, with the (already redacted) body: the relay fails over, and the attempt
+/// counts as failed.
+///
+/// `none` says what a body without choices lacks (e.g. "no `choices`"), `blank` what its
+/// choices lack.
+pub(crate) fn require_answer(
+    resp: ChatResponse,
+    none: &str,
+    blank: &str,
+    body: impl FnOnce() -> String,
+) -> Result<ChatResponse, Error> {
+    let missing = if resp.choices.is_empty() {
+        none
+    } else if !resp.choices.iter().any(choice_has_something) {
+        blank
+    } else {
+        return Ok(resp);
+    };
+    Err(Error::new(
+        ErrorKind::Decode,
+        format!("the answer has nothing in it: {missing}"),
+    )
+    .with_body(&body()))
+}
 
 /// A vendor's stream grammar: turns SSE events into chunks and knows its terminal event.
 pub trait EventHandler: Send + 'static {

@@ -55,7 +55,7 @@ pub(crate) async fn read_response(
     let rate_limit = rate_limit_of(resp.headers());
     let status = resp.status().as_u16();
     let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
-    let mut out = decode(&body)?;
+    let mut out = decode(&body).map_err(|e| with_status(e, status))?;
     out.meta.request_id = request_id;
     out.meta.status = Some(status);
     out.meta.rate_limit = rate_limit;
@@ -78,8 +78,10 @@ pub(crate) async fn open_stream<H: EventHandler + Unpin>(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
     let mut stream = if is_json {
+        // A whole answer is served as chunks; an error object is that error, and a body with
+        // nothing in it a `Decode` error (the decoders refuse both), before the commit point.
         let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
-        decode_json(&body)?
+        decode_json(&body).map_err(|e| with_status(e, status))?
     } else {
         sse_chat_stream(resp, handler)
     };
@@ -88,6 +90,16 @@ pub(crate) async fn open_stream<H: EventHandler + Unpin>(
     meta.status = Some(status);
     meta.rate_limit = rate_limit;
     Ok(stream)
+}
+
+/// A 2xx body that did not decode keeps its HTTP status (errors read from inside the body
+/// keep theirs, or none).
+fn with_status(e: Error, status: u16) -> Error {
+    if e.kind() == ErrorKind::Decode && e.status().is_none() {
+        e.with_status(status)
+    } else {
+        e
+    }
 }
 
 /// The vendor's rate-limit headers, `None` when it sent none.

@@ -79,9 +79,23 @@ impl Drop for Finish {
     }
 }
 
-/// Opens a stream on one target and reads until its first content event (or its end).
+/// Most chunks a stream may send before its first content event (role-only chunks, usage,
+/// signatures…): real streams send a handful. Past it the attempt fails with a `Decode`
+/// error and the call fails over.
+pub(crate) const MAX_HEAD_CHUNKS: usize = 256;
+
+/// Most bytes (as [`ChatChunk::approx_bytes`] counts them) the chunks before the first
+/// content event may hold: 8 MiB. Past it the attempt fails with a `Decode` error.
+pub(crate) const MAX_HEAD_BYTES: usize = 8 << 20;
+
+/// Opens a stream on one target and reads until its first content event (or finish reason).
 /// Usage seen on the way goes to `reported`, so that an attempt abandoned before its commit
 /// point still counts what its vendor billed.
+///
+/// A stream that ends before its commit point delivered nothing: a `StreamInterrupted`
+/// failure of the attempt, never an empty answer. The chunks kept before the commit point are
+/// bounded ([`MAX_HEAD_CHUNKS`], [`MAX_HEAD_BYTES`]): a vendor that sends endless non-content
+/// events fails with a `Decode` error rather than growing the head without bound.
 async fn open(
     provider: &dyn Provider,
     req: &ChatRequest,
@@ -90,16 +104,47 @@ async fn open(
     reported: Option<Arc<ReportedUsage>>,
 ) -> Result<Opened, Error> {
     let mut stream = provider.chat_stream(req, model, cx).await?;
+    // The attempt's failure keeps the HTTP status its (2xx) answer came with.
+    let status = stream.meta().status;
+    let failed = |e: Error| match status {
+        Some(s) => e.with_status(s),
+        None => e,
+    };
     let mut head = VecDeque::new();
-    while let Some(item) = stream.next().await {
+    let mut head_bytes = 0usize;
+    loop {
+        let Some(item) = stream.next().await else {
+            let err = Error::new(
+                ErrorKind::StreamInterrupted,
+                format!(
+                    "the stream ended before any content or finish reason ({} chunks without \
+                     content)",
+                    head.len()
+                ),
+            );
+            return Err(failed(err));
+        };
         let chunk = item?;
         if let (Some(u), Some(r)) = (chunk.usage, &reported) {
             r.set(u);
         }
         let commit = chunk.has_content() || chunk.choices.iter().any(|c| c.finish_reason.is_some());
+        head_bytes = head_bytes.saturating_add(chunk.approx_bytes());
         head.push_back(chunk);
         if commit {
             break;
+        }
+        if head.len() >= MAX_HEAD_CHUNKS || head_bytes > MAX_HEAD_BYTES {
+            let err = Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "the stream sent {} chunks ({head_bytes} bytes) without content; at most \
+                     {MAX_HEAD_CHUNKS} chunks and {MAX_HEAD_BYTES} bytes may come before the \
+                     first content",
+                    head.len()
+                ),
+            );
+            return Err(failed(err));
         }
     }
     Ok(Opened { stream, head })

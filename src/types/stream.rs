@@ -77,6 +77,42 @@ impl ChatChunk {
         self.choices.first()?.finish_reason.as_ref()
     }
 
+    /// Roughly how many bytes the chunk holds: its strings' lengths, plus a fixed amount per
+    /// choice and tool-call fragment. For bounding buffers of chunks, not exact.
+    pub(crate) fn approx_bytes(&self) -> usize {
+        fn len(s: &Option<String>) -> usize {
+            s.as_ref().map_or(0, String::len)
+        }
+        const FIXED: usize = 64;
+        let choices: usize = self
+            .choices
+            .iter()
+            .map(|c| {
+                let d = &c.delta;
+                let calls: usize = d
+                    .tool_calls
+                    .iter()
+                    .map(|t| {
+                        FIXED
+                            + len(&t.id)
+                            + len(&t.function.name)
+                            + len(&t.function.arguments)
+                            + len(&t.thought_signature)
+                    })
+                    .sum();
+                FIXED
+                    + len(&d.content)
+                    + len(&d.reasoning)
+                    + len(&d.refusal)
+                    + len(&d.thinking_signature)
+                    + len(&d.redacted_thinking)
+                    + len(&d.thinking_source)
+                    + calls
+            })
+            .sum();
+        FIXED + self.id.len() + self.object.len() + self.model.len() + choices
+    }
+
     /// Whether the chunk carries generated content (text, reasoning, refusal or a tool call).
     pub fn has_content(&self) -> bool {
         self.choices.iter().any(|c| {

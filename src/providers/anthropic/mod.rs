@@ -81,7 +81,9 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool) -> Result<Ve
 }
 
 /// Decodes a successful (HTTP 2xx) Messages body. A body that is an error object
-/// (`{"type":"error",…}`) decodes to that error.
+/// (`{"type":"error",…}`) decodes to that error; a body with nothing in it (no content block
+/// and no `stop_reason`: `{}`, another vendor's dialect) is an
+/// [`ErrorKind::Decode`](crate::ErrorKind::Decode) error, not an empty answer.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, Error> {
     wire::decode_response_with(body, &|s| s.to_owned())
 }

@@ -512,10 +512,11 @@ fn finish_reasons() {
         let r = decode_response(body.to_string().as_bytes()).expect("decodes");
         assert_eq!(r.finish_reason(), Some(&want), "{wire}");
     }
-    let r =
-        decode_response(br#"{"type":"message","content":[],"stop_reason":null}"#).expect("decodes");
-    assert_eq!(r.finish_reason(), None);
-    assert_eq!(r.text(), "");
+    // No content and no stop reason: nothing in it, a failure rather than an empty answer.
+    let e = decode_response(br#"{"type":"message","content":[],"stop_reason":null}"#)
+        .expect_err("nothing in it");
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.message().contains("no content block"), "{e}");
 }
 
 #[test]
@@ -571,7 +572,7 @@ fn http_error_kinds() {
             413,
             "request_too_large",
             "Request exceeds the maximum size",
-            ErrorKind::InvalidRequest,
+            ErrorKind::RequestTooLarge,
         ),
         (429, "rate_limit_error", "slow down", ErrorKind::RateLimited),
         (500, "api_error", "Internal server error", ErrorKind::Server),

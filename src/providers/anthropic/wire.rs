@@ -698,7 +698,9 @@ pub(crate) fn finish_reason(s: Option<&str>) -> Option<FinishReason> {
     s.filter(|s| !s.is_empty()).map(FinishReason::from)
 }
 
-/// Decodes a successful (HTTP 2xx) Messages body, redacting what goes into errors.
+/// Decodes a successful (HTTP 2xx) Messages body, redacting what goes into errors. A body with
+/// nothing in it (no content block and no `stop_reason`: `{}`, another vendor's dialect) is a
+/// `Decode` error ([`require_answer`](crate::providers::require_answer)).
 pub(crate) fn decode_response_with(
     body: &[u8],
     redact: &dyn Fn(&str) -> String,
@@ -762,7 +764,12 @@ pub(crate) fn decode_response_with(
         ..ChatResponse::default()
     };
     resp.object = "chat.completion".to_owned();
-    Ok(resp)
+    crate::providers::require_answer(
+        resp,
+        "no message",
+        "no content block and no `stop_reason` (an empty body, or not an Anthropic message)",
+        || redact(&String::from_utf8_lossy(body)),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

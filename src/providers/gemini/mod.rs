@@ -61,6 +61,7 @@
 //! [`ErrorKind::Timeout`]. The error code is the `ErrorInfo.reason` when there is one, else the
 //! status name.
 
+mod partial;
 mod schema;
 mod stream;
 mod wire;

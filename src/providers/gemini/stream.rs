@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, VecDeque};
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
-use super::wire::{self, WireCandidate, WireFunctionCall, WirePartialArg, WireResponse};
+use super::partial::apply_partial_args;
+
+use super::wire::{self, WireCandidate, WireFunctionCall, WireResponse};
 use crate::error::{Error, ErrorKind};
 use crate::http::sse::SseEvent;
 use crate::providers::EventHandler;
@@ -21,10 +23,6 @@ use crate::types::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDe
 /// Prefix of the tool-call ids this crate makes up for calls Gemini sent without an id
 /// (`gcall_` and 16 hex digits). Such ids are never sent back to Gemini.
 pub(crate) const GENERATED_ID_PREFIX: &str = "gcall_";
-
-/// Largest array index a Vertex `partialArgs` path may use (a guard against a path that would
-/// make us allocate without bound).
-const MAX_PARTIAL_INDEX: usize = 1 << 16;
 
 /// The Gemini stream grammar.
 ///
@@ -69,6 +67,8 @@ struct PendingCall {
     id: Option<String>,
     name: String,
     args: Value,
+    /// Bytes the streamed pieces added to `args` (bounded by `partial::MAX_ARGS_BYTES`).
+    grown: usize,
     signature: Option<String>,
 }
 
@@ -292,11 +292,13 @@ impl CandidateState {
                     Some(v @ Value::Object(_)) => v,
                     _ => Value::Object(Map::new()),
                 };
-                apply_partial_args(&mut args, &partial)?;
+                let mut grown = 0;
+                apply_partial_args(&mut args, &partial, &mut grown)?;
                 self.pending = Some(PendingCall {
                     id,
                     name,
                     args,
+                    grown,
                     signature,
                 });
                 if !more && let Some(call) = self.flush(index, response_id) {
@@ -305,7 +307,11 @@ impl CandidateState {
             }
             None => match self.pending.as_mut() {
                 Some(p) => {
-                    apply_partial_args(&mut p.args, &partial)?;
+                    if let Err(e) = apply_partial_args(&mut p.args, &partial, &mut p.grown) {
+                        // Arguments known to be wrong are never emitted as a call.
+                        self.pending = None;
+                        return Err(e);
+                    }
                     if p.signature.is_none() {
                         p.signature = signature;
                     }
@@ -383,120 +389,6 @@ pub(crate) fn finish_reason(reason: &str, called_tools: bool) -> FinishReason {
     }
 }
 
-#[derive(Debug, PartialEq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// Parses a partial-argument path: `$.a.b[0]['c d']`.
-fn parse_path(path: &str) -> Result<Vec<Seg>, Error> {
-    let bad = || {
-        Error::new(
-            ErrorKind::Decode,
-            format!("unsupported partialArgs jsonPath {path:?}"),
-        )
-    };
-    let mut rest = path.strip_prefix('$').ok_or_else(bad)?;
-    let mut segs = Vec::new();
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            if end == 0 {
-                return Err(bad());
-            }
-            segs.push(Seg::Key(r[..end].to_owned()));
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix('[') {
-            if let Some(q) = r.strip_prefix('\'').or_else(|| r.strip_prefix('"')) {
-                let quote = if r.starts_with('\'') { "']" } else { "\"]" };
-                let end = q.find(quote).ok_or_else(bad)?;
-                segs.push(Seg::Key(q[..end].to_owned()));
-                rest = &q[end + 2..];
-            } else {
-                let end = r.find(']').ok_or_else(bad)?;
-                let n: usize = r[..end].parse().map_err(|_| bad())?;
-                if n > MAX_PARTIAL_INDEX {
-                    return Err(bad());
-                }
-                segs.push(Seg::Index(n));
-                rest = &r[end + 1..];
-            }
-        } else {
-            return Err(bad());
-        }
-    }
-    Ok(segs)
-}
-
-/// Applies Vertex `partialArgs` to the arguments object. A string value at a path that already
-/// holds a string continues it; any other value replaces what is there.
-fn apply_partial_args(args: &mut Value, partial: &[WirePartialArg]) -> Result<(), Error> {
-    for pa in partial {
-        let value = if let Some(s) = &pa.string_value {
-            Value::String(s.clone())
-        } else if let Some(n) = &pa.number_value {
-            Value::Number(n.clone())
-        } else if let Some(b) = pa.bool_value {
-            Value::Bool(b)
-        } else if pa.null_value.is_some() {
-            Value::Null
-        } else {
-            continue; // a piece without a value (only `willContinue`)
-        };
-        let path = parse_path(&pa.json_path)?;
-        if path.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Decode,
-                "partialArgs value for the whole arguments object",
-            ));
-        }
-        let slot = slot_at(args, &path, &pa.json_path)?;
-        match (slot, value) {
-            (Value::String(existing), Value::String(more)) => existing.push_str(&more),
-            (slot, value) => *slot = value,
-        }
-    }
-    Ok(())
-}
-
-/// The value at `path` inside `root`, creating objects, arrays and `null` slots on the way.
-fn slot_at<'a>(root: &'a mut Value, path: &[Seg], raw: &str) -> Result<&'a mut Value, Error> {
-    let conflict = || {
-        Error::new(
-            ErrorKind::Decode,
-            format!("partialArgs path {raw:?} conflicts with the arguments so far"),
-        )
-    };
-    let mut cur = root;
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if cur.is_null() {
-                    *cur = Value::Object(Map::new());
-                }
-                let Value::Object(map) = cur else {
-                    return Err(conflict());
-                };
-                cur = map.entry(k.clone()).or_insert(Value::Null);
-            }
-            Seg::Index(i) => {
-                if cur.is_null() {
-                    *cur = Value::Array(Vec::new());
-                }
-                let Value::Array(items) = cur else {
-                    return Err(conflict());
-                };
-                if items.len() <= *i {
-                    items.resize(*i + 1, Value::Null);
-                }
-                cur = &mut items[*i];
-            }
-        }
-    }
-    Ok(cur)
-}
-
 impl EventHandler for GeminiEvents {
     fn on_event(
         &mut self,
@@ -541,26 +433,6 @@ mod tests {
 
     fn fc_part(fc: Value) -> Value {
         json!({"candidates": [{"content": {"role": "model", "parts": [{"functionCall": fc}]}}]})
-    }
-
-    #[test]
-    fn paths() {
-        assert_eq!(
-            parse_path("$.recipe.ingredients[3].name").expect("path"),
-            vec![
-                Seg::Key("recipe".into()),
-                Seg::Key("ingredients".into()),
-                Seg::Index(3),
-                Seg::Key("name".into())
-            ]
-        );
-        assert_eq!(
-            parse_path("$['a b'][\"c\"]").expect("path"),
-            vec![Seg::Key("a b".into()), Seg::Key("c".into())]
-        );
-        for bad in ["a.b", "$..a", "$[x]", "$[1", "$.a[99999999]", "$x"] {
-            assert!(parse_path(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

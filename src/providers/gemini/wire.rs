@@ -659,7 +659,9 @@ fn not_a_response(body: &str, e: serde_json::Error) -> Error {
 }
 
 /// Decodes a successful (HTTP 2xx) `generateContent` body. An error object in the body, or a
-/// prompt blocked before any candidate (`promptFeedback.blockReason`), is an `Err`.
+/// prompt blocked before any candidate (`promptFeedback.blockReason`), is an `Err`; so is a
+/// body with nothing in it (`{}`, no `candidates`, another vendor's dialect, or candidates
+/// without parts or `finishReason`), an [`ErrorKind::Decode`] error.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, Error> {
     decode_response_with(body, None)
 }
@@ -679,7 +681,12 @@ pub(crate) fn decode_response_with(
     for c in &out {
         acc.push(c);
     }
-    Ok(acc.finish())
+    crate::providers::require_answer(
+        acc.finish(),
+        "no `candidates` (an empty body, or not a GenerateContentResponse)",
+        "no candidate has a part or a `finishReason`",
+        || events.redact(&String::from_utf8_lossy(body)),
+    )
 }
 
 /// Decodes the body `streamGenerateContent` returns without `?alt=sse`: a JSON array of

@@ -335,13 +335,16 @@ impl WireMessageIn {
     }
 }
 
-/// Decodes a successful (HTTP 2xx) OpenAI Chat Completions body.
+/// Decodes a successful (HTTP 2xx) OpenAI Chat Completions body. A body with nothing in it
+/// (`{}`, no `choices`, another vendor's dialect, or only choices without content, tool calls,
+/// refusal or finish reason) is an [`ErrorKind::Decode`] error, not an empty answer.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, Error> {
     decode_response_with(body, &|s| s.to_owned())
 }
 
 /// [`decode_response`], redacting what goes into errors. A gateway that answers HTTP 200 with
-/// an error object gets that error, classified by the code inside.
+/// an error object gets that error, classified by the code inside; a body with nothing in it
+/// is a `Decode` error ([`require_answer`](crate::providers::require_answer)).
 pub(crate) fn decode_response_with(
     body: &[u8],
     redact: &dyn Fn(&str) -> String,
@@ -368,7 +371,12 @@ pub(crate) fn decode_response_with(
             redact,
         ));
     }
-    Ok(wire.into_response())
+    crate::providers::require_answer(
+        wire.into_response(),
+        "no `choices` (an empty body, or not a chat completion)",
+        "no choice has content, a tool call, a refusal or a finish reason",
+        || redact(&String::from_utf8_lossy(body)),
+    )
 }
 
 impl WireResponse {
