@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use crate::ApiKey;
 
 /// How the gateway serves: its clients' keys, and the bounds it holds against hostile or
@@ -102,17 +104,19 @@ impl GatewayOptions {
         self
     }
 
-    /// The most client connections open at once (at least 1). Past it the gateway stops
+    /// The most client connections open at once (at least 1, at most
+    /// [`Semaphore::MAX_PERMITS`]). Past it the gateway stops
     /// accepting: new connections wait in the kernel's accept backlog (the listener's
     /// `backlog`; once that is full, the kernel refuses or drops them) until a connection
     /// closes. Default [`DEFAULT_MAX_CONNECTIONS`](Self::DEFAULT_MAX_CONNECTIONS); keep it
     /// below the process's file descriptor limit.
     pub fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n.max(1);
+        self.max_connections = n.clamp(1, Semaphore::MAX_PERMITS);
         self
     }
 
-    /// The most chat completion requests served at once (at least 1); one more is shed at
+    /// The most chat completion requests served at once (at least 1, at most
+    /// [`Semaphore::MAX_PERMITS`]); one more is shed at
     /// once with `503`, `Retry-After: 1` and an OpenAI-shaped `overloaded` error, instead of
     /// queueing. A request counts from its arrival to its response head: a stream's body,
     /// once its first token is out, is bounded by
@@ -120,14 +124,16 @@ impl GatewayOptions {
     /// `/stats` are not counted, so the gateway stays observable under load. Default
     /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`](Self::DEFAULT_MAX_CONCURRENT_REQUESTS).
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
-        self.max_concurrent_requests = n.max(1);
+        self.max_concurrent_requests = n.clamp(1, Semaphore::MAX_PERMITS);
         self
     }
 
     /// How long a client has to send a request's head (request line and headers), counted
     /// from the connection's opening or the end of its previous response; a connection that
     /// has not sent it by then is closed (so idle keep-alive connections close after it
-    /// too). Clamped to 1 ms–24 h. Default
+    /// too: keep it longer than your clients' keep-alive idle expiry, 5 s in the OpenAI
+    /// Python SDK, so that a client never sends on a connection the gateway is closing).
+    /// Clamped to 1 ms–24 h. Default
     /// [`DEFAULT_HEADER_READ_TIMEOUT`](Self::DEFAULT_HEADER_READ_TIMEOUT).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = clamp_wait(timeout, MIN_READ_TIMEOUT);
@@ -155,5 +161,25 @@ impl GatewayOptions {
     /// Whether clients must authenticate.
     pub fn is_open(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_out_of_range_are_clamped() {
+        let o = GatewayOptions::new()
+            .max_connections(usize::MAX)
+            .max_concurrent_requests(0)
+            .header_read_timeout(Duration::MAX)
+            .body_read_timeout(Duration::ZERO)
+            .shutdown_grace(Duration::MAX);
+        assert_eq!(o.max_connections, Semaphore::MAX_PERMITS);
+        assert_eq!(o.max_concurrent_requests, 1);
+        assert_eq!(o.header_read_timeout, MAX_WAIT);
+        assert_eq!(o.body_read_timeout, MIN_READ_TIMEOUT);
+        assert_eq!(o.shutdown_grace, MAX_WAIT);
     }
 }

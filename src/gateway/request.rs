@@ -208,3 +208,22 @@ impl<'a> Served<'a> {
             .contains(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(clip("sim/m"), "sim/m");
+        let long = "é".repeat(GatewayOptions::MAX_ECHOED_CHARS + 10);
+        let clipped = clip(&long);
+        assert_eq!(
+            clipped.chars().count(),
+            GatewayOptions::MAX_ECHOED_CHARS + 1
+        );
+        assert!(clipped.ends_with('…'));
+        let exact = "x".repeat(GatewayOptions::MAX_ECHOED_CHARS);
+        assert_eq!(clip(&exact), exact);
+    }
+}
