@@ -324,7 +324,7 @@ async fn stats_count_calls_failovers_retries_and_errors_per_query_type_and_model
 }
 
 #[tokio::test]
-async fn a_call_refused_by_its_constraints_is_counted_with_no_target() {
+async fn a_call_refused_by_its_constraints_is_counted_as_a_refusal() {
     let sim = sim().await;
     let relay = relay_on(&sim, Chain::of(["sim/gpt-4o"]));
     let err = relay
@@ -336,11 +336,14 @@ async fn a_call_refused_by_its_constraints_is_counted_with_no_target() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConstraintViolated);
+    // Not an upstream failure: no target row, one refusal by route and reason.
     let s = relay.stats();
-    assert_eq!(s.total.len(), 1);
-    let r = &s.total[0];
-    assert_eq!((r.provider.as_str(), r.requests, r.failures), ("", 1, 1));
-    assert_eq!(r.errors.get("constraint_violated"), Some(&1));
+    assert!(s.total.is_empty(), "{:?}", s.total);
+    let r = &s.refused[0];
+    assert_eq!(
+        (r.route.as_str(), r.reason.as_str(), r.calls),
+        ("r", "constraint", 1)
+    );
 }
 
 #[tokio::test]

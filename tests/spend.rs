@@ -106,15 +106,20 @@ async fn a_spent_budget_refuses_with_budget_exceeded_and_sends_nothing() {
     assert_eq!(status.reserved, 0.0);
     assert_eq!(log.kinds(BudgetEventKind::Rejected), 1);
     assert_eq!(log.kinds(BudgetEventKind::Exhausted), 1);
-    // The stats count the refusal as a failed call of its route.
+    // The stats count the refusal as a refusal of its route, not as a target's failure.
     let stats = relay.stats();
     let refused: u64 = stats
-        .total
+        .refused
         .iter()
-        .filter(|r| r.route == "premium")
-        .map(|r| r.errors.get("budget_exceeded").copied().unwrap_or(0) + r.failures)
+        .filter(|r| r.route == "premium" && r.reason == "budget")
+        .map(|r| r.calls)
         .sum();
-    assert!(refused >= 1, "{:?}", stats.total);
+    assert!(refused >= 1, "{:?}", stats.refused);
+    assert!(
+        stats.total.iter().all(|r| r.failures == 0),
+        "{:?}",
+        stats.total
+    );
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! request-scoped fallbacks or a scoped chain), runs it through one attempt engine under one
 //! deadline, and reports what it did.
 
+mod admission;
 mod chain;
 mod describe;
 pub(crate) mod duration;

@@ -749,3 +749,22 @@ impl Resolver<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_names_does_not_take_a_used_targets_state_away() {
+        let registry = Registry::default();
+        let legit = registry.state("p", "legit");
+        for i in 0..MAX_REGISTERED_TARGETS + 10 {
+            drop(registry.state("p", &format!("made-up-{i}")));
+        }
+        // A target someone holds keeps its one state, and so does a name used again.
+        assert!(Arc::ptr_eq(&legit, &registry.state("p", "legit")));
+        let again = registry.state("p", "again");
+        assert!(Arc::ptr_eq(&again, &registry.state("p", "again")));
+        assert!(registry.all().len() <= MAX_REGISTERED_TARGETS);
+    }
+}
