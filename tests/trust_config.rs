@@ -578,3 +578,25 @@ fn a_literal_key_in_a_base_url_is_refused() {
         .build_with_env(|_| Some("sk-test".to_owned()))
         .unwrap();
 }
+
+#[test]
+fn router_rule_settings_are_checked() {
+    let rule = |setting: &str| {
+        format!(
+            "{FILE}\n[routers.s]\ndefault = \"r\"\n[[routers.s.rules]]\nname = \"n\"\n\
+             llm = {{ route = \"r\", labels = {{ a = \"r\" }}, {setting} }}\n"
+        )
+    };
+    let e = file_error(&rule("budget = \"0s\""));
+    assert_at(&e, 13, "routers.s.rules[0].llm.budget", "greater than zero");
+    let e = file_error(&rule("max_tokens = 0"));
+    assert_at(&e, 13, "routers.s.rules[0].llm.max_tokens", "at least 1");
+    let e = file_error(&rule("cache = 1000000000000"));
+    assert_at(&e, 13, "routers.s.rules[0].llm.cache", "at most 1000000");
+    let e = file_error(&format!(
+        "{FILE}\n[routers.s]\ndefault = \"r\"\n[[routers.s.rules]]\nname = \"n\"\n\
+         language = {{ scripts = {{ han = \"r\" }}, min_confidence = 1.5 }}\n"
+    ));
+    assert_eq!(e.line(), Some(13), "{e}");
+    assert!(e.message().contains("from 0 to 1"), "{e}");
+}

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{ConfigError, KeyPath, RelayConfig, check_route};
 use crate::relay::Rules;
+use crate::relay::duration::check_span;
 use crate::routing::{ClassifierRule, IntentRule, LlmClassifier, SizeRule, TextClassifier};
 
 /// `[routers.NAME]`.
@@ -99,6 +100,29 @@ struct SizeFile {
     beyond_window_of: Option<String>,
 }
 
+/// The most labels an LLM classifier's cache may keep (each holds up to `max_query_chars`
+/// of a query): a larger cache is memory that clients' distinct queries fill.
+const MAX_CACHE: usize = 1_000_000;
+
+/// Checks a confidence written at `key`: a share from 0 to 1 (the builders would clamp it
+/// silently; a file says what it means).
+fn share(config: &RelayConfig, key: &KeyPath, value: f64) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(config.error(key, format!("must be a share from 0 to 1, not {value}")))
+    }
+}
+
+/// Checks a count written at `key`: at least 1.
+fn at_least_one(config: &RelayConfig, key: &KeyPath, n: usize) -> Result<(), ConfigError> {
+    if n == 0 {
+        Err(config.error(key, "must be at least 1"))
+    } else {
+        Ok(())
+    }
+}
+
 impl RouterFile {
     /// The rule list, every route it names checked.
     pub(super) fn rules(
@@ -150,9 +174,11 @@ impl RouterFile {
                     r = r.label(label, to.as_str());
                 }
                 if let Some(m) = c.min_confidence {
+                    share(config, &key.key("min_confidence"), f64::from(m))?;
                     r = r.min_confidence(m);
                 }
                 if let Some(n) = c.max_query_chars {
+                    at_least_one(config, &key.key("max_query_chars"), n)?;
                     r = r.max_query_chars(n);
                 }
                 rules = rules.rule(rule.name.as_str(), r);
@@ -177,15 +203,25 @@ impl RouterFile {
                     r = r.instructions(t.clone());
                 }
                 if let Some(d) = l.budget {
+                    check_span("budget", d)
+                        .map_err(|e| config.error(&key.key("budget"), e.message()))?;
                     r = r.budget(d);
                 }
                 if let Some(n) = l.cache {
+                    if n > MAX_CACHE {
+                        return Err(config.error(
+                            &key.key("cache"),
+                            format!("cache holds at most {MAX_CACHE} labels, not {n}"),
+                        ));
+                    }
                     r = r.cache(n);
                 }
                 if let Some(n) = l.max_tokens {
+                    at_least_one(config, &key.key("max_tokens"), n as usize)?;
                     r = r.max_tokens(n);
                 }
                 if let Some(n) = l.max_query_chars {
+                    at_least_one(config, &key.key("max_query_chars"), n)?;
                     r = r.max_query_chars(n);
                 }
                 rules = rules.rule(rule.name.as_str(), r);
@@ -260,6 +296,7 @@ fn language(
         r = r.language(code, to.as_str());
     }
     if let Some(m) = l.min_confidence {
+        share(config, &key.key("min_confidence"), m)?;
         r = r.min_confidence(m);
     }
     Ok(rules.rule(name, r))
