@@ -484,13 +484,26 @@ fn a_first_token_window_longer_than_the_total_timeout_is_refused() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn a_zero_body_limit_is_refused() {
+fn a_zero_body_limit_and_other_file_settings_are_refused() {
     let e = RelayConfig::from_toml_str(&format!("{FILE}\n[gateway]\nmax_body_bytes = 0\n"))
         .unwrap_err();
     assert_at(&e, 10, "gateway.max_body_bytes", "at least 1024");
     let ok =
         RelayConfig::from_toml_str(&format!("{FILE}\n[gateway]\nmax_body_bytes = 1024\n")).unwrap();
     assert_eq!(ok.gateway_settings().max_body_bytes, Some(1024));
+    // The other settings of the file's own tables.
+    let e = RelayConfig::from_toml_str(&format!(
+        "{FILE}\n[gateway]\nshutdown_grace = \"18000000000000000000s\"\n"
+    ))
+    .unwrap_err();
+    assert_at(
+        &e,
+        10,
+        "gateway.shutdown_grace",
+        "longer than the 24 h allowed",
+    );
+    let e = RelayConfig::from_toml_str(&format!("{FILE}\n[stats]\nwindow = \"0s\"\n")).unwrap_err();
+    assert_at(&e, 10, "stats.window", "greater than zero");
 }
 
 #[test]

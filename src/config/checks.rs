@@ -1,5 +1,5 @@
 //! Checks of a file as a whole and of what only a file can get wrong: a file that defines
-//! nothing, gateway settings, credentials written out in headers or URLs. The settings the
+//! nothing, gateway and stats settings, credentials written out in headers or URLs. The settings the
 //! builders share (breakers, budgets, chains, targets) are checked by their own `validate`
 //! when the relay is built, and placed in the file by [`RelayConfig::build_error`].
 
@@ -30,6 +30,23 @@ pub(super) fn whole_file(config: &RelayConfig) -> Result<(), ConfigError> {
                 "max_body_bytes must be at least {MIN_BODY_BYTES} (a request's envelope alone \
                  takes hundreds of bytes), not {n}"
             ),
+        ));
+    }
+    if let Some(grace) = f.gateway.shutdown_grace
+        && grace > crate::relay::MAX_TIMEOUT
+    {
+        return Err(config.error(
+            &KeyPath::of(&["gateway", "shutdown_grace"]),
+            format!(
+                "shutdown_grace of {} s is longer than the 24 h allowed",
+                grace.as_secs()
+            ),
+        ));
+    }
+    if f.stats.window.is_some_and(|w| w.is_zero()) {
+        return Err(config.error(
+            &KeyPath::of(&["stats", "window"]),
+            "window must be greater than zero",
         ));
     }
     Ok(())
