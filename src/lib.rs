@@ -33,6 +33,7 @@ pub use accounting::{CallRecord, Observer, StatsRow, StatsSnapshot};
 pub use catalog::{Capabilities, Catalog, ModelInfo, PriceTier};
 pub use error::{Error, ErrorKind, Fault, Limit, LimitScope, Skip, SkipReason};
 pub use provider::{CallContext, Provider};
+pub use relay::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 pub use relay::{
     BreakerPolicy, BreakerState, Chain, ContextOverflow, Hedge, MAX_ATTEMPTS_PER_CALL,
     MAX_REQUEST_FALLBACKS,

@@ -17,6 +17,8 @@ use crate::spend::limiter::RateLimit;
 #[serde(deny_unknown_fields)]
 pub(super) struct RateLimitFile {
     requests_per_minute: Option<u32>,
+    /// The requests bucket's size (absent: `RateLimit`'s default, 1).
+    burst: Option<u32>,
     tokens_per_minute: Option<u32>,
     max_concurrent: Option<u32>,
     /// Absent: a limited target fails over at once.
@@ -32,6 +34,7 @@ impl RateLimitFile {
     ) -> Result<RateLimit, ConfigError> {
         for (field, v) in [
             ("requests_per_minute", self.requests_per_minute),
+            ("burst", self.burst),
             ("tokens_per_minute", self.tokens_per_minute),
             ("max_concurrent", self.max_concurrent),
         ] {
@@ -43,6 +46,9 @@ impl RateLimitFile {
         if let Some(n) = self.requests_per_minute {
             l = l.requests_per_minute(n);
         }
+        if let Some(n) = self.burst {
+            l = l.burst(n);
+        }
         if let Some(n) = self.tokens_per_minute {
             l = l.tokens_per_minute(n);
         }
@@ -51,6 +57,9 @@ impl RateLimitFile {
         }
         if let Some(d) = self.wait_up_to {
             l = l.wait_up_to(d);
+        }
+        if let Some(problem) = l.burst_problem() {
+            return Err(cfg.error(&here.key("burst"), problem));
         }
         l.validate().map_err(|e| cfg.error(here, e.message()))?;
         Ok(l)

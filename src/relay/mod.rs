@@ -46,6 +46,7 @@ pub use duration::parse_duration;
 pub use engine::MAX_ATTEMPTS_PER_CALL;
 use engine::{Mode, saturating_add};
 pub use health::{BreakerPolicy, BreakerState, RetryBudget, TargetHealth};
+pub use limits::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 pub use plan::{
     DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
 };

@@ -601,6 +601,11 @@ impl Budgets {
         Ok(charge)
     }
 
+    /// The budgets' clock now (UTC): what [`status`](Self::status)'s `resets_at` count from.
+    pub fn now(&self) -> SystemTime {
+        system_time(self.clock.now())
+    }
+
     /// Every budget's current window, in the order they were given.
     pub fn status(&self) -> Vec<BudgetStatus> {
         let now = self.clock.now();

@@ -5,8 +5,9 @@
 //! [`RateLimit`] is the configuration. The relay keeps one crate-internal `Limiter` per
 //! limited target, asks it before each attempt, and tells it what the vendor answered. The
 //! per-minute limits are GCRA token buckets from [`governor`], on tokio's clock, so tests
-//! with a paused clock drive them. A bucket holds a minute's allowance and refills
-//! continuously, so a full minute's requests may come in one burst.
+//! with a paused clock drive them. The requests bucket holds [`RateLimit::burst`] cells (1
+//! unless set: see there for why, and for the most requests any 60 s window can see); the
+//! tokens bucket holds a minute's tokens. Both refill continuously.
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::ops::Add;
@@ -34,20 +35,28 @@ use crate::error::{Error, ErrorKind};
 ///
 /// let limit = RateLimit::new()
 ///     .requests_per_minute(500)
+///     .burst(8)
 ///     .tokens_per_minute(200_000)
 ///     .max_concurrent(16)
 ///     .wait_up_to(Duration::from_secs(2));
 /// assert!(limit.validate().is_ok());
+/// assert_eq!(limit.request_burst(), Some(8));
 /// assert_eq!(limit.when_limited(), WhenLimited::Wait(Duration::from_secs(2)));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RateLimit {
     rpm: Option<u32>,
+    /// The requests bucket's size, when set ([`DEFAULT_BURST`] otherwise).
+    burst: Option<u32>,
     tpm: Option<u32>,
     concurrency: Option<u32>,
     when_limited: WhenLimited,
 }
+
+/// The requests bucket's size when [`RateLimit::burst`] is not set: 1 cell, so that no 60 s
+/// window, the first included, sees more requests than the per-minute limit.
+pub const DEFAULT_BURST: u32 = 1;
 
 /// What the relay does with a request its target's [`RateLimit`] does not admit now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,15 +81,44 @@ impl RateLimit {
     pub fn new() -> Self {
         RateLimit {
             rpm: None,
+            burst: None,
             tpm: None,
             concurrency: None,
             when_limited: WhenLimited::FailOver,
         }
     }
 
-    /// At most `n` requests per minute (a bucket of `n` that refills continuously).
+    /// At most `n` requests per minute, on average: a bucket of [`burst`](Self::burst)
+    /// cells (default [`DEFAULT_BURST`], 1) that starts full and gains one every `60/n` s.
     pub fn requests_per_minute(mut self, n: u32) -> Self {
         self.rpm = Some(n);
+        self
+    }
+
+    /// How many requests may go at once after a quiet spell: the requests bucket holds `n`
+    /// cells (from 1 to [`requests_per_minute`](Self::requests_per_minute)). Default:
+    /// [`DEFAULT_BURST`], 1.
+    ///
+    /// The bucket starts full and gains a cell every `60/rpm` s, so any 60 s window, the
+    /// first after a cold start included, sees at most `rpm + burst - 1` requests (the
+    /// bucket's `burst` cells at its start, then one per interval: the `rpm`th interval
+    /// ends just as the window does). The default of 1 keeps every window within the limit,
+    /// as vendors enforce it:
+    ///
+    /// - OpenAI documents that a per-minute limit may be enforced over shorter periods (60
+    ///   requests a minute as one a second), and a vendor that counts fixed or sliding
+    ///   minutes refuses any minute over the limit: a bucket of `n` cells answers both with
+    ///   429s (up to `2n - 1` requests in the first minute).
+    /// - Anthropic refills its bucket continuously: a steady one-per-interval pace is never
+    ///   refused, whatever that bucket's size.
+    ///
+    /// With burst 1 a second request within `60/rpm` s of the last waits or fails over
+    /// ([`WhenLimited`]). Raise it where the vendor allows bursts, e.g. `rpm / 60` (a
+    /// second's worth, as OpenAI quantises), accepting up to `burst - 1` requests over the
+    /// limit in a 60 s window. The tokens-per-minute bucket always holds a minute's tokens
+    /// (up to about twice the tokens a minute in the first 60 s).
+    pub fn burst(mut self, n: u32) -> Self {
+        self.burst = Some(n);
         self
     }
 
@@ -120,6 +158,12 @@ impl RateLimit {
         self.rpm
     }
 
+    /// The requests bucket's size: the [`burst`](Self::burst) set, else [`DEFAULT_BURST`];
+    /// `None` without a requests-per-minute limit.
+    pub fn request_burst(&self) -> Option<u32> {
+        self.rpm.map(|_| self.burst.unwrap_or(DEFAULT_BURST))
+    }
+
     /// The tokens-per-minute limit, if set.
     pub fn tpm(&self) -> Option<u32> {
         self.tpm
@@ -130,8 +174,9 @@ impl RateLimit {
         self.concurrency
     }
 
-    /// Checks the limit: a [`Config`](ErrorKind::Config) error when a limit is zero, when
-    /// the wait is zero, or when no limit is set at all.
+    /// Checks the limit: a [`Config`](ErrorKind::Config) error when a limit or the burst is
+    /// zero, when a burst is set without a requests-per-minute limit or above it, when the
+    /// wait is zero, or when no limit is set at all.
     pub fn validate(&self) -> Result<(), Error> {
         let zero = |what: &str| {
             Error::new(
@@ -147,6 +192,12 @@ impl RateLimit {
         }
         if self.concurrency == Some(0) {
             return Err(zero("max_concurrent"));
+        }
+        if let Some(problem) = self.burst_problem() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("rate limit: {problem}"),
+            ));
         }
         if self.when_limited == WhenLimited::Wait(Duration::ZERO) {
             return Err(Error::new(
@@ -164,17 +215,80 @@ impl RateLimit {
     }
 }
 
-/// A limiter's state, as the relay reports it.
+impl RateLimit {
+    /// What is wrong with the burst set, if anything: 0, no requests-per-minute limit, or
+    /// more than it.
+    pub(crate) fn burst_problem(&self) -> Option<String> {
+        let burst = self.burst?;
+        match self.rpm {
+            _ if burst == 0 => Some("burst is 0; it must be at least 1".to_owned()),
+            None => {
+                Some("burst is the requests bucket's size; set requests_per_minute too".to_owned())
+            }
+            Some(rpm) if burst > rpm => Some(format!(
+                "burst {burst} is more than requests_per_minute {rpm}; it must be from 1 to {rpm}"
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A limiter's state, as the relay reports it. Serialized with its durations as whole
+/// milliseconds, rounded up (`held_for_ms`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct LimiterStatus {
+    /// The requests-per-minute bucket; `None` without that limit.
+    pub requests: Option<BucketStatus>,
+    /// The tokens-per-minute bucket; `None` without that limit.
+    pub tokens: Option<BucketStatus>,
+    /// The limit on requests in flight; `None` without one.
+    pub max_concurrent: Option<u32>,
     /// Requests admitted and not finished.
     pub in_flight: u32,
     /// How much longer no request is sent because the vendor said to wait (its headers or a
     /// 429's `Retry-After`); `None` when not held.
+    #[serde(rename = "held_for_ms", serialize_with = "millis_some")]
     pub held_for: Option<Duration>,
     /// What the vendor's rate-limit headers said last.
     pub last_vendor_info: Option<RateLimitInfo>,
+}
+
+/// A per-minute bucket's state (requests or tokens). Serialized with `next_cell_in` as
+/// `next_cell_in_ms`, whole milliseconds rounded up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BucketStatus {
+    /// The limit: cells a minute.
+    pub per_minute: u32,
+    /// How many cells the bucket holds ([`RateLimit::burst`] for requests; a minute's
+    /// tokens).
+    pub burst: u32,
+    /// Cells left now: requests (or tokens) that would be admitted at once.
+    pub remaining: u32,
+    /// When the bucket gains its next cell (the next request fits, when none is left);
+    /// `None` when full.
+    #[serde(rename = "next_cell_in_ms", serialize_with = "millis_some")]
+    pub next_cell_in: Option<Duration>,
+}
+
+/// `d` as whole milliseconds, rounded up.
+fn whole_ms(d: Duration) -> u64 {
+    let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
+    u64::try_from(ms).unwrap_or(u64::MAX)
+}
+
+/// Serializes a duration as whole milliseconds, rounded up.
+pub(crate) fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(whole_ms(*d))
+}
+
+/// Serializes an optional duration as whole milliseconds, rounded up (`null` for `None`).
+pub(crate) fn millis_some<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    d.map(whole_ms).serialize(s)
 }
 
 /// How soon a request refused for want of a concurrency slot should ask again. When a slot
@@ -321,13 +435,22 @@ struct Bucket {
     tat: SharedTat,
     /// Nanoseconds one cell takes to refill.
     cell: u64,
+    /// The limit: cells a minute.
+    per_minute: NonZeroU32,
     /// The bucket's size, in cells.
     burst: NonZeroU32,
 }
 
 impl Bucket {
-    fn per_minute(n: NonZeroU32, clock: TokioClock, hot: &Arc<Hot>, bucket: usize) -> Bucket {
-        let quota = Quota::per_minute(n);
+    /// A bucket of `burst` cells (at most `n`) that gains `n` a minute.
+    fn per_minute(
+        n: NonZeroU32,
+        burst: NonZeroU32,
+        clock: TokioClock,
+        hot: &Arc<Hot>,
+        bucket: usize,
+    ) -> Bucket {
+        let quota = Quota::per_minute(n).allow_burst(burst.min(n));
         let tat = SharedTat {
             hot: Arc::clone(hot),
             bucket,
@@ -343,7 +466,32 @@ impl Bucket {
             cell: u64::try_from(quota.replenish_interval().as_nanos())
                 .unwrap_or(u64::MAX)
                 .max(1),
+            per_minute: n,
             burst: quota.burst_size(),
+        }
+    }
+
+    /// The bucket at `now`. Governor admits a cell while the state is at most `burst - 1`
+    /// cells ahead of now, so `ceil(ahead / cell)` cells are in use (more, in debt).
+    fn status(&self, now: Tick) -> BucketStatus {
+        let ahead = self
+            .tat
+            .word()
+            .load(Ordering::Acquire)
+            .saturating_sub(now.0);
+        let burst = u64::from(self.burst.get());
+        let used = ahead.div_ceil(self.cell);
+        // The next cell that counts: the one that brings `remaining` from `burst - used` (or
+        // from 0, in debt) up by one.
+        let next = (ahead > 0).then(|| {
+            let keep = used.min(burst).saturating_sub(1);
+            Duration::from_nanos(ahead.saturating_sub(keep.saturating_mul(self.cell)))
+        });
+        BucketStatus {
+            per_minute: self.per_minute.get(),
+            burst: self.burst.get(),
+            remaining: u32::try_from(burst.saturating_sub(used)).unwrap_or(u32::MAX),
+            next_cell_in: next,
         }
     }
 
@@ -364,7 +512,7 @@ impl Bucket {
     /// it at most [`MAX_BOOKED_WINDOWS`] minutes ahead of `now`.
     fn charge(&self, n: u64, now: Tick) {
         let add = self.cell.saturating_mul(n);
-        let window = self.cell.saturating_mul(u64::from(self.burst.get()));
+        let window = self.cell.saturating_mul(u64::from(self.per_minute.get()));
         let ceiling = now
             .0
             .saturating_add(window.saturating_mul(MAX_BOOKED_WINDOWS));
@@ -421,12 +569,17 @@ impl Limiter {
     pub fn new(limit: &RateLimit) -> Self {
         let clock = TokioClock::new(Instant::now());
         let hot = Arc::new(Hot::default());
-        let bucket = |n: Option<u32>, which| {
-            NonZeroU32::new(n?).map(|n| Bucket::per_minute(n, clock.clone(), &hot, which))
+        let bucket = |n: Option<u32>, burst: Option<u32>, which| {
+            let n = NonZeroU32::new(n?)?;
+            let burst = burst.and_then(NonZeroU32::new).unwrap_or(n);
+            Some(Bucket::per_minute(n, burst, clock.clone(), &hot, which))
         };
         // Without a concurrency limit the counter still counts requests in flight.
         let max_in_flight = limit.concurrency.filter(|n| *n > 0).unwrap_or(u32::MAX);
-        let (rpm, tpm) = (bucket(limit.rpm, RPM), bucket(limit.tpm, TPM));
+        let (rpm, tpm) = (
+            bucket(limit.rpm, limit.request_burst(), RPM),
+            bucket(limit.tpm, None, TPM),
+        );
         Limiter {
             limit: limit.clone(),
             clock,
@@ -572,7 +725,11 @@ impl Limiter {
             .instant(Tick(held))
             .checked_duration_since(now)
             .filter(|d| held > 0 && !d.is_zero());
+        let tick = self.clock.tick(now);
         LimiterStatus {
+            requests: self.rpm.as_ref().map(|b| b.status(tick)),
+            tokens: self.tpm.as_ref().map(|b| b.status(tick)),
+            max_concurrent: (self.max_in_flight < u32::MAX).then_some(self.max_in_flight),
             in_flight,
             held_for,
             last_vendor_info: *self.last_info.lock().unwrap_or_else(|e| e.into_inner()),
@@ -581,261 +738,5 @@ impl Limiter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIN: Duration = Duration::from_secs(60);
-
-    fn limiter(limit: RateLimit) -> Limiter {
-        assert!(limit.validate().is_ok(), "{limit:?}");
-        Limiter::new(&limit)
-    }
-
-    fn admitted(l: &Limiter, tokens: u32) -> LimitPermit<'_> {
-        match l.try_acquire(tokens, Instant::now()) {
-            Ok(p) => p,
-            Err(at) => panic!("refused until {:?} from now", at - Instant::now()),
-        }
-    }
-
-    /// How long from now the limiter says to wait.
-    fn refused(l: &Limiter, tokens: u32) -> Duration {
-        let now = Instant::now();
-        match l.try_acquire(tokens, now) {
-            Ok(_) => panic!("admitted"),
-            Err(at) => at.saturating_duration_since(now),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn rpm_admits_n_then_refuses_until_a_cell_refills() {
-        let l = limiter(RateLimit::new().requests_per_minute(3));
-        for _ in 0..3 {
-            drop(admitted(&l, 0));
-        }
-        // One cell refills every 20 s.
-        assert_eq!(refused(&l, 0), Duration::from_secs(20));
-        tokio::time::advance(Duration::from_secs(19)).await;
-        assert_eq!(refused(&l, 0), Duration::from_secs(1));
-        tokio::time::advance(Duration::from_secs(1)).await;
-        drop(admitted(&l, 0));
-        assert_eq!(refused(&l, 0), Duration::from_secs(20));
-        // A whole minute refills the whole bucket.
-        tokio::time::advance(MIN).await;
-        for _ in 0..3 {
-            drop(admitted(&l, 0));
-        }
-        assert!(l.try_acquire(0, Instant::now()).is_err());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn tpm_admits_on_estimates_and_charges_the_excess() {
-        let l = limiter(RateLimit::new().tokens_per_minute(6000));
-        let p = admitted(&l, 4000);
-        drop(p);
-        // 2000 left: 3000 more needs 1000 to refill, at 100 per second.
-        assert_eq!(refused(&l, 3000), Duration::from_secs(10));
-        drop(admitted(&l, 2000));
-        // The first request used 5000, not 4000: the excess goes into debt.
-        l.reconcile(4000, 5000, Instant::now());
-        assert_eq!(refused(&l, 1), Duration::from_millis(10_010));
-        // Using less than estimated gives nothing back.
-        l.reconcile(2000, 10, Instant::now());
-        assert_eq!(refused(&l, 1), Duration::from_millis(10_010));
-        tokio::time::advance(Duration::from_millis(10_010)).await;
-        drop(admitted(&l, 1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn debt_is_bounded() {
-        let l = limiter(RateLimit::new().tokens_per_minute(600));
-        drop(admitted(&l, 600));
-        l.reconcile(600, 1_000_000, Instant::now());
-        // At most two minutes booked ahead, so a token is free again a minute and a cell on.
-        assert_eq!(refused(&l, 1), MIN + Duration::from_millis(100));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_request_larger_than_the_bucket_waits_for_a_full_bucket() {
-        let l = limiter(RateLimit::new().tokens_per_minute(1000));
-        drop(admitted(&l, 10));
-        // Not refused for ever: admitted once the bucket is full again.
-        assert_eq!(refused(&l, 5000), Duration::from_millis(600));
-        tokio::time::advance(Duration::from_millis(600)).await;
-        drop(admitted(&l, 5000));
-        // Charged in full: 4000 of debt on an empty bucket, capped at two minutes booked.
-        assert_eq!(refused(&l, 1), MIN + Duration::from_millis(60));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_refusal_takes_nothing_from_the_other_limits() {
-        let l = limiter(
-            RateLimit::new()
-                .requests_per_minute(2)
-                .tokens_per_minute(100),
-        );
-        drop(admitted(&l, 100));
-        // TPM refuses: the request cell taken for it is given back.
-        for _ in 0..5 {
-            assert!(l.try_acquire(100, Instant::now()).is_err());
-        }
-        drop(admitted(&l, 0));
-        assert_eq!(refused(&l, 0), Duration::from_secs(30));
-        // Concurrency refuses: no request or token cell is taken.
-        let l = limiter(
-            RateLimit::new()
-                .requests_per_minute(2)
-                .tokens_per_minute(100)
-                .max_concurrent(1),
-        );
-        let held = admitted(&l, 50);
-        for _ in 0..5 {
-            assert_eq!(refused(&l, 50), CONCURRENCY_POLL);
-        }
-        drop(held);
-        drop(admitted(&l, 50));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn concurrency_slots_come_back_when_permits_drop() {
-        let l = limiter(RateLimit::new().max_concurrent(2));
-        let a = admitted(&l, 0);
-        let b = admitted(&l, 0);
-        assert_eq!(l.status(Instant::now()).in_flight, 2);
-        assert_eq!(refused(&l, 0), CONCURRENCY_POLL);
-        drop(a);
-        assert_eq!(l.status(Instant::now()).in_flight, 1);
-        let c = admitted(&l, 0);
-        drop((b, c));
-        assert_eq!(l.status(Instant::now()).in_flight, 0);
-        // Without a concurrency limit, requests in flight are still counted.
-        let l = limiter(RateLimit::new().requests_per_minute(10));
-        let p = admitted(&l, 0);
-        assert_eq!(l.status(Instant::now()).in_flight, 1);
-        drop(p);
-        assert_eq!(l.status(Instant::now()).in_flight, 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn vendor_headers_hold_the_limiter() {
-        let l = limiter(RateLimit::new().requests_per_minute(100));
-        let info = RateLimitInfo {
-            limit_requests: Some(50),
-            remaining_requests: Some(0),
-            reset_requests: Some(Duration::from_secs(7)),
-            ..RateLimitInfo::default()
-        };
-        l.observe(&info, Instant::now());
-        assert_eq!(refused(&l, 0), Duration::from_secs(7));
-        let status = l.status(Instant::now());
-        assert_eq!(status.held_for, Some(Duration::from_secs(7)));
-        assert_eq!(status.last_vendor_info, Some(info));
-        tokio::time::advance(Duration::from_secs(7)).await;
-        assert_eq!(l.status(Instant::now()).held_for, None);
-        drop(admitted(&l, 0));
-        // Requests left: no hold, whatever the reset.
-        l.observe(
-            &RateLimitInfo {
-                remaining_requests: Some(1),
-                reset_requests: Some(MIN),
-                ..RateLimitInfo::default()
-            },
-            Instant::now(),
-        );
-        drop(admitted(&l, 0));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn few_tokens_left_hold_until_the_tokens_reset() {
-        let l = limiter(RateLimit::new().max_concurrent(4));
-        let tokens = |left: u64, limit: u64| RateLimitInfo {
-            limit_tokens: Some(limit),
-            remaining_tokens: Some(left),
-            reset_tokens: Some(Duration::from_secs(3)),
-            ..RateLimitInfo::default()
-        };
-        // Nothing known of a typical request yet: only none left holds.
-        l.observe(&tokens(10, 1000), Instant::now());
-        drop(admitted(&l, 0));
-        l.reconcile(0, 500, Instant::now());
-        l.observe(&tokens(600, 1000), Instant::now());
-        drop(admitted(&l, 0));
-        l.observe(&tokens(400, 1000), Instant::now());
-        assert_eq!(refused(&l, 0), Duration::from_secs(3));
-        tokio::time::advance(Duration::from_secs(3)).await;
-        // A full allowance smaller than a typical request does not hold.
-        l.observe(&tokens(300, 300), Instant::now());
-        drop(admitted(&l, 0));
-        l.observe(&tokens(0, 300), Instant::now());
-        assert_eq!(refused(&l, 0), Duration::from_secs(3));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_holds_and_holds_only_extend() {
-        let l = limiter(RateLimit::new().requests_per_minute(100));
-        let now = Instant::now();
-        l.hold(now + Duration::from_secs(5));
-        l.hold(now + Duration::from_secs(2));
-        assert_eq!(refused(&l, 0), Duration::from_secs(5));
-        // A hold in the past does nothing.
-        tokio::time::advance(Duration::from_secs(5)).await;
-        l.hold(now);
-        drop(admitted(&l, 0));
-        assert_eq!(
-            l.status(Instant::now()),
-            LimiterStatus {
-                in_flight: 0,
-                held_for: None,
-                last_vendor_info: None
-            }
-        );
-    }
-
-    #[test]
-    fn builder_getters_and_validation() {
-        let l = RateLimit::new();
-        assert_eq!(l, RateLimit::default());
-        assert_eq!(l.when_limited(), WhenLimited::FailOver);
-        assert_eq!((l.rpm(), l.tpm(), l.concurrency()), (None, None, None));
-        assert_eq!(l.validate().map_err(|e| e.kind()), Err(ErrorKind::Config));
-        let l = RateLimit::new()
-            .requests_per_minute(1)
-            .tokens_per_minute(2)
-            .max_concurrent(3)
-            .wait_up_to(Duration::from_secs(4));
-        assert_eq!(
-            (l.rpm(), l.tpm(), l.concurrency()),
-            (Some(1), Some(2), Some(3))
-        );
-        assert_eq!(l.when_limited(), WhenLimited::Wait(Duration::from_secs(4)));
-        assert_eq!(l.clone().fail_over().when_limited(), WhenLimited::FailOver);
-        assert!(l.validate().is_ok());
-        for bad in [
-            RateLimit::new().requests_per_minute(0),
-            RateLimit::new().tokens_per_minute(0).max_concurrent(1),
-            RateLimit::new().max_concurrent(0),
-            RateLimit::new()
-                .requests_per_minute(1)
-                .wait_up_to(Duration::ZERO),
-        ] {
-            let e = bad.validate().err();
-            assert_eq!(
-                e.as_ref().map(Error::kind),
-                Some(ErrorKind::Config),
-                "{bad:?}"
-            );
-        }
-        // A zero limit that slipped past validation limits nothing.
-        let zero = RateLimit::new().requests_per_minute(0).max_concurrent(0);
-        let l = Limiter::new(&zero);
-        assert_eq!(l.limit(), &zero);
-        assert!(l.try_acquire(5, Instant::now()).is_ok());
-    }
-
-    #[test]
-    fn shared_across_threads() {
-        fn is_send_sync<T: Send + Sync>() {}
-        is_send_sync::<Limiter>();
-        is_send_sync::<LimitPermit>();
-    }
-}
+#[path = "limiter_tests.rs"]
+mod tests;
