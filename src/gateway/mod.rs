@@ -49,6 +49,7 @@ pub use options::GatewayOptions;
 pub use serve::serve;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -116,7 +117,9 @@ fn error_body(status: StatusCode, message: &str, kind: &str, code: Option<&str>)
     (status, axum::Json(body)).into_response()
 }
 
-/// The status, OpenAI error type and code for a relay error.
+/// The status, OpenAI error type and code for a relay error. The relay's own refusals have
+/// codes of their own (`relay_rate_limited`, `keys_exhausted`, `breaker_open`,
+/// `budget_exceeded`), apart from a vendor's answer passed on (`rate_limit_exceeded`…).
 fn classify(e: &Error) -> (StatusCode, &'static str, Option<String>) {
     let upstream = |status| (status, "upstream_error", Some(e.kind().as_str().to_owned()));
     let kind = e.kind();
@@ -131,6 +134,8 @@ fn classify(e: &Error) -> (StatusCode, &'static str, Option<String>) {
             ErrorKind::RateLimited
         } else if all(ErrorKind::Timeout) {
             ErrorKind::Timeout
+        } else if all(ErrorKind::RequestTooLarge) {
+            ErrorKind::RequestTooLarge
         } else if failed.contains(&ErrorKind::Overloaded) {
             ErrorKind::Overloaded
         } else {
@@ -139,50 +144,67 @@ fn classify(e: &Error) -> (StatusCode, &'static str, Option<String>) {
     } else {
         kind
     };
+    let own = |status, kind: &'static str, code: &str| (status, kind, Some(code.to_owned()));
     match effective {
-        ErrorKind::NoRoute => (
+        ErrorKind::NoRoute => own(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
-            Some("model_not_found".to_owned()),
+            "model_not_found",
         ),
         ErrorKind::InvalidRequest | ErrorKind::ConstraintViolated => (
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             e.code().map(str::to_owned),
         ),
-        ErrorKind::ContextLengthExceeded => (
+        ErrorKind::ContextLengthExceeded => own(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
-            Some("context_length_exceeded".to_owned()),
+            "context_length_exceeded",
         ),
-        ErrorKind::ContentFiltered => (
+        ErrorKind::RequestTooLarge => own(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
-            Some("content_filter".to_owned()),
+            "request_too_large",
         ),
-        ErrorKind::RateLimited => (
+        ErrorKind::ContentFiltered => own(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "content_filter",
+        ),
+        ErrorKind::RateLimited => own(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
-            Some("rate_limit_exceeded".to_owned()),
+            "rate_limit_exceeded",
         ),
-        ErrorKind::QuotaExhausted => (
+        ErrorKind::LimitReached => own(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "relay_rate_limited",
+        ),
+        ErrorKind::KeysExhausted => own(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "keys_exhausted",
+        ),
+        ErrorKind::QuotaExhausted => own(
             StatusCode::TOO_MANY_REQUESTS,
             "insufficient_quota",
-            Some("insufficient_quota".to_owned()),
+            "insufficient_quota",
         ),
         // LiteLLM answers a spent budget with 429 too; the code says which limit it is.
-        ErrorKind::BudgetExceeded => (
+        ErrorKind::BudgetExceeded => own(
             StatusCode::TOO_MANY_REQUESTS,
             "budget_exceeded",
-            Some("budget_exceeded".to_owned()),
+            "budget_exceeded",
+        ),
+        ErrorKind::BreakerOpen => own(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_error",
+            "breaker_open",
         ),
         ErrorKind::Timeout => upstream(StatusCode::GATEWAY_TIMEOUT),
         ErrorKind::Overloaded => upstream(StatusCode::SERVICE_UNAVAILABLE),
-        ErrorKind::Config => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            Some("config".to_owned()),
-        ),
+        ErrorKind::Config => own(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "config"),
         _ => upstream(StatusCode::BAD_GATEWAY),
     }
 }
@@ -201,25 +223,42 @@ fn message_of(e: &Error) -> String {
     }
 }
 
-/// A relay error as an HTTP response (with `Retry-After` on 429 when known).
+/// When the client should come back: the relay's own word (a limit's next cell, a breaker's
+/// next probe, a key's return), a budget's reset, else the earliest a vendor gave.
+fn come_back_in(e: &Error) -> Option<Duration> {
+    let budget_reset = e.budget().map(|b| {
+        b.resets_at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+    });
+    e.retry_after().or(budget_reset).or_else(|| {
+        e.attempts()
+            .iter()
+            .filter_map(|a| a.error.as_ref()?.retry_after())
+            .min()
+    })
+}
+
+/// A relay error as an HTTP response. On 429 and 503, `Retry-After` in whole seconds
+/// (rounded up, at least 1) when the wait is known, and the precise wait in the body's
+/// `error.retry_after_ms`.
 fn relay_error(e: &Error) -> Response {
     let (status, kind, code) = classify(e);
-    let mut resp = error_body(status, &message_of(e), kind, code.as_deref());
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let budget_reset = e.budget().map(|b| {
-            b.resets_at
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default()
-        });
-        let wait = e.retry_after().or(budget_reset).or_else(|| {
-            e.attempts()
-                .iter()
-                .filter_map(|a| a.error.as_ref()?.retry_after())
-                .min()
-        });
-        if let Some(wait) = wait
-            && let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
-        {
+    let wait = matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    )
+    .then(|| come_back_in(e))
+    .flatten();
+    let mut error =
+        json!({ "message": message_of(e), "type": kind, "param": Value::Null, "code": code });
+    if let Some(wait) = wait {
+        error["retry_after_ms"] = json!(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+    }
+    let mut resp = (status, axum::Json(json!({ "error": error }))).into_response();
+    if let Some(wait) = wait {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
