@@ -94,10 +94,7 @@ impl MetricsObserver {
 
     /// `value`, or `(other)` once [`MAX_LABEL_VALUES`] others were reported.
     fn bounded(&self, value: &Arc<str>) -> SharedString {
-        let known = self
-            .seen
-            .read()
-            .map_or(false, |seen| seen.contains(&**value));
+        let known = self.seen.read().is_ok_and(|seen| seen.contains(&**value));
         if known {
             return SharedString::from(value.clone());
         }
@@ -112,7 +109,7 @@ impl MetricsObserver {
 
     /// `bounded` for a borrowed value.
     fn bounded_str(&self, value: &str) -> SharedString {
-        let known = self.seen.read().map_or(false, |seen| seen.contains(value));
+        let known = self.seen.read().is_ok_and(|seen| seen.contains(value));
         if known {
             return shared(value);
         }

@@ -207,11 +207,14 @@ struct Row {
     ring: [(u64, Option<Box<Acc>>); RING],
 }
 
+/// A refusal's (route, query type, reason).
+type RefusalKey = (Arc<str>, Option<Arc<str>>, &'static str);
+
 #[derive(Default)]
 struct Shard {
     rows: HashMap<Key, Row>,
     /// Calls the relay refused on its own, by (route, query type, reason).
-    refusals: HashMap<(Arc<str>, Option<Arc<str>>, &'static str), u64>,
+    refusals: HashMap<RefusalKey, u64>,
 }
 
 /// The relay's stats.
