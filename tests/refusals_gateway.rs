@@ -112,6 +112,17 @@ async fn the_relays_rate_limit_is_a_429_with_its_own_code() {
     );
     assert_eq!(stats["refused"][0]["reason"], "rate_limited", "{stats}");
     assert_eq!(stats["refused"][0]["calls"], 4 - served, "{stats}");
+    // /limits shows the limit while it works: spent, and when the next cell comes.
+    let limits: Value = reqwest::get(format!("{}/limits", gw.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let target = &limits["targets"][0];
+    assert_eq!(target["name"], "fp/ok", "{limits}");
+    assert_eq!(target["requests"]["per_minute"], 2, "{limits}");
+    assert_eq!(target["requests"]["remaining"], 0, "{limits}");
 }
 
 #[tokio::test]

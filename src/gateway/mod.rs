@@ -9,7 +9,9 @@
 //!   them) or `"fallbacks": [...]` (as LiteLLM does) add request-scoped fallbacks.
 //! - `GET /v1/models`: the routes, routers and targets a client may name.
 //! - `GET /health`: every target's breaker state, error rate and latency.
-//! - `GET /stats`: the stats snapshot ([`Relay::stats`]) as JSON.
+//! - `GET /stats`: the stats snapshot ([`Relay::stats`]) as JSON, refusals included.
+//! - `GET /limits`: each rate limit's headroom, each budget's spend and each pool key's state
+//!   ([`Relay::limits`]).
 //!
 //! A stream's response head waits for its commit point (the first content event), so a
 //! failure before the first token is a real HTTP error with the right status; after it, a
@@ -93,6 +95,7 @@ pub fn router(relay: Relay, options: GatewayOptions) -> Router {
         .route("/models", get(models))
         .route("/health", get(health))
         .route("/stats", get(stats))
+        .route("/limits", get(limits))
         .with_state(state)
 }
 
@@ -470,4 +473,13 @@ async fn stats(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
         return unauthorized();
     }
     axum::Json(gw.relay.stats()).into_response()
+}
+
+/// `GET /limits`: every rate limit's headroom, every budget's spend and every pool key's
+/// state, while they work ([`Relay::limits`]).
+async fn limits(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if !authorized(&gw.options, &headers) {
+        return unauthorized();
+    }
+    axum::Json(gw.relay.limits()).into_response()
 }
