@@ -707,8 +707,10 @@ mod tests {
     fn policies_are_checked() {
         assert!(BreakerPolicy::default().validate().is_ok());
         assert!(BreakerPolicy::disabled().validate().is_ok());
-        let mut p = BreakerPolicy::default();
-        p.consecutive_failures = 0;
+        let p = BreakerPolicy {
+            consecutive_failures: 0,
+            ..BreakerPolicy::default()
+        };
         assert!(p.validate().is_err());
         for rate in [f64::NAN, -0.1, 1.5, f64::INFINITY] {
             let e = BreakerPolicy::default().error_rate(rate, 10).validate();

@@ -86,7 +86,7 @@ impl RetryPolicy {
         self
     }
 
-    /// Checks the policy: 1 to [`MAX_ATTEMPTS`] (10) attempts, `base_delay` no longer than
+    /// Checks the policy: 1 to 10 attempts, `base_delay` no longer than
     /// `max_delay`, `max_delay` and `max_retry_after` from 1 ms to 24 h, `base_delay` and
     /// `silent_drop_after` at most 24 h. [`RelayBuilder::build`](crate::RelayBuilder::build)
     /// calls it for every retry policy it is given; the message starts with the field at
@@ -351,8 +351,10 @@ mod tests {
         let e = RetryPolicy::default().max_attempts(u32::MAX).validate();
         assert!(e.is_err_and(|e| e.message().starts_with("max_attempts")));
         assert!(RetryPolicy::default().max_attempts(10).validate().is_ok());
-        let mut p = RetryPolicy::default();
-        p.base_delay = Duration::from_secs(5);
+        let p = RetryPolicy {
+            base_delay: Duration::from_secs(5),
+            ..RetryPolicy::default()
+        };
         assert!(p.validate().is_err(), "base over max");
         let e = RetryPolicy::default()
             .max_retry_after(Duration::MAX)
