@@ -99,24 +99,28 @@ impl RateLimit {
     /// cells (from 1 to [`requests_per_minute`](Self::requests_per_minute)). Default:
     /// [`DEFAULT_BURST`], 1.
     ///
-    /// The bucket starts full and gains a cell every `60/rpm` s, so any 60 s window, the
-    /// first after a cold start included, sees at most `rpm + burst - 1` requests (the
-    /// bucket's `burst` cells at its start, then one per interval: the `rpm`th interval
-    /// ends just as the window does). The default of 1 keeps every window within the limit,
-    /// as vendors enforce it:
+    /// The bucket starts full and gains a cell every `60/rpm` s, so any 60 s window
+    /// `[t, t + 60 s)`, the first after a cold start included, sees at most
+    /// `rpm + burst - 1` requests: the `burst` cells at its start, then one per interval,
+    /// the last of `rpm - 1` intervals ending inside the window. The default of 1 keeps
+    /// every window within the limit, as vendors enforce it:
     ///
     /// - OpenAI documents that a per-minute limit may be enforced over shorter periods (60
-    ///   requests a minute as one a second), and a vendor that counts fixed or sliding
-    ///   minutes refuses any minute over the limit: a bucket of `n` cells answers both with
-    ///   429s (up to `2n - 1` requests in the first minute).
+    ///   requests a minute as one a second); a vendor that counts fixed or sliding minutes
+    ///   refuses any minute over the limit. A bucket of a whole minute (`burst = rpm`, the
+    ///   relay's behaviour before this setting) sends up to `2 * rpm - 1` in the first
+    ///   minute and bursts that a quantised limit refuses.
     /// - Anthropic refills its bucket continuously: a steady one-per-interval pace is never
     ///   refused, whatever that bucket's size.
     ///
-    /// With burst 1 a second request within `60/rpm` s of the last waits or fails over
-    /// ([`WhenLimited`]). Raise it where the vendor allows bursts, e.g. `rpm / 60` (a
+    /// With burst 1 a request within `60/rpm` s of the last waits or fails over
+    /// ([`WhenLimited`]). Raise it where the vendor allows bursts (e.g. `rpm / 60`, a
     /// second's worth, as OpenAI quantises), accepting up to `burst - 1` requests over the
-    /// limit in a 60 s window. The tokens-per-minute bucket always holds a minute's tokens
-    /// (up to about twice the tokens a minute in the first 60 s).
+    /// limit in some 60 s window. The relay counts when it sends: requests that reach the
+    /// vendor closer together (network jitter), or several relays sharing one key, can
+    /// still exceed it, so set a limit a little under the vendor's and divide it between
+    /// replicas. The tokens-per-minute bucket always holds a minute's tokens (up to about
+    /// twice the limit in the first 60 s).
     pub fn burst(mut self, n: u32) -> Self {
         self.burst = Some(n);
         self
