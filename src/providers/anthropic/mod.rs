@@ -46,6 +46,8 @@
 
 mod stream;
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod tests;
 mod wire;
 
