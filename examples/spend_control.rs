@@ -191,7 +191,10 @@ async fn vendor_rate_limit(sim: &Simulator) -> Result<Relay, AnyError> {
     let relay = Relay::builder()
         .provider("sim", sim_provider(sim))
         .route("triage", Chain::of(MINI_THEN_DEEPSEEK))
-        .rate_limit("sim/gpt-4o-mini", RateLimit::new().requests_per_minute(5))
+        .rate_limit(
+            "sim/gpt-4o-mini",
+            RateLimit::new().requests_per_minute(5).burst(5),
+        )
         .observer(events.clone())
         .build()?;
     let (mut on_limited, mut not_sent) = (0, 0);

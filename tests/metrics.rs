@@ -652,7 +652,10 @@ fn spend_control_events_are_counted_with_labels_that_hold_no_key() {
                 "sim",
                 KeyPool::new().key("sk-first-key").key("sk-second-key"),
             )
-            .rate_limit("sim/primary", RateLimit::new().requests_per_minute(2))
+            .rate_limit(
+                "sim/primary",
+                RateLimit::new().requests_per_minute(2).burst(2),
+            )
             .budget(Budget::tokens("tiny", 1).for_route("other"))
             .route("r", primary_fallback())
             .route("other", Chain::of(["sim/fallback"]))

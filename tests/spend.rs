@@ -257,7 +257,7 @@ async fn a_limited_target_fails_over_before_the_vendor_says_429() {
     let relay = mini_then_4o(&sim)
         .rate_limit(
             "sim/gpt-4o-mini",
-            RateLimit::new().requests_per_minute(5).fail_over(),
+            RateLimit::new().requests_per_minute(5).burst(5).fail_over(),
         )
         .build()
         .unwrap();
@@ -304,7 +304,10 @@ async fn a_provider_wide_limit_counts_every_model_of_the_provider() {
             Chain::of(["sim/gpt-4o-mini", "other/deepseek-chat"]),
         )
         .route("4o", Chain::of(["sim/gpt-4o", "other/deepseek-chat"]))
-        .rate_limit("sim", RateLimit::new().requests_per_minute(5).fail_over())
+        .rate_limit(
+            "sim",
+            RateLimit::new().requests_per_minute(5).burst(5).fail_over(),
+        )
         .build()
         .unwrap();
     let mut served_by_sim = 0;
@@ -352,10 +355,16 @@ async fn a_refusing_limit_takes_nothing_from_the_others() {
     let builder = |provider_limit: bool| {
         let b = mini_then_4o(&sim).rate_limit(
             "sim/gpt-4o-mini",
-            RateLimit::new().requests_per_minute(10).fail_over(),
+            RateLimit::new()
+                .requests_per_minute(10)
+                .burst(10)
+                .fail_over(),
         );
         if provider_limit {
-            b.rate_limit("sim", RateLimit::new().requests_per_minute(2).fail_over())
+            b.rate_limit(
+                "sim",
+                RateLimit::new().requests_per_minute(2).burst(2).fail_over(),
+            )
         } else {
             b
         }
@@ -972,7 +981,7 @@ async fn a_target_its_breaker_skips_takes_nothing_from_its_rate_limit() {
                 .cooldown(Duration::from_secs(10)),
         )
         .breaker_for("down/m", polyrelay::BreakerPolicy::disabled())
-        .rate_limit("flaky/m", RateLimit::new().requests_per_minute(2))
+        .rate_limit("flaky/m", RateLimit::new().requests_per_minute(2).burst(2))
         .build()
         .unwrap();
     let req = ChatRequest::new("r").user("hi");
