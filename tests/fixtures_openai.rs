@@ -2414,11 +2414,13 @@ fn openai_error_429_legacy_code_null_is_rate_limited() {
 }
 
 #[test]
-fn openai_error_429_request_too_large_is_quota_exhausted() {
+fn openai_error_429_request_too_large_is_the_requests_fault() {
+    // One request above the key's per-minute tokens: no key is out of quota, the request is
+    // too large for this target (it fails over without parking the key).
     check_error(
         "openai/error_429_request_too_large_tokens.json",
         WantErr {
-            kind: ErrorKind::QuotaExhausted,
+            kind: ErrorKind::RequestTooLarge,
             status: 429,
             code: Some("rate_limit_exceeded"),
             message: Msg::Prefix(
