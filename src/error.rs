@@ -832,6 +832,9 @@ pub enum SkipReason {
     RateLimited {
         /// Whose limit refused: the target's, its provider's or the pool key's.
         scope: LimitScope,
+        /// Which of its buckets: requests, tokens, requests in flight, or a hold the
+        /// vendor's headers put on it.
+        by: LimitedBy,
     },
     /// Every key of its provider's pool is resting, parked or invalid.
     KeysExhausted,
@@ -871,6 +874,33 @@ impl LimitScope {
     }
 }
 
+/// Which part of a client-side limit refused an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LimitedBy {
+    /// Requests per minute (`RateLimit::requests_per_minute`).
+    Requests,
+    /// Tokens per minute (`RateLimit::tokens_per_minute`), by the request's estimate.
+    Tokens,
+    /// Requests in flight (`RateLimit::max_concurrent`).
+    Concurrency,
+    /// The vendor's own word: its rate-limit headers said none left, or a 429's
+    /// `Retry-After` holds the limit until then.
+    VendorHold,
+}
+
+impl LimitedBy {
+    /// A short lowercase name (`requests`, `tokens`, `concurrency`, `vendor_hold`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitedBy::Requests => "requests",
+            LimitedBy::Tokens => "tokens",
+            LimitedBy::Concurrency => "concurrency",
+            LimitedBy::VendorHold => "vendor_hold",
+        }
+    }
+}
+
 /// A target of the plan the relay passed over without sending to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -899,11 +929,12 @@ impl Skip {
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.reason {
-            SkipReason::RateLimited { scope } => write!(
+            SkipReason::RateLimited { scope, by } => write!(
                 f,
-                "{} skipped: the {} rate limit",
+                "{} skipped: the {} rate limit ({})",
                 self.target,
-                scope.as_str()
+                scope.as_str(),
+                by.as_str()
             )?,
             SkipReason::BreakerOpen => write!(f, "{} skipped: breaker open", self.target)?,
             SkipReason::KeysExhausted => write!(f, "{} skipped: every pool key out", self.target)?,

@@ -31,7 +31,7 @@ pub mod types;
 
 pub use accounting::{CallRecord, Observer, StatsRow, StatsSnapshot};
 pub use catalog::{Capabilities, Catalog, ModelInfo, PriceTier};
-pub use error::{Error, ErrorKind, Fault, Limit, LimitScope, Skip, SkipReason};
+pub use error::{Error, ErrorKind, Fault, Limit, LimitScope, LimitedBy, Skip, SkipReason};
 pub use provider::{CallContext, Provider};
 pub use relay::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 pub use relay::{

@@ -13,8 +13,8 @@ use polyrelay::spend::budget::{Budget, BudgetPeriod};
 use polyrelay::spend::keys::{KeyPool, KeyState};
 use polyrelay::spend::limiter::RateLimit;
 use polyrelay::{
-    BreakerPolicy, Chain, ChatRequest, ErrorKind, Fault, Limit, LimitScope, Relay, RetryPolicy,
-    SkipReason, Target,
+    BreakerPolicy, Chain, ChatRequest, ErrorKind, Fault, Limit, LimitScope, LimitedBy, Relay,
+    RetryPolicy, SkipReason, Target,
 };
 use support::*;
 
@@ -323,7 +323,8 @@ async fn the_relays_own_rate_limit_refuses_with_limit_reached_and_when_to_come_b
         assert_eq!(
             err.skipped()[0].reason,
             SkipReason::RateLimited {
-                scope: LimitScope::Target
+                scope: LimitScope::Target,
+                by: LimitedBy::Requests,
             }
         );
         assert!(err.is_retryable());

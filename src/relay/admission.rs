@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::engine::{Answer, Permits, saturating_add};
 use super::plan::ResolvedTarget;
 use crate::accounting::{Accounting, KeyEvent};
-use crate::error::{Error, ErrorKind, Fault, LimitScope, Skip, SkipReason};
+use crate::error::{Error, ErrorKind, Fault, LimitScope, LimitedBy, Skip, SkipReason};
 use crate::spend::limiter::{Limiter, WhenLimited};
 use crate::telemetry::ERROR_TYPE;
 
@@ -33,23 +33,24 @@ pub(super) fn admit<'a>(
     tokens: u32,
     now: Instant,
 ) -> Result<(Option<usize>, Permits<'a>), (Instant, SkipReason)> {
-    let limited = |scope| SkipReason::RateLimited { scope };
+    let limited = |scope, by| SkipReason::RateLimited { scope, by };
     let mut key = None;
     let mut key_permit = None;
     if let Some(ring) = &target.keys {
         let mut exclude = spent_for(spent, index);
         target.state.key_rests.resting(now, &mut exclude);
-        let mut earliest: Option<Instant> = None;
+        // The earliest a key's own limit admits again, and which of its buckets said so.
+        let mut earliest: Option<(Instant, LimitedBy)> = None;
         loop {
             let Some(i) = ring.pick(now, &exclude) else {
                 // No usable key: when the first one is back (a pool with every key invalid
                 // never is). Keys at their rate limit: the key's limit held it back.
                 let reason = match earliest {
-                    Some(_) => limited(LimitScope::Key),
+                    Some((_, by)) => limited(LimitScope::Key, by),
                     None => SkipReason::KeysExhausted,
                 };
                 let back = [
-                    earliest,
+                    earliest.map(|(at, _)| at),
                     ring.next_ready(now),
                     target.state.key_rests.next_return(now),
                 ]
@@ -59,8 +60,10 @@ pub(super) fn admit<'a>(
                 return Err((back.unwrap_or_else(|| saturating_add(now, NEVER)), reason));
             };
             match ring.limiter(i).map(|l| l.try_acquire(tokens, now)) {
-                Some(Err(at)) => {
-                    earliest = Some(earliest.map_or(at, |e| e.min(at)));
+                Some(Err(refused)) => {
+                    earliest = Some(
+                        earliest.map_or(refused, |e| if e.0 <= refused.0 { e } else { refused }),
+                    );
                     exclude.push(i);
                 }
                 Some(Ok(p)) => {
@@ -87,9 +90,9 @@ pub(super) fn admit<'a>(
     };
     let target_limiter = target.state.limiter.as_ref();
     let target_permit = match target_limiter.map(|l| l.try_acquire(tokens, now)) {
-        Some(Err(at)) => {
+        Some(Err((at, by))) => {
             give_back(&[key_limiter]);
-            return Err((at, limited(LimitScope::Target)));
+            return Err((at, limited(LimitScope::Target, by)));
         }
         admitted => admitted.and_then(Result::ok),
     };
@@ -97,9 +100,9 @@ pub(super) fn admit<'a>(
         None => None,
         Some(l) => match l.try_acquire(tokens, now) {
             Ok(p) => Some(p),
-            Err(at) => {
+            Err((at, by)) => {
                 give_back(&[key_limiter, target_limiter]);
-                return Err((at, limited(LimitScope::Provider)));
+                return Err((at, limited(LimitScope::Provider, by)));
             }
         },
     };

@@ -24,7 +24,15 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::RateLimitInfo;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, LimitedBy};
+
+/// `now + d`, saturating a century ahead instead of overflowing (a vendor's reset time or a
+/// configured wait may be anything).
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
 
 /// A client-side rate limit: any of requests per minute, tokens per minute and requests in
 /// flight, and what the relay does when a request would exceed it ([`WhenLimited`]).
@@ -369,7 +377,7 @@ impl TokioClock {
     }
 
     fn instant(&self, tick: Tick) -> Instant {
-        self.base + Duration::from_nanos(tick.0)
+        later(self.base, Duration::from_nanos(tick.0))
     }
 }
 
@@ -608,12 +616,16 @@ impl Limiter {
     /// charged in full, into debt), rather than refused for ever. The time returned for a
     /// full concurrency limit is only a poll interval ([`CONCURRENCY_POLL`]) away, since when
     /// a slot frees is not known; for the other limits it is when they would admit this
-    /// request, unless other requests come first. `now` should be tokio's current time: the
-    /// token buckets read the same clock.
-    pub fn try_acquire(&self, tokens: u32, now: Instant) -> Result<LimitPermit<'_>, Instant> {
+    /// request, unless other requests come first; with it, which bucket refused. `now` should
+    /// be tokio's current time: the token buckets read the same clock.
+    pub fn try_acquire(
+        &self,
+        tokens: u32,
+        now: Instant,
+    ) -> Result<LimitPermit<'_>, (Instant, LimitedBy)> {
         let held = self.hot.held_until.load(Ordering::Acquire);
         if held > self.clock.set(now).0 {
-            return Err(self.clock.instant(Tick(held)));
+            return Err((self.clock.instant(Tick(held)), LimitedBy::VendorHold));
         }
         // First the slot: giving it back (dropping it) is exact.
         let max = self.max_in_flight;
@@ -622,14 +634,15 @@ impl Limiter {
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
                 (n < max).then_some(n + 1)
             })
-            .map_err(|_| now + CONCURRENCY_POLL)?;
+            .map_err(|_| (later(now, CONCURRENCY_POLL), LimitedBy::Concurrency))?;
         let slot = LimitPermit {
             in_flight: &self.hot.in_flight,
         };
         if let Some(rpm) = &self.rpm
             && let Err(not_until) = rpm.gcra.check()
         {
-            return Err(self.clock.instant(not_until.earliest_possible()));
+            let at = self.clock.instant(not_until.earliest_possible());
+            return Err((at, LimitedBy::Requests));
         }
         if let Some(tpm) = &self.tpm
             && let Some(n) = NonZeroU32::new(tokens)
@@ -640,13 +653,13 @@ impl Limiter {
                 Ok(Ok(())) => None,
                 Ok(Err(not_until)) => Some(self.clock.instant(not_until.earliest_possible())),
                 // Cannot happen (`fits` is at most the bucket); a minute refills any bucket.
-                Err(_) => Some(now + Duration::from_secs(60)),
+                Err(_) => Some(later(now, Duration::from_secs(60))),
             };
             if let Some(retry_at) = refused {
                 if let Some(rpm) = &self.rpm {
                     rpm.give_back(1);
                 }
-                return Err(retry_at);
+                return Err((retry_at, LimitedBy::Tokens));
             }
             if n > fits {
                 tpm.charge(u64::from(n.get() - fits.get()), self.clock.tick(now));
@@ -675,13 +688,13 @@ impl Limiter {
         if info.remaining_requests == Some(0)
             && let Some(reset) = info.reset_requests
         {
-            self.hold(now + reset);
+            self.hold(later(now, reset));
         }
         if let (Some(left), Some(reset)) = (info.remaining_tokens, info.reset_tokens) {
             let typical = self.hot.typical_tokens.load(Ordering::Relaxed);
             let full = info.limit_tokens == Some(left);
             if left == 0 || (left < typical && !full) {
-                self.hold(now + reset);
+                self.hold(later(now, reset));
             }
         }
         *self.last_info.lock().unwrap_or_else(|e| e.into_inner()) = Some(*info);

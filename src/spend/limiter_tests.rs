@@ -12,7 +12,7 @@ fn limiter(limit: RateLimit) -> Limiter {
 fn admitted(l: &Limiter, tokens: u32) -> LimitPermit<'_> {
     match l.try_acquire(tokens, Instant::now()) {
         Ok(p) => p,
-        Err(at) => panic!("refused until {:?} from now", at - Instant::now()),
+        Err((at, _)) => panic!("refused until {:?} from now", at - Instant::now()),
     }
 }
 
@@ -21,7 +21,7 @@ fn refused(l: &Limiter, tokens: u32) -> Duration {
     let now = Instant::now();
     match l.try_acquire(tokens, now) {
         Ok(_) => panic!("admitted"),
-        Err(at) => at.saturating_duration_since(now),
+        Err((at, _)) => at.saturating_duration_since(now),
     }
 }
 
@@ -369,4 +369,24 @@ fn shared_across_threads() {
     fn is_send_sync<T: Send + Sync>() {}
     is_send_sync::<Limiter>();
     is_send_sync::<LimitPermit>();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_says_which_bucket_refused() {
+    let by = |l: &Limiter, tokens: u32| match l.try_acquire(tokens, Instant::now()) {
+        Ok(_) => panic!("admitted"),
+        Err((_, by)) => by,
+    };
+    let rpm = limiter(RateLimit::new().requests_per_minute(1));
+    drop(admitted(&rpm, 0));
+    assert_eq!(by(&rpm, 0), LimitedBy::Requests);
+    let tpm = limiter(RateLimit::new().tokens_per_minute(100));
+    drop(admitted(&tpm, 100));
+    assert_eq!(by(&tpm, 50), LimitedBy::Tokens);
+    let conc = limiter(RateLimit::new().max_concurrent(1));
+    let _held = admitted(&conc, 0);
+    assert_eq!(by(&conc, 0), LimitedBy::Concurrency);
+    let held = limiter(RateLimit::new().requests_per_minute(100));
+    held.hold(Instant::now() + Duration::from_secs(5));
+    assert_eq!(by(&held, 0), LimitedBy::VendorHold);
 }
