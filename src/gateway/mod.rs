@@ -234,12 +234,19 @@ fn come_back_in(e: &Error) -> Option<Duration> {
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default()
     });
-    e.retry_after().or(budget_reset).or_else(|| {
+    let vendors = || {
         e.attempts()
             .iter()
             .filter_map(|a| a.error.as_ref()?.retry_after())
             .min()
-    })
+    };
+    // Every breaker open with its probe in flight: the probe's outcome is due within its
+    // attempt; a second is the shortest honest hint.
+    let probing = || (e.kind() == ErrorKind::BreakerOpen).then_some(Duration::from_secs(1));
+    e.retry_after()
+        .or(budget_reset)
+        .or_else(vendors)
+        .or_else(probing)
 }
 
 /// A relay error as an HTTP response. On 429 and 503, `Retry-After` in whole seconds
