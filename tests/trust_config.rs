@@ -613,3 +613,32 @@ fn router_rule_settings_are_checked() {
     assert_eq!(e.line(), Some(13), "{e}");
     assert!(e.message().contains("from 0 to 1"), "{e}");
 }
+
+#[test]
+fn an_endless_wait_or_park_from_a_file_is_refused() {
+    let e = file_error(&format!(
+        "{FILE}\n[rate_limits.\"sim/primary\"]\nrequests_per_minute = 5\n\
+         wait_up_to = \"18000000000000000000s\"\n"
+    ));
+    assert_at(
+        &e,
+        11,
+        "rate_limits.\"sim/primary\".wait_up_to",
+        "longer than the 24 h allowed",
+    );
+}
+
+#[test]
+fn the_gateways_bounds_are_read_from_the_file() {
+    let ok = RelayConfig::from_toml_str(&format!(
+        "{FILE}\n[gateway]\nmax_connections = 500\nmax_concurrent_requests = 64\n\
+         header_read_timeout = \"2s\"\nbody_read_timeout = \"5s\"\nallow_any_target = true\n"
+    ))
+    .unwrap();
+    let g = ok.gateway_settings();
+    assert_eq!(g.max_connections, Some(500));
+    assert_eq!(g.max_concurrent_requests, Some(64));
+    assert_eq!(g.header_read_timeout, Some(Duration::from_secs(2)));
+    assert_eq!(g.body_read_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(g.allow_any_target, Some(true));
+}

@@ -4,9 +4,9 @@
 //! The `[gateway]` table of the file sets `listen` (default `127.0.0.1:4000`),
 //! `client_keys_env` (names of environment variables holding the keys clients must send as
 //! `Authorization: Bearer …`; none: open, with a warning), `max_body_bytes`,
-//! `shutdown_grace` and `tcp_nodelay` (default `true`); the gateway's other bounds
-//! (connections, concurrent requests, header and body read timeouts, fallbacks, which
-//! model names are served) take [`GatewayOptions`]' defaults. SIGTERM or Ctrl-C stops
+//! `shutdown_grace`, `tcp_nodelay` (default `true`), `max_connections`,
+//! `max_concurrent_requests`, `header_read_timeout`, `body_read_timeout` and
+//! `allow_any_target`, each defaulting as in [`GatewayOptions`]. SIGTERM or Ctrl-C stops
 //! accepting and gives requests and streams in flight the grace period. SIGHUP reloads the
 //! file ([`Relay::reload_config_file`]): requests in flight finish, the next ones see the
 //! new routes; a file the relay refuses keeps the current table, and the log says why
@@ -80,6 +80,21 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(on) = settings.tcp_nodelay {
         options = options.tcp_nodelay(on);
+    }
+    if let Some(n) = settings.max_connections {
+        options = options.max_connections(n);
+    }
+    if let Some(n) = settings.max_concurrent_requests {
+        options = options.max_concurrent_requests(n);
+    }
+    if let Some(d) = settings.header_read_timeout {
+        options = options.header_read_timeout(d);
+    }
+    if let Some(d) = settings.body_read_timeout {
+        options = options.body_read_timeout(d);
+    }
+    if let Some(on) = settings.allow_any_target {
+        options = options.allow_any_target(on);
     }
     let (listen, origin) = match (listen, &settings.listen) {
         (Some(arg), _) => (arg, "--listen".to_owned()),

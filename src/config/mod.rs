@@ -244,6 +244,20 @@ pub struct GatewaySettings {
     /// Whether accepted connections set `TCP_NODELAY` (default `true`; see
     /// `GatewayOptions::tcp_nodelay`).
     pub tcp_nodelay: Option<bool>,
+    /// Most connections open at once (default 10,000; more wait in the accept backlog).
+    pub max_connections: Option<usize>,
+    /// Most chat completions handled at once before the gateway sheds load with `503`
+    /// (default 1,024).
+    pub max_concurrent_requests: Option<usize>,
+    /// How long a connection may take to send a request head (default 10 s).
+    #[serde(with = "crate::relay::duration::opt")]
+    pub header_read_timeout: Option<Duration>,
+    /// How long a request body may take to arrive (default 30 s).
+    #[serde(with = "crate::relay::duration::opt")]
+    pub body_read_timeout: Option<Duration>,
+    /// Whether clients may name any `provider/model` of a registered provider, not only the
+    /// routes, routers and route targets configured (default `false`).
+    pub allow_any_target: Option<bool>,
 }
 
 /// `[providers.NAME]`.

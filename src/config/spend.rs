@@ -56,6 +56,8 @@ impl RateLimitFile {
             l = l.max_concurrent(n);
         }
         if let Some(d) = self.wait_up_to {
+            crate::relay::duration::check_span("wait_up_to", d)
+                .map_err(|e| cfg.error(&here.key("wait_up_to"), e.message()))?;
             l = l.wait_up_to(d);
         }
         if let Some(problem) = l.burst_problem() {
@@ -123,6 +125,8 @@ impl KeyPoolFile {
             pool = pool.weighted();
         }
         if let Some(d) = self.park_exhausted_for {
+            crate::relay::duration::check_span("park_exhausted_for", d)
+                .map_err(|e| cfg.error(&here.key("park_exhausted_for"), e.message()))?;
             pool = pool.park_exhausted_for(d);
         }
         if let Some(l) = &self.limit_each {

@@ -80,10 +80,11 @@ impl GatewayOptions {
         self
     }
 
-    /// The largest request body accepted (larger: 413). Default
+    /// The largest request body accepted (larger: 413), at least 1,024 bytes (smaller values
+    /// are raised to it: no chat request fits in less). Default
     /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = bytes;
+        self.max_body_bytes = bytes.max(1024);
         self
     }
 

@@ -126,7 +126,8 @@ impl Target {
         self
     }
 
-    /// The response window for streams, 1 ms to 24 h and no longer than the call's
+    /// The response window: from sending to the answer of a plain call, to the first content
+    /// event of a stream; missed, the call moves on. 1 ms to 24 h and no longer than the call's
     /// [`total_timeout`](Chain::total_timeout) (a window the deadline always closes first is
     /// a mistake, refused at build). Default: the chain's, else the relay's, else the attempt
     /// timeout.
@@ -432,8 +433,9 @@ impl Chain {
         self
     }
 
-    /// The response window for streams, for every target without its own: from sending to
-    /// the first content event; 1 ms to 24 h, and no longer than the call's
+    /// The response window for every target without its own: from sending to the answer of a
+    /// plain call, to the first content event of a stream; 1 ms to 24 h, and no longer than
+    /// the call's
     /// [`total_timeout`](Self::total_timeout) (refused at build). Built-in default: the
     /// attempt timeout.
     pub fn first_token_timeout(mut self, timeout: Duration) -> Self {

@@ -426,7 +426,7 @@ where
                     _permits: permits,
                 });
                 if let Some(h) = route.hedge {
-                    let at = now + h.after;
+                    let at = saturating_add(now, h.after);
                     match &mut hedge_timer {
                         Some(t) => t.as_mut().reset(at),
                         None => hedge_timer = Some(Box::pin(tokio::time::sleep_until(at))),
@@ -694,7 +694,7 @@ where
                                 error: err.kind(),
                             })
                         });
-                        let due = Instant::now() + wait;
+                        let due = saturating_add(Instant::now(), wait);
                         waiting.push(Waiting {
                             step: f.step,
                             try_no: f.try_no + 1,

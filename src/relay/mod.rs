@@ -937,7 +937,7 @@ impl BenchHealth {
         let permit = h.permit(now, false);
         h.in_flight.fetch_add(1, Ordering::Relaxed);
         h.record(
-            now + latency,
+            saturating_add(now, latency),
             permit,
             health::Outcome::Success(latency),
             true,
@@ -1383,7 +1383,10 @@ impl RelayBuilder {
             .filter(|p| p.budget_defs == self.budgets)
             .and_then(|p| Some((p.acct.budgets.clone()?, p.budget_observers.clone())));
         let (budgets, budget_observers) = if self.budgets.is_empty() {
-            (None, Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone())))
+            (
+                None,
+                Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone())),
+            )
         } else {
             match kept_budgets {
                 // The same budgets: keep what they have spent, and tell the new observers.

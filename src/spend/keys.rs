@@ -593,7 +593,7 @@ impl KeyRing {
                 (matches!(tag, TAG_RESTING | TAG_PARKED) && until > now_nanos).then_some(until)
             })
             .min()?;
-        Some(self.epoch + Duration::from_nanos(until))
+        self.epoch.checked_add(Duration::from_nanos(until))
     }
 
     /// Every key's label, state and counts, in pool order.
