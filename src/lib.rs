@@ -33,13 +33,12 @@ pub use accounting::{CallRecord, Observer, StatsRow, StatsSnapshot};
 pub use catalog::{Capabilities, Catalog, ModelInfo, PriceTier};
 pub use error::{Error, ErrorKind, Fault, Limit, LimitScope, LimitedBy, Skip, SkipReason};
 pub use provider::{CallContext, Provider};
-pub use relay::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 pub use relay::{
     BreakerPolicy, BreakerState, Chain, ContextOverflow, Hedge, MAX_ATTEMPTS_PER_CALL,
-    MAX_REQUEST_FALLBACKS,
-    MidStreamRecovery, Price, Relay, RelayBuilder, RetryBudget, RetryPolicy, ScopedChain,
-    Strategy, Target, TargetHealth,
+    MAX_REQUEST_FALLBACKS, MidStreamRecovery, Price, Relay, RelayBuilder, RetryBudget, RetryPolicy,
+    ScopedChain, Strategy, Target, TargetHealth,
 };
+pub use relay::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 /// The HTTP client crate the providers use, re-exported so a tuned client
 /// ([`http::default_client_builder`]) needs no dependency of its own.
 pub use reqwest;
