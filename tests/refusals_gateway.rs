@@ -211,3 +211,33 @@ async fn a_constraint_no_target_meets_is_a_400() {
     assert_eq!(retry_after, None);
     assert!(sim.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_deadline_spent_before_any_attempt_is_a_504() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(Reply::openai_text("ok"));
+    let relay = base(&sim).route("r", Chain::of(["fp/m"])).build().unwrap();
+    let gw = gateway(relay).await;
+    // LiteLLM's `timeout` in the body, in seconds: none left.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&json!({ "model": "r", "timeout": 0,
+                       "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 504);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "timeout", "{body}");
+    assert!(sim.requests().is_empty());
+    // A usable timeout is honoured and never reaches the vendor.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&json!({ "model": "r", "timeout": 30,
+                       "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(sim.requests()[0].body.get("timeout").is_none());
+}
