@@ -8,11 +8,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::engine::{Answer, Permits, saturating_add};
+use super::duration::saturating_add;
 use super::plan::ResolvedTarget;
 use crate::accounting::{Accounting, KeyEvent};
 use crate::error::{Error, ErrorKind, Fault, LimitScope, LimitedBy, Skip, SkipReason};
-use crate::spend::limiter::{Limiter, WhenLimited};
+use crate::spend::RateLimitInfo;
+use crate::spend::limiter::{LimitPermit, Limiter, WhenLimited};
+use crate::types::Usage;
+
+/// The concurrency slots an attempt holds (its key's, its target's and its provider's),
+/// freed when it ends.
+pub(super) type Permits<'a> = [Option<LimitPermit<'a>>; 3];
 use crate::telemetry::ERROR_TYPE;
 
 /// The pool keys of target `index` that failed for their own sake in this call.
@@ -163,20 +169,21 @@ pub(super) fn limiter_for(target: &ResolvedTarget, key: Option<usize>) -> Option
 
 /// Feeds an answer to the limits: the vendor's rate-limit headers, the tokens it used
 /// against the estimate, the key's success.
-pub(super) fn note_answer<T: Answer>(
+pub(super) fn note_answer(
     target: &ResolvedTarget,
     key: Option<usize>,
-    value: &T,
+    rate_limit: Option<RateLimitInfo>,
+    usage: Option<Usage>,
     tokens: u32,
 ) {
     if !target.limited() {
         return;
     }
     let now = Instant::now();
-    if let (Some(l), Some(info)) = (limiter_for(target, key), value.rate_limit()) {
+    if let (Some(l), Some(info)) = (limiter_for(target, key), rate_limit) {
         l.observe(&info, now);
     }
-    if let Some(u) = value.usage() {
+    if let Some(u) = usage {
         reconcile(target, key, tokens, u.total_tokens(), now);
     }
     if let (Some(k), Some(ring)) = (key, &target.keys) {

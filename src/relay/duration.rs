@@ -2,9 +2,20 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, ErrorKind};
+
+/// `start + d`, saturating a century ahead instead of overflowing: a configured, vendor-sent
+/// or client-sent duration never panics the request path.
+pub(crate) fn saturating_add(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(start)
+}
 
 /// Shortest timeout, cooldown or window a configuration may set: 1 ms, the resolution of the
 /// relay's timers (a shorter one would fire at once, or round to 1 ms anyway).

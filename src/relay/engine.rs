@@ -14,9 +14,11 @@ use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
 use super::admission::{
-    NEVER, admit, next_probe_in, note_answer, note_failure, note_skip, spent_for, target_policy,
+    NEVER, Permits, admit, next_probe_in, note_answer, note_failure, note_skip, spent_for,
+    target_policy,
 };
 pub(crate) use super::admission::{bench_admit, reconcile};
+use super::duration::saturating_add;
 use super::health::{BreakerState, Health, Outcome, Permit};
 use super::plan::{Plan, ResolvedTarget, Step};
 use super::policy::{Backoff, ContextOverflow, Decision, decide};
@@ -26,7 +28,7 @@ use crate::accounting::{
 };
 use crate::error::{Error, ErrorKind, Fault, Limit, Skip, SkipReason};
 use crate::spend::RateLimitInfo;
-use crate::spend::limiter::{LimitPermit, WhenLimited};
+use crate::spend::limiter::WhenLimited;
 use crate::telemetry::*;
 use crate::types::Usage;
 use crate::types::{Attempt, AttemptOutcome, ResponseMeta, TargetId};
@@ -81,14 +83,6 @@ pub(crate) struct Won<T> {
     pub value: T,
     pub step: Step,
     pub meta: ResponseMeta,
-}
-
-/// `start + d`, saturating far in the future instead of overflowing.
-pub(crate) fn saturating_add(start: Instant, d: Duration) -> Instant {
-    start
-        .checked_add(d)
-        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
-        .unwrap_or(start)
 }
 
 type AttemptFuture<'a, T> = Pin<
@@ -149,10 +143,6 @@ enum Launch {
     /// A client-side limit is reached and the target waits: ask again at this instant.
     Wait(Instant),
 }
-
-/// The concurrency slots an attempt holds (its key's, its target's and its provider's),
-/// freed when it ends.
-pub(super) type Permits<'a> = [Option<LimitPermit<'a>>; 3];
 
 /// An attempt in flight.
 struct Flight<'a, T> {
@@ -527,7 +517,13 @@ where
                 let err = match out {
                     Ok(Ok(value)) => {
                         let changed = f.health.record(Outcome::Success(latency));
-                        note_answer(target, f.key, &value, plan.estimated_tokens);
+                        note_answer(
+                            target,
+                            f.key,
+                            value.rate_limit(),
+                            value.usage(),
+                            plan.estimated_tokens,
+                        );
                         let a = &mut attempts[f.attempt];
                         a.outcome = AttemptOutcome::Served;
                         a.status = value.status();

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::duration::saturating_add;
 use super::duration::{self, check_span};
-use super::engine::saturating_add;
 use crate::error::{Error, ErrorKind};
 use crate::types::TargetId;
 

@@ -43,8 +43,9 @@ pub use describe::{
     ProviderDescription, RelayDescription, RouteDescription, RouterDescription, TargetDescription,
 };
 pub use duration::parse_duration;
+use duration::saturating_add;
 pub use engine::MAX_ATTEMPTS_PER_CALL;
-use engine::{Mode, saturating_add};
+use engine::Mode;
 pub use health::{BreakerPolicy, BreakerState, RetryBudget, TargetHealth};
 pub use limits::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 pub use plan::{

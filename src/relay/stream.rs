@@ -16,7 +16,8 @@ use futures::StreamExt;
 use tokio::time::{Instant, Sleep};
 
 use super::chain::MidStreamRecovery;
-use super::engine::{self, Answer, AttemptCx, Mode, ReportedUsage, Won, saturating_add};
+use super::duration::saturating_add;
+use super::engine::{self, Answer, AttemptCx, Mode, ReportedUsage, Won};
 use super::plan::{Plan, Route, Step};
 use crate::accounting::{self, Accounting, CallRecord, attempt_cost};
 use crate::error::{Error, ErrorKind, Limit};
