@@ -529,6 +529,13 @@ fn a_call_refused_before_any_attempt_has_no_provider_labels() {
     rec.absent(metric::TOKEN_USAGE);
     rec.absent(metric::COST_UNKNOWN);
     rec.absent(metric::COST);
+    // Counted as a refusal of its route, with why.
+    let refusal = rec.only(metric::REFUSALS);
+    assert_eq!(
+        refusal.labels,
+        labels(&[("relay.route", "r"), ("relay.refusal", "constraint")])
+    );
+    assert_eq!(refusal.counter(), 1);
 }
 
 /// Units and descriptions go to the recorder once per process, with the first value
