@@ -19,6 +19,7 @@ Environment (all optional):
   RSS_STREAMS=2000,8000     held streams for the memory test ("" to skip)
   QUIET_IDLE=0.8     a cell starts once the CPUs were this idle over 1 s ...
   QUIET_WAIT=30      ... or after this many seconds of waiting, whichever comes first
+  LITELLM_FAILOVER_MIN=12  seconds at least for LiteLLM's failover cells (~5 s a request)
   NO_BUILD=1         use target/release/{polyrelay-gateway,examples/passthrough} as built
 """
 
@@ -56,6 +57,7 @@ LITELLM_VERSION = os.environ.get("LITELLM_VERSION", "1.106.2")
 RSS_STREAMS = [
     int(n) for n in os.environ.get("RSS_STREAMS", "200" if QUICK else "2000,8000").split(",") if n
 ]
+LITELLM_FAILOVER_MIN = env_int("LITELLM_FAILOVER_MIN", 12)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # (scenario, concurrency, streamed, failover)
@@ -160,30 +162,36 @@ def tree(root):
     return pids
 
 
-def cpu_ticks(root):
-    """utime + stime of the process tree under root, in clock ticks."""
+def sum_over_tree(root, read_one):
+    """read_one(pid) summed over the process tree under root (processes gone: skipped)."""
     total = 0
     for pid in tree(root):
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += read_one(pid)
         except (OSError, IndexError, ValueError):
             pass
     return total
 
 
+def cpu_ticks(root):
+    """utime + stime of the process tree under root, in clock ticks."""
+
+    def one(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    return sum_over_tree(root, one)
+
+
 def rss_kib(root):
-    total = 0
-    for pid in tree(root):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    """VmRSS of the process tree under root, in KiB."""
+
+    def one(pid):
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    return sum_over_tree(root, one)
 
 
 def cpu_idle_over(seconds=1.0):
@@ -231,6 +239,18 @@ def build():
     log("building:", " ".join(cmd))
     subprocess.run(cmd, cwd=ROOT, check=True)
     return bins
+
+
+def source_state(binary):
+    """Which source the gateway binary was built from, as far as git can tell."""
+    git = lambda *a: subprocess.run(  # noqa: E731
+        ["git", *a], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(binary)))
+    dirty = git("status", "--porcelain", "--", "src", "Cargo.toml")
+    return f"gateway built {stamp}, HEAD now {git('rev-parse', '--short', 'HEAD')}" + (
+        " (src/ has uncommitted changes)" if dirty else ""
+    )
 
 
 def ensure_wrk():
@@ -360,16 +380,16 @@ def upstream_count(up_addr):
     return int(http_get(f"http://{up_addr}/count")[1])
 
 
-def run_cell(system, servers, c, streamed, model):
+def run_cell(system, servers, c, streamed, model, duration):
     proc, addr = servers[system]
     up_addr = servers["direct"][1]
     idle, waited = wait_quiet()
     env = {**os.environ, "BENCH_MODEL": model, "BENCH_STREAM": "1" if streamed else "0"}
     calls0, cpu0 = upstream_count(up_addr), cpu_ticks(proc.pid)
     r = subprocess.run(
-        ["wrk", "-t1", f"-c{c}", f"-d{DURATION}s", "--timeout", "10s",
+        ["wrk", "-t1", f"-c{c}", f"-d{duration}s", "--timeout", "10s",
          "-s", os.path.join(HERE, "chat.lua"), f"http://{addr}/v1/chat/completions"],
-        env=env, capture_output=True, text=True, timeout=DURATION + 60,
+        env=env, capture_output=True, text=True, timeout=duration + 60,
     )
     cpu1, calls1 = cpu_ticks(proc.pid), upstream_count(up_addr)
     m = re.search(r"WRKJSON (\{.*\})", r.stdout)
@@ -464,6 +484,10 @@ async def _hold_and_release(addr, model, n, pid):
 # ---- the table ----
 
 
+def rate(rps):
+    return f"{rps:,.0f}" if rps >= 10 else f"{rps:.1f}"
+
+
 def fmt_ms(us):
     return f"{us / 1000:.2f}"
 
@@ -480,9 +504,12 @@ def table(results):
                 continue
             med = lambda k: statistics.median(r[k] for r in runs)  # noqa: E731
             errors = sum(r["errors"] for r in runs)
+            if med("complete") == 0:
+                lines.append(f"| {scenario} | {c} | {system} | 0 | – | – | – | – | {errors} |")
+                continue
             answers = sum(r["requests"] for r in runs)
             lines.append(
-                f"| {scenario} | {c} | {system} | {med('rps'):,.0f} | {fmt_ms(med('p50_us'))} | "
+                f"| {scenario} | {c} | {system} | {rate(med('rps'))} | {fmt_ms(med('p50_us'))} | "
                 f"{fmt_ms(med('p99_us'))} | {med('cpu_us_per_req'):,.0f} | "
                 f"{med('calls_per_req'):.2f} | {errors} ({answers:,}) |"
             )
@@ -527,6 +554,7 @@ def main():
     if not ensure_wrk():
         sys.exit("wrk is needed (apt-get install wrk)")
     gateway_bin, passthrough_bin = build()
+    built = source_state(gateway_bin)
     litellm = ensure_litellm() if "litellm" in SYSTEMS else None
     if not litellm and "litellm" in SYSTEMS:
         SYSTEMS.remove("litellm")
@@ -541,10 +569,7 @@ def main():
             for scenario, c, streamed, failover in CELLS[:1] + CELLS[2:3] + CELLS[4:5]:
                 model = MODELS[system][1 if failover else 0]
                 if model:
-                    saved = globals()["DURATION"]
-                    globals()["DURATION"] = 1
-                    run_cell(system, servers, 4, streamed, model)
-                    globals()["DURATION"] = saved
+                    run_cell(system, servers, 4, streamed, model, 1)
         with open(raw, "w") as out:
             for run in range(RUNS):
                 for scenario, c, streamed, failover in CELLS:
@@ -553,7 +578,11 @@ def main():
                         model = MODELS[system][1 if failover else 0]
                         if model is None:
                             continue
-                        r = run_cell(system, servers, c, streamed, model)
+                        # LiteLLM's failover takes ~5 s a request (retries with backoff
+                        # on the primary first): a cell long enough to see some answers.
+                        slow = system == "litellm" and failover
+                        duration = max(DURATION, LITELLM_FAILOVER_MIN) if slow else DURATION
+                        r = run_cell(system, servers, c, streamed, model, duration)
                         r.update(run=run, scenario=scenario, c=c, system=system,
                                  streamed=streamed, failover=failover)
                         results.append(r)
@@ -569,7 +598,7 @@ def main():
         stop_all()
     report = [
         f"{RUNS} run(s), {DURATION} s a cell, median; wrk -t1; {os.cpu_count()} CPUs; "
-        f"LiteLLM {litellm[1] if litellm else 'skipped'}",
+        f"LiteLLM {litellm[1] if litellm else 'skipped'}; {built}",
         "",
         table(results),
     ]
