@@ -4,6 +4,8 @@ LiteLLM's proxy, each in front of an upstream that answers at once, driven by wr
 
     python3 bench/gateway/run.py            # full: RUNS=3 runs, 10 s a cell
     QUICK=1 python3 bench/gateway/run.py    # 1 run, 2 s a cell, 200 held streams
+    python3 bench/gateway/run.py --table target/gateway-bench/results-STAMP.jsonl
+                                            # the tables again from raw results
 
 Everything listens on 127.0.0.1; every server this script starts is stopped on exit (by
 its process group, which the script created). Raw results go to target/gateway-bench/.
@@ -531,6 +533,55 @@ def table(results):
     return "\n".join(lines)
 
 
+def summary(results):
+    """The issue's shape: one row per question, one column per system."""
+
+    def med(scenario, c, system, key):
+        runs = [r for r in results if (r["scenario"], r["c"], r["system"]) == (scenario, c, system)
+                and r["complete"] > 0]
+        return statistics.median(r[key] for r in runs) if runs else None
+
+    systems = [s for s in SYSTEMS if any(r["system"] == s for r in results)]
+    lines = ["| | c | " + " | ".join(systems) + " |", "|---|---:|" + "---|" * len(systems)]
+
+    def row(label, c, cell):
+        lines.append(f"| {label} | {c} | " + " | ".join(cell(s) or "–" for s in systems) + " |")
+
+    def p50_plus(scenario):
+        def cell(s):
+            p50, base = med(scenario, 1, s, "p50_us"), med(scenario, 1, "direct", "p50_us")
+            if p50 is None:
+                return None
+            extra = f" (+{(p50 - base) / 1000:.2f})" if base is not None and s != "direct" else ""
+            return f"{fmt_ms(p50)} ms{extra}"
+        return cell
+
+    def rps_cpu(scenario):
+        def cell(s):
+            rps = med(scenario, 64, s, "rps")
+            if rps is None:
+                return None
+            return f"{rate(rps)} ({med(scenario, 64, s, 'cpu_us_per_req'):,.0f} µs CPU a request)"
+        return cell
+
+    def p50_p99(s):
+        p50, p99 = med("streamed", 1, s, "p50_us"), med("streamed", 1, s, "p99_us")
+        base = med("streamed", 1, "direct", "p50_us")
+        extra = f" (+{(p50 - base) / 1000:.2f})" if p50 and base and s != "direct" else ""
+        return p50 and f"{fmt_ms(p50)} / {fmt_ms(p99)} ms{extra}"
+
+    def failover(s):
+        rps = med("failover", 64, s, "rps")
+        return rps and f"{rate(rps)}, {med('failover', 64, s, 'calls_per_req'):.2f} upstream calls each"
+
+    row("plain, p50", 1, p50_plus("plain"))
+    row("plain, req/s", 64, rps_cpu("plain"))
+    row("streamed, p50 / p99", 1, p50_p99)
+    row("streamed, req/s", 64, rps_cpu("streamed"))
+    row("failover (primary always 503), req/s", 64, failover)
+    return "\n".join(lines)
+
+
 def memory_table(rows):
     lines = [
         "| system | streams asked | held | refused | RSS idle | RSS held | KiB per stream (added) | KiB per stream (whole process) |",
@@ -546,6 +597,12 @@ def memory_table(rows):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--table":
+        # The tables again from a raw results file: --table target/gateway-bench/results-*.jsonl
+        with open(sys.argv[2]) as f:
+            results = [json.loads(line) for line in f if line.strip()]
+        print(summary(results) + "\n\n" + table(results))
+        return
     os.makedirs(OUT, exist_ok=True)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the servers
@@ -599,6 +656,8 @@ def main():
     report = [
         f"{RUNS} run(s), {DURATION} s a cell, median; wrk -t1; {os.cpu_count()} CPUs; "
         f"LiteLLM {litellm[1] if litellm else 'skipped'}; {built}",
+        "",
+        summary(results),
         "",
         table(results),
     ]
