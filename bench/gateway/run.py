@@ -22,6 +22,7 @@ Environment (all optional):
   QUIET_IDLE=0.8     a cell starts once the CPUs were this idle over 1 s ...
   QUIET_WAIT=30      ... or after this many seconds of waiting, whichever comes first
   LITELLM_FAILOVER_MIN=12  seconds at least for LiteLLM's failover cells (~5 s a request)
+  SERVER_WORKERS=N   tokio worker threads of the gateway and the floor (default: one a core)
   NO_BUILD=1         use target/release/{polyrelay-gateway,examples/passthrough} as built
 """
 
@@ -61,6 +62,11 @@ RSS_STREAMS = [
 ]
 LITELLM_FAILOVER_MIN = env_int("LITELLM_FAILOVER_MIN", 12)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Tokio reads TOKIO_WORKER_THREADS when the code does not set a worker count: the gateway's
+# and the floor's runtime shape, without a rebuild.
+WORKERS = (
+    {"TOKIO_WORKER_THREADS": os.environ["SERVER_WORKERS"]} if os.environ.get("SERVER_WORKERS") else {}
+)
 
 # (scenario, concurrency, streamed, failover)
 CELLS = [
@@ -329,10 +335,10 @@ targets = ["up/hold-open"]
         )
     if "gateway" in SYSTEMS or RSS_STREAMS:
         servers["gateway"] = start(
-            "gateway", [gateway_bin, "--config", conf, "--listen", "127.0.0.1:0"]
+            "gateway", [gateway_bin, "--config", conf, "--listen", "127.0.0.1:0"], env=WORKERS
         )
     if "floor" in SYSTEMS or RSS_STREAMS:
-        servers["floor"] = start("floor", [passthrough_bin, "--upstream", base])
+        servers["floor"] = start("floor", [passthrough_bin, "--upstream", base], env=WORKERS)
     if litellm:
         port = free_port()
         conf = os.path.join(OUT, "litellm.yaml")
