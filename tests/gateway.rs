@@ -672,3 +672,26 @@ async fn accepted_connections_set_tcp_nodelay_by_default() {
     assert!(gateway_end_nodelay(GatewayOptions::new()).await);
     assert!(!gateway_end_nodelay(GatewayOptions::new().tcp_nodelay(false)).await);
 }
+
+/// OpenAI's exact wire: every streamed chunk says `"object": "chat.completion.chunk"`, and a
+/// plain answer `"chat.completion"` (chunks built by the relay used to say `""`).
+#[tokio::test]
+async fn chunks_and_answers_name_their_object() {
+    let (sim, gw) = setup().await;
+    sim.set_default(Reply::openai_text("Your order ships today."));
+    let body = json!({ "model": "support", "messages": hi(), "stream": true });
+    let text = post(&gw.url, &body).await.text().await.unwrap();
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(!chunks.is_empty(), "{text}");
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk", "{c}");
+    }
+    let body = json!({ "model": "support", "messages": hi() });
+    let answer: Value = post(&gw.url, &body).await.json().await.unwrap();
+    assert_eq!(answer["object"], "chat.completion", "{answer}");
+}

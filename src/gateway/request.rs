@@ -95,8 +95,10 @@ pub(super) async fn read(gw: &Gateway, body: Body) -> Result<ChatRequest, Respon
             "missing_messages",
         ));
     }
-    if let Some(timeout) = take_timeout(&mut req)? {
-        req = req.timeout(timeout);
+    match take_timeout(&mut req) {
+        Ok(Some(timeout)) => req = req.timeout(timeout),
+        Ok(None) => {}
+        Err(message) => return Err(bad_request(message, "invalid_timeout")),
     }
     Ok(req)
 }
@@ -104,16 +106,13 @@ pub(super) async fn read(gw: &Gateway, body: Body) -> Result<ChatRequest, Respon
 /// LiteLLM's `timeout` in the body: the call's deadline in seconds (a number, at most a day;
 /// removed so it is not sent to vendors), in place of the route's `total_timeout` for this
 /// request ([`ChatRequest::timeout`]).
-fn take_timeout(req: &mut ChatRequest) -> Result<Option<std::time::Duration>, Response> {
+fn take_timeout(req: &mut ChatRequest) -> Result<Option<std::time::Duration>, &'static str> {
     let Some(value) = req.extra.remove("timeout") else {
         return Ok(None);
     };
     let secs = value.as_f64().filter(|s| s.is_finite() && *s >= 0.0);
     let Some(secs) = secs else {
-        return Err(bad_request(
-            "`timeout` must be a number of seconds, 0 or more",
-            "invalid_timeout",
-        ));
+        return Err("`timeout` must be a number of seconds, 0 or more");
     };
     // Anything past a day is no deadline a relay call needs; saturate there.
     Ok(Some(std::time::Duration::from_secs_f64(secs.min(86_400.0))))

@@ -33,8 +33,12 @@ pub struct ChatResponse {
     /// The vendor's response id.
     #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
-    /// Always `chat.completion`.
-    #[serde(default = "completion_object")]
+    /// Always `chat.completion` (written so even when a response built in code left it
+    /// empty).
+    #[serde(
+        default = "completion_object",
+        serialize_with = "completion_object_out"
+    )]
     pub object: String,
     /// Unix seconds when the vendor created the response.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -61,6 +65,16 @@ pub struct ChatResponse {
 
 fn completion_object() -> String {
     "chat.completion".to_owned()
+}
+
+/// `object` as OpenAI's wire has it: a response built in code (`Default`) has none of its
+/// own.
+fn completion_object_out<S: serde::Serializer>(object: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if object.is_empty() {
+        "chat.completion"
+    } else {
+        object
+    })
 }
 
 impl ChatResponse {

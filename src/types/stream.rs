@@ -22,8 +22,9 @@ pub struct ChatChunk {
     /// The vendor's response id.
     #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
-    /// Always `chat.completion.chunk`.
-    #[serde(default = "chunk_object")]
+    /// Always `chat.completion.chunk` (written so even when a chunk built in code left it
+    /// empty).
+    #[serde(default = "chunk_object", serialize_with = "chunk_object_out")]
     pub object: String,
     /// Unix seconds when the vendor created the response.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -59,6 +60,15 @@ pub enum ChunkKind {
 
 fn chunk_object() -> String {
     "chat.completion.chunk".to_owned()
+}
+
+/// `object` as OpenAI's wire has it: a chunk built in code (`Default`) has none of its own.
+fn chunk_object_out<S: serde::Serializer>(object: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if object.is_empty() {
+        "chat.completion.chunk"
+    } else {
+        object
+    })
 }
 
 impl ChatChunk {
