@@ -4,6 +4,9 @@
 use polyrelay::config::{ConfigError, RelayConfig};
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{ChatRequest, Relay};
+use support::assert_at;
+
+mod support;
 
 #[allow(dead_code)]
 #[path = "../examples/support_bot.rs"]
@@ -52,16 +55,6 @@ const PROVIDERS: &str = r#"
 kind = "openai"
 api_key_env = "OPENAI_API_KEY"
 "#;
-
-#[track_caller]
-fn assert_at(e: &ConfigError, line: usize, key: &str, says: &str) {
-    assert_eq!(e.line(), Some(line), "{e}");
-    assert_eq!(e.key(), Some(key), "{e}");
-    assert!(e.message().contains(says), "{e}");
-    let shown = e.to_string();
-    assert!(shown.contains(&format!(":{line}:")), "{shown}");
-    assert!(shown.contains(key), "{shown}");
-}
 
 #[test]
 fn an_unknown_provider_in_a_route_names_the_target() {

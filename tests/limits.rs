@@ -23,11 +23,7 @@ const MINI: &str = "gpt-4o-mini";
 const MIN: Duration = Duration::from_secs(60);
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("reqwest client")
+    unpooled_client()
 }
 
 /// `sim/gpt-4o-mini` then `sim/gpt-4o` on route `r`, no retries on the first.

@@ -5,22 +5,21 @@
 //! The clients keep no idle connection: hyper's pool would then arm a 90 s idle timer, and
 //! with a paused clock tokio may jump to it whenever the runtime waits on the socket.
 
+mod support;
+
 use std::time::Duration;
 
 use polyrelay::providers::OpenAi;
 use polyrelay::simulator::{Reply, SimError, Simulator};
 use polyrelay::{CallContext, ChatRequest, ErrorKind, Provider};
 use serde_json::{Value, json};
+use support::unpooled_client;
 
 const MODEL: &str = "gpt-4o-mini";
 const MIN: Duration = Duration::from_secs(60);
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("reqwest client")
+    unpooled_client()
 }
 
 /// Posts a chat request for `model`: status, headers (name, value) and the JSON body.

@@ -67,17 +67,6 @@ fn file_error(text: &str) -> ConfigError {
     }
 }
 
-/// The error names `key` on `line`, in its fields and in what it displays, and says `says`.
-#[track_caller]
-fn assert_at(e: &ConfigError, line: usize, key: &str, says: &str) {
-    assert_eq!(e.line(), Some(line), "{e}");
-    assert_eq!(e.key(), Some(key), "{e}");
-    assert!(e.message().contains(says), "{e}");
-    let shown = e.to_string();
-    assert!(shown.contains(&format!(":{line}:")), "{shown}");
-    assert!(shown.contains(key), "{shown}");
-}
-
 /// Calls `relay` `n` times, failing the test if a call panics (today's main did, in the
 /// breaker's arithmetic); returns how many calls succeeded.
 async fn drive_without_panic(relay: &Relay, n: usize) -> usize {

@@ -194,3 +194,25 @@ impl polyrelay::Provider for FixedProvider {
         ))
     }
 }
+
+/// A reqwest client with no idle pool and no proxy: each request opens its own connection,
+/// so a test counting what the simulator receives sees every call.
+pub fn unpooled_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("reqwest client")
+}
+
+/// The config error names `key` on `line`, in its fields and in what it displays, and says
+/// `says`.
+#[track_caller]
+pub fn assert_at(e: &polyrelay::config::ConfigError, line: usize, key: &str, says: &str) {
+    assert_eq!(e.line(), Some(line), "{e}");
+    assert_eq!(e.key(), Some(key), "{e}");
+    assert!(e.message().contains(says), "{e}");
+    let shown = e.to_string();
+    assert!(shown.contains(&format!(":{line}:")), "{shown}");
+    assert!(shown.contains(key), "{shown}");
+}
