@@ -704,3 +704,27 @@ fn spend_control_events_are_counted_with_labels_that_hold_no_key() {
     let all = format!("{:?}", rec.0);
     assert!(!all.contains("sk-first-key") && !all.contains("sk-second-key"));
 }
+
+#[test]
+fn names_a_client_makes_up_share_one_label_past_the_limit() {
+    let ((), rec) = recorded(|| async {
+        let sim = Simulator::start().await.unwrap();
+        sim.set_default(Reply::openai_text("ok"));
+        let relay = Relay::builder()
+            .provider("sim", openai_at(&sim, "sk-test"))
+            .build()
+            .unwrap();
+        for i in 0..1100 {
+            let req = ChatRequest::new(format!("sim/made-up-{i}")).user(PROMPT);
+            relay.chat(&req).await.unwrap();
+        }
+    });
+    let routes: std::collections::BTreeSet<&str> = rec
+        .named(metric::OPERATION_DURATION)
+        .iter()
+        .map(|e| e.labels["relay.route"].as_str())
+        .collect();
+    // Route and model share the bound: at most 1,000 values in all, then "(other)".
+    assert!(routes.len() <= 1001, "{} routes", routes.len());
+    assert!(routes.contains("(other)"));
+}

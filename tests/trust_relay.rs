@@ -130,27 +130,6 @@ async fn a_403_on_one_model_rests_the_key_for_that_model_only() {
 }
 
 #[tokio::test]
-async fn a_401_still_invalidates_the_key() {
-    let sim = sim().await;
-    sim.script(
-        "gpt-4o-mini",
-        [
-            Reply::openai_error(
-                401,
-                "invalid_request_error",
-                Some("invalid_api_key"),
-                "Incorrect API key provided.",
-            ),
-            Reply::text("ok"),
-        ],
-    );
-    sim.set_default(Reply::text("ok"));
-    let relay = pooled(&sim);
-    relay.chat(hi("r")).await.unwrap();
-    assert!(key_states(&relay).contains(&KeyState::Invalid));
-}
-
-#[tokio::test]
 async fn with_one_key_a_keys_failures_count_for_the_breaker() {
     let sim = sim().await;
     sim.script(
@@ -464,4 +443,24 @@ async fn a_reload_with_the_same_budgets_tells_the_new_observers() {
         "the new observer hears the budget"
     );
     assert_eq!(*old.0.lock().unwrap(), 0, "the old observer is gone");
+}
+
+#[tokio::test]
+async fn a_call_makes_at_most_its_ceiling_of_attempts() {
+    let sim = sim().await;
+    sim.set_default(Reply::text("x").status(500));
+    let names: Vec<String> = (0..40).map(|i| format!("sim/m{i}")).collect();
+    let relay = Relay::builder()
+        .provider("sim", openai_at(&sim, "sk-test"))
+        .route("wide", Chain::of(names).retry(RetryPolicy::no_retries()))
+        .breaker(BreakerPolicy::disabled())
+        .build()
+        .unwrap();
+    let err = relay.chat(hi("wide")).await.unwrap_err();
+    assert_eq!(
+        err.attempts().len(),
+        polyrelay::MAX_ATTEMPTS_PER_CALL,
+        "{err}"
+    );
+    assert_eq!(sim.requests().len(), polyrelay::MAX_ATTEMPTS_PER_CALL);
 }
