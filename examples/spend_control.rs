@@ -17,16 +17,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use polyrelay::BudgetUnit;
 use polyrelay::accounting::{
     BudgetEvent, BudgetEventKind, FailoverEvent, KeyEvent, LimitAction, LimitEvent, Observer,
 };
 use polyrelay::providers::OpenAi;
 use polyrelay::simulator::{Reply, Simulator};
-use polyrelay::spend::BudgetUnit;
 use polyrelay::spend::budget::{Budget, BudgetPeriod};
-use polyrelay::spend::keys::{KeyHealth, KeyPool, KeyState};
+use polyrelay::spend::keys::KeyHealth;
 use polyrelay::spend::limiter::RateLimit;
 use polyrelay::{Chain, ChatRequest, Relay, ResponseMeta, TargetHealth};
+use polyrelay::{KeyPool, KeyState};
 
 type AnyError = Box<dyn std::error::Error>;
 

@@ -9,7 +9,6 @@ pub mod catalog;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config;
-pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -27,16 +26,16 @@ mod secret;
 pub mod simulator;
 pub mod spend;
 pub mod telemetry;
+pub(crate) mod time;
 pub mod types;
 
 pub use accounting::{CallRecord, Observer, StatsRow, StatsSnapshot};
 pub use catalog::{Capabilities, Catalog, ModelInfo, PriceTier};
-pub use error::{Error, ErrorKind, Fault, Limit, LimitScope, LimitedBy, Skip, SkipReason};
 pub use provider::{CallContext, Provider};
 pub use relay::{
-    BreakerPolicy, BreakerState, Chain, ContextOverflow, Hedge, MAX_ATTEMPTS_PER_CALL,
-    MAX_REQUEST_FALLBACKS, MidStreamRecovery, Price, Relay, RelayBuilder, RetryBudget, RetryPolicy,
-    ScopedChain, Strategy, Target, TargetHealth,
+    BreakerPolicy, Chain, ContextOverflow, Hedge, MAX_ATTEMPTS_PER_CALL, MAX_REQUEST_FALLBACKS,
+    MidStreamRecovery, Price, Relay, RelayBuilder, RetryBudget, RetryPolicy, ScopedChain, Strategy,
+    Target, TargetHealth,
 };
 pub use relay::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 /// The HTTP client crate the providers use, re-exported so a tuned client

@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderMap, HeaderName};
 
-use crate::error::Error;
 use crate::secret::ApiKey;
+use crate::types::Error;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 /// What a provider gets from its caller besides the request: the shared HTTP client, and
@@ -82,20 +81,4 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         model: &str,
         cx: &CallContext,
     ) -> Result<ChatStream, Error>;
-}
-
-/// Replaces credential header `name` in `headers` with `secret` (none when `secret` is
-/// empty), leaving every other header as it is. Returns `false` when no header can hold
-/// `secret`, for the provider's `validate` to report, like
-/// `transport::auth_headers` does at construction.
-pub(crate) fn replace_credential(headers: &mut HeaderMap, name: HeaderName, secret: &str) -> bool {
-    // Built in a scratch map so that the value is made exactly as at construction
-    // (sensitive), without `auth_headers` resetting a content type the caller set.
-    let mut fresh = HeaderMap::new();
-    let sendable = crate::providers::transport::auth_headers(&mut fresh, name.clone(), secret);
-    headers.remove(&name);
-    if let Some(value) = fresh.remove(&name) {
-        headers.insert(name, value);
-    }
-    sendable
 }

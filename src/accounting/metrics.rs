@@ -67,14 +67,14 @@ use super::{
     BreakerEvent, BudgetEvent, BudgetEventKind, CallRecord, FailoverEvent, KeyEvent, LimitAction,
     LimitEvent, Observer, RetryEvent,
 };
-use crate::error::{ErrorKind, TargetId};
-use crate::relay::BreakerState;
-use crate::spend::keys::KeyState;
 use crate::telemetry::{
     ERROR_TYPE, GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL,
     GEN_AI_RESPONSE_MODEL, GEN_AI_TOKEN_TYPE, RELAY_PROVIDER, RELAY_QUERY_TYPE, RELAY_ROUTE,
     metric,
 };
+use crate::types::BreakerState;
+use crate::types::KeyState;
+use crate::types::{ErrorKind, TargetId};
 
 /// Emits the relay's metrics (names in [`crate::telemetry::metric`]).
 /// Most distinct label values (routes, models, query types) one relay reports; later new

@@ -6,8 +6,9 @@
 //! US dollars. A model without a price has an **unknown** cost: `None`, counted in
 //! [`StatsRow::cost_unknown`], never zero.
 //!
-//! This layer sits below the relay, which feeds it: the relay calls it when an attempt or a
-//! call ends, and nothing here calls back up.
+//! This layer sits below the spend controls and the relay, which feed it: the relay calls it
+//! when an attempt or a call ends, and nothing here calls back up. The relay's bundle of
+//! accounting state (observers, stats, baseline, budgets) lives in `relay::accounts`.
 
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
@@ -28,8 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::Price;
-use crate::error::Error;
-use crate::spend::budget::{Budgets, Charge, Spend};
+use crate::types::Error;
 use crate::types::{ResponseMeta, Usage};
 
 /// One finished call, as [`Observer::completed`] and the stats see it.
@@ -54,94 +54,6 @@ pub struct CallRecord<'a> {
     pub duration: Duration,
 }
 
-/// What the relay keeps for accounting: observers, stats, the baseline price.
-#[derive(Debug, Default)]
-pub(crate) struct Accounting {
-    pub observers: Observers,
-    pub stats: Option<Arc<Stats>>,
-    pub baseline: Option<Price>,
-    /// The relay's budgets (`None` without any): calls reserve their estimate before they
-    /// are sent and settle what they spent when they end.
-    pub budgets: Option<Arc<Budgets>>,
-}
-
-impl Accounting {
-    /// Whether anything listens to per-attempt events.
-    #[inline]
-    pub fn observed(&self) -> bool {
-        !self.observers.is_empty()
-    }
-
-    /// Fills in the call's cost and baseline cost from its attempts and the routing
-    /// classifier's call.
-    pub fn price_call(&self, meta: &mut ResponseMeta, usage: Option<&Usage>) {
-        meta.cost = call_cost(meta);
-        meta.baseline_cost = match (&self.baseline, usage) {
-            (Some(p), Some(u)) => Some(p.cost(u)),
-            _ => None,
-        };
-    }
-
-    /// Settles a call's charge on the budgets with what `meta` says it spent, at `now` (when
-    /// the call ended).
-    pub fn settle(&self, charge: Option<Charge>, meta: &ResponseMeta, now: tokio::time::Instant) {
-        if let (Some(charge), Some(budgets)) = (charge, self.budgets.as_deref()) {
-            charge.settle(budgets, spend_of(meta), now);
-        }
-    }
-
-    /// Turns a call's charge into spend as it is: the call ended without knowing what it
-    /// spent (its caller dropped it).
-    pub fn keep(&self, charge: Option<Charge>) {
-        if let (Some(charge), Some(budgets)) = (charge, self.budgets.as_deref()) {
-            charge.keep(budgets);
-        }
-    }
-
-    /// Raises a stream's charge to what it has reported so far.
-    pub fn update(&self, charge: &Charge, so_far: Spend) {
-        if let Some(budgets) = self.budgets.as_deref() {
-            charge.update(budgets, so_far);
-        }
-    }
-
-    /// Records a finished call in the stats and tells the observers.
-    pub fn finish(&self, call: &CallRecord<'_>) {
-        if let Some(s) = &self.stats {
-            s.record(call);
-        }
-        if !self.observers.is_empty() {
-            self.observers.each(|o| o.completed(call));
-        }
-    }
-}
-
-/// What a finished call spent, as budgets count it: the call's cost and every token its
-/// attempts and its routing classifier reported.
-pub(crate) fn spend_of(meta: &ResponseMeta) -> Spend {
-    let attempts: u64 = meta
-        .attempts
-        .iter()
-        .filter_map(|a| a.usage.as_ref())
-        .map(Usage::total_tokens)
-        .sum();
-    let classifier = meta
-        .routing
-        .as_ref()
-        .and_then(|r| r.classifier_usage.as_ref())
-        .map_or(0, Usage::total_tokens);
-    let reported = meta.attempts.iter().any(|a| a.usage.is_some())
-        || meta
-            .routing
-            .as_ref()
-            .is_some_and(|r| r.classifier_usage.is_some());
-    Spend {
-        // Nothing reported costs nothing (not an unknown price).
-        usd: if reported { meta.cost } else { Some(0.0) },
-        tokens: attempts + classifier,
-    }
-}
-
 /// The cost of one attempt from what its vendor reported.
 pub(crate) fn attempt_cost(price: Option<&Price>, usage: Option<&Usage>) -> Option<f64> {
     Some(price?.cost(usage?))
@@ -149,7 +61,7 @@ pub(crate) fn attempt_cost(price: Option<&Price>, usage: Option<&Usage>) -> Opti
 
 /// A call's cost: every attempt that reported usage, plus the routing classifier's call.
 /// Unknown (`None`) when one of them has no price, or when no attempt reported usage.
-fn call_cost(meta: &ResponseMeta) -> Option<f64> {
+pub(crate) fn call_cost(meta: &ResponseMeta) -> Option<f64> {
     let mut total = 0.0;
     let mut any = false;
     for a in &meta.attempts {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::CallRecord;
-use crate::error::{Attempt, ErrorKind, TargetId};
-use crate::relay::BreakerState;
+use crate::types::BreakerState;
 use crate::types::RoutingDecision;
+use crate::types::{Attempt, ErrorKind, TargetId};
 
 /// Callbacks for what the relay does, each with a default that does nothing: implement the
 /// ones you need and register the observer with
@@ -149,9 +149,9 @@ pub struct KeyEvent<'a> {
     /// The provider whose pool the key is in.
     pub provider: &'a str,
     /// The key, by index and fingerprint.
-    pub key: &'a crate::spend::keys::KeyLabel,
+    pub key: &'a crate::types::KeyLabel,
     /// Its new state.
-    pub state: &'a crate::spend::keys::KeyState,
+    pub state: &'a crate::types::KeyState,
     /// The error that changed it.
     pub error: ErrorKind,
 }
@@ -165,7 +165,7 @@ pub struct BudgetEvent<'a> {
     /// What happened.
     pub kind: BudgetEventKind,
     /// What the budget counts.
-    pub unit: crate::spend::BudgetUnit,
+    pub unit: crate::types::BudgetUnit,
     /// Spent (and reserved by calls in flight) in the budget's window, in its unit.
     pub used: f64,
     /// The limit.

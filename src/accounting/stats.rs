@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::CallRecord;
-use crate::error::{Attempt, ErrorKind, TargetId};
+use crate::types::{Attempt, ErrorKind, TargetId};
 
 /// Slots of the rolling window: it covers the last `window`, in steps of `window / SLOTS`.
 const SLOTS: u32 = 4;

@@ -54,8 +54,8 @@ use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorKind};
 use crate::types::Usage;
+use crate::types::{Error, ErrorKind};
 
 /// The embedded data file (see the module documentation for its source).
 const BUILTIN_JSON: &str = include_str!("catalog.json");

@@ -5,7 +5,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::{ratelimit, retry_after};
-use crate::error::{Error, ErrorKind, Fault};
+use crate::types::{Error, ErrorKind, Fault};
 
 /// The fields an error body may carry, whatever its vendor's shape.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -1,11 +1,11 @@
 //! Shared HTTP plumbing: the pooled client, the SSE decoder, `Retry-After` parsing and the
 //! classification of vendor error responses.
 
+pub(crate) mod auth;
 pub(crate) mod classify;
 pub(crate) mod ratelimit;
 pub mod retry_after;
 pub mod sse;
-pub(crate) mod time;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
-use crate::error::{Error, ErrorKind};
+use crate::types::{Error, ErrorKind};
 
 /// Default time allowed to open a TCP/TLS connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

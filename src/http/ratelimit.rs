@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 
-use crate::spend::RateLimitInfo;
+use crate::types::RateLimitInfo;
 
 /// Longest reset accepted. Longer values are not believable as a rate-limit window (a
 /// misread Unix timestamp, a typo) and are dropped rather than capped, so a limiter never
@@ -125,7 +125,7 @@ fn count(value: &str) -> Option<u64> {
 /// RFC 3339 timestamp, measured from `now` (a past timestamp is zero).
 fn reset(value: &str, now: SystemTime) -> Option<Duration> {
     let d = go_duration(value).or_else(|| {
-        let at = super::time::parse_rfc3339(value)?;
+        let at = crate::time::parse_rfc3339(value)?;
         Some(at.duration_since(now).unwrap_or(Duration::ZERO))
     })?;
     (d <= MAX_RESET).then_some(d)
@@ -184,7 +184,7 @@ pub(crate) mod tests {
     }
 
     fn at(rfc: &str) -> SystemTime {
-        super::super::time::parse_rfc3339(rfc).unwrap_or_else(|| panic!("{rfc} parses"))
+        crate::time::parse_rfc3339(rfc).unwrap_or_else(|| panic!("{rfc} parses"))
     }
 
     const MS: fn(u64) -> Duration = Duration::from_millis;

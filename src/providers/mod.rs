@@ -10,9 +10,9 @@ use std::collections::VecDeque;
 
 use futures::StreamExt;
 
-use crate::error::{Error, ErrorKind};
 use crate::http::sse::{SseDecoder, SseEof, SseEvent};
 use crate::types::{ChatChunk, ChatResponse, ChatStream, Choice};
+use crate::types::{Error, ErrorKind};
 
 pub use anthropic::Anthropic;
 pub use gemini::Gemini;

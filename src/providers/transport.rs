@@ -4,14 +4,14 @@
 //! build their endpoints from.
 
 use reqwest::Url;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
 
 use super::{EventHandler, sse_chat_stream};
-use crate::error::{Error, ErrorKind};
 use crate::http::{self, classify, ratelimit};
 use crate::provider::CallContext;
-use crate::spend::RateLimitInfo;
+use crate::types::RateLimitInfo;
 use crate::types::{ChatResponse, ChatStream};
+use crate::types::{Error, ErrorKind};
 
 /// Largest error body read to build an error.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -113,45 +113,6 @@ pub(crate) fn stream_of(resp: ChatResponse) -> ChatStream {
     ChatStream::new(futures::stream::iter(
         crate::types::response_to_chunks(resp).into_iter().map(Ok),
     ))
-}
-
-/// Adds a caller's header to every request. The value is marked sensitive (it may be a
-/// credential), so it never shows in logs.
-pub(crate) fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), Error> {
-    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-        Error::new(ErrorKind::Config, format!("bad header name {name:?}")).with_source(e)
-    })?;
-    let mut value = HeaderValue::from_str(value)
-        .map_err(|e| Error::new(ErrorKind::Config, "bad header value").with_source(e))?;
-    value.set_sensitive(true);
-    headers.insert(name, value);
-    Ok(())
-}
-
-/// Sets the JSON content type and, unless `secret` is empty, the credential header. A
-/// secret with bytes a header cannot hold is left out and `false` returned, so that the
-/// provider's `validate` can say so (the vendor would only answer 401).
-pub(crate) fn auth_headers(headers: &mut HeaderMap, name: HeaderName, secret: &str) -> bool {
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if secret.is_empty() {
-        return true;
-    }
-    match HeaderValue::from_str(secret) {
-        Ok(mut v) => {
-            v.set_sensitive(true);
-            headers.insert(name, v);
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-/// The error for a key that [`auth_headers`] could not put in a header.
-pub(crate) fn unsendable_key() -> Error {
-    Error::new(
-        ErrorKind::Config,
-        "the API key has characters an HTTP header cannot hold (a stray newline?)",
-    )
 }
 
 /// A base URL checked once, at construction, so that endpoint URLs are then built by plain

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::accounts::Accounting;
 use super::duration::saturating_add;
 use super::plan::ResolvedTarget;
-use crate::accounting::{Accounting, KeyEvent};
-use crate::error::{Error, ErrorKind, Fault, LimitScope, LimitedBy, Skip, SkipReason};
-use crate::spend::RateLimitInfo;
+use crate::accounting::KeyEvent;
 use crate::spend::limiter::{LimitPermit, Limiter, WhenLimited};
+use crate::types::RateLimitInfo;
 use crate::types::Usage;
+use crate::types::{Error, ErrorKind, Fault, LimitScope, LimitedBy, Skip, SkipReason};
 
 /// The concurrency slots an attempt holds (its key's, its target's and its provider's),
 /// freed when it ends.

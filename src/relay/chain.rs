@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::duration::{self, check_span};
 use super::policy::{ContextOverflow, RetryPolicy, check_attempts};
 use crate::catalog::Price;
-use crate::error::{Error, ErrorKind};
+use crate::types::{Error, ErrorKind};
 
 /// One provider + model, with its own settings. Every setting left unset comes from the
 /// chain, then from the relay's defaults ([`RelayBuilder::defaults`](crate::RelayBuilder::defaults)),
@@ -475,7 +475,7 @@ impl Chain {
     }
 
     /// Longest silence between two events once a stream has started; a stall ends it with a
-    /// `StreamInterrupted` error ([`Limit::StreamIdle`](crate::error::Limit::StreamIdle)).
+    /// `StreamInterrupted` error ([`Limit::StreamIdle`](crate::types::Limit::StreamIdle)).
     /// Built-in default: none.
     pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
         self.stream_idle_timeout = Some(timeout);
@@ -485,7 +485,7 @@ impl Chain {
     /// Longest duration of a whole stream, counted from the call's start (long reasoning
     /// streams are legitimate, so this is apart from
     /// [`total_timeout`](Self::total_timeout)). When it passes, the stream ends with a
-    /// `StreamInterrupted` error ([`Limit::StreamDuration`](crate::error::Limit::StreamDuration)),
+    /// `StreamInterrupted` error ([`Limit::StreamDuration`](crate::types::Limit::StreamDuration)),
     /// never a clean end. Built-in default: 30 minutes.
     pub fn max_stream_duration(mut self, limit: Duration) -> Self {
         self.max_stream_duration = Some(limit);

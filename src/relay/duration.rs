@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{Error, ErrorKind};
+use crate::types::{Error, ErrorKind};
 
 /// `start + d`, saturating a century ahead instead of overflowing: a configured, vendor-sent
 /// or client-sent duration never panics the request path.

@@ -13,25 +13,27 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
+use super::accounts::Accounting;
 use super::admission::{
     NEVER, Permits, admit, next_probe_in, note_answer, note_failure, note_skip, spent_for,
     target_policy,
 };
 pub(crate) use super::admission::{bench_admit, reconcile};
 use super::duration::saturating_add;
-use super::health::{BreakerState, Health, Outcome, Permit};
+use super::health::{Health, Outcome, Permit};
 use super::plan::{Plan, ResolvedTarget, Step};
 use super::policy::{Backoff, ContextOverflow, Decision, decide};
 use crate::accounting::{
-    Accounting, AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, LimitAction, LimitEvent,
-    RetryEvent, attempt_cost,
+    AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, LimitAction, LimitEvent, RetryEvent,
+    attempt_cost,
 };
-use crate::error::{Error, ErrorKind, Fault, Limit, Skip, SkipReason};
-use crate::spend::RateLimitInfo;
 use crate::spend::limiter::WhenLimited;
 use crate::telemetry::*;
+use crate::types::BreakerState;
+use crate::types::RateLimitInfo;
 use crate::types::Usage;
 use crate::types::{Attempt, AttemptOutcome, ResponseMeta, TargetId};
+use crate::types::{Error, ErrorKind, Fault, Limit, Skip, SkipReason};
 
 /// What an attempt must achieve within its time limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

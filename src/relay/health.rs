@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use super::duration::saturating_add;
 use super::duration::{self, check_span};
-use crate::error::{Error, ErrorKind};
-use crate::types::TargetId;
+use crate::types::{BreakerState, TargetId};
+use crate::types::{Error, ErrorKind};
 
 /// When a target's circuit breaker opens and how it recovers.
 ///
@@ -183,18 +183,6 @@ impl RetryBudget {
         }
         Ok(())
     }
-}
-
-/// The state of a target's circuit breaker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BreakerState {
-    /// Requests go through.
-    Closed,
-    /// Skipped while another target can serve.
-    Open,
-    /// The cooldown is over: one probe at a time may go through.
-    HalfOpen,
 }
 
 /// One target's health, as [`Relay::health`](crate::Relay::health) reports it.

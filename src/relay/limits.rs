@@ -7,8 +7,9 @@ use tokio::time::Instant;
 
 use super::Relay;
 use crate::spend::budget::BudgetStatus;
-use crate::spend::keys::{KeyHealth, KeyState};
+use crate::spend::keys::KeyHealth;
 use crate::spend::limiter::{Limiter, LimiterStatus, millis, millis_some};
+use crate::types::KeyState;
 
 /// What the relay's rate limits, key pools and budgets are doing now ([`Relay::limits`]):
 /// how much each has left and when it gets more. Serializes to the JSON a `/limits` page

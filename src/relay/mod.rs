@@ -2,6 +2,7 @@
 //! request-scoped fallbacks or a scoped chain), runs it through one attempt engine under one
 //! deadline, and reports what it did.
 
+mod accounts;
 mod admission;
 mod chain;
 mod describe;
@@ -23,11 +24,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::accounting::{
-    self, Accounting, BudgetEventKind, CallRecord, Observer, Observers, Stats, StatsConfig,
-    StatsSnapshot,
+    self, BudgetEventKind, CallRecord, Observer, Observers, Stats, StatsConfig, StatsSnapshot,
 };
 use crate::catalog::Catalog;
-use crate::error::{Error, ErrorKind};
 use crate::provider::{CallContext, Provider};
 use crate::spend::budget::{
     BoundCharge, Budget, BudgetQuery, BudgetStatus, Budgets, Charge, OverBudget, Refusal, Spend,
@@ -36,6 +35,8 @@ use crate::spend::keys::{KeyPool, KeyRing};
 use crate::spend::limiter::RateLimit;
 use crate::telemetry;
 use crate::types::{ChatRequest, ChatResponse, ChatStream, ResponseMeta, RoutingDecision};
+use crate::types::{Error, ErrorKind};
+use accounts::{Accounting, spend_of};
 
 pub use crate::catalog::Price;
 pub use chain::{Chain, Hedge, MidStreamRecovery, Strategy, Target};
@@ -46,7 +47,7 @@ pub use duration::parse_duration;
 use duration::saturating_add;
 pub use engine::MAX_ATTEMPTS_PER_CALL;
 use engine::Mode;
-pub use health::{BreakerPolicy, BreakerState, RetryBudget, TargetHealth};
+pub use health::{BreakerPolicy, RetryBudget, TargetHealth};
 pub use limits::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 pub use plan::{
     DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
@@ -67,7 +68,7 @@ const MAX_ECHO: usize = 128;
 
 /// `name` as an error message shows it: quoted, and cut at [`MAX_ECHO`] bytes.
 fn echo(name: &str) -> String {
-    let cut = crate::error::truncate_utf8(name, MAX_ECHO);
+    let cut = crate::types::truncate_utf8(name, MAX_ECHO);
     if cut.len() < name.len() {
         format!("{cut:?}… ({} bytes)", name.len())
     } else {
@@ -280,7 +281,7 @@ impl Relay {
     pub fn bench_stats(&self, provider: &str, model: &str) -> BenchStats {
         let target = crate::types::TargetId::new(provider, model);
         let usage = crate::types::Usage::new(420, 80);
-        let attempt = crate::error::Attempt {
+        let attempt = crate::types::Attempt {
             target: target.clone(),
             try_number: 1,
             outcome: crate::types::AttemptOutcome::Served,
@@ -687,7 +688,7 @@ impl Inner {
                 acct.price_call(&mut resp.meta, resp.usage.as_ref());
                 let end = Instant::now();
                 if let Some(charge) = charge {
-                    charge.settle(accounting::spend_of(&resp.meta), end);
+                    charge.settle(spend_of(&resp.meta), end);
                 }
                 telemetry::record_answer(&span, &resp.meta, resp.usage.as_ref(), &resp.model);
                 if !req.relay.nested {
@@ -848,9 +849,9 @@ fn estimate(route: &Route, input: u64, output: u64) -> Spend {
     }
 }
 
-fn unit_name(unit: crate::spend::BudgetUnit) -> &'static str {
+fn unit_name(unit: crate::types::BudgetUnit) -> &'static str {
     match unit {
-        crate::spend::BudgetUnit::Usd => "USD",
+        crate::types::BudgetUnit::Usd => "USD",
         _ => "tokens",
     }
 }
@@ -858,7 +859,7 @@ fn unit_name(unit: crate::spend::BudgetUnit) -> &'static str {
 /// Tells the observers what a budget did to a request.
 fn budget_event(
     acct: &Accounting,
-    ex: &crate::spend::BudgetExceeded,
+    ex: &crate::types::BudgetExceeded,
     kind: BudgetEventKind,
     route: &str,
 ) {
@@ -1239,7 +1240,7 @@ impl RelayBuilder {
     /// `Retry-After`, one whose quota is exhausted (`insufficient_quota`, 402) is parked, one
     /// refused (401, 403) is parked until the relay is rebuilt or reloaded; the request moves
     /// to the next key of the same provider before it moves to the next target. Keys are
-    /// named by index and fingerprint ([`KeyLabel`](crate::spend::keys::KeyLabel)) in
+    /// named by index and fingerprint ([`KeyLabel`](crate::types::KeyLabel)) in
     /// [`Relay::health`], logs and events, never by value. Default: the provider's own key.
     pub fn key_pool(mut self, provider: impl Into<String>, pool: KeyPool) -> Self {
         self.key_pools.push((provider.into(), pool));

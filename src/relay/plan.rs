@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::accounts::Accounting;
 use super::chain::{Chain, Hedge, MidStreamRecovery, Strategy, Target};
 use super::health::{BreakerPolicy, Health, RetryBudget};
 use super::policy::{ContextOverflow, RetryPolicy};
-use crate::accounting::Accounting;
 use crate::catalog::{Catalog, Price};
-use crate::error::{Error, ErrorKind};
 use crate::provider::Provider;
 use crate::spend::keys::KeyRing;
 use crate::spend::limiter::{Limiter, RateLimit};
 use crate::types::TargetId;
+use crate::types::{Error, ErrorKind};
 
 /// Default time allowed for one attempt: 120 s.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);

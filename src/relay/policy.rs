@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::duration::{self, check_span};
 
-use crate::error::{Error, ErrorKind};
+use crate::types::{Error, ErrorKind};
 
 /// How a target is retried before the relay moves on.
 ///

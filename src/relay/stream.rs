@@ -15,12 +15,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::time::{Instant, Sleep};
 
+use super::accounts::Accounting;
 use super::chain::MidStreamRecovery;
 use super::duration::saturating_add;
 use super::engine::{self, Answer, AttemptCx, Mode, ReportedUsage, Won};
 use super::plan::{Plan, Route, Step};
-use crate::accounting::{self, Accounting, CallRecord, attempt_cost};
-use crate::error::{Error, ErrorKind, Limit};
+use crate::accounting::{self, CallRecord, attempt_cost};
 use crate::provider::{CallContext, Provider};
 use crate::spend::budget::{Charge, Spend};
 use crate::telemetry;
@@ -28,6 +28,7 @@ use crate::types::{
     AttemptOutcome, ChatChunk, ChatRequest, ChatResponse, ChatStream, ChunkKind, ChunkSource,
     Message, ResponseMeta, Usage,
 };
+use crate::types::{Error, ErrorKind, Limit};
 
 impl Answer for ChatResponse {
     fn status(&self) -> Option<u16> {
@@ -36,7 +37,7 @@ impl Answer for ChatResponse {
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
-    fn rate_limit(&self) -> Option<crate::spend::RateLimitInfo> {
+    fn rate_limit(&self) -> Option<crate::types::RateLimitInfo> {
         self.meta.rate_limit
     }
 }
@@ -55,7 +56,7 @@ impl Answer for Opened {
         // A stream reports its usage at its end; the driver records it then.
         None
     }
-    fn rate_limit(&self) -> Option<crate::spend::RateLimitInfo> {
+    fn rate_limit(&self) -> Option<crate::types::RateLimitInfo> {
         self.stream.meta().rate_limit
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{RouteChoice, Router, RouterContext, RoutingQuery};
-use crate::error::{Error, ErrorKind};
+use crate::types::{Error, ErrorKind};
 
 /// The default [`ClassifierRule::min_confidence`].
 const DEFAULT_MIN_CONFIDENCE: f32 = 0.5;

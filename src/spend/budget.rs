@@ -21,10 +21,10 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use tokio::time::Instant;
 
-use super::{BudgetExceeded, BudgetUnit};
 use crate::accounting::{BudgetEvent, BudgetEventKind};
-use crate::error::{Error, ErrorKind};
-use crate::http::time::{civil_from_days, days_from_civil};
+use crate::time::{civil_from_days, days_from_civil};
+use crate::types::{BudgetExceeded, BudgetUnit};
+use crate::types::{Error, ErrorKind};
 
 /// Usd amounts are kept as nano-dollars: integers add exactly and fit an atomic-sized word.
 const NANOS_PER_USD: f64 = 1e9;

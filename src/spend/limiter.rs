@@ -23,8 +23,8 @@ use governor::{Quota, RateLimiter};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::RateLimitInfo;
-use crate::error::{Error, ErrorKind, LimitedBy};
+use crate::types::RateLimitInfo;
+use crate::types::{Error, ErrorKind, LimitedBy};
 
 /// `now + d`, saturating a century ahead instead of overflowing (a vendor's reset time or a
 /// configured wait may be anything).

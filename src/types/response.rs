@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::lenient::{lenient_enum, null_as_default};
 use super::{Message, Usage};
 
-pub use crate::error::{Attempt, AttemptOutcome, Skip, TargetId};
+use crate::types::{Attempt, Skip, TargetId};
 
 lenient_enum! {
     /// Why the model stopped. Vendor spellings are normalised (Anthropic's `end_turn`,
@@ -206,7 +206,7 @@ pub struct ResponseMeta {
     pub time_to_first_chunk: Option<Duration>,
     /// What the serving vendor's rate-limit headers said (`x-ratelimit-*`,
     /// `anthropic-ratelimit-*`), when it sent them.
-    pub rate_limit: Option<crate::spend::RateLimitInfo>,
+    pub rate_limit: Option<crate::types::RateLimitInfo>,
 }
 
 impl ResponseMeta {

@@ -12,7 +12,7 @@ use super::lenient::null_as_default;
 use super::{
     ChatResponse, Choice, Content, FinishReason, Message, ResponseMeta, Role, ToolCall, Usage,
 };
-use crate::error::Error;
+use crate::types::Error;
 
 /// One streamed chunk, shaped like OpenAI's `chat.completion.chunk`: text, reasoning and
 /// tool-call deltas, then the finish reason and usage.

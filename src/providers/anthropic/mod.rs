@@ -57,11 +57,11 @@ use async_trait::async_trait;
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::error::Error;
-use crate::provider::{self, CallContext, Provider};
+use crate::provider::{CallContext, Provider};
 use crate::providers::ChunkDecoder;
 use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
+use crate::types::Error;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 pub use stream::AnthropicEvents;
@@ -149,7 +149,7 @@ impl Anthropic {
     pub fn new(key: impl Into<ApiKey>) -> Self {
         let key: ApiKey = key.into();
         let mut headers = HeaderMap::new();
-        let key_sendable = transport::auth_headers(
+        let key_sendable = crate::http::auth::auth_headers(
             &mut headers,
             HeaderName::from_static(API_KEY_HEADER),
             key.expose(),
@@ -211,7 +211,7 @@ impl Anthropic {
     /// `.header("x-api-key", …)` replaces the key, `.header("anthropic-version", …)` the
     /// version (until [`version`](Self::version) or [`beta`](Self::beta) set theirs again).
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        transport::insert_header(&mut self.headers, name, value)?;
+        crate::http::auth::insert_header(&mut self.headers, name, value)?;
         Ok(self)
     }
 
@@ -237,7 +237,7 @@ impl Anthropic {
     /// This provider with `key` in `x-api-key` ([`Provider::with_key`]).
     fn keyed(&self, key: ApiKey) -> Anthropic {
         let mut p = self.clone();
-        p.key_sendable = provider::replace_credential(
+        p.key_sendable = crate::http::auth::replace_credential(
             &mut p.headers,
             HeaderName::from_static(API_KEY_HEADER),
             key.expose(),
@@ -249,7 +249,7 @@ impl Anthropic {
     /// The endpoint, or the configuration problem every call reports.
     fn checked(&self) -> Result<&Url, Error> {
         if !self.key_sendable {
-            return Err(transport::unsendable_key());
+            return Err(crate::http::auth::unsendable_key());
         }
         self.endpoint.as_ref().map_err(BadBaseUrl::error)
     }
@@ -324,7 +324,7 @@ impl Provider for Anthropic {
 #[cfg(test)]
 mod url_tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::types::ErrorKind;
 
     #[test]
     fn base_url_query_goes_after_the_path() {

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Deserialize;
 
 use super::wire::{WireBlock, WireUsage, arguments_text, finish_reason, in_band_error};
-use crate::error::{Error, ErrorKind};
 use crate::http::sse::SseEvent;
 use crate::providers::EventHandler;
 use crate::secret::ApiKey;
 use crate::types::{ChatChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta, Usage};
+use crate::types::{Error, ErrorKind};
 
 /// The Anthropic Messages stream grammar.
 ///

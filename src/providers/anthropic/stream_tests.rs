@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::error::ErrorKind;
 use crate::providers::EventHandler;
+use crate::types::ErrorKind;
 use crate::types::response_to_chunks as response_chunks;
 use crate::types::{ChatChunk, FinishReason, StreamAccumulator};
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::wire::{self, parse_rfc3339, ratelimit_reset_at};
 use super::*;
-use crate::error::ErrorKind;
+use crate::types::ErrorKind;
 use crate::types::{
     ContentPart, FinishReason, JsonSchemaFormat, Message, ReasoningEffort, ResponseFormat, Role,
     ThinkingBlock, Tool, ToolCall, ToolChoice,

@@ -9,13 +9,13 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorKind};
 use crate::http::classify::{self, VendorError};
 use crate::http::retry_after::MAX_RETRY_AFTER;
 use crate::types::{
     ChatRequest, ChatResponse, Choice, Content, ContentPart, FinishReason, Message,
     ReasoningEffort, ResponseFormat, Role, ThinkingBlock, Tool, ToolCall, ToolChoice, Usage,
 };
+use crate::types::{Error, ErrorKind};
 
 /// The `source` of the thinking blocks this vendor signs: its signatures go back to it only.
 pub(crate) const SOURCE: &str = "anthropic";
@@ -867,4 +867,4 @@ pub(crate) fn ratelimit_reset_at(headers: &HeaderMap, now: SystemTime) -> Option
     )
 }
 
-pub(crate) use crate::http::time::parse_rfc3339;
+pub(crate) use crate::time::parse_rfc3339;

@@ -71,15 +71,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 
-use crate::error::{Error, ErrorKind};
-use crate::provider::{self, CallContext, Provider};
+use crate::provider::{CallContext, Provider};
 use crate::providers::ChunkDecoder;
 use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
+use crate::types::{Error, ErrorKind};
 
-pub use stream::GeminiEvents;
-pub use wire::{decode_response, decode_stream_array, encode_request, thinking_budget};
+pub use stream::{GeminiEvents, decode_response, decode_stream_array};
+pub use wire::{encode_request, thinking_budget};
 
 /// Decodes a Gemini error response (any HTTP status, headers and body, `google.rpc.Status`
 /// possibly wrapped in a one-element array) into a typed [`Error`]. See the
@@ -203,7 +203,7 @@ impl Gemini {
     fn with_auth(key: ApiKey, auth: Auth) -> Self {
         let (name, secret) = auth.credential(&key);
         let mut headers = HeaderMap::new();
-        let key_sendable = transport::auth_headers(&mut headers, name, &secret);
+        let key_sendable = crate::http::auth::auth_headers(&mut headers, name, &secret);
         Gemini {
             base: urls(DEFAULT_BASE_URL, &key, auth),
             headers,
@@ -236,7 +236,7 @@ impl Gemini {
     /// `.header("x-goog-api-key", …)` replaces the key of [`Gemini::new`],
     /// `.header("authorization", …)` the token of [`Gemini::with_bearer`].
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        transport::insert_header(&mut self.headers, name, value)?;
+        crate::http::auth::insert_header(&mut self.headers, name, value)?;
         Ok(self)
     }
 
@@ -267,7 +267,7 @@ impl Gemini {
     /// The URL to send a request for `model` to, with the key when it goes in the query.
     fn send_url(&self, model: &str, stream: bool) -> Result<String, Error> {
         if !self.key_sendable {
-            return Err(transport::unsendable_key());
+            return Err(crate::http::auth::unsendable_key());
         }
         let urls = self.base.as_ref().map_err(BadBaseUrl::error)?;
         let path = model_path(model)?;
@@ -288,7 +288,7 @@ impl Gemini {
             p.base = p.base.map(|urls| queries(urls.base, &key, auth));
         } else {
             let (name, secret) = p.auth.credential(&key);
-            p.key_sendable = provider::replace_credential(&mut p.headers, name, &secret);
+            p.key_sendable = crate::http::auth::replace_credential(&mut p.headers, name, &secret);
         }
         p.key = key;
         p
@@ -401,7 +401,7 @@ impl Provider for Gemini {
     /// Refuses a base URL that does not parse and a key no header can hold.
     fn validate(&self) -> Result<(), Error> {
         if !self.key_sendable {
-            return Err(transport::unsendable_key());
+            return Err(crate::http::auth::unsendable_key());
         }
         self.base.as_ref().map(|_| ()).map_err(BadBaseUrl::error)
     }
@@ -421,7 +421,7 @@ impl Provider for Gemini {
     ) -> Result<ChatResponse, Error> {
         let resp = self.send(req, model, false, cx).await?;
         transport::read_response(resp, |body| {
-            wire::decode_response_with(body, Some(&self.key))
+            stream::decode_response_with(body, Some(&self.key))
         })
         .await
     }
@@ -436,7 +436,7 @@ impl Provider for Gemini {
         let handler = GeminiEvents::with_key(Some(self.key.clone()));
         // A server (or proxy) that answered with the JSON-array form of the stream.
         transport::open_stream(resp, handler, |body| {
-            let (chunks, error) = wire::decode_stream_array_partial(body, Some(&self.key));
+            let (chunks, error) = stream::decode_stream_array_partial(body, Some(&self.key));
             if chunks.is_empty()
                 && let Some(e) = error
             {

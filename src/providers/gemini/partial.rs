@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::wire::WirePartialArg;
-use crate::error::{Error, ErrorKind};
+use crate::types::{Error, ErrorKind};
 
 /// Most segments a `partialArgs` path may have (`$.a.b[0]` has three). Deeper paths would
 /// build values whose drop and serialisation recurse once per level.

@@ -1,21 +1,23 @@
 //! Gemini `generateContent` wire format: request encoding, response decoding and error
 //! classification, as pure functions over bytes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
 use super::schema;
-use super::stream::{GENERATED_ID_PREFIX, GeminiEvents};
-use crate::error::{Error, ErrorKind};
 use crate::http::classify;
-use crate::secret::ApiKey;
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Content, ContentPart, Message, ReasoningEffort,
-    ResponseFormat, Role, StreamAccumulator, ThinkingBlock, ToolCall, ToolChoice, Usage,
+    ChatRequest, Content, ContentPart, Message, ReasoningEffort, ResponseFormat, Role,
+    ThinkingBlock, ToolCall, ToolChoice, Usage,
 };
+use crate::types::{Error, ErrorKind};
+
+/// Prefix of the tool-call ids this crate makes up for calls Gemini sent without an id
+/// (`gcall_` and 16 hex digits). Such ids are never sent back to Gemini.
+pub(crate) const GENERATED_ID_PREFIX: &str = "gcall_";
 
 /// The `source` of the thinking blocks this vendor signs: its signatures go back to it only.
 pub(crate) const SOURCE: &str = "gemini";
@@ -649,95 +651,13 @@ impl WireUsage {
 }
 
 /// A body that is not a `GenerateContentResponse` (`body`: already redacted).
-fn not_a_response(body: &str, e: serde_json::Error) -> Error {
+pub(crate) fn not_a_response(body: &str, e: serde_json::Error) -> Error {
     Error::new(
         ErrorKind::Decode,
         "response is not a Gemini GenerateContentResponse",
     )
     .with_body(body)
     .with_source(e)
-}
-
-/// Decodes a successful (HTTP 2xx) `generateContent` body. An error object in the body, or a
-/// prompt blocked before any candidate (`promptFeedback.blockReason`), is an `Err`; so is a
-/// body with nothing in it (`{}`, no `candidates`, another vendor's dialect, or candidates
-/// without parts or `finishReason`), an [`ErrorKind::Decode`] error.
-pub fn decode_response(body: &[u8]) -> Result<ChatResponse, Error> {
-    decode_response_with(body, None)
-}
-
-/// [`decode_response`], redacting `key` from errors.
-pub(crate) fn decode_response_with(
-    body: &[u8],
-    key: Option<&ApiKey>,
-) -> Result<ChatResponse, Error> {
-    let mut events = GeminiEvents::with_key(key.cloned());
-    let wire: WireResponse = serde_json::from_slice(body)
-        .map_err(|e| not_a_response(&events.redact(&String::from_utf8_lossy(body)), e))?;
-    let mut out = VecDeque::new();
-    events.on_response(wire, body, &mut out)?;
-    events.flush_pending(&mut out);
-    let mut acc = StreamAccumulator::new();
-    for c in &out {
-        acc.push(c);
-    }
-    crate::providers::require_answer(
-        acc.finish(),
-        "no `candidates` (an empty body, or not a GenerateContentResponse)",
-        "no candidate has a part or a `finishReason`",
-        || events.redact(&String::from_utf8_lossy(body)),
-    )
-}
-
-/// Decodes the body `streamGenerateContent` returns without `?alt=sse`: a JSON array of
-/// `GenerateContentResponse`s (a single object is taken as a one-element array). Gives the
-/// chunks the SSE form of the same answer gives; an error element (`[{"error":{…}}]`) or an
-/// answer without a finish reason is an `Err`.
-pub fn decode_stream_array(body: &[u8]) -> Result<Vec<ChatChunk>, Error> {
-    match decode_stream_array_partial(body, None) {
-        (chunks, None) => Ok(chunks),
-        (_, Some(e)) => Err(e),
-    }
-}
-
-/// [`decode_stream_array`] keeping the chunks decoded before an error, and redacting `key`
-/// from errors.
-pub(crate) fn decode_stream_array_partial(
-    body: &[u8],
-    key: Option<&ApiKey>,
-) -> (Vec<ChatChunk>, Option<Error>) {
-    let mut events = GeminiEvents::with_key(key.cloned());
-    let root: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
-            let kind = if e.is_eof() {
-                ErrorKind::StreamInterrupted
-            } else {
-                ErrorKind::Decode
-            };
-            let err = Error::new(kind, "stream body is not a JSON array")
-                .with_body(&events.redact(&String::from_utf8_lossy(body)))
-                .with_source(e);
-            return (Vec::new(), Some(err));
-        }
-    };
-    let items = match root {
-        Value::Array(items) => items,
-        other => vec![other],
-    };
-    let mut out = VecDeque::new();
-    for item in items {
-        let raw = item.to_string();
-        let result = match WireResponse::deserialize(&item) {
-            Ok(wire) => events.on_response(wire, raw.as_bytes(), &mut out),
-            Err(e) => Err(not_a_response(&events.redact(&raw), e)),
-        };
-        if let Err(e) = result {
-            return (out.into(), Some(e));
-        }
-    }
-    let end = events.end(&mut out).err();
-    (out.into(), end)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -821,7 +741,7 @@ pub(crate) fn blocked_prompt(feedback: &WirePromptFeedback, body: &str) -> Optio
 
 /// Seconds since the Unix epoch of an RFC 3339 timestamp (Vertex's `createTime`).
 pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
-    let t = crate::http::time::parse_rfc3339(s)?;
+    let t = crate::time::parse_rfc3339(s)?;
     Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs())
 }
 

@@ -11,12 +11,12 @@ use async_trait::async_trait;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 
-use crate::error::Error;
 use crate::http::classify;
-use crate::provider::{self, CallContext, Provider};
+use crate::provider::{CallContext, Provider};
 use crate::providers::ChunkDecoder;
 use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
 use crate::secret::ApiKey;
+use crate::types::Error;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 
 pub use stream::OpenAiEvents;
@@ -309,7 +309,7 @@ impl OpenAi {
         let key = key.into();
         let mut headers = HeaderMap::new();
         let (name, bearer) = KeyHeader::Bearer.credential(&key);
-        let key_sendable = transport::auth_headers(&mut headers, name, &bearer);
+        let key_sendable = crate::http::auth::auth_headers(&mut headers, name, &bearer);
         OpenAi {
             name: preset.name.to_owned(),
             endpoint: chat_endpoint(BaseUrl::parse(preset.base_url)),
@@ -377,7 +377,7 @@ impl OpenAi {
         let key = key.into();
         let mut headers = HeaderMap::new();
         let (name, secret) = KeyHeader::Azure.credential(&key);
-        let key_sendable = transport::auth_headers(&mut headers, name, &secret);
+        let key_sendable = crate::http::auth::auth_headers(&mut headers, name, &secret);
         OpenAi {
             name: "azure".to_owned(),
             endpoint: chat_endpoint(azure_base(resource, deployment, api_version)),
@@ -404,7 +404,7 @@ impl OpenAi {
     /// `.header("authorization", "Bearer …")` overrides the key's bearer, `.header("api-key",
     /// …)` the Azure key header.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        transport::insert_header(&mut self.headers, name, value)?;
+        crate::http::auth::insert_header(&mut self.headers, name, value)?;
         Ok(self)
     }
 
@@ -434,7 +434,7 @@ impl OpenAi {
     fn keyed(&self, key: ApiKey) -> OpenAi {
         let mut p = self.clone();
         let (name, secret) = p.auth.credential(&key);
-        p.key_sendable = provider::replace_credential(&mut p.headers, name, &secret);
+        p.key_sendable = crate::http::auth::replace_credential(&mut p.headers, name, &secret);
         p.key = key;
         p
     }
@@ -442,7 +442,7 @@ impl OpenAi {
     /// The endpoint, or the configuration problem every call reports.
     fn checked(&self) -> Result<&Url, Error> {
         if !self.key_sendable {
-            return Err(transport::unsendable_key());
+            return Err(crate::http::auth::unsendable_key());
         }
         self.endpoint.as_ref().map_err(BadBaseUrl::error)
     }
@@ -560,7 +560,7 @@ impl Provider for OpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::types::ErrorKind;
 
     #[test]
     fn base_url_query_goes_after_the_path() {

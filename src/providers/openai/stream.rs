@@ -7,13 +7,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::wire::{finish_reason, split_reasoning};
-use crate::error::{Error, ErrorKind};
 use crate::http::classify::{self, error_from_vendor, parse_error_body};
 use crate::http::sse::SseEvent;
 use crate::providers::EventHandler;
 use crate::types::{
     ChatChunk, ChunkChoice, Content, Delta, FinishReason, Role, ToolCallDelta, Usage,
 };
+use crate::types::{Error, ErrorKind};
 
 /// The OpenAI-family stream grammar. Handles the vendors' variations: usage on a trailing
 /// chunk with `choices: []` (OpenAI, Qwen, xAI) or on the finish chunk (DeepSeek, Mistral) or

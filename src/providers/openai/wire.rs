@@ -5,12 +5,12 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorKind};
 use crate::http::classify;
 use crate::types::{
     ChatRequest, ChatResponse, Choice, Content, ContentPart, FinishReason, Message,
     ReasoningEffort, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
+use crate::types::{Error, ErrorKind};
 
 /// Per-vendor differences in what the request may contain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,45 @@
+//! The integration tests, in one binary: each file is a module, so the crate and its
+//! dev-dependencies are linked once instead of once per file (CI builds on two cores).
+//! `cargo test --test it gateway::` runs one file's tests.
+
+pub mod support;
+
+mod accounting;
+mod catalog;
+mod chains;
+mod config;
+mod constraints;
+mod cross_vendor;
+mod engine;
+mod fixtures_anthropic;
+mod fixtures_gemini;
+mod fixtures_openai;
+#[cfg(feature = "gateway")]
+mod gateway;
+mod health;
+mod limits;
+mod metrics;
+mod provider_urls;
+#[cfg(feature = "gateway")]
+mod refusals_gateway;
+mod relay_scenarios;
+mod relay_streaming;
+mod reload;
+mod robustness;
+mod routing_classifier;
+mod routing_language;
+mod routing_llm;
+mod routing_rules;
+mod secrets;
+mod sim_rate_limit;
+mod simulator;
+mod soak;
+mod spend;
+mod stream_limits;
+mod telemetry;
+mod trust_config;
+mod trust_decoders;
+#[cfg(feature = "gateway")]
+mod trust_gateway;
+mod trust_relay;
+mod types;
