@@ -1,20 +1,22 @@
 //! Accounting: what each call cost, stats per route, query type and model, what routing
 //! saved against a baseline model, and the [`Observer`] callbacks.
 //!
-//! Costs come from the [`Price`] of each target (its own, or the
+//! Costs come from the [`Price`](crate::catalog::Price) of each target (its own, or the
 //! [catalog](crate::catalog)'s for its model) applied to the usage the vendor reported, in
-//! US dollars. A model without a price has an **unknown** cost: `None`, counted in
+//! US dollars, all computed in `accounting::cost`. A model without a price has an **unknown** cost: `None`, counted in
 //! [`StatsRow::cost_unknown`], never zero.
 //!
 //! This layer sits below the spend controls and the relay, which feed it: the relay calls it
 //! when an attempt or a call ends, and nothing here calls back up. The relay's bundle of
 //! accounting state (observers, stats, baseline, budgets) lives in `relay::accounts`.
 
+pub(crate) mod cost;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
 mod observer;
 mod stats;
 
+pub(crate) use cost::{attempt_cost, call_cost};
 pub(crate) use observer::Observers;
 pub use observer::{
     AttemptEnded, AttemptStarted, BreakerEvent, BudgetEvent, BudgetEventKind, FailoverEvent,
@@ -28,7 +30,6 @@ pub(crate) use stats::{Stats, StatsConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::catalog::Price;
 use crate::types::Error;
 use crate::types::{ResponseMeta, Usage};
 
@@ -52,30 +53,6 @@ pub struct CallRecord<'a> {
     pub error: Option<&'a Error>,
     /// The whole call, to its last byte (for a stream: until it ended or was dropped).
     pub duration: Duration,
-}
-
-/// The cost of one attempt from what its vendor reported.
-pub(crate) fn attempt_cost(price: Option<&Price>, usage: Option<&Usage>) -> Option<f64> {
-    Some(price?.cost(usage?))
-}
-
-/// A call's cost: every attempt that reported usage, plus the routing classifier's call.
-/// Unknown (`None`) when one of them has no price, or when no attempt reported usage.
-pub(crate) fn call_cost(meta: &ResponseMeta) -> Option<f64> {
-    let mut total = 0.0;
-    let mut any = false;
-    for a in &meta.attempts {
-        if a.usage.is_some() {
-            total += a.cost?;
-            any = true;
-        }
-    }
-    if let Some(r) = &meta.routing
-        && r.classifier_usage.is_some()
-    {
-        total += r.classifier_cost?;
-    }
-    any.then_some(total)
 }
 
 /// The query type of a call: its intent, else the label a classifier (LLM or in-process)
