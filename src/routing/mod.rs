@@ -15,6 +15,8 @@ mod language;
 #[cfg(feature = "language")]
 mod scorer;
 #[cfg(feature = "language")]
+mod script;
+#[cfg(feature = "language")]
 pub use language::{DEFAULT_CANDIDATES, LanguageDetection, LanguageRule, Script, detect_language};
 mod llm;
 pub use llm::{
