@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admission;
+mod builder;
 mod chain;
 mod describe;
 pub(crate) mod duration;
@@ -13,6 +14,7 @@ mod limits;
 mod plan;
 mod policy;
 mod router;
+mod scoped;
 mod stream;
 
 use std::borrow::Borrow;
@@ -23,22 +25,20 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::accounting::{
-    self, BudgetEventKind, CallRecord, Observer, Observers, Stats, StatsConfig, StatsSnapshot,
-};
+use crate::accounting::{self, BudgetEventKind, CallRecord, Observers, StatsSnapshot};
 use crate::catalog::Catalog;
 use crate::provider::{CallContext, Provider};
 use crate::spend::budget::{
-    BoundCharge, Budget, BudgetQuery, BudgetStatus, Budgets, Charge, OverBudget, Refusal, Spend,
+    BoundCharge, Budget, BudgetQuery, BudgetStatus, Charge, OverBudget, Refusal, Spend,
 };
-use crate::spend::keys::{KeyPool, KeyRing};
-use crate::spend::limiter::RateLimit;
+use crate::spend::keys::KeyRing;
 use crate::telemetry;
 use crate::types::{ChatRequest, ChatResponse, ChatStream, ResponseMeta, RoutingDecision};
 use crate::types::{Error, ErrorKind};
 use accounts::{Accounting, spend_of};
 
 pub use crate::catalog::Price;
+pub use builder::RelayBuilder;
 pub use chain::{Chain, Hedge, MidStreamRecovery, Strategy, Target};
 pub use describe::{
     ProviderDescription, RelayDescription, RouteDescription, RouterDescription, TargetDescription,
@@ -55,6 +55,7 @@ pub use plan::{
 use plan::{Plan, Registry, Resolver, Route};
 pub use policy::{ContextOverflow, RetryPolicy};
 pub use router::{RouteChoice, Router, RouterContext, RoutingQuery, Rules};
+pub use scoped::ScopedChain;
 
 /// Most `provider/model` routes kept resolved for reuse.
 const MAX_CACHED_PAIRS: usize = 1024;
@@ -802,29 +803,6 @@ impl Inner {
     }
 }
 
-/// Checks a setter's `"provider/model"` key names a registered provider.
-fn check_target_key(
-    setter: &str,
-    key: &str,
-    providers: &HashMap<String, Arc<dyn Provider>>,
-) -> Result<(), Error> {
-    let config = |msg: String| Error::new(ErrorKind::Config, msg);
-    match key.split_once('/') {
-        Some((provider, model)) if !model.is_empty() => {
-            if providers.contains_key(provider) {
-                Ok(())
-            } else {
-                Err(config(format!(
-                    "{setter}({key:?}): no provider named {provider:?}"
-                )))
-            }
-        }
-        _ => Err(config(format!(
-            "{setter}({key:?}): expected \"provider/model\""
-        ))),
-    }
-}
-
 /// A request the budgets let through: the route it goes to if not the one it asked for (a
 /// downgrade), and its reservation.
 type Admitted = (Option<Arc<Route>>, Option<Charge>);
@@ -1026,479 +1004,6 @@ impl BenchSpend {
             );
         }
         admitted
-    }
-}
-
-/// A chain resolved once against a relay ([`Relay::scoped`]): calls through it walk the
-/// chain's targets instead of looking up the request's `model` (the request's
-/// [`fallbacks`](ChatRequest::fallbacks), if any, still follow).
-#[derive(Clone)]
-pub struct ScopedChain {
-    relay: Relay,
-    route: Arc<Route>,
-}
-
-impl std::fmt::Debug for ScopedChain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let targets: Vec<String> = self
-            .route
-            .targets
-            .iter()
-            .map(|t| t.id.to_string())
-            .collect();
-        f.debug_struct("ScopedChain")
-            .field("targets", &targets)
-            .finish()
-    }
-}
-
-impl ScopedChain {
-    /// Like [`Relay::chat`], through this chain.
-    pub async fn chat(&self, req: impl Borrow<ChatRequest>) -> Result<ChatResponse, Error> {
-        let req = req.borrow();
-        let inner = self.relay.inner();
-        let route = inner.with_fallbacks(self.route.clone(), req)?;
-        inner.chat_on(route, req, None).await
-    }
-
-    /// Like [`Relay::chat_stream`], through this chain.
-    pub fn chat_stream<'a>(
-        &'a self,
-        req: impl Borrow<ChatRequest> + Send + 'a,
-    ) -> impl std::future::Future<Output = Result<ChatStream, Error>> + Send + 'a {
-        // Boxed for the same reason as `Relay::chat_stream`.
-        Box::pin(async move {
-            let req = req.borrow();
-            let inner = self.relay.inner();
-            let route = inner.with_fallbacks(self.route.clone(), req)?;
-            inner.stream_on(route, req, None).await
-        })
-    }
-}
-
-/// Builds a [`Relay`]. Every setter documents its default.
-#[derive(Default)]
-pub struct RelayBuilder {
-    providers: Vec<(String, Arc<dyn Provider>)>,
-    routes: Vec<(String, Chain)>,
-    routers: Vec<(String, Rules)>,
-    http: Option<reqwest::Client>,
-    defaults: Chain,
-    breaker: BreakerPolicy,
-    breaker_overrides: HashMap<String, BreakerPolicy>,
-    retry_budget: RetryBudget,
-    catalog: Option<Catalog>,
-    baseline: Option<String>,
-    observers: Observers,
-    stats: Option<StatsConfig>,
-    no_stats: bool,
-    budgets: Vec<Budget>,
-    rate_limits: HashMap<String, RateLimit>,
-    key_pools: Vec<(String, KeyPool)>,
-}
-
-impl std::fmt::Debug for RelayBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RelayBuilder")
-            .field("providers", &self.providers)
-            .field("routes", &self.routes)
-            .field("defaults", &self.defaults)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RelayBuilder {
-    /// Registers a provider under `name`, the name targets refer to (no `/` in it).
-    pub fn provider(self, name: impl Into<String>, provider: impl Provider + 'static) -> Self {
-        self.provider_arc(name, Arc::new(provider))
-    }
-
-    /// Registers a shared provider under `name`.
-    pub fn provider_arc(mut self, name: impl Into<String>, provider: Arc<dyn Provider>) -> Self {
-        self.providers.push((name.into(), provider));
-        self
-    }
-
-    /// Adds a route: requests whose `model` is `name` go through `chain`.
-    pub fn route(mut self, name: impl Into<String>, chain: Chain) -> Self {
-        self.routes.push((name.into(), chain));
-        self
-    }
-
-    /// Adds a router: requests whose `model` is `name` are routed by `rules` to one of the
-    /// relay's routes (or a `provider/model` pair); `meta.routing` records which rule chose
-    /// which route and why.
-    pub fn router(mut self, name: impl Into<String>, rules: Rules) -> Self {
-        self.routers.push((name.into(), rules));
-        self
-    }
-
-    /// The relay's defaults: a chain without targets whose settings apply to every route
-    /// and target that leaves them unset, to `provider/model` requests, to request-scoped
-    /// fallbacks and to scoped chains. Default: the built-in defaults each [`Chain`] and
-    /// [`Target`] setter names.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use polyrelay::{Chain, Relay};
-    /// let builder = Relay::builder().defaults(Chain::new()
-    ///     .first_token_timeout(Duration::from_millis(2500))
-    ///     .total_timeout(Duration::from_secs(30)));
-    /// ```
-    pub fn defaults(mut self, defaults: Chain) -> Self {
-        self.defaults = defaults;
-        self
-    }
-
-    /// The circuit breaker of every target. Default: [`BreakerPolicy::default`] (opens after 5
-    /// consecutive failures or a 50 % error rate over 30 s, 5 s cooldown, one probe at a time).
-    pub fn breaker(mut self, policy: BreakerPolicy) -> Self {
-        self.breaker = policy;
-        self
-    }
-
-    /// The circuit breaker of one target, `"provider/model"`, in place of the relay's
-    /// [`breaker`](Self::breaker): e.g. a self-hosted endpoint that should open sooner, or a
-    /// last-resort target that should never open ([`BreakerPolicy::disabled`]). The target's
-    /// state is shared by every route that names it, so its breaker is set here rather than on
-    /// a route's [`Target`]. [`build`](Self::build) rejects a name with no `/` or an unknown
-    /// provider.
-    pub fn breaker_for(mut self, target: impl Into<String>, policy: BreakerPolicy) -> Self {
-        self.breaker_overrides.insert(target.into(), policy);
-        self
-    }
-
-    /// The retry budget of every target. Default: [`RetryBudget::default`] (20 % of
-    /// requests, a burst of 10).
-    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
-        self.retry_budget = budget;
-        self
-    }
-
-    /// The model catalog targets take their prices, context windows and prefill capability
-    /// from when they do not set them. Default: [`Catalog::builtin`]; extend or override it
-    /// with [`Catalog::insert`] on a clone:
-    ///
-    /// ```
-    /// use polyrelay::{Catalog, ModelInfo, Price, Relay};
-    /// let mut catalog = Catalog::builtin().clone();
-    /// catalog.insert(ModelInfo::new("onprem", "llama-3.3-70b").price(Price::per_million(0.1, 0.1)));
-    /// let builder = Relay::builder().catalog(catalog);
-    /// ```
-    pub fn catalog(mut self, catalog: Catalog) -> Self {
-        self.catalog = Some(catalog);
-        self
-    }
-
-    /// The model every answer's cost is also priced on (`"openai/gpt-4o"`, or a model the
-    /// catalog knows by name), so [`ResponseMeta::baseline_cost`] and the stats show what
-    /// routing saved. [`build`](Self::build) fails if the catalog has no price for it.
-    /// Default: none.
-    pub fn baseline(mut self, model: impl Into<String>) -> Self {
-        self.baseline = Some(model.into());
-        self
-    }
-
-    /// Adds an observer: callbacks for routing decisions, attempts, retries, failovers,
-    /// breaker changes and finished calls (see [`Observer`]).
-    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
-        self.observers.push(Arc::new(observer));
-        self
-    }
-
-    /// Adds a budget: a spend limit in US dollars or tokens over a window, for the whole
-    /// relay, a route, an intent or a tag. Each call reserves its estimate (input size and
-    /// `max_tokens`, else 1024 output tokens, at the dearest price of its route) before it is
-    /// sent and settles what its attempts reported when it ends; once the budget is spent,
-    /// calls under it are refused with [`BudgetExceeded`](ErrorKind::BudgetExceeded) or sent
-    /// to the budget's cheaper route ([`Budget::downgrade_to`]). Default: no budgets.
-    ///
-    /// Spend survives a [`Relay::reload`] that keeps the same budgets.
-    pub fn budget(mut self, budget: Budget) -> Self {
-        self.budgets.push(budget);
-        self
-    }
-
-    /// A client-side rate limit for `target` (`"provider/model"`): requests and tokens per
-    /// minute and requests in flight, shared by every route and call that uses the target.
-    /// When it is reached the relay fails over to the next target, or waits up to the limit's
-    /// bound inside the call's deadline ([`RateLimit::wait_up_to`]). The vendor's rate-limit
-    /// headers and a 429's `Retry-After` hold it further, so the relay slows down before the
-    /// vendor refuses. Default: none.
-    ///
-    /// With a provider's name alone (`"deepseek"`), the limit is the provider's, over all its
-    /// targets together (a vendor that limits a key, whatever the model); a target's own
-    /// limit and its pool key's apply as well. An attempt one of them refuses takes nothing
-    /// from the others.
-    pub fn rate_limit(mut self, target: impl Into<String>, limit: RateLimit) -> Self {
-        self.rate_limits.insert(target.into(), limit);
-        self
-    }
-
-    /// Several API keys for provider `provider` (registered with [`provider`](Self::provider)):
-    /// each attempt takes the next usable key. A key that gets a 429 rests for its
-    /// `Retry-After`, one whose quota is exhausted (`insufficient_quota`, 402) is parked, one
-    /// refused (401, 403) is parked until the relay is rebuilt or reloaded; the request moves
-    /// to the next key of the same provider before it moves to the next target. Keys are
-    /// named by index and fingerprint ([`KeyLabel`](crate::types::KeyLabel)) in
-    /// [`Relay::health`], logs and events, never by value. Default: the provider's own key.
-    pub fn key_pool(mut self, provider: impl Into<String>, pool: KeyPool) -> Self {
-        self.key_pools.push((provider.into(), pool));
-        self
-    }
-
-    /// The rolling window of [`Relay::stats`]. Default: one hour.
-    pub fn stats_window(mut self, window: Duration) -> Self {
-        self.stats = Some(StatsConfig { window });
-        self
-    }
-
-    /// Keeps no stats ([`Relay::stats`] is then empty); costs and observers still work.
-    pub fn without_stats(mut self) -> Self {
-        self.no_stats = true;
-        self
-    }
-
-    /// The HTTP client shared by every provider. Default: [`crate::http::default_client`]
-    /// (pooled, 10 s connect timeout, no total timeout); tune one from
-    /// [`crate::http::default_client_builder`].
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
-        self
-    }
-
-    /// Validates the configuration and builds the relay. Fails with a `Config` error that
-    /// names the provider, route and target at fault: an unknown or badly named provider, a
-    /// provider whose own configuration does not hold ([`Provider::validate`], e.g. a base
-    /// URL that does not parse), a route without targets or defined twice, a route name that
-    /// shadows a `provider/model` pair, a zero timeout or one over [`MAX_TIMEOUT`].
-    pub fn build(self) -> Result<Relay, Error> {
-        Ok(Relay {
-            table: Arc::new(Table {
-                current: arc_swap::ArcSwap::from_pointee(self.build_inner(None)?),
-                reloading: std::sync::Mutex::new(()),
-            }),
-        })
-    }
-
-    /// The table, taking over `previous`'s per-target state, stats and HTTP client (a
-    /// [`Relay::reload`]).
-    fn build_inner(self, previous: Option<&Inner>) -> Result<Inner, Error> {
-        let config = |msg: String| Error::new(ErrorKind::Config, msg);
-        let mut providers = HashMap::new();
-        for (name, p) in self.providers {
-            if name.is_empty() || name.contains('/') {
-                return Err(config(format!(
-                    "provider name {name:?} must be non-empty and contain no '/'"
-                )));
-            }
-            p.validate().map_err(|e| {
-                config(format!("provider {name:?}: {}", e.message())).with_source(e)
-            })?;
-            if providers.insert(name.clone(), p).is_some() {
-                return Err(config(format!("provider {name:?} registered twice")));
-            }
-        }
-        for key in self.breaker_overrides.keys() {
-            check_target_key("breaker_for", key, &providers)?;
-        }
-        // Every setting is checked where it is given, from code as from a file: a policy,
-        // budget, chain or target that cannot work is refused here, never on a later request.
-        self.breaker
-            .validate()
-            .map_err(|e| chain::prefixed("breaker: ", e))?;
-        for (key, policy) in &self.breaker_overrides {
-            policy
-                .validate()
-                .map_err(|e| chain::prefixed(&format!("breaker_for({key:?}): "), e))?;
-        }
-        self.retry_budget
-            .validate()
-            .map_err(|e| chain::prefixed("retry_budget: ", e))?;
-        self.defaults
-            .validate()
-            .and_then(|()| self.defaults.windows_fit(&Chain::default()))
-            .map_err(|e| chain::prefixed("relay defaults: ", e))?;
-        for (name, chain) in &self.routes {
-            chain
-                .validate()
-                .and_then(|()| chain.windows_fit(&self.defaults))
-                .map_err(|e| chain::prefixed(&format!("route {name:?}: "), e))?;
-        }
-        for (key, limit) in &self.rate_limits {
-            // A provider's name alone: a limit over all its targets.
-            if !key.contains('/') && !providers.contains_key(key.as_str()) {
-                return Err(config(format!(
-                    "rate_limit({key:?}): no provider named {key:?}"
-                )));
-            } else if key.contains('/') {
-                check_target_key("rate_limit", key, &providers)?;
-            }
-            limit.validate().map_err(|e| {
-                let message = format!("rate_limit({key:?}): {}", e.message());
-                e.with_message(message)
-            })?;
-        }
-        let mut keys = HashMap::new();
-        for (name, pool) in &self.key_pools {
-            let Some(base) = providers.get(name) else {
-                return Err(config(format!(
-                    "key_pool({name:?}): no provider named {name:?}"
-                )));
-            };
-            let mut ring = KeyRing::new(name, &**base, pool)?;
-            if let Some(previous) = previous.and_then(|p| p.keys.get(name)) {
-                ring.take_over(previous);
-            }
-            if keys.insert(name.clone(), Arc::new(ring)).is_some() {
-                return Err(config(format!("key_pool({name:?}) set twice")));
-            }
-        }
-        let registry = Registry::new(
-            self.breaker,
-            self.retry_budget,
-            self.breaker_overrides,
-            self.rate_limits,
-            previous.map(|p| &p.registry),
-        );
-        let catalog = match self.catalog {
-            Some(c) => Arc::new(c),
-            None => Catalog::builtin_shared(),
-        };
-        let catalog_ref: &Catalog = &catalog;
-        let baseline = match &self.baseline {
-            None => None,
-            Some(name) => match catalog_ref.find(name).and_then(|m| m.price.clone()) {
-                Some(p) => Some(p),
-                None => {
-                    return Err(config(format!(
-                        "baseline {name:?}: the catalog has no price for this model"
-                    )));
-                }
-            },
-        };
-        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
-        let mut observers = self.observers;
-        #[cfg(feature = "metrics")]
-        observers.push(Arc::new(crate::accounting::metrics::MetricsObserver::new()));
-        let kept_budgets = previous
-            .filter(|p| p.budget_defs == self.budgets)
-            .and_then(|p| Some((p.acct.budgets.clone()?, p.budget_observers.clone())));
-        let (budgets, budget_observers) = if self.budgets.is_empty() {
-            (
-                None,
-                Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone())),
-            )
-        } else {
-            match kept_budgets {
-                // The same budgets: keep what they have spent, and tell the new observers.
-                Some((b, to)) => {
-                    to.store(Arc::new(observers.clone()));
-                    (Some(b), to)
-                }
-                None => {
-                    let to = Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone()));
-                    let notify_to = to.clone();
-                    let notify: crate::spend::budget::Notify =
-                        Arc::new(move |e| notify_to.load().each(|o| o.budget(e)));
-                    let b = Budgets::new(self.budgets.clone(), Some(notify))?;
-                    (Some(Arc::new(b)), to)
-                }
-            }
-        };
-        let acct = Arc::new(Accounting {
-            budgets,
-            observers,
-            stats: (!self.no_stats).then(|| {
-                previous
-                    .and_then(|p| p.acct.stats.clone())
-                    .unwrap_or_else(|| Arc::new(Stats::new(self.stats.unwrap_or_default())))
-            }),
-            baseline,
-        });
-        let mut routes = HashMap::new();
-        {
-            let resolver = Resolver {
-                providers: &providers,
-                defaults: &self.defaults,
-                registry: &registry,
-                catalog: catalog_ref,
-                acct: &acct,
-                keys: &keys,
-            };
-            resolver.check_defaults()?;
-            for (name, chain) in &self.routes {
-                if name.is_empty() {
-                    return Err(config("a route name must not be empty".into()));
-                }
-                if let Some((p, _)) = name.split_once('/')
-                    && providers.contains_key(p)
-                {
-                    return Err(config(format!(
-                        "route {name:?} shadows the provider/model pair of provider {p:?}; \
-                         give the route a name without '/'"
-                    )));
-                }
-                let route = resolver.route(name, chain)?;
-                if routes.insert(name.clone(), Arc::new(route)).is_some() {
-                    return Err(config(format!("route {name:?} defined twice")));
-                }
-            }
-        }
-        let mut routers = HashMap::new();
-        for (name, rules) in self.routers {
-            if routes.contains_key(&name) {
-                return Err(config(format!("router {name:?} has the name of a route")));
-            }
-            if let Some((p, _)) = name.split_once('/')
-                && providers.contains_key(p)
-            {
-                return Err(config(format!(
-                    "router {name:?} shadows the provider/model pair of provider {p:?}; \
-                     give the router a name without '/'"
-                )));
-            }
-            for (rule, route) in rules.declared_routes() {
-                let known = routes.contains_key(&*route)
-                    || Target::parse(&route).is_some_and(|t| providers.contains_key(&t.provider));
-                if !known {
-                    let by = match rule {
-                        Some(r) => format!("rule {r:?}"),
-                        None => "its default".to_owned(),
-                    };
-                    return Err(config(format!(
-                        "router {name:?}: {by} names route {route:?}, which is neither a route \
-                         nor a provider/model pair"
-                    )));
-                }
-            }
-            let key: Arc<str> = Arc::from(name.as_str());
-            if routers
-                .insert(name.clone(), (key, Arc::new(rules)))
-                .is_some()
-            {
-                return Err(config(format!("router {name:?} defined twice")));
-            }
-        }
-        let http = match (self.http, previous) {
-            (Some(c), _) => c,
-            (None, Some(p)) => p.cx.http().clone(),
-            (None, None) => crate::http::default_client()?,
-        };
-        Ok(Inner {
-            providers,
-            routes,
-            routers,
-            defaults: self.defaults,
-            registry,
-            pairs: RwLock::new(HashMap::new()),
-            cx: CallContext::new(http),
-            catalog,
-            acct,
-            budget_defs: self.budgets,
-            budget_observers,
-            keys,
-        })
     }
 }
 
