@@ -604,7 +604,7 @@ fn level_name(l: usize) -> String {
 /// files: plain searches are simpler than Tarjan's bookkeeping and fast enough).
 fn circles(edges: &Edges) -> Vec<Vec<String>> {
     let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (a, b) in edges.keys() {
+    for (a, b) in edges.keys().filter(|(a, b)| !uses_its_facade(a, b)) {
         next.entry(a).or_default().push(b);
     }
     let reach = |from| {
@@ -633,6 +633,15 @@ fn circles(edges: &Edges) -> Vec<Vec<String>> {
     out.into_iter().collect()
 }
 
+/// Whether `to` is the `mod.rs` of a folder holding `from`: a part of a module using what its
+/// folder's facade defines (`super::Inner`), the way Rust's module tree is meant to be read. Such
+/// an arrow does not make a circle with the facade's own use of its parts (farm-studio counts it
+/// the same way); circles between siblings, or across folders, still do.
+fn uses_its_facade(from: &str, to: &str) -> bool {
+    to.strip_suffix("mod.rs")
+        .is_some_and(|dir| dir.ends_with('/') && from.starts_with(dir) && from != to)
+}
+
 fn join(names: &BTreeSet<String>) -> String {
     names.iter().cloned().collect::<Vec<_>>().join(", ")
 }
@@ -649,7 +658,12 @@ fn check(files: &Files, layers: &[&[&str]]) -> (Vec<String>, Edges, BTreeSet<Str
                 "{file}: its top-level module has no layer in LAYERS; place it"
             ));
         }
-        if !read && !bin && !krate.test_files.contains(file) {
+        // A test module's folder (`budget/tests/mod.rs` and its `mod calendar;`) is tests too.
+        let under_tests = krate.test_files.iter().any(|t| {
+            t.strip_suffix("mod.rs")
+                .is_some_and(|dir| dir.ends_with('/') && file.starts_with(dir))
+        });
+        if !read && !bin && !krate.test_files.contains(file) && !under_tests {
             problems.push(format!(
                 "{file}: not reached from src/lib.rs by `mod` nor declared under #[cfg(test)]"
             ));
@@ -828,4 +842,29 @@ fn the_checker_reports_imports_that_run_up_and_unplaced_modules() {
             "    src/types/response.rs -> src/spend/mod.rs: Info",
         ]
     );
+}
+
+#[test]
+fn a_part_using_its_folders_facade_is_no_circle_but_siblings_are() {
+    let files = tree(&[
+        ("src/lib.rs", "pub mod m;\n"),
+        (
+            "src/m/mod.rs",
+            "mod a;\nmod b;\npub struct Inner;\npub fn go() { a::run(); }\n",
+        ),
+        (
+            "src/m/a.rs",
+            "use super::Inner;\npub fn run() { let _ = Inner; super::b::f(); }\npub fn g() {}\n",
+        ),
+        ("src/m/b.rs", "pub fn f() { super::a::g(); }\n"),
+    ]);
+    let (problems, edges, _) = check(&files, &[&["m"]]);
+    assert!(edges.contains_key(&("src/m/a.rs".into(), "src/m/mod.rs".into())));
+    assert!(edges.contains_key(&("src/m/mod.rs".into(), "src/m/a.rs".into())));
+    // a <-> b is a circle; a <-> mod.rs is a part and its facade.
+    assert_eq!(
+        problems[0], "circle 1: 2 files: src/m/a.rs, src/m/b.rs",
+        "{problems:#?}"
+    );
+    assert_eq!(problems.len(), 3, "{problems:#?}");
 }
