@@ -2,11 +2,12 @@
 //! Anthropic sends them. Stream events carry the whitespace padding before their last brace
 //! that the raw recordings show (`{"type":"message_stop"     }`).
 
+use super::RecordedRequest;
+use super::common::SimError;
 use super::common::{
     Ending, Rendered, Speaker, ToolCall, estimate_tokens, fragments, js, model, prompt_chars,
     rfc3339, unix_now,
 };
-use super::{RecordedRequest, SimError};
 
 /// The Anthropic Messages dialect.
 pub(crate) struct Anthropic;

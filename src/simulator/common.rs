@@ -3,7 +3,51 @@
 
 use serde_json::Value;
 
-use super::{DEFAULT_TEXT, RecordedRequest, SimError};
+use super::{DEFAULT_TEXT, RecordedRequest};
+
+/// A vendor failure for [`Reply::error`](super::Reply::error) and
+/// [`Reply::stream_error_after`](super::Reply::stream_error_after), rendered the way the vendor
+/// of the request's dialect sends it.
+///
+/// | kind | OpenAI | Anthropic | Gemini |
+/// |---|---|---|---|
+/// | `RateLimited` | 429 `requests`/`rate_limit_exceeded`, `retry-after`, `x-ratelimit-*` | 429 `rate_limit_error`, `retry-after`, `anthropic-ratelimit-requests-*` | 429 `RESOURCE_EXHAUSTED`, per-minute `QuotaFailure`, `RetryInfo.retryDelay` `"<n>s"`, no header |
+/// | `Overloaded` | 503 `server_error` | 529 `overloaded_error` | 503 `UNAVAILABLE` |
+/// | `Server` | 500 `server_error` | 500 `api_error` | 500 `INTERNAL` |
+/// | `Auth` | 401 `invalid_api_key` | 401 `authentication_error` | 400 `INVALID_ARGUMENT`, `ErrorInfo` `API_KEY_INVALID` |
+/// | `QuotaExhausted` | 429 `insufficient_quota` | 400 `invalid_request_error` "Your credit balance is too low…" | 429 `RESOURCE_EXHAUSTED`, per-day `QuotaFailure` |
+/// | `ContextLength` | 400 `context_length_exceeded` | 400 "prompt is too long: …" | 400 `INVALID_ARGUMENT` "The input token count … exceeds …" |
+/// | `ContentPolicy` | 400 `content_policy_violation`; in a stream, finish reason `content_filter` | 200, `stop_reason` `refusal` | 200, `finishReason` `SAFETY` |
+/// | `InvalidRequest` | 400 `invalid_request_error` | 400 `invalid_request_error` | 400 `INVALID_ARGUMENT`, `BadRequest` |
+///
+/// Anthropic errors carry `request_id` in the body, and `request-id` and `x-should-retry`
+/// headers. In a stream ([`Reply::stream_error_after`](super::Reply::stream_error_after)) the
+/// error is the dialect's in-stream form: Anthropic `event: error` with
+/// `{"type":"error","error":{"details":null,"type","message"}}`, OpenAI (Groq-style) `event: error` with `{"error":{…}}`, Gemini a
+/// `{"error":{…}}` chunk; content policy ends the stream with the blocked finish instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SimError {
+    /// Too many requests; retry after this many seconds.
+    RateLimited {
+        /// The delay the vendor asks for (a header or, for Gemini, `RetryInfo` in the body).
+        retry_after_secs: u64,
+    },
+    /// The vendor is overloaded (Anthropic 529, others 503).
+    Overloaded,
+    /// An internal server error (500).
+    Server,
+    /// The API key was rejected.
+    Auth,
+    /// Billing quota or credit exhausted: waiting will not help.
+    QuotaExhausted,
+    /// The prompt is longer than the model's context window.
+    ContextLength,
+    /// The request or answer was blocked by the vendor's content policy.
+    ContentPolicy,
+    /// A malformed request.
+    InvalidRequest,
+}
 
 /// The model echoed when the request names none.
 pub(crate) const FALLBACK_MODEL: &str = "polyrelay-sim";

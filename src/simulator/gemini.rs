@@ -3,10 +3,11 @@
 //! chunks use `": "` after keys, and `?alt=sse` streams are framed with CRLF line ends.
 //! Without `alt=sse` the stream is one JSON array whose elements arrive one per HTTP chunk.
 
+use super::RecordedRequest;
+use super::common::SimError;
 use super::common::{
     Ending, Rendered, Speaker, ToolCall, estimate_tokens, js, model, pretty, prompt_chars, spaced,
 };
-use super::{RecordedRequest, SimError};
 
 /// The Gemini dialect.
 pub(crate) struct Gemini;

@@ -62,7 +62,8 @@ mod limit;
 mod openai;
 mod reply;
 
-pub use reply::{Reply, SimError};
+pub use common::SimError;
+pub use reply::Reply;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -1,10 +1,11 @@
 //! Bodies in the OpenAI Chat Completions dialect, with keys in the order OpenAI sends them.
 
+use super::RecordedRequest;
+use super::common::SimError;
 use super::common::{
     Ending, Rendered, Speaker, ToolCall, estimate_tokens, fragments, go_duration, js, model,
     pretty, prompt_chars, unix_now,
 };
-use super::{RecordedRequest, SimError};
 
 /// The OpenAI Chat Completions dialect.
 pub(crate) struct OpenAi;
