@@ -1,0 +1,188 @@
+//! A request's side of its budgets: the reservations it holds ([`Charge`]), raised while it
+//! streams and settled (or kept) when it ends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use smallvec::SmallVec;
+use tokio::time::Instant;
+
+use super::calendar::now_number;
+use super::ledger::{Budgets, Raw, Window};
+use crate::accounting::BudgetEventKind;
+
+/// An amount spent (or estimated) by a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Spend {
+    /// US dollars; `None` when the model has no price.
+    pub usd: Option<f64>,
+    /// Input and output tokens.
+    pub tokens: u64,
+}
+
+/// A request's reservations, to settle with its budgets when it ends. Without a settle it
+/// stays reserved in its windows, still counted; [`keep`](Self::keep) turns it into spend,
+/// which is what a call cancelled by its caller does: it may have been billed, and
+/// undercounting is what overshoots budgets.
+#[must_use = "a charge is settled (or kept) on its budgets"]
+pub(crate) struct Charge {
+    /// Inline: a request matches a few budgets, and an allocation per call costs more than
+    /// the bookkeeping.
+    pub(super) held: SmallVec<[Held; 3]>,
+}
+
+/// One budget's reservation. The atomics are only changed by the charge's owner; they are
+/// atomics so [`Charge::update`] can take `&self`.
+pub(super) struct Held {
+    pub(super) budget: usize,
+    /// The window it is charged in: the calendar window's number (its low bits, as packed),
+    /// or the rolling slot.
+    pub(super) token: AtomicU64,
+    /// In the window's counting units.
+    pub(super) charged: AtomicU64,
+}
+
+impl std::fmt::Debug for Charge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.held
+                    .iter()
+                    .map(|h| (h.budget, h.charged.load(Ordering::Relaxed))),
+            )
+            .finish()
+    }
+}
+
+impl Charge {
+    /// Whether no budget matched the request.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// A stream's usage so far: the charge becomes the larger of it and what is charged.
+    pub fn update(&self, budgets: &Budgets, so_far: Spend) {
+        let now = budgets.clock.now();
+        let so_far = Raw::from(so_far);
+        for h in &self.held {
+            let Some(t) = budgets.budgets.get(h.budget) else {
+                continue;
+            };
+            let amount = t.units(so_far);
+            let token = h.token.load(Ordering::Relaxed);
+            let charged = h.charged.load(Ordering::Relaxed);
+            let warn = match &t.window {
+                Window::Calendar(c) => {
+                    let Some(p) = budgets.pair(c) else { continue };
+                    if amount <= charged && c.is_current(p, token, now) {
+                        continue;
+                    }
+                    // Its window passed and took the reservation along: still in flight, it
+                    // counts in the current one.
+                    let amount = amount.max(charged);
+                    let (token, used, number) =
+                        p.used.add(now_number(c, now), Some(token), charged, amount);
+                    h.token.store(token, Ordering::Relaxed);
+                    h.charged.store(amount, Ordering::Relaxed);
+                    c.check_warning(t.warn, used, number)
+                }
+                Window::Rolling(r) => {
+                    let Some(r) = budgets.rolling(r) else {
+                        continue;
+                    };
+                    let (token, amount, used) = r.update(token, charged, amount, now);
+                    h.token.store(token, Ordering::Relaxed);
+                    h.charged.store(amount, Ordering::Relaxed);
+                    used.and_then(|used| r.check_warning(t.warn, used, now))
+                }
+            };
+            if let Some(used) = warn {
+                budgets.emit(h.budget, BudgetEventKind::Warning, used);
+            }
+        }
+    }
+
+    /// Replaces the reservations by what the request actually spent, at `now` (when it
+    /// ended: tokio's clock).
+    pub fn settle(self, budgets: &Budgets, actual: Spend, now: Instant) {
+        self.finish(budgets, Some(actual), now);
+    }
+
+    /// Turns the reservations into spend, as they are: for a request that ended without
+    /// knowing what it spent (cancelled by its caller).
+    pub fn keep(self, budgets: &Budgets) {
+        self.finish(budgets, None, Instant::now());
+    }
+
+    /// Settles with `actual`, or with what is charged when `None`.
+    fn finish(self, budgets: &Budgets, actual: Option<Spend>, now: Instant) {
+        let now = budgets.clock.at(now);
+        let actual = actual.map(Raw::from);
+        // By reference: moving the inline list out costs more than the settling.
+        for h in &self.held {
+            let Some(t) = budgets.budgets.get(h.budget) else {
+                continue;
+            };
+            let charged = h.charged.load(Ordering::Relaxed);
+            let token = h.token.load(Ordering::Relaxed);
+            let amount = actual.map_or(charged, |a| t.units(a));
+            let warn = match &t.window {
+                Window::Calendar(c) => {
+                    let Some(p) = budgets.pair(c) else { continue };
+                    let number = now_number(c, now);
+                    // A passed window took the reservation along: the spend counts in the
+                    // current one rather than being lost.
+                    let (_, used, number) = p.used.add(number, Some(token), charged, amount);
+                    p.spent.add(number, None, 0, amount);
+                    c.check_warning(t.warn, used, number)
+                }
+                Window::Rolling(r) => {
+                    let Some(r) = budgets.rolling(r) else {
+                        continue;
+                    };
+                    let used = r.settle(token, charged, amount, now);
+                    r.check_warning(t.warn, used, now)
+                }
+            };
+            if let Some(used) = warn {
+                budgets.emit(h.budget, BudgetEventKind::Warning, used);
+            }
+        }
+    }
+}
+
+/// A charge that keeps itself ([`Charge::keep`]) when dropped unsettled: a call's charge
+/// while the call runs, so that a caller dropping the call leaves its spend counted.
+pub(crate) struct BoundCharge<'a> {
+    budgets: &'a Budgets,
+    charge: Option<Charge>,
+}
+
+impl<'a> BoundCharge<'a> {
+    /// Binds `charge` to the budgets it was reserved on.
+    pub fn new(budgets: &'a Budgets, charge: Charge) -> Self {
+        Self {
+            budgets,
+            charge: Some(charge),
+        }
+    }
+
+    /// The charge, unbound (to settle it elsewhere).
+    pub fn into_inner(mut self) -> Option<Charge> {
+        self.charge.take()
+    }
+
+    /// Settles the charge with what the request spent, at `now`.
+    pub fn settle(mut self, actual: Spend, now: Instant) {
+        if let Some(c) = self.charge.take() {
+            c.settle(self.budgets, actual, now);
+        }
+    }
+}
+
+impl Drop for BoundCharge<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.charge.take() {
+            c.keep(self.budgets);
+        }
+    }
+}
