@@ -16,7 +16,6 @@ pub(crate) mod metrics;
 mod observer;
 mod stats;
 
-pub(crate) use cost::{attempt_cost, call_cost};
 pub(crate) use observer::Observers;
 pub use observer::{
     AttemptEnded, AttemptStarted, BreakerEvent, BudgetEvent, BudgetEventKind, FailoverEvent,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::duration::{self, check_span};
 use super::policy::{ContextOverflow, RetryPolicy, check_attempts};
+pub use super::strategy::Strategy;
 use crate::catalog::Price;
 use crate::types::{Error, ErrorKind};
 
@@ -76,29 +77,6 @@ pub struct Target {
     /// [catalog](crate::catalog)'s price for the model (unknown if it has none).
     #[serde(default)]
     pub price: Option<Price>,
-}
-
-/// How a chain orders its targets for each request: the first goes first, the others follow
-/// as fallbacks in the strategy's order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Strategy {
-    /// In the order written. The default.
-    #[default]
-    Ordered,
-    /// The first at random, in proportion to each target's weight (weight 0: never first);
-    /// the others follow heaviest first.
-    WeightedRandom,
-    /// Each request starts one target further along.
-    RoundRobin,
-    /// Fewest attempts in flight first.
-    LeastBusy,
-    /// Lowest peak-EWMA latency × (attempts in flight + 1) first, as tower and Finagle
-    /// balance load; targets with no latency yet go first.
-    LowestLatency,
-    /// Lowest declared price first; targets without a price last.
-    CheapestFirst,
 }
 
 impl Target {
@@ -512,7 +490,8 @@ impl Chain {
         self
     }
 
-    /// How targets are ordered for each request. Built-in default: [`Strategy::Ordered`].
+    /// How targets are ordered for each request: a built-in, or a user's own
+    /// ([`Strategy::custom`]). Built-in default: [`Strategy::Ordered`].
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.strategy = Some(strategy);
         self
@@ -573,7 +552,7 @@ impl Chain {
         let total = self
             .total_timeout
             .or(defaults.total_timeout)
-            .unwrap_or(super::DEFAULT_TOTAL_TIMEOUT);
+            .unwrap_or(duration::DEFAULT_TOTAL_TIMEOUT);
         let own = self.first_token_timeout.is_some();
         let window = self.first_token_timeout.or(defaults.first_token_timeout);
         window_fits(window, own, total, total_own)?;

@@ -17,15 +17,24 @@ pub(crate) fn saturating_add(start: Instant, d: Duration) -> Instant {
         .unwrap_or(start)
 }
 
+/// Default time allowed for one attempt: 120 s.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default deadline for a whole call up to its answer, retries and failover included: 300 s.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default longest duration of a whole stream: 30 minutes.
+pub const DEFAULT_MAX_STREAM_DURATION: Duration = Duration::from_secs(30 * 60);
+/// Longest timeout a configuration may set (24 h): anything longer is a mistake.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// Shortest timeout, cooldown or window a configuration may set: 1 ms, the resolution of the
 /// relay's timers (a shorter one would fire at once, or round to 1 ms anyway).
 pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// Checks a configured span (a timeout, a cooldown, a window) named `what`: at least
-/// [`MIN_TIMEOUT`] and at most [`MAX_TIMEOUT`](super::MAX_TIMEOUT) (24 h), so that adding it
+/// [`MIN_TIMEOUT`] and at most [`MAX_TIMEOUT`] (24 h), so that adding it
 /// to an instant can never overflow. The message starts with `what`, for the caller to place.
 pub(crate) fn check_span(what: &str, d: Duration) -> Result<(), Error> {
-    let max = super::MAX_TIMEOUT;
+    let max = MAX_TIMEOUT;
     let message = if d.is_zero() {
         format!("{what} must be greater than zero (at least 1 ms)")
     } else if d < MIN_TIMEOUT {

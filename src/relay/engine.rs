@@ -14,18 +14,18 @@ use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
 use super::accounts::Accounting;
+pub(crate) use super::admission::reconcile;
 use super::admission::{
     NEVER, Permits, admit, next_probe_in, note_answer, note_failure, note_skip, spent_for,
     target_policy,
 };
-pub(crate) use super::admission::{bench_admit, reconcile};
 use super::duration::saturating_add;
 use super::health::{Health, Outcome, Permit};
 use super::plan::{Plan, ResolvedTarget, Step};
 use super::policy::{Backoff, ContextOverflow, Decision, decide};
+use crate::accounting::cost::attempt_cost;
 use crate::accounting::{
     AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, LimitAction, LimitEvent, RetryEvent,
-    attempt_cost,
 };
 use crate::spend::limiter::WhenLimited;
 use crate::telemetry::*;

@@ -375,6 +375,12 @@ impl Health {
         (now < g.open_until).then_some(g.last_failure)
     }
 
+    /// The latency EWMA, read without the lock: zero before the first answer.
+    pub fn latency(&self) -> Duration {
+        let secs = f64::from_bits(self.ewma_bits.load(Ordering::Relaxed));
+        Duration::try_from_secs_f64(secs).unwrap_or_default()
+    }
+
     /// The peak-EWMA load score: latency × (in flight + 1); 0 before any success, so a new
     /// target gets traffic.
     pub fn load_score(&self) -> f64 {

@@ -6,250 +6,27 @@
 //! constraints and health); mid-stream recovery builds plans of its own.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::accounts::Accounting;
-use super::chain::{Chain, Hedge, MidStreamRecovery, Strategy, Target};
-use super::health::{BreakerPolicy, Health, RetryBudget};
+use super::chain::{Chain, Hedge, MidStreamRecovery, Target};
+pub use super::duration::{
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
+};
 use super::policy::{ContextOverflow, RetryPolicy};
-use crate::catalog::{Catalog, Price};
+pub(crate) use super::registry::{Registry, ResolvedTarget};
+pub(crate) use super::strategy::Step;
+use super::strategy::{Candidates, Strategy, TargetOrder};
+use crate::catalog::Catalog;
 use crate::provider::Provider;
+use crate::spend::admission::{InputEstimate, output_estimate};
 use crate::spend::keys::KeyRing;
-use crate::spend::limiter::{Limiter, RateLimit};
 use crate::types::TargetId;
 use crate::types::{Error, ErrorKind};
-
-/// Default time allowed for one attempt: 120 s.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
-/// Default deadline for a whole call up to its answer, retries and failover included: 300 s.
-pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
-/// Default longest duration of a whole stream: 30 minutes.
-pub const DEFAULT_MAX_STREAM_DURATION: Duration = Duration::from_secs(30 * 60);
-/// Longest timeout a configuration may set (24 h): anything longer is a mistake.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-
-/// Most request-scoped targets whose state the relay keeps (a gateway's clients may name any
-/// model). At the limit, the targets nothing uses are forgotten to make room; only when
-/// every kept target is in use does a new name get state of its own that is not shared.
-const MAX_REGISTERED_TARGETS: usize = 10_000;
-
-/// What the relay keeps per target (provider + model), shared by every route and every
-/// request-scoped chain that names it: its health (breaker, latency, attempts in flight,
-/// retry budget).
-#[derive(Debug)]
-pub(crate) struct TargetState {
-    pub id: TargetId,
-    pub health: Health,
-    /// Its client-side rate limit, when one is configured.
-    pub limiter: Option<Limiter>,
-    /// Pool keys resting for this target only (a 403: the key may not use this model).
-    pub key_rests: KeyRests,
-}
-
-/// Pool keys resting for one target only: a key the vendor forbids a model keeps serving
-/// the provider's other models. Empty in the common case, read without a lock then.
-#[derive(Debug, Default)]
-pub(crate) struct KeyRests {
-    any: std::sync::atomic::AtomicBool,
-    until: std::sync::Mutex<Vec<(usize, Instant)>>,
-}
-
-impl KeyRests {
-    /// Rests key `key` for this target until `until` (never shortening a rest).
-    pub fn rest(&self, key: usize, until: Instant) {
-        let mut list = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        match list.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, u)) => *u = (*u).max(until),
-            None => list.push((key, until)),
-        }
-        self.any.store(true, Ordering::Release);
-    }
-
-    /// Adds the keys resting for this target at `now` to `out`.
-    pub fn resting(&self, now: Instant, out: &mut Vec<usize>) {
-        if !self.any.load(Ordering::Acquire) {
-            return;
-        }
-        let mut list = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        list.retain(|(_, until)| *until > now);
-        out.extend(list.iter().map(|(k, _)| *k));
-        if list.is_empty() {
-            self.any.store(false, Ordering::Release);
-        }
-    }
-
-    /// When the first key resting for this target returns.
-    pub fn next_return(&self, now: Instant) -> Option<Instant> {
-        if !self.any.load(Ordering::Acquire) {
-            return None;
-        }
-        let list = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        list.iter().map(|(_, u)| *u).filter(|u| *u > now).min()
-    }
-}
-
-/// Per-target state, keyed by `provider/model`.
-#[derive(Debug, Default)]
-pub(crate) struct Registry {
-    states: RwLock<HashMap<String, Arc<TargetState>>>,
-    pub breaker: BreakerPolicy,
-    pub retry_budget: RetryBudget,
-    /// Breakers set for one target (`provider/model`), in place of `breaker`.
-    pub breaker_overrides: HashMap<String, BreakerPolicy>,
-    /// Client-side rate limits per target (`provider/model`) and per provider (`provider`).
-    pub rate_limits: HashMap<String, RateLimit>,
-    /// The provider-wide limiters, shared by every target of their provider.
-    provider_limiters: HashMap<String, Arc<Limiter>>,
-    /// The states of the registry this one replaces (a reload), taken over by the targets
-    /// that are used again under the same policies.
-    previous: HashMap<String, Arc<TargetState>>,
-}
-
-impl Registry {
-    /// A registry whose targets use `breaker` (or their override) and `retry_budget`; with
-    /// `previous` (a reload), a target used again under unchanged policies keeps its state.
-    pub fn new(
-        breaker: BreakerPolicy,
-        retry_budget: RetryBudget,
-        breaker_overrides: HashMap<String, BreakerPolicy>,
-        rate_limits: HashMap<String, RateLimit>,
-        previous: Option<&Registry>,
-    ) -> Self {
-        // A provider's limiter carries over (with its requests in flight) while its limit is
-        // unchanged.
-        let provider_limiters = rate_limits
-            .iter()
-            .filter(|(key, _)| !key.contains('/'))
-            .map(|(provider, limit)| {
-                let kept = previous
-                    .and_then(|p| p.provider_limiters.get(provider))
-                    .filter(|l| l.limit() == limit);
-                let limiter = kept
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(Limiter::new(limit)));
-                (provider.clone(), limiter)
-            })
-            .collect();
-        let previous = previous
-            .and_then(|p| p.states.read().ok().map(|m| m.clone()))
-            .unwrap_or_default();
-        Registry {
-            states: RwLock::default(),
-            breaker,
-            retry_budget,
-            breaker_overrides,
-            rate_limits,
-            provider_limiters,
-            previous,
-        }
-    }
-
-    /// The state for `key` (`provider/model`): the previous registry's under the same
-    /// policies, else a new one.
-    fn fresh(&self, key: &str, provider: &str, model: &str) -> Arc<TargetState> {
-        let policy = self
-            .breaker_overrides
-            .get(key)
-            .copied()
-            .unwrap_or(self.breaker);
-        let limit = self.rate_limits.get(key);
-        if let Some(kept) = self.previous.get(key)
-            && kept.health.has_policies(policy, self.retry_budget)
-            && kept.limiter.as_ref().map(Limiter::limit) == limit
-        {
-            return kept.clone();
-        }
-        Arc::new(TargetState {
-            id: TargetId::new(provider, model),
-            health: Health::new(policy, self.retry_budget),
-            limiter: limit.map(Limiter::new),
-            key_rests: KeyRests::default(),
-        })
-    }
-
-    /// The state of `provider/model`, created on first use.
-    pub fn state(&self, provider: &str, model: &str) -> Arc<TargetState> {
-        let key = format!("{provider}/{model}");
-        if let Ok(map) = self.states.read()
-            && let Some(s) = map.get(&key)
-        {
-            return s.clone();
-        }
-        let Ok(mut map) = self.states.write() else {
-            return self.fresh(&key, provider, model);
-        };
-        if let Some(s) = map.get(&key) {
-            return s.clone();
-        }
-        if map.len() >= MAX_REGISTERED_TARGETS {
-            // Make room by forgetting targets nothing holds (no route names them, no call
-            // is using them) and whose breaker is closed: a flood of made-up names must not
-            // leave a legitimate target without its breaker and limits.
-            let now = Instant::now();
-            map.retain(|_, s| Arc::strong_count(s) > 1 || s.health.is_open(now).is_some());
-            if map.len() >= MAX_REGISTERED_TARGETS {
-                return self.fresh(&key, provider, model);
-            }
-        }
-        let s = self.fresh(&key, provider, model);
-        map.insert(key, s.clone());
-        s
-    }
-
-    /// Provider `provider`'s own limiter, when it has a provider-wide rate limit.
-    pub fn provider_limiter(&self, provider: &str) -> Option<Arc<Limiter>> {
-        self.provider_limiters.get(provider).cloned()
-    }
-
-    /// Every registered target's state, sorted by name.
-    pub fn all(&self) -> Vec<Arc<TargetState>> {
-        let mut v: Vec<(String, Arc<TargetState>)> = match self.states.read() {
-            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Err(_) => Vec::new(),
-        };
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.into_iter().map(|(_, s)| s).collect()
-    }
-}
-
-/// A target with every setting concrete.
-pub(crate) struct ResolvedTarget {
-    pub id: TargetId,
-    pub provider: Arc<dyn Provider>,
-    pub attempt_timeout: Duration,
-    pub first_token_timeout: Option<Duration>,
-    pub retry: RetryPolicy,
-    pub context_window: Option<u32>,
-    pub prefill: bool,
-    pub tags: Vec<String>,
-    pub weight: f64,
-    pub price: Option<Price>,
-    pub state: Arc<TargetState>,
-    /// The provider's key pool, when it has one: attempts pick a key from it.
-    pub keys: Option<Arc<KeyRing>>,
-    /// The provider's own rate limit, over all its targets, when it has one.
-    pub provider_limiter: Option<Arc<Limiter>>,
-}
-
-impl ResolvedTarget {
-    /// Whether attempts on it go through a limiter or a key pool (and so need the
-    /// request's token estimate).
-    pub fn limited(&self) -> bool {
-        self.state.limiter.is_some() || self.keys.is_some() || self.provider_limiter.is_some()
-    }
-}
-
-impl std::fmt::Debug for ResolvedTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResolvedTarget")
-            .field("id", &format_args!("{}", self.id))
-            .finish_non_exhaustive()
-    }
-}
 
 /// What a stream does after its commit point.
 #[derive(Clone, Copy, Debug)]
@@ -289,34 +66,10 @@ impl Route {
             fail_over_invalid: self.fail_over_invalid,
             stream: self.stream,
             hedge: self.hedge,
-            strategy: self.strategy,
+            strategy: self.strategy.clone(),
             require_tags: self.require_tags.clone(),
             next: AtomicUsize::new(0),
             acct: self.acct.clone(),
-        }
-    }
-}
-
-/// One step of a plan: a target of the route, and how it is asked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Step {
-    /// Index into the route's targets.
-    pub target: usize,
-    /// Send the continuation request (the partial answer as an assistant prefill).
-    pub continuation: bool,
-    /// Tries this target already had in this call (its retry policy counts them).
-    pub prior_tries: u32,
-    /// Every target of the plan is open and this one failed longest ago: try it anyway.
-    pub last_resort: bool,
-}
-
-impl Step {
-    pub fn fresh(target: usize) -> Self {
-        Step {
-            target,
-            continuation: false,
-            prior_tries: 0,
-            last_resort: false,
         }
     }
 }
@@ -383,7 +136,8 @@ impl Plan {
                 steps.retain(fits);
             }
         }
-        order(&route, &mut steps);
+        let mut candidates = Candidates::new(&mut steps, &route.targets, &route.next, req);
+        route.strategy.order(&mut candidates);
         // Open breakers last, the one that failed longest ago first among them (no
         // allocation unless one is open).
         let mut open: Vec<(Step, Option<Instant>)> = Vec::new();
@@ -419,95 +173,6 @@ impl Plan {
     pub fn target(&self, step: &Step) -> &ResolvedTarget {
         &self.route.targets[step.target]
     }
-}
-
-/// Orders `steps` by the route's strategy.
-fn order(route: &Route, steps: &mut [Step]) {
-    let t = |s: &Step| &route.targets[s.target];
-    match route.strategy {
-        Strategy::Ordered => {}
-        Strategy::RoundRobin => {
-            let n = steps.len();
-            if n > 1 {
-                let k = route.next.fetch_add(1, Ordering::Relaxed) % n;
-                steps.rotate_left(k);
-            }
-        }
-        Strategy::WeightedRandom => {
-            // The first is drawn in proportion to the weights (one random number, one
-            // pass); the others follow heaviest first, so fallbacks stay predictable.
-            let total: f64 = steps.iter().map(|s| t(s).weight.max(0.0)).sum();
-            if total > 0.0 {
-                let mut x = fastrand::f64() * total;
-                let mut pick = 0;
-                for (i, s) in steps.iter().enumerate() {
-                    let w = t(s).weight.max(0.0);
-                    if w > 0.0 {
-                        pick = i;
-                        if x < w {
-                            break;
-                        }
-                        x -= w;
-                    }
-                }
-                steps[..=pick].rotate_right(1);
-                steps[1..].sort_by(|a, b| t(b).weight.total_cmp(&t(a).weight));
-            }
-        }
-        Strategy::LeastBusy => {
-            steps.sort_by_key(|s| t(s).state.health.in_flight.load(Ordering::Relaxed));
-        }
-        Strategy::LowestLatency => {
-            // Scores are two relaxed loads each: computing them per comparison beats
-            // allocating a keyed copy.
-            steps.sort_by(|a, b| {
-                let sa = t(a).state.health.load_score();
-                let sb = t(b).state.health.load_score();
-                sa.total_cmp(&sb)
-            });
-        }
-        Strategy::CheapestFirst => {
-            steps.sort_by(|a, b| {
-                let pa = t(a).price.as_ref().map_or(f64::INFINITY, |p| p.blended());
-                let pb = t(b).price.as_ref().map_or(f64::INFINITY, |p| p.blended());
-                pa.total_cmp(&pb)
-            });
-        }
-    }
-}
-
-/// Output tokens a request that sets no `max_tokens` is estimated at (budgets and rate
-/// limits reserve its estimate, then reconcile with what it used).
-pub(crate) const DEFAULT_OUTPUT_ESTIMATE: u32 = 1024;
-
-/// A request's input estimate, made at most once per call: the budgets, the context windows
-/// and the rate limits all read it, and it walks every message.
-pub(crate) struct InputEstimate<'a> {
-    req: &'a crate::types::ChatRequest,
-    tokens: Option<u64>,
-}
-
-impl<'a> InputEstimate<'a> {
-    /// Not made yet.
-    pub fn new(req: &'a crate::types::ChatRequest) -> Self {
-        Self { req, tokens: None }
-    }
-
-    /// The estimate, in tokens.
-    pub fn get(&mut self) -> u64 {
-        *self
-            .tokens
-            .get_or_insert_with(|| super::router::estimate_input(self.req).0)
-    }
-}
-
-/// The request's output allowance: its `max_tokens`, else [`DEFAULT_OUTPUT_ESTIMATE`].
-pub(crate) fn output_estimate(req: &crate::types::ChatRequest) -> u64 {
-    u64::from(
-        req.max_completion_tokens
-            .or(req.max_tokens)
-            .unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
-    )
 }
 
 /// Resolves chains against the registered providers and the relay's defaults.
@@ -649,7 +314,12 @@ impl Resolver<'_> {
                     .unwrap_or_default(),
             },
             hedge: chain.hedge.or(d.hedge),
-            strategy: chain.strategy.or(d.strategy).unwrap_or_default(),
+            strategy: chain
+                .strategy
+                .as_ref()
+                .or(d.strategy.as_ref())
+                .cloned()
+                .unwrap_or_default(),
             require_tags: chain
                 .require_tags
                 .iter()
@@ -747,24 +417,5 @@ impl Resolver<'_> {
             keys: self.keys.get(&t.provider).cloned(),
             provider_limiter: self.registry.provider_limiter(&t.provider),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flood_of_names_does_not_take_a_used_targets_state_away() {
-        let registry = Registry::default();
-        let legit = registry.state("p", "legit");
-        for i in 0..MAX_REGISTERED_TARGETS + 10 {
-            drop(registry.state("p", &format!("made-up-{i}")));
-        }
-        // A target someone holds keeps its one state, and so does a name used again.
-        assert!(Arc::ptr_eq(&legit, &registry.state("p", "legit")));
-        let again = registry.state("p", "again");
-        assert!(Arc::ptr_eq(&again, &registry.state("p", "again")));
-        assert!(registry.all().len() <= MAX_REGISTERED_TARGETS);
     }
 }

@@ -106,7 +106,7 @@ impl RetryPolicy {
             ("silent_drop_after", self.silent_drop_after),
         ] {
             // Zero (or under a millisecond) is meaningful here; only the ceiling applies.
-            if d > super::MAX_TIMEOUT {
+            if d > duration::MAX_TIMEOUT {
                 check_span(what, d)?;
             }
         }
