@@ -1,7 +1,8 @@
-//! Stats recording: what recording one finished call costs, with 32 tasks on a 2-worker
+//! Stats recording: what recording one finished call costs (through the `bench-internals`
+//! feature's `polyrelay::relay::bench::stats`), with 32 tasks on a 2-worker
 //! runtime all recording into the same rows (the contended case), and on one task.
 //!
-//! `cargo bench --bench accounting` prints wall ns per recorded call;
+//! `cargo bench --features bench-internals --bench accounting` prints wall ns per recorded call;
 //! `--count N` records N calls per task on 32 tasks and exits (for callgrind, see
 //! BENCHMARKS.md).
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use polyrelay::providers::OpenAi;
+use polyrelay::relay::bench;
 use polyrelay::{Chain, Relay};
 
 const INTENTS: [&str; 4] = [
@@ -20,7 +22,7 @@ const INTENTS: [&str; 4] = [
 ];
 
 fn record_n(rt: &tokio::runtime::Runtime, relay: &Relay, tasks: usize, per_task: usize) -> f64 {
-    let stats = Arc::new(["gpt-4o-mini", "gpt-4o"].map(|m| relay.bench_stats("sim", m)));
+    let stats = Arc::new(["gpt-4o-mini", "gpt-4o"].map(|m| bench::stats(relay, "sim", m)));
     let start = Instant::now();
     rt.block_on(async {
         let handles: Vec<_> = (0..tasks)

@@ -2,7 +2,7 @@
 //! the in-process classifier, and per-request health and strategy bookkeeping with 32
 //! concurrent tasks.
 //!
-//! `cargo bench --bench routing` runs the criterion groups, then prints the bookkeeping
+//! `cargo bench --features bench-internals --bench routing` runs the criterion groups, then prints the bookkeeping
 //! figures measured with 32 tasks on a 2-worker runtime.
 
 use std::hint::black_box;
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use polyrelay::relay::bench;
 use polyrelay::routing::{
     IntentRule, LanguageRule, Router, RouterContext, RoutingQuery, Script, TextClassifier,
 };
@@ -93,11 +94,11 @@ fn criterion_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime, relay: &Rel
         b.iter(|| black_box(classifier.predict(black_box(ticket))))
     });
     let plan_req = ChatRequest::new("lowest_latency").user("x");
-    let route = relay.bench_route("lowest_latency").expect("route");
+    let route = bench::route(relay, "lowest_latency").expect("route");
     c.bench_function("plan_lowest_latency_3_targets", |b| {
         b.iter(|| black_box(route.plan(black_box(&plan_req))))
     });
-    let health = relay.bench_health("p", "a");
+    let health = bench::health(relay, "p", "a");
     c.bench_function("health_cycle_1_task", |b| {
         b.iter(|| health.cycle(Duration::from_millis(120)))
     });
@@ -112,8 +113,8 @@ fn bookkeeping_32_tasks(rt: &tokio::runtime::Runtime, relay: &Relay, route: &str
 
 fn bookkeeping_n(rt: &tokio::runtime::Runtime, relay: &Relay, route: &str, per_task: usize) -> f64 {
     let req = Arc::new(ChatRequest::new(route).user("x"));
-    let targets = Arc::new(["a", "b", "c"].map(|m| relay.bench_health("p", m)));
-    let plan = Arc::new(relay.bench_route(route).expect("route"));
+    let targets = Arc::new(["a", "b", "c"].map(|m| bench::health(relay, "p", m)));
+    let plan = Arc::new(bench::route(relay, route).expect("route"));
     let start = Instant::now();
     rt.block_on(async {
         let tasks: Vec<_> = (0..32)

@@ -1,11 +1,12 @@
 //! Spend control bookkeeping: what one request's budget and rate-limit bookkeeping costs
-//! (`Relay::bench_spend(..).cycle()`: three matching budgets reserve an estimate and settle
-//! the actual; the target's limiter admits, frees and reconciles), with 32 tasks on a
-//! 2-worker runtime all on the same budgets and limiter (the contended case), and on one
-//! task; with both (three budgets, the third rolling; three calendar budgets; one budget,
-//! calendar or rolling), budgets only and limiter only.
+//! (`polyrelay::relay::bench::spend(..).cycle()`, behind the `bench-internals` feature: three
+//! matching budgets reserve an estimate and settle the actual; the target's limiter admits,
+//! frees and reconciles), with 32 tasks on a 2-worker runtime all on the same budgets and
+//! limiter (the contended case), and on one task; with both (three budgets, the third
+//! rolling; three calendar budgets; one budget, calendar or rolling), budgets only and
+//! limiter only.
 //!
-//! `cargo bench --bench spend` runs the criterion groups (`spend_1_task`, `spend_32_tasks`),
+//! `cargo bench --features bench-internals --bench spend` runs the criterion groups (`spend_1_task`, `spend_32_tasks`),
 //! then prints wall ns per cycle (median of 5 runs); `-- --summary-only` prints only the
 //! latter. `--count N [VARIANT]` runs N cycles per task on 32 tasks and exits (for callgrind,
 //! see BENCHMARKS.md; keep N ≤ 15,000 so that one relay serves the whole run).
@@ -14,6 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use polyrelay::relay::bench;
 use polyrelay::{Budget, Chain, Price, RateLimit, Relay, Target};
 
 mod support;
@@ -100,7 +102,7 @@ fn spend_n(rt: &tokio::runtime::Runtime, setup: Setup, tasks: usize, per_task: u
         let n = left.min(chunk);
         left -= n;
         let relay = relay(setup);
-        let spend = std::sync::Arc::new(relay.bench_spend("r").expect("route r"));
+        let spend = std::sync::Arc::new(bench::spend(&relay, "r").expect("route r"));
         assert!(spend.cycle(), "the budgets or the limit refused a cycle");
         let start = Instant::now();
         let refused: usize = rt.block_on(async {

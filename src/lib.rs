@@ -35,7 +35,7 @@ pub use provider::{CallContext, Provider};
 pub use relay::{
     BreakerPolicy, Chain, ContextOverflow, Hedge, MAX_ATTEMPTS_PER_CALL, MAX_REQUEST_FALLBACKS,
     MidStreamRecovery, Price, Relay, RelayBuilder, RetryBudget, RetryPolicy, ScopedChain, Strategy,
-    Target, TargetHealth,
+    Target, TargetHealth, TargetOrder,
 };
 pub use relay::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 /// The HTTP client crate the providers use, re-exported so a tuned client

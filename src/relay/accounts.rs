@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::accounting::{CallRecord, Observers, Stats, call_cost};
+use crate::accounting::cost;
+use crate::accounting::{CallRecord, Observers, Stats};
 use crate::catalog::Price;
 use crate::spend::budget::{Budgets, Charge, Spend};
 use crate::types::{ResponseMeta, Usage};
@@ -30,11 +31,8 @@ impl Accounting {
     /// Fills in the call's cost and baseline cost from its attempts and the routing
     /// classifier's call.
     pub fn price_call(&self, meta: &mut ResponseMeta, usage: Option<&Usage>) {
-        meta.cost = call_cost(meta);
-        meta.baseline_cost = match (&self.baseline, usage) {
-            (Some(p), Some(u)) => Some(p.cost(u)),
-            _ => None,
-        };
+        meta.cost = cost::call_cost(meta);
+        meta.baseline_cost = cost::baseline_cost(self.baseline.as_ref(), usage);
     }
 
     /// Settles a call's charge on the budgets with what `meta` says it spent, at `now` (when
@@ -71,28 +69,9 @@ impl Accounting {
     }
 }
 
-/// What a finished call spent, as budgets count it: the call's cost and every token its
-/// attempts and its routing classifier reported.
+/// What a finished call spent, as budgets count it ([`cost::spent`]): the call's cost and
+/// every token its attempts and its routing classifier reported.
 pub(crate) fn spend_of(meta: &ResponseMeta) -> Spend {
-    let attempts: u64 = meta
-        .attempts
-        .iter()
-        .filter_map(|a| a.usage.as_ref())
-        .map(Usage::total_tokens)
-        .sum();
-    let classifier = meta
-        .routing
-        .as_ref()
-        .and_then(|r| r.classifier_usage.as_ref())
-        .map_or(0, Usage::total_tokens);
-    let reported = meta.attempts.iter().any(|a| a.usage.is_some())
-        || meta
-            .routing
-            .as_ref()
-            .is_some_and(|r| r.classifier_usage.is_some());
-    Spend {
-        // Nothing reported costs nothing (not an unknown price).
-        usd: if reported { meta.cost } else { Some(0.0) },
-        tokens: attempts + classifier,
-    }
+    let (usd, tokens) = cost::spent(meta);
+    Spend { usd, tokens }
 }

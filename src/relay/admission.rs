@@ -116,15 +116,6 @@ pub(super) fn admit<'a>(
     Ok((key, [key_permit, target_permit, provider_permit]))
 }
 
-/// Benchmarks only: [`admit`] for a first attempt.
-pub(crate) fn bench_admit(
-    target: &ResolvedTarget,
-    tokens: u32,
-    now: Instant,
-) -> Result<(Option<usize>, Permits<'_>), Instant> {
-    admit(target, 0, &[], tokens, now).map_err(|(at, _)| at)
-}
-
 /// Records a skipped target once (the first reason it was skipped for is kept).
 pub(super) fn note_skip(skipped: &mut Vec<Skip>, skip: Skip) {
     if !skipped.iter().any(|s| s.target == skip.target) {

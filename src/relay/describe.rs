@@ -133,7 +133,7 @@ impl Relay {
                     })
                     .collect(),
                 total_timeout: r.total_timeout,
-                strategy: r.strategy,
+                strategy: r.strategy.clone(),
                 hedge: r.hedge,
                 require_tags: r.require_tags.clone(),
                 context_overflow: r.context_overflow,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::types::{ChatRequest, Content, ContentPart, Role, RoutingDecision, Usage};
+use crate::spend::admission::estimate_input;
+use crate::types::{ChatRequest, Role, RoutingDecision, Usage};
 
 /// What a router sees of a request: the request itself, and facts computed once for every
 /// rule (the last user message's text, an estimate of the input size, whether tools or
@@ -95,55 +96,6 @@ impl<'a> RoutingQuery<'a> {
     pub fn labels(&self) -> &[String] {
         &self.request.relay.labels
     }
-}
-
-/// An estimate of `request`'s input in tokens (bytes / 4 over every message, tool call and
-/// tool definition; no tokenizer), and whether any message carries an image.
-pub(crate) fn estimate_input(request: &ChatRequest) -> (u64, bool) {
-    let mut chars = 0u64;
-    let mut has_images = false;
-    for m in &request.messages {
-        match &m.content {
-            Some(Content::Text(t)) => chars += t.len() as u64,
-            Some(Content::Parts(parts)) => {
-                for p in parts {
-                    match p {
-                        ContentPart::Text { text } => chars += text.len() as u64,
-                        ContentPart::ImageUrl { .. } => has_images = true,
-                        ContentPart::Other(v) => chars += json_len(v),
-                    }
-                }
-            }
-            None => {}
-        }
-        for c in &m.tool_calls {
-            chars += (c.function.name.len() + c.function.arguments.len()) as u64;
-        }
-    }
-    for f in request.tools.iter().filter_map(|t| t.function.as_ref()) {
-        chars += f.name.len() as u64
-            + f.description.as_deref().map_or(0, str::len) as u64
-            + f.parameters.as_ref().map_or(0, json_len);
-    }
-    (chars.div_ceil(4), has_images)
-}
-
-/// The length of `v` as JSON, counted without building the string.
-fn json_len(v: &serde_json::Value) -> u64 {
-    struct Count(u64);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len() as u64;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut n = Count(0);
-    // Writing to a counter cannot fail; an error would only leave the count short.
-    let _ = serde_json::to_writer(&mut n, v);
-    n.0
 }
 
 /// A router's pick: the route, and why.

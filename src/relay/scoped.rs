@@ -4,8 +4,8 @@
 use std::borrow::Borrow;
 use std::sync::Arc;
 
-use super::Relay;
 use super::plan::Route;
+use super::{Relay, call};
 use crate::types::{ChatRequest, ChatResponse, ChatStream, Error};
 
 /// A chain resolved once against a relay ([`Relay::scoped`]): calls through it walk the
@@ -34,10 +34,7 @@ impl std::fmt::Debug for ScopedChain {
 impl ScopedChain {
     /// Like [`Relay::chat`], through this chain.
     pub async fn chat(&self, req: impl Borrow<ChatRequest>) -> Result<ChatResponse, Error> {
-        let req = req.borrow();
-        let inner = self.relay.inner();
-        let route = inner.with_fallbacks(self.route.clone(), req)?;
-        inner.chat_on(route, req, None).await
+        call::chat(&self.relay, Some(&self.route), req.borrow()).await
     }
 
     /// Like [`Relay::chat_stream`], through this chain.
@@ -46,11 +43,8 @@ impl ScopedChain {
         req: impl Borrow<ChatRequest> + Send + 'a,
     ) -> impl std::future::Future<Output = Result<ChatStream, Error>> + Send + 'a {
         // Boxed for the same reason as `Relay::chat_stream`.
-        Box::pin(async move {
-            let req = req.borrow();
-            let inner = self.relay.inner();
-            let route = inner.with_fallbacks(self.route.clone(), req)?;
-            inner.stream_on(route, req, None).await
-        })
+        Box::pin(
+            async move { call::chat_stream(&self.relay, Some(&self.route), req.borrow()).await },
+        )
     }
 }

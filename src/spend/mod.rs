@@ -3,6 +3,7 @@
 //! bookkeeping on the request path costs nanoseconds; the relay consults them before it sends
 //! an attempt and feeds them what the vendor answered.
 
+pub(crate) mod admission;
 pub mod budget;
 pub mod keys;
 pub mod limiter;
