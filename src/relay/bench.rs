@@ -12,7 +12,7 @@ use super::accounts::Accounting;
 use super::duration::saturating_add;
 use super::plan::{Plan, Route};
 use super::registry::TargetState;
-use super::{Relay, admission, health};
+use super::{Relay, admission, call, health};
 use crate::accounting::CallRecord;
 use crate::accounting::cost::attempt_cost;
 use crate::spend::admission::{InputEstimate, output_estimate};
@@ -157,7 +157,8 @@ impl BenchSpend {
     pub fn cycle(&self) -> bool {
         let now = Instant::now();
         let input = &mut InputEstimate::new(&self.req);
-        let Ok((cheaper, charge)) = self.inner.admit(&self.route, &self.req, None, now, input)
+        let Ok((cheaper, charge)) =
+            call::admit(&self.inner, &self.route, &self.req, None, now, input)
         else {
             return false;
         };

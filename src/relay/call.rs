@@ -48,8 +48,8 @@ pub(super) async fn chat(
     req: &ChatRequest,
 ) -> Result<ChatResponse, Error> {
     let inner = relay.inner();
-    let (route, routing) = inner.route(relay, scoped, req).await?;
-    inner.chat_on(route, req, routing).await
+    let (route, routing) = route(&inner, relay, scoped, req).await?;
+    chat_on(&inner, route, req, routing).await
 }
 
 /// [`Relay::chat_stream`]: `req` through the route its `model` names, or through `scoped`.
@@ -59,213 +59,214 @@ pub(super) async fn chat_stream(
     req: &ChatRequest,
 ) -> Result<ChatStream, Error> {
     let inner = relay.inner();
-    let (route, routing) = inner.route(relay, scoped, req).await?;
-    inner.stream_on(route, req, routing).await
+    let (route, routing) = route(&inner, relay, scoped, req).await?;
+    stream_on(&inner, route, req, routing).await
+}
+
+/// 1. Route: `scoped`, or the route `req.model` names (asking its router when it names
+///    one), followed by the request's fallbacks.
+async fn route(
+    table: &Inner,
+    relay: &Relay,
+    scoped: Option<&Arc<Route>>,
+    req: &ChatRequest,
+) -> Result<Routed, Error> {
+    if let Some(route) = scoped {
+        return Ok((table.with_fallbacks(route.clone(), req)?, None));
+    }
+    let Some((name, rules)) = table.routers.get(&req.model) else {
+        let primary = table.resolve_name(&req.model)?;
+        return Ok((table.with_fallbacks(primary, req)?, None));
+    };
+    let query = RoutingQuery::new(req);
+    let decision = rules.decide(name, &query, &RouterContext { relay }).await;
+    tracing::debug!(
+        relay.router = %name,
+        relay.rule = decision.rule.as_deref(),
+        relay.route = %decision.route,
+        reason = %decision.reason,
+        "routed"
+    );
+    table.acct.observers.each(|o| o.routed(&decision));
+    let primary = table.resolve_name(&decision.route)?;
+    Ok((table.with_fallbacks(primary, req)?, Some(decision)))
+}
+
+/// 2.–5. A call that answers once: admitted and planned, run, accounted.
+async fn chat_on(
+    table: &Inner,
+    route: Arc<Route>,
+    req: &ChatRequest,
+    mut routing: Option<RoutingDecision>,
+) -> Result<ChatResponse, Error> {
+    let start = Instant::now();
+    let (route, charge, plan) = prepare(table, route, req, &mut routing, start, false)?;
+    // Bound while the call runs: a caller dropping the call leaves its charge counted.
+    let charge = route
+        .acct
+        .budgets
+        .as_deref()
+        .zip(charge)
+        .map(|(budgets, c)| BoundCharge::new(budgets, c));
+    let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
+    let span = call_span("chat", &route, req, routing.as_ref());
+    let acct = &route.acct;
+    let cx = &table.cx;
+    // 4. Run.
+    let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t, a| {
+        a.provider.chat(req, &t.id.model, cx)
+    });
+    // Wrapping in a disabled span only costs moves: skip it when nothing listens.
+    let result = if span.is_disabled() {
+        run.await
+    } else {
+        run.instrument(span.clone()).await
+    };
+    // 5. Account.
+    match result {
+        Ok(won) => {
+            let mut resp = won.value;
+            let request_id = resp.meta.request_id.take();
+            let status = resp.meta.status;
+            let rate_limit = resp.meta.rate_limit.take();
+            resp.meta = won.meta;
+            resp.meta.request_id = request_id;
+            resp.meta.status = status;
+            resp.meta.rate_limit = rate_limit;
+            resp.meta.routing = routing;
+            acct.price_call(&mut resp.meta, resp.usage.as_ref());
+            let end = Instant::now();
+            if let Some(charge) = charge {
+                charge.settle(spend_of(&resp.meta), end);
+            }
+            telemetry::record_answer(&span, &resp.meta, resp.usage.as_ref(), &resp.model);
+            if !req.relay.nested {
+                acct.finish(&CallRecord {
+                    route: &route.name,
+                    query_type: accounting::query_type(req.relay.intent.as_deref(), &resp.meta),
+                    streamed: false,
+                    meta: &resp.meta,
+                    usage: resp.usage.as_ref(),
+                    error: None,
+                    duration: end.saturating_duration_since(start),
+                });
+            }
+            Ok(resp)
+        }
+        Err(e) => {
+            span.record(telemetry::ERROR_TYPE, e.kind().as_str());
+            let charge = charge.and_then(BoundCharge::into_inner);
+            failed(acct, &route.name, req, routing, &e, start, false, charge);
+            Err(e)
+        }
+    }
+}
+
+/// 2.–5. A streamed call: admitted and planned, run to its commit point, then handed to
+/// the caller with its accounting riding along (it settles when the stream ends).
+async fn stream_on(
+    table: &Inner,
+    route: Arc<Route>,
+    req: &ChatRequest,
+    mut routing: Option<RoutingDecision>,
+) -> Result<ChatStream, Error> {
+    let start = Instant::now();
+    let (route, charge, plan) = prepare(table, route, req, &mut routing, start, true)?;
+    let span = call_span("chat_stream", &route, req, routing.as_ref());
+    let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
+    // The charge rides with the stream (it settles when the stream ends), or stays here
+    // if no stream opens. A nested call has no charge (admission gave it none).
+    let mut finish = (!req.relay.nested).then(|| stream::Finish {
+        acct: route.acct.clone(),
+        intent: req.relay.intent.as_deref().map(Arc::from),
+        start,
+        span: span.clone(),
+        charge,
+        estimated_tokens: plan.estimated_tokens,
+    });
+    // 4. Run (to the stream's commit point).
+    let open = stream::relay_stream(plan, req, keep, &table.cx, start, &mut finish);
+    let result = if span.is_disabled() {
+        open.await
+    } else {
+        open.instrument(span.clone()).await
+    };
+    // 5. Account (a stream that opened accounts for itself when it ends).
+    match result {
+        Ok(mut stream) => {
+            stream.meta_mut().routing = routing;
+            Ok(stream)
+        }
+        Err(e) => {
+            span.record(telemetry::ERROR_TYPE, e.kind().as_str());
+            let charge = finish.and_then(|mut f| f.charge.take());
+            let (acct, name) = (&route.acct, &route.name);
+            failed(acct, name, req, routing, &e, start, true, charge);
+            Err(e)
+        }
+    }
+}
+
+/// 2.–3. What a call does before its first attempt: the budgets' admission, then the
+/// plan. A refusal is accounted here (`routing` is taken for it).
+fn prepare(
+    table: &Inner,
+    route: Arc<Route>,
+    req: &ChatRequest,
+    routing: &mut Option<RoutingDecision>,
+    start: Instant,
+    streamed: bool,
+) -> Result<(Arc<Route>, Option<Charge>, Plan), Error> {
+    let mut input = InputEstimate::new(req);
+    // 2. Admit.
+    let (route, charge) = match admit(table, &route, req, routing.as_ref(), start, &mut input) {
+        Ok((cheaper, charge)) => (cheaper.unwrap_or(route), charge),
+        Err((on, e)) => {
+            let route = on.unwrap_or(route);
+            let (acct, name) = (&route.acct, &route.name);
+            failed(acct, name, req, routing.take(), &e, start, streamed, None);
+            return Err(e);
+        }
+    };
+    // 3. Plan.
+    match Plan::build(route.clone(), req, start, &mut input) {
+        Ok(plan) => Ok((route, charge, plan)),
+        Err(e) => {
+            let (acct, name) = (&route.acct, &route.name);
+            failed(acct, name, req, routing.take(), &e, start, streamed, charge);
+            Err(e)
+        }
+    }
+}
+
+/// The budgets' admission of `req` on `route` ([`Gate::admit`]); a downgrade resolves
+/// its cheaper route here, with the request's fallbacks.
+pub(super) fn admit(
+    table: &Inner,
+    route: &Route,
+    req: &ChatRequest,
+    routing: Option<&RoutingDecision>,
+    start: Instant,
+    input: &mut InputEstimate<'_>,
+) -> Result<Admitted<Route>, Refused<Route>> {
+    let Some(budgets) = &route.acct.budgets else {
+        return Ok((None, None));
+    };
+    let gate = Gate {
+        budgets,
+        observers: &route.acct.observers,
+        req,
+        routing,
+    };
+    gate.admit(route, start, input, |cheaper| {
+        table
+            .resolve_name(cheaper)
+            .and_then(|r| table.with_fallbacks(r, req))
+            .ok()
+    })
 }
 
 impl Inner {
-    /// 1. Route: `scoped`, or the route `req.model` names (asking its router when it names
-    ///    one), followed by the request's fallbacks.
-    async fn route(
-        &self,
-        relay: &Relay,
-        scoped: Option<&Arc<Route>>,
-        req: &ChatRequest,
-    ) -> Result<Routed, Error> {
-        if let Some(route) = scoped {
-            return Ok((self.with_fallbacks(route.clone(), req)?, None));
-        }
-        let Some((name, rules)) = self.routers.get(&req.model) else {
-            let primary = self.resolve_name(&req.model)?;
-            return Ok((self.with_fallbacks(primary, req)?, None));
-        };
-        let query = RoutingQuery::new(req);
-        let decision = rules.decide(name, &query, &RouterContext { relay }).await;
-        tracing::debug!(
-            relay.router = %name,
-            relay.rule = decision.rule.as_deref(),
-            relay.route = %decision.route,
-            reason = %decision.reason,
-            "routed"
-        );
-        self.acct.observers.each(|o| o.routed(&decision));
-        let primary = self.resolve_name(&decision.route)?;
-        Ok((self.with_fallbacks(primary, req)?, Some(decision)))
-    }
-
-    /// 2.–5. A call that answers once: admitted and planned, run, accounted.
-    async fn chat_on(
-        &self,
-        route: Arc<Route>,
-        req: &ChatRequest,
-        mut routing: Option<RoutingDecision>,
-    ) -> Result<ChatResponse, Error> {
-        let start = Instant::now();
-        let (route, charge, plan) = self.prepare(route, req, &mut routing, start, false)?;
-        // Bound while the call runs: a caller dropping the call leaves its charge counted.
-        let charge = route
-            .acct
-            .budgets
-            .as_deref()
-            .zip(charge)
-            .map(|(budgets, c)| BoundCharge::new(budgets, c));
-        let deadline = saturating_add(start, req.relay.timeout.unwrap_or(route.total_timeout));
-        let span = call_span("chat", &route, req, routing.as_ref());
-        let acct = &route.acct;
-        let cx = &self.cx;
-        // 4. Run.
-        let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t, a| {
-            a.provider.chat(req, &t.id.model, cx)
-        });
-        // Wrapping in a disabled span only costs moves: skip it when nothing listens.
-        let result = if span.is_disabled() {
-            run.await
-        } else {
-            run.instrument(span.clone()).await
-        };
-        // 5. Account.
-        match result {
-            Ok(won) => {
-                let mut resp = won.value;
-                let request_id = resp.meta.request_id.take();
-                let status = resp.meta.status;
-                let rate_limit = resp.meta.rate_limit.take();
-                resp.meta = won.meta;
-                resp.meta.request_id = request_id;
-                resp.meta.status = status;
-                resp.meta.rate_limit = rate_limit;
-                resp.meta.routing = routing;
-                acct.price_call(&mut resp.meta, resp.usage.as_ref());
-                let end = Instant::now();
-                if let Some(charge) = charge {
-                    charge.settle(spend_of(&resp.meta), end);
-                }
-                telemetry::record_answer(&span, &resp.meta, resp.usage.as_ref(), &resp.model);
-                if !req.relay.nested {
-                    acct.finish(&CallRecord {
-                        route: &route.name,
-                        query_type: accounting::query_type(req.relay.intent.as_deref(), &resp.meta),
-                        streamed: false,
-                        meta: &resp.meta,
-                        usage: resp.usage.as_ref(),
-                        error: None,
-                        duration: end.saturating_duration_since(start),
-                    });
-                }
-                Ok(resp)
-            }
-            Err(e) => {
-                span.record(telemetry::ERROR_TYPE, e.kind().as_str());
-                let charge = charge.and_then(BoundCharge::into_inner);
-                failed(acct, &route.name, req, routing, &e, start, false, charge);
-                Err(e)
-            }
-        }
-    }
-
-    /// 2.–5. A streamed call: admitted and planned, run to its commit point, then handed to
-    /// the caller with its accounting riding along (it settles when the stream ends).
-    async fn stream_on(
-        &self,
-        route: Arc<Route>,
-        req: &ChatRequest,
-        mut routing: Option<RoutingDecision>,
-    ) -> Result<ChatStream, Error> {
-        let start = Instant::now();
-        let (route, charge, plan) = self.prepare(route, req, &mut routing, start, true)?;
-        let span = call_span("chat_stream", &route, req, routing.as_ref());
-        let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
-        // The charge rides with the stream (it settles when the stream ends), or stays here
-        // if no stream opens. A nested call has no charge (admission gave it none).
-        let mut finish = (!req.relay.nested).then(|| stream::Finish {
-            acct: route.acct.clone(),
-            intent: req.relay.intent.as_deref().map(Arc::from),
-            start,
-            span: span.clone(),
-            charge,
-            estimated_tokens: plan.estimated_tokens,
-        });
-        // 4. Run (to the stream's commit point).
-        let open = stream::relay_stream(plan, req, keep, &self.cx, start, &mut finish);
-        let result = if span.is_disabled() {
-            open.await
-        } else {
-            open.instrument(span.clone()).await
-        };
-        // 5. Account (a stream that opened accounts for itself when it ends).
-        match result {
-            Ok(mut stream) => {
-                stream.meta_mut().routing = routing;
-                Ok(stream)
-            }
-            Err(e) => {
-                span.record(telemetry::ERROR_TYPE, e.kind().as_str());
-                let charge = finish.and_then(|mut f| f.charge.take());
-                let (acct, name) = (&route.acct, &route.name);
-                failed(acct, name, req, routing, &e, start, true, charge);
-                Err(e)
-            }
-        }
-    }
-
-    /// 2.–3. What a call does before its first attempt: the budgets' admission, then the
-    /// plan. A refusal is accounted here (`routing` is taken for it).
-    fn prepare(
-        &self,
-        route: Arc<Route>,
-        req: &ChatRequest,
-        routing: &mut Option<RoutingDecision>,
-        start: Instant,
-        streamed: bool,
-    ) -> Result<(Arc<Route>, Option<Charge>, Plan), Error> {
-        let mut input = InputEstimate::new(req);
-        // 2. Admit.
-        let (route, charge) = match self.admit(&route, req, routing.as_ref(), start, &mut input) {
-            Ok((cheaper, charge)) => (cheaper.unwrap_or(route), charge),
-            Err((on, e)) => {
-                let route = on.unwrap_or(route);
-                let (acct, name) = (&route.acct, &route.name);
-                failed(acct, name, req, routing.take(), &e, start, streamed, None);
-                return Err(e);
-            }
-        };
-        // 3. Plan.
-        match Plan::build(route.clone(), req, start, &mut input) {
-            Ok(plan) => Ok((route, charge, plan)),
-            Err(e) => {
-                let (acct, name) = (&route.acct, &route.name);
-                failed(acct, name, req, routing.take(), &e, start, streamed, charge);
-                Err(e)
-            }
-        }
-    }
-
-    /// The budgets' admission of `req` on `route` ([`Gate::admit`]); a downgrade resolves
-    /// its cheaper route here, with the request's fallbacks.
-    pub(super) fn admit(
-        &self,
-        route: &Route,
-        req: &ChatRequest,
-        routing: Option<&RoutingDecision>,
-        start: Instant,
-        input: &mut InputEstimate<'_>,
-    ) -> Result<Admitted<Route>, Refused<Route>> {
-        let Some(budgets) = &route.acct.budgets else {
-            return Ok((None, None));
-        };
-        let gate = Gate {
-            budgets,
-            observers: &route.acct.observers,
-            req,
-            routing,
-        };
-        gate.admit(route, start, input, |cheaper| {
-            self.resolve_name(cheaper)
-                .and_then(|r| self.with_fallbacks(r, req))
-                .ok()
-        })
-    }
-
     /// A route name, or a `provider/model` pair resolved with the relay's defaults.
     pub(super) fn resolve_name(&self, name: &str) -> Result<Arc<Route>, Error> {
         if let Some(route) = self.routes.get(name) {
