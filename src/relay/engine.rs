@@ -1,6 +1,6 @@
 //! The attempt engine: one loop runs plain, hedged and streamed calls. It walks a [`Plan`]
 //! with up to `1 + max_extra` attempts in flight (one without hedging), retries or fails
-//! over by [`decide`], and keeps every attempt, by index, in the order it started. No task is
+//! over by [`next_move`], and keeps every attempt, by index, in the order it started. No task is
 //! spawned: the attempts are polled in place, so dropping the future drops them all, which
 //! closes their connections.
 
@@ -22,7 +22,8 @@ use super::admission::{
 use super::duration::saturating_add;
 use super::health::{Health, Outcome, Permit};
 use super::plan::{Plan, ResolvedTarget, Step};
-use super::policy::{Backoff, ContextOverflow, Decision, decide};
+use super::policy::{Backoff, ContextOverflow};
+use super::retry::{Failure, Move, Rules, next_move};
 use crate::accounting::cost::attempt_cost;
 use crate::accounting::{
     AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, LimitAction, LimitEvent, RetryEvent,
@@ -626,11 +627,33 @@ where
                 a.error = Some(err.clone());
                 bill_reported(a, f.reported.as_deref(), target);
                 attempt_ended(acct, &route.name, a, changed);
-                // A key's own failure (429, quota, refused): the next key of the same
-                // provider before the next target, at once.
+                // A key's own failure (429, quota, refused) is remembered for the call.
                 if key_spent && let Some(k) = f.key {
                     spent_keys.push((f.step.target, k));
-                    if other_key {
+                }
+                let failure = Failure {
+                    error: &err,
+                    try_no: f.try_no,
+                    latency,
+                    remaining: deadline.saturating_duration_since(Instant::now()),
+                    probe: f.health.permit == Permit::Probe,
+                    other_key: other_key && f.key.is_some(),
+                };
+                let rules = Rules {
+                    retry: &target.retry,
+                    fail_over_invalid: route.fail_over_invalid,
+                    context_overflow: route.context_overflow,
+                };
+                let health = f.health.health;
+                let next = next_move(&failure, &rules, &mut f.backoff, || {
+                    let left = health.withdraw_retry();
+                    if !left {
+                        tracing::debug!(target = %target.id, "retry budget spent: failing over");
+                    }
+                    left
+                });
+                match next {
+                    Move::NextKey => {
                         tracing::debug!(target = %target.id, "next key of the pool");
                         match launch!(f.step, f.try_no + 1, f.backoff.take(), None) {
                             Launch::Denied => fail_over!(&target.id, err.kind()),
@@ -639,49 +662,8 @@ where
                             }
                             Launch::Started | Launch::Deadline => {}
                         }
-                        continue;
                     }
-                }
-                // Too large for this target at once: another may take it, this one never.
-                if err.kind() == ErrorKind::RequestTooLarge {
-                    fail_over!(&target.id, err.kind());
-                    continue;
-                }
-                if err.kind() == ErrorKind::ContextLengthExceeded {
-                    if route.context_overflow == ContextOverflow::Stop {
-                        cancel_all(plan, &mut attempts, flights, "the call stopped");
-                        return Err(err.with_attempts(attempts));
-                    }
-                    overflow.record(target);
-                    // Steps already waiting for a retry of an overflowed target are moot.
-                    waiting.retain(|w| {
-                        overflow.eligible(plan.target(&w.step), route.context_overflow)
-                    });
-                    fail_over!(&target.id, err.kind());
-                    continue;
-                }
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let mut backoff = f.backoff.unwrap_or_else(|| target.retry.schedule());
-                let decision = decide(
-                    &err,
-                    f.try_no,
-                    latency,
-                    &target.retry,
-                    &mut backoff,
-                    remaining,
-                    route.fail_over_invalid,
-                );
-                // A probe is tried once, and retries come out of the target's budget.
-                let decision = match decision {
-                    Decision::Retry(_) if f.health.permit == Permit::Probe => Decision::FailOver,
-                    Decision::Retry(_) if !f.health.health.withdraw_retry() => {
-                        tracing::debug!(target = %target.id, "retry budget spent: failing over");
-                        Decision::FailOver
-                    }
-                    d => d,
-                };
-                match decision {
-                    Decision::Retry(wait) => {
+                    Move::Retry { wait } => {
                         tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying same target");
                         acct.observers.each(|o| {
                             o.retry(&RetryEvent {
@@ -697,20 +679,27 @@ where
                             step: f.step,
                             try_no: f.try_no + 1,
                             due,
-                            backoff: Some(backoff),
+                            backoff: f.backoff.take(),
                             error: err.kind(),
                             limited_since: None,
                         });
                         arm(&mut retry_timer, &waiting);
                     }
-                    Decision::FailOver => fail_over!(&target.id, err.kind()),
-                    Decision::Stop => {
-                        cancel_all(
-                            plan,
-                            &mut attempts,
-                            flights,
-                            "the call stopped on another error",
-                        );
+                    Move::Overflow => {
+                        overflow.record(target);
+                        // Steps already waiting for a retry of an overflowed target are moot.
+                        waiting.retain(|w| {
+                            overflow.eligible(plan.target(&w.step), route.context_overflow)
+                        });
+                        fail_over!(&target.id, err.kind());
+                    }
+                    Move::FailOver => fail_over!(&target.id, err.kind()),
+                    Move::Stop => {
+                        let why = match err.kind() {
+                            ErrorKind::ContextLengthExceeded => "the call stopped",
+                            _ => "the call stopped on another error",
+                        };
+                        cancel_all(plan, &mut attempts, flights, why);
                         return Err(err.with_attempts(attempts));
                     }
                 }

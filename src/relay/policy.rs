@@ -1,5 +1,6 @@
-//! Retry and failover policy: an error's kind (plus the budget left) decides whether to
-//! retry the same target, move to the next one, or stop.
+//! The retry policy as configured: tries per target, backoff, `Retry-After` and silence
+//! limits, and what a context overflow does. The decision that applies it after a failed
+//! attempt is [`next_move`](super::retry::next_move).
 
 use std::time::Duration;
 
@@ -147,20 +148,9 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    fn next_jittered(&mut self) -> Option<Duration> {
+    pub(crate) fn next_jittered(&mut self) -> Option<Duration> {
         self.steps.next().map(|d| d.mul_f64(fastrand::f64()))
     }
-}
-
-/// What to do after a failed attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
-    /// Wait, then try the same target again.
-    Retry(Duration),
-    /// Move to the next target now.
-    FailOver,
-    /// Return this error to the caller.
-    Stop,
 }
 
 /// Which errors that are the caller's fault still go to the next target.
@@ -189,150 +179,9 @@ impl RetryPolicy {
     }
 }
 
-/// The decision for `err` on try `try_no` of a target, after an attempt of `latency`, with
-/// `remaining` time in the call.
-pub(crate) fn decide(
-    err: &Error,
-    try_no: u32,
-    latency: Duration,
-    policy: &RetryPolicy,
-    backoff: &mut Backoff,
-    remaining: Duration,
-    fail_over_invalid: bool,
-) -> Decision {
-    let can_retry = try_no < policy.max_attempts;
-    let wait = |backoff: &mut Backoff| match err.retry_after() {
-        // A server hint replaces our schedule, if it is short enough to be worth it.
-        Some(hint) if hint > policy.max_retry_after => None,
-        Some(hint) => Some(hint),
-        None => backoff.next_jittered(),
-    };
-    match err.kind() {
-        // Accepted, then silent until the connection dropped: as good as a timeout.
-        ErrorKind::Connect if latency >= policy.silent_drop_after => Decision::FailOver,
-        ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Overloaded | ErrorKind::Connect => {
-            if !can_retry {
-                return Decision::FailOver;
-            }
-            match wait(backoff) {
-                Some(d) if d < remaining => Decision::Retry(d),
-                // The hint does not fit the deadline (or is too long): fail over at once.
-                _ => Decision::FailOver,
-            }
-        }
-        // A silent target is tried once; the others are permanent for this target.
-        ErrorKind::Timeout
-        | ErrorKind::QuotaExhausted
-        | ErrorKind::Auth
-        | ErrorKind::NotFound
-        | ErrorKind::Decode
-        | ErrorKind::StreamInterrupted => Decision::FailOver,
-        ErrorKind::InvalidRequest | ErrorKind::ContentFiltered if fail_over_invalid => {
-            Decision::FailOver
-        }
-        // ContextLengthExceeded is routed by the executor (larger windows only).
-        _ => Decision::Stop,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn decide_for(err: Error, try_no: u32, remaining: Duration) -> Decision {
-        let p = RetryPolicy::default();
-        decide(
-            &err,
-            try_no,
-            Duration::ZERO,
-            &p,
-            &mut p.schedule(),
-            remaining,
-            false,
-        )
-    }
-
-    const LOTS: Duration = Duration::from_secs(60);
-
-    #[test]
-    fn transient_errors_retry_then_fail_over() {
-        let e = Error::new(ErrorKind::Server, "boom");
-        assert!(
-            matches!(decide_for(e.clone(), 1, LOTS), Decision::Retry(d) if d <= Duration::from_millis(100))
-        );
-        assert_eq!(decide_for(e, 2, LOTS), Decision::FailOver);
-    }
-
-    #[test]
-    fn retry_after_is_honoured_only_when_it_fits() {
-        let e = Error::new(ErrorKind::RateLimited, "slow down")
-            .with_retry_after(Duration::from_secs(1));
-        assert_eq!(
-            decide_for(e.clone(), 1, LOTS),
-            Decision::Retry(Duration::from_secs(1))
-        );
-        assert_eq!(
-            decide_for(e, 1, Duration::from_millis(900)),
-            Decision::FailOver
-        );
-        let e = Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(45));
-        assert_eq!(decide_for(e, 1, LOTS), Decision::FailOver);
-    }
-
-    #[test]
-    fn permanent_and_caller_errors() {
-        for k in [
-            ErrorKind::Timeout,
-            ErrorKind::QuotaExhausted,
-            ErrorKind::Auth,
-            ErrorKind::Decode,
-        ] {
-            assert_eq!(
-                decide_for(Error::new(k, ""), 1, LOTS),
-                Decision::FailOver,
-                "{k}"
-            );
-        }
-        for k in [ErrorKind::InvalidRequest, ErrorKind::ContentFiltered] {
-            assert_eq!(
-                decide_for(Error::new(k, ""), 1, LOTS),
-                Decision::Stop,
-                "{k}"
-            );
-        }
-        let p = RetryPolicy::default();
-        let e = Error::new(ErrorKind::ContentFiltered, "");
-        assert_eq!(
-            decide(&e, 1, Duration::ZERO, &p, &mut p.schedule(), LOTS, true),
-            Decision::FailOver
-        );
-    }
-
-    #[test]
-    fn a_silent_drop_is_not_retried_a_quick_reset_is() {
-        let p = RetryPolicy::default();
-        let e = Error::new(ErrorKind::Connect, "closed");
-        let quick = decide(
-            &e,
-            1,
-            Duration::from_millis(5),
-            &p,
-            &mut p.schedule(),
-            LOTS,
-            false,
-        );
-        assert!(matches!(quick, Decision::Retry(_)), "{quick:?}");
-        let silent = decide(
-            &e,
-            1,
-            Duration::from_secs(3),
-            &p,
-            &mut p.schedule(),
-            LOTS,
-            false,
-        );
-        assert_eq!(silent, Decision::FailOver);
-    }
 
     #[test]
     fn deserializes_with_durations() {
