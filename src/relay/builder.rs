@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use super::chain::{self, Chain, Target};
 use super::health::{BreakerPolicy, RetryBudget};
-use super::plan::{Registry, Resolver};
+use super::plan::{Registry, Resolver, Route};
 use super::router::Rules;
 use super::{Accounting, Inner, Relay, Table};
 use crate::accounting::{Observer, Observers, Stats, StatsConfig};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Price};
 use crate::provider::{CallContext, Provider};
 use crate::spend::budget::{Budget, Budgets};
 use crate::spend::keys::{KeyPool, KeyRing};
@@ -224,205 +224,63 @@ impl RelayBuilder {
     }
 
     /// The table, taking over `previous`'s per-target state, stats and HTTP client (a
-    /// [`Relay::reload`]).
+    /// [`Relay::reload`]). Every setting is checked here, from code as from a file: a
+    /// policy, budget, chain or target that cannot work is refused here, never on a later
+    /// request.
     pub(super) fn build_inner(self, previous: Option<&Inner>) -> Result<Inner, Error> {
-        let config = |msg: String| Error::new(ErrorKind::Config, msg);
-        let mut providers = HashMap::new();
-        for (name, p) in self.providers {
-            if name.is_empty() || name.contains('/') {
-                return Err(config(format!(
-                    "provider name {name:?} must be non-empty and contain no '/'"
-                )));
-            }
-            p.validate().map_err(|e| {
-                config(format!("provider {name:?}: {}", e.message())).with_source(e)
-            })?;
-            if providers.insert(name.clone(), p).is_some() {
-                return Err(config(format!("provider {name:?} registered twice")));
-            }
-        }
-        for key in self.breaker_overrides.keys() {
-            check_target_key("breaker_for", key, &providers)?;
-        }
-        // Every setting is checked where it is given, from code as from a file: a policy,
-        // budget, chain or target that cannot work is refused here, never on a later request.
-        self.breaker
-            .validate()
-            .map_err(|e| chain::prefixed("breaker: ", e))?;
-        for (key, policy) in &self.breaker_overrides {
-            policy
-                .validate()
-                .map_err(|e| chain::prefixed(&format!("breaker_for({key:?}): "), e))?;
-        }
-        self.retry_budget
-            .validate()
-            .map_err(|e| chain::prefixed("retry_budget: ", e))?;
-        self.defaults
-            .validate()
-            .and_then(|()| self.defaults.windows_fit(&Chain::default()))
-            .map_err(|e| chain::prefixed("relay defaults: ", e))?;
-        for (name, chain) in &self.routes {
-            chain
-                .validate()
-                .and_then(|()| chain.windows_fit(&self.defaults))
-                .map_err(|e| chain::prefixed(&format!("route {name:?}: "), e))?;
-        }
-        for (key, limit) in &self.rate_limits {
-            // A provider's name alone: a limit over all its targets.
-            if !key.contains('/') && !providers.contains_key(key.as_str()) {
-                return Err(config(format!(
-                    "rate_limit({key:?}): no provider named {key:?}"
-                )));
-            } else if key.contains('/') {
-                check_target_key("rate_limit", key, &providers)?;
-            }
-            limit.validate().map_err(|e| {
-                let message = format!("rate_limit({key:?}): {}", e.message());
-                e.with_message(message)
-            })?;
-        }
-        let mut keys = HashMap::new();
-        for (name, pool) in &self.key_pools {
-            let Some(base) = providers.get(name) else {
-                return Err(config(format!(
-                    "key_pool({name:?}): no provider named {name:?}"
-                )));
-            };
-            let mut ring = KeyRing::new(name, &**base, pool)?;
-            if let Some(previous) = previous.and_then(|p| p.keys.get(name)) {
-                ring.take_over(previous);
-            }
-            if keys.insert(name.clone(), Arc::new(ring)).is_some() {
-                return Err(config(format!("key_pool({name:?}) set twice")));
-            }
-        }
+        let RelayBuilder {
+            providers,
+            routes,
+            routers,
+            http,
+            defaults,
+            breaker,
+            breaker_overrides,
+            retry_budget,
+            catalog,
+            baseline,
+            observers,
+            stats,
+            no_stats,
+            budgets,
+            rate_limits,
+            key_pools,
+        } = self;
+        let providers = check_providers(providers)?;
+        check_breakers(&breaker, &breaker_overrides, &retry_budget, &providers)?;
+        check_chains(&defaults, &routes)?;
+        check_rate_limits(&rate_limits, &providers)?;
+        let keys = key_rings(&key_pools, &providers, previous)?;
         let registry = Registry::new(
-            self.breaker,
-            self.retry_budget,
-            self.breaker_overrides,
-            self.rate_limits,
+            breaker,
+            retry_budget,
+            breaker_overrides,
+            rate_limits,
             previous.map(|p| &p.registry),
         );
-        let catalog = match self.catalog {
+        let catalog = match catalog {
             Some(c) => Arc::new(c),
             None => Catalog::builtin_shared(),
         };
-        let catalog_ref: &Catalog = &catalog;
-        let baseline = match &self.baseline {
-            None => None,
-            Some(name) => match catalog_ref.find(name).and_then(|m| m.price.clone()) {
-                Some(p) => Some(p),
-                None => {
-                    return Err(config(format!(
-                        "baseline {name:?}: the catalog has no price for this model"
-                    )));
-                }
-            },
-        };
-        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
-        let mut observers = self.observers;
-        #[cfg(feature = "metrics")]
-        observers.push(Arc::new(crate::accounting::metrics::MetricsObserver::new()));
-        let kept_budgets = previous
-            .filter(|p| p.budget_defs == self.budgets)
-            .and_then(|p| Some((p.acct.budgets.clone()?, p.budget_observers.clone())));
-        let (budgets, budget_observers) = if self.budgets.is_empty() {
-            (
-                None,
-                Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone())),
-            )
-        } else {
-            match kept_budgets {
-                // The same budgets: keep what they have spent, and tell the new observers.
-                Some((b, to)) => {
-                    to.store(Arc::new(observers.clone()));
-                    (Some(b), to)
-                }
-                None => {
-                    let to = Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone()));
-                    let notify_to = to.clone();
-                    let notify: crate::spend::budget::Notify =
-                        Arc::new(move |e| notify_to.load().each(|o| o.budget(e)));
-                    let b = Budgets::new(self.budgets.clone(), Some(notify))?;
-                    (Some(Arc::new(b)), to)
-                }
-            }
-        };
-        let acct = Arc::new(Accounting {
-            budgets,
+        let baseline = baseline_price(baseline.as_deref(), &catalog)?;
+        let (acct, budget_observers) = accounting(
             observers,
-            stats: (!self.no_stats).then(|| {
-                previous
-                    .and_then(|p| p.acct.stats.clone())
-                    .unwrap_or_else(|| Arc::new(Stats::new(self.stats.unwrap_or_default())))
-            }),
+            &budgets,
+            (!no_stats).then(|| stats.unwrap_or_default()),
             baseline,
-        });
-        let mut routes = HashMap::new();
-        {
-            let resolver = Resolver {
-                providers: &providers,
-                defaults: &self.defaults,
-                registry: &registry,
-                catalog: catalog_ref,
-                acct: &acct,
-                keys: &keys,
-            };
-            resolver.check_defaults()?;
-            for (name, chain) in &self.routes {
-                if name.is_empty() {
-                    return Err(config("a route name must not be empty".into()));
-                }
-                if let Some((p, _)) = name.split_once('/')
-                    && providers.contains_key(p)
-                {
-                    return Err(config(format!(
-                        "route {name:?} shadows the provider/model pair of provider {p:?}; \
-                         give the route a name without '/'"
-                    )));
-                }
-                let route = resolver.route(name, chain)?;
-                if routes.insert(name.clone(), Arc::new(route)).is_some() {
-                    return Err(config(format!("route {name:?} defined twice")));
-                }
-            }
-        }
-        let mut routers = HashMap::new();
-        for (name, rules) in self.routers {
-            if routes.contains_key(&name) {
-                return Err(config(format!("router {name:?} has the name of a route")));
-            }
-            if let Some((p, _)) = name.split_once('/')
-                && providers.contains_key(p)
-            {
-                return Err(config(format!(
-                    "router {name:?} shadows the provider/model pair of provider {p:?}; \
-                     give the router a name without '/'"
-                )));
-            }
-            for (rule, route) in rules.declared_routes() {
-                let known = routes.contains_key(&*route)
-                    || Target::parse(&route).is_some_and(|t| providers.contains_key(&t.provider));
-                if !known {
-                    let by = match rule {
-                        Some(r) => format!("rule {r:?}"),
-                        None => "its default".to_owned(),
-                    };
-                    return Err(config(format!(
-                        "router {name:?}: {by} names route {route:?}, which is neither a route \
-                         nor a provider/model pair"
-                    )));
-                }
-            }
-            let key: Arc<str> = Arc::from(name.as_str());
-            if routers
-                .insert(name.clone(), (key, Arc::new(rules)))
-                .is_some()
-            {
-                return Err(config(format!("router {name:?} defined twice")));
-            }
-        }
-        let http = match (self.http, previous) {
+            previous,
+        )?;
+        let resolver = Resolver {
+            providers: &providers,
+            defaults: &defaults,
+            registry: &registry,
+            catalog: &catalog,
+            acct: &acct,
+            keys: &keys,
+        };
+        let routes = resolve_routes(&resolver, &routes)?;
+        let routers = check_routers(routers, &routes, &providers)?;
+        let http = match (http, previous) {
             (Some(c), _) => c,
             (None, Some(p)) => p.cx.http().clone(),
             (None, None) => crate::http::default_client()?,
@@ -431,17 +289,261 @@ impl RelayBuilder {
             providers,
             routes,
             routers,
-            defaults: self.defaults,
+            defaults,
             registry,
             pairs: RwLock::new(HashMap::new()),
             cx: CallContext::new(http),
             catalog,
             acct,
-            budget_defs: self.budgets,
+            budget_defs: budgets,
             budget_observers,
             keys,
         })
     }
+}
+
+/// A `Config` error saying `msg`.
+fn config(msg: String) -> Error {
+    Error::new(ErrorKind::Config, msg)
+}
+
+/// The providers by name: each named without `/`, valid ([`Provider::validate`]), once.
+fn check_providers(
+    list: Vec<(String, Arc<dyn Provider>)>,
+) -> Result<HashMap<String, Arc<dyn Provider>>, Error> {
+    let mut providers = HashMap::new();
+    for (name, p) in list {
+        if name.is_empty() || name.contains('/') {
+            return Err(config(format!(
+                "provider name {name:?} must be non-empty and contain no '/'"
+            )));
+        }
+        p.validate()
+            .map_err(|e| config(format!("provider {name:?}: {}", e.message())).with_source(e))?;
+        if providers.insert(name.clone(), p).is_some() {
+            return Err(config(format!("provider {name:?} registered twice")));
+        }
+    }
+    Ok(providers)
+}
+
+/// The breaker policies (the relay's and each target's) and the retry budget.
+fn check_breakers(
+    breaker: &BreakerPolicy,
+    overrides: &HashMap<String, BreakerPolicy>,
+    retry_budget: &RetryBudget,
+    providers: &HashMap<String, Arc<dyn Provider>>,
+) -> Result<(), Error> {
+    for key in overrides.keys() {
+        check_target_key("breaker_for", key, providers)?;
+    }
+    breaker
+        .validate()
+        .map_err(|e| chain::prefixed("breaker: ", e))?;
+    for (key, policy) in overrides {
+        policy
+            .validate()
+            .map_err(|e| chain::prefixed(&format!("breaker_for({key:?}): "), e))?;
+    }
+    retry_budget
+        .validate()
+        .map_err(|e| chain::prefixed("retry_budget: ", e))
+}
+
+/// The relay's defaults, and each route's chain against them.
+fn check_chains(defaults: &Chain, routes: &[(String, Chain)]) -> Result<(), Error> {
+    defaults
+        .validate()
+        .and_then(|()| defaults.windows_fit(&Chain::default()))
+        .map_err(|e| chain::prefixed("relay defaults: ", e))?;
+    for (name, chain) in routes {
+        chain
+            .validate()
+            .and_then(|()| chain.windows_fit(defaults))
+            .map_err(|e| chain::prefixed(&format!("route {name:?}: "), e))?;
+    }
+    Ok(())
+}
+
+/// Each rate limit: on a known provider (alone: over all its targets) or `provider/model`.
+fn check_rate_limits(
+    limits: &HashMap<String, RateLimit>,
+    providers: &HashMap<String, Arc<dyn Provider>>,
+) -> Result<(), Error> {
+    for (key, limit) in limits {
+        // A provider's name alone: a limit over all its targets.
+        if !key.contains('/') && !providers.contains_key(key.as_str()) {
+            return Err(config(format!(
+                "rate_limit({key:?}): no provider named {key:?}"
+            )));
+        } else if key.contains('/') {
+            check_target_key("rate_limit", key, providers)?;
+        }
+        limit.validate().map_err(|e| {
+            let message = format!("rate_limit({key:?}): {}", e.message());
+            e.with_message(message)
+        })?;
+    }
+    Ok(())
+}
+
+/// The key rings by provider, each taking over `previous`'s ring of the same provider.
+fn key_rings(
+    pools: &[(String, KeyPool)],
+    providers: &HashMap<String, Arc<dyn Provider>>,
+    previous: Option<&Inner>,
+) -> Result<HashMap<String, Arc<KeyRing>>, Error> {
+    let mut keys = HashMap::new();
+    for (name, pool) in pools {
+        let Some(base) = providers.get(name) else {
+            return Err(config(format!(
+                "key_pool({name:?}): no provider named {name:?}"
+            )));
+        };
+        let mut ring = KeyRing::new(name, &**base, pool)?;
+        if let Some(previous) = previous.and_then(|p| p.keys.get(name)) {
+            ring.take_over(previous);
+        }
+        if keys.insert(name.clone(), Arc::new(ring)).is_some() {
+            return Err(config(format!("key_pool({name:?}) set twice")));
+        }
+    }
+    Ok(keys)
+}
+
+/// The baseline model's price, which the catalog must know.
+fn baseline_price(baseline: Option<&str>, catalog: &Catalog) -> Result<Option<Price>, Error> {
+    let Some(name) = baseline else {
+        return Ok(None);
+    };
+    match catalog.find(name).and_then(|m| m.price.clone()) {
+        Some(p) => Ok(Some(p)),
+        None => Err(config(format!(
+            "baseline {name:?}: the catalog has no price for this model"
+        ))),
+    }
+}
+
+/// The accounting bundle (observers, stats, baseline, budgets) and who the budgets tell
+/// about their events. Budgets whose definitions are unchanged since `previous` keep their
+/// spend (and tell the new observers); stats (`None`: kept none) carry over.
+fn accounting(
+    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))] mut observers: Observers,
+    budgets: &[Budget],
+    stats: Option<StatsConfig>,
+    baseline: Option<Price>,
+    previous: Option<&Inner>,
+) -> Result<(Arc<Accounting>, Arc<arc_swap::ArcSwap<Observers>>), Error> {
+    #[cfg(feature = "metrics")]
+    observers.push(Arc::new(crate::accounting::metrics::MetricsObserver::new()));
+    let kept_budgets = previous
+        .filter(|p| p.budget_defs == budgets)
+        .and_then(|p| Some((p.acct.budgets.clone()?, p.budget_observers.clone())));
+    let (budgets, budget_observers) = if budgets.is_empty() {
+        (
+            None,
+            Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone())),
+        )
+    } else {
+        match kept_budgets {
+            // The same budgets: keep what they have spent, and tell the new observers.
+            Some((b, to)) => {
+                to.store(Arc::new(observers.clone()));
+                (Some(b), to)
+            }
+            None => {
+                let to = Arc::new(arc_swap::ArcSwap::from_pointee(observers.clone()));
+                let notify_to = to.clone();
+                let notify: crate::spend::budget::Notify =
+                    Arc::new(move |e| notify_to.load().each(|o| o.budget(e)));
+                let b = Budgets::new(budgets.to_vec(), Some(notify))?;
+                (Some(Arc::new(b)), to)
+            }
+        }
+    };
+    let acct = Arc::new(Accounting {
+        budgets,
+        observers,
+        stats: stats.map(|config| {
+            previous
+                .and_then(|p| p.acct.stats.clone())
+                .unwrap_or_else(|| Arc::new(Stats::new(config)))
+        }),
+        baseline,
+    });
+    Ok((acct, budget_observers))
+}
+
+/// The routes, resolved: each named (not empty, not shadowing a `provider/model` pair) once.
+fn resolve_routes(
+    resolver: &Resolver<'_>,
+    chains: &[(String, Chain)],
+) -> Result<HashMap<String, Arc<Route>>, Error> {
+    resolver.check_defaults()?;
+    let mut routes = HashMap::new();
+    for (name, chain) in chains {
+        if name.is_empty() {
+            return Err(config("a route name must not be empty".into()));
+        }
+        if let Some((p, _)) = name.split_once('/')
+            && resolver.providers.contains_key(p)
+        {
+            return Err(config(format!(
+                "route {name:?} shadows the provider/model pair of provider {p:?}; \
+                 give the route a name without '/'"
+            )));
+        }
+        let route = resolver.route(name, chain)?;
+        if routes.insert(name.clone(), Arc::new(route)).is_some() {
+            return Err(config(format!("route {name:?} defined twice")));
+        }
+    }
+    Ok(routes)
+}
+
+/// The routers by name: each named apart from the routes and the `provider/model` pairs,
+/// once, every route its rules name known.
+fn check_routers(
+    list: Vec<(String, Rules)>,
+    routes: &HashMap<String, Arc<Route>>,
+    providers: &HashMap<String, Arc<dyn Provider>>,
+) -> Result<HashMap<String, (Arc<str>, Arc<Rules>)>, Error> {
+    let mut routers = HashMap::new();
+    for (name, rules) in list {
+        if routes.contains_key(&name) {
+            return Err(config(format!("router {name:?} has the name of a route")));
+        }
+        if let Some((p, _)) = name.split_once('/')
+            && providers.contains_key(p)
+        {
+            return Err(config(format!(
+                "router {name:?} shadows the provider/model pair of provider {p:?}; \
+                 give the router a name without '/'"
+            )));
+        }
+        for (rule, route) in rules.declared_routes() {
+            let known = routes.contains_key(&*route)
+                || Target::parse(&route).is_some_and(|t| providers.contains_key(&t.provider));
+            if !known {
+                let by = match rule {
+                    Some(r) => format!("rule {r:?}"),
+                    None => "its default".to_owned(),
+                };
+                return Err(config(format!(
+                    "router {name:?}: {by} names route {route:?}, which is neither a route \
+                     nor a provider/model pair"
+                )));
+            }
+        }
+        let key: Arc<str> = Arc::from(name.as_str());
+        if routers
+            .insert(name.clone(), (key, Arc::new(rules)))
+            .is_some()
+        {
+            return Err(config(format!("router {name:?} defined twice")));
+        }
+    }
+    Ok(routers)
 }
 
 /// Checks a setter's `"provider/model"` key names a registered provider.
