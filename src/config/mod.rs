@@ -33,8 +33,7 @@ use serde::Deserialize;
 
 use crate::catalog::{Catalog, ModelInfo};
 use crate::provider::Provider;
-use crate::providers::openai::Preset;
-use crate::providers::{Anthropic, Gemini, OpenAi};
+use crate::providers::kinds::{self, KindError, KindSettings};
 use crate::relay::{BreakerPolicy, Chain, Relay, RelayBuilder, RetryBudget, Target};
 
 mod checks;
@@ -285,12 +284,6 @@ struct CatalogFile {
     /// Entries added or replaced (`[[catalog.models]]`).
     models: Vec<ModelInfo>,
 }
-
-/// The provider kinds a file may name besides the OpenAI-compatible presets.
-const OTHER_KINDS: &[&str] = &["anthropic", "gemini", "openai_compatible", "azure"];
-
-/// Presets of local servers, which need no key.
-const LOCAL_PRESETS: &[&str] = &["ollama", "vllm", "llama.cpp"];
 
 impl RelayConfig {
     /// Parses a configuration from TOML text. Text that defines no provider, route or router
@@ -696,24 +689,18 @@ impl RelayConfig {
             ));
         }
         let kind = p.kind.as_str();
-        let preset = Preset::by_name(kind);
-        if preset.is_none() && !OTHER_KINDS.contains(&kind) {
-            let mut kinds: Vec<&str> = Preset::ALL.iter().map(|p| p.name).collect();
-            kinds.extend(OTHER_KINDS);
+        let Some(registered) = kinds::kind(kind) else {
+            let names: Vec<&str> = kinds::KINDS.iter().map(|k| k.name).collect();
             return Err(self.error(
                 &here.key("kind"),
                 format!(
                     "unknown provider kind {kind:?} (kinds: {})",
-                    kinds.join(", ")
+                    names.join(", ")
                 ),
             ));
-        }
-        let auth = p.auth.as_deref().unwrap_or("default");
-        let auths: &[&str] = match kind {
-            "gemini" => &["default", "header", "query", "bearer", "none"],
-            "anthropic" => &["default", "header", "none"],
-            _ => &["default", "bearer", "none"],
         };
+        let auth = p.auth.as_deref().unwrap_or("default");
+        let auths = registered.auth_modes;
         if !auths.contains(&auth) {
             return Err(self.error(
                 &here.key("auth"),
@@ -723,13 +710,7 @@ impl RelayConfig {
                 ),
             ));
         }
-        let default_env = match (kind, preset) {
-            (_, Some(preset)) => Some(preset.key_env),
-            ("anthropic", _) => Some("ANTHROPIC_API_KEY"),
-            ("gemini", _) => Some("GEMINI_API_KEY"),
-            ("azure", _) => Some("AZURE_OPENAI_API_KEY"),
-            _ => None,
-        };
+        let default_env = registered.key_env;
         let key = if auth == "none" {
             String::new()
         } else if let Some(first) = pool_key {
@@ -742,7 +723,7 @@ impl RelayConfig {
                         format!("the environment variable {var} is not set"),
                     )
                 })?,
-                (None, Some(var)) if LOCAL_PRESETS.contains(&kind) => env(var).unwrap_or_default(),
+                (None, Some(var)) if registered.key_optional => env(var).unwrap_or_default(),
                 (None, Some(var)) => env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
                     self.error(
                         &here,
@@ -777,68 +758,23 @@ impl RelayConfig {
             checks::header(self, &key, h, value)?;
             headers.push((h.as_str(), self.expand(&key, value, env)?, key));
         }
-        let header_error = |key: &KeyPath, e: crate::Error| self.error(key, e.message());
-        let azure_field = |field: &str, v: &Option<String>| {
-            v.clone()
-                .ok_or_else(|| self.error(&here, format!("kind \"azure\" needs {field}")))
-        };
-        let provider: Arc<dyn Provider> = match kind {
-            "anthropic" => {
-                let mut a = Anthropic::new(key);
-                if let Some(url) = &base_url {
-                    a = a.base_url(url);
-                }
-                for (h, v, k) in headers {
-                    a = a.header(h, &v).map_err(|e| header_error(&k, e))?;
-                }
-                Arc::new(a)
+        let pairs: Vec<(&str, String)> = headers.iter().map(|(h, v, _)| (*h, v.clone())).collect();
+        let mut settings = KindSettings::new(name, key);
+        settings.auth = auth;
+        settings.base_url = base_url.as_deref();
+        settings.resource = p.resource.as_deref();
+        settings.deployment = p.deployment.as_deref();
+        settings.api_version = p.api_version.as_deref();
+        settings.headers = &pairs;
+        registered.build(&settings).map_err(|e| match e {
+            KindError::Missing(field) => {
+                self.error(&here, format!("kind {kind:?} needs {field}"))
             }
-            "gemini" => {
-                let mut g = match auth {
-                    "query" => Gemini::with_query_key(key),
-                    "bearer" => Gemini::with_bearer(key),
-                    _ => Gemini::new(key),
-                };
-                if let Some(url) = &base_url {
-                    g = g.base_url(url);
-                }
-                for (h, v, k) in headers {
-                    g = g.header(h, &v).map_err(|e| header_error(&k, e))?;
-                }
-                Arc::new(g)
-            }
-            _ => {
-                let mut o = match (kind, preset) {
-                    (_, Some(preset)) => OpenAi::from_preset(preset, key),
-                    ("azure", _) => {
-                        let resource = p.resource.clone().or_else(|| base_url.clone());
-                        let resource = azure_field("resource (or base_url)", &resource)?;
-                        OpenAi::azure(
-                            &resource,
-                            &azure_field("deployment", &p.deployment)?,
-                            &azure_field("api_version", &p.api_version)?,
-                            key,
-                        )
-                    }
-                    _ => {
-                        let Some(url) = &base_url else {
-                            return Err(
-                                self.error(&here, "kind \"openai_compatible\" needs base_url")
-                            );
-                        };
-                        OpenAi::compatible(name, url, key)
-                    }
-                };
-                if let (Some(url), false) = (&base_url, kind == "azure") {
-                    o = o.base_url(url);
-                }
-                for (h, v, k) in headers {
-                    o = o.header(h, &v).map_err(|e| header_error(&k, e))?;
-                }
-                Arc::new(o)
-            }
-        };
-        Ok(provider)
+            KindError::Header { index, error } => match headers.get(index) {
+                Some((_, _, key)) => self.error(key, error.message()),
+                None => self.error(&here, error.message()),
+            },
+        })
     }
 
     /// `text` with each `${VAR}` replaced by the variable's value.

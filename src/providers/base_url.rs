@@ -1,119 +1,9 @@
-//! The HTTP exchange every vendor provider makes: post a JSON body, turn a failure status
-//! into that vendor's typed error, read a whole answer, or open a stream (falling back to a
-//! whole JSON answer when a server ignores the stream request); and the base URLs they
-//! build their endpoints from.
+//! The base URLs vendor codecs build their endpoints from: checked once at construction,
+//! shown without their secrets.
 
 use reqwest::Url;
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
 
-use super::{EventHandler, sse_chat_stream};
-use crate::http::{self, classify, ratelimit};
-use crate::provider::CallContext;
-use crate::types::RateLimitInfo;
-use crate::types::{ChatResponse, ChatStream};
 use crate::types::{Error, ErrorKind};
-
-/// Largest error body read to build an error.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
-
-/// Posts `body` to `url`. A non-success status becomes `on_error(status, headers, body)`.
-pub(crate) async fn post_json(
-    cx: &CallContext,
-    url: impl reqwest::IntoUrl,
-    headers: &HeaderMap,
-    body: Vec<u8>,
-    on_error: impl FnOnce(u16, &HeaderMap, &[u8]) -> Error,
-) -> Result<reqwest::Response, Error> {
-    let mut builder = cx.http().post(url);
-    // Entry by entry: cheaper than cloning the whole map (values are shared, not copied).
-    for (name, value) in headers {
-        builder = builder.header(name.clone(), value.clone());
-    }
-    let resp = builder
-        .body(body)
-        .send()
-        .await
-        .map_err(http::transport_error)?;
-    let status = resp.status();
-    if status.is_success() {
-        return Ok(resp);
-    }
-    let headers = resp.headers().clone();
-    // An error body that cannot be read whole is still an error of this status.
-    let body = http::read_body(resp, ERROR_BODY_LIMIT)
-        .await
-        .unwrap_or_default();
-    Err(on_error(status.as_u16(), &headers, &body))
-}
-
-/// Reads a whole successful answer and decodes it, keeping the vendor's request id.
-pub(crate) async fn read_response(
-    resp: reqwest::Response,
-    decode: impl FnOnce(&[u8]) -> Result<ChatResponse, Error>,
-) -> Result<ChatResponse, Error> {
-    let request_id = classify::request_id(resp.headers());
-    let rate_limit = rate_limit_of(resp.headers());
-    let status = resp.status().as_u16();
-    let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
-    let mut out = decode(&body).map_err(|e| with_status(e, status))?;
-    out.meta.request_id = request_id;
-    out.meta.status = Some(status);
-    out.meta.rate_limit = rate_limit;
-    Ok(out)
-}
-
-/// A stream over a successful answer: SSE through `handler`, or — when the server answered
-/// JSON instead — `decode_json` of the whole body.
-pub(crate) async fn open_stream<H: EventHandler + Unpin>(
-    resp: reqwest::Response,
-    handler: H,
-    decode_json: impl FnOnce(&[u8]) -> Result<ChatStream, Error>,
-) -> Result<ChatStream, Error> {
-    let request_id = classify::request_id(resp.headers());
-    let rate_limit = rate_limit_of(resp.headers());
-    let status = resp.status().as_u16();
-    let is_json = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
-    let mut stream = if is_json {
-        // A whole answer is served as chunks; an error object is that error, and a body with
-        // nothing in it a `Decode` error (the decoders refuse both), before the commit point.
-        let body = http::read_body(resp, http::MAX_BODY_BYTES).await?;
-        decode_json(&body).map_err(|e| with_status(e, status))?
-    } else {
-        sse_chat_stream(resp, handler)
-    };
-    let meta = stream.meta_mut();
-    meta.request_id = request_id;
-    meta.status = Some(status);
-    meta.rate_limit = rate_limit;
-    Ok(stream)
-}
-
-/// A 2xx body that did not decode keeps its HTTP status (errors read from inside the body
-/// keep theirs, or none).
-fn with_status(e: Error, status: u16) -> Error {
-    if e.kind() == ErrorKind::Decode && e.status().is_none() {
-        e.with_status(status)
-    } else {
-        e
-    }
-}
-
-/// The vendor's rate-limit headers, `None` when it sent none.
-fn rate_limit_of(headers: &HeaderMap) -> Option<RateLimitInfo> {
-    let info = ratelimit::rate_limit_info(headers);
-    (!info.is_empty()).then_some(info)
-}
-
-/// A stream of the chunks a whole response would have streamed.
-pub(crate) fn stream_of(resp: ChatResponse) -> ChatStream {
-    ChatStream::new(futures::stream::iter(
-        crate::types::response_to_chunks(resp).into_iter().map(Ok),
-    ))
-}
 
 /// A base URL checked once, at construction, so that endpoint URLs are then built by plain
 /// concatenation: `{prefix}{endpoint path}{query}`. The endpoint path goes before the base
@@ -225,6 +115,42 @@ impl BadBaseUrl {
             ErrorKind::Config,
             format!("base URL {:?} does not parse: {}", self.shown, self.reason),
         )
+    }
+}
+
+/// An endpoint that does not depend on the model (OpenAI's, Anthropic's): parsed once at
+/// construction, or the refusal every use reports.
+#[derive(Clone)]
+pub(crate) struct Endpoint(Result<Url, BadBaseUrl>);
+
+impl Endpoint {
+    /// `{base}{path}`, keeping the base URL's query after the path.
+    pub(crate) fn new(base: Result<BaseUrl, BadBaseUrl>, path: &str) -> Endpoint {
+        Endpoint(base.and_then(|b| b.endpoint(path, &[])))
+    }
+
+    /// `Ok` when the URL parsed; the [`ErrorKind::Config`] error otherwise.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        self.0.as_ref().map(|_| ()).map_err(BadBaseUrl::error)
+    }
+
+    /// The URL to send to: a clone of the parsed URL is cheaper than reqwest parsing a
+    /// string on every call.
+    pub(crate) fn url(&self) -> Result<Url, Error> {
+        self.0.clone().map_err(|bad| bad.error())
+    }
+
+    /// The URL (which may hold a credential: do not log it); empty when it was refused.
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("", Url::as_str)
+    }
+
+    /// The URL as it may be shown ([`shown_url`]).
+    pub(crate) fn shown(&self) -> String {
+        match &self.0 {
+            Ok(url) => shown_url(url.as_str()),
+            Err(bad) => bad.shown().to_owned(),
+        }
     }
 }
 

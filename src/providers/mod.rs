@@ -1,22 +1,27 @@
-//! Vendor implementations of [`Provider`](crate::Provider), and the machinery they share to
-//! turn a vendor's event stream into [`ChatChunk`]s.
+//! Vendor implementations of [`Provider`](crate::Provider): one [`HttpProvider`] over a
+//! [`Codec`] per wire format (OpenAI and its compatibles, Anthropic, Gemini, or your own),
+//! the registry of provider [`kinds`] a configuration file names, and the machinery codecs
+//! share to turn a vendor's event stream into [`ChatChunk`]s.
 
 pub mod anthropic;
+pub(crate) mod base_url;
+mod codec;
 pub mod gemini;
+mod http_provider;
+pub mod kinds;
 pub mod openai;
-pub(crate) mod transport;
 
 use std::collections::VecDeque;
 
-use futures::StreamExt;
-
 use crate::http::sse::{SseDecoder, SseEof, SseEvent};
-use crate::types::{ChatChunk, ChatResponse, ChatStream, Choice};
+use crate::types::{ChatChunk, ChatResponse, Choice};
 use crate::types::{Error, ErrorKind};
 
-pub use anthropic::Anthropic;
-pub use gemini::Gemini;
-pub use openai::OpenAi;
+pub use anthropic::{Anthropic, AnthropicCodec};
+pub use codec::{Codec, KeyHeader, Redactor, StreamDecoder, stream_of};
+pub use gemini::{Gemini, GeminiCodec};
+pub use http_provider::HttpProvider;
+pub use openai::{OpenAi, OpenAiCodec};
 
 /// Whether a choice has something in it: text or parts, reasoning, a thinking block, a tool
 /// call, a refusal, or a finish reason (`length`, `content_filter`… with empty text is an
@@ -232,7 +237,7 @@ impl<H: EventHandler> ChunkDecoder<H> {
     }
 
     /// A transport failure mid-body, reported with how much was delivered.
-    fn interrupted(&self, cause: Error) -> Error {
+    pub(crate) fn interrupted(&self, cause: Error) -> Error {
         let d = self.delivered;
         Error::new(
             ErrorKind::StreamInterrupted,
@@ -254,87 +259,6 @@ impl<H: EventHandler> ChunkDecoder<H> {
             Error::new(ErrorKind::StreamInterrupted, msg).with_source(e)
         } else {
             e
-        }
-    }
-}
-
-/// Drives a [`ChunkDecoder`] over an HTTP response body. Stops reading (and so releases the
-/// connection) at the terminal event; dropping the stream drops the response, which closes
-/// the connection.
-pub(crate) fn sse_chat_stream<H: EventHandler + Unpin>(
-    resp: reqwest::Response,
-    handler: H,
-) -> ChatStream {
-    ChatStream::from_unpin(SseChatStream {
-        body: resp.bytes_stream().boxed(),
-        decoder: ChunkDecoder::new(handler),
-        queue: VecDeque::with_capacity(1),
-        error: None,
-        ended: false,
-    })
-}
-
-/// The stream behind [`sse_chat_stream`]. Written as a plain `poll_next` (not an `unfold`),
-/// so its state stays in place instead of being moved in and out for every chunk.
-struct SseChatStream<H> {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    decoder: ChunkDecoder<H>,
-    queue: VecDeque<ChatChunk>,
-    error: Option<Error>,
-    ended: bool,
-}
-
-impl<H: EventHandler + Unpin> futures::Stream for SseChatStream<H> {
-    type Item = Result<ChatChunk, Error>;
-
-    fn poll_next(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        use std::task::Poll;
-        let st = self.get_mut();
-        loop {
-            if let Some(chunk) = st.queue.pop_front() {
-                return Poll::Ready(Some(Ok(chunk)));
-            }
-            if let Some(e) = st.error.take() {
-                return Poll::Ready(Some(Err(e)));
-            }
-            if st.ended {
-                return Poll::Ready(None);
-            }
-            // Buffered events first, one at a time: the queue holds one event's chunks. A
-            // malformed event leaves the stream readable (the consumer decides whether to go
-            // on); anything else ends it.
-            if let Err(e) = st.decoder.decode_some(&mut st.queue) {
-                st.ended = st.decoder.is_done();
-                st.error = Some(e);
-                continue;
-            }
-            if !st.queue.is_empty() {
-                continue;
-            }
-            if st.decoder.is_done() {
-                st.ended = true;
-                continue;
-            }
-            let step = match st.body.poll_next_unpin(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(bytes))) => {
-                    st.decoder.buffer(&bytes);
-                    continue;
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    let cause = crate::http::transport_error(e);
-                    Err(st.decoder.interrupted(cause))
-                }
-                Poll::Ready(None) => st.decoder.finish_into(&mut st.queue),
-            };
-            // Chunks decoded before the error go out first, then the error.
-            st.ended = true;
-            if let Err(e) = step {
-                st.error = Some(e);
-            }
         }
     }
 }

@@ -10,6 +10,7 @@ mod chains;
 mod config;
 mod constraints;
 mod cross_vendor;
+mod custom_codec;
 mod engine;
 mod fixtures_anthropic;
 mod fixtures_gemini;

@@ -51,18 +51,14 @@ mod stream_tests;
 mod tests;
 mod wire;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::provider::{CallContext, Provider};
-use crate::providers::ChunkDecoder;
-use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
+use crate::providers::base_url::{BaseUrl, Endpoint};
+use crate::providers::{ChunkDecoder, Codec, HttpProvider, KeyHeader, Redactor};
 use crate::secret::ApiKey;
 use crate::types::Error;
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
+use crate::types::{ChatRequest, ChatResponse};
 
 pub use stream::AnthropicEvents;
 pub use wire::{DEFAULT_MAX_TOKENS, JSON_OBJECT_INSTRUCTION, thinking_budget};
@@ -98,7 +94,7 @@ pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
     wire::decode_error_with(status, headers, body, &|s| s.to_owned())
 }
 
-/// A provider for Anthropic's Messages API.
+/// A provider for Anthropic's Messages API: the [`HttpProvider`] over [`AnthropicCodec`].
 ///
 /// ```
 /// use polyrelay::providers::Anthropic;
@@ -113,60 +109,98 @@ pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
 /// `http(s)` URL does not make the constructor fail: [`Provider::validate`] (which the
 /// relay's builder calls) and every call report it as an
 /// [`ErrorKind::Config`](crate::ErrorKind::Config) error.
+///
+/// A [`header`](HttpProvider::header) of the same name (case-insensitive) replaces the
+/// built-in one: `.header("x-api-key", …)` replaces the key, `.header("anthropic-version", …)`
+/// the version (until [`version`](Self::version) or [`beta`](Self::beta) set theirs again).
+///
+/// [`Provider::validate`]: crate::Provider::validate
+pub type Anthropic = HttpProvider<AnthropicCodec>;
+
+/// The Messages API wire format ([`Codec`]): its endpoint, version, beta flags and default
+/// `max_tokens`. Built through [`Anthropic`]'s constructors.
 #[derive(Clone)]
-pub struct Anthropic {
+pub struct AnthropicCodec {
     /// The whole endpoint, parsed once: it does not depend on the model.
-    endpoint: Result<Url, BadBaseUrl>,
-    headers: HeaderMap,
-    key: ApiKey,
-    /// `false` when the key could not be put in its header.
-    key_sendable: bool,
+    endpoint: Endpoint,
     version: String,
     betas: Vec<String>,
     default_max_tokens: u32,
 }
 
-impl std::fmt::Debug for Anthropic {
+impl std::fmt::Debug for AnthropicCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = match &self.endpoint {
-            Ok(url) => transport::shown_url(url.as_str()),
-            Err(bad) => bad.shown().to_owned(),
-        };
+        let url = self.endpoint.shown();
         f.debug_struct("Anthropic")
-            .field("url", &self.key.redact(&url))
+            .field("url", &url)
             .field("version", &self.version)
             .field("betas", &self.betas)
             .field("default_max_tokens", &self.default_max_tokens)
-            .field("key", &self.key)
             .finish_non_exhaustive()
+    }
+}
+
+impl Codec for AnthropicCodec {
+    type Decoder = ChunkDecoder<AnthropicEvents>;
+
+    fn name(&self) -> &str {
+        "anthropic"
+    }
+
+    /// Refuses a base URL that does not parse.
+    fn validate(&self) -> Result<(), Error> {
+        self.endpoint.check()
+    }
+
+    /// `x-api-key: {key}`.
+    fn credential(&self) -> Option<KeyHeader> {
+        Some(KeyHeader::new(HeaderName::from_static(API_KEY_HEADER)))
+    }
+
+    fn url(&self, _model: &str, _stream: bool) -> Result<Url, Error> {
+        self.endpoint.url()
+    }
+
+    fn encode(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, Error> {
+        wire::encode_request(req, model, stream, self.default_max_tokens)
+    }
+
+    fn decode(&self, body: &[u8], key: &Redactor<'_>) -> Result<ChatResponse, Error> {
+        wire::decode_response_with(body, &|s| key.redact(s))
+    }
+
+    fn decode_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        key: &Redactor<'_>,
+    ) -> Error {
+        wire::decode_error_with(status, headers, body, &|s| key.redact(s))
+    }
+
+    fn stream_decoder(&self, key: &Redactor<'_>) -> Self::Decoder {
+        ChunkDecoder::new(AnthropicEvents::with_key(key.key().clone()))
     }
 }
 
 impl Anthropic {
     /// Anthropic with an API key, sent in the `x-api-key` header. An empty key sends no
-    /// `x-api-key` header (for a gateway authenticated by a [`header`](Self::header) of your
-    /// own).
+    /// `x-api-key` header (for a gateway authenticated by a [`header`](HttpProvider::header)
+    /// of your own).
     pub fn new(key: impl Into<ApiKey>) -> Self {
-        let key: ApiKey = key.into();
-        let mut headers = HeaderMap::new();
-        let key_sendable = crate::http::auth::auth_headers(
-            &mut headers,
-            HeaderName::from_static(API_KEY_HEADER),
-            key.expose(),
-        );
-        headers.insert(
-            "anthropic-version",
-            HeaderValue::from_static(DEFAULT_VERSION),
-        );
-        Anthropic {
+        let codec = AnthropicCodec {
             endpoint: messages_endpoint(DEFAULT_BASE_URL),
-            headers,
-            key,
-            key_sendable,
             version: DEFAULT_VERSION.to_owned(),
             betas: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
-        }
+        };
+        let mut p = HttpProvider::from_codec(codec, key);
+        p.headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(DEFAULT_VERSION),
+        );
+        p
     }
 
     /// Anthropic with the key from `ANTHROPIC_API_KEY`; `None` when it is unset or empty.
@@ -177,7 +211,7 @@ impl Anthropic {
     /// Overrides the base URL (default [`DEFAULT_BASE_URL`]; requests go to `{base}/messages`,
     /// followed by the base URL's query string if it has one).
     pub fn base_url(mut self, base_url: &str) -> Self {
-        self.endpoint = messages_endpoint(base_url);
+        self.codec_mut().endpoint = messages_endpoint(base_url);
         self
     }
 
@@ -185,145 +219,55 @@ impl Anthropic {
     /// cannot hold is ignored.
     pub fn version(mut self, version: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(version) {
-            self.version = version.to_owned();
+            self.codec_mut().version = version.to_owned();
             self.headers.insert("anthropic-version", v);
         }
         self
     }
 
-    /// Adds a beta flag to the `anthropic-beta` header (flags are comma-joined). A flag a
-    /// header cannot hold is ignored.
+    /// Adds a beta flag to the `anthropic-beta` header (flags are comma-joined; none by
+    /// default). A flag a header cannot hold is ignored.
     pub fn beta(mut self, flag: &str) -> Self {
-        if HeaderValue::from_str(flag).is_err() || self.betas.iter().any(|b| b == flag) {
+        let betas = &mut self.codec_mut().betas;
+        if HeaderValue::from_str(flag).is_err() || betas.iter().any(|b| b == flag) {
             return self;
         }
-        self.betas.push(flag.to_owned());
-        if let Ok(v) = HeaderValue::from_str(&self.betas.join(",")) {
+        betas.push(flag.to_owned());
+        if let Ok(v) = HeaderValue::from_str(&betas.join(",")) {
             self.headers.insert("anthropic-beta", v);
         }
         self
     }
 
-    /// Adds a header to every request (e.g. a gateway's own auth). Values are marked
-    /// sensitive, so they never show in logs.
-    ///
-    /// A header of the same name (case-insensitive) replaces the built-in one:
-    /// `.header("x-api-key", …)` replaces the key, `.header("anthropic-version", …)` the
-    /// version (until [`version`](Self::version) or [`beta`](Self::beta) set theirs again).
-    pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        crate::http::auth::insert_header(&mut self.headers, name, value)?;
-        Ok(self)
-    }
-
     /// `max_tokens` for requests that set no output limit (Anthropic requires one). Default
     /// [`DEFAULT_MAX_TOKENS`] (4096).
     pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
-        self.default_max_tokens = max_tokens;
+        self.codec_mut().default_max_tokens = max_tokens;
         self
     }
 
     /// The endpoint URL requests go to, with the base URL's query string (which may hold a
     /// credential: do not log it); empty when the base URL was refused (see
-    /// [`Provider::validate`]).
+    /// [`Provider::validate`](crate::Provider::validate)).
     pub fn url(&self) -> &str {
-        self.endpoint.as_ref().map_or("", Url::as_str)
+        self.codec().endpoint.as_str()
     }
 
     /// A sans-I/O decoder for this API's streams (bytes in, chunks out).
     pub fn stream_decoder() -> ChunkDecoder<AnthropicEvents> {
         ChunkDecoder::new(AnthropicEvents::new())
     }
-
-    /// This provider with `key` in `x-api-key` ([`Provider::with_key`]).
-    fn keyed(&self, key: ApiKey) -> Anthropic {
-        let mut p = self.clone();
-        p.key_sendable = crate::http::auth::replace_credential(
-            &mut p.headers,
-            HeaderName::from_static(API_KEY_HEADER),
-            key.expose(),
-        );
-        p.key = key;
-        p
-    }
-
-    /// The endpoint, or the configuration problem every call reports.
-    fn checked(&self) -> Result<&Url, Error> {
-        if !self.key_sendable {
-            return Err(crate::http::auth::unsendable_key());
-        }
-        self.endpoint.as_ref().map_err(BadBaseUrl::error)
-    }
-
-    async fn send(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        stream: bool,
-        cx: &CallContext,
-    ) -> Result<reqwest::Response, Error> {
-        // A clone of the parsed URL is cheaper than reqwest parsing a string on every call.
-        let url = self.checked()?.clone();
-        let body = wire::encode_request(req, model, stream, self.default_max_tokens)?;
-        transport::post_json(cx, url, &self.headers, body, |status, headers, body| {
-            wire::decode_error_with(status, headers, body, &|s| self.key.redact(s))
-        })
-        .await
-    }
 }
 
 /// `{base}/messages`, keeping the base URL's query after the path.
-fn messages_endpoint(base_url: &str) -> Result<Url, BadBaseUrl> {
-    BaseUrl::parse(base_url)?.endpoint("/messages", &[])
-}
-
-#[async_trait]
-impl Provider for Anthropic {
-    fn name(&self) -> &str {
-        "anthropic"
-    }
-
-    /// Refuses a base URL that does not parse and a key no header can hold.
-    fn validate(&self) -> Result<(), Error> {
-        self.checked().map(|_| ())
-    }
-
-    /// This provider with `key` in `x-api-key`, replacing whatever that header held, even
-    /// one set by [`header`](Anthropic::header); every other header and setting is kept.
-    fn with_key(&self, key: ApiKey) -> Option<Arc<dyn Provider>> {
-        Some(Arc::new(self.keyed(key)))
-    }
-
-    async fn chat(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        cx: &CallContext,
-    ) -> Result<ChatResponse, Error> {
-        let resp = self.send(req, model, false, cx).await?;
-        transport::read_response(resp, |body| {
-            wire::decode_response_with(body, &|s| self.key.redact(s))
-        })
-        .await
-    }
-
-    async fn chat_stream(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        cx: &CallContext,
-    ) -> Result<ChatStream, Error> {
-        let resp = self.send(req, model, true, cx).await?;
-        // A server (a proxy, a mock) that answered JSON is served as chunks.
-        transport::open_stream(resp, AnthropicEvents::with_key(self.key.clone()), |body| {
-            wire::decode_response_with(body, &|s| self.key.redact(s)).map(transport::stream_of)
-        })
-        .await
-    }
+fn messages_endpoint(base_url: &str) -> Endpoint {
+    Endpoint::new(BaseUrl::parse(base_url), "/messages")
 }
 
 #[cfg(test)]
 mod url_tests {
     use super::*;
+    use crate::provider::Provider;
     use crate::types::ErrorKind;
 
     #[test]

@@ -277,7 +277,7 @@ fn provider_configuration_and_redacting_debug() {
     assert_eq!(p.headers["content-type"], "application/json");
     assert!(p.headers["x-api-key"].is_sensitive());
     assert!(p.headers["x-team"].is_sensitive());
-    assert_eq!(p.default_max_tokens, 1000);
+    assert_eq!(p.codec.default_max_tokens, 1000);
     let shown = format!("{p:?}");
     assert!(!shown.contains(key), "{shown}");
     assert!(shown.contains("REDACTED"));
@@ -334,7 +334,7 @@ fn with_key_replaces_only_the_key_header() {
         assert_eq!(p.headers[kept], base.headers[kept], "{kept}");
     }
     assert_eq!(p.headers.len(), base.headers.len());
-    assert_eq!((p.url(), p.default_max_tokens), (base.url(), 1000));
+    assert_eq!((p.url(), p.codec.default_max_tokens), (base.url(), 1000));
     assert_eq!(base.headers["x-api-key"], "sk-ant-old");
     // A key set by hand in `x-api-key` is replaced as well.
     let manual = Anthropic::new("").header("X-Api-Key", "sk-ant-manual");

@@ -66,14 +66,11 @@ mod schema;
 mod stream;
 mod wire;
 
-use std::sync::Arc;
+use reqwest::Url;
+use reqwest::header::{HeaderMap, HeaderName};
 
-use async_trait::async_trait;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
-
-use crate::provider::{CallContext, Provider};
-use crate::providers::ChunkDecoder;
-use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
+use crate::providers::base_url::{BadBaseUrl, BaseUrl};
+use crate::providers::{ChunkDecoder, Codec, HttpProvider, KeyHeader, Redactor};
 use crate::secret::ApiKey;
 use crate::types::{ChatRequest, ChatResponse, ChatStream};
 use crate::types::{Error, ErrorKind};
@@ -105,7 +102,7 @@ enum Auth {
     Bearer,
 }
 
-/// A provider for Google's Gemini API.
+/// A provider for Google's Gemini API: the [`HttpProvider`] over [`GeminiCodec`].
 ///
 /// # Authentication
 ///
@@ -118,7 +115,9 @@ enum Auth {
 /// | [`Gemini::with_bearer`] | `Authorization: Bearer {token}`: Vertex AI (an OAuth access token), gateways |
 ///
 /// In every mode an empty key or token sends no credential at all, and a
-/// [`header`](Gemini::header) of the same name replaces the built-in one.
+/// [`header`](HttpProvider::header) of the same name replaces the built-in one:
+/// `.header("x-goog-api-key", …)` replaces the key of [`Gemini::new`],
+/// `.header("authorization", …)` the token of [`Gemini::with_bearer`].
 ///
 /// # Base URLs
 ///
@@ -130,14 +129,19 @@ enum Auth {
 /// that is not an absolute `http(s)` URL does not make the constructor fail:
 /// [`Provider::validate`] (which the relay's builder calls) and every call report it as an
 /// [`ErrorKind::Config`] error.
+///
+/// [`Provider::validate`]: crate::Provider::validate
+pub type Gemini = HttpProvider<GeminiCodec>;
+
+/// The Generative Language API's wire format ([`Codec`]): its base URL and where the key
+/// goes. Built through [`Gemini`]'s constructors.
 #[derive(Clone)]
-pub struct Gemini {
+pub struct GeminiCodec {
     base: Result<Urls, BadBaseUrl>,
-    headers: HeaderMap,
-    key: ApiKey,
     auth: Auth,
-    /// `false` when the key could not be put in its header.
-    key_sendable: bool,
+    /// The key, kept to rebuild the query strings when it goes in the URL
+    /// ([`Auth::KeyQuery`]); never shown.
+    key: ApiKey,
 }
 
 /// A checked base URL and the query strings calls append, built once per base URL.
@@ -150,7 +154,7 @@ struct Urls {
     send_query: [String; 2],
 }
 
-impl std::fmt::Debug for Gemini {
+impl std::fmt::Debug for GeminiCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let base = match &self.base {
             Ok(urls) => urls.base.shown(),
@@ -159,8 +163,98 @@ impl std::fmt::Debug for Gemini {
         f.debug_struct("Gemini")
             .field("base_url", &self.key.redact(&base))
             .field("auth", &self.auth)
-            .field("key", &self.key)
             .finish_non_exhaustive()
+    }
+}
+
+impl Codec for GeminiCodec {
+    type Decoder = ChunkDecoder<GeminiEvents>;
+
+    fn name(&self) -> &str {
+        "gemini"
+    }
+
+    /// Refuses a base URL that does not parse.
+    fn validate(&self) -> Result<(), Error> {
+        self.base.as_ref().map(|_| ()).map_err(BadBaseUrl::error)
+    }
+
+    /// `x-goog-api-key`, `Authorization: Bearer`, or none when the key goes in the URL.
+    fn credential(&self) -> Option<KeyHeader> {
+        match self.auth {
+            Auth::KeyHeader => Some(KeyHeader::new(HeaderName::from_static(API_KEY_HEADER))),
+            Auth::Bearer => Some(KeyHeader::bearer()),
+            Auth::KeyQuery => None,
+        }
+    }
+
+    /// In [`Auth::KeyQuery`] mode the key is in the prebuilt query strings: rebuilds them
+    /// from the same base URL.
+    fn set_key(&mut self, key: &ApiKey) {
+        self.key = key.clone();
+        if self.auth == Auth::KeyQuery {
+            let auth = self.auth;
+            if let Ok(urls) = &mut self.base {
+                *urls = queries(urls.base.clone(), key, auth);
+            }
+        }
+    }
+
+    /// The URL to send a request for `model` to, with the key when it goes in the query.
+    fn url(&self, model: &str, stream: bool) -> Result<Url, Error> {
+        let urls = self.base.as_ref().map_err(BadBaseUrl::error)?;
+        let path = model_path(model)?;
+        let url = format!(
+            "{}/{path}:{}{}",
+            urls.base.prefix(),
+            method(stream),
+            urls.send_query[usize::from(stream)]
+        );
+        Url::parse(&url).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{model:?} does not make a Gemini URL"),
+            )
+            .with_source(e)
+        })
+    }
+
+    fn encode(&self, req: &ChatRequest, model: &str, _stream: bool) -> Result<Vec<u8>, Error> {
+        let opts = wire::EncodeOptions {
+            signature_sentinel: is_gemini_3_or_later(model),
+        };
+        wire::encode(req, opts)
+    }
+
+    fn decode(&self, body: &[u8], key: &Redactor<'_>) -> Result<ChatResponse, Error> {
+        stream::decode_response_with(body, Some(key.key()))
+    }
+
+    fn decode_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        key: &Redactor<'_>,
+    ) -> Error {
+        wire::error_from_body(Some(status), headers, body, &|s| key.redact(s))
+    }
+
+    fn stream_decoder(&self, key: &Redactor<'_>) -> Self::Decoder {
+        ChunkDecoder::new(GeminiEvents::with_key(Some(key.key().clone())))
+    }
+
+    /// A server (or proxy) that answered with the JSON-array form of the stream.
+    fn decode_stream_json(&self, body: &[u8], key: &Redactor<'_>) -> Result<ChatStream, Error> {
+        let (chunks, error) = stream::decode_stream_array_partial(body, Some(key.key()));
+        if chunks.is_empty()
+            && let Some(e) = error
+        {
+            // Nothing delivered yet: report it as the call's error, not the stream's.
+            return Err(e);
+        }
+        let items = chunks.into_iter().map(Ok).chain(error.map(Err));
+        Ok(ChatStream::new(futures::stream::iter(items)))
     }
 }
 
@@ -201,16 +295,12 @@ impl Gemini {
     }
 
     fn with_auth(key: ApiKey, auth: Auth) -> Self {
-        let (name, secret) = auth.credential(&key);
-        let mut headers = HeaderMap::new();
-        let key_sendable = crate::http::auth::auth_headers(&mut headers, name, &secret);
-        Gemini {
+        let codec = GeminiCodec {
             base: urls(DEFAULT_BASE_URL, &key, auth),
-            headers,
-            key,
             auth,
-            key_sendable,
-        }
+            key: ApiKey::new(""),
+        };
+        HttpProvider::from_codec(codec, key)
     }
 
     /// Gemini with the key from `GEMINI_API_KEY`, else `GOOGLE_API_KEY` (sent in the
@@ -221,30 +311,20 @@ impl Gemini {
             .map(Self::new)
     }
 
-    /// Overrides the base URL (a proxy, Vertex AI, the simulator): requests go to
-    /// `{base_url}/models/{model}:generateContent`, with the base URL's query string (if
-    /// any) after the path.
+    /// Overrides the base URL (a proxy, Vertex AI, the simulator; default
+    /// [`DEFAULT_BASE_URL`]): requests go to `{base_url}/models/{model}:generateContent`,
+    /// with the base URL's query string (if any) after the path.
     pub fn base_url(mut self, base_url: &str) -> Self {
-        self.set_base_url(base_url);
+        let codec = &mut self.codec;
+        codec.base = urls(base_url, &codec.key, codec.auth);
         self
-    }
-
-    /// Adds a header to every request. The value is sent as sensitive: never logged by the
-    /// HTTP stack.
-    ///
-    /// A header of the same name (case-insensitive) replaces the built-in one:
-    /// `.header("x-goog-api-key", …)` replaces the key of [`Gemini::new`],
-    /// `.header("authorization", …)` the token of [`Gemini::with_bearer`].
-    pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        crate::http::auth::insert_header(&mut self.headers, name, value)?;
-        Ok(self)
     }
 
     /// The URL a request for `model` goes to. `model` may be `gemini-2.5-flash`,
     /// `models/gemini-2.5-flash` or `tunedModels/…`. In [`with_query_key`](Self::with_query_key)
     /// mode the `key` parameter is left out (it is added only when sending).
     pub fn endpoint(&self, model: &str, stream: bool) -> Result<String, Error> {
-        let urls = self.base.as_ref().map_err(BadBaseUrl::error)?;
+        let urls = self.codec.base.as_ref().map_err(BadBaseUrl::error)?;
         let path = model_path(model)?;
         let extra: &[(&str, &str)] = if stream { &[("alt", "sse")] } else { &[] };
         Ok(format!(
@@ -258,77 +338,6 @@ impl Gemini {
     /// A sans-I/O decoder for this API's `?alt=sse` streams (bytes in, chunks out).
     pub fn stream_decoder() -> ChunkDecoder<GeminiEvents> {
         ChunkDecoder::new(GeminiEvents::new())
-    }
-
-    fn set_base_url(&mut self, base_url: &str) {
-        self.base = urls(base_url, &self.key, self.auth);
-    }
-
-    /// The URL to send a request for `model` to, with the key when it goes in the query.
-    fn send_url(&self, model: &str, stream: bool) -> Result<String, Error> {
-        if !self.key_sendable {
-            return Err(crate::http::auth::unsendable_key());
-        }
-        let urls = self.base.as_ref().map_err(BadBaseUrl::error)?;
-        let path = model_path(model)?;
-        Ok(format!(
-            "{}/{path}:{}{}",
-            urls.base.prefix(),
-            method(stream),
-            urls.send_query[usize::from(stream)]
-        ))
-    }
-
-    /// This provider with `key` where its mode puts the key ([`Provider::with_key`]).
-    fn keyed(&self, key: ApiKey) -> Gemini {
-        let mut p = self.clone();
-        if p.auth == Auth::KeyQuery {
-            // The key is in the prebuilt query strings: rebuild them from the same base URL.
-            let auth = p.auth;
-            p.base = p.base.map(|urls| queries(urls.base, &key, auth));
-        } else {
-            let (name, secret) = p.auth.credential(&key);
-            p.key_sendable = crate::http::auth::replace_credential(&mut p.headers, name, &secret);
-        }
-        p.key = key;
-        p
-    }
-
-    fn redact(&self, s: &str) -> String {
-        self.key.redact(s)
-    }
-
-    async fn send(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        stream: bool,
-        cx: &CallContext,
-    ) -> Result<reqwest::Response, Error> {
-        let url = self.send_url(model, stream)?;
-        let opts = wire::EncodeOptions {
-            signature_sentinel: is_gemini_3_or_later(model),
-        };
-        let body = wire::encode(req, opts)?;
-        transport::post_json(cx, url, &self.headers, body, |status, headers, body| {
-            wire::error_from_body(Some(status), headers, body, &|s| self.redact(s))
-        })
-        .await
-    }
-}
-
-impl Auth {
-    /// The credential header's name and value for `key`: an empty value (no header) for an
-    /// empty key, and in [`Auth::KeyQuery`] mode, where the key goes in the URL.
-    fn credential(self, key: &ApiKey) -> (HeaderName, String) {
-        match self {
-            Auth::KeyHeader => (
-                HeaderName::from_static(API_KEY_HEADER),
-                key.expose().to_owned(),
-            ),
-            Auth::Bearer if !key.is_empty() => (AUTHORIZATION, format!("Bearer {}", key.expose())),
-            Auth::Bearer | Auth::KeyQuery => (AUTHORIZATION, String::new()),
-        }
     }
 }
 
@@ -392,68 +401,18 @@ fn is_gemini_3_or_later(model: &str) -> bool {
     major.parse::<u32>().is_ok_and(|m| m >= 3)
 }
 
-#[async_trait]
-impl Provider for Gemini {
-    fn name(&self) -> &str {
-        "gemini"
-    }
-
-    /// Refuses a base URL that does not parse and a key no header can hold.
-    fn validate(&self) -> Result<(), Error> {
-        if !self.key_sendable {
-            return Err(crate::http::auth::unsendable_key());
-        }
-        self.base.as_ref().map(|_| ()).map_err(BadBaseUrl::error)
-    }
-
-    /// This provider with `key` where the key goes in its mode (`x-goog-api-key`, `?key=`,
-    /// or `Authorization: Bearer`), replacing the old key there, even in a header of that
-    /// name set by [`header`](Gemini::header); every other header and the base URL are kept.
-    fn with_key(&self, key: ApiKey) -> Option<Arc<dyn Provider>> {
-        Some(Arc::new(self.keyed(key)))
-    }
-
-    async fn chat(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        cx: &CallContext,
-    ) -> Result<ChatResponse, Error> {
-        let resp = self.send(req, model, false, cx).await?;
-        transport::read_response(resp, |body| {
-            stream::decode_response_with(body, Some(&self.key))
-        })
-        .await
-    }
-
-    async fn chat_stream(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        cx: &CallContext,
-    ) -> Result<ChatStream, Error> {
-        let resp = self.send(req, model, true, cx).await?;
-        let handler = GeminiEvents::with_key(Some(self.key.clone()));
-        // A server (or proxy) that answered with the JSON-array form of the stream.
-        transport::open_stream(resp, handler, |body| {
-            let (chunks, error) = stream::decode_stream_array_partial(body, Some(&self.key));
-            if chunks.is_empty()
-                && let Some(e) = error
-            {
-                // Nothing delivered yet: report it as the call's error, not the stream's.
-                return Err(e);
-            }
-            let items = chunks.into_iter().map(Ok).chain(error.map(Err));
-            Ok(ChatStream::new(futures::stream::iter(items)))
-        })
-        .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::CONTENT_TYPE;
+    use crate::provider::{CallContext, Provider};
+    use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+
+    impl Gemini {
+        /// The URL a call is sent to, the key included where it goes in the URL.
+        fn send_url(&self, model: &str, stream: bool) -> Result<String, Error> {
+            self.call_url(model, stream).map(String::from)
+        }
+    }
 
     #[test]
     fn endpoints() {
@@ -597,14 +556,14 @@ mod tests {
                 .header("x-team", "support")
                 .expect("header");
             let p = base.keyed(ApiKey::new(new));
-            assert_eq!(p.auth, base.auth);
+            assert_eq!(p.codec.auth, base.codec.auth);
             assert_eq!(p.headers["x-team"], "support");
             assert_eq!(p.headers.len(), base.headers.len());
             let url = p.send_url("m", true).expect("url");
             let sent = format!("{url} {:?}", p.headers.values().collect::<Vec<_>>());
             assert!(!sent.contains(old), "{sent}");
             assert_eq!(p.endpoint("m", true).ok(), base.endpoint("m", true).ok());
-            match p.auth {
+            match p.codec.auth {
                 Auth::KeyHeader => assert_eq!(p.headers[API_KEY_HEADER], new),
                 Auth::Bearer => assert_eq!(p.headers[AUTHORIZATION], "Bearer AIzaNEW"),
                 Auth::KeyQuery => assert_eq!(
@@ -669,7 +628,7 @@ mod tests {
             assert!(!sent(new).contains("AIzaOLD"), "{}", sent(new));
             assert!(sent(old).contains("AIzaOLD") && !sent(old).contains("AIzaNEW"));
             assert_eq!(new.header("x-team"), Some("support"));
-            match base.auth {
+            match base.codec.auth {
                 Auth::KeyHeader => assert_eq!(new.header(API_KEY_HEADER), Some("AIzaNEW")),
                 Auth::Bearer => assert_eq!(new.header("authorization"), Some("Bearer AIzaNEW")),
                 Auth::KeyQuery => assert!(new.path.ends_with("?key=AIzaNEW"), "{}", new.path),

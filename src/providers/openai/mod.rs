@@ -5,19 +5,15 @@
 mod stream;
 mod wire;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
+use reqwest::header::{HeaderMap, HeaderName};
 
 use crate::http::classify;
-use crate::provider::{CallContext, Provider};
-use crate::providers::ChunkDecoder;
-use crate::providers::transport::{self, BadBaseUrl, BaseUrl};
+use crate::providers::base_url::{BadBaseUrl, BaseUrl, Endpoint};
+use crate::providers::{ChunkDecoder, Codec, HttpProvider, KeyHeader, Redactor};
 use crate::secret::ApiKey;
 use crate::types::Error;
-use crate::types::{ChatRequest, ChatResponse, ChatStream};
+use crate::types::{ChatRequest, ChatResponse};
 
 pub use stream::OpenAiEvents;
 
@@ -165,7 +161,8 @@ impl Preset {
     }
 }
 
-/// A provider for OpenAI's Chat Completions API and every API compatible with it.
+/// A provider for OpenAI's Chat Completions API and every API compatible with it: the
+/// [`HttpProvider`] over [`OpenAiCodec`].
 ///
 /// ```
 /// use polyrelay::providers::OpenAi;
@@ -181,7 +178,9 @@ impl Preset {
 ///
 /// The key goes in `Authorization: Bearer {key}` ([`azure`](Self::azure): in `api-key`). An
 /// empty key sends no credential header at all (local servers, or a gateway authenticated by
-/// a [`header`](Self::header) of your own).
+/// a [`header`](HttpProvider::header) of your own). A header of the same name
+/// (case-insensitive) replaces the built-in one: `.header("authorization", "Bearer …")`
+/// overrides the key's bearer, `.header("api-key", …)` the Azure key header.
 ///
 /// # Base URLs
 ///
@@ -192,54 +191,92 @@ impl Preset {
 /// relay's builder calls) and every call report it as an [`ErrorKind::Config`] error.
 ///
 /// [`ErrorKind::Config`]: crate::ErrorKind::Config
+/// [`Provider::validate`]: crate::Provider::validate
+pub type OpenAi = HttpProvider<OpenAiCodec>;
+
+/// The OpenAI Chat Completions wire format ([`Codec`]), with a vendor's name, endpoint, key
+/// header and request quirks. Built through [`OpenAi`]'s constructors.
 #[derive(Clone)]
-pub struct OpenAi {
+pub struct OpenAiCodec {
     name: String,
     /// The whole endpoint, parsed once: it does not depend on the model.
-    endpoint: Result<Url, BadBaseUrl>,
-    headers: HeaderMap,
-    key: ApiKey,
-    /// `false` when the key could not be put in its header.
-    key_sendable: bool,
-    /// Where the key goes, so that [`Provider::with_key`] can put another key there.
-    auth: KeyHeader,
+    endpoint: Endpoint,
+    /// Where the key goes, so that [`Provider::with_key`](crate::Provider::with_key) can put
+    /// another key there.
+    auth: KeyPlace,
     quirks: RequestQuirks,
 }
 
 /// The header the key is sent in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyHeader {
+enum KeyPlace {
     /// `Authorization: Bearer {key}`.
     Bearer,
     /// Azure's `api-key: {key}`.
     Azure,
 }
 
-impl KeyHeader {
-    /// The header's name and value for `key` (an empty value for an empty key).
-    fn credential(self, key: &ApiKey) -> (HeaderName, String) {
+impl KeyPlace {
+    /// The header and its prefix.
+    fn header(self) -> KeyHeader {
         match self {
-            KeyHeader::Bearer if key.is_empty() => (AUTHORIZATION, String::new()),
-            KeyHeader::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose())),
-            KeyHeader::Azure => (
-                HeaderName::from_static(AZURE_KEY_HEADER),
-                key.expose().to_owned(),
-            ),
+            KeyPlace::Bearer => KeyHeader::bearer(),
+            KeyPlace::Azure => KeyHeader::new(HeaderName::from_static(AZURE_KEY_HEADER)),
         }
     }
 }
 
-impl std::fmt::Debug for OpenAi {
+impl std::fmt::Debug for OpenAiCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = match &self.endpoint {
-            Ok(url) => transport::shown_url(url.as_str()),
-            Err(bad) => bad.shown().to_owned(),
-        };
+        let url = self.endpoint.shown();
         f.debug_struct("OpenAi")
             .field("name", &self.name)
-            .field("url", &self.key.redact(&url))
-            .field("key", &self.key)
+            .field("url", &url)
             .finish_non_exhaustive()
+    }
+}
+
+impl Codec for OpenAiCodec {
+    type Decoder = ChunkDecoder<OpenAiEvents>;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Refuses a base URL that does not parse.
+    fn validate(&self) -> Result<(), Error> {
+        self.endpoint.check()
+    }
+
+    /// `Authorization: Bearer {key}`, or Azure's `api-key`.
+    fn credential(&self) -> Option<KeyHeader> {
+        Some(self.auth.header())
+    }
+
+    fn url(&self, _model: &str, _stream: bool) -> Result<Url, Error> {
+        self.endpoint.url()
+    }
+
+    fn encode(&self, req: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, Error> {
+        wire::encode_request(req, model, stream, self.quirks)
+    }
+
+    fn decode(&self, body: &[u8], key: &Redactor<'_>) -> Result<ChatResponse, Error> {
+        wire::decode_response_with(body, &|s| key.redact(s))
+    }
+
+    fn decode_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        key: &Redactor<'_>,
+    ) -> Error {
+        classify::http_error(status, headers, body, &|s| key.redact(s))
+    }
+
+    fn stream_decoder(&self, _key: &Redactor<'_>) -> Self::Decoder {
+        ChunkDecoder::new(OpenAiEvents::new())
     }
 }
 
@@ -306,19 +343,13 @@ impl OpenAi {
     /// A vendor from its preset. The key is sent as `Authorization: Bearer {key}`; an empty
     /// key sends no `Authorization` header.
     pub fn from_preset(preset: Preset, key: impl Into<ApiKey>) -> Self {
-        let key = key.into();
-        let mut headers = HeaderMap::new();
-        let (name, bearer) = KeyHeader::Bearer.credential(&key);
-        let key_sendable = crate::http::auth::auth_headers(&mut headers, name, &bearer);
-        OpenAi {
+        let codec = OpenAiCodec {
             name: preset.name.to_owned(),
             endpoint: chat_endpoint(BaseUrl::parse(preset.base_url)),
-            headers,
-            key,
-            key_sendable,
-            auth: KeyHeader::Bearer,
+            auth: KeyPlace::Bearer,
             quirks: preset.quirks,
-        }
+        };
+        HttpProvider::from_codec(codec, key)
     }
 
     /// A vendor from its preset with the key read from the preset's environment variable;
@@ -332,9 +363,10 @@ impl OpenAi {
     /// empty key sends no `Authorization` header.
     pub fn compatible(name: impl Into<String>, base_url: &str, key: impl Into<ApiKey>) -> Self {
         let mut p = Self::from_preset(Preset::OPENAI, key);
-        p.name = name.into();
-        p.quirks = RequestQuirks::default();
-        p.set_base_url(base_url);
+        let codec = p.codec_mut();
+        codec.name = name.into();
+        codec.quirks = RequestQuirks::default();
+        codec.endpoint = chat_endpoint(BaseUrl::parse(base_url));
         p
     }
 
@@ -356,8 +388,8 @@ impl OpenAi {
     ///
     /// An empty key sends no `api-key` header: with Microsoft Entra ID, pass `""` and set
     /// `.header("authorization", "Bearer {token}")`. A resource, deployment or URL that cannot
-    /// make a valid URL is reported by [`Provider::validate`] and by every call, as an
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) error.
+    /// make a valid URL is reported by [`Provider::validate`](crate::Provider::validate) and
+    /// by every call, as an [`ErrorKind::Config`](crate::ErrorKind::Config) error.
     ///
     /// ```
     /// use polyrelay::{ApiKey, providers::OpenAi};
@@ -374,93 +406,39 @@ impl OpenAi {
         api_version: &str,
         key: impl Into<ApiKey>,
     ) -> Self {
-        let key = key.into();
-        let mut headers = HeaderMap::new();
-        let (name, secret) = KeyHeader::Azure.credential(&key);
-        let key_sendable = crate::http::auth::auth_headers(&mut headers, name, &secret);
-        OpenAi {
+        let codec = OpenAiCodec {
             name: "azure".to_owned(),
             endpoint: chat_endpoint(azure_base(resource, deployment, api_version)),
-            headers,
-            key,
-            key_sendable,
-            auth: KeyHeader::Azure,
+            auth: KeyPlace::Azure,
             quirks: Preset::OPENAI.quirks,
-        }
+        };
+        HttpProvider::from_codec(codec, key)
     }
 
     /// Overrides the base URL (a proxy, a regional endpoint, the simulator): requests go to
     /// `{base_url}/chat/completions`, followed by the base URL's query string if it has one.
     /// On an [`azure`](Self::azure) provider this replaces the whole deployment URL.
     pub fn base_url(mut self, base_url: &str) -> Self {
-        self.set_base_url(base_url);
+        self.codec_mut().endpoint = chat_endpoint(BaseUrl::parse(base_url));
         self
-    }
-
-    /// Adds a header to every request (e.g. OpenRouter's `HTTP-Referer`, an org id). The
-    /// value is marked sensitive, so it never shows in logs.
-    ///
-    /// A header of the same name (case-insensitive) replaces the built-in one:
-    /// `.header("authorization", "Bearer …")` overrides the key's bearer, `.header("api-key",
-    /// …)` the Azure key header.
-    pub fn header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        crate::http::auth::insert_header(&mut self.headers, name, value)?;
-        Ok(self)
     }
 
     /// Whether to send `stream_options.include_usage` (on by default where the vendor accepts it).
     pub fn stream_usage(mut self, on: bool) -> Self {
-        self.quirks.stream_options = on;
+        self.codec_mut().quirks.stream_options = on;
         self
     }
 
     /// The endpoint URL requests go to, with the base URL's query string (which may hold a
     /// credential: do not log it); empty when the base URL was refused (see
-    /// [`Provider::validate`]).
+    /// [`Provider::validate`](crate::Provider::validate)).
     pub fn url(&self) -> &str {
-        self.endpoint.as_ref().map_or("", Url::as_str)
+        self.codec().endpoint.as_str()
     }
 
     /// A sans-I/O decoder for this API's streams (bytes in, chunks out).
     pub fn stream_decoder() -> ChunkDecoder<OpenAiEvents> {
         ChunkDecoder::new(OpenAiEvents::new())
-    }
-
-    fn set_base_url(&mut self, base_url: &str) {
-        self.endpoint = chat_endpoint(BaseUrl::parse(base_url));
-    }
-
-    /// This provider with `key` in its credential header ([`Provider::with_key`]).
-    fn keyed(&self, key: ApiKey) -> OpenAi {
-        let mut p = self.clone();
-        let (name, secret) = p.auth.credential(&key);
-        p.key_sendable = crate::http::auth::replace_credential(&mut p.headers, name, &secret);
-        p.key = key;
-        p
-    }
-
-    /// The endpoint, or the configuration problem every call reports.
-    fn checked(&self) -> Result<&Url, Error> {
-        if !self.key_sendable {
-            return Err(crate::http::auth::unsendable_key());
-        }
-        self.endpoint.as_ref().map_err(BadBaseUrl::error)
-    }
-
-    async fn send(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        stream: bool,
-        cx: &CallContext,
-    ) -> Result<reqwest::Response, Error> {
-        // A clone of the parsed URL is cheaper than reqwest parsing a string on every call.
-        let url = self.checked()?.clone();
-        let body = wire::encode_request(req, model, stream, self.quirks)?;
-        transport::post_json(cx, url, &self.headers, body, |status, headers, body| {
-            classify::http_error(status, headers, body, &|s| self.key.redact(s))
-        })
-        .await
     }
 }
 
@@ -468,8 +446,8 @@ impl OpenAi {
 const AZURE_KEY_HEADER: &str = "api-key";
 
 /// `{base}/chat/completions`, keeping the base URL's query after the path.
-fn chat_endpoint(base: Result<BaseUrl, BadBaseUrl>) -> Result<Url, BadBaseUrl> {
-    base?.endpoint("/chat/completions", &[])
+fn chat_endpoint(base: Result<BaseUrl, BadBaseUrl>) -> Endpoint {
+    Endpoint::new(base, "/chat/completions")
 }
 
 /// `{resource endpoint}/openai/deployments/{deployment}?api-version={api_version}`.
@@ -511,56 +489,12 @@ fn azure_base(resource: &str, deployment: &str, api_version: &str) -> Result<Bas
     BaseUrl::from_url(url, &shown)
 }
 
-#[async_trait]
-impl Provider for OpenAi {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Refuses a base URL that does not parse and a key no header can hold.
-    fn validate(&self) -> Result<(), Error> {
-        self.checked().map(|_| ())
-    }
-
-    /// This provider with `key` in its credential header (`Authorization: Bearer`, or
-    /// Azure's `api-key`), replacing whatever that header held, even one set by
-    /// [`header`](OpenAi::header); every other header and setting is kept.
-    fn with_key(&self, key: ApiKey) -> Option<Arc<dyn Provider>> {
-        Some(Arc::new(self.keyed(key)))
-    }
-
-    async fn chat(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        cx: &CallContext,
-    ) -> Result<ChatResponse, Error> {
-        let resp = self.send(req, model, false, cx).await?;
-        transport::read_response(resp, |body| {
-            wire::decode_response_with(body, &|s| self.key.redact(s))
-        })
-        .await
-    }
-
-    async fn chat_stream(
-        &self,
-        req: &ChatRequest,
-        model: &str,
-        cx: &CallContext,
-    ) -> Result<ChatStream, Error> {
-        let resp = self.send(req, model, true, cx).await?;
-        // A server that ignored `stream: true` and answered JSON is served as chunks.
-        transport::open_stream(resp, OpenAiEvents::new(), |body| {
-            wire::decode_response_with(body, &|s| self.key.redact(s)).map(transport::stream_of)
-        })
-        .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::{CallContext, Provider};
     use crate::types::ErrorKind;
+    use reqwest::header::AUTHORIZATION;
 
     #[test]
     fn base_url_query_goes_after_the_path() {
@@ -656,7 +590,7 @@ mod tests {
         assert_eq!(p.headers["x-team"], "support");
         assert_eq!(p.headers.len(), base.headers.len());
         assert_eq!(p.url(), base.url());
-        assert_eq!(p.name, base.name);
+        assert_eq!(p.codec.name, base.codec.name);
         assert_eq!(base.headers[AUTHORIZATION], "Bearer sk-old-key");
         let shown = format!("{:?}", base.with_key(ApiKey::new("sk-new-key")));
         assert!(!shown.contains("sk-new-key"), "{shown}");
