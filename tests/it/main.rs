@@ -36,6 +36,7 @@ mod sim_rate_limit;
 mod simulator;
 mod soak;
 mod spend;
+mod strategy;
 mod stream_limits;
 mod telemetry;
 mod trust_config;
