@@ -10,9 +10,10 @@
 //!
 //! Three sides, each through the public API only:
 //! - `raw`: one pooled `reqwest::Client` POSTing an OpenAI chat body built with serde and
-//!   decoding the answer with `serde_json` into a small struct; streamed, it reads the SSE body
-//!   to its end with a minimal hand-written splitter and decodes each event's JSON. A failover
-//!   is two raw calls: the 503, then the fallback.
+//!   decoding the answer with `serde_json` into a small struct; streamed, it reads the body
+//!   (`bytes_stream`, the response's head dropped) to its end with a minimal hand-written SSE
+//!   splitter (memchr line search, one UTF-8 check a read) and decodes each event's JSON from
+//!   a `&str`. A failover is two raw calls: the 503, then the fallback.
 //! - `bare`: a relay with defaults, one target per route (failover: two targets, no retries).
 //! - `features`: what a deployment turns on: a rules router (intent rule, three routes),
 //!   breakers ([`BreakerPolicy::default`]), stats with prices ([`Price`] on every target, a
@@ -442,20 +443,25 @@ fn raw_event(data: &str) -> Option<RawChunk> {
     (data != "[DONE]").then(|| serde_json::from_str(data).expect("chunk"))
 }
 
-/// Opens a raw stream and reads it until `stop` says so (or to its end); returns the
-/// response (still open unless it ended) and the text seen.
+/// The body of a raw stream, the response's head dropped.
+type RawBody = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// Opens a raw stream and reads it until `stop` says so (or to its end); returns the body
+/// (still open unless it ended), what is buffered of it, and the text seen.
 async fn raw_stream_until(
     client: &reqwest::Client,
     url: &str,
     mut stop: impl FnMut(&RawChunk) -> bool,
-) -> (reqwest::Response, Vec<u8>, String) {
-    let mut resp = raw_post(client, url, true).send().await.expect("send");
+) -> (RawBody, Vec<u8>, String) {
+    let resp = raw_post(client, url, true).send().await.expect("send");
     assert!(resp.status().is_success(), "raw status {}", resp.status());
+    let mut body: RawBody = Box::pin(resp.bytes_stream());
     let (mut buf, mut text, mut stopped) = (Vec::new(), String::new(), false);
     while !stopped {
-        let Some(bytes) = resp.chunk().await.expect("body") else {
+        let Some(bytes) = body.next().await else {
             break;
         };
+        let bytes = bytes.expect("body");
         buf.extend_from_slice(&bytes);
         drain_events(&mut buf, |data| {
             if let Some(chunk) = raw_event(data) {
@@ -466,7 +472,7 @@ async fn raw_stream_until(
             }
         });
     }
-    (resp, buf, text)
+    (body, buf, text)
 }
 
 async fn raw_streamed(client: &reqwest::Client, url: &str) -> String {
@@ -830,10 +836,10 @@ async fn open_and_hold(ctx: Arc<Ctx>, side: Side, opened: impl FnOnce()) {
             };
             // Boxed, as the relay boxes its opening: the task keeps the open stream, not
             // the state machine that opened it.
-            let (mut resp, mut buf, _) =
+            let (mut body, mut buf, _) =
                 Box::pin(raw_stream_until(&ctx.client, &ctx.ok_url, has_content)).await;
             opened();
-            while let Ok(Some(bytes)) = resp.chunk().await {
+            while let Some(Ok(bytes)) = body.next().await {
                 buf.extend_from_slice(&bytes);
                 drain_events(&mut buf, |d| drop(std::hint::black_box(raw_event(d))));
             }
