@@ -1,9 +1,9 @@
 //! Stats recording: what recording one finished call costs (through the `bench-internals`
-//! feature's `polyrelay::relay::bench::stats`), with 32 tasks on a 2-worker
-//! runtime all recording into the same rows (the contended case), and on one task.
+//! feature's `polyrelay::relay::bench::stats`), with 32 tasks on a 2-worker runtime all
+//! recording into the same rows (the contended case), and on one task.
 //!
-//! `cargo bench --features bench-internals --bench accounting` prints wall ns per recorded call;
-//! `--count N` records N calls per task on 32 tasks and exits (for callgrind, see
+//! `cargo bench --features bench-internals --bench accounting` prints wall ns per recorded
+//! call; `--count N` records N calls per task on 32 tasks and exits (for callgrind, see
 //! BENCHMARKS.md).
 
 use std::hint::black_box;

@@ -1,9 +1,10 @@
 //! Routing costs: an intent rule's decision, language detection on a 500-character message,
 //! the in-process classifier, and per-request health and strategy bookkeeping with 32
-//! concurrent tasks.
+//! concurrent tasks (the last two through the `bench-internals` feature's
+//! `polyrelay::relay::bench`).
 //!
-//! `cargo bench --features bench-internals --bench routing` runs the criterion groups, then prints the bookkeeping
-//! figures measured with 32 tasks on a 2-worker runtime.
+//! `cargo bench --features bench-internals --bench routing` runs the criterion groups, then
+//! prints the bookkeeping figures measured with 32 tasks on a 2-worker runtime.
 
 use std::hint::black_box;
 use std::sync::Arc;

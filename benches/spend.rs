@@ -6,9 +6,9 @@
 //! rolling; three calendar budgets; one budget, calendar or rolling), budgets only and
 //! limiter only.
 //!
-//! `cargo bench --features bench-internals --bench spend` runs the criterion groups (`spend_1_task`, `spend_32_tasks`),
-//! then prints wall ns per cycle (median of 5 runs); `-- --summary-only` prints only the
-//! latter. `--count N [VARIANT]` runs N cycles per task on 32 tasks and exits (for callgrind,
+//! `cargo bench --features bench-internals --bench spend` runs the criterion groups
+//! (`spend_1_task`, `spend_32_tasks`), then prints wall ns per cycle (median of 5 runs);
+//! `-- --summary-only` prints only the latter. `--count N [VARIANT]` runs N cycles per task on 32 tasks and exits (for callgrind,
 //! see BENCHMARKS.md; keep N ≤ 15,000 so that one relay serves the whole run).
 
 use std::hint::black_box;

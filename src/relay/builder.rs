@@ -9,7 +9,7 @@ use super::chain::{self, Chain, Target};
 use super::health::{BreakerPolicy, RetryBudget};
 use super::plan::{Registry, Resolver, Route};
 use super::router::Rules;
-use super::{Accounting, Inner, Relay, Table};
+use super::{Accounting, Inner, Relay, Routers, Table};
 use crate::accounting::{Observer, Observers, Stats, StatsConfig};
 use crate::catalog::{Catalog, Price};
 use crate::provider::{CallContext, Provider};
@@ -136,6 +136,8 @@ impl RelayBuilder {
     /// catalog knows by name), so [`ResponseMeta::baseline_cost`] and the stats show what
     /// routing saved. [`build`](Self::build) fails if the catalog has no price for it.
     /// Default: none.
+    ///
+    /// [`ResponseMeta::baseline_cost`]: crate::types::ResponseMeta::baseline_cost
     pub fn baseline(mut self, model: impl Into<String>) -> Self {
         self.baseline = Some(model.into());
         self
@@ -214,6 +216,8 @@ impl RelayBuilder {
     /// provider whose own configuration does not hold ([`Provider::validate`], e.g. a base
     /// URL that does not parse), a route without targets or defined twice, a route name that
     /// shadows a `provider/model` pair, a zero timeout or one over [`MAX_TIMEOUT`].
+    ///
+    /// [`MAX_TIMEOUT`]: super::MAX_TIMEOUT
     pub fn build(self) -> Result<Relay, Error> {
         Ok(Relay {
             table: Arc::new(Table {
@@ -507,7 +511,7 @@ fn check_routers(
     list: Vec<(String, Rules)>,
     routes: &HashMap<String, Arc<Route>>,
     providers: &HashMap<String, Arc<dyn Provider>>,
-) -> Result<HashMap<String, (Arc<str>, Arc<Rules>)>, Error> {
+) -> Result<Routers, Error> {
     let mut routers = HashMap::new();
     for (name, rules) in list {
         if routes.contains_key(&name) {

@@ -58,10 +58,13 @@ pub use router::{RouteChoice, Router, RouterContext, RoutingQuery, Rules};
 pub use scoped::ScopedChain;
 pub use strategy::{Candidate, Candidates, Strategy, TargetOrder};
 
+/// The routers by name, each with its name shared (for the routing decisions it makes).
+type Routers = HashMap<String, (Arc<str>, Arc<Rules>)>;
+
 struct Inner {
     providers: HashMap<String, Arc<dyn Provider>>,
     routes: HashMap<String, Arc<Route>>,
-    routers: HashMap<String, (Arc<str>, Arc<Rules>)>,
+    routers: Routers,
     defaults: Chain,
     registry: Registry,
     /// `provider/model` requests resolved with the defaults, kept for the next call.
