@@ -21,9 +21,11 @@ use super::admission::{
 };
 use super::duration::saturating_add;
 use super::health::{Health, Outcome, Permit};
-use super::plan::{Plan, ResolvedTarget, Step};
+use super::plan::Plan;
 use super::policy::{Backoff, ContextOverflow};
+use super::registry::ResolvedTarget;
 use super::retry::{Failure, Move, Rules, next_move};
+use super::strategy::Step;
 use crate::accounting::cost::attempt_cost;
 use crate::accounting::{
     AttemptEnded, AttemptStarted, BreakerEvent, FailoverEvent, LimitAction, LimitEvent, RetryEvent,
