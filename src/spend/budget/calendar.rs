@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use smallvec::SmallVec;
 
-use super::ledger::{Pair, Refused, Tracked, Warned};
-use super::packed::{WordIs, unpack, window_of};
+use super::packed::{Pair, WordIs, unpack, window_of};
+use super::window::{Cap, Refused, Warned};
 use super::{BudgetPeriod, NS_PER_DAY, NS_PER_SEC};
 use crate::time::{civil_from_days, days_from_civil};
 
@@ -44,16 +44,16 @@ impl Calendar {
     pub(super) fn reserve(
         &self,
         p: Pair<'_>,
-        t: &Tracked,
+        cap: Cap,
         amount: u64,
         now: u64,
         warned: &mut SmallVec<[Warned; 2]>,
         i: usize,
     ) -> Result<u64, Refused> {
         let number = now_number(self, now);
-        match p.used.change(number, None, 0, amount, Some(t.limit)) {
+        match p.used.change(number, None, 0, amount, Some(cap.limit)) {
             Ok((token, after, full)) => {
-                if let Some(w) = t.warn
+                if let Some(w) = cap.warn
                     && after >= w
                 {
                     let before = self.warned.fetch_max(full + 1, Ordering::Relaxed);

@@ -1,5 +1,6 @@
-//! A request's side of its budgets: the reservations it holds ([`Charge`]), raised while it
-//! streams and settled (or kept) when it ends.
+//! A request's side of its budgets: its reservation on every budget it matches, all or
+//! nothing ([`Budgets::reserve_at`]), which it holds as a [`Charge`], raised while it streams
+//! and settled (or kept) when it ends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -7,16 +8,126 @@ use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use super::calendar::now_number;
+use super::clock::system_time;
 use super::ledger::{Budgets, Raw, Window};
+use super::window::Warned;
+use super::{BudgetQuery, OverBudget, Spend};
 use crate::accounting::BudgetEventKind;
+use crate::types::BudgetExceeded;
 
-/// An amount spent (or estimated) by a request.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct Spend {
-    /// US dollars; `None` when the model has no price.
-    pub usd: Option<f64>,
-    /// Input and output tokens.
-    pub tokens: u64,
+/// Why [`Budgets::reserve`] refused a request, and what to do with it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Refusal {
+    /// The budget that refused it, with its window.
+    pub exceeded: BudgetExceeded,
+    /// That budget's action.
+    pub action: OverBudget,
+}
+
+impl Budgets {
+    /// Reserves `estimate` on every budget the request matches, or on none: the first budget
+    /// it would exceed refuses it, and what was already reserved is given back.
+    /// Tests: [`reserve_at`](Self::reserve_at) now.
+    #[cfg(test)]
+    pub fn reserve(&self, q: &BudgetQuery<'_>, estimate: Spend) -> Result<Charge, Refusal> {
+        self.reserve_at(q, estimate, Instant::now())
+    }
+
+    /// As [`reserve`](Self::reserve), at `now`: the call's start (a clock read it already
+    /// made).
+    pub fn reserve_at(
+        &self,
+        q: &BudgetQuery<'_>,
+        estimate: Spend,
+        now: Instant,
+    ) -> Result<Charge, Refusal> {
+        let mut charge = Charge {
+            held: SmallVec::new(),
+        };
+        let mut warned: SmallVec<[Warned; 2]> = SmallVec::new();
+        let now = self.clock.at(now);
+        let estimate_raw = Raw::from(estimate);
+        for (i, t) in self.budgets.iter().enumerate() {
+            if !t.budget.scope.matches(q) {
+                continue;
+            }
+            let amount = t.units(estimate_raw);
+            let reserved = match &t.window {
+                Window::Calendar(c) => match self.pair(c) {
+                    Some(p) => c.reserve(p, t.cap(), amount, now, &mut warned, i),
+                    None => continue,
+                },
+                Window::Rolling(r) => match self.rolling(r) {
+                    Some(r) => r.reserve(t.cap(), amount, now, &mut warned, i),
+                    None => continue,
+                },
+            };
+            match reserved {
+                Ok(token) => charge.held.push(Held {
+                    budget: i,
+                    token: AtomicU64::new(token),
+                    charged: AtomicU64::new(amount),
+                }),
+                Err(refused) => {
+                    self.rollback(&charge, &warned, now);
+                    if refused.first {
+                        self.emit(i, BudgetEventKind::Exhausted, refused.used);
+                    }
+                    return Err(Refusal {
+                        exceeded: BudgetExceeded {
+                            budget: t.budget.name.clone(),
+                            unit: t.budget.unit(),
+                            spent: t.to_unit(refused.used),
+                            limit: t.budget.limit(),
+                            estimate: t.to_unit(amount),
+                            resets_at: system_time(refused.resets_at),
+                        },
+                        action: t.budget.action.clone(),
+                    });
+                }
+            }
+        }
+        for &(i, _, _, used) in &warned {
+            self.emit(i, BudgetEventKind::Warning, used);
+        }
+        Ok(charge)
+    }
+
+    /// Gives back the reservations of a refused request (those whose window is still
+    /// current: a passed window took them along), and the warnings they raised.
+    fn rollback(&self, charge: &Charge, warned: &[Warned], now: u64) {
+        for h in &charge.held {
+            let t = &self.budgets[h.budget];
+            let token = h.token.load(Ordering::Relaxed);
+            let charged = h.charged.load(Ordering::Relaxed);
+            // Unless another request has warned since.
+            let mine = warned.iter().find(|w| w.0 == h.budget);
+            match &t.window {
+                Window::Calendar(c) => {
+                    if let Some(p) = self.pair(c) {
+                        p.used.add(now_number(c, now), Some(token), charged, 0);
+                    }
+                    if let Some(&(_, before, set, _)) = mine {
+                        let _ = c.warned.compare_exchange(
+                            set,
+                            before,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                    }
+                }
+                Window::Rolling(r) => {
+                    if let Some(r) = self.rolling(r) {
+                        r.release(
+                            token,
+                            charged,
+                            mine.map(|&(_, before, set, _)| (before, set)),
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A request's reservations, to settle with its budgets when it ends. Without a settle it

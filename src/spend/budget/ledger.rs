@@ -1,35 +1,23 @@
-//! The ledger: the relay's budgets with their windows, their counters packed on cache lines,
-//! and a request's reservation on every budget it matches, all or nothing.
+//! The ledger: the relay's budgets with their windows and their counters packed on cache
+//! lines, their status and their events. A request's side (reserving, settling) is in
+//! [`charge`](super::charge).
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use smallvec::SmallVec;
-use tokio::time::Instant;
-
-use super::calendar::{Calendar, now_number, window_number};
-use super::charge::{Charge, Held, Spend};
+use super::calendar::{Calendar, window_number};
 use super::clock::{Clock, system_time};
-use super::packed::{AMOUNT_BITS, GEN_MASK, LIMIT_MAX, Packed};
+use super::packed::{AMOUNT_BITS, GEN_MASK, LIMIT_MAX, Line, Packed, Pair, WORDS_PER_LINE};
 use super::rolling::{Rolling, RollingAt};
-use super::{Amount, Budget, BudgetQuery, BudgetStatus, NANOS_PER_USD, OverBudget, usd_to_nanos};
+use super::window::Cap;
+use super::{Amount, Budget, BudgetStatus, NANOS_PER_USD, Spend, usd_to_nanos};
 use crate::accounting::{BudgetEvent, BudgetEventKind};
-use crate::types::BudgetExceeded;
 use crate::types::{Error, ErrorKind};
 
 /// How the budgets tell the observers about warnings and exhaustion.
 pub(crate) type Notify = Arc<dyn Fn(&BudgetEvent<'_>) + Send + Sync>;
-
-/// Why [`Budgets::reserve`] refused a request, and what to do with it.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Refusal {
-    /// The budget that refused it, with its window.
-    pub exceeded: BudgetExceeded,
-    /// That budget's action.
-    pub action: OverBudget,
-}
 
 /// The relay's budgets with their windows; shared by the relay behind an `Arc`.
 pub(crate) struct Budgets {
@@ -40,28 +28,6 @@ pub(crate) struct Budgets {
     /// budgets changes one line, not one per budget.
     pub(super) lines: Box<[Line]>,
     notify: Option<Notify>,
-}
-
-/// Counters on one cache line.
-pub(super) const WORDS_PER_LINE: usize = 8;
-
-#[repr(align(64))]
-pub(super) struct Line(pub(super) [Packed; WORDS_PER_LINE]);
-
-impl Line {
-    pub(super) fn of(words: &[u64]) -> Line {
-        Line(std::array::from_fn(|k| {
-            Packed(AtomicU64::new(words.get(k).copied().unwrap_or(0)))
-        }))
-    }
-}
-
-/// A window's (or a rolling slot's) counters: `used` (spent and reserved) is what limits;
-/// `spent` (settled) is for the status.
-#[derive(Clone, Copy)]
-pub(super) struct Pair<'a> {
-    pub(super) used: &'a Packed,
-    pub(super) spent: &'a Packed,
 }
 
 /// One budget with its window.
@@ -90,10 +56,6 @@ impl std::fmt::Debug for Budgets {
             .finish()
     }
 }
-
-/// A warning a reservation raised, taken back if a later budget refuses the request:
-/// (budget, the warning mark before, the mark set, the amount used).
-pub(super) type Warned = (usize, u64, u64, u64);
 
 impl Budgets {
     /// Validates the budgets (names must be unique); `notify` receives their events.
@@ -200,74 +162,6 @@ impl Budgets {
         })
     }
 
-    /// Reserves `estimate` on every budget the request matches, or on none: the first budget
-    /// it would exceed refuses it, and what was already reserved is given back.
-    /// Tests: [`reserve_at`](Self::reserve_at) now.
-    #[cfg(test)]
-    pub fn reserve(&self, q: &BudgetQuery<'_>, estimate: Spend) -> Result<Charge, Refusal> {
-        self.reserve_at(q, estimate, Instant::now())
-    }
-
-    /// As [`reserve`](Self::reserve), at `now`: the call's start (a clock read it already
-    /// made).
-    pub fn reserve_at(
-        &self,
-        q: &BudgetQuery<'_>,
-        estimate: Spend,
-        now: Instant,
-    ) -> Result<Charge, Refusal> {
-        let mut charge = Charge {
-            held: SmallVec::new(),
-        };
-        let mut warned: SmallVec<[Warned; 2]> = SmallVec::new();
-        let now = self.clock.at(now);
-        let estimate_raw = Raw::from(estimate);
-        for (i, t) in self.budgets.iter().enumerate() {
-            if !t.budget.scope.matches(q) {
-                continue;
-            }
-            let amount = t.units(estimate_raw);
-            let reserved = match &t.window {
-                Window::Calendar(c) => match self.pair(c) {
-                    Some(p) => c.reserve(p, t, amount, now, &mut warned, i),
-                    None => continue,
-                },
-                Window::Rolling(r) => match self.rolling(r) {
-                    Some(r) => r.reserve(t, amount, now, &mut warned, i),
-                    None => continue,
-                },
-            };
-            match reserved {
-                Ok(token) => charge.held.push(Held {
-                    budget: i,
-                    token: AtomicU64::new(token),
-                    charged: AtomicU64::new(amount),
-                }),
-                Err(refused) => {
-                    self.rollback(&charge, &warned, now);
-                    if refused.first {
-                        self.emit(i, BudgetEventKind::Exhausted, refused.used);
-                    }
-                    return Err(Refusal {
-                        exceeded: BudgetExceeded {
-                            budget: t.budget.name.clone(),
-                            unit: t.budget.unit(),
-                            spent: t.to_unit(refused.used),
-                            limit: t.budget.limit(),
-                            estimate: t.to_unit(amount),
-                            resets_at: system_time(refused.resets_at),
-                        },
-                        action: t.budget.action.clone(),
-                    });
-                }
-            }
-        }
-        for &(i, _, _, used) in &warned {
-            self.emit(i, BudgetEventKind::Warning, used);
-        }
-        Ok(charge)
-    }
-
     /// The budgets' clock now (UTC): what [`status`](Self::status)'s `resets_at` count from.
     pub fn now(&self) -> SystemTime {
         system_time(self.clock.now())
@@ -295,42 +189,6 @@ impl Budgets {
                 }
             })
             .collect()
-    }
-
-    /// Gives back the reservations of a refused request (those whose window is still
-    /// current: a passed window took them along), and the warnings they raised.
-    fn rollback(&self, charge: &Charge, warned: &[Warned], now: u64) {
-        for h in &charge.held {
-            let t = &self.budgets[h.budget];
-            let token = h.token.load(Ordering::Relaxed);
-            let charged = h.charged.load(Ordering::Relaxed);
-            // Unless another request has warned since.
-            let mine = warned.iter().find(|w| w.0 == h.budget);
-            match &t.window {
-                Window::Calendar(c) => {
-                    if let Some(p) = self.pair(c) {
-                        p.used.add(now_number(c, now), Some(token), charged, 0);
-                    }
-                    if let Some(&(_, before, set, _)) = mine {
-                        let _ = c.warned.compare_exchange(
-                            set,
-                            before,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        );
-                    }
-                }
-                Window::Rolling(r) => {
-                    if let Some(r) = self.rolling(r) {
-                        r.release(
-                            token,
-                            charged,
-                            mine.map(|&(_, before, set, _)| (before, set)),
-                        );
-                    }
-                }
-            }
-        }
     }
 
     pub(super) fn emit(&self, budget: usize, kind: BudgetEventKind, used: u64) {
@@ -366,6 +224,14 @@ impl From<Spend> for Raw {
 }
 
 impl Tracked {
+    /// What a window checks a reservation against.
+    pub(super) fn cap(&self) -> Cap {
+        Cap {
+            limit: self.limit,
+            warn: self.warn,
+        }
+    }
+
     /// A spend in the window's counting units (rounded up).
     pub(super) fn units(&self, s: Raw) -> u64 {
         let raw = match self.budget.limit {
@@ -392,21 +258,11 @@ impl Tracked {
         }
     }
 
-    fn to_unit(&self, units: u64) -> f64 {
+    pub(super) fn to_unit(&self, units: u64) -> f64 {
         let raw = units as f64 * (1u64 << self.shift) as f64;
         match self.budget.limit {
             Amount::Usd(_) => raw / NANOS_PER_USD,
             Amount::Tokens(_) => raw,
         }
     }
-}
-
-/// Why a window refused a reservation.
-pub(super) struct Refused {
-    /// Settled and reserved in the window.
-    pub(super) used: u64,
-    /// When enough of it leaves the window (nanoseconds since the epoch).
-    pub(super) resets_at: u64,
-    /// The first refusal in the window: it sends the exhaustion event.
-    pub(super) first: bool,
 }

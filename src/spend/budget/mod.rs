@@ -20,6 +20,7 @@ mod packed;
 mod rolling;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use std::time::SystemTime;
 
@@ -28,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use crate::types::BudgetUnit;
 use crate::types::{Error, ErrorKind};
 
-pub(crate) use charge::{BoundCharge, Charge, Spend};
-pub(crate) use ledger::{Budgets, Notify, Refusal};
+pub(crate) use charge::{BoundCharge, Charge, Refusal};
+pub(crate) use ledger::{Budgets, Notify};
 
 /// Usd amounts are kept as nano-dollars: integers add exactly and fit an atomic-sized word.
 const NANOS_PER_USD: f64 = 1e9;
@@ -346,6 +347,15 @@ pub(crate) struct BudgetQuery<'a> {
     /// The tags it requires of its targets
     /// ([`ChatRequest::require_tags`](crate::ChatRequest::require_tags)).
     pub tags: &'a [String],
+}
+
+/// An amount spent (or estimated) by a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Spend {
+    /// US dollars; `None` when the model has no price.
+    pub usd: Option<f64>,
+    /// Input and output tokens.
+    pub tokens: u64,
 }
 
 fn usd_to_nanos(usd: f64) -> u64 {

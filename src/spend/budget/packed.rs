@@ -5,6 +5,9 @@
 //! order of two words' changes. Where one does, a rolling window's head, it is published
 //! with `Release` and read with `Acquire` (see [`Rolling`](super::rolling::Rolling)); a
 //! rolling window's total adds up in any order.
+//!
+//! The words sit eight to a cache line ([`Line`]); a window's (or slot's) two counters are a
+//! [`Pair`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -164,3 +167,25 @@ pub(super) fn slot_value(amount: u64) -> i64 {
 /// A rolling slot's bound, either way: twice the largest limit, so only spend reported far
 /// beyond a window's limit reaches it (it then counts the bound).
 const SLOT_MAX: i64 = (1 << (AMOUNT_BITS - 1)) - 1;
+
+/// Counters on one cache line.
+pub(super) const WORDS_PER_LINE: usize = 8;
+
+#[repr(align(64))]
+pub(super) struct Line(pub(super) [Packed; WORDS_PER_LINE]);
+
+impl Line {
+    pub(super) fn of(words: &[u64]) -> Line {
+        Line(std::array::from_fn(|k| {
+            Packed(AtomicU64::new(words.get(k).copied().unwrap_or(0)))
+        }))
+    }
+}
+
+/// A window's (or a rolling slot's) counters: `used` (spent and reserved) is what limits;
+/// `spent` (settled) is for the status.
+#[derive(Clone, Copy)]
+pub(super) struct Pair<'a> {
+    pub(super) used: &'a Packed,
+    pub(super) spent: &'a Packed,
+}

@@ -11,8 +11,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use smallvec::SmallVec;
 
-use super::ledger::{Line, Pair, Refused, Tracked, WORDS_PER_LINE, Warned};
-use super::packed::{AMOUNT_BITS, GEN_MASK, Packed, slot_value, unpack};
+use super::packed::{
+    AMOUNT_BITS, GEN_MASK, Line, Packed, Pair, WORDS_PER_LINE, slot_value, unpack,
+};
+use super::window::{Cap, Refused, Warned};
 use super::{Budget, SLOTS};
 
 /// A rolling window (the last period, as [`SLOTS`] slots; a slot's id is clock time /
@@ -156,7 +158,7 @@ impl<'a> RollingAt<'a> {
     /// token (the slot's id).
     pub(super) fn reserve(
         &self,
-        t: &Tracked,
+        cap: Cap,
         amount: u64,
         now: u64,
         warned: &mut SmallVec<[Warned; 2]>,
@@ -169,10 +171,10 @@ impl<'a> RollingAt<'a> {
             let after = loop {
                 let used = signed_or_zero(total);
                 let after = used.saturating_add(amount);
-                if after > t.limit {
+                if after > cap.limit {
                     return Err(Refused {
                         used,
-                        resets_at: self.refusal_resets_at(after - t.limit, now, head),
+                        resets_at: self.refusal_resets_at(after - cap.limit, now, head),
                         first: self.rearm(&self.exhausted_rearm, now).is_some(),
                     });
                 }
@@ -192,7 +194,7 @@ impl<'a> RollingAt<'a> {
                 if applied != asked {
                     self.add_total(applied - asked);
                 }
-                if let Some(w) = t.warn
+                if let Some(w) = cap.warn
                     && after >= w
                     && let Some((before, set)) = self.rearm(&self.warn_rearm, now)
                 {

@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use smallvec::SmallVec;
 use tokio::time::Instant;
 
-use super::ledger::{WORDS_PER_LINE, Window};
+use super::ledger::Window;
 use super::packed::LIMIT_MAX;
+use super::packed::WORDS_PER_LINE;
 use super::rolling::RollingAt;
 use super::*;
 use crate::accounting::{BudgetEvent, BudgetEventKind};
