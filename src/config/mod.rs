@@ -767,9 +767,7 @@ impl RelayConfig {
         settings.api_version = p.api_version.as_deref();
         settings.headers = &pairs;
         registered.build(&settings).map_err(|e| match e {
-            KindError::Missing(field) => {
-                self.error(&here, format!("kind {kind:?} needs {field}"))
-            }
+            KindError::Missing(field) => self.error(&here, format!("kind {kind:?} needs {field}")),
             KindError::Header { index, error } => match headers.get(index) {
                 Some((_, _, key)) => self.error(key, error.message()),
                 None => self.error(&here, error.message()),

@@ -104,12 +104,6 @@ impl<C: Codec> HttpProvider<C> {
         &mut self.codec
     }
 
-    /// Every request's headers.
-    #[cfg(test)]
-    pub(crate) fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
     /// This provider with `key` where the codec puts it ([`Provider::with_key`]): the
     /// credential header replaced (even one set by hand), every other header kept.
     pub(crate) fn keyed(&self, key: ApiKey) -> Self {

@@ -188,8 +188,8 @@ impl Codec for GeminiCodec {
         }
     }
 
-    /// In [`Auth::KeyQuery`] mode the key is in the prebuilt query strings: rebuilds them
-    /// from the same base URL.
+    /// With the key in the URL ([`Gemini::with_query_key`]), the key is in the prebuilt
+    /// query strings: rebuilds them from the same base URL.
     fn set_key(&mut self, key: &ApiKey) {
         self.key = key.clone();
         if self.auth == Auth::KeyQuery {
