@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::duration::{self, check_span};
 use super::policy::{ContextOverflow, RetryPolicy, check_attempts};
-pub use super::strategy::Strategy;
+use super::strategy::Strategy;
 use crate::catalog::Price;
 use crate::types::{Error, ErrorKind};
 
