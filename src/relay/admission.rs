@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::accounts::Accounting;
 use super::duration::saturating_add;
-use super::plan::ResolvedTarget;
+use super::registry::ResolvedTarget;
 use crate::accounting::KeyEvent;
 use crate::spend::limiter::{LimitPermit, Limiter, WhenLimited};
 use crate::types::RateLimitInfo;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::chain::{self, Chain, Target};
 use super::health::{BreakerPolicy, RetryBudget};
-use super::plan::{Registry, Resolver, Route};
+use super::plan::{Resolver, Route};
+use super::registry::Registry;
 use super::router::Rules;
 use super::{Accounting, Inner, Relay, Routers, Table};
 use crate::accounting::{Observer, Observers, Stats, StatsConfig};

@@ -46,14 +46,15 @@ pub use describe::{
     ProviderDescription, RelayDescription, RouteDescription, RouterDescription, TargetDescription,
 };
 pub use duration::parse_duration;
+pub use duration::{
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
+};
 pub use engine::MAX_ATTEMPTS_PER_CALL;
 pub use health::{BreakerPolicy, RetryBudget, TargetHealth};
 pub use limits::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
-pub use plan::{
-    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
-};
-use plan::{Registry, Resolver, Route};
+use plan::{Resolver, Route};
 pub use policy::{ContextOverflow, RetryPolicy};
+use registry::Registry;
 pub use router::{RouteChoice, Router, RouterContext, RoutingQuery, Rules};
 pub use scoped::ScopedChain;
 pub use strategy::{Candidate, Candidates, Strategy, TargetOrder};

@@ -14,12 +14,12 @@ use tokio::time::Instant;
 
 use super::accounts::Accounting;
 use super::chain::{Chain, Hedge, MidStreamRecovery, Target};
-pub use super::duration::{
+use super::duration::{
     DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
 };
 use super::policy::{ContextOverflow, RetryPolicy};
-pub(crate) use super::registry::{Registry, ResolvedTarget};
-pub(crate) use super::strategy::Step;
+use super::registry::{Registry, ResolvedTarget};
+use super::strategy::Step;
 use super::strategy::{Candidates, Strategy, TargetOrder};
 use crate::catalog::Catalog;
 use crate::provider::Provider;
