@@ -720,7 +720,6 @@ fn read_src(root: &Path, dir: &Path, files: &mut Files) {
 }
 
 #[test]
-#[ignore = "enabled when the issue-20 restructure lands"]
 fn src_keeps_its_layers_and_has_no_circles() {
     let root = std::env::var("LAYERS_ROOT").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
     let mut files = Files::new();
