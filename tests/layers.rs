@@ -3,7 +3,7 @@
 //! that import each other in a circle. Plain std, no crate API: a small Rust reader, not a
 //! compiler — it reads `mod`, `use` and paths, which is all the layering is made of.
 //!
-//! Run: `cargo test --test layers -- --include-ignored --nocapture`; `LAYERS_ROOT=<checkout>`
+//! Run: `cargo test --test layers -- --nocapture`; `LAYERS_ROOT=<checkout>`
 //! reads another tree (an older commit, say).
 
 use std::collections::{BTreeMap, BTreeSet};
