@@ -41,6 +41,7 @@ impl Calendar {
 
     /// Takes `amount` in the current window if it fits under the limit: the reservation's
     /// token (the packed window number).
+    #[inline]
     pub(super) fn reserve(
         &self,
         p: Pair<'_>,

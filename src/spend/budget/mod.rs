@@ -292,6 +292,7 @@ pub enum BudgetScope {
 }
 
 impl BudgetScope {
+    #[inline]
     fn matches(&self, q: &BudgetQuery<'_>) -> bool {
         match self {
             BudgetScope::Global => true,

@@ -33,6 +33,7 @@ impl Packed {
     /// Releases `release` if the word still counts window `token`, then adds `add`, in the
     /// current window: the word's, or window `number` (the caller's clock) if that is newer.
     /// Returns the window's packed number, the amount after, and its full number.
+    #[inline]
     pub(super) fn add(
         &self,
         number: u64,
@@ -47,6 +48,7 @@ impl Packed {
 
     /// [`add`](Self::add), refused (`Err`, with the amount before) if the amount after would
     /// be above `cap`.
+    #[inline]
     pub(super) fn change(
         &self,
         number: u64,

@@ -156,6 +156,7 @@ impl<'a> RollingAt<'a> {
 
     /// Takes `amount` in the current slot if it fits under the limit: the reservation's
     /// token (the slot's id).
+    #[inline]
     pub(super) fn reserve(
         &self,
         cap: Cap,
@@ -244,6 +245,7 @@ impl<'a> RollingAt<'a> {
     }
 
     /// Replaces a reservation by the spend `amount`: the window's used amount after.
+    #[inline]
     pub(super) fn settle(&self, token: u64, charged: u64, amount: u64, now: u64) -> u64 {
         self.advance(now);
         let delta = to_signed(amount).saturating_sub(to_signed(charged));
