@@ -1,7 +1,7 @@
 //! Vendor error responses → [`Error`] with a kind. The one place that reads vendor error
 //! codes and messages; everything downstream decides from [`ErrorKind`].
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use super::{ratelimit, retry_after};
@@ -35,7 +35,16 @@ fn scalar(v: Option<&Value>) -> Option<String> {
 /// `{"object":"error",message,type,code}` (message may be an object), `{"message":…}`,
 /// Anthropic `{"type":"error","error":{type,message},"request_id"}`, Google `google.rpc.Status`
 /// with `details`, OpenRouter `{"error":{code:int,message,metadata:{raw}}}`.
+///
+/// The common shapes decode straight into borrowed fields ([`wire::Top`]); a body that does
+/// not fit them (a duplicate key, a `details` that is not a list…) is read again as a
+/// `serde_json::Value` by the general rules, so both paths give the same fields.
 pub(crate) fn parse_error_body(body: &[u8]) -> VendorError {
+    if let Ok(top) = serde_json::from_slice::<wire::Top<'_>>(body) {
+        if let Some(v) = top.into_vendor() {
+            return v;
+        }
+    }
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
         let text = String::from_utf8_lossy(body).trim().to_owned();
         return VendorError {
@@ -43,6 +52,11 @@ pub(crate) fn parse_error_body(body: &[u8]) -> VendorError {
             ..VendorError::default()
         };
     };
+    from_value(root)
+}
+
+/// The general rules over a parsed body (any JSON).
+fn from_value(root: Value) -> VendorError {
     // Google streams errors as a one-element array.
     let root = match root {
         Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
@@ -59,31 +73,54 @@ pub(crate) fn parse_error_body(body: &[u8]) -> VendorError {
         }
         _ => &root,
     };
-    let mut message = match err.get("message") {
+    let message = match err.get("message") {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Null) | None => None,
         Some(other) => Some(other.to_string()),
     };
-    // OpenRouter wraps the upstream's words in metadata.raw.
-    if let Some(raw) = err.pointer("/metadata/raw").and_then(Value::as_str) {
-        message = Some(match message {
+    let mut out = fields(
+        message,
+        scalar(err.get("type")),
+        scalar(err.get("status")),
+        scalar(err.get("code")),
+        scalar(root.get("request_id")),
+    );
+    extras(&mut out, err.get("metadata"), err.get("details"));
+    out
+}
+
+/// Assembles the scalar fields: `code` falls back to the type, the type to `status`.
+fn fields(
+    message: Option<String>,
+    ty: Option<String>,
+    status: Option<String>,
+    code: Option<String>,
+    request_id: Option<String>,
+) -> VendorError {
+    let error_type = ty.or(status);
+    let code = code
+        // A code in the HTTP status range only repeats the status; others ("1300") are real.
+        .filter(|c| !c.parse::<u16>().is_ok_and(|n| (100..600).contains(&n)))
+        .or_else(|| error_type.clone());
+    VendorError {
+        message,
+        code,
+        error_type,
+        request_id,
+        ..VendorError::default()
+    }
+}
+
+/// OpenRouter's `metadata.raw` (the upstream's words, appended to the message) and Google's
+/// `details` (retry delay, a per-day quota).
+fn extras(out: &mut VendorError, metadata: Option<&Value>, details: Option<&Value>) {
+    if let Some(raw) = metadata.and_then(|m| m.get("raw")).and_then(Value::as_str) {
+        out.message = Some(match out.message.take() {
             Some(m) => format!("{m}: {raw}"),
             None => raw.to_owned(),
         });
     }
-    let error_type = scalar(err.get("type")).or_else(|| scalar(err.get("status")));
-    let code = scalar(err.get("code"))
-        // A code in the HTTP status range only repeats the status; others ("1300") are real.
-        .filter(|c| !c.parse::<u16>().is_ok_and(|n| (100..600).contains(&n)))
-        .or_else(|| error_type.clone());
-    let mut out = VendorError {
-        message,
-        code,
-        error_type,
-        request_id: scalar(root.get("request_id")),
-        ..VendorError::default()
-    };
-    if let Some(details) = err.get("details").and_then(Value::as_array) {
+    if let Some(details) = details.and_then(Value::as_array) {
         for d in details {
             let ty = d.get("@type").and_then(Value::as_str).unwrap_or("");
             if ty.ends_with("google.rpc.RetryInfo") {
@@ -105,7 +142,292 @@ pub(crate) fn parse_error_body(body: &[u8]) -> VendorError {
             }
         }
     }
-    out
+}
+
+/// The typed reading of an error body: borrowed strings, only the keys the rules read, and
+/// the rare nested parts (`metadata`, `details`) kept as `Value`s for the general rules.
+mod wire {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+    use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Number, Value};
+
+    use super::{VendorError, extras, fields};
+
+    /// The visitor methods of the values read as `$v` (booleans, numbers, `null`).
+    macro_rules! others_are {
+        ($v:expr) => {
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+        };
+    }
+
+    /// The root: an object, or Google's list whose first element is one. `None` for any
+    /// other root, which the general rules read.
+    pub(super) struct Top<'a>(Option<Obj<'a>>);
+
+    /// An object: the root, or the `error` object inside it (which reads the same keys; its
+    /// own `error` and `request_id` go unused).
+    #[derive(Deserialize)]
+    pub(super) struct Obj<'a> {
+        #[serde(default, borrow)]
+        error: ErrorField<'a>,
+        #[serde(default, borrow)]
+        message: Option<Message<'a>>,
+        #[serde(default, borrow, rename = "type")]
+        ty: Scalar<'a>,
+        #[serde(default, borrow)]
+        status: Scalar<'a>,
+        #[serde(default, borrow)]
+        code: Scalar<'a>,
+        #[serde(default, borrow)]
+        request_id: Scalar<'a>,
+        #[serde(default)]
+        metadata: Option<Value>,
+        #[serde(default)]
+        details: Option<Value>,
+    }
+
+    impl Top<'_> {
+        /// The fields, as [`super::from_value`] reads them; `None` when the root is no object.
+        pub(super) fn into_vendor(self) -> Option<VendorError> {
+            let mut root = self.0?;
+            let request_id = std::mem::take(&mut root.request_id).into_string();
+            let error = std::mem::take(&mut root.error);
+            let err = match error {
+                ErrorField::Object(e) => *e,
+                ErrorField::Text(s) => {
+                    return Some(VendorError {
+                        message: Some(s.into_owned()),
+                        request_id,
+                        ..VendorError::default()
+                    });
+                }
+                ErrorField::Other => root,
+            };
+            let message = err.message.map(|m| match m {
+                Message::Text(s) => s.into_owned(),
+                Message::Other(v) => v.to_string(),
+            });
+            let mut out = fields(
+                message,
+                err.ty.into_string(),
+                err.status.into_string(),
+                err.code.into_string(),
+                request_id,
+            );
+            extras(&mut out, err.metadata.as_ref(), err.details.as_ref());
+            Some(out)
+        }
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Top<'a> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(RootVisitor { list: true })
+        }
+    }
+
+    /// The first element of a root list: an object, else `None` (the value skipped).
+    struct First<'a>(Top<'a>);
+
+    impl<'de: 'a, 'a> Deserialize<'de> for First<'a> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(RootVisitor { list: false }).map(First)
+        }
+    }
+
+    /// Reads an object; a list (when `list`, the root) by its first element; anything else
+    /// as `None`.
+    struct RootVisitor {
+        list: bool,
+    }
+
+    impl<'de> Visitor<'de> for RootVisitor {
+        type Value = Top<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an error body")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
+            Obj::deserialize(MapAccessDeserializer::new(map)).map(|o| Top(Some(o)))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
+            let first = if self.list {
+                seq.next_element::<First<'de>>()?.and_then(|f| f.0.0)
+            } else {
+                None
+            };
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Top(first))
+        }
+        others_are!(Top(None));
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Top(None))
+        }
+    }
+
+    /// `error`: an object, a string, or anything else (then the root holds the fields).
+    #[derive(Default)]
+    enum ErrorField<'a> {
+        Object(Box<Obj<'a>>),
+        Text(Cow<'a, str>),
+        #[default]
+        Other,
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for ErrorField<'a> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = ErrorField<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an error object or text")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                    let o = Obj::deserialize(MapAccessDeserializer::new(map))?;
+                    Ok(ErrorField::Object(Box::new(o)))
+                }
+                fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                    Ok(ErrorField::Text(Cow::Borrowed(s)))
+                }
+                fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                    Ok(ErrorField::Text(Cow::Owned(s.to_owned())))
+                }
+                fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                    Ok(ErrorField::Text(Cow::Owned(s)))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(ErrorField::Other)
+                }
+                others_are!(ErrorField::Other);
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// `message`: text, or any other value (kept as JSON text). `null` is `None` around it.
+    enum Message<'a> {
+        Text(Cow<'a, str>),
+        Other(Value),
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Message<'a> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Message<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a message")
+                }
+                fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                    Ok(Message::Text(Cow::Borrowed(s)))
+                }
+                fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                    Ok(Message::Text(Cow::Owned(s.to_owned())))
+                }
+                fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                    Ok(Message::Text(Cow::Owned(s)))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                    Value::deserialize(MapAccessDeserializer::new(map)).map(Message::Other)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                    Value::deserialize(SeqAccessDeserializer::new(seq)).map(Message::Other)
+                }
+                fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+                    Ok(Message::Other(Value::Bool(b)))
+                }
+                fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+                    Ok(Message::Other(Value::Number(n.into())))
+                }
+                fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+                    Ok(Message::Other(Value::Number(n.into())))
+                }
+                fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+                    Ok(Message::Other(
+                        Number::from_f64(n).map_or(Value::Null, Value::Number),
+                    ))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// A string (non-empty) or a number, as text; any other value is `None`.
+    #[derive(Default)]
+    struct Scalar<'a>(Option<Cow<'a, str>>);
+
+    impl Scalar<'_> {
+        fn into_string(self) -> Option<String> {
+            self.0.map(Cow::into_owned)
+        }
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Scalar<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a string or a number")
+                }
+                fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                    Ok(Scalar((!s.is_empty()).then_some(Cow::Borrowed(s))))
+                }
+                fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                    Ok(Scalar((!s.is_empty()).then(|| Cow::Owned(s.to_owned()))))
+                }
+                fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                    Ok(Scalar((!s.is_empty()).then_some(Cow::Owned(s))))
+                }
+                fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+                    Ok(Scalar(Some(Cow::Owned(Number::from(n).to_string()))))
+                }
+                fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+                    Ok(Scalar(Some(Cow::Owned(Number::from(n).to_string()))))
+                }
+                fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+                    Ok(Scalar(
+                        Number::from_f64(n).map(|n| Cow::Owned(n.to_string())),
+                    ))
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                    Ok(Scalar(None))
+                }
+                fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                    Ok(Scalar(None))
+                }
+                fn visit_none<E>(self) -> Result<Self::Value, E> {
+                    Ok(Scalar(None))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Scalar(None))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Scalar(None))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
 }
 
 const CONTEXT_HINTS: &[&str] = &[
@@ -131,10 +453,11 @@ const CONTENT_FILTER_CODES: &[&str] = &[
 
 /// The kind of an HTTP error response.
 pub(crate) fn kind_for(status: u16, v: &VendorError) -> ErrorKind {
-    let code = v.code.as_deref().unwrap_or("").to_ascii_lowercase();
-    let ty = v.error_type.as_deref().unwrap_or("").to_ascii_lowercase();
+    let code = v.code.as_deref().unwrap_or("");
+    let ty = v.error_type.as_deref().unwrap_or("");
     let msg = v.message.as_deref().unwrap_or("").to_ascii_lowercase();
-    let says = |needle: &str| code == needle || ty == needle;
+    // Every needle is lower case, so this is `code.to_ascii_lowercase() == needle`.
+    let says = |needle: &str| code.eq_ignore_ascii_case(needle) || ty.eq_ignore_ascii_case(needle);
     // Anthropic answers an exhausted prepaid balance with a plain 400.
     let billing = msg.contains("credit balance is too low") || msg.contains("insufficient balance");
     if says("insufficient_quota")
@@ -145,11 +468,12 @@ pub(crate) fn kind_for(status: u16, v: &VendorError) -> ErrorKind {
     {
         return ErrorKind::QuotaExhausted;
     }
-    if says("context_length_exceeded") || CONTEXT_HINTS.iter().any(|h| msg.contains(h)) {
-        // vLLM and others answer an over-long prompt with a generic 400.
-        if (400..500).contains(&status) {
-            return ErrorKind::ContextLengthExceeded;
-        }
+    // vLLM and others answer an over-long prompt with a generic 400 (the message is searched
+    // only for a 4xx, the one status it can decide).
+    if (400..500).contains(&status)
+        && (says("context_length_exceeded") || CONTEXT_HINTS.iter().any(|h| msg.contains(h)))
+    {
+        return ErrorKind::ContextLengthExceeded;
     }
     if CONTENT_FILTER_CODES.iter().any(|c| says(c)) {
         return ErrorKind::ContentFiltered;
@@ -208,9 +532,15 @@ pub(crate) fn fault_for(kind: ErrorKind, status: Option<u16>, v: &VendorError) -
 
 /// Reads the vendor's request id from the usual headers.
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
-    ["x-request-id", "request-id", "x-goog-request-id"]
+    // Constant names: a lookup by `&str` would parse the name on every call.
+    static NAMES: [HeaderName; 3] = [
+        HeaderName::from_static("x-request-id"),
+        HeaderName::from_static("request-id"),
+        HeaderName::from_static("x-goog-request-id"),
+    ];
+    NAMES
         .iter()
-        .find_map(|h| headers.get(*h)?.to_str().ok())
+        .find_map(|h| headers.get(h)?.to_str().ok())
         .map(str::to_owned)
 }
 
@@ -321,6 +651,78 @@ mod tests {
             Some("Provider returned error: upstream busy")
         );
         assert_eq!(v.code, None);
+    }
+
+    /// The typed reading gives the fields the general rules give, for every shape either
+    /// path can meet (and leaves to them what it does not read).
+    #[test]
+    fn the_typed_reading_matches_the_general_rules() {
+        let bodies = [
+            r#"{"error":{"message":"quota","type":"insufficient_quota","code":"insufficient_quota","param":null}}"#,
+            r#"{"error":{"message":"x","type":"server_error","code":null},"request_id":"req_1"}"#,
+            r#"{"error":"plain text","request_id":42}"#,
+            r#"{"error":"","request_id":""}"#,
+            r#"{"error":null,"message":"top","type":"t","code":1300}"#,
+            r#"{"error":[1,2],"message":"top","status":"UNAVAILABLE"}"#,
+            r#"{"error":7,"message":null,"code":-3}"#,
+            r#"{"object":"error","message":{"detail":[1]},"type":"invalid_request_error","code":null}"#,
+            r#"{"message":[1,{"b":2,"a":1}],"code":2.5}"#,
+            r#"{"message":true,"code":1e3,"type":{"x":1}}"#,
+            r#"{"message":12,"type":[],"status":false}"#,
+            r#"{"message":"Requests rate limit exceeded"}"#,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_a"}"#,
+            r#"{"error":{"code":429,"message":"Provider returned error","metadata":{"raw":"upstream busy"}}}"#,
+            r#"{"error":{"code":400,"metadata":{"raw":"only raw"}}}"#,
+            r#"{"error":{"message":"m","metadata":["raw"]}}"#,
+            r#"{"error":{"message":"m","metadata":{"raw":5}}}"#,
+            r#"[{"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"12s"},{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProject"}]}]}}]"#,
+            r#"{"error":{"details":[1,{"@type":5},{"@type":"google.rpc.RetryInfo","retryDelay":3}],"message":"d"}}"#,
+            r#"{"error":{"details":{"@type":"google.rpc.RetryInfo"},"message":"d"}}"#,
+            r#"[["nested"],{"error":"second"}]"#,
+            r#"[]"#,
+            r#"["text"]"#,
+            r#"[{"message":"first"},{"message":"second"}]"#,
+            r#""just a string""#,
+            r#"12"#,
+            r#"null"#,
+            r#"{"error":{"message":"a","message":"b"}}"#,
+            r#"{"message":"a","message":"b"}"#,
+            r#"{"error":{"message":"esc\u00e9\n","type":"t\"q","code":"c\/d"},"request_id":"r\u0031"}"#,
+            r#"{"error":{"error":{"message":"inner"},"message":"outer","request_id":"ignored"}}"#,
+            r#"{"error":{"code":"503","type":"x"}}"#,
+            r#"{"error":{"code":99,"status":"S"}}"#,
+            r#"{}"#,
+        ];
+        for body in bodies {
+            let root: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+            assert_eq!(
+                parse_error_body(body.as_bytes()),
+                from_value(root),
+                "{body}"
+            );
+        }
+        // The vendors' shapes take the typed path (the general rules are the exception).
+        for body in &bodies[..4] {
+            let top = serde_json::from_str::<wire::Top<'_>>(body);
+            assert!(
+                top.ok().and_then(wire::Top::into_vendor).is_some(),
+                "{body}"
+            );
+        }
+        for body in [bodies[12], bodies[13], bodies[17], bodies[7]] {
+            let top = serde_json::from_str::<wire::Top<'_>>(body);
+            assert!(
+                top.ok().and_then(wire::Top::into_vendor).is_some(),
+                "{body}"
+            );
+        }
+        // What is not JSON is the message, trimmed.
+        assert_eq!(
+            parse_error_body(b"  <html>bad gateway</html>\n")
+                .message
+                .as_deref(),
+            Some("<html>bad gateway</html>")
+        );
     }
 
     #[test]
