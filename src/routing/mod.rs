@@ -3,7 +3,6 @@
 //! with [`RelayBuilder::router`](crate::RelayBuilder::router); any type implementing
 //! [`Router`] can stand beside them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -29,9 +28,37 @@ pub use classifier::{ClassifierRule, Prediction, TextClassifier};
 /// Routes by the request's intent ([`ChatRequest::intent`](crate::ChatRequest::intent)), then
 /// by its labels ([`ChatRequest::label`](crate::ChatRequest::label)): the first that has an
 /// entry picks its route. A lookup in a hash map: well under a microsecond.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct IntentRule {
-    table: HashMap<String, Arc<str>>,
+    /// Intent or label → its route and the decision's reasons, written once here rather
+    /// than formatted on every call. Hashed with foldhash (hashbrown's default), not SipHash:
+    /// the keys are the deployment's own names.
+    table: hashbrown::HashMap<String, Entry>,
+}
+
+/// A table entry: the route, and the reason a decision by intent or by label gives.
+#[derive(Clone)]
+struct Entry {
+    route: Arc<str>,
+    by_intent: String,
+    by_label: String,
+}
+
+impl std::fmt::Debug for IntentRule {
+    /// As `IntentRule { table: {intent: route, …} }`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Table<'a>(&'a hashbrown::HashMap<String, Entry>);
+        impl std::fmt::Debug for Table<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, e)| (k, &e.route)))
+                    .finish()
+            }
+        }
+        f.debug_struct("IntentRule")
+            .field("table", &Table(&self.table))
+            .finish()
+    }
 }
 
 impl IntentRule {
@@ -42,7 +69,13 @@ impl IntentRule {
 
     /// Sends requests whose intent (or one of whose labels) is `intent` to `route`.
     pub fn intent(mut self, intent: impl Into<String>, route: impl Into<Arc<str>>) -> Self {
-        self.table.insert(intent.into(), route.into());
+        let intent = intent.into();
+        let entry = Entry {
+            route: route.into(),
+            by_intent: format!("intent {intent:?}"),
+            by_label: format!("label {intent:?}"),
+        };
+        self.table.insert(intent, entry);
         self
     }
 }
@@ -51,22 +84,19 @@ impl IntentRule {
 impl Router for IntentRule {
     async fn route(&self, q: &RoutingQuery<'_>, _: &RouterContext<'_>) -> Option<RouteChoice> {
         if let Some(intent) = q.intent()
-            && let Some(route) = self.table.get(intent)
+            && let Some(e) = self.table.get(intent)
         {
-            return Some(RouteChoice::new(
-                route.clone(),
-                format!("intent {intent:?}"),
-            ));
+            return Some(RouteChoice::new(e.route.clone(), e.by_intent.clone()));
         }
         q.labels().iter().find_map(|l| {
             self.table
-                .get(l)
-                .map(|route| RouteChoice::new(route.clone(), format!("label {l:?}")))
+                .get(l.as_str())
+                .map(|e| RouteChoice::new(e.route.clone(), e.by_label.clone()))
         })
     }
 
     fn routes(&self) -> Vec<Arc<str>> {
-        self.table.values().cloned().collect()
+        self.table.values().map(|e| e.route.clone()).collect()
     }
 }
 
