@@ -272,9 +272,11 @@ impl Driver {
     ) -> Self {
         let mut meta = won.meta;
         meta.time_to_first_chunk = Some(meta.latency);
-        meta.request_id = won.value.stream.meta_mut().request_id.take();
-        meta.status = won.value.stream.meta().status;
-        meta.rate_limit = won.value.stream.meta().rate_limit;
+        // One metadata a stream: the provider's goes into the driver's.
+        let opened = won.value.stream.take_meta();
+        meta.request_id = opened.request_id;
+        meta.status = opened.status;
+        meta.rate_limit = opened.rate_limit;
         let now = Instant::now();
         let idle = route.stream.idle_timeout;
         let first_due = idle.map_or(stream_deadline, |d| {
@@ -340,7 +342,7 @@ impl Driver {
         });
     }
 
-    fn tag(&mut self, mut chunk: ChatChunk) -> ChatChunk {
+    fn tag(&mut self, chunk: &mut ChatChunk) {
         if chunk.usage.is_some()
             && let Some(a) = self.meta.served.and_then(|i| self.meta.attempts.get_mut(i))
         {
@@ -380,7 +382,6 @@ impl Driver {
             }
         }
         chunk.target.clone_from(&self.meta.served_by);
-        chunk
     }
 
     /// The error that ends a stream at its longest duration.
@@ -529,7 +530,7 @@ impl Driver {
 
     /// Carries on with a reopened stream: a continuation goes on seamlessly, a restart first
     /// tells the caller to discard what it had.
-    fn resume(&mut self, won: Won<Opened>, offset: Duration) {
+    fn resume(&mut self, mut won: Won<Opened>, offset: Duration) {
         let continued = won.step.continuation;
         let base = self.meta.attempts.len();
         let served = won.meta.served.map(|i| base + i);
@@ -542,9 +543,10 @@ impl Driver {
             }));
         self.meta.served = served;
         self.meta.served_by = won.meta.served_by;
-        self.meta.request_id = won.value.stream.meta().request_id.clone();
-        self.meta.rate_limit = won.value.stream.meta().rate_limit;
-        self.meta.status = won.value.stream.meta().status;
+        let opened = won.value.stream.take_meta();
+        self.meta.request_id = opened.request_id;
+        self.meta.rate_limit = opened.rate_limit;
+        self.meta.status = opened.status;
         if continued {
             self.meta.usage_partial = true;
         }
@@ -639,17 +641,18 @@ impl Driver {
                 }
                 continue;
             }
-            if let Some(chunk) = d.queue.pop_front() {
+            if let Some(mut chunk) = d.queue.pop_front() {
                 if d.queue.is_empty() {
                     // The head is handed out: give its memory back for the stream's long life.
                     d.queue = VecDeque::new();
                 }
-                return Poll::Ready(Some(Ok(d.tag(chunk))));
+                d.tag(&mut chunk);
+                return Poll::Ready(Some(Ok(chunk)));
             }
             if d.done {
                 return Poll::Ready(None);
             }
-            let item = match d.inner.poll_next_unpin(cx) {
+            let mut item = match d.inner.poll_next_unpin(cx) {
                 Poll::Ready(item) => {
                     // The longest duration is checked on every event, not only when the
                     // vendor makes us wait: chunks that are always ready (a reader slower
@@ -667,8 +670,13 @@ impl Driver {
                     None => return Poll::Pending,
                 },
             };
+            if let Some(Ok(chunk)) = &mut item {
+                // Tagged in place: the chunk is not moved in and out.
+                d.tag(chunk);
+                return Poll::Ready(item);
+            }
             match item {
-                Some(Ok(chunk)) => return Poll::Ready(Some(Ok(d.tag(chunk)))),
+                Some(Ok(_)) => {}
                 Some(Err(e)) if e.kind() == ErrorKind::Decode && d.lenient => {
                     tracing::warn!(error = %e, "skipped a malformed stream event");
                 }

@@ -209,6 +209,24 @@ pub struct ResponseMeta {
     pub rate_limit: Option<crate::types::RateLimitInfo>,
 }
 
+/// A metadata with nothing in it, for streams that never set theirs.
+pub(crate) static EMPTY_META: ResponseMeta = ResponseMeta {
+    route: None,
+    routing: None,
+    served_by: None,
+    attempts: Vec::new(),
+    served: None,
+    skipped: Vec::new(),
+    latency: Duration::ZERO,
+    request_id: None,
+    status: None,
+    usage_partial: false,
+    cost: None,
+    baseline_cost: None,
+    time_to_first_chunk: None,
+    rate_limit: None,
+};
+
 impl ResponseMeta {
     /// The attempt that served, if any.
     pub fn served_attempt(&self) -> Option<&Attempt> {

@@ -437,17 +437,23 @@ pub(crate) trait ChunkSource:
     fn meta(&self) -> &ResponseMeta;
     /// Mutable access to the same.
     fn meta_mut(&mut self) -> &mut ResponseMeta;
+    /// Takes the metadata out, leaving an empty one.
+    fn take_meta(&mut self) -> ResponseMeta {
+        std::mem::take(self.meta_mut())
+    }
 }
 
-/// Any stream of chunks, with metadata kept beside it.
+/// Any stream of chunks, with metadata kept beside it: boxed, and only once something sets
+/// it (a provider's stream hands its metadata to the relay's at open, then holds none).
 struct WithMeta<S> {
     stream: S,
-    meta: ResponseMeta,
+    meta: Option<Box<ResponseMeta>>,
 }
 
 impl<S: Stream<Item = Result<ChatChunk, Error>> + Send + Unpin> Stream for WithMeta<S> {
     type Item = Result<ChatChunk, Error>;
 
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Pin::new(&mut self.stream).poll_next(cx)
     }
@@ -455,10 +461,13 @@ impl<S: Stream<Item = Result<ChatChunk, Error>> + Send + Unpin> Stream for WithM
 
 impl<S: Stream<Item = Result<ChatChunk, Error>> + Send + Unpin> ChunkSource for WithMeta<S> {
     fn meta(&self) -> &ResponseMeta {
-        &self.meta
+        self.meta.as_deref().unwrap_or(&super::response::EMPTY_META)
     }
     fn meta_mut(&mut self) -> &mut ResponseMeta {
-        &mut self.meta
+        self.meta.get_or_insert_with(Box::default)
+    }
+    fn take_meta(&mut self) -> ResponseMeta {
+        self.meta.take().map(|m| *m).unwrap_or_default()
     }
 }
 
@@ -488,10 +497,7 @@ impl ChatStream {
         stream: impl Stream<Item = Result<ChatChunk, Error>> + Send + Unpin + 'static,
     ) -> Self {
         ChatStream {
-            inner: Box::new(WithMeta {
-                stream,
-                meta: ResponseMeta::default(),
-            }),
+            inner: Box::new(WithMeta { stream, meta: None }),
         }
     }
 
@@ -515,6 +521,12 @@ impl ChatStream {
         self.inner.meta_mut()
     }
 
+    /// Takes the metadata out, leaving an empty one (the relay's stream takes its serving
+    /// attempt's at open, so that one stream holds one).
+    pub(crate) fn take_meta(&mut self) -> ResponseMeta {
+        self.inner.take_meta()
+    }
+
     /// Reads the whole stream and folds it into the response `chat` would have returned,
     /// with [`meta`](Self::meta) as it stands at the end. The first error ends the stream
     /// and is returned. A [`Restart`](ChunkKind::Restart) chunk discards what came before it.
@@ -525,7 +537,7 @@ impl ChatStream {
             acc.push(&chunk?);
         }
         let mut resp = acc.finish();
-        resp.meta = std::mem::take(self.meta_mut());
+        resp.meta = self.take_meta();
         Ok(resp)
     }
 }
