@@ -1,9 +1,11 @@
 //! OpenAI Chat Completions streaming: `data: {chunk}` events ending with `data: [DONE]`.
 
 use std::collections::VecDeque;
+use std::fmt;
 
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
+use serde::de::{SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::wire::{finish_reason, split_reasoning};
@@ -34,7 +36,7 @@ struct WireChunk {
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
-    choices: Option<Vec<WireChunkChoice>>,
+    choices: Option<Choices>,
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(default)]
@@ -73,6 +75,58 @@ struct WireDelta {
     refusal: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+/// `choices`, each converted into a [`ChunkChoice`] as it is read (no second vector).
+struct Choices(Vec<ChunkChoice>);
+
+impl<'de> Deserialize<'de> for Choices {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Choices;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // As `Vec`'s own, so a malformed chunk's error reads as before.
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Choices, A::Error> {
+                let mut out = Vec::new();
+                while let Some(c) = seq.next_element::<WireChunkChoice>()? {
+                    let i = out.len();
+                    out.push(c.into_choice(i));
+                }
+                Ok(Choices(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl WireChunkChoice {
+    /// The choice at position `i` (its index when the vendor sent none).
+    fn into_choice(self, i: usize) -> ChunkChoice {
+        let mut choice = ChunkChoice {
+            index: self.index.unwrap_or(i as u32),
+            finish_reason: self.finish_reason,
+            ..ChunkChoice::default()
+        };
+        if let Some(d) = self.delta {
+            let (content, part_reasoning) = split_reasoning(d.content);
+            choice.delta = Delta {
+                role: d.role,
+                // A plain string is moved, not copied.
+                content: content.map(|c| match c {
+                    Content::Text(t) => t,
+                    parts => parts.text().into_owned(),
+                }),
+                reasoning: d.reasoning_content.or(d.reasoning).or(part_reasoning),
+                refusal: d.refusal,
+                tool_calls: d.tool_calls.unwrap_or_default(),
+                ..Delta::default()
+            };
+        }
+        choice
+    }
 }
 
 impl OpenAiEvents {
@@ -124,33 +178,8 @@ impl EventHandler for OpenAiEvents {
         if wire.error.as_ref().is_some_and(|e| !e.is_null()) {
             return Err(self.in_stream_error(data));
         }
-        let choices: Vec<ChunkChoice> = wire
-            .choices
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let fr = c.finish_reason;
-                self.saw_finish |= fr.is_some();
-                let mut choice = ChunkChoice {
-                    index: c.index.unwrap_or(i as u32),
-                    finish_reason: fr,
-                    ..ChunkChoice::default()
-                };
-                if let Some(d) = c.delta {
-                    let (content, part_reasoning) = split_reasoning(d.content);
-                    choice.delta = Delta {
-                        role: d.role,
-                        content: content.map(|c| c.text().into_owned()),
-                        reasoning: d.reasoning_content.or(d.reasoning).or(part_reasoning),
-                        refusal: d.refusal,
-                        tool_calls: d.tool_calls.unwrap_or_default(),
-                        ..Delta::default()
-                    };
-                }
-                choice
-            })
-            .collect();
+        let choices = wire.choices.map(|c| c.0).unwrap_or_default();
+        self.saw_finish |= choices.iter().any(|c| c.finish_reason.is_some());
         let usage = wire.usage.or(wire.x_groq.and_then(|x| x.usage));
         out.push_back(ChatChunk {
             id: wire.id.unwrap_or_default(),
