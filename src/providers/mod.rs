@@ -173,13 +173,14 @@ impl<H: EventHandler> ChunkDecoder<H> {
         result
     }
 
+    /// Counts the chunks appended to `out` after its first `before`.
     fn count(&mut self, out: &VecDeque<ChatChunk>, before: usize) {
-        for c in out.iter().skip(before) {
-            self.delivered.chunks += 1;
-            if c.has_content() {
-                self.delivered.content_chunks += 1;
-            }
+        let added = out.len().saturating_sub(before);
+        if added == 0 {
+            return;
         }
+        self.delivered.chunks += added;
+        self.delivered.content_chunks += out.range(before..).filter(|c| c.has_content()).count();
     }
 
     /// Feeds bytes and returns the chunks they complete.
