@@ -40,10 +40,10 @@ fn scalar(v: Option<&Value>) -> Option<String> {
 /// not fit them (a duplicate key, a `details` that is not a list…) is read again as a
 /// `serde_json::Value` by the general rules, so both paths give the same fields.
 pub(crate) fn parse_error_body(body: &[u8]) -> VendorError {
-    if let Ok(top) = serde_json::from_slice::<wire::Top<'_>>(body) {
-        if let Some(v) = top.into_vendor() {
-            return v;
-        }
+    if let Ok(top) = serde_json::from_slice::<wire::Top<'_>>(body)
+        && let Some(v) = top.into_vendor()
+    {
+        return v;
     }
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
         let text = String::from_utf8_lossy(body).trim().to_owned();
