@@ -219,7 +219,12 @@ impl<C: Codec> Provider for HttpProvider<C> {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+            // Case-insensitive without a lower-cased copy per streamed call.
+            .is_some_and(|ct| {
+                ct.as_bytes()
+                    .windows(4)
+                    .any(|w| w.eq_ignore_ascii_case(b"json"))
+            });
         let mut stream = if is_json {
             // A whole answer is served as chunks; an error object is that error, and a body
             // with nothing in it a `Decode` error (the decoders refuse both), before the
