@@ -25,6 +25,7 @@ mod secret;
 #[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
 pub mod simulator;
 pub mod spend;
+pub mod store;
 pub mod telemetry;
 pub(crate) mod time;
 pub mod types;

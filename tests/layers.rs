@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     // today it imports nothing of the crate, so it sits on L0, the lowest layer that holds (raise
     // it to L1 if it comes to need `http`).
     &["types", "secret", "time", "telemetry", "error", "simulator"],
-    &["http"],       // L1
+    &["http", "store"], // L1
     &["provider"],   // L2
     &["providers"],  // L3
     &["catalog"],    // L4

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::chain::{self, Chain, Target};
+use super::fleet::Fleet;
 use super::health::{BreakerPolicy, RetryBudget};
 use super::plan::{Resolver, Route};
 use super::registry::Registry;
@@ -17,6 +18,7 @@ use crate::provider::{CallContext, Provider};
 use crate::spend::budget::{Budget, Budgets};
 use crate::spend::keys::{KeyPool, KeyRing};
 use crate::spend::limiter::RateLimit;
+use crate::store::Store;
 use crate::types::{Error, ErrorKind};
 
 /// Builds a [`Relay`]. Every setter documents its default.
@@ -38,6 +40,7 @@ pub struct RelayBuilder {
     budgets: Vec<Budget>,
     rate_limits: HashMap<String, RateLimit>,
     key_pools: Vec<(String, KeyPool)>,
+    store: Option<Store>,
 }
 
 impl std::fmt::Debug for RelayBuilder {
@@ -192,6 +195,17 @@ impl RelayBuilder {
         self
     }
 
+    /// Shares breakers and budgets with the other replicas of the application through
+    /// `store` ([`crate::store`]): a background task exchanges them every sync interval, and
+    /// no request waits on the store, which may be down (the relay then runs on its own
+    /// state, and catches up when it returns). Needs a tokio runtime when the relay is built.
+    /// Set when the relay is built: a [`Relay::reload`] keeps the relay's store. Default:
+    /// none (every replica on its own).
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// The rolling window of [`Relay::stats`]. Default: one hour.
     pub fn stats_window(mut self, window: Duration) -> Self {
         self.stats = Some(StatsConfig { window });
@@ -219,13 +233,21 @@ impl RelayBuilder {
     /// shadows a `provider/model` pair, a zero timeout or one over [`MAX_TIMEOUT`].
     ///
     /// [`MAX_TIMEOUT`]: super::MAX_TIMEOUT
-    pub fn build(self) -> Result<Relay, Error> {
-        Ok(Relay {
-            table: Arc::new(Table {
-                current: arc_swap::ArcSwap::from_pointee(self.build_inner(None)?),
-                reloading: std::sync::Mutex::new(()),
-            }),
-        })
+    pub fn build(mut self) -> Result<Relay, Error> {
+        let store = self.store.take();
+        if let Some(s) = &store {
+            s.validate()?;
+        }
+        let table = Arc::new(Table {
+            current: arc_swap::ArcSwap::from_pointee(self.build_inner(None)?),
+            reloading: std::sync::Mutex::new(()),
+            fleet: std::sync::OnceLock::new(),
+        });
+        if let Some(store) = store {
+            let fleet = Fleet::start(store, Arc::downgrade(&table))?;
+            let _ = table.fleet.set(fleet);
+        }
+        Ok(Relay { table })
     }
 
     /// The table, taking over `previous`'s per-target state, stats and HTTP client (a
@@ -250,6 +272,8 @@ impl RelayBuilder {
             budgets,
             rate_limits,
             key_pools,
+            // Set at build only: a reload keeps the relay's store.
+            store: _,
         } = self;
         let providers = check_providers(providers)?;
         check_breakers(&breaker, &breaker_overrides, &retry_budget, &providers)?;

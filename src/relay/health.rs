@@ -3,8 +3,8 @@
 //! the attempts in flight and a retry budget. One state per target (provider + model), shared
 //! by every route and request-scoped chain; no lock is held across an await.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::duration::saturating_add;
 use super::duration::{self, check_span};
+use crate::store::{BreakerReport, FleetBreaker};
 use crate::types::{BreakerState, TargetId};
 use crate::types::{Error, ErrorKind};
 
@@ -331,6 +332,10 @@ pub(crate) struct Health {
     policy: BreakerPolicy,
     budget: RetryBudget,
     inner: Mutex<Inner>,
+    /// With a fleet store: what this replica has to tell the fleet about this breaker, and
+    /// the fleet's probe lease (set by the relay's sync task the first time it sees the
+    /// target; unset, the breaker is this replica's alone).
+    fleet: OnceLock<Arc<FleetLink>>,
 }
 
 impl Health {
@@ -357,6 +362,7 @@ impl Health {
                 ewma_at: None,
                 retry_tokens: budget.burst,
             }),
+            fleet: OnceLock::new(),
         }
     }
 
@@ -395,10 +401,14 @@ impl Health {
             return Permit::Normal;
         }
         let mut g = self.lock();
+        let fleet = self.fleet.get().filter(|f| f.store_up());
         match self.state.load(Ordering::Relaxed) {
             CLOSED => Permit::Normal,
-            OPEN if now < g.open_until && !last_resort => Permit::Denied,
+            OPEN if now < g.open_until && (!last_resort || fleet.is_some()) => Permit::Denied,
             _ if g.probing => Permit::Denied,
+            // In a fleet one probe goes for all the replicas: only the holder of the
+            // fleet's lease sends it; the others ask for the lease and wait.
+            _ if fleet.is_some_and(|f| !f.take_lease()) => Permit::Denied,
             _ => {
                 g.probing = true;
                 self.state.store(HALF_OPEN, Ordering::Relaxed);
@@ -469,6 +479,9 @@ impl Health {
                     tracing::info!("circuit breaker closed: the target answered");
                     self.state.store(CLOSED, Ordering::Relaxed);
                     changed = Some(BreakerState::Closed);
+                    if let Some(f) = self.fleet.get() {
+                        f.report(Pending::Close);
+                    }
                 }
             }
             Outcome::Failure { kind, retry_after } => {
@@ -511,10 +524,99 @@ impl Health {
                         changed = Some(BreakerState::Open);
                     }
                     self.state.store(OPEN, Ordering::Relaxed);
+                    if let Some(f) = self.fleet.get() {
+                        f.report(Pending::Open(g.open_until.saturating_duration_since(now)));
+                    }
                 }
             }
         }
         changed
+    }
+
+    /// Links this breaker to the fleet (once; later links are ignored).
+    pub fn attach(&self, link: &Arc<FleetLink>) {
+        let _ = self.fleet.set(link.clone());
+    }
+
+    /// What to tell the fleet now, with the link's generation to hand back to
+    /// [`apply_fleet`](Self::apply_fleet); `None` when not linked.
+    pub fn fleet_report(&self) -> Option<(BreakerReport, u64)> {
+        let f = self.fleet.get()?;
+        let generation = f.generation.load(Ordering::Acquire);
+        let pending = *f.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let report = match pending {
+            Some(Pending::Open(open_for)) => BreakerReport::Open {
+                open_for: open_for.max(Duration::from_millis(1)),
+            },
+            Some(Pending::Close) => BreakerReport::Close,
+            None if f.wants_probe.load(Ordering::Relaxed) => BreakerReport::WantProbe {
+                lease_for: PROBE_LEASE,
+            },
+            None => BreakerReport::Read,
+        };
+        Some((report, generation))
+    }
+
+    /// Takes the fleet's view after an exchange that sent the report of `generation`: the
+    /// report is delivered, and the fleet's state is this breaker's, unless it changed here
+    /// meanwhile (the next exchange tells the fleet, then reads again).
+    pub fn apply_fleet(&self, view: FleetBreaker, generation: u64, now: Instant) {
+        let Some(f) = self.fleet.get() else {
+            return;
+        };
+        let mut g = self.lock();
+        if f.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        *f.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let state = self.state.load(Ordering::Relaxed);
+        match view {
+            FleetBreaker::Closed => {
+                f.lease.store(false, Ordering::Relaxed);
+                f.wants_probe.store(false, Ordering::Relaxed);
+                if state != CLOSED && !g.probing {
+                    tracing::info!("circuit breaker closed by the fleet");
+                    g.consecutive = 0;
+                    self.state.store(CLOSED, Ordering::Relaxed);
+                }
+            }
+            FleetBreaker::Open { remaining } => {
+                f.lease.store(false, Ordering::Relaxed);
+                let until = saturating_add(now, remaining);
+                if state == CLOSED {
+                    tracing::warn!(
+                        open_ms = remaining.as_millis() as u64,
+                        "circuit breaker opened by the fleet"
+                    );
+                    g.last_failure = Some(now);
+                    g.open_until = until;
+                } else {
+                    g.open_until = g.open_until.max(until);
+                }
+                if !g.probing {
+                    self.state.store(OPEN, Ordering::Relaxed);
+                }
+            }
+            FleetBreaker::HalfOpen { mine, remaining } => {
+                if mine {
+                    f.wants_probe.store(false, Ordering::Relaxed);
+                }
+                f.lease.store(mine, Ordering::Relaxed);
+                if state == CLOSED {
+                    g.last_failure = Some(now);
+                }
+                if !g.probing {
+                    // Due for a probe: the lease holder sends it at its next request; the
+                    // others wait for its outcome (or for the lease to lapse).
+                    g.open_until = if mine {
+                        now
+                    } else {
+                        saturating_add(now, remaining)
+                    };
+                    self.state.store(OPEN, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     /// A snapshot for [`Relay::health`](crate::Relay::health).
@@ -549,6 +651,70 @@ impl Health {
             provider_limiter: None,
             keys: Vec::new(),
         }
+    }
+}
+
+/// How long the fleet's probe lease lasts if its holder never reports (it crashed, or its
+/// probe hangs): then another replica may take it.
+const PROBE_LEASE: Duration = Duration::from_secs(30);
+
+/// A transition of this replica's breaker not yet delivered to the fleet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pending {
+    Open(Duration),
+    Close,
+}
+
+/// One target's link to the fleet's breaker, shared by the breaker (the request path) and
+/// the relay's sync task.
+#[derive(Debug)]
+pub(crate) struct FleetLink {
+    /// A transition to deliver (the latest wins: it is the breaker's state now).
+    pending: Mutex<Option<Pending>>,
+    /// Bumped by every transition here: a fleet view read before it is stale.
+    generation: AtomicU64,
+    /// A request found the cooldown over: ask the fleet for the probe lease.
+    wants_probe: AtomicBool,
+    /// This replica holds the fleet's probe lease, not yet used.
+    lease: AtomicBool,
+    /// Whether the store answered the last exchange (otherwise the breaker decides alone).
+    up: Arc<AtomicBool>,
+    /// Wakes the sync task.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl FleetLink {
+    pub fn new(up: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) -> Self {
+        FleetLink {
+            pending: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            wants_probe: AtomicBool::new(false),
+            lease: AtomicBool::new(false),
+            up,
+            wake,
+        }
+    }
+
+    fn store_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn report(&self, p: Pending) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.lease.store(false, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// Uses the probe lease if this replica holds it; otherwise asks for it.
+    fn take_lease(&self) -> bool {
+        if self.lease.swap(false, Ordering::Relaxed) {
+            return true;
+        }
+        if !self.wants_probe.swap(true, Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+        false
     }
 }
 

@@ -13,6 +13,7 @@ mod chain;
 mod describe;
 pub(crate) mod duration;
 mod engine;
+mod fleet;
 mod health;
 mod limits;
 mod plan;
@@ -112,6 +113,9 @@ pub struct Relay {
 struct Table {
     current: arc_swap::ArcSwap<Inner>,
     reloading: std::sync::Mutex<()>,
+    /// The sync task of a relay with a store ([`RelayBuilder::store`]), stopped with the
+    /// table.
+    fleet: std::sync::OnceLock<fleet::Fleet>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -302,6 +306,28 @@ impl Relay {
                 h
             })
             .collect()
+    }
+
+    /// The state of the relay's link to its fleet store ([`RelayBuilder::store`]): whether
+    /// the last exchange succeeded, counts of exchanges and failures, the last error. `None`
+    /// without a store.
+    pub fn store_health(&self) -> Option<crate::store::StoreHealth> {
+        self.table.fleet.get().map(fleet::Fleet::health)
+    }
+
+    /// Exchanges state with the fleet store now and waits for it (an exchange that starts
+    /// after this call): breakers and budgets are then as the fleet had them. Requests never
+    /// need this (a background task exchanges every sync interval); it is for tests, and for
+    /// a replica about to stop that wants its last spend counted. Errors: `Config` without a
+    /// store, else the store's error when it did not answer in time.
+    pub async fn sync_store(&self) -> Result<(), Error> {
+        match self.table.fleet.get() {
+            Some(f) => f.sync().await,
+            None => Err(Error::new(
+                crate::types::ErrorKind::Config,
+                "the relay has no store (RelayBuilder::store)",
+            )),
+        }
     }
 
     /// The smallest context window declared by the targets of route `name` (or of a

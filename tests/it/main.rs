@@ -12,6 +12,7 @@ mod constraints;
 mod cross_vendor;
 mod custom_codec;
 mod engine;
+mod fleet;
 mod fixtures_anthropic;
 mod fixtures_gemini;
 mod fixtures_openai;

@@ -54,11 +54,11 @@ impl Budgets {
             let amount = t.units(estimate_raw);
             let reserved = match &t.window {
                 Window::Calendar(c) => match self.pair(c) {
-                    Some(p) => c.reserve(p, t.cap(), amount, now, &mut warned, i),
+                    Some(p) => c.reserve(p, t.cap_at(now), amount, now, &mut warned, i),
                     None => continue,
                 },
                 Window::Rolling(r) => match self.rolling(r) {
-                    Some(r) => r.reserve(t.cap(), amount, now, &mut warned, i),
+                    Some(r) => r.reserve(t.cap_at(now), amount, now, &mut warned, i),
                     None => continue,
                 },
             };
@@ -77,7 +77,7 @@ impl Budgets {
                         exceeded: BudgetExceeded {
                             budget: t.budget.name.clone(),
                             unit: t.budget.unit(),
-                            spent: t.to_unit(refused.used),
+                            spent: t.to_unit(refused.used.saturating_add(t.others(now))),
                             limit: t.budget.limit(),
                             estimate: t.to_unit(amount),
                             resets_at: system_time(refused.resets_at),

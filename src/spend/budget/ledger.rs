@@ -9,9 +9,9 @@ use std::time::SystemTime;
 
 use super::calendar::{Calendar, window_number};
 use super::clock::{Clock, system_time};
+use super::window::FleetShare;
 use super::packed::{AMOUNT_BITS, GEN_MASK, LIMIT_MAX, Line, Packed, Pair, WORDS_PER_LINE};
 use super::rolling::{Rolling, RollingAt};
-use super::window::Cap;
 use super::{Amount, Budget, BudgetStatus, NANOS_PER_USD, Spend, usd_to_nanos};
 use crate::accounting::{BudgetEvent, BudgetEventKind};
 use crate::types::{Error, ErrorKind};
@@ -31,7 +31,7 @@ pub(crate) struct Budgets {
 }
 
 /// One budget with its window.
-pub(super) struct Tracked {
+pub(crate) struct Tracked {
     pub(super) budget: Budget,
     /// The limit and the warning threshold, in the window's counting units.
     pub(super) limit: u64,
@@ -42,9 +42,11 @@ pub(super) struct Tracked {
     pub(super) window: Window,
     /// So an unknown price is logged once per budget, not per call.
     pub(super) unknown_price_logged: AtomicBool,
+    /// What the other replicas of a fleet spent (nothing without a store).
+    pub(super) fleet: FleetShare,
 }
 
-pub(super) enum Window {
+pub(crate) enum Window {
     Calendar(Calendar),
     Rolling(Rolling),
 }
@@ -118,6 +120,7 @@ impl Budgets {
                     shift,
                     window,
                     unknown_price_logged: AtomicBool::new(false),
+                    fleet: FleetShare::default(),
                 }
             })
             .collect();
@@ -181,6 +184,7 @@ impl Budgets {
                     name: t.budget.name.clone(),
                     unit: t.budget.unit(),
                     spent: t.to_unit(spent),
+                    fleet_spent: t.fleet_spent(spent, now).map(|s| t.to_unit(s)),
                     reserved: t.to_unit(reserved),
                     limit: t.budget.limit(),
                     period: t.budget.period,
@@ -224,14 +228,6 @@ impl From<Spend> for Raw {
 }
 
 impl Tracked {
-    /// What a window checks a reservation against.
-    pub(super) fn cap(&self) -> Cap {
-        Cap {
-            limit: self.limit,
-            warn: self.warn,
-        }
-    }
-
     /// A spend in the window's counting units (rounded up).
     pub(super) fn units(&self, s: Raw) -> u64 {
         let raw = match self.budget.limit {

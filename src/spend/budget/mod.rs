@@ -15,6 +15,7 @@
 mod calendar;
 mod charge;
 mod clock;
+mod fleet;
 mod ledger;
 mod packed;
 mod rolling;
@@ -267,7 +268,7 @@ pub enum BudgetPeriod {
 
 impl BudgetPeriod {
     /// The rolling window's length, in nanoseconds.
-    fn rolling_ns(self) -> u64 {
+    pub(super) fn rolling_ns(self) -> u64 {
         match self {
             BudgetPeriod::Minute => 60 * NS_PER_SEC,
             BudgetPeriod::Hour => 3_600 * NS_PER_SEC,
@@ -325,6 +326,10 @@ pub struct BudgetStatus {
     pub spent: f64,
     /// Reserved by requests in flight.
     pub reserved: f64,
+    /// With a fleet store ([`RelayBuilder::store`](crate::RelayBuilder::store)): spent by
+    /// the whole fleet in the current window, as last read from the store plus this
+    /// replica's spend since. `None` without a store, and before the first exchange.
+    pub fleet_spent: Option<f64>,
     /// The limit.
     pub limit: f64,
     /// The window's length.

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fixtures;
+pub mod redis;
 
 use std::time::Duration;
 

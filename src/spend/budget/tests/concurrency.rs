@@ -167,7 +167,7 @@ fn a_rolling_total_stays_exact_while_slots_expire_under_it() {
                         _ => step,
                     };
                     let n = 1 + (thread * 7 + i * 13) % 97;
-                    let token = r.reserve(t.cap(), n, now, &mut none, 0).ok().unwrap();
+                    let token = r.reserve(t.cap_at(now), n, now, &mut none, 0).ok().unwrap();
                     let (token, charged, _) = match i % 3 {
                         0 => r.update(token, n, n + 5, now + 1_000_000),
                         1 => r.update(token, n, n / 2, now + 1_000_000),

@@ -1,0 +1,177 @@
+//! [`MemoryStore`]: the fleet's state in this process's memory, for several relays in one
+//! process and for tests. The same rules as the Redis store's scripts, on tokio's clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{BreakerReport, Exchange, ExchangeReply, FleetBreaker, StateStore};
+use crate::types::{Error, ErrorKind};
+
+/// A [`StateStore`] in this process's memory: relays given clones of one `MemoryStore` share
+/// their breakers and budgets as replicas sharing a Redis server do. Cheap to clone (an
+/// `Arc` inside). It can also be switched off ([`set_available`](Self::set_available)) to
+/// see a relay ride out a store failure.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    down: bool,
+    exchanges: u64,
+    breakers: HashMap<(String, String), Breaker>,
+    /// Calendar windows: (namespace, budget, window) → replica → cumulative spend.
+    calendar: HashMap<(String, String, u64), HashMap<String, u64>>,
+    /// Rolling windows: (namespace, budget) → replica → its entry.
+    rolling: HashMap<(String, String), HashMap<String, RollingEntry>>,
+}
+
+/// A replica's rolling total: (seq, spend, written at).
+type RollingEntry = (u64, u64, Instant);
+
+#[derive(Debug)]
+struct Breaker {
+    until: Instant,
+    probe: Option<(String, Instant)>,
+}
+
+impl MemoryStore {
+    /// An empty store, available.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every call fail (`false`) or succeed again (`true`), as a store that went down
+    /// and came back with its data. Default: available.
+    pub fn set_available(&self, available: bool) {
+        self.lock().down = !available;
+    }
+
+    /// How many exchanges the store has answered.
+    pub fn exchanges(&self) -> u64 {
+        self.lock().exchanges
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn unavailable() -> Error {
+    Error::new(ErrorKind::Connect, "the memory store is switched off")
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn exchange(
+        &self,
+        namespace: &str,
+        replica: &str,
+        exchange: &Exchange,
+    ) -> Result<ExchangeReply, Error> {
+        let mut s = self.lock();
+        if s.down {
+            return Err(unavailable());
+        }
+        s.exchanges += 1;
+        let now = Instant::now();
+        let mut reply = ExchangeReply::default();
+        for (target, report) in &exchange.breakers {
+            let key = (namespace.to_string(), target.clone());
+            reply
+                .breakers
+                .push(breaker(&mut s.breakers, key, replica, report, now));
+        }
+        for r in &exchange.spend {
+            let total = match r.window {
+                Some(window) => {
+                    let key = (namespace.to_string(), r.budget.clone(), window);
+                    let fields = s.calendar.entry(key).or_default();
+                    let mine = fields.entry(replica.to_string()).or_default();
+                    *mine = (*mine).max(r.spent);
+                    fields.values().fold(0u64, |a, v| a.saturating_add(*v))
+                }
+                None => {
+                    let key = (namespace.to_string(), r.budget.clone());
+                    let fields = s.rolling.entry(key).or_default();
+                    let entry = fields.entry(replica.to_string()).or_insert((0, 0, now));
+                    if r.seq >= entry.0 {
+                        *entry = (r.seq, r.spent, now);
+                    }
+                    fields
+                        .values()
+                        .filter(|(_, _, at)| now.saturating_duration_since(*at) < r.period)
+                        .fold(0u64, |a, (_, v, _)| a.saturating_add(*v))
+                }
+            };
+            reply.spend.push(total);
+        }
+        Ok(reply)
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        if self.lock().down {
+            Err(unavailable())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The breaker rules (the Redis store's script does the same).
+fn breaker(
+    all: &mut HashMap<(String, String), Breaker>,
+    key: (String, String),
+    replica: &str,
+    report: &BreakerReport,
+    now: Instant,
+) -> FleetBreaker {
+    let later = |d: Duration| now.checked_add(d).unwrap_or(now);
+    match report {
+        BreakerReport::Open { open_for } => {
+            let until = later(*open_for);
+            let b = all
+                .entry(key.clone())
+                .or_insert(Breaker { until, probe: None });
+            b.until = b.until.max(until);
+            b.probe = None;
+        }
+        BreakerReport::Close => {
+            all.remove(&key);
+            return FleetBreaker::Closed;
+        }
+        BreakerReport::Read | BreakerReport::WantProbe { .. } => {}
+    }
+    let Some(b) = all.get_mut(&key) else {
+        return FleetBreaker::Closed;
+    };
+    if now < b.until {
+        return FleetBreaker::Open {
+            remaining: b.until - now,
+        };
+    }
+    if let Some((holder, until)) = &b.probe
+        && *until > now
+    {
+        return FleetBreaker::HalfOpen {
+            mine: holder == replica,
+            remaining: *until - now,
+        };
+    }
+    if let BreakerReport::WantProbe { lease_for } = report {
+        b.probe = Some((replica.to_string(), later(*lease_for)));
+        return FleetBreaker::HalfOpen {
+            mine: true,
+            remaining: *lease_for,
+        };
+    }
+    FleetBreaker::HalfOpen {
+        mine: false,
+        remaining: Duration::ZERO,
+    }
+}

@@ -1,0 +1,313 @@
+//! [`RedisStore`]: the fleet's state in Redis or Valkey, with the `redis` crate's
+//! connection manager (one multiplexed connection, reconnecting by itself, made lazily) and
+//! three Lua scripts sent by `EVALSHA` (reloaded when the server answers `NOSCRIPT`, as after
+//! a restart). Time is the server's (`TIME`), so the replicas' clocks may disagree.
+//!
+//! Keys (`<ns>` the namespace, each entity under its own hash tag so that a cluster spreads
+//! them over slots, and every script touches one key):
+//! - `polyrelay:v1:<ns>:{cb:<target>}`: a hash, `until` (ms, server time) and the probe
+//!   lease's `probe` (replica) and `probe_until`; it expires a minute after the cooldown
+//!   (or the lease) ends.
+//! - `polyrelay:v1:<ns>:{b:<budget>}:<window>`: a calendar window's hash, one field per
+//!   replica holding its cumulative spend (merged by max); expires a day after its write.
+//! - `polyrelay:v1:<ns>:{b:<budget>}:rolling`: a rolling window's hash, one field per replica
+//!   holding `seq:spend:written_ms`; expires one period after its last write.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
+
+use super::{BreakerReport, Exchange, ExchangeReply, FleetBreaker, StateStore};
+use crate::types::{Error, ErrorKind};
+
+/// A breaker: applies the replica's report (`open` with ms, `close`, `want` with the lease's
+/// ms, or `read`) and answers `{state, remaining_ms, mine}`: 0 closed, 1 open, 2 half-open.
+const BREAKER: &str = r"
+local k = KEYS[1]
+local replica, op, ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if op == 'close' then
+  redis.call('DEL', k)
+  return {0, 0, 0}
+end
+if op == 'open' then
+  local u = now + ms
+  local old = tonumber(redis.call('HGET', k, 'until') or '0')
+  if old > u then u = old end
+  redis.call('HSET', k, 'until', u)
+  redis.call('HDEL', k, 'probe', 'probe_until')
+  redis.call('PEXPIRE', k, u - now + 60000)
+end
+local u = tonumber(redis.call('HGET', k, 'until') or '-1')
+if u < 0 then return {0, 0, 0} end
+if now < u then return {1, u - now, 0} end
+local holder = redis.call('HGET', k, 'probe')
+local pu = tonumber(redis.call('HGET', k, 'probe_until') or '0')
+if holder and pu > now then
+  if holder == replica then return {2, pu - now, 1} end
+  return {2, pu - now, 0}
+end
+if op == 'want' then
+  redis.call('HSET', k, 'probe', replica, 'probe_until', now + ms)
+  redis.call('PEXPIRE', k, ms + 60000)
+  return {2, ms, 1}
+end
+return {2, 0, 0}
+";
+
+/// A calendar window: the replica's cumulative spend, merged by max (a repeated write
+/// changes nothing); answers the fleet's total.
+const CALENDAR: &str = r"
+local k = KEYS[1]
+local replica, spent = ARGV[1], tonumber(ARGV[2])
+local old = tonumber(redis.call('HGET', k, replica) or '0')
+if spent > old then redis.call('HSET', k, replica, ARGV[2]) end
+redis.call('PEXPIRE', k, tonumber(ARGV[3]))
+local total = 0
+for _, v in ipairs(redis.call('HVALS', k)) do total = total + tonumber(v) end
+return tostring(total)
+";
+
+/// A rolling window: the replica's current total, replaced only by a newer `seq`; answers
+/// the total of the entries written within one period.
+const ROLLING: &str = r"
+local k = KEYS[1]
+local replica, seq, spent, period = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local old = redis.call('HGET', k, replica)
+local old_seq = -1
+if old then old_seq = tonumber(string.match(old, '^(%d+):')) end
+if seq >= old_seq then redis.call('HSET', k, replica, seq .. ':' .. spent .. ':' .. now) end
+redis.call('PEXPIRE', k, period + 60000)
+local total = 0
+for _, v in ipairs(redis.call('HVALS', k)) do
+  local _, s, at = string.match(v, '^(%d+):(%d+):(%d+)$')
+  if s and now - tonumber(at) < period then total = total + tonumber(s) end
+end
+return tostring(total)
+";
+
+/// How long a calendar window's hash outlives its last write: a day, more than any
+/// window's end needs for the replicas still in it.
+const CALENDAR_TTL: Duration = Duration::from_secs(86_400);
+
+/// A [`StateStore`] on a Redis (or Valkey) server.
+///
+/// ```no_run
+/// # fn demo() -> Result<(), polyrelay::Error> {
+/// use polyrelay::store::{RedisStore, Store};
+/// let store = Store::new(RedisStore::open("redis://127.0.0.1:6379/", Default::default())?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    /// `host:port` only: a URL may carry a password.
+    addr: String,
+    breaker: Script,
+    calendar: Script,
+    rolling: Script,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store on the server at `url` (`redis://[user:password@]host:port/db`; `rediss://` needs TLS,
+    /// which this build does not enable). Connects lazily, in the background: returns at once
+    /// even when the server is down. `timeout` bounds a connection attempt and every command
+    /// (default of [`Store`](super::Store): 100 ms; zero here means 100 ms); the connection
+    /// is retried once per command, then the command fails and the relay runs on local state.
+    pub fn open(url: &str, timeout: Duration) -> Result<Self, Error> {
+        let client = Client::open(url)
+            .map_err(|e| Error::new(ErrorKind::Config, format!("store url does not parse: {e}")))?;
+        let info = client.get_connection_info();
+        let addr = info.addr().to_string();
+        let timeout = if timeout.is_zero() {
+            super::DEFAULT_STORE_TIMEOUT
+        } else {
+            timeout
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(100));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| Error::new(ErrorKind::Config, format!("store at {addr}: {e}")))?;
+        Ok(RedisStore {
+            conn,
+            addr,
+            breaker: Script::new(BREAKER),
+            calendar: Script::new(CALENDAR),
+            rolling: Script::new(ROLLING),
+        })
+    }
+
+    fn key(namespace: &str, entity: &str) -> String {
+        format!("polyrelay:v1:{namespace}:{{{entity}}}")
+    }
+
+    fn pipeline(&self, namespace: &str, replica: &str, ex: &Exchange) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        for (target, report) in &ex.breakers {
+            let (op, ms) = match report {
+                BreakerReport::Read => ("read", 0),
+                BreakerReport::Open { open_for } => ("open", ms(*open_for)),
+                BreakerReport::Close => ("close", 0),
+                BreakerReport::WantProbe { lease_for } => ("want", ms(*lease_for)),
+            };
+            let mut call = self
+                .breaker
+                .key(Self::key(namespace, &format!("cb:{target}")));
+            call.arg(replica).arg(op).arg(ms);
+            pipe.invoke_script(&call);
+        }
+        for r in &ex.spend {
+            let entity = format!("b:{}", r.budget);
+            match r.window {
+                Some(window) => {
+                    let key = format!("{}:{window}", Self::key(namespace, &entity));
+                    let mut call = self.calendar.key(key);
+                    call.arg(replica).arg(r.spent).arg(ms(CALENDAR_TTL));
+                    pipe.invoke_script(&call);
+                }
+                None => {
+                    let key = format!("{}:rolling", Self::key(namespace, &entity));
+                    let mut call = self.rolling.key(key);
+                    call.arg(replica).arg(r.seq).arg(r.spent).arg(ms(r.period));
+                    pipe.invoke_script(&call);
+                }
+            }
+        }
+        pipe
+    }
+
+    /// Loads the scripts (after the server answered `NOSCRIPT`: restarted, or flushed).
+    async fn load_scripts(&self) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.load_script(&self.breaker)
+            .load_script(&self.calendar)
+            .load_script(&self.rolling);
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: redis::RedisError) -> Error {
+        let kind = if e.is_timeout() {
+            ErrorKind::Timeout
+        } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+            ErrorKind::Connect
+        } else {
+            ErrorKind::Server
+        };
+        let mut err = Error::new(kind, format!("store at {}: {e}", self.addr));
+        if let Some(code) = e.code() {
+            err = err.with_code(code);
+        }
+        err
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A reply's integer, from an integer or a decimal string.
+fn int(v: &redis::Value) -> u64 {
+    match v {
+        redis::Value::Int(n) => u64::try_from(*n).unwrap_or(0),
+        redis::Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .map_or(0, |f| if f > 0.0 { f as u64 } else { 0 }),
+        redis::Value::SimpleString(s) => s.parse::<f64>().map_or(0, |f| f.max(0.0) as u64),
+        _ => 0,
+    }
+}
+
+fn decode(ex: &Exchange, values: Vec<redis::Value>) -> Result<ExchangeReply, Error> {
+    if values.len() != ex.breakers.len() + ex.spend.len() {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "store answered {} values to {} commands",
+                values.len(),
+                ex.breakers.len() + ex.spend.len()
+            ),
+        ));
+    }
+    let mut values = values.into_iter();
+    let mut reply = ExchangeReply::default();
+    for _ in &ex.breakers {
+        let view = match values.next() {
+            Some(redis::Value::Array(parts)) if parts.len() == 3 => {
+                let remaining = Duration::from_millis(int(&parts[1]));
+                match int(&parts[0]) {
+                    1 => FleetBreaker::Open { remaining },
+                    2 => FleetBreaker::HalfOpen {
+                        mine: int(&parts[2]) == 1,
+                        remaining,
+                    },
+                    _ => FleetBreaker::Closed,
+                }
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Decode,
+                    "store answered a breaker with something else than 3 numbers",
+                ));
+            }
+        };
+        reply.breakers.push(view);
+    }
+    reply.spend = values.map(|v| int(&v)).collect();
+    Ok(reply)
+}
+
+#[async_trait]
+impl StateStore for RedisStore {
+    async fn exchange(
+        &self,
+        namespace: &str,
+        replica: &str,
+        exchange: &Exchange,
+    ) -> Result<ExchangeReply, Error> {
+        if exchange.breakers.is_empty() && exchange.spend.is_empty() {
+            return self.ping().await.map(|()| ExchangeReply::default());
+        }
+        let pipe = self.pipeline(namespace, replica, exchange);
+        let mut conn = self.conn.clone();
+        let values = match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                self.load_scripts().await?;
+                pipe.query_async::<Vec<redis::Value>>(&mut conn)
+                    .await
+                    .map_err(|e| self.error(e))?
+            }
+            other => other.map_err(|e| self.error(e))?,
+        };
+        decode(exchange, values)
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.error(e))
+    }
+}
