@@ -76,7 +76,16 @@ fn is_secret_param(name: &str) -> bool {
     let n = name.trim().to_ascii_lowercase().replace('_', "-");
     matches!(
         n.as_str(),
-        "key" | "token" | "secret" | "password" | "sig" | "signature" | "auth" | "code"
+        "key"
+            | "token"
+            | "secret"
+            | "password"
+            | "pass"
+            | "passwd"
+            | "sig"
+            | "signature"
+            | "auth"
+            | "code"
     ) || is_secret_name(&n)
 }
 

@@ -2,9 +2,24 @@
 //! [`Relay::from_config_file`](crate::Relay::from_config_file)).
 //!
 //! A file says what the builders say — providers, targets, routes, routers and their rules,
-//! breakers, the stats baseline, catalog entries — so a model is added by editing it. Its
-//! shape is strict: unknown keys are errors, API keys are named by environment variable
-//! only, and every error names the file, the line and the key ([`ConfigError`]).
+//! breakers, the stats baseline, catalog entries, the fleet store — so a model is added by
+//! editing it. Its shape is strict: unknown keys are errors, API keys are named by
+//! environment variable only, and every error names the file, the line and the key
+//! ([`ConfigError`]).
+//!
+//! The replicas of one application share breakers and budgets through a Redis or Valkey
+//! server ([`crate::store`]; the `redis` cargo feature, without which the table is an
+//! error) with a `[store]` table; a password in its URL comes from the environment:
+//!
+//! ```toml
+//! [store]
+//! url = "${REDIS_URL}"        # redis://[user:${PASSWORD}@]host:port/db, or valkey://…
+//! namespace = "support-bot"   # default "default"
+//! sync_interval = "250ms"     # default 250 ms (a long one raises max_backoff's default)
+//! timeout = "100ms"           # every exchange with the server; default 100 ms
+//! max_backoff = "5s"          # longest pause between attempts while it fails; default 5 s
+//! replica_id = "${HOSTNAME}"  # unique per replica; default random
+//! ```
 //!
 //! ```
 //! use polyrelay::Relay;
@@ -40,6 +55,7 @@ mod checks;
 mod gateway;
 mod rules;
 mod spend;
+mod store;
 
 pub use gateway::GatewaySettings;
 
@@ -225,6 +241,8 @@ struct RelayFile {
     budgets: Vec<spend::BudgetFile>,
     #[serde(default)]
     rate_limits: BTreeMap<String, spend::RateLimitFile>,
+    #[serde(default)]
+    store: Option<store::StoreFile>,
 }
 
 /// `[providers.NAME]`.
@@ -396,6 +414,16 @@ impl RelayConfig {
     pub fn builder_with_env(
         &self,
         env: impl Fn(&str) -> Option<String>,
+    ) -> Result<RelayBuilder, ConfigError> {
+        self.builder_for(env, true)
+    }
+
+    /// The builder, with the `[store]` table's store when `with_store` (a reload keeps the
+    /// relay's store, so it does not make one: it may run outside a runtime).
+    fn builder_for(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        with_store: bool,
     ) -> Result<RelayBuilder, ConfigError> {
         let f = &self.file;
         let mut b = Relay::builder();
@@ -570,6 +598,9 @@ impl RelayConfig {
         if let Some(window) = f.stats.window {
             b = b.stats_window(window);
         }
+        if let Some(file) = f.store.as_ref().filter(|_| with_store) {
+            b = b.store(file.store(self, &KeyPath::of(&["store"]), &env)?);
+        }
         Ok(b)
     }
 
@@ -608,6 +639,8 @@ impl RelayConfig {
             candidates.push(KeyPath::of(&["breaker"]));
         } else if let Some(target) = quoted("breaker_for(") {
             candidates.push(KeyPath::of(&["breakers", &target]));
+        } else if message.starts_with("store ") || message.contains("with a store") {
+            candidates.push(KeyPath::of(&["store"]));
         } else if message.starts_with("retry_budget: ") {
             candidates.push(KeyPath::of(&["retry_budget"]));
         } else if let Some(route) = quoted("route ") {
@@ -882,11 +915,12 @@ impl Relay {
     }
 
     /// Reloads the relay from a configuration file ([`Relay::reload`]): the new table
-    /// serves the next calls, per-target state and stats are kept. An invalid file is
-    /// refused (with its line and key) and the current table keeps serving.
+    /// serves the next calls, per-target state, stats and the fleet store are kept (the
+    /// `[store]` table is read when the relay is built). An invalid file is refused (with
+    /// its line and key) and the current table keeps serving.
     pub fn reload_config_file(&self, path: impl AsRef<Path>) -> Result<(), ConfigError> {
         let config = RelayConfig::from_file(path)?;
-        let builder = config.builder()?;
+        let builder = config.builder_for(|name| std::env::var(name).ok(), false)?;
         self.reload(builder).map_err(|e| config.build_error(e))
     }
 }

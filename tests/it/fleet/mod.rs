@@ -4,7 +4,9 @@
 
 mod breakers;
 mod budgets;
+mod config;
 mod faults;
+mod limits;
 
 use std::time::Duration;
 

@@ -1,0 +1,174 @@
+//! The `[store]` table of a configuration file: the fleet store the replicas of an
+//! application share their breakers and budgets through ([`crate::store`]).
+//!
+//! The table's keys and defaults are in the [`config`](super) module's documentation.
+//!
+//! The Redis store needs the `redis` cargo feature: without it a `[store]` table is an error
+//! that says so. A password written out in the URL is refused, as a literal key is elsewhere.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, KeyPath, RelayConfig};
+use crate::store::Store;
+
+/// `[store]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StoreFile {
+    /// The server's URL, usually `"${REDIS_URL}"`.
+    url: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default, with = "crate::relay::duration::opt")]
+    sync_interval: Option<Duration>,
+    #[serde(default, with = "crate::relay::duration::opt")]
+    timeout: Option<Duration>,
+    #[serde(default, with = "crate::relay::duration::opt")]
+    max_backoff: Option<Duration>,
+    #[serde(default)]
+    replica_id: Option<String>,
+}
+
+/// Settings only: the URL may hold a password.
+impl std::fmt::Debug for StoreFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreFile")
+            .field("namespace", &self.namespace)
+            .field("sync_interval", &self.sync_interval)
+            .field("timeout", &self.timeout)
+            .field("max_backoff", &self.max_backoff)
+            .field("replica_id", &self.replica_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL schemes of a Redis or Valkey server.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+const SCHEMES: &[&str] = &[
+    "redis",
+    "rediss",
+    "valkey",
+    "valkeys",
+    "redis+unix",
+    "valkey+unix",
+    "unix",
+];
+
+impl StoreFile {
+    /// The store link this table describes, `${VAR}` references read through `env`.
+    pub(super) fn store(
+        &self,
+        cfg: &RelayConfig,
+        here: &KeyPath,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Store, ConfigError> {
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = env;
+            Err(cfg.error(
+                here,
+                "a [store] needs polyrelay built with the `redis` cargo feature: enable it \
+                 (features = [\"redis\"]; the gateway binary: build it with `--features \
+                 gateway,redis`) or remove the [store] table",
+            ))
+        }
+        #[cfg(feature = "redis")]
+        {
+            let url = self.url(cfg, &here.key("url"), env)?;
+            // The connection and the sync task run on the caller's runtime.
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(cfg.error(
+                    here,
+                    "a relay with a store starts its sync task on the tokio runtime: build it \
+                     inside one (in an async fn under #[tokio::main], say)",
+                ));
+            }
+            let timeout = self.timeout.unwrap_or(crate::store::DEFAULT_STORE_TIMEOUT);
+            let backend = crate::store::RedisStore::open(&url, timeout)
+                .map_err(|e| cfg.error(&here.key("url"), e.message()))?;
+            self.settings(cfg, here, env, Store::new(backend))
+        }
+    }
+
+    /// The URL with its `${VAR}` references expanded, checked: no password written out,
+    /// a Redis or Valkey scheme. Messages never quote the expanded URL (it may hold a
+    /// password from the environment).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn url(
+        &self,
+        cfg: &RelayConfig,
+        key: &KeyPath,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<String, ConfigError> {
+        // A password before `@`, or in `?pass=` (as redis-rs reads it for a unix socket).
+        super::checks::url(cfg, key, &self.url)?;
+        let url = cfg.expand(key, &self.url, env)?;
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        match scheme {
+            Some(s) if SCHEMES.contains(&s.as_str()) => Ok(url),
+            Some(s) => Err(cfg.error(
+                key,
+                format!(
+                    "the store URL's scheme is {s:?}: a Redis or Valkey URL starts with \
+                     redis:// (or {})",
+                    SCHEMES[1..].join("://, ") + "://"
+                ),
+            )),
+            None => Err(cfg.error(
+                key,
+                "the store URL is not a URL: write redis://host:port/db (or \"${REDIS_URL}\")",
+            )),
+        }
+    }
+
+    /// `store` with the table's settings, each error placed on its key.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn settings(
+        &self,
+        cfg: &RelayConfig,
+        here: &KeyPath,
+        env: &impl Fn(&str) -> Option<String>,
+        mut store: Store,
+    ) -> Result<Store, ConfigError> {
+        if let Some(ns) = &self.namespace {
+            store = store.namespace(cfg.expand(&here.key("namespace"), ns, env)?);
+        }
+        if let Some(id) = &self.replica_id {
+            store = store.replica_id(cfg.expand(&here.key("replica_id"), id, env)?);
+        }
+        if let Some(t) = self.timeout {
+            store = store.timeout(t);
+        }
+        if let Some(i) = self.sync_interval {
+            store = store.sync_interval(i);
+        }
+        match self.max_backoff {
+            Some(m) => store = store.max_backoff(m),
+            // A long interval raises the default pause to match it.
+            None => {
+                let interval = store.get_sync_interval();
+                if interval > store.get_max_backoff() {
+                    store = store.max_backoff(interval);
+                }
+            }
+        }
+        store.validate().map_err(|e| {
+            let message = e.message();
+            let field = [
+                ("store namespace", "namespace"),
+                ("store replica id", "replica_id"),
+                ("store sync_interval", "sync_interval"),
+                ("store timeout", "timeout"),
+                ("store max_backoff", "max_backoff"),
+            ]
+            .iter()
+            .find(|(said, _)| message.starts_with(said))
+            .map(|(_, field)| here.key(field))
+            .filter(|k| cfg.place(k).is_some());
+            cfg.error(field.as_ref().unwrap_or(here), message)
+        })?;
+        Ok(store)
+    }
+}
