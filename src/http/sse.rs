@@ -61,7 +61,15 @@ pub struct SseDecoder {
     /// Bytes searched for a line end so far (the linear-scan test reads it).
     #[cfg(test)]
     scanned: usize,
+    /// The pending event's data, when it is not [`single`](Self::single).
     data: String,
+    /// The pending event's one `data` line, as a range of `buf` not copied into `data` (the
+    /// usual event: one line, whole in one read), so an open stream holds no copy of its
+    /// last event. Its bytes are checked as UTF-8 once, when the event is handed out, or
+    /// before anything else is reported (an error of a later line, a wait for more bytes):
+    /// the same error comes at the same call as if the line had been checked when read.
+    /// Copied into `data` before `buf` moves ([`feed`](Self::feed)) or a second line comes.
+    single: Option<(usize, usize)>,
     has_data: bool,
     event: String,
     id: String,
@@ -94,6 +102,7 @@ impl SseDecoder {
             #[cfg(test)]
             scanned: 0,
             data: String::new(),
+            single: None,
             has_data: false,
             event: String::new(),
             id: String::new(),
@@ -107,8 +116,17 @@ impl SseDecoder {
     /// Appends bytes read from the network.
     pub fn feed(&mut self, bytes: &[u8]) {
         // Drop consumed bytes before growing, so the buffer holds at most one partial line
-        // plus the new read.
+        // plus the new read (a pending data line kept in place is copied out first).
         if self.pos > 0 {
+            if self.single.is_some() {
+                if self.ready {
+                    // The handed-out event's line: reset by the next call anyway.
+                    self.single = None;
+                } else {
+                    // Checked when `next_event` last ran out of bytes.
+                    self.spill();
+                }
+            }
             self.buf.drain(..self.pos);
             self.scan = self.scan.saturating_sub(self.pos);
             self.pos = 0;
@@ -122,6 +140,7 @@ impl SseDecoder {
             // The previous event was handed out; start a fresh one.
             self.ready = false;
             self.data.clear();
+            self.single = None;
             self.has_data = false;
             self.event.clear();
         }
@@ -153,6 +172,7 @@ impl SseDecoder {
             }
             let Some(end) = memchr2(b'\n', b'\r', unscanned) else {
                 self.scan = self.buf.len();
+                self.check_single()?;
                 if self.buf.len() - self.pos > self.max_event_bytes {
                     return Err(SseError::EventTooLarge {
                         limit: self.max_event_bytes,
@@ -177,20 +197,43 @@ impl SseDecoder {
             if line_start == line_end {
                 // Blank line: dispatch if there is data, else just reset the event name.
                 if self.has_data {
-                    if self.data.ends_with('\n') {
-                        self.data.pop();
-                    }
+                    let data = match self.single {
+                        // Its one UTF-8 check.
+                        Some((s, e)) => std::str::from_utf8(&self.buf[s..e])
+                            .map_err(|_| SseError::InvalidUtf8)?,
+                        None => {
+                            if self.data.ends_with('\n') {
+                                self.data.pop();
+                            }
+                            &self.data
+                        }
+                    };
                     self.ready = true;
                     return Ok(Some(SseEvent {
                         event: &self.event,
-                        data: &self.data,
+                        data,
                         id: &self.id,
                     }));
                 }
                 self.event.clear();
                 continue;
             }
-            self.process_line(line_start, line_end)?;
+            if let Err(e) = self.process_line(line_start, line_end) {
+                // An earlier bad data line is reported first, as if checked when read.
+                self.check_single()?;
+                return Err(e);
+            }
+        }
+    }
+
+    /// Checks the pending data line kept in `buf` (see [`single`](Self::single)).
+    #[inline]
+    fn check_single(&self) -> Result<(), SseError> {
+        match self.single {
+            Some((s, e)) if !self.ready => std::str::from_utf8(&self.buf[s..e])
+                .map(drop)
+                .map_err(|_| SseError::InvalidUtf8),
+            _ => Ok(()),
         }
     }
 
@@ -208,15 +251,35 @@ impl SseDecoder {
         };
         match name {
             b"data" => {
+                // Where the value lies in `buf`: it ends the line.
+                let range = (end - value.len(), end);
+                if !self.has_data {
+                    if value.len() + 1 > self.max_event_bytes {
+                        std::str::from_utf8(value).map_err(|_| SseError::InvalidUtf8)?;
+                        return Err(SseError::EventTooLarge {
+                            limit: self.max_event_bytes,
+                        });
+                    }
+                    // The event's first line stays in place, checked when it is handed out.
+                    self.single = Some(range);
+                    self.has_data = true;
+                    return Ok(());
+                }
+                self.check_single()?;
                 let value = std::str::from_utf8(value).map_err(|_| SseError::InvalidUtf8)?;
-                if self.data.len() + value.len() + 1 > self.max_event_bytes {
+                let held = match self.single {
+                    Some((s, e)) => e - s + 1,
+                    None => self.data.len(),
+                };
+                if held + value.len() + 1 > self.max_event_bytes {
                     return Err(SseError::EventTooLarge {
                         limit: self.max_event_bytes,
                     });
                 }
-                self.data.push_str(value);
+                self.spill();
+                self.data
+                    .push_str(&String::from_utf8_lossy(&self.buf[range.0..range.1]));
                 self.data.push('\n');
-                self.has_data = true;
             }
             b"event" => {
                 let value = std::str::from_utf8(value).map_err(|_| SseError::InvalidUtf8)?;
@@ -233,12 +296,24 @@ impl SseDecoder {
         Ok(())
     }
 
+    /// Copies a data line kept in `buf` into `data` (checked as UTF-8 before any call, so
+    /// the lossy reading is exact).
+    #[inline]
+    fn spill(&mut self) {
+        if let Some((s, e)) = self.single.take() {
+            self.data
+                .push_str(&String::from_utf8_lossy(&self.buf[s..e]));
+            self.data.push('\n');
+        }
+    }
+
     /// Ends the stream: reports an event left without its blank line and whether the stream
     /// was cut mid-event. Call after [`next_event`](Self::next_event) returned `None`.
     pub fn finish(&mut self) -> Result<SseEof, SseError> {
         if self.ready {
             self.ready = false;
             self.data.clear();
+            self.single = None;
             self.has_data = false;
             self.event.clear();
         }
@@ -248,9 +323,14 @@ impl SseDecoder {
             let (start, end) = (self.pos, self.buf.len());
             self.pos = end;
             truncated = true;
-            self.process_line(start, end)?;
+            if let Err(e) = self.process_line(start, end) {
+                self.check_single()?;
+                return Err(e);
+            }
         }
         truncated |= self.has_data || !self.event.is_empty();
+        self.check_single()?;
+        self.spill();
         let unterminated = self.has_data.then(|| {
             if self.data.ends_with('\n') {
                 self.data.pop();
@@ -323,6 +403,46 @@ mod tests {
         let mut d = SseDecoder::with_max_event_bytes(16);
         d.feed(&[b'x'; 64]);
         assert!(d.next_event().is_err());
+    }
+
+    #[test]
+    fn a_whole_one_line_event_is_not_copied() {
+        let mut d = SseDecoder::new();
+        d.feed(b"data: {\"a\":1}\n\ndata: x\n");
+        assert_eq!(d.next_event().unwrap().map(|e| e.data), Some("{\"a\":1}"));
+        assert_eq!(d.next_event().unwrap(), None);
+        assert_eq!(d.data.capacity(), 0, "the event's line was copied");
+        // Split across reads, the pending line is copied out before the buffer moves.
+        d.feed(b"\ndata: y\n\n");
+        assert_eq!(d.next_event().unwrap().map(|e| e.data), Some("x"));
+        assert_eq!(d.next_event().unwrap().map(|e| e.data), Some("y"));
+    }
+
+    #[test]
+    fn a_bad_data_line_is_reported_before_what_follows_it() {
+        // Whatever comes after an invalid data line (a bad `id`, an oversized second line,
+        // a wait for bytes, the end), the data line's error comes at the same call.
+        let cases: [&[u8]; 5] = [
+            b"data: \xff\nid: \xfe\n\n",
+            b"data: \xff\ndata: 0123456789abcdef0123456789\n\n",
+            b"data: \xff\n",
+            b"data: \xff\n\n",
+            b"data: \xff0123456789abcdef0123456789\n\n",
+        ];
+        for input in cases {
+            let mut d = SseDecoder::with_max_event_bytes(16);
+            d.feed(input);
+            assert_eq!(d.next_event(), Err(SseError::InvalidUtf8), "{input:?}");
+        }
+        let mut d = SseDecoder::new();
+        d.feed(b"data: ok\ndata");
+        assert_eq!(d.next_event(), Ok(None));
+        d.feed(b": \xff");
+        assert_eq!(d.finish(), Err(SseError::InvalidUtf8));
+        let mut d = SseDecoder::new();
+        d.feed(b"data: \xff");
+        assert_eq!(d.next_event(), Ok(None));
+        assert_eq!(d.finish(), Err(SseError::InvalidUtf8));
     }
 
     #[test]
