@@ -13,6 +13,8 @@ use tokio::time::Instant;
 
 use super::Table;
 use super::health::FleetLink;
+use crate::spend::fleet_limits::{FleetQuota, FleetSignals};
+use crate::spend::limiter::Limiter;
 use crate::store::{Exchange, Store, StoreHealth};
 use crate::types::{Error, ErrorKind};
 
@@ -39,6 +41,8 @@ impl std::fmt::Debug for Fleet {
 #[derive(Debug)]
 struct Status {
     up: Arc<AtomicBool>,
+    /// Replicas live in the namespace at the last exchange.
+    replicas: Arc<AtomicU32>,
     /// Wakes the task for an exchange now, even while the store fails ([`Fleet::sync`]).
     force: Notify,
     /// Rounds started and finished, and whether the last finished one succeeded.
@@ -63,6 +67,7 @@ impl Fleet {
         })?;
         let status = Arc::new(Status {
             up: Arc::default(),
+            replicas: Arc::new(AtomicU32::new(1)),
             force: Notify::new(),
             rounds: tokio::sync::watch::Sender::new((0, 0, false)),
             exchanges: AtomicU64::new(0),
@@ -107,6 +112,7 @@ impl Fleet {
             up,
             replica: self.store.get_replica_id().to_string(),
             namespace: self.store.get_namespace().to_string(),
+            replicas: s.replicas.load(Ordering::Relaxed),
             exchanges: s.exchanges.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
             consecutive_failures: s.consecutive.load(Ordering::Relaxed),
@@ -124,6 +130,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// store fails), exchange, apply; until the relay is gone.
 async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
     let wake = Arc::new(Notify::new());
+    let signals = FleetSignals {
+        up: status.up.clone(),
+        wake: wake.clone(),
+        replicas: status.replicas.clone(),
+        refill_wait: store.get_timeout(),
+    };
+    // Slots are leased two sync intervals ahead, so a busy replica's lease lasts until the
+    // next exchange.
+    let horizon = store.get_sync_interval().saturating_mul(2);
     let mut links: HashMap<String, Arc<FleetLink>> = HashMap::new();
     let mut seq: u64 = 0;
     let mut pause = Duration::ZERO;
@@ -162,6 +177,16 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
             seen.push(name);
         }
         links.retain(|name, _| seen.contains(name));
+        let quotas = shared_limits(&inner, &signals);
+        let replicas = status.replicas.load(Ordering::Relaxed);
+        exchange.leases = quotas
+            .iter()
+            .map(|(_, q)| q.lease_request(horizon, replicas))
+            .collect();
+        exchange.alive_for = store
+            .get_sync_interval()
+            .saturating_mul(4)
+            .max(store.get_max_backoff());
         seq = seq.wrapping_add(1);
         let budgets = inner.acct.budgets.clone();
         if let Some(b) = &budgets {
@@ -191,6 +216,16 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
                 if let Some(b) = &budgets {
                     b.apply_fleet(&exchange.spend, &reply.spend);
                 }
+                for ((at, quota), grant) in quotas.iter().zip(&reply.leases) {
+                    if let Some(until) = quota.apply(*grant, now)
+                        && let Some(limiter) = at.limiter()
+                    {
+                        limiter.hold_here(until);
+                    }
+                }
+                status
+                    .replicas
+                    .store(reply.replicas.max(1), Ordering::Relaxed);
                 if !status.up.swap(true, Ordering::Relaxed) {
                     tracing::info!(
                         store.replica = store.get_replica_id(),
@@ -230,4 +265,51 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
             }
         }
     }
+}
+
+/// Where a rate limiter lives (held so the limiter outlives the exchange).
+enum LimiterAt {
+    Target(Arc<super::registry::TargetState>),
+    Provider(Arc<Limiter>),
+    Key(Arc<crate::spend::keys::KeyRing>, usize),
+}
+
+impl LimiterAt {
+    fn limiter(&self) -> Option<&Limiter> {
+        match self {
+            LimiterAt::Target(s) => s.limiter.as_ref(),
+            LimiterAt::Provider(l) => Some(l),
+            LimiterAt::Key(ring, i) => ring.limiter(*i),
+        }
+    }
+}
+
+/// Every rate limiter with a requests limit, shared with the fleet under a name every
+/// replica gives it: `target:<provider/model>`, `provider:<name>`,
+/// `key:<provider>:<fingerprint>`.
+fn shared_limits(
+    inner: &super::Inner,
+    signals: &FleetSignals,
+) -> Vec<(LimiterAt, Arc<FleetQuota>)> {
+    let mut found = Vec::new();
+    for s in inner.registry.all() {
+        let bucket = format!("target:{}", s.id);
+        found.push((LimiterAt::Target(s), bucket));
+    }
+    for (name, l) in inner.registry.provider_limiters() {
+        found.push((LimiterAt::Provider(l.clone()), format!("provider:{name}")));
+    }
+    for (provider, ring) in &inner.keys {
+        for i in 0..ring.len() {
+            let bucket = format!("key:{provider}:{}", ring.label(i).fingerprint);
+            found.push((LimiterAt::Key(ring.clone(), i), bucket));
+        }
+    }
+    found
+        .into_iter()
+        .filter_map(|(at, bucket)| {
+            let quota = at.limiter()?.attach_fleet(&bucket, signals)?.clone();
+            Some((at, quota))
+        })
+        .collect()
 }

@@ -191,6 +191,11 @@ impl Registry {
         self.provider_limiters.get(provider).cloned()
     }
 
+    /// The providers' own rate limiters, by provider name.
+    pub fn provider_limiters(&self) -> impl Iterator<Item = (&String, &Arc<Limiter>)> {
+        self.provider_limiters.iter()
+    }
+
     /// Every registered target's state, sorted by name.
     pub fn all(&self) -> Vec<Arc<TargetState>> {
         let mut v: Vec<(String, Arc<TargetState>)> = match self.states.read() {

@@ -379,7 +379,6 @@ impl KeyRing {
     }
 
     /// How many keys the ring has.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }

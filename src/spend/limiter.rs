@@ -12,7 +12,7 @@
 use std::num::{NonZeroU32, NonZeroU64};
 use std::ops::Add;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, Reference};
@@ -23,6 +23,8 @@ use governor::{Quota, RateLimiter};
 use serde::Serialize;
 use tokio::time::Instant;
 
+pub use super::fleet_limits::WhenStoreFails;
+use super::fleet_limits::{FleetQuota, FleetSignals};
 use crate::types::RateLimitInfo;
 use crate::types::{Error, ErrorKind, LimitedBy};
 
@@ -55,6 +57,9 @@ fn later(now: Instant, d: Duration) -> Instant {
 #[non_exhaustive]
 pub struct RateLimit {
     rpm: Option<u32>,
+    /// The period `rpm` counts over (a minute unless [`RateLimit::requests_per`] set another).
+    request_period: Duration,
+    when_store_fails: WhenStoreFails,
     /// The requests bucket's size, when set ([`DEFAULT_BURST`] otherwise).
     burst: Option<u32>,
     tpm: Option<u32>,
@@ -78,6 +83,9 @@ pub enum WhenLimited {
     Wait(Duration),
 }
 
+/// A minute, the default period of a requests limit.
+const MINUTE: Duration = Duration::from_secs(60);
+
 impl Default for RateLimit {
     fn default() -> Self {
         RateLimit::new()
@@ -89,6 +97,8 @@ impl RateLimit {
     pub fn new() -> Self {
         RateLimit {
             rpm: None,
+            request_period: MINUTE,
+            when_store_fails: WhenStoreFails::EvenShare,
             burst: None,
             tpm: None,
             concurrency: None,
@@ -100,6 +110,24 @@ impl RateLimit {
     /// cells (default [`DEFAULT_BURST`], 1) that starts full and gains one every `60/n` s.
     pub fn requests_per_minute(mut self, n: u32) -> Self {
         self.rpm = Some(n);
+        self.request_period = MINUTE;
+        self
+    }
+
+    /// At most `n` requests per `period` (from 1 s to 1 h), on average: as
+    /// [`requests_per_minute`](Self::requests_per_minute), over another period (`n / 60 s`
+    /// is `requests_per_minute(n)`).
+    pub fn requests_per(mut self, n: u32, period: Duration) -> Self {
+        self.rpm = Some(n);
+        self.request_period = period;
+        self
+    }
+
+    /// With a fleet store ([`RelayBuilder::store`](crate::RelayBuilder::store)) the
+    /// requests limit is the fleet's, and this says what it becomes while the store fails.
+    /// Default: [`WhenStoreFails::EvenShare`].
+    pub fn when_store_fails(mut self, fallback: WhenStoreFails) -> Self {
+        self.when_store_fails = fallback;
         self
     }
 
@@ -165,9 +193,19 @@ impl RateLimit {
         self.when_limited
     }
 
-    /// The requests-per-minute limit, if set.
+    /// The requests limit, if set: requests per [`request_period`](Self::request_period).
     pub fn rpm(&self) -> Option<u32> {
         self.rpm
+    }
+
+    /// The period the requests limit counts over. Default: a minute.
+    pub fn request_period(&self) -> Duration {
+        self.request_period
+    }
+
+    /// What a fleet's requests limit becomes while the store fails.
+    pub fn store_fallback(&self) -> WhenStoreFails {
+        self.when_store_fails
     }
 
     /// The requests bucket's size: the [`burst`](Self::burst) set, else [`DEFAULT_BURST`];
@@ -209,6 +247,23 @@ impl RateLimit {
             return Err(Error::new(
                 ErrorKind::Config,
                 format!("rate limit: {problem}"),
+            ));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&self.request_period) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "rate limit: the requests period {:?} must be from 1 s to 1 h",
+                    self.request_period
+                ),
+            ));
+        }
+        if let WhenStoreFails::Share(f) = self.when_store_fails
+            && !(f > 0.0 && f <= 1.0)
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("rate limit: when_store_fails share {f} must be above 0 and at most 1"),
             ));
         }
         if self.when_limited == WhenLimited::Wait(Duration::ZERO) {
@@ -447,22 +502,26 @@ struct Bucket {
     tat: SharedTat,
     /// Nanoseconds one cell takes to refill.
     cell: u64,
-    /// The limit: cells a minute.
-    per_minute: NonZeroU32,
+    /// The limit: cells a period.
+    per_period: NonZeroU32,
+    period: Duration,
     /// The bucket's size, in cells.
     burst: NonZeroU32,
 }
 
 impl Bucket {
     /// A bucket of `burst` cells (at most `n`) that gains `n` a minute.
-    fn per_minute(
+    fn per_period(
         n: NonZeroU32,
+        period: Duration,
         burst: NonZeroU32,
         clock: TokioClock,
         hot: &Arc<Hot>,
         bucket: usize,
     ) -> Bucket {
-        let quota = Quota::per_minute(n).allow_burst(burst.min(n));
+        let quota = Quota::with_period(period / n.get())
+            .unwrap_or_else(|| Quota::per_minute(n))
+            .allow_burst(burst.min(n));
         let tat = SharedTat {
             hot: Arc::clone(hot),
             bucket,
@@ -478,7 +537,8 @@ impl Bucket {
             cell: u64::try_from(quota.replenish_interval().as_nanos())
                 .unwrap_or(u64::MAX)
                 .max(1),
-            per_minute: n,
+            per_period: n,
+            period,
             burst: quota.burst_size(),
         }
     }
@@ -499,8 +559,13 @@ impl Bucket {
             let keep = used.min(burst).saturating_sub(1);
             Duration::from_nanos(ahead.saturating_sub(keep.saturating_mul(self.cell)))
         });
+        // The rate as a per-minute figure (the period is a minute unless set otherwise).
+        let per_minute = u64::from(self.per_period.get()).saturating_mul(60_000)
+            / u64::try_from(self.period.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
         BucketStatus {
-            per_minute: self.per_minute.get(),
+            per_minute: u32::try_from(per_minute).unwrap_or(u32::MAX),
             burst: self.burst.get(),
             remaining: u32::try_from(burst.saturating_sub(used)).unwrap_or(u32::MAX),
             next_cell_in: next,
@@ -524,7 +589,7 @@ impl Bucket {
     /// it at most [`MAX_BOOKED_WINDOWS`] minutes ahead of `now`.
     fn charge(&self, n: u64, now: Tick) {
         let add = self.cell.saturating_mul(n);
-        let window = self.cell.saturating_mul(u64::from(self.per_minute.get()));
+        let window = self.cell.saturating_mul(u64::from(self.per_period.get()));
         let ceiling = now
             .0
             .saturating_add(window.saturating_mul(MAX_BOOKED_WINDOWS));
@@ -553,6 +618,9 @@ pub(crate) struct Limiter {
     /// How many requests may be in flight (`u32::MAX`: no limit).
     max_in_flight: u32,
     last_info: Mutex<Option<RateLimitInfo>>,
+    /// With a fleet store: the requests limit is the fleet's, taken from this replica's
+    /// lease of slots (set by the relay's sync task the first time it sees the limiter).
+    fleet: OnceLock<Arc<FleetQuota>>,
 }
 
 /// An admitted request's concurrency slot, given back when dropped.
@@ -581,16 +649,23 @@ impl Limiter {
     pub fn new(limit: &RateLimit) -> Self {
         let clock = TokioClock::new(Instant::now());
         let hot = Arc::new(Hot::default());
-        let bucket = |n: Option<u32>, burst: Option<u32>, which| {
+        let bucket = |n: Option<u32>, period, burst: Option<u32>, which| {
             let n = NonZeroU32::new(n?)?;
             let burst = burst.and_then(NonZeroU32::new).unwrap_or(n);
-            Some(Bucket::per_minute(n, burst, clock.clone(), &hot, which))
+            Some(Bucket::per_period(
+                n,
+                period,
+                burst,
+                clock.clone(),
+                &hot,
+                which,
+            ))
         };
         // Without a concurrency limit the counter still counts requests in flight.
         let max_in_flight = limit.concurrency.filter(|n| *n > 0).unwrap_or(u32::MAX);
         let (rpm, tpm) = (
-            bucket(limit.rpm, limit.request_burst(), RPM),
-            bucket(limit.tpm, None, TPM),
+            bucket(limit.rpm, limit.request_period, limit.request_burst(), RPM),
+            bucket(limit.tpm, MINUTE, None, TPM),
         );
         Limiter {
             limit: limit.clone(),
@@ -600,6 +675,7 @@ impl Limiter {
             hot,
             max_in_flight,
             last_info: Mutex::new(None),
+            fleet: OnceLock::new(),
         }
     }
 
@@ -638,11 +714,18 @@ impl Limiter {
         let slot = LimitPermit {
             in_flight: &self.hot.in_flight,
         };
-        if let Some(rpm) = &self.rpm
-            && let Err(not_until) = rpm.gcra.check()
-        {
-            let at = self.clock.instant(not_until.earliest_possible());
-            return Err((at, LimitedBy::Requests));
+        if let Some(rpm) = &self.rpm {
+            let refused = match self.fleet.get() {
+                Some(fleet) => fleet.try_take(now).err(),
+                None => rpm
+                    .gcra
+                    .check()
+                    .err()
+                    .map(|not_until| self.clock.instant(not_until.earliest_possible())),
+            };
+            if let Some(at) = refused {
+                return Err((at, LimitedBy::Requests));
+            }
         }
         if let Some(tpm) = &self.tpm
             && let Some(n) = NonZeroU32::new(tokens)
@@ -671,7 +754,11 @@ impl Limiter {
     /// Gives back the request and the `tokens` an admission took: a later limit refused the
     /// attempt, which is not sent. (Its concurrency slot goes back with its permit.)
     pub fn give_back(&self, tokens: u32) {
-        if let Some(rpm) = &self.rpm {
+        // A fleet slot is not given back: it lapses (giving it back later would let two of
+        // the fleet's requests closer than its schedule).
+        if let Some(rpm) = &self.rpm
+            && self.fleet.get().is_none()
+        {
             rpm.give_back(1);
         }
         if let Some(tpm) = &self.tpm {
@@ -703,9 +790,35 @@ impl Limiter {
     /// No request until `until` (a 429's `Retry-After`, or another vendor signal). A hold
     /// only ever extends an earlier one.
     pub fn hold(&self, until: Instant) {
+        self.hold_here(until);
+        if let Some(fleet) = self.fleet.get() {
+            fleet.publish_hold(until.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// [`hold`](Self::hold) on this replica only (the fleet's hold, read from the store).
+    pub fn hold_here(&self, until: Instant) {
         self.hot
             .held_until
             .fetch_max(self.clock.tick(until).0, Ordering::AcqRel);
+    }
+
+    /// Shares this limiter's requests limit with the fleet under the name `bucket` (once;
+    /// a limiter without a requests limit has nothing to share). Returns the shared form.
+    pub fn attach_fleet(&self, bucket: &str, signals: &FleetSignals) -> Option<&Arc<FleetQuota>> {
+        if let Some(f) = self.fleet.get() {
+            return Some(f);
+        }
+        let n = self.limit.rpm?;
+        let quota = FleetQuota::new(
+            bucket.to_string(),
+            n,
+            self.limit.request_period,
+            self.limit.when_store_fails,
+            signals.clone(),
+        );
+        let _ = self.fleet.set(Arc::new(quota));
+        self.fleet.get()
     }
 
     /// After the answer: charges the tokens used beyond the estimate to the token bucket

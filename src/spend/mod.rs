@@ -5,5 +5,6 @@
 
 pub(crate) mod admission;
 pub mod budget;
+pub(crate) mod fleet_limits;
 pub mod keys;
 pub mod limiter;

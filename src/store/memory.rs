@@ -8,7 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{BreakerReport, Exchange, ExchangeReply, FleetBreaker, StateStore};
+use super::{
+    BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, LeaseRequest, StateStore,
+};
 use crate::types::{Error, ErrorKind};
 
 /// A [`StateStore`] in this process's memory: relays given clones of one `MemoryStore` share
@@ -29,6 +31,10 @@ struct State {
     calendar: HashMap<(String, String, u64), HashMap<String, u64>>,
     /// Rolling windows: (namespace, budget) → replica → its entry.
     rolling: HashMap<(String, String), HashMap<String, RollingEntry>>,
+    /// Shared request limits: (namespace, bucket) → (next free slot, hold until).
+    leases: HashMap<(String, String), (Instant, Instant)>,
+    /// Live replicas: namespace → replica → live until.
+    replicas: HashMap<String, HashMap<String, Instant>>,
 }
 
 /// A replica's rolling total: (seq, spend, written at).
@@ -111,6 +117,18 @@ impl StateStore for MemoryStore {
             };
             reply.spend.push(total);
         }
+        for l in &exchange.leases {
+            let key = (namespace.to_string(), l.bucket.clone());
+            let entry = s.leases.entry(key).or_insert((now, now));
+            reply.leases.push(lease(entry, l, now));
+        }
+        let live = s.replicas.entry(namespace.to_string()).or_default();
+        live.insert(
+            replica.to_string(),
+            now.checked_add(exchange.alive_for).unwrap_or(now),
+        );
+        live.retain(|_, until| *until > now);
+        reply.replicas = u32::try_from(live.len()).unwrap_or(u32::MAX);
         Ok(reply)
     }
 
@@ -173,5 +191,34 @@ fn breaker(
     FleetBreaker::HalfOpen {
         mine: false,
         remaining: Duration::ZERO,
+    }
+}
+
+/// The lease rules (the Redis store's script does the same): the next free slots of the
+/// schedule, none past the horizon; a hold only ever extends.
+fn lease(entry: &mut (Instant, Instant), l: &LeaseRequest, now: Instant) -> LeaseGrant {
+    let (next, hold) = entry;
+    if !l.hold.is_zero() {
+        *hold = (*hold).max(now.checked_add(l.hold).unwrap_or(now));
+    }
+    let hold_left = hold.saturating_duration_since(now);
+    let start = (*next).max(now);
+    let horizon = now.checked_add(l.horizon).unwrap_or(now);
+    if l.want == 0 || start > horizon || l.spacing.is_zero() {
+        return LeaseGrant {
+            slots: 0,
+            first_in: start.saturating_duration_since(now),
+            hold_left,
+        };
+    }
+    let room = (horizon - start).as_nanos() / l.spacing.as_nanos() + 1;
+    let slots = u32::try_from(room).unwrap_or(u32::MAX).min(l.want);
+    *next = start
+        .checked_add(l.spacing.saturating_mul(slots))
+        .unwrap_or(start);
+    LeaseGrant {
+        slots,
+        first_in: start.saturating_duration_since(now),
+        hold_left,
     }
 }

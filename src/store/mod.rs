@@ -110,6 +110,41 @@ pub struct SpendReport {
     pub seq: u64,
 }
 
+/// A replica's request for slots of a shared request limit, and its news of a vendor's
+/// hold.
+///
+/// The fleet's requests are one schedule of slots `spacing` apart (server time), whoever
+/// sends them: a lease is the next `n ≤ want` free slots, none later than `horizon` from now.
+/// A replica sends a request in a slot no earlier than its time, so however the slots are
+/// spread over the replicas, the fleet never sends two requests closer than the schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseRequest {
+    /// The limit's name (`target:<provider/model>`, `provider:<name>`, `key:<provider>:<fingerprint>`).
+    pub bucket: String,
+    /// Slots wanted (0: only read the hold).
+    pub want: u32,
+    /// The schedule's step.
+    pub spacing: Duration,
+    /// How far ahead slots may be leased.
+    pub horizon: Duration,
+    /// A vendor asked to wait this long (a 429's `Retry-After`, rate-limit headers): the
+    /// whole fleet holds. Zero: no news.
+    pub hold: Duration,
+}
+
+/// Slots granted by a [`LeaseRequest`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseGrant {
+    /// Slots granted (may be 0: the schedule is booked past the horizon).
+    pub slots: u32,
+    /// When the first slot is, from the store's now; the others follow every `spacing`.
+    pub first_in: Duration,
+    /// How much longer the fleet holds the limit (zero: no hold).
+    pub hold_left: Duration,
+}
+
 /// What a replica sends the store in one exchange.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -118,6 +153,11 @@ pub struct Exchange {
     pub breakers: Vec<(String, BreakerReport)>,
     /// Budget windows.
     pub spend: Vec<SpendReport>,
+    /// Shared request limits.
+    pub leases: Vec<LeaseRequest>,
+    /// How long this replica counts as live without another exchange (for
+    /// [`ExchangeReply::replicas`]).
+    pub alive_for: Duration,
 }
 
 /// What the store answers an [`Exchange`], in the same order.
@@ -128,6 +168,10 @@ pub struct ExchangeReply {
     pub breakers: Vec<FleetBreaker>,
     /// The fleet's total spend in each budget window sent (this replica's included).
     pub spend: Vec<u64>,
+    /// The grant for each lease request sent.
+    pub leases: Vec<LeaseGrant>,
+    /// Replicas live in the namespace (this one included).
+    pub replicas: u32,
 }
 
 /// Where the replicas of a fleet share their state. Implemented by [`MemoryStore`] and
@@ -351,6 +395,8 @@ pub struct StoreHealth {
     pub replica: String,
     /// The namespace.
     pub namespace: String,
+    /// Replicas live in the namespace at the last exchange (this one included).
+    pub replicas: u32,
     /// Exchanges that succeeded since the relay was built.
     pub exchanges: u64,
     /// Exchanges that failed or timed out since the relay was built.

@@ -12,6 +12,9 @@
 //!   replica holding its cumulative spend (merged by max); expires a day after its write.
 //! - `polyrelay:v1:<ns>:{b:<budget>}:rolling`: a rolling window's hash, one field per replica
 //!   holding `seq:spend:written_ms`; expires one period after its last write.
+//! - `polyrelay:v1:<ns>:{rl:<bucket>}`: a shared request limit's hash, `next` (the schedule's
+//!   next free slot, µs) and `hold` (µs); expires ten minutes after both pass.
+//! - `polyrelay:v1:<ns>:{replicas}`: live replicas, one field each holding its live-until (ms).
 
 use std::fmt;
 use std::time::Duration;
@@ -20,7 +23,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
-use super::{BreakerReport, Exchange, ExchangeReply, FleetBreaker, StateStore};
+use super::{BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, StateStore};
 use crate::types::{Error, ErrorKind};
 
 /// A breaker: applies the replica's report (`open` with ms, `close`, `want` with the lease's
@@ -92,6 +95,47 @@ end
 return tostring(total)
 ";
 
+/// A shared request limit: a hold (µs, server time) only ever extended, and the next free
+/// slot of the fleet's schedule; leases the next free slots up to the horizon. Answers
+/// `{slots, first_in_us, hold_left_us}`.
+const LEASE: &str = r"
+local k = KEYS[1]
+local want, spacing, horizon, hold_us = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local hold = tonumber(redis.call('HGET', k, 'hold') or '0')
+if hold_us > 0 and now + hold_us > hold then
+  hold = now + hold_us
+  redis.call('HSET', k, 'hold', hold)
+end
+local hold_left = 0
+if hold > now then hold_left = hold - now end
+local start = math.max(tonumber(redis.call('HGET', k, 'next') or '0'), now)
+local slots = 0
+if want > 0 and spacing > 0 and start <= now + horizon then
+  slots = math.min(want, math.floor((now + horizon - start) / spacing) + 1)
+  redis.call('HSET', k, 'next', start + slots * spacing)
+end
+redis.call('PEXPIRE', k, math.floor((math.max(start, hold) - now) / 1000) + 600000)
+return {slots, start - now, hold_left}
+";
+
+/// Live replicas: each exchange marks its replica live until a time (ms); answers how many
+/// are.
+const REPLICAS: &str = r"
+local k = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', k, ARGV[1], now + tonumber(ARGV[2]))
+local live = 0
+local all = redis.call('HGETALL', k)
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) > now then live = live + 1 else redis.call('HDEL', k, all[i]) end
+end
+redis.call('PEXPIRE', k, tonumber(ARGV[2]) + 60000)
+return live
+";
+
 /// How long a calendar window's hash outlives its last write: a day, more than any
 /// window's end needs for the replicas still in it.
 const CALENDAR_TTL: Duration = Duration::from_secs(86_400);
@@ -112,6 +156,8 @@ pub struct RedisStore {
     breaker: Script,
     calendar: Script,
     rolling: Script,
+    lease: Script,
+    replicas: Script,
 }
 
 impl fmt::Debug for RedisStore {
@@ -152,6 +198,8 @@ impl RedisStore {
             breaker: Script::new(BREAKER),
             calendar: Script::new(CALENDAR),
             rolling: Script::new(ROLLING),
+            lease: Script::new(LEASE),
+            replicas: Script::new(REPLICAS),
         })
     }
 
@@ -191,6 +239,18 @@ impl RedisStore {
                 }
             }
         }
+        for l in &ex.leases {
+            let key = Self::key(namespace, &format!("rl:{}", l.bucket));
+            let mut call = self.lease.key(key);
+            call.arg(l.want)
+                .arg(us(l.spacing))
+                .arg(us(l.horizon))
+                .arg(if l.hold.is_zero() { 0 } else { us(l.hold) });
+            pipe.invoke_script(&call);
+        }
+        let mut call = self.replicas.key(Self::key(namespace, "replicas"));
+        call.arg(replica).arg(ms(ex.alive_for));
+        pipe.invoke_script(&call);
         pipe
     }
 
@@ -200,7 +260,9 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.load_script(&self.breaker)
             .load_script(&self.calendar)
-            .load_script(&self.rolling);
+            .load_script(&self.rolling)
+            .load_script(&self.lease)
+            .load_script(&self.replicas);
         pipe.query_async::<()>(&mut conn)
             .await
             .map_err(|e| self.error(e))
@@ -222,6 +284,10 @@ impl RedisStore {
     }
 }
 
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -240,14 +306,11 @@ fn int(v: &redis::Value) -> u64 {
 }
 
 fn decode(ex: &Exchange, values: Vec<redis::Value>) -> Result<ExchangeReply, Error> {
-    if values.len() != ex.breakers.len() + ex.spend.len() {
+    let sent = ex.breakers.len() + ex.spend.len() + ex.leases.len() + 1;
+    if values.len() != sent {
         return Err(Error::new(
             ErrorKind::Decode,
-            format!(
-                "store answered {} values to {} commands",
-                values.len(),
-                ex.breakers.len() + ex.spend.len()
-            ),
+            format!("store answered {} values to {sent} commands", values.len()),
         ));
     }
     let mut values = values.into_iter();
@@ -274,7 +337,30 @@ fn decode(ex: &Exchange, values: Vec<redis::Value>) -> Result<ExchangeReply, Err
         };
         reply.breakers.push(view);
     }
-    reply.spend = values.map(|v| int(&v)).collect();
+    reply.spend = values
+        .by_ref()
+        .take(ex.spend.len())
+        .map(|v| int(&v))
+        .collect();
+    for _ in &ex.leases {
+        let grant = match values.next() {
+            Some(redis::Value::Array(parts)) if parts.len() == 3 => LeaseGrant {
+                slots: u32::try_from(int(&parts[0])).unwrap_or(u32::MAX),
+                first_in: Duration::from_micros(int(&parts[1])),
+                hold_left: Duration::from_micros(int(&parts[2])),
+            },
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Decode,
+                    "store answered a lease with something else than 3 numbers",
+                ));
+            }
+        };
+        reply.leases.push(grant);
+    }
+    reply.replicas = values
+        .next()
+        .map_or(1, |v| u32::try_from(int(&v)).unwrap_or(u32::MAX));
     Ok(reply)
 }
 
@@ -286,9 +372,6 @@ impl StateStore for RedisStore {
         replica: &str,
         exchange: &Exchange,
     ) -> Result<ExchangeReply, Error> {
-        if exchange.breakers.is_empty() && exchange.spend.is_empty() {
-            return self.ping().await.map(|()| ExchangeReply::default());
-        }
         let pipe = self.pipeline(namespace, replica, exchange);
         let mut conn = self.conn.clone();
         let values = match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {

@@ -1,0 +1,220 @@
+//! A request limit shared by a fleet of relays ([`crate::store`]): this replica's lease of
+//! slots from the fleet's schedule, and what it does while the store fails.
+//!
+//! The fleet's requests under one limit follow one schedule of slots, `spacing` apart, kept
+//! by the store; the relay's sync task leases the next free slots for this replica (as many
+//! as it used or was refused since the last exchange, its share of the horizon at most). A
+//! request takes a slot whose time has come, never one ahead of time, and a slot left
+//! unused for [`Self::max_late`] lapses, so any two of the fleet's requests are at least
+//! `spacing - max_late` apart however the slots were spread over the replicas. With
+//! `spacing = period / (limit - 1)` and `max_late = spacing / 4`, no window of the limit's
+//! period sees more than the limit, and a busy fleet uses `(limit - 1) / limit` of it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::store::{LeaseGrant, LeaseRequest};
+
+/// What a requests limit shared by a fleet ([`crate::store`]) becomes while the store fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum WhenStoreFails {
+    /// The limit divided by the replicas live at the last exchange, on this replica's own
+    /// schedule (the default): the fleet stays near the limit.
+    #[default]
+    EvenShare,
+    /// This share of the limit (above 0, at most 1), on this replica's own schedule.
+    Share(f64),
+    /// No limit until the store is back (the vendor's own limit still answers 429s).
+    Open,
+    /// Admit nothing under this limit until the store is back: the one case where a store
+    /// failure refuses requests (they fail over, or wait as [`WhenLimited`](super::limiter::WhenLimited) says).
+    Closed,
+}
+
+/// What the request path needs of the fleet's sync task, shared by every fleet limit.
+#[derive(Debug, Clone)]
+pub(crate) struct FleetSignals {
+    /// Whether the store answered the last exchange.
+    pub up: Arc<AtomicBool>,
+    /// Wakes the sync task (a lease ran dry).
+    pub wake: Arc<Notify>,
+    /// Replicas live at the last exchange (for an even share while the store fails).
+    pub replicas: Arc<AtomicU32>,
+    /// How long a request waits for a dry lease's refill: the store's timeout.
+    pub refill_wait: Duration,
+}
+
+/// One shared request limit, on this replica.
+#[derive(Debug)]
+pub(crate) struct FleetQuota {
+    /// Its name in the store.
+    pub bucket: String,
+    spacing: Duration,
+    max_late: Duration,
+    /// The limit and its period, for the local share while the store fails.
+    limit: u32,
+    period: Duration,
+    when_down: WhenStoreFails,
+    signals: FleetSignals,
+    /// The slots leased, earliest first.
+    slots: Mutex<VecDeque<Instant>>,
+    /// Requests refused for want of a slot, and slots used, since the last exchange.
+    demand: AtomicU32,
+    /// A vendor's hold to tell the fleet (whole milliseconds; 0: none).
+    hold_ms: AtomicU64,
+    /// The local schedule while the store fails: the next free instant, in nanoseconds
+    /// from `base` (a GCRA with a bucket of one).
+    local_next: AtomicU64,
+    base: Instant,
+}
+
+impl FleetQuota {
+    /// The shared form of a limit of `limit` requests per `period`.
+    pub fn new(
+        bucket: String,
+        limit: u32,
+        period: Duration,
+        when_down: WhenStoreFails,
+        signals: FleetSignals,
+    ) -> Self {
+        let spacing = if limit >= 2 {
+            period / (limit - 1)
+        } else {
+            period.saturating_mul(2)
+        };
+        FleetQuota {
+            bucket,
+            spacing,
+            max_late: spacing / 4,
+            limit: limit.max(1),
+            period,
+            when_down,
+            signals,
+            slots: Mutex::new(VecDeque::new()),
+            demand: AtomicU32::new(0),
+            hold_ms: AtomicU64::new(0),
+            local_next: AtomicU64::new(0),
+            base: Instant::now(),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a slot at `now`, or says when to ask again.
+    pub fn try_take(&self, now: Instant) -> Result<(), Instant> {
+        if !self.signals.up.load(Ordering::Relaxed) {
+            return self.while_down(now);
+        }
+        let mut slots = self.slots();
+        while slots
+            .front()
+            .is_some_and(|s| s.checked_add(self.max_late).is_some_and(|end| end < now))
+        {
+            slots.pop_front();
+        }
+        self.demand.fetch_add(1, Ordering::Relaxed);
+        match slots.front().copied() {
+            Some(s) if s <= now => {
+                slots.pop_front();
+                Ok(())
+            }
+            Some(s) => Err(s),
+            None => {
+                drop(slots);
+                self.signals.wake.notify_one();
+                // Ask again soon: the refill comes within the store's timeout, and its first
+                // slot lapses if nobody takes it in time.
+                let wait = self.signals.refill_wait.min(self.max_late);
+                Err(now.checked_add(wait).unwrap_or(now))
+            }
+        }
+    }
+
+    /// While the store fails: this replica's share of the limit on a local schedule, no
+    /// limit, or none admitted, as configured.
+    fn while_down(&self, now: Instant) -> Result<(), Instant> {
+        let share = match self.when_down {
+            WhenStoreFails::Open => return Ok(()),
+            WhenStoreFails::Closed => {
+                return Err(now.checked_add(self.spacing).unwrap_or(now));
+            }
+            WhenStoreFails::Share(f) => f,
+            WhenStoreFails::EvenShare => {
+                1.0 / f64::from(self.signals.replicas.load(Ordering::Relaxed).max(1))
+            }
+        };
+        // The share's own schedule: `period / (limit × share)` apart.
+        let per = (f64::from(self.limit) * share).max(1.0);
+        let step = u64::try_from(self.period.as_nanos())
+            .unwrap_or(u64::MAX)
+            .checked_div(per as u64)
+            .unwrap_or(u64::MAX);
+        let at =
+            u64::try_from(now.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX);
+        let mut next = self.local_next.load(Ordering::Relaxed);
+        loop {
+            if next > at {
+                let wait = Duration::from_nanos(next - at);
+                return Err(now.checked_add(wait).unwrap_or(now));
+            }
+            match self.local_next.compare_exchange_weak(
+                next,
+                at.saturating_add(step),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(current) => next = current,
+            }
+        }
+    }
+
+    /// Tells the fleet that a vendor asked to wait `for_`.
+    pub fn publish_hold(&self, for_: Duration) {
+        let ms = u64::try_from(for_.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.hold_ms.fetch_max(ms, Ordering::Relaxed);
+        self.signals.wake.notify_one();
+    }
+
+    /// The next lease request: as many slots as were used or wanted since the last one,
+    /// less those still queued, at most this replica's share of the horizon (`replicas` live).
+    pub fn lease_request(&self, horizon: Duration, replicas: u32) -> LeaseRequest {
+        let queued = u32::try_from(self.slots().len()).unwrap_or(u32::MAX);
+        let demand = self.demand.swap(0, Ordering::Relaxed);
+        let in_horizon = u32::try_from(horizon.as_nanos() / self.spacing.as_nanos().max(1))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let share = (in_horizon / replicas.max(1)).max(1);
+        LeaseRequest {
+            bucket: self.bucket.clone(),
+            want: demand.saturating_sub(queued).min(share),
+            spacing: self.spacing,
+            horizon,
+            hold: Duration::from_millis(self.hold_ms.swap(0, Ordering::Relaxed)),
+        }
+    }
+
+    /// Queues the slots of `grant`, the store's answer received at `at` (so a slot's local
+    /// time is never before its time at the store); returns the fleet's hold, if any.
+    pub fn apply(&self, grant: LeaseGrant, at: Instant) -> Option<Instant> {
+        if grant.slots > 0 {
+            let mut slots = self.slots();
+            let first = at.checked_add(grant.first_in).unwrap_or(at);
+            for i in 0..grant.slots {
+                let Some(s) = first.checked_add(self.spacing.saturating_mul(i)) else {
+                    break;
+                };
+                slots.push_back(s);
+            }
+        }
+        (!grant.hold_left.is_zero()).then(|| at.checked_add(grant.hold_left).unwrap_or(at))
+    }
+}
