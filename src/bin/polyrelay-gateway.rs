@@ -13,6 +13,14 @@
 //! (the `[gateway]` table itself is read at start only). A bad `listen` is reported with
 //! its file, line and key. Logs go to stderr (`RUST_LOG`-style levels are not parsed:
 //! info and above).
+//!
+//! Several gateways behind a load balancer share their breakers and budgets through Redis
+//! or Valkey with a `[store]` table (`url = "${REDIS_URL}"`, see [`polyrelay::config`]); the
+//! binary must then be built with the `redis` feature as well
+//! (`cargo build --release --features gateway,redis --bin polyrelay-gateway`), and says so
+//! at start when it is not. `GET /health` shows the store's state. A gateway starts and
+//! serves while the store is down, and joins the fleet when it comes up. SIGHUP keeps the
+//! store the gateway started with (a changed `[store]` table takes effect on restart).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -177,8 +185,8 @@ async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, relay: Relay,
         match tokio::task::spawn_blocking(move || relay.reload_config_file(&file)).await {
             Ok(Ok(())) => tracing::info!(
                 file = %path.display(),
-                "polyrelay gateway: configuration reloaded on SIGHUP ([gateway] settings take \
-                 effect on restart)"
+                "polyrelay gateway: configuration reloaded on SIGHUP ([gateway] and [store] \
+                 settings take effect on restart)"
             ),
             Ok(Err(e)) => tracing::error!(
                 "polyrelay gateway: configuration not reloaded, the previous one keeps \

@@ -8,7 +8,9 @@
 //!   route, a router or a `provider/model` pair; `"models": [...]` (as OpenRouter takes
 //!   them) or `"fallbacks": [...]` (as LiteLLM does) add request-scoped fallbacks.
 //! - `GET /v1/models`: the routes, routers and targets a client may name.
-//! - `GET /health`: every target's breaker state, error rate and latency.
+//! - `GET /health`: every target's breaker state, error rate and latency, and the fleet
+//!   store's state (`"store"`: up, replica, namespace, exchanges, failures, last error and
+//!   `last_sync_ago` in ms, as [`Relay::store_health`] gives it; `null` without a store).
 //! - `GET /stats`: the stats snapshot ([`Relay::stats`]) as JSON, refusals included.
 //! - `GET /limits`: each rate limit's headroom, each budget's spend and each pool key's state
 //!   ([`Relay::limits`]).
@@ -472,7 +474,10 @@ async fn health(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response 
             })
         })
         .collect();
-    axum::Json(json!({ "status": "ok", "targets": targets })).into_response()
+    // The fleet store's link (null without one): requests are served while it is down, so
+    // the status stays "ok".
+    let store = gw.relay.store_health();
+    axum::Json(json!({ "status": "ok", "targets": targets, "store": store })).into_response()
 }
 
 async fn stats(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {

@@ -6,6 +6,8 @@ mod breakers;
 mod budgets;
 mod config;
 mod faults;
+#[cfg(feature = "gateway")]
+mod gateway;
 mod limits;
 
 use std::time::Duration;
