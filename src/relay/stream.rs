@@ -199,6 +199,7 @@ pub(crate) async fn relay_stream(
             saw_tool_calls: false,
             started: start,
             stream_deadline,
+            pending: None,
         })),
     };
     Ok(ChatStream::from_source(Driver::new(
@@ -230,6 +231,10 @@ struct Recovery {
     /// When the call started (attempt offsets are from here).
     started: Instant,
     stream_deadline: Instant,
+    /// A recovery in flight, and the interruption it answers (reported if it fails). Here
+    /// rather than in the driver, so a stream whose route does not recover holds no room
+    /// for it.
+    pending: Option<(RecoveryFuture, Error)>,
 }
 
 /// A recovery in flight: the reopened stream (or why it failed) and its start offset in the call.
@@ -241,22 +246,18 @@ struct Driver {
     /// Chunks to hand out before reading on (the committed head, a restart signal).
     queue: VecDeque<ChatChunk>,
     meta: ResponseMeta,
-    lenient: bool,
-    idle: Option<Duration>,
     /// One timer for both limits: armed for the earlier of the idle limit and the stream's
     /// deadline, and re-armed lazily when it fires early (no reset per chunk).
     timer: Pin<Box<Sleep>>,
     last_event: Instant,
     stream_deadline: Instant,
-    max_duration: Duration,
     /// What the serving attempt delivered.
     content_chunks: usize,
     chars: usize,
     done: bool,
     recovery: Option<Box<Recovery>>,
-    /// A recovery in flight, and the interruption it answers (reported if it fails).
-    pending: Option<(RecoveryFuture, Error)>,
-    /// The route, for the prices of the attempts' targets.
+    /// The route: its stream settings (idle limit, longest duration, leniency) and the
+    /// prices of the attempts' targets.
     route: Arc<Route>,
     /// Accounting still to do when the stream ends (`None` once done, or for a nested call).
     finish: Option<Finish>,
@@ -286,17 +287,13 @@ impl Driver {
             inner: won.value.stream,
             queue: won.value.head,
             meta,
-            lenient: route.stream.lenient,
-            idle,
             timer: Box::pin(tokio::time::sleep_until(first_due)),
             last_event: now,
             stream_deadline,
-            max_duration: route.stream.max_duration,
             content_chunks: 0,
             chars: 0,
             done: false,
             recovery,
-            pending: None,
             route,
             finish,
         }
@@ -390,7 +387,7 @@ impl Driver {
             ErrorKind::StreamInterrupted,
             format!(
                 "the stream ran past its longest duration of {} ms",
-                self.max_duration.as_millis()
+                self.route.stream.max_duration.as_millis()
             ),
         )
         .with_limit(Limit::StreamDuration)
@@ -406,8 +403,9 @@ impl Driver {
             if now >= self.stream_deadline {
                 return Some(self.duration_error());
             }
-            let idle_due = self.idle.map(|d| saturating_add(self.last_event, d));
-            if let (Some(due), Some(idle)) = (idle_due, self.idle)
+            let idle = self.route.stream.idle_timeout;
+            let idle_due = idle.map(|d| saturating_add(self.last_event, d));
+            if let (Some(due), Some(idle)) = (idle_due, idle)
                 && now >= due
             {
                 return Some(
@@ -616,11 +614,11 @@ impl Driver {
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<ChatChunk, Error>>> {
         let d = self;
         loop {
-            if let Some((fut, _)) = &mut d.pending {
+            if let Some((fut, _)) = d.recovery.as_mut().and_then(|r| r.pending.as_mut()) {
                 let Poll::Ready((outcome, offset)) = fut.as_mut().poll(cx) else {
                     return Poll::Pending;
                 };
-                let Some((_, original)) = d.pending.take() else {
+                let Some((_, original)) = d.recovery.as_mut().and_then(|r| r.pending.take()) else {
                     continue;
                 };
                 match outcome {
@@ -677,7 +675,7 @@ impl Driver {
             }
             match item {
                 Some(Ok(_)) => {}
-                Some(Err(e)) if e.kind() == ErrorKind::Decode && d.lenient => {
+                Some(Err(e)) if e.kind() == ErrorKind::Decode && d.route.stream.lenient => {
                     tracing::warn!(error = %e, "skipped a malformed stream event");
                 }
                 Some(Err(e)) => {
@@ -690,9 +688,9 @@ impl Driver {
                         Some(Limit::StreamDuration) => None,
                         _ => d.start_recovery(),
                     };
-                    match recovery {
-                        Some(fut) => d.pending = Some((fut, err)),
-                        None => {
+                    match (recovery, d.recovery.as_mut()) {
+                        (Some(fut), Some(r)) => r.pending = Some((fut, err)),
+                        _ => {
                             d.done = true;
                             return Poll::Ready(Some(Err(
                                 err.with_attempts(d.meta.attempts.clone())
