@@ -220,15 +220,8 @@ async fn report(fleet: &[Replica], sim: &Simulator) {
         let _ = r.relay.sync_store().await;
     }
     println!(
-        "  {:<10} {:>8} {:>14} {:>8} {:>11} {:>11} {:>13}  {}",
-        "replica",
-        "answered",
-        "on gpt-4o-mini",
-        "limited",
-        "over budget",
-        "spent",
-        "fleet spent",
-        "store"
+        "  {:<10} {:>8} {:>14} {:>8} {:>11} {:>11} {:>13}  store",
+        "replica", "answered", "on gpt-4o-mini", "limited", "over budget", "spent", "fleet spent"
     );
     let mut totals = (0, 0, 0, 0, 0.0);
     for r in fleet {
