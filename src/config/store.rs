@@ -144,15 +144,9 @@ impl StoreFile {
         if let Some(i) = self.sync_interval {
             store = store.sync_interval(i);
         }
-        match self.max_backoff {
-            Some(m) => store = store.max_backoff(m),
-            // A long interval raises the default pause to match it.
-            None => {
-                let interval = store.get_sync_interval();
-                if interval > store.get_max_backoff() {
-                    store = store.max_backoff(interval);
-                }
-            }
+        // A value below the sync interval counts as the interval (`Store::get_max_backoff`).
+        if let Some(m) = self.max_backoff {
+            store = store.max_backoff(m);
         }
         store.validate().map_err(|e| {
             let message = e.message();

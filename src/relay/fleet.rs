@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::Table;
 use super::health::FleetLink;
-use crate::spend::fleet_limits::{FleetQuota, FleetSignals};
+use crate::spend::fleet_limits::{FleetSignals, Leased};
 use crate::spend::limiter::Limiter;
 use crate::store::{Exchange, Store, StoreHealth};
 use crate::types::{Error, ErrorKind};
@@ -183,6 +183,20 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
             .iter()
             .map(|(_, q)| q.lease_request(horizon, replicas))
             .collect();
+        let now = Instant::now();
+        let rings: Vec<_> = inner
+            .keys
+            .iter()
+            .map(|(p, r)| (p.clone(), r.clone()))
+            .collect();
+        let mut key_slots = Vec::new();
+        for (provider, ring) in &rings {
+            for i in 0..ring.len() {
+                let name = format!("{provider}:{}", ring.label(i).fingerprint);
+                exchange.keys.push((name, ring.shared_state(i, now)));
+                key_slots.push((ring.clone(), i));
+            }
+        }
         exchange.alive_for = store
             .get_sync_interval()
             .saturating_mul(4)
@@ -221,6 +235,15 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
                         && let Some(limiter) = at.limiter()
                     {
                         limiter.hold_here(until);
+                    }
+                }
+                for ((ring, i), state) in key_slots.iter().zip(&reply.keys) {
+                    if let Some(changed) = ring.apply_shared_state(*i, *state, now) {
+                        tracing::info!(
+                            key = %ring.label(*i),
+                            state = ?changed,
+                            "pool key state taken from the fleet"
+                        );
                     }
                 }
                 status
@@ -290,7 +313,7 @@ impl LimiterAt {
 fn shared_limits(
     inner: &super::Inner,
     signals: &FleetSignals,
-) -> Vec<(LimiterAt, Arc<FleetQuota>)> {
+) -> Vec<(Arc<LimiterAt>, Arc<dyn Leased>)> {
     let mut found = Vec::new();
     for s in inner.registry.all() {
         let bucket = format!("target:{}", s.id);
@@ -305,11 +328,14 @@ fn shared_limits(
             found.push((LimiterAt::Key(ring.clone(), i), bucket));
         }
     }
-    found
-        .into_iter()
-        .filter_map(|(at, bucket)| {
-            let quota = at.limiter()?.attach_fleet(&bucket, signals)?.clone();
-            Some((at, quota))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (at, bucket) in found {
+        let at = Arc::new(at);
+        let shared = at
+            .limiter()
+            .map(|l| l.attach_fleet(&bucket, signals))
+            .unwrap_or_default();
+        out.extend(shared.into_iter().map(|s| (at.clone(), s)));
+    }
+    out
 }

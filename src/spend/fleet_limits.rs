@@ -68,10 +68,8 @@ pub(crate) struct FleetQuota {
     demand: AtomicU32,
     /// A vendor's hold to tell the fleet (whole milliseconds; 0: none).
     hold_ms: AtomicU64,
-    /// The local schedule while the store fails: the next free instant, in nanoseconds
-    /// from `base` (a GCRA with a bucket of one).
-    local_next: AtomicU64,
-    base: Instant,
+    /// The local schedule while the store fails (a GCRA with a bucket of one).
+    local: LocalSchedule,
 }
 
 impl FleetQuota {
@@ -99,8 +97,7 @@ impl FleetQuota {
             slots: Mutex::new(VecDeque::new()),
             demand: AtomicU32::new(0),
             hold_ms: AtomicU64::new(0),
-            local_next: AtomicU64::new(0),
-            base: Instant::now(),
+            local: LocalSchedule::default(),
         }
     }
 
@@ -157,24 +154,12 @@ impl FleetQuota {
             .unwrap_or(u64::MAX)
             .checked_div(per as u64)
             .unwrap_or(u64::MAX);
-        let at =
-            u64::try_from(now.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX);
-        let mut next = self.local_next.load(Ordering::Relaxed);
-        loop {
-            if next > at {
-                let wait = Duration::from_nanos(next - at);
-                return Err(now.checked_add(wait).unwrap_or(now));
-            }
-            match self.local_next.compare_exchange_weak(
-                next,
-                at.saturating_add(step),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(current) => next = current,
-            }
-        }
+        self.local.take(now, step, 0)
+    }
+
+    /// The slots queued now.
+    pub fn queued(&self) -> u32 {
+        u32::try_from(self.slots().len()).unwrap_or(u32::MAX)
     }
 
     /// Tells the fleet that a vendor asked to wait `for_`.
@@ -198,6 +183,7 @@ impl FleetQuota {
             want: demand.saturating_sub(queued).min(share),
             spacing: self.spacing,
             horizon,
+            burst: Duration::ZERO,
             hold: Duration::from_millis(self.hold_ms.swap(0, Ordering::Relaxed)),
         }
     }
@@ -216,5 +202,182 @@ impl FleetQuota {
             }
         }
         (!grant.hold_left.is_zero()).then(|| at.checked_add(grant.hold_left).unwrap_or(at))
+    }
+}
+
+/// What the sync task does with a shared limit: ask for a lease, take the grant.
+pub(crate) trait Leased: Send + Sync + std::fmt::Debug {
+    /// The next lease request (`replicas` live at the last exchange).
+    fn lease_request(&self, horizon: Duration, replicas: u32) -> LeaseRequest;
+    /// Takes the store's grant, received at `at`; returns the fleet's hold, if any.
+    fn apply(&self, grant: LeaseGrant, at: Instant) -> Option<Instant>;
+}
+
+impl Leased for FleetQuota {
+    fn lease_request(&self, horizon: Duration, replicas: u32) -> LeaseRequest {
+        FleetQuota::lease_request(self, horizon, replicas)
+    }
+    fn apply(&self, grant: LeaseGrant, at: Instant) -> Option<Instant> {
+        FleetQuota::apply(self, grant, at)
+    }
+}
+
+/// A tokens limit shared by a fleet: this replica's credit of tokens leased from the fleet's
+/// bucket (one schedule of token slots, `period / limit` apart, that refills up to a
+/// period's worth, like the local bucket). A request takes its estimate from the credit;
+/// usage beyond the estimate is charged to it afterwards (into debt, repaid by the next
+/// leases).
+#[derive(Debug)]
+pub(crate) struct FleetTokens {
+    bucket: String,
+    spacing: Duration,
+    limit: u32,
+    period: Duration,
+    when_down: WhenStoreFails,
+    signals: FleetSignals,
+    credit: std::sync::atomic::AtomicI64,
+    /// Tokens refused for want of credit since the last exchange.
+    demand: AtomicU64,
+    /// While the store fails: the local bucket (a period's worth).
+    local: LocalSchedule,
+}
+
+impl FleetTokens {
+    /// The shared form of a limit of `limit` tokens per `period`.
+    pub fn new(
+        bucket: String,
+        limit: u32,
+        period: Duration,
+        when_down: WhenStoreFails,
+        signals: FleetSignals,
+    ) -> Self {
+        let limit = limit.max(1);
+        FleetTokens {
+            bucket,
+            spacing: period / limit,
+            limit,
+            period,
+            when_down,
+            signals,
+            credit: std::sync::atomic::AtomicI64::new(0),
+            demand: AtomicU64::new(0),
+            local: LocalSchedule::default(),
+        }
+    }
+
+    /// Takes `tokens` (a request's estimate) from the credit at `now`, or says when to ask
+    /// again. An estimate above the whole limit needs a full limit's credit and goes into
+    /// debt for the rest.
+    pub fn try_take(&self, tokens: u32, now: Instant) -> Result<(), Instant> {
+        if !self.signals.up.load(Ordering::Relaxed) {
+            return self.while_down(tokens, now);
+        }
+        let need = i64::from(tokens.min(self.limit));
+        let take = i64::from(tokens);
+        let taken = self
+            .credit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                (c >= need).then_some(c.saturating_sub(take))
+            });
+        if taken.is_ok() {
+            return Ok(());
+        }
+        self.demand.fetch_add(u64::from(tokens), Ordering::Relaxed);
+        self.signals.wake.notify_one();
+        Err(now.checked_add(self.signals.refill_wait).unwrap_or(now))
+    }
+
+    /// The tokens held on lease now.
+    pub fn credit(&self) -> i64 {
+        self.credit.load(Ordering::Acquire)
+    }
+
+    /// Charges tokens used beyond an estimate (or gives back ones a refused attempt took).
+    pub fn charge(&self, tokens: i64) {
+        self.credit.fetch_sub(tokens, Ordering::AcqRel);
+    }
+
+    fn while_down(&self, tokens: u32, now: Instant) -> Result<(), Instant> {
+        let share = match self.when_down {
+            WhenStoreFails::Open => return Ok(()),
+            WhenStoreFails::Closed => return Err(now.checked_add(self.period).unwrap_or(now)),
+            WhenStoreFails::Share(f) => f,
+            WhenStoreFails::EvenShare => {
+                1.0 / f64::from(self.signals.replicas.load(Ordering::Relaxed).max(1))
+            }
+        };
+        // A local bucket of `share` of the limit, holding a period's worth.
+        let step = (self.spacing.as_nanos() as f64 / share.max(1e-9)) as u64;
+        let period = u64::try_from(self.period.as_nanos()).unwrap_or(u64::MAX);
+        let cost = step.saturating_mul(u64::from(tokens));
+        self.local.take(now, cost, period)
+    }
+}
+
+impl Leased for FleetTokens {
+    fn lease_request(&self, horizon: Duration, replicas: u32) -> LeaseRequest {
+        let demand = self.demand.swap(0, Ordering::Relaxed);
+        let debt = u64::try_from(-self.credit.load(Ordering::Acquire).min(0)).unwrap_or(0);
+        let share = u64::from(self.limit / replicas.max(1)).max(1);
+        let want = demand.saturating_add(debt).min(share);
+        LeaseRequest {
+            bucket: self.bucket.clone(),
+            want: u32::try_from(want).unwrap_or(u32::MAX),
+            spacing: self.spacing,
+            horizon,
+            burst: self.period,
+            hold: Duration::ZERO,
+        }
+    }
+
+    fn apply(&self, grant: LeaseGrant, _at: Instant) -> Option<Instant> {
+        if grant.slots > 0 {
+            self.credit
+                .fetch_add(i64::from(grant.slots), Ordering::AcqRel);
+        }
+        None
+    }
+}
+
+/// A local GCRA for while the store fails: the next free instant, in nanoseconds from
+/// `base`.
+#[derive(Debug)]
+struct LocalSchedule {
+    next: AtomicU64,
+    base: Instant,
+}
+
+impl Default for LocalSchedule {
+    fn default() -> Self {
+        LocalSchedule {
+            next: AtomicU64::new(0),
+            base: Instant::now(),
+        }
+    }
+}
+
+impl LocalSchedule {
+    /// Takes `cost` nanoseconds of the schedule at `now`, if it has fallen no more than
+    /// `tolerance` behind (a bucket of that much), or says when to ask again.
+    fn take(&self, now: Instant, cost: u64, tolerance: u64) -> Result<(), Instant> {
+        let at =
+            u64::try_from(now.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX);
+        let mut next = self.next.load(Ordering::Relaxed);
+        loop {
+            let from = next.max(at.saturating_sub(tolerance));
+            if from > at {
+                let wait = Duration::from_nanos(from - at);
+                return Err(now.checked_add(wait).unwrap_or(now));
+            }
+            match self.next.compare_exchange_weak(
+                next,
+                from.saturating_add(cost),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(current) => next = current,
+            }
+        }
     }
 }

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use crate::provider::Provider;
 use crate::secret::ApiKey;
 use crate::spend::limiter::{Limiter, RateLimit};
+use crate::store::SharedKeyState;
 use crate::types::fingerprint;
 use crate::types::{Error, ErrorKind};
 use crate::types::{KeyLabel, KeyState};
@@ -480,6 +481,19 @@ impl KeyRing {
             }
             _ => return None,
         };
+        self.report_state(i, tag, out_for, now)
+    }
+
+    /// Key i out (`tag`: resting or parked) for `out_for` from `now`, unless already out as
+    /// long or invalid; the new state when it changed in kind.
+    fn report_state(
+        &self,
+        i: usize,
+        tag: u64,
+        out_for: Duration,
+        now: Instant,
+    ) -> Option<KeyState> {
+        let slot = self.slots.get(i)?;
         let now = self.nanos(now);
         let out_nanos = u64::try_from(out_for.as_nanos()).unwrap_or(u64::MAX);
         let until = now.saturating_add(out_nanos).min(NANOS_MASK);
@@ -507,6 +521,43 @@ impl KeyRing {
         } else {
             KeyState::Parked { for_ms }
         })
+    }
+
+    /// Key i's state for the fleet at `now`.
+    pub(crate) fn shared_state(&self, i: usize, now: Instant) -> SharedKeyState {
+        let Some(slot) = self.slots.get(i) else {
+            return SharedKeyState::Ready;
+        };
+        let now = self.nanos(now);
+        let (tag, until) = split(slot.state.load(Ordering::Acquire));
+        let left = Duration::from_nanos(until.saturating_sub(now));
+        match tag {
+            TAG_INVALID => SharedKeyState::Invalid,
+            _ if left.is_zero() => SharedKeyState::Ready,
+            TAG_RESTING => SharedKeyState::Resting(left),
+            TAG_PARKED => SharedKeyState::Parked(left),
+            _ => SharedKeyState::Ready,
+        }
+    }
+
+    /// Takes the fleet's state of key i (another replica rested, parked or found it
+    /// invalid), by the rules of [`report_failure`](Self::report_failure): an absence is
+    /// never shortened. Returns the new state when it changed in kind.
+    pub(crate) fn apply_shared_state(
+        &self,
+        i: usize,
+        state: SharedKeyState,
+        now: Instant,
+    ) -> Option<KeyState> {
+        match state {
+            SharedKeyState::Ready => None,
+            SharedKeyState::Resting(d) => self.report_state(i, TAG_RESTING, d, now),
+            SharedKeyState::Parked(d) => self.report_state(i, TAG_PARKED, d, now),
+            SharedKeyState::Invalid => {
+                let before = self.slots.get(i)?.state.swap(INVALID, Ordering::AcqRel);
+                (split(before).0 != TAG_INVALID).then_some(KeyState::Invalid)
+            }
+        }
     }
 
     /// After an attempt on key i succeeded.

@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 pub use super::fleet_limits::WhenStoreFails;
-use super::fleet_limits::{FleetQuota, FleetSignals};
+use super::fleet_limits::{FleetQuota, FleetSignals, FleetTokens, Leased};
 use crate::types::RateLimitInfo;
 use crate::types::{Error, ErrorKind, LimitedBy};
 
@@ -319,6 +319,14 @@ pub struct LimiterStatus {
     pub held_for: Option<Duration>,
     /// What the vendor's rate-limit headers said last.
     pub last_vendor_info: Option<RateLimitInfo>,
+    /// With a fleet store, the requests limit is the fleet's and `requests` (this replica's
+    /// own bucket) does not apply: the slots of the fleet's schedule this replica holds now.
+    /// `None` when the requests limit is not shared.
+    pub fleet_slots: Option<u32>,
+    /// With a fleet store, the tokens limit is the fleet's and `tokens` does not apply: the
+    /// tokens this replica holds on lease now (below zero: spent beyond its lease, repaid by
+    /// the next). `None` when the tokens limit is not shared.
+    pub fleet_tokens: Option<i64>,
 }
 
 /// A per-minute bucket's state (requests or tokens). Serialized with `next_cell_in` as
@@ -621,6 +629,8 @@ pub(crate) struct Limiter {
     /// With a fleet store: the requests limit is the fleet's, taken from this replica's
     /// lease of slots (set by the relay's sync task the first time it sees the limiter).
     fleet: OnceLock<Arc<FleetQuota>>,
+    /// With a fleet store: the tokens limit is the fleet's, taken from this replica's credit.
+    fleet_tokens: OnceLock<Arc<FleetTokens>>,
 }
 
 /// An admitted request's concurrency slot, given back when dropped.
@@ -676,6 +686,7 @@ impl Limiter {
             max_in_flight,
             last_info: Mutex::new(None),
             fleet: OnceLock::new(),
+            fleet_tokens: OnceLock::new(),
         }
     }
 
@@ -727,7 +738,16 @@ impl Limiter {
                 return Err((at, LimitedBy::Requests));
             }
         }
-        if let Some(tpm) = &self.tpm
+        if let Some(fleet) = self.fleet_tokens.get()
+            && tokens > 0
+        {
+            if let Err(at) = fleet.try_take(tokens, now) {
+                if let (Some(rpm), None) = (&self.rpm, self.fleet.get()) {
+                    rpm.give_back(1);
+                }
+                return Err((at, LimitedBy::Tokens));
+            }
+        } else if let Some(tpm) = &self.tpm
             && let Some(n) = NonZeroU32::new(tokens)
         {
             // More than a bucket needs a full bucket, and the rest is charged as debt.
@@ -761,7 +781,9 @@ impl Limiter {
         {
             rpm.give_back(1);
         }
-        if let Some(tpm) = &self.tpm {
+        if let Some(fleet) = self.fleet_tokens.get() {
+            fleet.charge(-i64::from(tokens));
+        } else if let Some(tpm) = &self.tpm {
             tpm.give_back(tokens);
         }
     }
@@ -803,22 +825,35 @@ impl Limiter {
             .fetch_max(self.clock.tick(until).0, Ordering::AcqRel);
     }
 
-    /// Shares this limiter's requests limit with the fleet under the name `bucket` (once;
-    /// a limiter without a requests limit has nothing to share). Returns the shared form.
-    pub fn attach_fleet(&self, bucket: &str, signals: &FleetSignals) -> Option<&Arc<FleetQuota>> {
-        if let Some(f) = self.fleet.get() {
-            return Some(f);
+    /// Shares this limiter's requests and tokens limits with the fleet under the name
+    /// `bucket` (once). Returns their shared forms.
+    pub fn attach_fleet(&self, bucket: &str, signals: &FleetSignals) -> Vec<Arc<dyn Leased>> {
+        let mut shared: Vec<Arc<dyn Leased>> = Vec::new();
+        if let Some(n) = self.limit.rpm {
+            let quota = self.fleet.get_or_init(|| {
+                Arc::new(FleetQuota::new(
+                    format!("{bucket}:requests"),
+                    n,
+                    self.limit.request_period,
+                    self.limit.when_store_fails,
+                    signals.clone(),
+                ))
+            });
+            shared.push(quota.clone());
         }
-        let n = self.limit.rpm?;
-        let quota = FleetQuota::new(
-            bucket.to_string(),
-            n,
-            self.limit.request_period,
-            self.limit.when_store_fails,
-            signals.clone(),
-        );
-        let _ = self.fleet.set(Arc::new(quota));
-        self.fleet.get()
+        if let Some(n) = self.limit.tpm {
+            let tokens = self.fleet_tokens.get_or_init(|| {
+                Arc::new(FleetTokens::new(
+                    format!("{bucket}:tokens"),
+                    n,
+                    MINUTE,
+                    self.limit.when_store_fails,
+                    signals.clone(),
+                ))
+            });
+            shared.push(tokens.clone());
+        }
+        shared
     }
 
     /// After the answer: charges the tokens used beyond the estimate to the token bucket
@@ -826,11 +861,13 @@ impl Limiter {
     /// are not given back, as vendors that count an estimate at admission (OpenAI) do not
     /// either.
     pub fn reconcile(&self, estimated: u32, actual: u64, now: Instant) {
-        if let Some(tpm) = &self.tpm {
-            let excess = actual.saturating_sub(u64::from(estimated));
-            if excess > 0 {
-                tpm.charge(excess, self.clock.tick(now));
-            }
+        let excess = actual.saturating_sub(u64::from(estimated));
+        if let Some(fleet) = self.fleet_tokens.get() {
+            fleet.charge(i64::try_from(excess).unwrap_or(i64::MAX));
+        } else if let Some(tpm) = &self.tpm
+            && excess > 0
+        {
+            tpm.charge(excess, self.clock.tick(now));
         }
         // An average over about the last eight requests; a lost update under contention
         // only makes it a little staler.
@@ -863,6 +900,8 @@ impl Limiter {
             in_flight,
             held_for,
             last_vendor_info: *self.last_info.lock().unwrap_or_else(|e| e.into_inner()),
+            fleet_slots: self.fleet.get().map(|f| f.queued()),
+            fleet_tokens: self.fleet_tokens.get().map(|f| f.credit()),
         }
     }
 }

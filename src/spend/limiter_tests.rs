@@ -219,7 +219,9 @@ async fn retry_after_holds_and_holds_only_extend() {
             max_concurrent: None,
             in_flight: 0,
             held_for: None,
-            last_vendor_info: None
+            last_vendor_info: None,
+            fleet_slots: None,
+            fleet_tokens: None,
         }
     );
 }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{
-    BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, LeaseRequest, StateStore,
+    BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, LeaseRequest, SharedKeyState,
+    StateStore,
 };
 use crate::types::{Error, ErrorKind};
 
@@ -33,6 +34,8 @@ struct State {
     rolling: HashMap<(String, String), HashMap<String, RollingEntry>>,
     /// Shared request limits: (namespace, bucket) → (next free slot, hold until).
     leases: HashMap<(String, String), (Instant, Instant)>,
+    /// Pool keys: (namespace, key) → (kind 1–3, until).
+    keys: HashMap<(String, String), (u8, Instant)>,
     /// Live replicas: namespace → replica → live until.
     replicas: HashMap<String, HashMap<String, Instant>>,
 }
@@ -122,6 +125,10 @@ impl StateStore for MemoryStore {
             let entry = s.leases.entry(key).or_insert((now, now));
             reply.leases.push(lease(entry, l, now));
         }
+        for (key, state) in &exchange.keys {
+            let entry = s.keys.entry((namespace.to_string(), key.clone()));
+            reply.keys.push(merge_key(entry, *state, now));
+        }
         let live = s.replicas.entry(namespace.to_string()).or_default();
         live.insert(
             replica.to_string(),
@@ -202,7 +209,7 @@ fn lease(entry: &mut (Instant, Instant), l: &LeaseRequest, now: Instant) -> Leas
         *hold = (*hold).max(now.checked_add(l.hold).unwrap_or(now));
     }
     let hold_left = hold.saturating_duration_since(now);
-    let start = (*next).max(now);
+    let start = (*next).max(now.checked_sub(l.burst).unwrap_or(now));
     let horizon = now.checked_add(l.horizon).unwrap_or(now);
     if l.want == 0 || start > horizon || l.spacing.is_zero() {
         return LeaseGrant {
@@ -220,5 +227,39 @@ fn lease(entry: &mut (Instant, Instant), l: &LeaseRequest, now: Instant) -> Leas
         slots,
         first_in: start.saturating_duration_since(now),
         hold_left,
+    }
+}
+
+/// How long the store keeps a key's invalid mark.
+const INVALID_FOR: Duration = Duration::from_secs(3_600);
+
+/// The key rules (the Redis store's script does the same): the longest absence wins, an
+/// invalid mark stays [`INVALID_FOR`].
+fn merge_key(
+    entry: std::collections::hash_map::Entry<'_, (String, String), (u8, Instant)>,
+    state: SharedKeyState,
+    now: Instant,
+) -> SharedKeyState {
+    let later = |d: Duration| now.checked_add(d).unwrap_or(now);
+    let mine = match state {
+        SharedKeyState::Ready => None,
+        SharedKeyState::Resting(d) => Some((1, later(d))),
+        SharedKeyState::Parked(d) => Some((2, later(d))),
+        SharedKeyState::Invalid => Some((3, later(INVALID_FOR))),
+    };
+    let stored = entry.or_insert((0, now));
+    if let Some((kind, until)) = mine {
+        let live = stored.1 > now;
+        if !live || kind == 3 && stored.0 != 3 || (stored.0 != 3 && until > stored.1) {
+            *stored = (kind, until);
+        }
+    }
+    let left = stored.1.saturating_duration_since(now);
+    match stored.0 {
+        _ if left.is_zero() => SharedKeyState::Ready,
+        1 => SharedKeyState::Resting(left),
+        2 => SharedKeyState::Parked(left),
+        3 => SharedKeyState::Invalid,
+        _ => SharedKeyState::Ready,
     }
 }

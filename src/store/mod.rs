@@ -110,11 +110,11 @@ pub struct SpendReport {
     pub seq: u64,
 }
 
-/// A replica's request for slots of a shared request limit, and its news of a vendor's
-/// hold.
+/// A replica's request for slots of a shared limit, and its news of a vendor's hold.
 ///
-/// The fleet's requests are one schedule of slots `spacing` apart (server time), whoever
-/// sends them: a lease is the next `n ≤ want` free slots, none later than `horizon` from now.
+/// The fleet's requests (or tokens) are one schedule of slots `spacing` apart (server time),
+/// whoever sends them: a lease is the next `n ≤ want` free slots from
+/// `max(next free, now - burst)`, none later than `horizon` from now.
 /// A replica sends a request in a slot no earlier than its time, so however the slots are
 /// spread over the replicas, the fleet never sends two requests closer than the schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +128,10 @@ pub struct LeaseRequest {
     pub spacing: Duration,
     /// How far ahead slots may be leased.
     pub horizon: Duration,
+    /// How far behind now the schedule may resume after a quiet spell: zero for a requests
+    /// limit (no burst), the limit's period for a tokens bucket (it refills to a period's
+    /// worth).
+    pub burst: Duration,
     /// A vendor asked to wait this long (a 429's `Retry-After`, rate-limit headers): the
     /// whole fleet holds. Zero: no news.
     pub hold: Duration,
@@ -145,6 +149,23 @@ pub struct LeaseGrant {
     pub hold_left: Duration,
 }
 
+/// A pool key's state as one replica has it, and as the fleet merges it: the longest
+/// absence wins, and an invalid mark stays (for an hour at the store, so a key fixed at the
+/// vendor comes back).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SharedKeyState {
+    /// Usable.
+    #[default]
+    Ready,
+    /// Resting (a 429) for this much longer.
+    Resting(Duration),
+    /// Parked (quota exhausted) for this much longer.
+    Parked(Duration),
+    /// Refused by the vendor (401).
+    Invalid,
+}
+
 /// What a replica sends the store in one exchange.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -155,6 +176,8 @@ pub struct Exchange {
     pub spend: Vec<SpendReport>,
     /// Shared request limits.
     pub leases: Vec<LeaseRequest>,
+    /// Pool keys (`<provider>:<fingerprint>`) with their state here.
+    pub keys: Vec<(String, SharedKeyState)>,
     /// How long this replica counts as live without another exchange (for
     /// [`ExchangeReply::replicas`]).
     pub alive_for: Duration,
@@ -170,6 +193,8 @@ pub struct ExchangeReply {
     pub spend: Vec<u64>,
     /// The grant for each lease request sent.
     pub leases: Vec<LeaseGrant>,
+    /// The fleet's state of each pool key sent.
+    pub keys: Vec<SharedKeyState>,
     /// Replicas live in the namespace (this one included).
     pub replicas: u32,
 }
@@ -292,7 +317,8 @@ impl Store {
     }
 
     /// The longest pause between two attempts to reach a failing store (the pause doubles
-    /// from the sync interval up to this). Default: [`DEFAULT_MAX_BACKOFF`] (5 s).
+    /// from the sync interval up to this; a value below the sync interval counts as the
+    /// interval). Default: [`DEFAULT_MAX_BACKOFF`] (5 s); at most 600 s.
     pub fn max_backoff(mut self, max: Duration) -> Self {
         self.max_backoff = max;
         self
@@ -325,9 +351,10 @@ impl Store {
         self.timeout
     }
 
-    /// The longest pause between attempts to reach a failing store.
+    /// The longest pause between attempts to reach a failing store (never below the sync
+    /// interval).
     pub fn get_max_backoff(&self) -> Duration {
-        self.max_backoff
+        self.max_backoff.max(self.sync_interval)
     }
 
     /// The backend.
@@ -366,11 +393,9 @@ impl Store {
                 "store timeout {:?} must be from 1 ms to 10 s",
                 self.timeout
             ))
-        } else if self.max_backoff < self.sync_interval
-            || self.max_backoff > Duration::from_secs(600)
-        {
+        } else if self.max_backoff > Duration::from_secs(600) {
             Some(format!(
-                "store max_backoff {:?} must be from the sync interval to 600 s",
+                "store max_backoff {:?} must be at most 600 s",
                 self.max_backoff
             ))
         } else {

@@ -14,6 +14,8 @@
 //!   holding `seq:spend:written_ms`; expires one period after its last write.
 //! - `polyrelay:v1:<ns>:{rl:<bucket>}`: a shared request limit's hash, `next` (the schedule's
 //!   next free slot, µs) and `hold` (µs); expires ten minutes after both pass.
+//! - `polyrelay:v1:<ns>:{key:<provider>:<fingerprint>}`: a pool key's `kind` (resting,
+//!   parked, invalid) and `until` (ms); expires a minute after it.
 //! - `polyrelay:v1:<ns>:{replicas}`: live replicas, one field each holding its live-until (ms).
 
 use std::fmt;
@@ -23,7 +25,9 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
-use super::{BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, StateStore};
+use super::{
+    BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, SharedKeyState, StateStore,
+};
 use crate::types::{Error, ErrorKind};
 
 /// A breaker: applies the replica's report (`open` with ms, `close`, `want` with the lease's
@@ -100,7 +104,7 @@ return tostring(total)
 /// `{slots, first_in_us, hold_left_us}`.
 const LEASE: &str = r"
 local k = KEYS[1]
-local want, spacing, horizon, hold_us = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local want, spacing, horizon, hold_us, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local hold = tonumber(redis.call('HGET', k, 'hold') or '0')
@@ -110,14 +114,35 @@ if hold_us > 0 and now + hold_us > hold then
 end
 local hold_left = 0
 if hold > now then hold_left = hold - now end
-local start = math.max(tonumber(redis.call('HGET', k, 'next') or '0'), now)
+local start = math.max(tonumber(redis.call('HGET', k, 'next') or '0'), now - burst)
 local slots = 0
 if want > 0 and spacing > 0 and start <= now + horizon then
   slots = math.min(want, math.floor((now + horizon - start) / spacing) + 1)
   redis.call('HSET', k, 'next', start + slots * spacing)
 end
 redis.call('PEXPIRE', k, math.floor((math.max(start, hold) - now) / 1000) + 600000)
-return {slots, start - now, hold_left}
+return {slots, math.max(start - now, 0), hold_left}
+";
+
+/// A pool key: the longest absence wins (kind 1 resting, 2 parked, 3 invalid, kept an
+/// hour); answers `{kind, left_ms}` (kind 0: usable).
+const KEY: &str = r"
+local k = KEYS[1]
+local kind, ms = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local sk = tonumber(redis.call('HGET', k, 'kind') or '0')
+local su = tonumber(redis.call('HGET', k, 'until') or '0')
+if kind > 0 then
+  local u = now + ms
+  if su <= now or (kind == 3 and sk ~= 3) or (sk ~= 3 and u > su) then
+    redis.call('HSET', k, 'kind', kind, 'until', u)
+    redis.call('PEXPIRE', k, ms + 60000)
+    sk, su = kind, u
+  end
+end
+if su <= now then return {0, 0} end
+return {sk, su - now}
 ";
 
 /// Live replicas: each exchange marks its replica live until a time (ms); answers how many
@@ -135,6 +160,10 @@ end
 redis.call('PEXPIRE', k, tonumber(ARGV[2]) + 60000)
 return live
 ";
+
+/// How long the store keeps a key's invalid mark: an hour, so a key fixed at the vendor
+/// comes back to the fleet.
+const INVALID_FOR: Duration = Duration::from_secs(3_600);
 
 /// How long a calendar window's hash outlives its last write: a day, more than any
 /// window's end needs for the replicas still in it.
@@ -157,6 +186,7 @@ pub struct RedisStore {
     calendar: Script,
     rolling: Script,
     lease: Script,
+    key_state: Script,
     replicas: Script,
 }
 
@@ -169,12 +199,19 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store on the server at `url` (`redis://[user:password@]host:port/db`; `rediss://` needs TLS,
+    /// A store on the server at `url`, opened inside a tokio runtime (a `Config` error outside one) (`redis://[user:password@]host:port/db`; `rediss://` needs TLS,
     /// which this build does not enable). Connects lazily, in the background: returns at once
     /// even when the server is down. `timeout` bounds a connection attempt and every command
     /// (default of [`Store`](super::Store): 100 ms; zero here means 100 ms); the connection
     /// is retried once per command, then the command fails and the relay runs on local state.
     pub fn open(url: &str, timeout: Duration) -> Result<Self, Error> {
+        // The connection is made by a task of the current runtime.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "a Redis store connects from the tokio runtime: open it inside one",
+            ));
+        }
         let client = Client::open(url)
             .map_err(|e| Error::new(ErrorKind::Config, format!("store url does not parse: {e}")))?;
         let info = client.get_connection_info();
@@ -199,6 +236,7 @@ impl RedisStore {
             calendar: Script::new(CALENDAR),
             rolling: Script::new(ROLLING),
             lease: Script::new(LEASE),
+            key_state: Script::new(KEY),
             replicas: Script::new(REPLICAS),
         })
     }
@@ -242,10 +280,25 @@ impl RedisStore {
         for l in &ex.leases {
             let key = Self::key(namespace, &format!("rl:{}", l.bucket));
             let mut call = self.lease.key(key);
+            // The step in fractional microseconds: a tokens bucket's is often below one.
             call.arg(l.want)
-                .arg(us(l.spacing))
+                .arg(l.spacing.as_secs_f64() * 1e6)
                 .arg(us(l.horizon))
-                .arg(if l.hold.is_zero() { 0 } else { us(l.hold) });
+                .arg(if l.hold.is_zero() { 0 } else { us(l.hold) })
+                .arg(u64::try_from(l.burst.as_micros()).unwrap_or(u64::MAX));
+            pipe.invoke_script(&call);
+        }
+        for (key, state) in &ex.keys {
+            let (kind, left) = match state {
+                SharedKeyState::Ready => (0, Duration::ZERO),
+                SharedKeyState::Resting(d) => (1, *d),
+                SharedKeyState::Parked(d) => (2, *d),
+                SharedKeyState::Invalid => (3, INVALID_FOR),
+            };
+            let mut call = self
+                .key_state
+                .key(Self::key(namespace, &format!("key:{key}")));
+            call.arg(kind).arg(ms(left));
             pipe.invoke_script(&call);
         }
         let mut call = self.replicas.key(Self::key(namespace, "replicas"));
@@ -262,6 +315,7 @@ impl RedisStore {
             .load_script(&self.calendar)
             .load_script(&self.rolling)
             .load_script(&self.lease)
+            .load_script(&self.key_state)
             .load_script(&self.replicas);
         pipe.query_async::<()>(&mut conn)
             .await
@@ -306,7 +360,7 @@ fn int(v: &redis::Value) -> u64 {
 }
 
 fn decode(ex: &Exchange, values: Vec<redis::Value>) -> Result<ExchangeReply, Error> {
-    let sent = ex.breakers.len() + ex.spend.len() + ex.leases.len() + 1;
+    let sent = ex.breakers.len() + ex.spend.len() + ex.leases.len() + ex.keys.len() + 1;
     if values.len() != sent {
         return Err(Error::new(
             ErrorKind::Decode,
@@ -357,6 +411,26 @@ fn decode(ex: &Exchange, values: Vec<redis::Value>) -> Result<ExchangeReply, Err
             }
         };
         reply.leases.push(grant);
+    }
+    for _ in &ex.keys {
+        let state = match values.next() {
+            Some(redis::Value::Array(parts)) if parts.len() == 2 => {
+                let left = Duration::from_millis(int(&parts[1]));
+                match int(&parts[0]) {
+                    1 => SharedKeyState::Resting(left),
+                    2 => SharedKeyState::Parked(left),
+                    3 => SharedKeyState::Invalid,
+                    _ => SharedKeyState::Ready,
+                }
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Decode,
+                    "store answered a key state with something else than 2 numbers",
+                ));
+            }
+        };
+        reply.keys.push(state);
     }
     reply.replicas = values
         .next()

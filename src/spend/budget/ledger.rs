@@ -9,9 +9,9 @@ use std::time::SystemTime;
 
 use super::calendar::{Calendar, window_number};
 use super::clock::{Clock, system_time};
-use super::window::FleetShare;
 use super::packed::{AMOUNT_BITS, GEN_MASK, LIMIT_MAX, Line, Packed, Pair, WORDS_PER_LINE};
 use super::rolling::{Rolling, RollingAt};
+use super::window::FleetShare;
 use super::{Amount, Budget, BudgetStatus, NANOS_PER_USD, Spend, usd_to_nanos};
 use crate::accounting::{BudgetEvent, BudgetEventKind};
 use crate::types::{Error, ErrorKind};

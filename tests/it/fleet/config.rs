@@ -166,11 +166,11 @@ async fn store_mistakes_are_named_by_line_and_key() {
             "from 1 ms to 10 s",
         ),
         (
-            "[store]\nurl = \"${REDIS_URL}\"\nsync_interval = \"2s\"\nmax_backoff = \"1s\"\n",
+            "[store]\nurl = \"${REDIS_URL}\"\nmax_backoff = \"20m\"\n",
             url,
-            15,
+            14,
             "store.max_backoff",
-            "from the sync interval",
+            "at most 600 s",
         ),
         (
             "[store]\nurl = \"${REDIS_URL}\"\nnamespace = \"a:b\"\n",
