@@ -650,7 +650,8 @@ impl Driver {
             if d.done {
                 return Poll::Ready(None);
             }
-            let mut item = match d.inner.poll_next_unpin(cx) {
+            let mut polled = d.inner.poll_next_unpin(cx);
+            let item = match &mut polled {
                 Poll::Ready(item) => {
                     // The longest duration is checked on every event, not only when the
                     // vendor makes us wait: chunks that are always ready (a reader slower
@@ -659,8 +660,13 @@ impl Driver {
                     d.last_event = now;
                     if now >= d.stream_deadline && item.is_some() {
                         Some(Err(d.duration_error()))
+                    } else if let Some(Ok(chunk)) = item {
+                        // Tagged in place, and handed out as polled: the chunk is not moved
+                        // in and out.
+                        d.tag(chunk);
+                        return polled;
                     } else {
-                        item
+                        std::mem::take(item)
                     }
                 }
                 Poll::Pending => match d.poll_limits(cx) {
@@ -668,11 +674,6 @@ impl Driver {
                     None => return Poll::Pending,
                 },
             };
-            if let Some(Ok(chunk)) = &mut item {
-                // Tagged in place: the chunk is not moved in and out.
-                d.tag(chunk);
-                return Poll::Ready(item);
-            }
             match item {
                 Some(Ok(_)) => {}
                 Some(Err(e)) if e.kind() == ErrorKind::Decode && d.route.stream.lenient => {
