@@ -579,7 +579,8 @@ impl StatsSnapshot {
 }
 
 /// One row of a [`StatsSnapshot`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct StatsRow {
     /// The route.
@@ -683,7 +684,8 @@ impl StatsTotals {
 }
 
 /// Latency percentiles, in milliseconds (two significant digits).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Percentiles {
     /// Samples.

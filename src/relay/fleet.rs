@@ -12,11 +12,15 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Table;
+use super::fleet_stats::{FleetStats, Published, merge};
 use super::health::FleetLink;
 use crate::spend::fleet_limits::{FleetSignals, Leased};
 use crate::spend::limiter::Limiter;
 use crate::store::{Exchange, Store, StoreHealth};
 use crate::types::{Error, ErrorKind};
+
+/// How often a replica publishes its stats.
+const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// The running task, stopped when the relay (its last clone) is dropped.
 pub(crate) struct Fleet {
@@ -104,6 +108,24 @@ impl Fleet {
         }
     }
 
+    /// Publishes this replica's stats, then reads and adds up the fleet's.
+    pub async fn stats(&self) -> Result<FleetStats, Error> {
+        self.sync().await?;
+        let read = self.store.backend().fleet_stats(self.store.get_namespace());
+        let published = tokio::time::timeout(self.store.get_timeout(), read)
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the store did not answer within {:?}",
+                        self.store.get_timeout()
+                    ),
+                )
+            })??;
+        merge(published)
+    }
+
     /// The store's state.
     pub fn health(&self) -> StoreHealth {
         let s = &self.status;
@@ -139,18 +161,20 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
     // Slots are leased two sync intervals ahead, so a busy replica's lease lasts until the
     // next exchange.
     let horizon = store.get_sync_interval().saturating_mul(2);
+    let stats_every =
+        (STATS_EVERY.as_millis() / store.get_sync_interval().as_millis().max(1)).max(1) as u64;
     let mut links: HashMap<String, Arc<FleetLink>> = HashMap::new();
     let mut seq: u64 = 0;
     let mut pause = Duration::ZERO;
     loop {
         let up = status.up.load(Ordering::Relaxed);
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
+        let forced = tokio::select! {
+            () = tokio::time::sleep(pause) => false,
             // A breaker changed, or wants the probe lease: tell the fleet now (unless the
             // store is failing: then the breakers decide alone, and the pause holds).
-            () = wake.notified(), if up => {}
-            () = status.force.notified() => {}
-        }
+            () = wake.notified(), if up => false,
+            () = status.force.notified() => true,
+        };
         status.rounds.send_modify(|r| r.0 += 1);
         let Some(table) = table.upgrade() else {
             return;
@@ -202,6 +226,16 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
             .saturating_mul(4)
             .max(store.get_max_backoff());
         seq = seq.wrapping_add(1);
+        // Stats every few seconds (they are larger, and read rarely), and on demand.
+        if forced || seq.is_multiple_of(stats_every) {
+            exchange.stats = inner.acct.stats.as_ref().and_then(|s| {
+                let snapshot = s.snapshot();
+                serde_json::to_string(&Published {
+                    total: &snapshot.total,
+                })
+                .ok()
+            });
+        }
         let budgets = inner.acct.budgets.clone();
         if let Some(b) = &budgets {
             exchange.spend = b.fleet_reports(seq);

@@ -14,6 +14,7 @@ mod describe;
 pub(crate) mod duration;
 mod engine;
 mod fleet;
+mod fleet_stats;
 mod health;
 mod limits;
 mod plan;
@@ -51,6 +52,7 @@ pub use duration::{
     DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_STREAM_DURATION, DEFAULT_TOTAL_TIMEOUT, MAX_TIMEOUT,
 };
 pub use engine::MAX_ATTEMPTS_PER_CALL;
+pub use fleet_stats::FleetStats;
 pub use health::{BreakerPolicy, RetryBudget, TargetHealth};
 pub use limits::{BudgetLimits, KeyLimits, KeyPoolLimits, LimitsSnapshot, NamedLimiter};
 use plan::{Resolver, Route};
@@ -323,6 +325,21 @@ impl Relay {
     pub async fn sync_store(&self) -> Result<(), Error> {
         match self.table.fleet.get() {
             Some(f) => f.sync().await,
+            None => Err(Error::new(
+                crate::types::ErrorKind::Config,
+                "the relay has no store (RelayBuilder::store)",
+            )),
+        }
+    }
+
+    /// The whole fleet's stats ([`RelayBuilder::store`]): every replica's stats since it
+    /// started, added up per route, query type, provider and model, so the cost per model
+    /// per query type covers the fleet. Replicas publish theirs every 5 s (this one first
+    /// publishes its own); one read of the store. Errors: `Config` without a store, else
+    /// the store's error.
+    pub async fn fleet_stats(&self) -> Result<FleetStats, Error> {
+        match self.table.fleet.get() {
+            Some(f) => f.stats().await,
             None => Err(Error::new(
                 crate::types::ErrorKind::Config,
                 "the relay has no store (RelayBuilder::store)",

@@ -36,6 +36,8 @@ struct State {
     leases: HashMap<(String, String), (Instant, Instant)>,
     /// Pool keys: (namespace, key) → (kind 1–3, until).
     keys: HashMap<(String, String), (u8, Instant)>,
+    /// Published stats: namespace → replica → JSON.
+    stats: HashMap<String, HashMap<String, String>>,
     /// Live replicas: namespace → replica → live until.
     replicas: HashMap<String, HashMap<String, Instant>>,
 }
@@ -129,6 +131,12 @@ impl StateStore for MemoryStore {
             let entry = s.keys.entry((namespace.to_string(), key.clone()));
             reply.keys.push(merge_key(entry, *state, now));
         }
+        if let Some(stats) = &exchange.stats {
+            s.stats
+                .entry(namespace.to_string())
+                .or_default()
+                .insert(replica.to_string(), stats.clone());
+        }
         let live = s.replicas.entry(namespace.to_string()).or_default();
         live.insert(
             replica.to_string(),
@@ -145,6 +153,20 @@ impl StateStore for MemoryStore {
         } else {
             Ok(())
         }
+    }
+
+    async fn fleet_stats(&self, namespace: &str) -> Result<Vec<(String, String)>, Error> {
+        let s = self.lock();
+        if s.down {
+            return Err(unavailable());
+        }
+        let mut all: Vec<_> = s
+            .stats
+            .get(namespace)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        all.sort();
+        Ok(all)
     }
 }
 

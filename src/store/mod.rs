@@ -181,6 +181,9 @@ pub struct Exchange {
     /// How long this replica counts as live without another exchange (for
     /// [`ExchangeReply::replicas`]).
     pub alive_for: Duration,
+    /// This replica's stats since start, as JSON, to publish for
+    /// [`StateStore::fleet_stats`] (sent every few exchanges, not every one).
+    pub stats: Option<String>,
 }
 
 /// What the store answers an [`Exchange`], in the same order.
@@ -219,6 +222,9 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
 
     /// Checks that the store answers (used while it is degraded).
     async fn ping(&self) -> Result<(), Error>;
+
+    /// Every replica's last published stats (from [`Exchange::stats`]), as (replica, JSON).
+    async fn fleet_stats(&self, namespace: &str) -> Result<Vec<(String, String)>, Error>;
 }
 
 /// A relay's link to its fleet: the shared [`StateStore`] and how to use it. Given to

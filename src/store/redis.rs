@@ -16,6 +16,8 @@
 //!   next free slot, µs) and `hold` (µs); expires ten minutes after both pass.
 //! - `polyrelay:v1:<ns>:{key:<provider>:<fingerprint>}`: a pool key's `kind` (resting,
 //!   parked, invalid) and `until` (ms); expires a minute after it.
+//! - `polyrelay:v1:<ns>:{stats}`: each replica's stats since start (JSON), one field each;
+//!   expires an hour after the last write.
 //! - `polyrelay:v1:<ns>:{replicas}`: live replicas, one field each holding its live-until (ms).
 
 use std::fmt;
@@ -165,6 +167,9 @@ return live
 /// comes back to the fleet.
 const INVALID_FOR: Duration = Duration::from_secs(3_600);
 
+/// How long published stats outlive their last write: an hour.
+const STATS_TTL: Duration = Duration::from_secs(3_600);
+
 /// How long a calendar window's hash outlives its last write: a day, more than any
 /// window's end needs for the replicas still in it.
 const CALENDAR_TTL: Duration = Duration::from_secs(86_400);
@@ -300,6 +305,11 @@ impl RedisStore {
                 .key(Self::key(namespace, &format!("key:{key}")));
             call.arg(kind).arg(ms(left));
             pipe.invoke_script(&call);
+        }
+        if let Some(stats) = &ex.stats {
+            let key = Self::key(namespace, "stats");
+            pipe.hset(&key, replica, stats).ignore();
+            pipe.pexpire(&key, ms(STATS_TTL) as i64).ignore();
         }
         let mut call = self.replicas.key(Self::key(namespace, "replicas"));
         call.arg(replica).arg(ms(ex.alive_for));
@@ -458,6 +468,17 @@ impl StateStore for RedisStore {
             other => other.map_err(|e| self.error(e))?,
         };
         decode(exchange, values)
+    }
+
+    async fn fleet_stats(&self, namespace: &str) -> Result<Vec<(String, String)>, Error> {
+        let mut conn = self.conn.clone();
+        let mut all: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(Self::key(namespace, "stats"))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        all.sort();
+        Ok(all)
     }
 
     async fn ping(&self) -> Result<(), Error> {

@@ -9,6 +9,7 @@ mod faults;
 #[cfg(feature = "gateway")]
 mod gateway;
 mod limits;
+mod stats;
 
 use std::time::Duration;
 
