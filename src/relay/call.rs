@@ -100,7 +100,16 @@ async fn chat_on(
     mut routing: Option<RoutingDecision>,
 ) -> Result<ChatResponse, Error> {
     let start = Instant::now();
-    let (route, charge, plan) = prepare(table, route, req, &mut routing, start, false)?;
+    let (route, mut charge, plan) = prepare(table, route, req, &mut routing, start, false)?;
+    // 2b. A strict budget across a fleet also reserves at the store (boxed: the common call
+    // carries only a pointer for it).
+    if let (Some(budgets), Some(c)) = (route.acct.budgets.as_deref(), charge.as_mut())
+        && budgets.needs_strict(c)
+        && let Err(e) = Box::pin(budgets.reserve_strict(c)).await
+    {
+        failed(&route.acct, &route.name, req, routing.take(), &e, start, false, charge);
+        return Err(e);
+    }
     // Bound while the call runs: a caller dropping the call leaves its charge counted.
     let charge = route
         .acct
@@ -113,8 +122,11 @@ async fn chat_on(
     let acct = &route.acct;
     let cx = &table.cx;
     // 4. Run.
+    // The answer is boxed as it comes out of its attempt: the engine and the accounting
+    // below move a pointer, not a whole response.
     let run = engine::run(&plan, start, deadline, Mode::Chat, |_step, t, a| {
-        a.provider.chat(req, &t.id.model, cx)
+        let answer = a.provider.chat(req, &t.id.model, cx);
+        async move { answer.await.map(Box::new) }
     });
     // Wrapping in a disabled span only costs moves: skip it when nothing listens.
     let result = if span.is_disabled() {
@@ -151,7 +163,7 @@ async fn chat_on(
                     duration: end.saturating_duration_since(start),
                 });
             }
-            Ok(resp)
+            Ok(*resp)
         }
         Err(e) => {
             span.record(telemetry::ERROR_TYPE, e.kind().as_str());
@@ -171,7 +183,14 @@ async fn stream_on(
     mut routing: Option<RoutingDecision>,
 ) -> Result<ChatStream, Error> {
     let start = Instant::now();
-    let (route, charge, plan) = prepare(table, route, req, &mut routing, start, true)?;
+    let (route, mut charge, plan) = prepare(table, route, req, &mut routing, start, true)?;
+    if let (Some(budgets), Some(c)) = (route.acct.budgets.as_deref(), charge.as_mut())
+        && budgets.needs_strict(c)
+        && let Err(e) = Box::pin(budgets.reserve_strict(c)).await
+    {
+        failed(&route.acct, &route.name, req, routing.take(), &e, start, true, charge);
+        return Err(e);
+    }
     let span = call_span("chat_stream", &route, req, routing.as_ref());
     let keep = (route.stream.recovery != MidStreamRecovery::Off).then(|| Arc::new(req.clone()));
     // The charge rides with the stream (it settles when the stream ends), or stays here

@@ -44,6 +44,18 @@ impl Answer for ChatResponse {
     }
 }
 
+impl Answer for Box<ChatResponse> {
+    fn status(&self) -> Option<u16> {
+        (**self).status()
+    }
+    fn usage(&self) -> Option<Usage> {
+        (**self).usage()
+    }
+    fn rate_limit(&self) -> Option<crate::types::RateLimitInfo> {
+        (**self).rate_limit()
+    }
+}
+
 /// A stream that reached its commit point: the chunks read so far, and the rest.
 pub(crate) struct Opened {
     stream: ChatStream,
