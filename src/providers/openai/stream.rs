@@ -160,7 +160,11 @@ impl EventHandler for OpenAiEvents {
         event: &SseEvent<'_>,
         out: &mut VecDeque<ChatChunk>,
     ) -> Result<bool, Error> {
-        let data = event.data.trim();
+        // A chunk object needs no trimming (its ends are not whitespace).
+        let data = match event.data.as_bytes() {
+            [b'{', .., b'}'] => event.data,
+            _ => event.data.trim(),
+        };
         if data == "[DONE]" {
             return Ok(true);
         }
