@@ -101,13 +101,17 @@ async fn chat_on(
 ) -> Result<ChatResponse, Error> {
     let start = Instant::now();
     let (route, mut charge, plan) = prepare(table, route, req, &mut routing, start, false)?;
-    // 2b. A strict budget across a fleet also reserves at the store (boxed: the common call
-    // carries only a pointer for it).
-    if let (Some(budgets), Some(c)) = (route.acct.budgets.as_deref(), charge.as_mut())
-        && budgets.needs_strict(c)
-        && let Err(e) = Box::pin(budgets.reserve_strict(c)).await
-    {
-        failed(&route.acct, &route.name, req, routing.take(), &e, start, false, charge);
+    if let Err(e) = reserve_strict(&route, &mut charge).await {
+        failed(
+            &route.acct,
+            &route.name,
+            req,
+            routing.take(),
+            &e,
+            start,
+            false,
+            charge,
+        );
         return Err(e);
     }
     // Bound while the call runs: a caller dropping the call leaves its charge counted.
@@ -184,11 +188,17 @@ async fn stream_on(
 ) -> Result<ChatStream, Error> {
     let start = Instant::now();
     let (route, mut charge, plan) = prepare(table, route, req, &mut routing, start, true)?;
-    if let (Some(budgets), Some(c)) = (route.acct.budgets.as_deref(), charge.as_mut())
-        && budgets.needs_strict(c)
-        && let Err(e) = Box::pin(budgets.reserve_strict(c)).await
-    {
-        failed(&route.acct, &route.name, req, routing.take(), &e, start, true, charge);
+    if let Err(e) = reserve_strict(&route, &mut charge).await {
+        failed(
+            &route.acct,
+            &route.name,
+            req,
+            routing.take(),
+            &e,
+            start,
+            true,
+            charge,
+        );
         return Err(e);
     }
     let span = call_span("chat_stream", &route, req, routing.as_ref());
@@ -255,6 +265,16 @@ fn prepare(
             failed(acct, name, req, routing.take(), &e, start, streamed, charge);
             Err(e)
         }
+    }
+}
+
+/// 2b. A strict budget across a fleet ([`Budget::strict`](crate::Budget::strict)) also
+/// reserves the call's estimate at the store: one round trip, boxed so that the common call
+/// carries only a pointer for it.
+async fn reserve_strict(route: &Route, charge: &mut Option<Charge>) -> Result<(), Error> {
+    match (route.acct.budgets.as_deref(), charge.as_mut()) {
+        (Some(b), Some(c)) if b.needs_strict(c) => Box::pin(b.reserve_strict(c)).await,
+        _ => Ok(()),
     }
 }
 

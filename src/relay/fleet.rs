@@ -161,6 +161,7 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
     // Slots are leased two sync intervals ahead, so a busy replica's lease lasts until the
     // next exchange.
     let horizon = store.get_sync_interval().saturating_mul(2);
+    let strict_queue = crate::spend::budget::StrictQueue::default();
     let stats_every =
         (STATS_EVERY.as_millis() / store.get_sync_interval().as_millis().max(1)).max(1) as u64;
     let mut links: HashMap<String, Arc<FleetLink>> = HashMap::new();
@@ -239,7 +240,15 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
         let budgets = inner.acct.budgets.clone();
         if let Some(b) = &budgets {
             exchange.spend = b.fleet_reports(seq);
+            b.attach_strict(|| crate::spend::budget::StrictGate {
+                store: store.backend().clone(),
+                namespace: store.get_namespace().to_string(),
+                timeout: store.get_timeout(),
+                queue: strict_queue.clone(),
+                up: status.up.clone(),
+            });
         }
+        exchange.strict_settles = std::mem::take(&mut *lock(&strict_queue));
         drop(inner);
 
         let result = tokio::time::timeout(
@@ -299,6 +308,8 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
                 });
             }
             Err(e) => {
+                // Strict settles go again with the next exchange (they are idempotent).
+                lock(&strict_queue).extend(exchange.strict_settles.drain(..));
                 let n = status.consecutive.fetch_add(1, Ordering::Relaxed);
                 status.failures.fetch_add(1, Ordering::Relaxed);
                 if status.up.swap(false, Ordering::Relaxed) || n == 0 {

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{
-    BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, LeaseRequest, SharedKeyState,
-    StateStore,
+    BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, LeaseRequest,
+    STRICT_RESERVATION_TTL, SharedKeyState, StateStore, StrictItem,
 };
 use crate::types::{Error, ErrorKind};
 
@@ -36,11 +36,17 @@ struct State {
     leases: HashMap<(String, String), (Instant, Instant)>,
     /// Pool keys: (namespace, key) → (kind 1–3, until).
     keys: HashMap<(String, String), (u8, Instant)>,
+    /// Strict budgets: (namespace, budget, window) → (spent, reservation → (amount, until)).
+    strict: HashMap<(String, String, u64), StrictWindow>,
     /// Published stats: namespace → replica → JSON.
     stats: HashMap<String, HashMap<String, String>>,
     /// Live replicas: namespace → replica → live until.
     replicas: HashMap<String, HashMap<String, Instant>>,
 }
+
+/// A strict budget window: settled spend, and reservations by id with their amount and
+/// expiry.
+type StrictWindow = (u64, HashMap<String, (u64, Instant)>);
 
 /// A replica's rolling total: (seq, spend, written at).
 type RollingEntry = (u64, u64, Instant);
@@ -131,6 +137,14 @@ impl StateStore for MemoryStore {
             let entry = s.keys.entry((namespace.to_string(), key.clone()));
             reply.keys.push(merge_key(entry, *state, now));
         }
+        for st in &exchange.strict_settles {
+            let key = (namespace.to_string(), st.budget.clone(), st.window);
+            if let Some((spent, held)) = s.strict.get_mut(&key)
+                && held.remove(&st.reservation).is_some()
+            {
+                *spent = spent.saturating_add(st.spent);
+            }
+        }
         if let Some(stats) = &exchange.stats {
             s.stats
                 .entry(namespace.to_string())
@@ -153,6 +167,36 @@ impl StateStore for MemoryStore {
         } else {
             Ok(())
         }
+    }
+
+    async fn reserve_strict(
+        &self,
+        namespace: &str,
+        reservation: &str,
+        items: &[StrictItem],
+    ) -> Result<Vec<Option<u64>>, Error> {
+        let mut s = self.lock();
+        if s.down {
+            return Err(unavailable());
+        }
+        let now = Instant::now();
+        let until = now.checked_add(STRICT_RESERVATION_TTL).unwrap_or(now);
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let key = (namespace.to_string(), item.budget.clone(), item.window);
+            let (spent, held) = s.strict.entry(key).or_default();
+            held.retain(|_, (_, exp)| *exp > now);
+            let used = held
+                .values()
+                .fold(*spent, |a, (amount, _)| a.saturating_add(*amount));
+            if used.saturating_add(item.amount) > item.limit {
+                out.push(Some(used));
+            } else {
+                held.insert(reservation.to_string(), (item.amount, until));
+                out.push(None);
+            }
+        }
+        Ok(out)
     }
 
     async fn fleet_stats(&self, namespace: &str) -> Result<Vec<(String, String)>, Error> {

@@ -166,6 +166,39 @@ pub enum SharedKeyState {
     Invalid,
 }
 
+/// One budget window of a strict reservation ([`StateStore::reserve_strict`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StrictItem {
+    /// The budget's name.
+    pub budget: String,
+    /// The calendar window's number.
+    pub window: u64,
+    /// The amount to reserve (the call's estimate), in the budget's integer units.
+    pub amount: u64,
+    /// The budget's limit, in the same units.
+    pub limit: u64,
+}
+
+/// A strict reservation's end: what the call spent, replacing what it reserved (once: a
+/// settle repeated, or for a reservation already settled or expired, changes nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StrictSettle {
+    /// The budget's name.
+    pub budget: String,
+    /// The calendar window's number the reservation was made in.
+    pub window: u64,
+    /// The reservation's id.
+    pub reservation: String,
+    /// What the call spent, in the budget's integer units (0 gives the reservation back).
+    pub spent: u64,
+}
+
+/// How long the store keeps a strict reservation that is never settled (its replica died):
+/// a day, the longest a call may last.
+pub const STRICT_RESERVATION_TTL: Duration = Duration::from_secs(86_400);
+
 /// What a replica sends the store in one exchange.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -181,6 +214,8 @@ pub struct Exchange {
     /// How long this replica counts as live without another exchange (for
     /// [`ExchangeReply::replicas`]).
     pub alive_for: Duration,
+    /// Strict reservations ended since the last exchange.
+    pub strict_settles: Vec<StrictSettle>,
     /// This replica's stats since start, as JSON, to publish for
     /// [`StateStore::fleet_stats`] (sent every few exchanges, not every one).
     pub stats: Option<String>,
@@ -225,6 +260,18 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
 
     /// Every replica's last published stats (from [`Exchange::stats`]), as (replica, JSON).
     async fn fleet_stats(&self, namespace: &str) -> Result<Vec<(String, String)>, Error>;
+
+    /// Reserves each item under `reservation` if the fleet's spend and reservations in its
+    /// window leave room for it: one round trip, on the request's path (a strict budget's
+    /// price). Answers, for each item, `None` (reserved) or `Some(used)` (refused: the
+    /// fleet's spend and reservations). All or nothing is the caller's: it settles at 0 the
+    /// items reserved before a refusal.
+    async fn reserve_strict(
+        &self,
+        namespace: &str,
+        reservation: &str,
+        items: &[StrictItem],
+    ) -> Result<Vec<Option<u64>>, Error>;
 }
 
 /// A relay's link to its fleet: the shared [`StateStore`] and how to use it. Given to

@@ -16,6 +16,8 @@
 //!   next free slot, µs) and `hold` (µs); expires ten minutes after both pass.
 //! - `polyrelay:v1:<ns>:{key:<provider>:<fingerprint>}`: a pool key's `kind` (resting,
 //!   parked, invalid) and `until` (ms); expires a minute after it.
+//! - `polyrelay:v1:<ns>:{b:<budget>}:strict:<window>`: a strict budget's window, `spent`
+//!   and one `r:<id>` field per live reservation (`amount:expires_ms`).
 //! - `polyrelay:v1:<ns>:{stats}`: each replica's stats since start (JSON), one field each;
 //!   expires an hour after the last write.
 //! - `polyrelay:v1:<ns>:{replicas}`: live replicas, one field each holding its live-until (ms).
@@ -28,7 +30,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
 use super::{
-    BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, SharedKeyState, StateStore,
+    BreakerReport, Exchange, ExchangeReply, FleetBreaker, LeaseGrant, STRICT_RESERVATION_TTL,
+    SharedKeyState, StateStore, StrictItem,
 };
 use crate::types::{Error, ErrorKind};
 
@@ -147,6 +150,37 @@ if su <= now then return {0, 0} end
 return {sk, su - now}
 ";
 
+/// A strict budget window: reserves `amount` under id `r:<id>` if the settled `spent` plus
+/// the live reservations leave room under the limit; answers `{1, used}` (reserved) or
+/// `{0, used}`. Expired reservations (a replica that died) are swept.
+const STRICT_RESERVE: &str = r"
+local k = KEYS[1]
+local id, amount, limit, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local used = tonumber(redis.call('HGET', k, 'spent') or '0')
+local all = redis.call('HGETALL', k)
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 'r:' then
+    local a, exp = string.match(all[i + 1], '^(%d+):(%d+)$')
+    if a and tonumber(exp) > now then used = used + tonumber(a) else redis.call('HDEL', k, all[i]) end
+  end
+end
+if used + amount > limit then return {0, used} end
+redis.call('HSET', k, 'r:' .. id, amount .. ':' .. (now + ttl))
+redis.call('PEXPIRE', k, ttl + 86400000)
+return {1, used + amount}
+";
+
+/// A strict reservation's end: the spend replaces the reservation, once.
+const STRICT_SETTLE: &str = r"
+local k = KEYS[1]
+if redis.call('HDEL', k, 'r:' .. ARGV[1]) == 1 then
+  redis.call('HINCRBY', k, 'spent', ARGV[2])
+end
+return 1
+";
+
 /// Live replicas: each exchange marks its replica live until a time (ms); answers how many
 /// are.
 const REPLICAS: &str = r"
@@ -193,6 +227,8 @@ pub struct RedisStore {
     lease: Script,
     key_state: Script,
     replicas: Script,
+    strict_reserve: Script,
+    strict_settle: Script,
 }
 
 impl fmt::Debug for RedisStore {
@@ -242,12 +278,35 @@ impl RedisStore {
             rolling: Script::new(ROLLING),
             lease: Script::new(LEASE),
             key_state: Script::new(KEY),
+            strict_reserve: Script::new(STRICT_RESERVE),
+            strict_settle: Script::new(STRICT_SETTLE),
             replicas: Script::new(REPLICAS),
         })
     }
 
     fn key(namespace: &str, entity: &str) -> String {
         format!("polyrelay:v1:{namespace}:{{{entity}}}")
+    }
+
+    fn strict_key(namespace: &str, budget: &str, window: u64) -> String {
+        format!(
+            "{}:strict:{window}",
+            Self::key(namespace, &format!("b:{budget}"))
+        )
+    }
+
+    /// Sends `pipe`, loading the scripts and sending it again if the server lost them.
+    async fn query(&self, pipe: &redis::Pipeline) -> Result<Vec<redis::Value>, Error> {
+        let mut conn = self.conn.clone();
+        match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                self.load_scripts().await?;
+                pipe.query_async::<Vec<redis::Value>>(&mut conn)
+                    .await
+                    .map_err(|e| self.error(e))
+            }
+            other => other.map_err(|e| self.error(e)),
+        }
     }
 
     fn pipeline(&self, namespace: &str, replica: &str, ex: &Exchange) -> redis::Pipeline {
@@ -306,6 +365,12 @@ impl RedisStore {
             call.arg(kind).arg(ms(left));
             pipe.invoke_script(&call);
         }
+        for st in &ex.strict_settles {
+            let key = Self::strict_key(namespace, &st.budget, st.window);
+            let mut call = self.strict_settle.key(key);
+            call.arg(&st.reservation).arg(st.spent);
+            pipe.invoke_script(&call).ignore();
+        }
         if let Some(stats) = &ex.stats {
             let key = Self::key(namespace, "stats");
             pipe.hset(&key, replica, stats).ignore();
@@ -326,6 +391,8 @@ impl RedisStore {
             .load_script(&self.rolling)
             .load_script(&self.lease)
             .load_script(&self.key_state)
+            .load_script(&self.strict_reserve)
+            .load_script(&self.strict_settle)
             .load_script(&self.replicas);
         pipe.query_async::<()>(&mut conn)
             .await
@@ -457,17 +524,41 @@ impl StateStore for RedisStore {
         exchange: &Exchange,
     ) -> Result<ExchangeReply, Error> {
         let pipe = self.pipeline(namespace, replica, exchange);
-        let mut conn = self.conn.clone();
-        let values = match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
-            Err(e) if e.code() == Some("NOSCRIPT") => {
-                self.load_scripts().await?;
-                pipe.query_async::<Vec<redis::Value>>(&mut conn)
-                    .await
-                    .map_err(|e| self.error(e))?
-            }
-            other => other.map_err(|e| self.error(e))?,
-        };
+        let values = self.query(&pipe).await?;
         decode(exchange, values)
+    }
+
+    async fn reserve_strict(
+        &self,
+        namespace: &str,
+        reservation: &str,
+        items: &[StrictItem],
+    ) -> Result<Vec<Option<u64>>, Error> {
+        let mut pipe = redis::pipe();
+        for item in items {
+            let key = Self::strict_key(namespace, &item.budget, item.window);
+            let mut call = self.strict_reserve.key(key);
+            call.arg(reservation)
+                .arg(item.amount)
+                .arg(item.limit)
+                .arg(ms(STRICT_RESERVATION_TTL));
+            pipe.invoke_script(&call);
+        }
+        let values = self.query(&pipe).await?;
+        if values.len() != items.len() {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                "store answered a strict reservation with the wrong number of values",
+            ));
+        }
+        Ok(values
+            .iter()
+            .map(|v| match v {
+                redis::Value::Array(parts) if parts.len() == 2 && int(&parts[0]) == 1 => None,
+                redis::Value::Array(parts) if parts.len() == 2 => Some(int(&parts[1])),
+                _ => Some(u64::MAX),
+            })
+            .collect())
     }
 
     async fn fleet_stats(&self, namespace: &str) -> Result<Vec<(String, String)>, Error> {

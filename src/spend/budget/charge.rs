@@ -7,12 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use smallvec::SmallVec;
 use tokio::time::Instant;
 
-use super::calendar::now_number;
+use super::calendar::{now_number, window_number};
 use super::clock::system_time;
 use super::ledger::{Budgets, Raw, Window};
+use super::ticket::StrictTicket;
 use super::window::Warned;
 use super::{BudgetQuery, OverBudget, Spend};
 use crate::accounting::BudgetEventKind;
+use crate::store::StrictItem;
 use crate::types::BudgetExceeded;
 
 /// Why [`Budgets::reserve`] refused a request, and what to do with it.
@@ -43,6 +45,7 @@ impl Budgets {
     ) -> Result<Charge, Refusal> {
         let mut charge = Charge {
             held: SmallVec::new(),
+            strict: None,
         };
         let mut warned: SmallVec<[Warned; 2]> = SmallVec::new();
         let now = self.clock.at(now);
@@ -139,6 +142,8 @@ pub(crate) struct Charge {
     /// Inline: a request matches a few budgets, and an allocation per call costs more than
     /// the bookkeeping.
     pub(super) held: SmallVec<[Held; 3]>,
+    /// Strict budgets' reservations held at the fleet's store, settled there too.
+    pub(super) strict: Option<Box<StrictTicket>>,
 }
 
 /// One budget's reservation. The atomics are only changed by the charge's owner; they are
@@ -212,6 +217,21 @@ impl Charge {
         }
     }
 
+    /// Whether a budget it holds is strict.
+    pub fn is_strict(&self, budgets: &Budgets) -> bool {
+        self.held.iter().any(|h| {
+            budgets
+                .budgets
+                .get(h.budget)
+                .is_some_and(|t| t.budget.strict)
+        })
+    }
+
+    /// Holds `ticket`: the strict reservations the store made for this charge.
+    pub fn hold_strict(&mut self, ticket: StrictTicket) {
+        self.strict = Some(Box::new(ticket));
+    }
+
     /// Replaces the reservations by what the request actually spent, at `now` (when it
     /// ended: tokio's clock).
     pub fn settle(self, budgets: &Budgets, actual: Spend, now: Instant) {
@@ -236,6 +256,9 @@ impl Charge {
             let charged = h.charged.load(Ordering::Relaxed);
             let token = h.token.load(Ordering::Relaxed);
             let amount = actual.map_or(charged, |a| t.units(a));
+            if let Some(ticket) = &self.strict {
+                ticket.settle(h.budget, t.to_raw(amount));
+            }
             let warn = match &t.window {
                 Window::Calendar(c) => {
                     let Some(p) = budgets.pair(c) else { continue };
@@ -295,5 +318,32 @@ impl Drop for BoundCharge<'_> {
         if let Some(c) = self.charge.take() {
             c.keep(self.budgets);
         }
+    }
+}
+
+impl Charge {
+    /// The strict budgets this charge holds, as store items (budget index with each), with
+    /// their window at the charge's reservation.
+    pub fn strict_items(&self, budgets: &Budgets) -> Vec<(usize, StrictItem)> {
+        let now = budgets.clock.now();
+        self.held
+            .iter()
+            .filter_map(|h| {
+                let t = budgets.budgets.get(h.budget)?;
+                if !t.budget.strict || !matches!(t.window, Window::Calendar(_)) {
+                    return None;
+                }
+                let charged = h.charged.load(std::sync::atomic::Ordering::Relaxed);
+                Some((
+                    h.budget,
+                    StrictItem {
+                        budget: t.budget.name.clone(),
+                        window: window_number(t.budget.period, now),
+                        amount: t.to_raw(charged),
+                        limit: t.to_raw(t.limit),
+                    },
+                ))
+            })
+            .collect()
     }
 }

@@ -46,11 +46,11 @@ impl Tracked {
         }
     }
 
-    fn to_raw(&self, units: u64) -> u64 {
+    pub(super) fn to_raw(&self, units: u64) -> u64 {
         units.checked_shl(self.shift).unwrap_or(u64::MAX)
     }
 
-    fn units_of_raw(&self, raw: u64) -> u64 {
+    pub(super) fn units_of_raw(&self, raw: u64) -> u64 {
         if self.shift == 0 {
             raw
         } else {

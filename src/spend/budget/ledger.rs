@@ -11,6 +11,7 @@ use super::calendar::{Calendar, window_number};
 use super::clock::{Clock, system_time};
 use super::packed::{AMOUNT_BITS, GEN_MASK, LIMIT_MAX, Line, Packed, Pair, WORDS_PER_LINE};
 use super::rolling::{Rolling, RollingAt};
+use super::ticket::StrictGate;
 use super::window::FleetShare;
 use super::{Amount, Budget, BudgetStatus, NANOS_PER_USD, Spend, usd_to_nanos};
 use crate::accounting::{BudgetEvent, BudgetEventKind};
@@ -28,6 +29,8 @@ pub(crate) struct Budgets {
     /// budgets changes one line, not one per budget.
     pub(super) lines: Box<[Line]>,
     notify: Option<Notify>,
+    /// With a fleet store and a strict budget: how strict budgets reserve at the store.
+    pub(super) strict_gate: std::sync::OnceLock<StrictGate>,
 }
 
 /// One budget with its window.
@@ -130,6 +133,7 @@ impl Budgets {
             budgets,
             lines,
             notify,
+            strict_gate: std::sync::OnceLock::new(),
         })
     }
 

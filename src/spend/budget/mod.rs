@@ -19,8 +19,10 @@ mod fleet;
 mod ledger;
 mod packed;
 mod rolling;
+mod strict;
 #[cfg(test)]
 mod tests;
+mod ticket;
 mod window;
 
 use std::time::SystemTime;
@@ -32,6 +34,7 @@ use crate::types::{Error, ErrorKind};
 
 pub(crate) use charge::{BoundCharge, Charge, Refusal};
 pub(crate) use ledger::{Budgets, Notify};
+pub(crate) use ticket::{StrictGate, StrictQueue};
 
 /// Usd amounts are kept as nano-dollars: integers add exactly and fit an atomic-sized word.
 const NANOS_PER_USD: f64 = 1e9;
@@ -63,6 +66,7 @@ pub struct Budget {
     rolling: bool,
     action: OverBudget,
     warn_at: Option<f64>,
+    strict: bool,
 }
 
 /// A budget's limit with its unit, as the user gave it.
@@ -94,6 +98,7 @@ impl Budget {
             rolling: false,
             action: OverBudget::Reject,
             warn_at: None,
+            strict: false,
         }
     }
 
@@ -108,6 +113,22 @@ impl Budget {
     pub fn rolling(mut self) -> Self {
         self.rolling = true;
         self
+    }
+
+    /// A hard cap across a fleet ([`RelayBuilder::store`](crate::RelayBuilder::store)):
+    /// each call also reserves its estimate in the store before it is sent (one round trip
+    /// on the request's path, within the store's timeout), checked against the whole
+    /// fleet's spend and reservations, so replicas together never admit past the limit on
+    /// their estimates. While the store fails the budget is admitted as a non-strict one.
+    /// Calendar windows only. Without a store it changes nothing. Default: off.
+    pub fn strict(mut self) -> Self {
+        self.strict = true;
+        self
+    }
+
+    /// Whether the budget is [`strict`](Self::strict).
+    pub fn is_strict(&self) -> bool {
+        self.strict
     }
 
     /// Counts the current calendar window (UTC minute, hour, day or month): the default.
@@ -238,6 +259,11 @@ impl Budget {
             && r.trim().is_empty()
         {
             return fail("downgrade_to names an empty route".into());
+        }
+        if self.strict && self.rolling {
+            return fail(
+                "a strict budget counts calendar windows; drop rolling() or strict()".into(),
+            );
         }
         Ok(())
     }

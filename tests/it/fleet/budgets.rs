@@ -110,3 +110,50 @@ async fn a_budget_shared_by_three_replicas_is_admitted_within_the_bound_and_coun
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strict_budget_holds_the_fleet_under_its_limit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let sim = Simulator::start().await.expect("simulator starts");
+    sim.set_default(Reply::text("ok").delay(Duration::from_millis(20)));
+    let per_call = tokens_per_call(&sim).await;
+    let limit = 200 * per_call;
+    let fleet: Vec<Relay> = ["a", "b", "c"]
+        .iter()
+        .map(|id| {
+            replica(&sim, Duration::from_secs(5))
+                .budget(
+                    Budget::tokens("hard-cap", limit)
+                        .per(BudgetPeriod::Day)
+                        .strict(),
+                )
+                .store(store(&redis, "strict", id))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for r in &fleet {
+        r.sync_store().await.unwrap();
+    }
+    let used = Arc::new(AtomicU64::new(0));
+    let runs: Vec<_> = fleet
+        .iter()
+        .map(|r| {
+            let (r, used) = (r.clone(), used.clone());
+            tokio::spawn(async move { spend_until_refused(&r, 4, used).await })
+        })
+        .collect();
+    for run in runs {
+        guarded(run).await.unwrap();
+    }
+    let used = used.load(Ordering::Relaxed);
+    eprintln!("strict: admitted {used} tokens, limit {limit}");
+    // The same load without strict overshoots (the test above); strict does not.
+    assert!(
+        used <= limit,
+        "admitted {used} tokens past the limit {limit}"
+    );
+    assert!(used >= limit / 2, "the budget was used: {used} of {limit}");
+}
