@@ -556,6 +556,15 @@ pub(crate) fn http_error(
     error_from_vendor(kind, v, Some(status), headers, body, redact)
 }
 
+/// `body` as text, as [`String::from_utf8_lossy`] reads it; a valid body (the usual one)
+/// is checked with the faster `from_utf8` and borrowed.
+fn body_text(body: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(body) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(body),
+    }
+}
+
 /// Builds an error of `kind` from parsed vendor fields (also used for in-stream errors).
 pub(crate) fn error_from_vendor(
     kind: ErrorKind,
@@ -574,7 +583,7 @@ pub(crate) fn error_from_vendor(
             Some(s) => format!("HTTP {s} with no error message"),
             None => "error with no message".to_owned(),
         });
-    let mut e = Error::new(kind, message).with_body(&redact(&String::from_utf8_lossy(body)));
+    let mut e = Error::new(kind, message).with_body(&redact(&body_text(body)));
     if let Some(s) = status {
         e = e.with_status(s);
     }
