@@ -40,7 +40,8 @@
 //! process (`E2E_ROLE=mem`) against a simulator that sends the role chunk and the first word
 //! and then holds the stream open; each stream is read to its first content and then awaited
 //! by its own task, as a consumer would. KiB per stream = (VmRSS with N open − VmRSS before) /
-//! N. Every process raises its RLIMIT_NOFILE soft limit to the hard one (libc `setrlimit`).
+//! N; heap in use per stream is the same difference of the bytes glibc's allocator has handed
+//! out (`mallinfo2`), steadier than RSS. Every process raises its RLIMIT_NOFILE soft limit to the hard one (libc `setrlimit`).
 //!
 //! Environment: `E2E_CALLS` (calls per run, default 3000), `E2E_ROUNDS` (default 7),
 //! `E2E_CONC` (default `1,32`), `E2E_STREAMS` (default 10000), `E2E_ONLY` (any of
@@ -766,9 +767,12 @@ fn memory(sim: &SimProcess) {
     println!(
         "\n{streams} streams open at once, whole-process VmRSS, each side in a fresh process:"
     );
-    println!("| side | RSS before KiB | RSS open KiB | KiB per stream | vs raw |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| side | RSS before KiB | RSS open KiB | KiB per stream | vs raw | heap in use, B per stream | vs raw |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut raw_per = None;
+    let mut raw_heap = None;
     for side in SIDES {
         let mut child = Command::new(std::env::current_exe().expect("current exe"))
             .env("E2E_ROLE", "mem")
@@ -797,20 +801,33 @@ fn memory(sim: &SimProcess) {
                     .collect()
             })
             .unwrap_or_default();
-        let [before, open] = figures[..] else {
-            println!("| {} | failed ({status}) | | | |", side.name());
+        let [before, open, heap_before, heap_open] = figures[..] else {
+            println!("| {} | failed ({status}) | | | | | |", side.name());
             continue;
         };
         let per = (open - before) / streams as f64;
-        let vs = raw_per.map_or("".to_owned(), |r: f64| {
-            format!("{:+.1} %", (per / r - 1.0) * 100.0)
-        });
+        let heap = (heap_open - heap_before) / streams as f64;
+        let vs = |base: Option<f64>, v: f64| {
+            base.map_or("".to_owned(), |r| {
+                format!("{:+.1} %", (v / r - 1.0) * 100.0)
+            })
+        };
+        let (vs_rss, vs_heap) = (vs(raw_per, per), vs(raw_heap, heap));
         raw_per = raw_per.or(Some(per));
+        raw_heap = raw_heap.or(Some(heap));
         println!(
-            "| {} | {before:.0} | {open:.0} | {per:.1} | {vs} |",
+            "| {} | {before:.0} | {open:.0} | {per:.1} | {vs_rss} | {heap:.0} | {vs_heap} |",
             side.name()
         );
     }
+}
+
+/// Bytes the allocator has handed out and not taken back (glibc's `mallinfo2().uordblks`):
+/// steadier than RSS, which also moves with what the kernel keeps resident.
+fn heap_in_use() -> f64 {
+    // SAFETY: `mallinfo2` only reads the allocator's counters.
+    let info = unsafe { libc::mallinfo2() };
+    info.uordblks as f64
 }
 
 fn vm_rss_kib() -> f64 {
@@ -893,7 +910,7 @@ fn run_memory_child() {
         warm.abort();
         let _ = warm.await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let before = vm_rss_kib();
+        let before = (vm_rss_kib(), heap_in_use());
         // At most 256 streams opening at once, so the simulator's accept backlog holds.
         let gate = Arc::new(tokio::sync::Semaphore::new(256));
         for _ in 0..n {
@@ -913,9 +930,9 @@ fn run_memory_child() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        (before, vm_rss_kib())
+        (before, (vm_rss_kib(), heap_in_use()))
     });
-    println!("E2E_MEM {before} {open}");
+    println!("E2E_MEM {} {} {} {}", before.0, open.0, before.1, open.1);
     std::io::stdout().flush().expect("stdout");
     std::process::exit(0);
 }
