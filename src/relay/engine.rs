@@ -36,7 +36,7 @@ use crate::types::BreakerState;
 use crate::types::RateLimitInfo;
 use crate::types::Usage;
 use crate::types::{Attempt, AttemptOutcome, ResponseMeta, TargetId};
-use crate::types::{Error, ErrorKind, Fault, Limit, Skip, SkipReason};
+use crate::types::{Error, ErrorKind, Fault, Limit, LimitedBy, Skip, SkipReason};
 
 /// What an attempt must achieve within its time limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,7 +310,17 @@ where
                 deadline_hit = true;
                 Launch::Deadline
             } else if let Err(Some((until, reason))) = admitted {
+                let dry_lease = matches!(
+                    reason,
+                    SkipReason::RateLimited {
+                        by: LimitedBy::FleetLease,
+                        ..
+                    }
+                );
                 let wait = match target_policy(target) {
+                    // A fleet lease's refill is a store round trip away: waited for whatever
+                    // the policy (the lease bounds it by the store's timeout).
+                    _ if dry_lease => (until < deadline).then_some(until),
                     WhenLimited::Wait(max) => {
                         let bound = saturating_add(limited_since.unwrap_or(now), max);
                         (until <= bound && until < deadline).then(|| until)

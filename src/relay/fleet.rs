@@ -157,6 +157,7 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
         wake: wake.clone(),
         replicas: status.replicas.clone(),
         refill_wait: store.get_timeout(),
+        interval: store.get_sync_interval(),
     };
     // Slots are leased two sync intervals ahead, so a busy replica's lease lasts until the
     // next exchange.

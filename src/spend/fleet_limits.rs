@@ -1,14 +1,16 @@
 //! A request limit shared by a fleet of relays ([`crate::store`]): this replica's lease of
 //! slots from the fleet's schedule, and what it does while the store fails.
 //!
-//! The fleet's requests under one limit follow one schedule of slots, `spacing` apart, kept
-//! by the store; the relay's sync task leases the next free slots for this replica (as many
-//! as it used or was refused since the last exchange, its share of the horizon at most). A
-//! request takes a slot whose time has come, never one ahead of time, and a slot left
-//! unused for [`Self::max_late`] lapses, so any two of the fleet's requests are at least
-//! `spacing - max_late` apart however the slots were spread over the replicas. With
-//! `spacing = period / (limit - 1)` and `max_late = spacing / 4`, no window of the limit's
-//! period sees more than the limit, and a busy fleet uses `(limit - 1) / limit` of it.
+//! The fleet's requests under one limit of `limit` per `period` follow one schedule of
+//! slots, `spacing` apart, kept by the store; the relay's sync task leases the next free
+//! slots for this replica (as many as it used or was refused since the last exchange, its
+//! share of the horizon at most), as runs of consecutive slots. A request takes a slot whose
+//! time has come — never one ahead of time — and a slot left unused for `late` (the sync
+//! interval, at most a twentieth of the period) lapses. So a request sent in a window
+//! `[t, t + period)` took a slot in `(t - late, t + period)`, and with
+//! `spacing = (period + late + late / 4) / limit` (the last quarter for the network's
+//! jitter) that interval holds at most `limit` slots: no window of the period sees more
+//! than the limit, and a busy fleet uses `period / (period + 1.25 late)` of it (above 93 %).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -48,27 +50,45 @@ pub(crate) struct FleetSignals {
     pub replicas: Arc<AtomicU32>,
     /// How long a request waits for a dry lease's refill: the store's timeout.
     pub refill_wait: Duration,
+    /// The sync interval: how long a due slot stays usable (at most a twentieth of the
+    /// limit's period).
+    pub interval: Duration,
+}
+
+/// How often a request asks again while its lease's refill is on the way.
+const DRY_POLL: Duration = Duration::from_millis(1);
+
+/// Consecutive slots of a lease: `count` slots from `first`, `spacing` apart.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    first: Instant,
+    count: u32,
 }
 
 /// One shared request limit, on this replica.
 #[derive(Debug)]
 pub(crate) struct FleetQuota {
     /// Its name in the store.
-    pub bucket: String,
+    bucket: String,
     spacing: Duration,
-    max_late: Duration,
+    /// How long a due slot stays usable.
+    late: Duration,
     /// The limit and its period, for the local share while the store fails.
     limit: u32,
     period: Duration,
     when_down: WhenStoreFails,
     signals: FleetSignals,
     /// The slots leased, earliest first.
-    slots: Mutex<VecDeque<Instant>>,
-    /// Requests refused for want of a slot, and slots used, since the last exchange.
+    runs: Mutex<VecDeque<Run>>,
+    /// Requests that took or wanted a slot since the last exchange.
     demand: AtomicU32,
+    /// A dry lease asked the sync task for a refill, not yet granted (one wake a refill).
+    refill_asked: AtomicBool,
+    /// Since when the lease has been dry (nanoseconds from `local`'s base + 1; 0: not dry).
+    dry_since: AtomicU64,
     /// A vendor's hold to tell the fleet (whole milliseconds; 0: none).
     hold_ms: AtomicU64,
-    /// The local schedule while the store fails (a GCRA with a bucket of one).
+    /// The local schedule while the store fails.
     local: LocalSchedule,
 }
 
@@ -81,56 +101,99 @@ impl FleetQuota {
         when_down: WhenStoreFails,
         signals: FleetSignals,
     ) -> Self {
-        let spacing = if limit >= 2 {
-            period / (limit - 1)
-        } else {
-            period.saturating_mul(2)
-        };
+        let limit = limit.max(1);
+        let late = signals.interval.min(period / 20);
+        let spacing = period.saturating_add(late).saturating_add(late / 4) / limit;
         FleetQuota {
             bucket,
-            spacing,
-            max_late: spacing / 4,
-            limit: limit.max(1),
+            spacing: spacing.max(Duration::from_nanos(1)),
+            late,
+            limit,
             period,
             when_down,
             signals,
-            slots: Mutex::new(VecDeque::new()),
+            runs: Mutex::new(VecDeque::new()),
             demand: AtomicU32::new(0),
+            refill_asked: AtomicBool::new(false),
+            dry_since: AtomicU64::new(0),
             hold_ms: AtomicU64::new(0),
             local: LocalSchedule::default(),
         }
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    /// Asks the sync task for a refill now (once until it comes).
+    fn ask_refill(&self) {
+        if !self.refill_asked.swap(true, Ordering::AcqRel) {
+            self.signals.wake.notify_one();
+        }
     }
 
-    /// Takes a slot at `now`, or says when to ask again.
-    pub fn try_take(&self, now: Instant) -> Result<(), Instant> {
+    fn runs(&self) -> std::sync::MutexGuard<'_, VecDeque<Run>> {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a slot at `now`, or says when to ask again, and whether the lease was dry
+    /// (its refill on the way) rather than its next slot not yet due.
+    pub fn try_take(&self, now: Instant) -> Result<(), (Instant, bool)> {
         if !self.signals.up.load(Ordering::Relaxed) {
-            return self.while_down(now);
-        }
-        let mut slots = self.slots();
-        while slots
-            .front()
-            .is_some_and(|s| s.checked_add(self.max_late).is_some_and(|end| end < now))
-        {
-            slots.pop_front();
+            return self.while_down(now).map_err(|at| (at, false));
         }
         self.demand.fetch_add(1, Ordering::Relaxed);
-        match slots.front().copied() {
-            Some(s) if s <= now => {
-                slots.pop_front();
+        let mut runs = self.runs();
+        let oldest = now.checked_sub(self.late).unwrap_or(now);
+        // Slots that lapsed unused.
+        while let Some(run) = runs.front_mut() {
+            if run.first >= oldest {
+                break;
+            }
+            let behind = (oldest - run.first).as_nanos();
+            let skip = behind.div_ceil(self.spacing.as_nanos().max(1));
+            if skip >= u128::from(run.count) {
+                runs.pop_front();
+            } else {
+                // Below `count`, so it fits.
+                let skip = skip as u32;
+                run.first = run
+                    .first
+                    .checked_add(self.spacing.saturating_mul(skip))
+                    .unwrap_or(run.first);
+                run.count -= skip;
+            }
+        }
+        match runs.front_mut() {
+            Some(run) if run.first <= now => {
+                run.count -= 1;
+                if run.count == 0 {
+                    runs.pop_front();
+                    if runs.is_empty() {
+                        // The last slot: ask for more before a request finds none.
+                        self.ask_refill();
+                    }
+                } else {
+                    run.first = run.first.checked_add(self.spacing).unwrap_or(run.first);
+                }
+                self.dry_since.store(0, Ordering::Relaxed);
                 Ok(())
             }
-            Some(s) => Err(s),
+            Some(run) => Err((run.first, false)),
             None => {
-                drop(slots);
-                self.signals.wake.notify_one();
-                // Ask again soon: the refill comes within the store's timeout, and its first
-                // slot lapses if nobody takes it in time.
-                let wait = self.signals.refill_wait.min(self.max_late);
-                Err(now.checked_add(wait).unwrap_or(now))
+                drop(runs);
+                self.ask_refill();
+                // The refill is a round trip away: ask again in a millisecond, for up to the
+                // store's timeout; then the limit's own policy applies.
+                let at = self.local.nanos(now).saturating_add(1);
+                let since = match self.dry_since.compare_exchange(
+                    0,
+                    at,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => at,
+                    Err(since) => since,
+                };
+                let dry_for = Duration::from_nanos(at.saturating_sub(since));
+                let again = now.checked_add(DRY_POLL).unwrap_or(now);
+                Err((again, dry_for < self.signals.refill_wait))
             }
         }
     }
@@ -159,7 +222,9 @@ impl FleetQuota {
 
     /// The slots queued now.
     pub fn queued(&self) -> u32 {
-        u32::try_from(self.slots().len()).unwrap_or(u32::MAX)
+        self.runs()
+            .iter()
+            .fold(0u32, |a, r| a.saturating_add(r.count))
     }
 
     /// Tells the fleet that a vendor asked to wait `for_`.
@@ -172,7 +237,7 @@ impl FleetQuota {
     /// The next lease request: as many slots as were used or wanted since the last one,
     /// less those still queued, at most this replica's share of the horizon (`replicas` live).
     pub fn lease_request(&self, horizon: Duration, replicas: u32) -> LeaseRequest {
-        let queued = u32::try_from(self.slots().len()).unwrap_or(u32::MAX);
+        let queued = self.queued();
         let demand = self.demand.swap(0, Ordering::Relaxed);
         let in_horizon = u32::try_from(horizon.as_nanos() / self.spacing.as_nanos().max(1))
             .unwrap_or(u32::MAX)
@@ -180,7 +245,9 @@ impl FleetQuota {
         let share = (in_horizon / replicas.max(1)).max(1);
         LeaseRequest {
             bucket: self.bucket.clone(),
-            want: demand.saturating_sub(queued).min(share),
+            // Twice the last interval's demand: headroom for a growing load (what is not used
+            // lapses after `late`).
+            want: demand.saturating_mul(2).saturating_sub(queued).min(share),
             spacing: self.spacing,
             horizon,
             burst: Duration::ZERO,
@@ -192,15 +259,14 @@ impl FleetQuota {
     /// time is never before its time at the store); returns the fleet's hold, if any.
     pub fn apply(&self, grant: LeaseGrant, at: Instant) -> Option<Instant> {
         if grant.slots > 0 {
-            let mut slots = self.slots();
             let first = at.checked_add(grant.first_in).unwrap_or(at);
-            for i in 0..grant.slots {
-                let Some(s) = first.checked_add(self.spacing.saturating_mul(i)) else {
-                    break;
-                };
-                slots.push_back(s);
-            }
+            self.runs().push_back(Run {
+                first,
+                count: grant.slots,
+            });
         }
+        self.refill_asked.store(false, Ordering::Release);
+        self.dry_since.store(0, Ordering::Relaxed);
         (!grant.hold_left.is_zero()).then(|| at.checked_add(grant.hold_left).unwrap_or(at))
     }
 }
@@ -357,6 +423,11 @@ impl Default for LocalSchedule {
 }
 
 impl LocalSchedule {
+    /// `now` in nanoseconds from the base.
+    fn nanos(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// Takes `cost` nanoseconds of the schedule at `now`, if it has fallen no more than
     /// `tolerance` behind (a bucket of that much), or says when to ask again.
     fn take(&self, now: Instant, cost: u64, tolerance: u64) -> Result<(), Instant> {

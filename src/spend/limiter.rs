@@ -727,15 +727,23 @@ impl Limiter {
         };
         if let Some(rpm) = &self.rpm {
             let refused = match self.fleet.get() {
-                Some(fleet) => fleet.try_take(now).err(),
-                None => rpm
-                    .gcra
-                    .check()
-                    .err()
-                    .map(|not_until| self.clock.instant(not_until.earliest_possible())),
+                Some(fleet) => fleet.try_take(now).err().map(|(at, dry)| {
+                    (
+                        at,
+                        if dry {
+                            LimitedBy::FleetLease
+                        } else {
+                            LimitedBy::Requests
+                        },
+                    )
+                }),
+                None => rpm.gcra.check().err().map(|not_until| {
+                    let at = self.clock.instant(not_until.earliest_possible());
+                    (at, LimitedBy::Requests)
+                }),
             };
-            if let Some(at) = refused {
-                return Err((at, LimitedBy::Requests));
+            if let Some(refused) = refused {
+                return Err(refused);
             }
         }
         if let Some(fleet) = self.fleet_tokens.get()

@@ -887,16 +887,23 @@ pub enum LimitedBy {
     /// The vendor's own word: its rate-limit headers said none left, or a 429's
     /// `Retry-After` holds the limit until then.
     VendorHold,
+    /// This replica's lease of a limit shared by a fleet
+    /// ([`RelayBuilder::store`](crate::RelayBuilder::store)) was empty: its refill (one store
+    /// round trip) was on its way. A call waits for it, within the store's timeout, whatever
+    /// [`WhenLimited`](crate::spend::limiter::WhenLimited) says.
+    FleetLease,
 }
 
 impl LimitedBy {
-    /// A short lowercase name (`requests`, `tokens`, `concurrency`, `vendor_hold`).
+    /// A short lowercase name (`requests`, `tokens`, `concurrency`, `vendor_hold`,
+    /// `fleet_lease`).
     pub fn as_str(self) -> &'static str {
         match self {
             LimitedBy::Requests => "requests",
             LimitedBy::Tokens => "tokens",
             LimitedBy::Concurrency => "concurrency",
             LimitedBy::VendorHold => "vendor_hold",
+            LimitedBy::FleetLease => "fleet_lease",
         }
     }
 }

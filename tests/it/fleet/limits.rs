@@ -352,3 +352,29 @@ async fn while_the_store_fails_a_shared_limit_is_an_even_share_or_as_configured(
         assert!(n > 30, "open: {n} calls in a second");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waits_for_an_empty_lease_to_refill_instead_of_failing_over() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let sim = Simulator::start().await.expect("simulator starts");
+    sim.set_default(Reply::text("ok"));
+    let relay = Relay::builder()
+        .provider("sim", openai_at(&sim, "sk-test"))
+        .route("r", Chain::of(["sim/limited", "sim/fallback"]))
+        // Fails over when limited: yet an empty lease is refilled, not a limit reached.
+        .rate_limit("sim/limited", RateLimit::new().requests_per_minute(60_000))
+        .store(store(&redis, "dry", "a"))
+        .build()
+        .unwrap();
+    relay.sync_store().await.unwrap();
+    for _ in 0..3 {
+        // No demand yet, or the last slot just taken: the lease is empty each time.
+        let resp = guarded(relay.chat(ChatRequest::new("r").user("hi")))
+            .await
+            .unwrap();
+        assert_eq!(&*resp.meta.served_by.unwrap().model, "limited");
+    }
+    assert!(sim.requests_for("fallback").is_empty());
+}
