@@ -19,15 +19,15 @@ const LAYERS: &[&[&str]] = &[
     // it to L1 if it comes to need `http`).
     &["types", "secret", "time", "telemetry", "error", "simulator"],
     &["http", "store"], // L1
-    &["provider"],   // L2
-    &["providers"],  // L3
-    &["catalog"],    // L4
-    &["accounting"], // L5
-    &["spend"],      // L6
-    &["relay"],      // L7
-    &["routing"],    // L8
-    &["config"],     // L9
-    &["gateway"],    // L10
+    &["provider"],      // L2
+    &["providers"],     // L3
+    &["catalog"],       // L4
+    &["accounting"],    // L5
+    &["spend"],         // L6
+    &["relay"],         // L7
+    &["routing"],       // L8
+    &["config"],        // L9
+    &["gateway"],       // L10
 ];
 
 /// Above every layer: these may import anything.

@@ -12,10 +12,10 @@ mod constraints;
 mod cross_vendor;
 mod custom_codec;
 mod engine;
-mod fleet;
 mod fixtures_anthropic;
 mod fixtures_gemini;
 mod fixtures_openai;
+mod fleet;
 #[cfg(feature = "gateway")]
 mod gateway;
 mod health;
