@@ -1,7 +1,12 @@
 //! [`RedisStore`]: the fleet's state in Redis or Valkey, with the `redis` crate's
-//! connection manager (one multiplexed connection, reconnecting by itself, made lazily) and
-//! three Lua scripts sent by `EVALSHA` (reloaded when the server answers `NOSCRIPT`, as after
-//! a restart). Time is the server's (`TIME`), so the replicas' clocks may disagree.
+//! connection manager (one multiplexed connection, reconnecting by itself, made lazily), or on
+//! a Redis Cluster with its cluster connection (one per node, following the slots, made
+//! lazily), and Lua scripts sent by `EVALSHA` (reloaded when the server answers `NOSCRIPT`,
+//! as after a restart). Time is the server's (`TIME`), so the replicas' clocks may disagree.
+//!
+//! On one server an exchange is one pipeline. On a cluster a pipeline must stay in one slot,
+//! so the same commands are sent as one pipeline per key, all at once, and their replies put
+//! back in order: about one round trip, spread over the nodes.
 //!
 //! Keys (`<ns>` the namespace, each entity under its own hash tag so that a cluster spreads
 //! them over slots, and every script touches one key):
@@ -27,6 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
 use redis::{Client, Script};
 
 use super::{
@@ -208,18 +215,22 @@ const STATS_TTL: Duration = Duration::from_secs(3_600);
 /// window's end needs for the replicas still in it.
 const CALENDAR_TTL: Duration = Duration::from_secs(86_400);
 
-/// A [`StateStore`] on a Redis (or Valkey) server.
+/// A [`StateStore`] on a Redis (or Valkey) server, or on a Redis Cluster.
 ///
 /// ```no_run
 /// # fn demo() -> Result<(), polyrelay::Error> {
 /// use polyrelay::store::{RedisStore, Store};
 /// let store = Store::new(RedisStore::open("redis://127.0.0.1:6379/", Default::default())?);
+/// let cluster = Store::new(RedisStore::open_cluster(
+///     &["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"],
+///     Default::default(),
+/// )?);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
-    /// `host:port` only: a URL may carry a password.
+    conn: Conn,
+    /// `host:port` only (comma-separated for a cluster's nodes): a URL may carry a password.
     addr: String,
     breaker: Script,
     calendar: Script,
@@ -231,10 +242,39 @@ pub struct RedisStore {
     strict_settle: Script,
 }
 
+/// The connection: one server, or a cluster.
+#[derive(Clone)]
+enum Conn {
+    /// One server: an exchange is one pipeline.
+    Node(ConnectionManager),
+    /// A cluster: an exchange is one request per key (each key its own slot), sent at once.
+    Cluster(ClusterConnection),
+}
+
+/// An exchange's commands, as the connection sends them: one pipeline for a single server,
+/// one pipeline per key for a cluster (its pipelines must stay in one slot). The commands
+/// are built once, by the same code, for both.
+struct Batch {
+    pipes: Vec<redis::Pipeline>,
+    one: bool,
+}
+
+impl Batch {
+    /// The pipeline for the commands of the next key.
+    fn next(&mut self) -> &mut redis::Pipeline {
+        if !self.one || self.pipes.is_empty() {
+            self.pipes.push(redis::pipe());
+        }
+        let last = self.pipes.len() - 1;
+        &mut self.pipes[last]
+    }
+}
+
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("addr", &self.addr)
+            .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
             .finish_non_exhaustive()
     }
 }
@@ -246,22 +286,12 @@ impl RedisStore {
     /// (default of [`Store`](super::Store): 100 ms; zero here means 100 ms); the connection
     /// is retried once per command, then the command fails and the relay runs on local state.
     pub fn open(url: &str, timeout: Duration) -> Result<Self, Error> {
-        // The connection is made by a task of the current runtime.
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "a Redis store connects from the tokio runtime: open it inside one",
-            ));
-        }
+        in_runtime()?;
         let client = Client::open(url)
             .map_err(|e| Error::new(ErrorKind::Config, format!("store url does not parse: {e}")))?;
         let info = client.get_connection_info();
         let addr = info.addr().to_string();
-        let timeout = if timeout.is_zero() {
-            super::DEFAULT_STORE_TIMEOUT
-        } else {
-            timeout
-        };
+        let timeout = or_default(timeout);
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -270,7 +300,58 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(100));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| Error::new(ErrorKind::Config, format!("store at {addr}: {e}")))?;
-        Ok(RedisStore {
+        Ok(Self::with(Conn::Node(conn), addr))
+    }
+
+    /// A store on the Redis Cluster (or Valkey cluster) that `urls` lead to: some of its
+    /// primaries' URLs (`redis://[user:password@]host:port`; one reachable node is enough,
+    /// the client discovers the others and follows the slots as they move), opened inside a
+    /// tokio runtime (a `Config` error outside one, or when `urls` is empty or a URL does not
+    /// parse). Connects lazily, in the background: returns at once even when the cluster is
+    /// down, and calls fail until it is up. `timeout` bounds a connection attempt and every
+    /// command (zero means 100 ms); a command is retried once.
+    ///
+    /// Every key the relay writes is hash-tagged per entity and every script touches one key,
+    /// so an exchange is sent as one request per key, all at once (a pipeline per key: a
+    /// cluster's pipeline cannot cross slots): about one round trip, spread over the nodes.
+    pub fn open_cluster(urls: &[&str], timeout: Duration) -> Result<Self, Error> {
+        in_runtime()?;
+        if urls.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "a Redis Cluster store needs at least one node's URL",
+            ));
+        }
+        let mut infos = Vec::with_capacity(urls.len());
+        for url in urls {
+            let info = redis::IntoConnectionInfo::into_connection_info(*url).map_err(|e| {
+                Error::new(ErrorKind::Config, format!("store url does not parse: {e}"))
+            })?;
+            infos.push(info);
+        }
+        let addr = infos
+            .iter()
+            .map(|i| i.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let timeout = or_default(timeout);
+        let client = ClusterClient::builder(infos)
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .retries(1)
+            .min_retry_wait(10)
+            .max_retry_wait(100)
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Config, format!("store at {addr}: {e}")))?;
+        let config = ClusterConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout);
+        let conn = client.get_pending_async_connection_with_config(config);
+        Ok(Self::with(Conn::Cluster(conn), addr))
+    }
+
+    fn with(conn: Conn, addr: String) -> Self {
+        RedisStore {
             conn,
             addr,
             breaker: Script::new(BREAKER),
@@ -281,7 +362,7 @@ impl RedisStore {
             strict_reserve: Script::new(STRICT_RESERVE),
             strict_settle: Script::new(STRICT_SETTLE),
             replicas: Script::new(REPLICAS),
-        })
+        }
     }
 
     fn key(namespace: &str, entity: &str) -> String {
@@ -295,22 +376,46 @@ impl RedisStore {
         )
     }
 
-    /// Sends `pipe`, loading the scripts and sending it again if the server lost them.
-    async fn query(&self, pipe: &redis::Pipeline) -> Result<Vec<redis::Value>, Error> {
-        let mut conn = self.conn.clone();
-        match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
-            Err(e) if e.code() == Some("NOSCRIPT") => {
-                self.load_scripts().await?;
-                pipe.query_async::<Vec<redis::Value>>(&mut conn)
-                    .await
-                    .map_err(|e| self.error(e))
-            }
-            other => other.map_err(|e| self.error(e)),
+    /// An empty batch for this connection.
+    fn batch(&self) -> Batch {
+        Batch {
+            pipes: Vec::new(),
+            one: matches!(self.conn, Conn::Node(_)),
         }
     }
 
-    fn pipeline(&self, namespace: &str, replica: &str, ex: &Exchange) -> redis::Pipeline {
-        let mut pipe = redis::pipe();
+    /// Sends one pipeline.
+    async fn send(&self, pipe: &redis::Pipeline) -> redis::RedisResult<Vec<redis::Value>> {
+        match &self.conn {
+            Conn::Node(c) => pipe.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+        }
+    }
+
+    /// Sends `batch`'s pipelines at once, answering their values in order; the pipelines the
+    /// server answered `NOSCRIPT` (restarted, or flushed) are sent again once the scripts
+    /// are loaded.
+    async fn query(&self, batch: &Batch) -> Result<Vec<redis::Value>, Error> {
+        let mut results = futures::future::join_all(batch.pipes.iter().map(|p| self.send(p))).await;
+        let lost = |r: &redis::RedisResult<_>| matches!(r, Err(e) if e.code() == Some("NOSCRIPT"));
+        if results.iter().any(lost) {
+            self.load_scripts().await?;
+            let again: Vec<usize> = (0..results.len()).filter(|&i| lost(&results[i])).collect();
+            let retried =
+                futures::future::join_all(again.iter().map(|&i| self.send(&batch.pipes[i]))).await;
+            for (i, r) in again.into_iter().zip(retried) {
+                results[i] = r;
+            }
+        }
+        let mut values = Vec::new();
+        for r in results {
+            values.extend(r.map_err(|e| self.error(e))?);
+        }
+        Ok(values)
+    }
+
+    fn commands(&self, namespace: &str, replica: &str, ex: &Exchange) -> Batch {
+        let mut batch = self.batch();
         for (target, report) in &ex.breakers {
             let (op, ms) = match report {
                 BreakerReport::Read => ("read", 0),
@@ -322,7 +427,7 @@ impl RedisStore {
                 .breaker
                 .key(Self::key(namespace, &format!("cb:{target}")));
             call.arg(replica).arg(op).arg(ms);
-            pipe.invoke_script(&call);
+            batch.next().invoke_script(&call);
         }
         for r in &ex.spend {
             let entity = format!("b:{}", r.budget);
@@ -331,13 +436,13 @@ impl RedisStore {
                     let key = format!("{}:{window}", Self::key(namespace, &entity));
                     let mut call = self.calendar.key(key);
                     call.arg(replica).arg(r.spent).arg(ms(CALENDAR_TTL));
-                    pipe.invoke_script(&call);
+                    batch.next().invoke_script(&call);
                 }
                 None => {
                     let key = format!("{}:rolling", Self::key(namespace, &entity));
                     let mut call = self.rolling.key(key);
                     call.arg(replica).arg(r.seq).arg(r.spent).arg(ms(r.period));
-                    pipe.invoke_script(&call);
+                    batch.next().invoke_script(&call);
                 }
             }
         }
@@ -350,7 +455,7 @@ impl RedisStore {
                 .arg(us(l.horizon))
                 .arg(if l.hold.is_zero() { 0 } else { us(l.hold) })
                 .arg(u64::try_from(l.burst.as_micros()).unwrap_or(u64::MAX));
-            pipe.invoke_script(&call);
+            batch.next().invoke_script(&call);
         }
         for (key, state) in &ex.keys {
             let (kind, left) = match state {
@@ -363,40 +468,58 @@ impl RedisStore {
                 .key_state
                 .key(Self::key(namespace, &format!("key:{key}")));
             call.arg(kind).arg(ms(left));
-            pipe.invoke_script(&call);
+            batch.next().invoke_script(&call);
         }
         for st in &ex.strict_settles {
             let key = Self::strict_key(namespace, &st.budget, st.window);
             let mut call = self.strict_settle.key(key);
             call.arg(&st.reservation).arg(st.spent);
-            pipe.invoke_script(&call).ignore();
+            batch.next().invoke_script(&call).ignore();
         }
         if let Some(stats) = &ex.stats {
             let key = Self::key(namespace, "stats");
+            let pipe = batch.next();
             pipe.hset(&key, replica, stats).ignore();
             pipe.pexpire(&key, ms(STATS_TTL) as i64).ignore();
         }
         let mut call = self.replicas.key(Self::key(namespace, "replicas"));
         call.arg(replica).arg(ms(ex.alive_for));
-        pipe.invoke_script(&call);
-        pipe
+        batch.next().invoke_script(&call);
+        batch
     }
 
-    /// Loads the scripts (after the server answered `NOSCRIPT`: restarted, or flushed).
+    /// Loads the scripts (after the server answered `NOSCRIPT`: restarted, or flushed); on
+    /// a cluster, on every node (the client sends `SCRIPT LOAD` to all of them).
     async fn load_scripts(&self) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.load_script(&self.breaker)
-            .load_script(&self.calendar)
-            .load_script(&self.rolling)
-            .load_script(&self.lease)
-            .load_script(&self.key_state)
-            .load_script(&self.strict_reserve)
-            .load_script(&self.strict_settle)
-            .load_script(&self.replicas);
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| self.error(e))
+        let scripts = [
+            &self.breaker,
+            &self.calendar,
+            &self.rolling,
+            &self.lease,
+            &self.key_state,
+            &self.strict_reserve,
+            &self.strict_settle,
+            &self.replicas,
+        ];
+        let loads = scripts.iter().map(|s| async move {
+            match &self.conn {
+                Conn::Node(c) => s.load_async(&mut c.clone()).await,
+                Conn::Cluster(c) => s.load_async(&mut c.clone()).await,
+            }
+        });
+        for r in futures::future::join_all(loads).await {
+            r.map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Sends one command.
+    async fn command<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
+        let r = match &self.conn {
+            Conn::Node(c) => cmd.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        };
+        r.map_err(|e| self.error(e))
     }
 
     fn error(&self, e: redis::RedisError) -> Error {
@@ -523,8 +646,8 @@ impl StateStore for RedisStore {
         replica: &str,
         exchange: &Exchange,
     ) -> Result<ExchangeReply, Error> {
-        let pipe = self.pipeline(namespace, replica, exchange);
-        let values = self.query(&pipe).await?;
+        let batch = self.commands(namespace, replica, exchange);
+        let values = self.query(&batch).await?;
         decode(exchange, values)
     }
 
@@ -534,7 +657,7 @@ impl StateStore for RedisStore {
         reservation: &str,
         items: &[StrictItem],
     ) -> Result<Vec<Option<u64>>, Error> {
-        let mut pipe = redis::pipe();
+        let mut batch = self.batch();
         for item in items {
             let key = Self::strict_key(namespace, &item.budget, item.window);
             let mut call = self.strict_reserve.key(key);
@@ -542,9 +665,9 @@ impl StateStore for RedisStore {
                 .arg(item.amount)
                 .arg(item.limit)
                 .arg(ms(STRICT_RESERVATION_TTL));
-            pipe.invoke_script(&call);
+            batch.next().invoke_script(&call);
         }
-        let values = self.query(&pipe).await?;
+        let values = self.query(&batch).await?;
         if values.len() != items.len() {
             return Err(Error::new(
                 ErrorKind::Decode,
@@ -562,21 +685,47 @@ impl StateStore for RedisStore {
     }
 
     async fn fleet_stats(&self, namespace: &str) -> Result<Vec<(String, String)>, Error> {
-        let mut conn = self.conn.clone();
-        let mut all: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(Self::key(namespace, "stats"))
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.error(e))?;
+        let mut all: Vec<(String, String)> = self
+            .command(redis::cmd("HGETALL").arg(Self::key(namespace, "stats")))
+            .await?;
         all.sort();
         Ok(all)
     }
 
     async fn ping(&self) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING")
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| self.error(e))
+        self.command::<()>(&redis::cmd("PING")).await
+    }
+}
+
+impl super::Store {
+    /// A link to the Redis Cluster (or Valkey cluster) that `urls` lead to (some of its
+    /// primaries, `redis://host:port`; one reachable is enough), connecting lazily: the relay
+    /// builds and serves while the cluster is down, and joins the fleet when it comes up. See
+    /// [`RedisStore::open_cluster`]; for a single server, [`Store::redis`](Self::redis).
+    pub fn redis_cluster(urls: &[&str]) -> Result<Self, Error> {
+        Ok(Self::new(RedisStore::open_cluster(
+            urls,
+            super::DEFAULT_STORE_TIMEOUT,
+        )?))
+    }
+}
+
+/// A Redis store's connection is made by a task of the current runtime: an error outside one.
+fn in_runtime() -> Result<(), Error> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(Error::new(
+            ErrorKind::Config,
+            "a Redis store connects from the tokio runtime: open it inside one",
+        ));
+    }
+    Ok(())
+}
+
+/// `timeout`, or [`DEFAULT_STORE_TIMEOUT`](super::DEFAULT_STORE_TIMEOUT) for zero.
+fn or_default(timeout: Duration) -> Duration {
+    if timeout.is_zero() {
+        super::DEFAULT_STORE_TIMEOUT
+    } else {
+        timeout
     }
 }

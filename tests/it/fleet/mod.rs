@@ -4,6 +4,7 @@
 
 mod breakers;
 mod budgets;
+mod cluster;
 mod config;
 mod faults;
 #[cfg(feature = "gateway")]

@@ -30,40 +30,13 @@ impl RedisServer {
         };
         match server.spawn() {
             Ok(()) => Some(server),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let required = std::env::var("POLYRELAY_REQUIRE_REDIS").is_ok_and(|v| v == "1");
-                assert!(
-                    !required,
-                    "POLYRELAY_REQUIRE_REDIS=1 but redis-server is not installed: {e}"
-                );
-                eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-                None
-            }
-            Err(e) => panic!("redis-server did not start: {e}"),
+            Err(e) => missing(e),
         }
     }
 
     /// Starts the process on this server's port and waits for its "ready" line.
     fn spawn(&mut self) -> std::io::Result<()> {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--logfile", ""])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        // The explicit signal: the server logs this line once it accepts connections.
-        let ready = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|line| line.contains("Ready to accept connections"));
-        assert!(ready, "redis-server exited before it was ready");
-        // Keep draining its log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-        self.child = Some(child);
+        self.child = Some(spawn_ready(server_command(self.port, &self.dir))?);
         Ok(())
     }
 
@@ -105,12 +78,7 @@ impl RedisServer {
 
     /// Runs `redis-cli` with `args` against this server, returning its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli runs");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        cli(self.port, args)
     }
 }
 
@@ -127,4 +95,169 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// Three `redis-server --cluster-enabled yes` processes made one cluster (`redis-cli
+/// --cluster create`, no replicas), each on a free loopback port, stopped by process id.
+pub struct RedisCluster {
+    nodes: Vec<Child>,
+    ports: Vec<u16>,
+    bus: Vec<u16>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts three nodes, creates the cluster and waits for `cluster_state:ok` on each, or
+    /// `None` (with a message) when `redis-server` is missing and not required.
+    pub fn start() -> Option<RedisCluster> {
+        // Each node's port and its cluster bus port (`--cluster-port`: the default, port +
+        // 10,000, may be past 65,535 for an ephemeral port), all distinct: the listeners are
+        // held until all six are chosen.
+        let held: Vec<std::net::TcpListener> = (0..6)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+            .collect();
+        let all: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().expect("a bound port").port())
+            .collect();
+        drop(held);
+        let (ports, bus) = (all[..3].to_vec(), all[3..].to_vec());
+        let dir = std::env::temp_dir().join(format!(
+            "polyrelay-redis-cluster-{}-{}",
+            std::process::id(),
+            ports[0]
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let mut cluster = RedisCluster {
+            nodes: Vec::new(),
+            ports: ports.clone(),
+            bus,
+            dir,
+        };
+        for i in 0..3 {
+            match cluster.spawn(i) {
+                Ok(child) => cluster.nodes.push(child),
+                Err(e) => return missing(e),
+            }
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        // The explicit signal: every node reports the cluster ok (all slots served, the
+        // nodes agreeing). Bounded: 500 polls, 10 ms apart.
+        for port in &ports {
+            let ok = (0..500).any(|_| {
+                let info = cli(*port, &["CLUSTER", "INFO"]);
+                let ok = info.contains("cluster_state:ok");
+                if !ok {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                ok
+            });
+            assert!(ok, "the cluster was not ok within 5 s on port {port}");
+        }
+        Some(cluster)
+    }
+
+    /// Starts node `i` and waits for its "ready" line.
+    fn spawn(&self, i: usize) -> std::io::Result<Child> {
+        let port = self.ports[i];
+        let conf = self.dir.join(format!("nodes-{port}.conf"));
+        let mut cmd = server_command(port, &self.dir);
+        cmd.args(["--cluster-enabled", "yes", "--cluster-port"])
+            .arg(self.bus[i].to_string())
+            .arg("--cluster-config-file")
+            .arg(&conf);
+        spawn_ready(cmd)
+    }
+
+    /// Each node's `redis://127.0.0.1:<port>`.
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect()
+    }
+
+    /// The nodes' ports.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// Runs `redis-cli` with `args` against the node on `port`, returning its output.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        cli(port, args)
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.nodes {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `redis-server` on `port` (loopback), its files in `dir`, no persistence, logging to stdout.
+fn server_command(port: u16, dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--logfile", ""])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Starts `cmd` and waits for the server's "ready" line.
+fn spawn_ready(mut cmd: Command) -> std::io::Result<Child> {
+    let mut child = cmd.spawn()?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    // The explicit signal: the server logs this line once it accepts connections.
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("Ready to accept connections"));
+    assert!(ready, "redis-server exited before it was ready");
+    // Keep draining its log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    Ok(child)
+}
+
+/// `None` (skipped, saying so) when `redis-server` is not installed and not required
+/// (`POLYRELAY_REQUIRE_REDIS=1`); a failure otherwise.
+fn missing<T>(e: std::io::Error) -> Option<T> {
+    if e.kind() != std::io::ErrorKind::NotFound {
+        panic!("redis-server did not start: {e}");
+    }
+    let required = std::env::var("POLYRELAY_REQUIRE_REDIS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "POLYRELAY_REQUIRE_REDIS=1 but redis-server is not installed: {e}"
+    );
+    eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+    None
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
