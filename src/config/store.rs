@@ -5,6 +5,11 @@
 //!
 //! The Redis store needs the `redis` cargo feature: without it a `[store]` table is an error
 //! that says so. A password written out in the URL is refused, as a literal key is elsewhere.
+//!
+//! One server is `url = "${REDIS_URL}"`; a Redis Cluster is `cluster = [...]` instead, some
+//! of its nodes' URLs (one reachable is enough), each element `${VAR}`-expanded and split on
+//! commas, so `cluster = ["${REDIS_CLUSTER_NODES}"]` takes
+//! `REDIS_CLUSTER_NODES=redis://10.0.0.1:6379,redis://10.0.0.2:6379`.
 
 use std::time::Duration;
 
@@ -17,8 +22,14 @@ use crate::store::Store;
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StoreFile {
-    /// The server's URL, usually `"${REDIS_URL}"`.
-    url: String,
+    /// The server's URL, usually `"${REDIS_URL}"`; or `cluster`.
+    #[serde(default)]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    url: Option<String>,
+    /// A Redis Cluster's nodes' URLs (some of them), each expanded and split on commas.
+    #[serde(default)]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    cluster: Option<Vec<String>>,
     #[serde(default)]
     namespace: Option<String>,
     #[serde(default, with = "crate::relay::duration::opt")]
@@ -76,7 +87,6 @@ impl StoreFile {
         }
         #[cfg(feature = "redis")]
         {
-            let url = self.url(cfg, &here.key("url"), env)?;
             // The connection and the sync task run on the caller's runtime.
             if tokio::runtime::Handle::try_current().is_err() {
                 return Err(cfg.error(
@@ -86,28 +96,68 @@ impl StoreFile {
                 ));
             }
             let timeout = self.timeout.unwrap_or(crate::store::DEFAULT_STORE_TIMEOUT);
-            let backend = crate::store::RedisStore::open(&url, timeout)
-                .map_err(|e| cfg.error(&here.key("url"), e.message()))?;
+            let backend = match (&self.url, &self.cluster) {
+                (Some(url), None) => {
+                    let key = here.key("url");
+                    let url = Self::expand(cfg, &key, url, env)?;
+                    Self::scheme(cfg, &key, &url)?;
+                    crate::store::RedisStore::open(&url, timeout)
+                        .map_err(|e| cfg.error(&key, e.message()))?
+                }
+                (None, Some(nodes)) => {
+                    let key = here.key("cluster");
+                    let mut urls = Vec::with_capacity(nodes.len());
+                    for (i, node) in nodes.iter().enumerate() {
+                        let at = key.index(i);
+                        let listed = Self::expand(cfg, &at, node, env)?;
+                        for url in listed.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                            Self::scheme(cfg, &at, url)?;
+                            urls.push(url.to_owned());
+                        }
+                    }
+                    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+                    crate::store::RedisStore::open_cluster(&urls, timeout)
+                        .map_err(|e| cfg.error(&key, e.message()))?
+                }
+                (Some(_), Some(_)) => {
+                    return Err(cfg.error(
+                        &here.key("cluster"),
+                        "a [store] has either `url` (one server) or `cluster` (a Redis \
+                         Cluster's nodes), not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(cfg.error(
+                        here,
+                        "a [store] needs `url` (one server: url = \"${REDIS_URL}\") or \
+                         `cluster` (a Redis Cluster's nodes: cluster = [\"redis://host:port\", ...])",
+                    ));
+                }
+            };
             self.settings(cfg, here, env, Store::new(backend))
         }
     }
 
-    /// The URL with its `${VAR}` references expanded, checked: no password written out,
-    /// a Redis or Valkey scheme. Messages never quote the expanded URL (it may hold a
-    /// password from the environment).
+    /// `raw` (the URL, or a cluster's element, at `key`) with its `${VAR}` references
+    /// expanded, once checked that no password is written out in it.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    fn url(
-        &self,
+    fn expand(
         cfg: &RelayConfig,
         key: &KeyPath,
+        raw: &str,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<String, ConfigError> {
         // A password before `@`, or in `?pass=` (as redis-rs reads it for a unix socket).
-        super::checks::url(cfg, key, &self.url)?;
-        let url = cfg.expand(key, &self.url, env)?;
-        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-        match scheme {
-            Some(s) if SCHEMES.contains(&s.as_str()) => Ok(url),
+        super::checks::url(cfg, key, raw)?;
+        cfg.expand(key, raw, env)
+    }
+
+    /// Checks an expanded URL's scheme: a Redis or Valkey one. Messages never quote the URL
+    /// (it may hold a password from the environment).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn scheme(cfg: &RelayConfig, key: &KeyPath, url: &str) -> Result<(), ConfigError> {
+        match url.split_once("://").map(|(s, _)| s.to_ascii_lowercase()) {
+            Some(s) if SCHEMES.contains(&s.as_str()) => Ok(()),
             Some(s) => Err(cfg.error(
                 key,
                 format!(

@@ -137,3 +137,32 @@ async fn two_relays_on_a_cluster_share_a_breaker_and_a_budget() {
     a.sync_store().await.expect("the scripts are reloaded");
     assert!(a.store_health().unwrap().up);
 }
+
+/// The cluster connection is made in the background: a relay whose cluster is down builds
+/// and serves at once, its exchanges failing within the store's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_built_while_the_cluster_is_down_serves_at_once() {
+    let sim = Simulator::start().await.expect("simulator starts");
+    sim.set_default(Reply::text("ok"));
+    // Nothing listens on port 9 (discard) on loopback.
+    let store = Store::redis_cluster(&["redis://127.0.0.1:9", "redis://127.0.0.1:9/"])
+        .expect("valid urls")
+        .sync_interval(SYNC)
+        .timeout(Duration::from_millis(200));
+    let relay = replica(&sim, Duration::from_secs(5))
+        .store(store)
+        .build()
+        .expect("builds with the cluster down");
+    let resp = guarded(relay.chat(ChatRequest::new("r").user("hi")))
+        .await
+        .expect("served on local state");
+    assert_eq!(&*resp.meta.served_by.unwrap().model, "primary");
+    let started = tokio::time::Instant::now();
+    assert!(relay.sync_store().await.is_err(), "the cluster is down");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "a failed exchange took {took:?}"
+    );
+    assert!(!relay.store_health().unwrap().up);
+}

@@ -8,7 +8,7 @@ use polyrelay::{ChatRequest, Relay};
 
 use super::*;
 use crate::support::assert_at;
-use crate::support::redis::RedisServer;
+use crate::support::redis::{RedisCluster, RedisServer};
 
 /// A file with the simulator as provider `sim`, route `r`, a day budget of `limit` tokens,
 /// and `store` appended (its `[store]` header on line 12).
@@ -45,9 +45,7 @@ async fn relays_built_from_one_file_share_a_budget_through_the_store_it_names() 
     let config = RelayConfig::from_toml_str(&file(&sim.base_url(), 1_000_000, STORE)).unwrap();
     let a = config.build_with_env(env_of(&redis.url(), "a")).unwrap();
     let b = config.build_with_env(env_of(&redis.url(), "b")).unwrap();
-    for relay in [&a, &b] {
-        relay.sync_store().await.expect("the store answers");
-    }
+    b_counts_what_a_spends(&a, &b).await;
     let health = a
         .store_health()
         .expect("a relay with a [store] has a store");
@@ -55,7 +53,17 @@ async fn relays_built_from_one_file_share_a_budget_through_the_store_it_names() 
     assert_eq!(health.namespace, "from-file");
     assert_eq!(health.replica, "gw-a");
     assert_eq!(b.store_health().unwrap().replica, "gw-b");
-    // What a spends, b counts: the two are one fleet.
+    // The fleet's keys are in the namespace the file names.
+    let keys = redis.cli(&["--scan", "--pattern", "polyrelay:v1:from-file:*"]);
+    assert!(keys.contains("{b:day}"), "{keys}");
+}
+
+/// Both relays exchange with the store; then what `a` spends, `b` counts: the two are one
+/// fleet.
+async fn b_counts_what_a_spends(a: &Relay, b: &Relay) {
+    for relay in [a, b] {
+        relay.sync_store().await.expect("the store answers");
+    }
     let used = a
         .chat(ChatRequest::new("r").user("hi").max_tokens(5))
         .await
@@ -67,9 +75,30 @@ async fn relays_built_from_one_file_share_a_budget_through_the_store_it_names() 
     b.sync_store().await.unwrap();
     assert_eq!(b.budgets()[0].spent, 0.0, "b itself spent nothing");
     assert_eq!(b.budgets()[0].fleet_spent, Some(used as f64));
-    // The fleet's keys are in the namespace the file names.
-    let keys = redis.cli(&["--scan", "--pattern", "polyrelay:v1:from-file:*"]);
-    assert!(keys.contains("{b:day}"), "{keys}");
+}
+
+/// `cluster = ["${REDIS_URL}"]`, the variable holding the nodes' URLs separated by commas:
+/// relays built from the file share a budget through the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_built_from_one_file_share_a_budget_through_the_cluster_it_names() {
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    let sim = Simulator::start().await.expect("simulator starts");
+    sim.set_default(Reply::text("ok"));
+    let store = STORE.replace("url = \"${REDIS_URL}\"", "cluster = [\"${REDIS_URL}\"]");
+    let config = RelayConfig::from_toml_str(&file(&sim.base_url(), 1_000_000, &store)).unwrap();
+    let nodes = cluster.urls().join(",");
+    let a = config.build_with_env(env_of(&nodes, "a")).unwrap();
+    let b = config.build_with_env(env_of(&nodes, "b")).unwrap();
+    b_counts_what_a_spends(&a, &b).await;
+    // The budget's window is on the cluster.
+    let on_cluster = cluster.ports().iter().any(|&p| {
+        cluster
+            .cli(p, &["--scan", "--pattern", "polyrelay:v1:from-file:*"])
+            .contains("{b:day}")
+    });
+    assert!(on_cluster, "no budget key on any node");
 }
 
 #[tokio::test]
@@ -206,6 +235,34 @@ async fn store_mistakes_are_named_by_line_and_key() {
             13,
             "store.url",
             "not a URL",
+        ),
+        (
+            "[store]\ncluster = [\"redis://127.0.0.1:7000\", \"${REDIS_URL}\"]\n",
+            Some("redis://127.0.0.1:7001,http://127.0.0.1:7002"),
+            13,
+            "store.cluster[1]",
+            "starts with redis://",
+        ),
+        (
+            "[store]\ncluster = [\"redis://:hunter2@127.0.0.1:7000\"]\n",
+            None,
+            13,
+            "store.cluster[0]",
+            "literal credential in the URL",
+        ),
+        (
+            "[store]\nurl = \"${REDIS_URL}\"\ncluster = [\"redis://127.0.0.1:7000\"]\n",
+            url,
+            14,
+            "store.cluster",
+            "not both",
+        ),
+        (
+            "[store]\ncluster = []\n",
+            None,
+            13,
+            "store.cluster",
+            "at least one node",
         ),
     ];
     for (store, url, line, key, says) in cases {
