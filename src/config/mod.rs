@@ -7,17 +7,19 @@
 //! environment variable only, and every error names the file, the line and the key
 //! ([`ConfigError`]).
 //!
-//! The replicas of one application share breakers and budgets through a Redis or Valkey
-//! server ([`crate::store`]; the `redis` cargo feature, without which the table is an
-//! error) with a `[store]` table; a password in its URL comes from the environment:
+//! The replicas of one application share breakers, rate limits, pool keys, budgets and
+//! stats through a Redis or Valkey server or cluster ([`crate::store`]; the `redis` cargo
+//! feature, without which the table is an error) with a `[store]` table; a password in its
+//! URL comes from the environment:
 //!
 //! ```toml
 //! [store]
 //! url = "${REDIS_URL}"        # redis://[user:${PASSWORD}@]host:port/db, or valkey://…
 //! namespace = "support-bot"   # default "default"
-//! sync_interval = "250ms"     # default 250 ms (a long one raises max_backoff's default)
+//! # cluster = ["${REDIS_CLUSTER_NODES}"]  # instead of url: a cluster's nodes (comma-separated)
+//! sync_interval = "250ms"     # default 250 ms
 //! timeout = "100ms"           # every exchange with the server; default 100 ms
-//! max_backoff = "5s"          # longest pause between attempts while it fails; default 5 s
+//! max_backoff = "5s"          # longest pause while it fails (at least the interval); 5 s
 //! replica_id = "${HOSTNAME}"  # unique per replica; default random
 //! ```
 //!

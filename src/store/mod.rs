@@ -1,7 +1,9 @@
 //! Shared state for a fleet of relays: the [`StateStore`] trait through which replicas of
-//! one application exchange breaker transitions and budget spend, and its backends —
-//! [`MemoryStore`] (several relays in one process, and tests) and, behind the `redis` cargo
-//! feature, [`RedisStore`] (Redis or Valkey, for replicas in separate processes).
+//! one application exchange breaker transitions, rate-limit leases, pool keys' states,
+//! budget spend and stats, and its backends — [`MemoryStore`] (several relays in one
+//! process, and tests) and, behind the `redis` cargo feature, `RedisStore` (Redis or Valkey:
+//! one server with `Store::redis`, a cluster with `Store::redis_cluster`; for replicas in
+//! separate processes).
 //!
 //! Without a store (the default) a relay keeps all its state in its own memory, as before.
 //! With one ([`RelayBuilder::store`](crate::RelayBuilder::store)), **no request waits on the
