@@ -474,7 +474,7 @@ impl Stats {
 }
 
 /// Why the relay refused a call on its own, as counted in [`StatsSnapshot::refused`].
-pub(crate) fn refusal_reason(e: &crate::Error) -> &'static str {
+pub(crate) fn refusal_reason(e: &crate::types::Error) -> &'static str {
     match e.kind() {
         ErrorKind::LimitReached => "rate_limited",
         ErrorKind::BudgetExceeded => "budget",
