@@ -523,7 +523,11 @@ impl RedisStore {
     }
 
     fn error(&self, e: redis::RedisError) -> Error {
-        let kind = if e.is_timeout() {
+        // A server's error reply (NOSCRIPT, CROSSSLOT, OOM…) carries a code: the server
+        // answered, whatever the transport says.
+        let kind = if e.code().is_some() {
+            ErrorKind::Server
+        } else if e.is_timeout() {
             ErrorKind::Timeout
         } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
             ErrorKind::Connect
