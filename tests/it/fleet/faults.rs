@@ -187,3 +187,34 @@ async fn a_relay_built_while_redis_is_down_serves_at_once_and_joins_when_it_come
     .await;
     relay.sync_store().await.expect("redis answers");
 }
+
+#[tokio::test]
+async fn dropping_the_relay_stops_its_sync_task() {
+    use polyrelay::store::{MemoryStore, StateStore, Store};
+    let sim = Simulator::start().await.expect("simulator starts");
+    let backend: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let held = Arc::downgrade(&backend);
+    let relay = replica(&sim, Duration::from_secs(5))
+        .store(Store::from_arc(backend).sync_interval(SYNC))
+        .build()
+        .unwrap();
+    relay.sync_store().await.unwrap();
+    let clone = relay.clone();
+    drop(relay);
+    // A clone keeps the task (and so the store) alive.
+    clone.sync_store().await.unwrap();
+    assert!(held.upgrade().is_some());
+    drop(clone);
+    // The last clone gone, the task is aborted: it drops its link to the store at its next
+    // turn on the runtime.
+    for _ in 0..100 {
+        if held.upgrade().is_none() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        held.upgrade().is_none(),
+        "the sync task still holds the store"
+    );
+}
