@@ -1,6 +1,9 @@
 //! A real `redis-server` per test, on a free loopback port, stopped by its process id: started,
 //! killed, frozen (SIGSTOP, a server that no longer answers), thawed, restarted empty.
 //!
+//! `POLYRELAY_REDIS_SERVER` / `POLYRELAY_REDIS_CLI` name other binaries (`valkey-server`,
+//! `valkey-cli`: `.ci/run` runs the fleet tests against Valkey too).
+//!
 //! When `redis-server` is not installed the tests that need one skip, saying so, unless
 //! `POLYRELAY_REQUIRE_REDIS=1` (as `.ci/run` sets it): then they fail, so a green run cannot
 //! hide a missing install.
@@ -141,7 +144,7 @@ impl RedisCluster {
             }
         }
         let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let out = Command::new("redis-cli")
+        let out = Command::new(cli_binary())
             .arg("--cluster")
             .arg("create")
             .args(&nodes)
@@ -212,7 +215,7 @@ impl Drop for RedisCluster {
 
 /// `redis-server` on `port` (loopback), its files in `dir`, no persistence, logging to stdout.
 fn server_command(port: u16, dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new("redis-server");
+    let mut cmd = Command::new(server_binary());
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--logfile", ""])
         .arg("--dir")
@@ -247,17 +250,29 @@ fn missing<T>(e: std::io::Error) -> Option<T> {
     let required = std::env::var("POLYRELAY_REQUIRE_REDIS").is_ok_and(|v| v == "1");
     assert!(
         !required,
-        "POLYRELAY_REQUIRE_REDIS=1 but redis-server is not installed: {e}"
+        "POLYRELAY_REQUIRE_REDIS=1 but {} is not installed: {e}",
+        server_binary()
     );
     eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
     None
 }
 
 fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
+    let out = Command::new(cli_binary())
         .args(["-p", &port.to_string()])
         .args(args)
         .output()
         .expect("redis-cli runs");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The server binary: `redis-server`, or `POLYRELAY_REDIS_SERVER` (e.g. `valkey-server`, to
+/// run the same tests against Valkey).
+fn server_binary() -> String {
+    std::env::var("POLYRELAY_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned())
+}
+
+/// The client binary: `redis-cli`, or `POLYRELAY_REDIS_CLI` (e.g. `valkey-cli`).
+fn cli_binary() -> String {
+    std::env::var("POLYRELAY_REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_owned())
 }
