@@ -80,7 +80,21 @@ impl Fleet {
             last_error: Mutex::new(None),
             last_ok: Mutex::new(None),
         });
-        let task = runtime.spawn(run(store.clone(), table, status.clone()));
+        let wake = Arc::new(Notify::new());
+        let signals = FleetSignals {
+            up: status.up.clone(),
+            started: Arc::new(AtomicBool::new(false)),
+            wake: wake.clone(),
+            replicas: status.replicas.clone(),
+            refill_wait: store.get_timeout(),
+            interval: store.get_sync_interval(),
+        };
+        // The limits are shared from the first request on: before the first exchange they
+        // wait for it rather than run on their own.
+        if let Some(t) = table.upgrade() {
+            drop(shared_limits(&t.current.load(), &signals));
+        }
+        let task = runtime.spawn(run(store.clone(), table, status.clone(), wake, signals));
         Ok(Fleet {
             task,
             status,
@@ -150,15 +164,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The task: wait (the sync interval, less when a breaker changed; a growing pause while the
 /// store fails), exchange, apply; until the relay is gone.
-async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
-    let wake = Arc::new(Notify::new());
-    let signals = FleetSignals {
-        up: status.up.clone(),
-        wake: wake.clone(),
-        replicas: status.replicas.clone(),
-        refill_wait: store.get_timeout(),
-        interval: store.get_sync_interval(),
-    };
+async fn run(
+    store: Store,
+    table: Weak<Table>,
+    status: Arc<Status>,
+    wake: Arc<Notify>,
+    signals: FleetSignals,
+) {
     // Slots are leased two sync intervals ahead, so a busy replica's lease lasts until the
     // next exchange.
     let horizon = store.get_sync_interval().saturating_mul(2);
@@ -303,6 +315,7 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
                 status.consecutive.store(0, Ordering::Relaxed);
                 *lock(&status.last_ok) = Some(now);
                 pause = store.get_sync_interval();
+                signals.started.store(true, Ordering::Release);
                 status.rounds.send_modify(|r| {
                     r.1 = r.0;
                     r.2 = true;
@@ -327,6 +340,7 @@ async fn run(store: Store, table: Weak<Table>, status: Arc<Status>) {
                     .saturating_mul(1u32 << n.min(16))
                     .min(store.get_max_backoff());
                 pause = base.mul_f64(0.75 + fastrand::f64() * 0.5);
+                signals.started.store(true, Ordering::Release);
                 status.rounds.send_modify(|r| {
                     r.1 = r.0;
                     r.2 = false;

@@ -44,6 +44,9 @@ pub enum WhenStoreFails {
 pub(crate) struct FleetSignals {
     /// Whether the store answered the last exchange.
     pub up: Arc<AtomicBool>,
+    /// Whether the first exchange has ended (answered or failed): before it, a shared limit
+    /// waits for it as for a refill rather than run on its local share.
+    pub started: Arc<AtomicBool>,
     /// Wakes the sync task (a lease ran dry).
     pub wake: Arc<Notify>,
     /// Replicas live at the last exchange (for an even share while the store fails).
@@ -136,7 +139,13 @@ impl FleetQuota {
     /// (its refill on the way) rather than its next slot not yet due.
     pub fn try_take(&self, now: Instant) -> Result<(), (Instant, bool)> {
         if !self.signals.up.load(Ordering::Relaxed) {
-            return self.while_down(now).map_err(|at| (at, false));
+            if self.signals.started.load(Ordering::Acquire) {
+                return self.while_down(now).map_err(|at| (at, false));
+            }
+            // The first exchange is on its way: wait for it as for a refill (a local share
+            // now would add to the fleet's schedule unseen).
+            self.demand.fetch_add(1, Ordering::Relaxed);
+            return Err(self.dry(now));
         }
         self.demand.fetch_add(1, Ordering::Relaxed);
         let mut runs = self.runs();
@@ -179,23 +188,26 @@ impl FleetQuota {
             None => {
                 drop(runs);
                 self.ask_refill();
-                // The refill is a round trip away: ask again in a millisecond, for up to the
-                // store's timeout; then the limit's own policy applies.
-                let at = self.local.nanos(now).saturating_add(1);
-                let since = match self.dry_since.compare_exchange(
-                    0,
-                    at,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => at,
-                    Err(since) => since,
-                };
-                let dry_for = Duration::from_nanos(at.saturating_sub(since));
-                let again = now.checked_add(DRY_POLL).unwrap_or(now);
-                Err((again, dry_for < self.signals.refill_wait))
+                Err(self.dry(now))
             }
         }
+    }
+
+    /// A dry lease at `now`: ask again in a millisecond, for up to the store's timeout (the
+    /// refill is a round trip away); then the limit's own policy applies.
+    fn dry(&self, now: Instant) -> (Instant, bool) {
+        let at = self.local.nanos(now).saturating_add(1);
+        let since =
+            match self
+                .dry_since
+                .compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => at,
+                Err(since) => since,
+            };
+        let dry_for = Duration::from_nanos(at.saturating_sub(since));
+        let again = now.checked_add(DRY_POLL).unwrap_or(now);
+        (again, dry_for < self.signals.refill_wait)
     }
 
     /// While the store fails: this replica's share of the limit on a local schedule, no

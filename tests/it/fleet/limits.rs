@@ -378,3 +378,101 @@ async fn a_call_waits_for_an_empty_lease_to_refill_instead_of_failing_over() {
     }
     assert!(sim.requests_for("fallback").is_empty());
 }
+
+/// Two replicas, 6 tasks each, calling route `r` for 4 s under `with`'s limits: the
+/// arrivals at the simulator, all models.
+async fn arrivals_under(
+    ns: &str,
+    with: impl Fn(polyrelay::RelayBuilder) -> polyrelay::RelayBuilder,
+) -> Option<Vec<Instant>> {
+    let redis = RedisServer::start()?;
+    let sim = Simulator::start().await.expect("simulator starts");
+    sim.set_default(Reply::text("ok"));
+    let fleet: Vec<Relay> = ["a", "b"]
+        .iter()
+        .map(|id| {
+            with(Relay::builder().provider("sim", openai_at(&sim, "sk-test")))
+                .route(
+                    "r",
+                    Chain::of(["sim/one", "sim/two"]).total_timeout(Duration::from_secs(30)),
+                )
+                .store(store(&redis, ns, id))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let end = Instant::now() + Duration::from_secs(4);
+    let tasks: Vec<_> = fleet
+        .iter()
+        .flat_map(|r| std::iter::repeat_n(r.clone(), 6))
+        .map(|relay| {
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    let _ = relay.chat(ChatRequest::new("r").user("hi")).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        guarded_long(t).await.unwrap();
+    }
+    Some(
+        sim.requests()
+            .iter()
+            .map(|r| r.at)
+            .filter(|&at| at < end)
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_limit_and_a_pool_keys_limit_hold_across_the_fleet() {
+    let limit = || {
+        RateLimit::new()
+            .requests_per(10, Duration::from_secs(1))
+            .wait_up_to(Duration::from_secs(30))
+    };
+    // The provider's own limit, over both its models.
+    let Some(arrivals) = arrivals_under("provider", |b| b.rate_limit("sim", limit())).await else {
+        return;
+    };
+    let busiest = busiest_window(&arrivals, Duration::from_secs(1));
+    eprintln!(
+        "provider limit: {} requests in 4 s, busiest 1 s window {busiest}",
+        arrivals.len()
+    );
+    assert!(
+        busiest <= 10,
+        "a 1 s window saw {busiest} requests under the provider's limit"
+    );
+    assert!(
+        arrivals.len() >= 30,
+        "the limit was used: {}",
+        arrivals.len()
+    );
+    // Each pool key's limit (one key: the key's limit is the whole traffic's).
+    let Some(arrivals) = arrivals_under("key", |b| {
+        b.key_pool(
+            "sim",
+            polyrelay::KeyPool::new().key("sk-only").limit_each(limit()),
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let busiest = busiest_window(&arrivals, Duration::from_secs(1));
+    eprintln!(
+        "key limit: {} requests in 4 s, busiest 1 s window {busiest}",
+        arrivals.len()
+    );
+    assert!(
+        busiest <= 10,
+        "a 1 s window saw {busiest} requests under the key's limit"
+    );
+    assert!(
+        arrivals.len() >= 30,
+        "the limit was used: {}",
+        arrivals.len()
+    );
+}
