@@ -277,8 +277,12 @@ impl FleetQuota {
                 count: grant.slots,
             });
         }
-        self.refill_asked.store(false, Ordering::Release);
-        self.dry_since.store(0, Ordering::Relaxed);
+        if grant.slots > 0 {
+            // A grant of nothing (the schedule is booked past the horizon) leaves the ask
+            // standing: the regular exchanges ask again, a dry lease does not wake them.
+            self.refill_asked.store(false, Ordering::Release);
+            self.dry_since.store(0, Ordering::Relaxed);
+        }
         (!grant.hold_left.is_zero()).then(|| at.checked_add(grant.hold_left).unwrap_or(at))
     }
 }
