@@ -174,7 +174,10 @@ async fn run(
     // Slots are leased two sync intervals ahead, so a busy replica's lease lasts until the
     // next exchange.
     let horizon = store.get_sync_interval().saturating_mul(2);
-    let strict_queue = crate::spend::budget::StrictQueue::default();
+    let strict_queue = crate::spend::budget::StrictQueue {
+        settles: Arc::default(),
+        wake: wake.clone(),
+    };
     let stats_every =
         (STATS_EVERY.as_millis() / store.get_sync_interval().as_millis().max(1)).max(1) as u64;
     let mut links: HashMap<String, Arc<FleetLink>> = HashMap::new();
@@ -261,7 +264,7 @@ async fn run(
                 up: status.up.clone(),
             });
         }
-        exchange.strict_settles = std::mem::take(&mut *lock(&strict_queue));
+        exchange.strict_settles = std::mem::take(&mut *lock(&strict_queue.settles));
         drop(inner);
 
         let result = tokio::time::timeout(
@@ -323,7 +326,7 @@ async fn run(
             }
             Err(e) => {
                 // Strict settles go again with the next exchange (they are idempotent).
-                lock(&strict_queue).extend(exchange.strict_settles.drain(..));
+                lock(&strict_queue.settles).extend(exchange.strict_settles.drain(..));
                 let n = status.consecutive.fetch_add(1, Ordering::Relaxed);
                 status.failures.fetch_add(1, Ordering::Relaxed);
                 if status.up.swap(false, Ordering::Relaxed) || n == 0 {

@@ -10,8 +10,13 @@ use smallvec::SmallVec;
 
 use crate::store::{StateStore, StrictItem, StrictSettle};
 
-/// Strict reservations ended and not yet sent to the store.
-pub(crate) type StrictQueue = Arc<Mutex<Vec<StrictSettle>>>;
+/// Strict reservations ended and not yet sent to the store, and the sync task's wake-up
+/// (a settle goes out at once: until it does, the store counts the reservation).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StrictQueue {
+    pub settles: Arc<Mutex<Vec<StrictSettle>>>,
+    pub wake: Arc<tokio::sync::Notify>,
+}
 
 /// A charge's reservations held at the store: settled there when the charge is.
 #[derive(Debug)]
@@ -41,6 +46,7 @@ impl StrictTicket {
             return;
         };
         self.queue
+            .settles
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(StrictSettle {
@@ -49,6 +55,7 @@ impl StrictTicket {
                 reservation: self.reservation.clone(),
                 spent,
             });
+        self.queue.wake.notify_one();
     }
 
     /// Gives every reservation back (the call was not sent).
