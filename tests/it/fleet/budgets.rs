@@ -40,6 +40,22 @@ pub async fn spend_until_refused(relay: &Relay, tasks: usize, used: Arc<AtomicU6
     }
 }
 
+/// Every replica of `fleet` spends from 4 tasks until its budget refuses; the tokens served.
+async fn spend_on_every_replica(fleet: &[Relay]) -> u64 {
+    let used = Arc::new(AtomicU64::new(0));
+    let runs: Vec<_> = fleet
+        .iter()
+        .map(|r| {
+            let (r, used) = (r.clone(), used.clone());
+            tokio::spawn(async move { spend_until_refused(&r, 4, used).await })
+        })
+        .collect();
+    for run in runs {
+        guarded(run).await.unwrap();
+    }
+    used.load(Ordering::Relaxed)
+}
+
 /// The tokens one call spends (what the simulator reports for it).
 pub async fn tokens_per_call(sim: &Simulator) -> u64 {
     let probe = Relay::builder()
@@ -74,18 +90,7 @@ async fn a_budget_shared_by_three_replicas_is_admitted_within_the_bound_and_coun
                 .unwrap()
         })
         .collect();
-    let used = Arc::new(AtomicU64::new(0));
-    let runs: Vec<_> = fleet
-        .iter()
-        .map(|r| {
-            let (r, used) = (r.clone(), used.clone());
-            tokio::spawn(async move { spend_until_refused(&r, 4, used).await })
-        })
-        .collect();
-    for run in runs {
-        guarded(run).await.unwrap();
-    }
-    let used = used.load(Ordering::Relaxed);
+    let used = spend_on_every_replica(&fleet).await;
     // The documented bound: the two other replicas each spend in one sync interval (plus
     // the exchange's own time, counted as a second interval) and hold their 4 calls in flight.
     let per_interval = 4 * (SYNC.as_millis() as u64 / 20);
@@ -137,18 +142,7 @@ async fn a_strict_budget_holds_the_fleet_under_its_limit() {
     for r in &fleet {
         r.sync_store().await.unwrap();
     }
-    let used = Arc::new(AtomicU64::new(0));
-    let runs: Vec<_> = fleet
-        .iter()
-        .map(|r| {
-            let (r, used) = (r.clone(), used.clone());
-            tokio::spawn(async move { spend_until_refused(&r, 4, used).await })
-        })
-        .collect();
-    for run in runs {
-        guarded(run).await.unwrap();
-    }
-    let used = used.load(Ordering::Relaxed);
+    let used = spend_on_every_replica(&fleet).await;
     eprintln!("strict: admitted {used} tokens, limit {limit}");
     // The same load without strict overshoots (the test above); strict does not.
     assert!(
