@@ -24,6 +24,10 @@ pub use llm::{
 };
 mod classifier;
 pub use classifier::{ClassifierRule, Prediction, TextClassifier};
+#[cfg(feature = "sensitive")]
+mod sensitive;
+#[cfg(feature = "sensitive")]
+pub use sensitive::{SensitiveDataRule, SensitiveKind};
 
 /// Routes by the request's intent ([`ChatRequest::intent`](crate::ChatRequest::intent)), then
 /// by its labels ([`ChatRequest::label`](crate::ChatRequest::label)): the first that has an

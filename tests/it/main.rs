@@ -32,6 +32,7 @@ mod routing_classifier;
 mod routing_language;
 mod routing_llm;
 mod routing_rules;
+mod routing_sensitive;
 mod secrets;
 mod sim_rate_limit;
 mod simulator;

@@ -8,7 +8,11 @@ use serde::Deserialize;
 use super::{ConfigError, KeyPath, RelayConfig, check_route};
 use crate::relay::Rules;
 use crate::relay::duration::check_span;
-use crate::routing::{ClassifierRule, IntentRule, LlmClassifier, SizeRule, TextClassifier};
+use crate::routing::{IntentRule, LlmClassifier, SizeRule};
+
+mod classifier;
+mod language;
+mod sensitive;
 
 /// `[routers.NAME]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -28,44 +32,15 @@ struct RuleFile {
     #[serde(default)]
     intents: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    language: Option<LanguageFile>,
+    language: Option<language::LanguageFile>,
     #[serde(default)]
-    classifier: Option<ClassifierFile>,
+    classifier: Option<classifier::ClassifierFile>,
+    #[serde(default)]
+    sensitive: Option<sensitive::SensitiveFile>,
     #[serde(default)]
     llm: Option<LlmFile>,
     #[serde(default)]
     size: Option<SizeFile>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(not(feature = "language"), allow(dead_code))]
-struct LanguageFile {
-    /// Script name (`han`, `kana`, `hangul`, `cyrillic`…) → route.
-    #[serde(default)]
-    scripts: BTreeMap<String, String>,
-    /// ISO 639-3 code (`fra`, `deu`…) → route.
-    #[serde(default)]
-    languages: BTreeMap<String, String>,
-    #[serde(default)]
-    min_confidence: Option<f64>,
-    #[serde(default)]
-    candidates: Option<Vec<String>>,
-    #[serde(default)]
-    all_languages: bool,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClassifierFile {
-    /// A JSON Lines file of `{"text": …, "label": …}`, relative to the configuration file.
-    examples: String,
-    /// Label → route.
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    min_confidence: Option<f32>,
-    #[serde(default)]
-    max_query_chars: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,7 +81,7 @@ const MAX_CACHE: usize = 1_000_000;
 
 /// Checks a confidence written at `key`: a share from 0 to 1 (the builders would clamp it
 /// silently; a file says what it means).
-fn share(config: &RelayConfig, key: &KeyPath, value: f64) -> Result<(), ConfigError> {
+pub(super) fn share(config: &RelayConfig, key: &KeyPath, value: f64) -> Result<(), ConfigError> {
     if (0.0..=1.0).contains(&value) {
         Ok(())
     } else {
@@ -115,7 +90,11 @@ fn share(config: &RelayConfig, key: &KeyPath, value: f64) -> Result<(), ConfigEr
 }
 
 /// Checks a count written at `key`: at least 1.
-fn at_least_one(config: &RelayConfig, key: &KeyPath, n: usize) -> Result<(), ConfigError> {
+pub(super) fn at_least_one(
+    config: &RelayConfig,
+    key: &KeyPath,
+    n: usize,
+) -> Result<(), ConfigError> {
     if n == 0 {
         Err(config.error(key, "must be at least 1"))
     } else {
@@ -140,13 +119,14 @@ impl RouterFile {
                 rule.intents.is_some(),
                 rule.language.is_some(),
                 rule.classifier.is_some(),
+                rule.sensitive.is_some(),
                 rule.llm.is_some(),
                 rule.size.is_some(),
             ];
             if kinds.iter().filter(|&&k| k).count() != 1 {
                 return Err(config.error(
                     &at,
-                    "a rule has exactly one of intents, language, classifier, llm, size",
+                    "a rule has exactly one of intents, language, classifier, sensitive, llm, size",
                 ));
             }
             let route = |key: KeyPath, r: &str| check_route(config, &key, r, known_route);
@@ -158,30 +138,13 @@ impl RouterFile {
                 }
                 rules = rules.rule(rule.name.as_str(), r);
             } else if let Some(l) = &rule.language {
-                rules = language(config, &at.key("language"), l, &route, rules, &rule.name)?;
+                rules = language::build(config, &at.key("language"), l, &route, rules, &rule.name)?;
             } else if let Some(c) = &rule.classifier {
-                let key = at.key("classifier");
-                let path = config.resolve_path(&c.examples);
-                let model = TextClassifier::from_jsonl(&path).map_err(|e| {
-                    config.error(
-                        &key.key("examples"),
-                        format!("{}: {}", path.display(), e.message()),
-                    )
-                })?;
-                let mut r = ClassifierRule::new(model);
-                for (label, to) in &c.labels {
-                    route(key.key("labels").key(label), to)?;
-                    r = r.label(label, to.as_str());
-                }
-                if let Some(m) = c.min_confidence {
-                    share(config, &key.key("min_confidence"), f64::from(m))?;
-                    r = r.min_confidence(m);
-                }
-                if let Some(n) = c.max_query_chars {
-                    at_least_one(config, &key.key("max_query_chars"), n)?;
-                    r = r.max_query_chars(n);
-                }
+                let r = classifier::build(config, &at.key("classifier"), c, &route)?;
                 rules = rules.rule(rule.name.as_str(), r);
+            } else if let Some(s) = &rule.sensitive {
+                let r = sensitive::build(config, &at.key("sensitive"), s, &route)?;
+                rules = rules.rule_arc(rule.name.as_str(), r);
             } else if let Some(l) = &rule.llm {
                 let key = at.key("llm");
                 route(key.key("route"), &l.route)?;
@@ -246,73 +209,4 @@ impl RouterFile {
         }
         Ok(rules)
     }
-}
-
-#[cfg(feature = "language")]
-fn language(
-    config: &RelayConfig,
-    key: &KeyPath,
-    l: &LanguageFile,
-    route: &dyn Fn(KeyPath, &str) -> Result<(), ConfigError>,
-    rules: Rules,
-    name: &str,
-) -> Result<Rules, ConfigError> {
-    use crate::routing::{LanguageRule, Script};
-    let mut r = LanguageRule::new();
-    if let Some(codes) = &l.candidates {
-        for (i, code) in codes.iter().enumerate() {
-            if whatlang::Lang::from_code(code.trim().to_ascii_lowercase()).is_none() {
-                return Err(config.error(
-                    &key.key("candidates").index(i),
-                    format!("{code:?} is not an ISO 639-3 code whatlang detects (eng, fra…)"),
-                ));
-            }
-        }
-        r = r.candidates(codes);
-    }
-    if l.all_languages {
-        r = r.all_languages();
-    }
-    for (script, to) in &l.scripts {
-        let at = key.key("scripts").key(script);
-        let Some(s) = Script::from_name(script) else {
-            return Err(config.error(
-                &at,
-                format!("unknown script {script:?} (han, kana, hangul, latin, cyrillic, …)"),
-            ));
-        };
-        route(at, to)?;
-        r = r.script(s, to.as_str());
-    }
-    for (code, to) in &l.languages {
-        let at = key.key("languages").key(code);
-        if whatlang::Lang::from_code(code.trim().to_ascii_lowercase()).is_none() {
-            return Err(config.error(
-                &at,
-                format!("{code:?} is not an ISO 639-3 code whatlang detects (eng, fra…)"),
-            ));
-        }
-        route(at, to)?;
-        r = r.language(code, to.as_str());
-    }
-    if let Some(m) = l.min_confidence {
-        share(config, &key.key("min_confidence"), m)?;
-        r = r.min_confidence(m);
-    }
-    Ok(rules.rule(name, r))
-}
-
-#[cfg(not(feature = "language"))]
-fn language(
-    config: &RelayConfig,
-    key: &KeyPath,
-    _: &LanguageFile,
-    _: &dyn Fn(KeyPath, &str) -> Result<(), ConfigError>,
-    _: Rules,
-    _: &str,
-) -> Result<Rules, ConfigError> {
-    Err(config.error(
-        key,
-        "language rules need polyrelay's `language` cargo feature, which this build lacks",
-    ))
 }

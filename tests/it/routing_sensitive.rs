@@ -1,0 +1,1 @@
+//! The sensitive-data rule through the relay (issue 22, being built).
