@@ -45,10 +45,12 @@
 //! # Ok(()) }
 //! ```
 
+mod hints;
 mod options;
 mod request;
 mod serve;
 
+pub use hints::{INTENT_HEADER, LABELS_HEADER, MAX_HINT_CHARS, MAX_HINTS, REQUIRE_TAGS_HEADER};
 pub use options::GatewayOptions;
 pub use serve::serve;
 
@@ -118,7 +120,19 @@ fn overloaded(limit: usize) -> Response {
 
 /// An error in OpenAI's shape.
 fn error_body(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
-    let body = json!({ "error": { "message": message, "type": kind, "param": Value::Null, "code": code } });
+    error_on(status, message, kind, code, None)
+}
+
+/// An error in OpenAI's shape whose `param` names the request field (or header) at fault.
+fn error_on(
+    status: StatusCode,
+    message: &str,
+    kind: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+) -> Response {
+    let body =
+        json!({ "error": { "message": message, "type": kind, "param": param, "code": code } });
     (status, axum::Json(body)).into_response()
 }
 
@@ -315,7 +329,8 @@ async fn chat_completions(State(gw): State<Arc<Gateway>>, request: Request) -> R
     if !authorized(&gw.options, request.headers()) {
         return unauthorized();
     }
-    let req = match request::read(&gw, request.into_body()).await {
+    let (parts, body) = request.into_parts();
+    let req = match request::read(&gw, &parts.headers, body).await {
         Ok(req) => req,
         Err(refused) => return refused,
     };

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use axum::body::Body;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
@@ -12,10 +12,15 @@ use super::{Gateway, GatewayOptions, error_body};
 use crate::types::ChatRequest;
 use crate::{MAX_REQUEST_FALLBACKS, Relay};
 
-/// The body of a `POST /v1/chat/completions`, ready for the relay, or the error response
-/// for the client: 408 (body too slow), 413 (too large), 400 (not a request, too many
-/// fallbacks), 404 (a model this gateway does not serve).
-pub(super) async fn read(gw: &Gateway, body: Body) -> Result<ChatRequest, Response> {
+/// The body of a `POST /v1/chat/completions`, with the client's routing hints from the body
+/// and `headers` moved onto it ([`super::hints`]), ready for the relay, or the error response
+/// for the client: 408 (body too slow), 413 (too large), 400 (not a request, a bad hint, too
+/// many fallbacks), 404 (a model this gateway does not serve).
+pub(super) async fn read(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<ChatRequest, Response> {
     let options = &gw.options;
     let read = axum::body::to_bytes(body, options.max_body_bytes);
     let body = match tokio::time::timeout(options.body_read_timeout, read).await {
@@ -52,6 +57,7 @@ pub(super) async fn read(gw: &Gateway, body: Body) -> Result<ChatRequest, Respon
             "invalid_body",
         )
     })?;
+    super::hints::take(&mut req, headers)?;
     let mut fallbacks = take_fallbacks(&mut req)
         .map_err(|m| error_body(StatusCode::BAD_REQUEST, &m, "invalid_request_error", None))?
         .into_iter();

@@ -14,15 +14,15 @@ use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{BreakerPolicy, Chain, Relay, RetryPolicy};
 use serde_json::{Value, json};
 
-const KEY: &str = "gw-test-key";
+pub(crate) const KEY: &str = "gw-test-key";
 
 /// A gateway on loopback in front of `relay`; dropping it shuts the gateway down.
-struct Gateway {
-    url: String,
+pub(crate) struct Gateway {
+    pub(crate) url: String,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn gateway(relay: Relay, options: GatewayOptions) -> Gateway {
+pub(crate) async fn gateway(relay: Relay, options: GatewayOptions) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

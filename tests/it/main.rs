@@ -18,6 +18,8 @@ mod fixtures_openai;
 mod fleet;
 #[cfg(feature = "gateway")]
 mod gateway;
+#[cfg(feature = "gateway")]
+mod gateway_hints;
 mod health;
 mod limits;
 mod metrics;
