@@ -23,7 +23,7 @@ pub use llm::{
     LlmClassifier,
 };
 mod classifier;
-pub use classifier::{ClassifierRule, Prediction, TextClassifier};
+pub use classifier::{ClassifierRule, Prediction, TextClassifier, TrainOptions};
 #[cfg(feature = "sensitive")]
 mod sensitive;
 #[cfg(feature = "sensitive")]

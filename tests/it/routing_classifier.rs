@@ -67,7 +67,7 @@ fn held_out(i: usize) -> bool {
 fn full_model() -> Arc<TextClassifier> {
     static MODEL: OnceLock<Arc<TextClassifier>> = OnceLock::new();
     MODEL
-        .get_or_init(|| Arc::new(TextClassifier::from_jsonl(DATA).expect("trains")))
+        .get_or_init(|| Arc::new(TextClassifier::from_examples_file(DATA).expect("trains")))
         .clone()
 }
 
@@ -138,7 +138,7 @@ fn held_out_accuracy_on_the_support_ticket_set() {
         .iter()
         .enumerate()
         .filter(|(i, _)| !held_out(*i))
-        .map(|(_, t)| (t.label.as_str(), t.text.as_str()))
+        .map(|(_, t)| (t.text.as_str(), t.label.as_str()))
         .collect();
     let test: Vec<&Ticket> = all
         .iter()
@@ -247,7 +247,7 @@ fn cross_validated_accuracy_on_the_support_ticket_set() {
             all.iter()
                 .enumerate()
                 .filter(|(i, _)| i % 5 != fold)
-                .map(|(_, t)| (t.label.as_str(), t.text.as_str())),
+                .map(|(_, t)| (t.text.as_str(), t.label.as_str())),
         )
         .expect("trains");
         for t in all.iter().skip(fold).step_by(5) {
@@ -342,7 +342,7 @@ fn text_with_nothing_known_has_zero_confidence_and_gibberish_a_low_one() {
 
 #[test]
 fn training_is_deterministic() {
-    let a = TextClassifier::from_jsonl(DATA).unwrap();
+    let a = TextClassifier::from_examples_file(DATA).unwrap();
     let b = full_model();
     for t in tickets().iter().step_by(37) {
         assert_eq!(a.predict(&t.text), b.predict(&t.text), "{:?}", t.text);
@@ -352,14 +352,14 @@ fn training_is_deterministic() {
 #[test]
 fn training_accepts_pairs_from_code() {
     let owned = vec![
-        ("greeting".to_owned(), "hello there".to_owned()),
-        ("greeting".to_owned(), "good morning".to_owned()),
-        ("farewell".to_owned(), "goodbye".to_owned()),
-        ("farewell".to_owned(), "see you later".to_owned()),
+        ("hello there".to_owned(), "greeting".to_owned()),
+        ("good morning".to_owned(), "greeting".to_owned()),
+        ("goodbye".to_owned(), "farewell".to_owned()),
+        ("see you later".to_owned(), "farewell".to_owned()),
     ];
     let clf = TextClassifier::train(owned).unwrap();
     assert_eq!(&*clf.predict("hello!").label, "greeting");
-    let borrowed = TextClassifier::train([("a", "alpha beta"), ("b", "gamma delta")]).unwrap();
+    let borrowed = TextClassifier::train([("alpha beta", "a"), ("gamma delta", "b")]).unwrap();
     assert_eq!(&*borrowed.predict("gamma").label, "b");
 }
 
@@ -370,15 +370,15 @@ fn degenerate_training_input_is_a_config_error() {
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.message().contains("no training examples"), "{e}");
 
-    let e = TextClassifier::train([("a", "one"), ("a", "two")]).unwrap_err();
+    let e = TextClassifier::train([("one", "a"), ("two", "a")]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.message().contains("at least two labels"), "{e}");
 
-    let e = TextClassifier::train([("a", "one"), (" ", "two")]).unwrap_err();
+    let e = TextClassifier::train([("one", "a"), ("two", " ")]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.message().contains("example 2: empty label"), "{e}");
 
-    let e = TextClassifier::train([("a", "one"), ("b", "two"), ("b", "?!")]).unwrap_err();
+    let e = TextClassifier::train([("one", "a"), ("two", "b"), ("?!", "b")]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.message().contains("example 3 (b)"), "{e}");
 }
@@ -420,7 +420,7 @@ fn a_bad_jsonl_line_is_a_config_error_with_its_line_number() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.jsonl");
     std::fs::write(&path, format!("{good}\n{other}\n[1, 2]\n")).unwrap();
-    let e = TextClassifier::from_jsonl(&path).unwrap_err();
+    let e = TextClassifier::from_examples_file(&path).unwrap_err();
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(
@@ -428,7 +428,7 @@ fn a_bad_jsonl_line_is_a_config_error_with_its_line_number() {
         "{e}"
     );
 
-    let e = TextClassifier::from_jsonl(dir.join("missing.jsonl")).unwrap_err();
+    let e = TextClassifier::from_examples_file(dir.join("missing.jsonl")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.message().contains("missing.jsonl"), "{e}");
 }

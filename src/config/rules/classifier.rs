@@ -11,8 +11,14 @@ use crate::routing::{ClassifierRule, TextClassifier};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ClassifierFile {
-    /// A JSON Lines file of `{"text": …, "label": …}`, relative to the configuration file.
-    examples: String,
+    /// A JSON Lines file of `{"text": …, "label": …}` (or a CSV file with `text` and `label`
+    /// columns), relative to the configuration file: the classifier is trained at build.
+    #[serde(default)]
+    examples: Option<String>,
+    /// A model saved by `TextClassifier::save`, relative to the configuration file: loaded,
+    /// not trained. Exactly one of `examples` and `model`.
+    #[serde(default)]
+    model: Option<String>,
     /// Label → route.
     labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -28,12 +34,22 @@ pub(super) fn build(
     c: &ClassifierFile,
     route: &dyn Fn(KeyPath, &str) -> Result<(), ConfigError>,
 ) -> Result<ClassifierRule, ConfigError> {
-    let path = config.resolve_path(&c.examples);
-    let model = TextClassifier::from_jsonl(&path).map_err(|e| {
-        config.error(
-            &key.key("examples"),
-            format!("{}: {}", path.display(), e.message()),
-        )
+    let (field, file, read): (&str, _, fn(&std::path::Path) -> _) = match (&c.examples, &c.model) {
+        (Some(file), None) => ("examples", file, |p| TextClassifier::from_examples_file(p)),
+        (None, Some(file)) => ("model", file, |p| TextClassifier::load(p)),
+        _ => {
+            return Err(config.error(key, "a classifier has exactly one of examples, model"));
+        }
+    };
+    let path = config.resolve_path(file);
+    let model = read(&path).map_err(|e| {
+        let message = e.message();
+        let shown = path.display().to_string();
+        if message.contains(&shown) {
+            config.error(&key.key(field), message.to_owned())
+        } else {
+            config.error(&key.key(field), format!("{shown}: {message}"))
+        }
     })?;
     let mut r = ClassifierRule::new(model);
     for (label, to) in &c.labels {

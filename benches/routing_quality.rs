@@ -1,0 +1,221 @@
+//! The in-process classifier ([`TextClassifier`]) on public intent benchmarks: accuracy,
+//! out-of-scope recall, calibration (a reliability table and the expected calibration
+//! error), µs per `classify` and the model's load time. Data and splits:
+//! `bench/routing-data/README.md`.
+//!
+//! `cargo bench --bench routing_quality` runs Banking77 and HWU64;
+//! `cargo bench --bench routing_quality -- --clinc150` runs the held-out CLINC150 check
+//! instead (fetch it first with `bench/routing-data/fetch_clinc150.sh`; never tune on it).
+//! `--set banking77` / `--set hwu64` runs one set.
+
+use std::collections::BTreeSet;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use polyrelay::routing::TextClassifier;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/routing-data");
+
+/// One labelled message.
+struct Example {
+    text: String,
+    label: String,
+}
+
+/// A benchmark: train and test examples; test examples whose label is not in training are
+/// out of scope.
+struct Set {
+    name: &'static str,
+    train: Vec<Example>,
+    test: Vec<Example>,
+    held_out_labels: usize,
+}
+
+fn read_csv(path: &str) -> Vec<Example> {
+    let pairs = TextClassifier::read_csv(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    pairs
+        .into_iter()
+        .map(|(text, label)| Example { text, label })
+        .collect()
+}
+
+/// A CSV set with one label in five (by sorted name, the 3rd, 8th, 13th…) held out of
+/// training: its test messages are the out-of-scope ones.
+fn csv_set(name: &'static str) -> Set {
+    let train = read_csv(&format!("{DATA}/{name}/train.csv"));
+    let test = read_csv(&format!("{DATA}/{name}/test.csv"));
+    let labels: BTreeSet<&str> = train.iter().map(|e| e.label.as_str()).collect();
+    let held: BTreeSet<String> = labels
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 5 == 2)
+        .map(|(_, l)| (*l).to_owned())
+        .collect();
+    Set {
+        name,
+        held_out_labels: held.len(),
+        train: train
+            .into_iter()
+            .filter(|e| !held.contains(&e.label))
+            .collect(),
+        test,
+    }
+}
+
+/// CLINC150 (data_full.json): the 150 intents' train split; the test split plus oos_test.
+fn clinc150() -> Set {
+    let path = format!("{DATA}/clinc150/data_full.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (run bench/routing-data/fetch_clinc150.sh)"));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let split = |key: &str| -> Vec<Example> {
+        v[key]
+            .as_array()
+            .expect(key)
+            .iter()
+            .map(|p| Example {
+                text: p[0].as_str().expect("text").to_owned(),
+                label: p[1].as_str().expect("label").to_owned(),
+            })
+            .collect()
+    };
+    let mut test = split("test");
+    test.extend(split("oos_test"));
+    Set {
+        name: "clinc150",
+        train: split("train"),
+        test,
+        held_out_labels: 0,
+    }
+}
+
+/// Ten equal-width confidence bins: (count, sum of confidence, right).
+fn reliability(points: &[(f32, bool)]) -> ([(usize, f64, usize); 10], f64) {
+    let mut bins = [(0usize, 0f64, 0usize); 10];
+    for &(c, ok) in points {
+        let b = ((c * 10.0) as usize).min(9);
+        bins[b].0 += 1;
+        bins[b].1 += f64::from(c);
+        bins[b].2 += usize::from(ok);
+    }
+    let n = points.len().max(1) as f64;
+    let ece = bins
+        .iter()
+        .filter(|b| b.0 > 0)
+        .map(|b| (b.0 as f64 / n) * (b.2 as f64 / b.0 as f64 - b.1 / b.0 as f64).abs())
+        .sum();
+    (bins, ece)
+}
+
+fn run(set: &Set) {
+    let known: BTreeSet<&str> = set.train.iter().map(|e| e.label.as_str()).collect();
+    let started = Instant::now();
+    let clf = TextClassifier::train(
+        set.train
+            .iter()
+            .map(|e| (e.text.as_str(), e.label.as_str())),
+    )
+    .expect("trains");
+    let train_time = started.elapsed();
+    // Save and load: the load time is the best of five (the file in the page cache).
+    let path =
+        std::env::temp_dir().join(format!("polyrelay-{}-{}.clf", set.name, std::process::id()));
+    clf.save(&path).expect("saves");
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut load_time = Duration::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let loaded = TextClassifier::load(&path).expect("loads");
+        load_time = load_time.min(t.elapsed());
+        black_box(loaded);
+    }
+    let _ = std::fs::remove_file(&path);
+
+    let (mut top1, mut in_scope_right, mut in_scope, mut oos, mut oos_abstained) = (0, 0, 0, 0, 0);
+    let mut points = Vec::new();
+    for e in &set.test {
+        let p = clf.predict(&e.text);
+        let answered = clf.classify(&e.text).is_some();
+        if known.contains(e.label.as_str()) {
+            in_scope += 1;
+            let ok = *p.label == *e.label;
+            top1 += usize::from(ok);
+            in_scope_right += usize::from(ok && answered);
+            points.push((p.confidence, ok));
+        } else {
+            oos += 1;
+            oos_abstained += usize::from(!answered);
+        }
+    }
+    // Speed: every test message, three passes after a warm-up pass.
+    for e in &set.test {
+        black_box(clf.classify(black_box(&e.text)));
+    }
+    let t = Instant::now();
+    for _ in 0..3 {
+        for e in &set.test {
+            black_box(clf.classify(black_box(&e.text)));
+        }
+    }
+    let per_message = t.elapsed().as_secs_f64() * 1e6 / (3 * set.test.len()) as f64;
+
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+    println!(
+        "## {}: {} training messages, {} labels ({} held out as unknown); test {} in scope, {} out of scope",
+        set.name,
+        set.train.len(),
+        known.len(),
+        set.held_out_labels,
+        in_scope,
+        oos
+    );
+    println!("train {:.2} s", train_time.as_secs_f64());
+    println!(
+        "in-scope accuracy {:.1} % (top-1 without abstaining {:.1} %), out-of-scope recall {:.1} %",
+        pct(in_scope_right, in_scope),
+        pct(top1, in_scope),
+        pct(oos_abstained, oos)
+    );
+    println!("classify {per_message:.2} µs a message (mean over the test set)");
+    println!(
+        "model file {:.1} MB, load {:.1} ms (best of 5)",
+        size as f64 / 1e6,
+        load_time.as_secs_f64() * 1e3
+    );
+    let (bins, ece) = reliability(&points);
+    println!("| confidence | count | mean confidence | accuracy |");
+    println!("|---|---:|---:|---:|");
+    for (i, b) in bins.iter().enumerate() {
+        if b.0 == 0 {
+            continue;
+        }
+        println!(
+            "| {:.1}–{:.1} | {} | {:.3} | {:.3} |",
+            i as f64 / 10.0,
+            (i + 1) as f64 / 10.0,
+            b.0,
+            b.1 / b.0 as f64,
+            b.2 as f64 / b.0 as f64
+        );
+    }
+    println!("expected calibration error {ece:.4}");
+    println!();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let only = args
+        .iter()
+        .position(|a| a == "--set")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    if args.iter().any(|a| a == "--clinc150") {
+        run(&clinc150());
+        return;
+    }
+    for name in ["banking77", "hwu64"] {
+        if only.as_deref().is_none_or(|o| o == name) {
+            run(&csv_set(name));
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Training: the options ([`TrainOptions`]), TF-IDF vectors, and a multinomial logistic
+//! regression fitted by averaged SGD.
+
+use std::sync::Arc;
+
+use super::calibrate::{Calibration, fit_calibration};
+use super::features::{FeatureMap, FeatureSpec, MAX_NGRAM, Scratch, fmix, runs};
+use super::{TextClassifier, config};
+use crate::types::Error;
+
+/// How [`TextClassifier::train_with`] trains: features, passes, regularisation, the seed,
+/// calibration and the abstain threshold. Every setter states its default;
+/// `TrainOptions::default()` is what [`TextClassifier::train`] uses.
+///
+/// Training is deterministic: the same examples in the same order with the same options
+/// (seed included) give a byte-identical model ([`TextClassifier::to_bytes`]).
+///
+/// ```
+/// use polyrelay::routing::{TextClassifier, TrainOptions};
+/// let options = TrainOptions::default().seed(7).epochs(10).abstain_below(0.6);
+/// let clf = TextClassifier::train_with(
+///     [("where is my order", "order_status"), ("refund my money", "refund")],
+///     &options,
+/// )?;
+/// assert_eq!(clf.abstain_below(), 0.6);
+/// # Ok::<(), polyrelay::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainOptions {
+    pub(super) features: FeatureSpec,
+    pub(super) epochs: usize,
+    pub(super) average_from: usize,
+    pub(super) l2: f32,
+    pub(super) learning_rate: f32,
+    pub(super) seed: u64,
+    pub(super) calibration_folds: usize,
+    pub(super) abstain_below: f32,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            features: FeatureSpec::default(),
+            epochs: 20,
+            average_from: 10,
+            l2: 1e-5,
+            learning_rate: 1.0,
+            seed: Self::DEFAULT_SEED,
+            calibration_folds: 5,
+            abstain_below: Self::DEFAULT_ABSTAIN_BELOW,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// The default [`seed`](Self::seed).
+    pub const DEFAULT_SEED: u64 = 0x706f_6c79_7265_6c61;
+
+    /// The default [`abstain_below`](Self::abstain_below): the calibrated confidence under
+    /// which [`TextClassifier::classify`] abstains.
+    pub const DEFAULT_ABSTAIN_BELOW: f32 = 0.5;
+
+    /// Passes over the examples. Default: 20. Must be at least 1.
+    pub fn epochs(mut self, n: usize) -> Self {
+        self.epochs = n;
+        self
+    }
+
+    /// The weights are averaged over the passes from this one (counted from 0) on
+    /// (averaged SGD). Default: 10. At or past [`epochs`](Self::epochs), no averaging.
+    pub fn average_from(mut self, pass: usize) -> Self {
+        self.average_from = pass;
+        self
+    }
+
+    /// L2 regularisation, per example. Default: 1e-5. Must be finite and at least 0.
+    pub fn l2(mut self, lambda: f32) -> Self {
+        self.l2 = lambda;
+        self
+    }
+
+    /// The initial learning rate (it decays as `rate / (1 + rate · l2 · t)`). Default: 1.0.
+    /// Must be finite and above 0.
+    pub fn learning_rate(mut self, rate: f32) -> Self {
+        self.learning_rate = rate;
+        self
+    }
+
+    /// The seed of the shuffle before each pass. Default: [`DEFAULT_SEED`](Self::DEFAULT_SEED).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Folds of the cross-validation whose out-of-fold scores calibrate the confidence
+    /// (a temperature, then an isotonic map). Default: 5. 0 or 1: no calibration (the raw
+    /// softmax probability); with fewer than 4 examples a fold, none either.
+    pub fn calibration_folds(mut self, folds: usize) -> Self {
+        self.calibration_folds = folds;
+        self
+    }
+
+    /// The calibrated confidence under which [`TextClassifier::classify`] abstains
+    /// (answers `None`). Default: [`DEFAULT_ABSTAIN_BELOW`](Self::DEFAULT_ABSTAIN_BELOW) (0.5). Must be in `0..=1`.
+    pub fn abstain_below(mut self, confidence: f32) -> Self {
+        self.abstain_below = confidence;
+        self
+    }
+
+    /// Whether pairs of adjacent words are features. Default: true.
+    pub fn word_bigrams(mut self, on: bool) -> Self {
+        self.features.word_bigrams = on;
+        self
+    }
+
+    /// Character n-gram lengths (inclusive) inside words of space-separated scripts, with
+    /// word-boundary marks. Default: 3 to 5. `min ≤ max ≤ 8`; `(0, 0)`: none.
+    pub fn char_ngrams(mut self, min: usize, max: usize) -> Self {
+        self.features.chars = (min, max);
+        self
+    }
+
+    /// Character n-gram lengths (inclusive) in runs of scripts written without spaces
+    /// (Chinese, Japanese, Korean, Thai…). Default: 1 to 3. `min ≤ max ≤ 8`; `(0, 0)`: none.
+    pub fn unsegmented_ngrams(mut self, min: usize, max: usize) -> Self {
+        self.features.unsegmented_chars = (min, max);
+        self
+    }
+
+    /// The options' mistakes, as a [`Config`](crate::ErrorKind::Config) error.
+    fn check(&self) -> Result<(), Error> {
+        let range = |what: &str, (lo, hi): (usize, usize)| {
+            if lo > hi || hi > MAX_NGRAM {
+                Err(config(format!(
+                    "classifier options: {what} {lo}..={hi}: need min ≤ max ≤ {MAX_NGRAM}"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        range("char_ngrams", self.features.chars)?;
+        range("unsegmented_ngrams", self.features.unsegmented_chars)?;
+        if self.epochs == 0 {
+            return Err(config("classifier options: epochs must be at least 1"));
+        }
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return Err(config(format!(
+                "classifier options: l2 must be finite and at least 0, not {}",
+                self.l2
+            )));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(config(format!(
+                "classifier options: learning_rate must be finite and above 0, not {}",
+                self.learning_rate
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.abstain_below) {
+            return Err(config(format!(
+                "classifier options: abstain_below must be in 0..=1, not {}",
+                self.abstain_below
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A deterministic generator (splitmix64) for the training shuffle.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        fmix(self.0)
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// A sparse vector: (feature row, value) pairs.
+pub(super) type Sparse = Vec<(u32, f32)>;
+
+/// One linear score per label: `W·x + b`.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Linear {
+    pub(super) labels: usize,
+    /// Row-major: `weights[row * labels + label]`.
+    pub(super) weights: Vec<f32>,
+    pub(super) bias: Vec<f32>,
+}
+
+impl Linear {
+    pub(super) fn zeros(rows: usize, labels: usize) -> Self {
+        Linear {
+            labels,
+            weights: vec![0.0; rows * labels],
+            bias: vec![0.0; labels],
+        }
+    }
+
+    /// `out = scale * W·x + b`.
+    pub(super) fn logits(&self, x: &[(u32, f32)], scale: f32, out: &mut [f32]) {
+        let k = self.labels;
+        out.fill(0.0);
+        for &(row, v) in x {
+            let start = row as usize * k;
+            if let Some(w) = self.weights.get(start..start + k) {
+                for (o, w) in out.iter_mut().zip(w) {
+                    *o += v * w;
+                }
+            }
+        }
+        for (o, b) in out.iter_mut().zip(&self.bias) {
+            *o = *o * scale + b;
+        }
+    }
+
+    /// Multinomial logistic regression by averaged SGD with L2 regularisation. The weights
+    /// are kept as `scale * W`, so the decay costs one multiplication per step.
+    pub(super) fn fit(
+        rows: usize,
+        labels: usize,
+        data: &[(usize, &Sparse)],
+        o: &TrainOptions,
+    ) -> Self {
+        let mut m = Linear::zeros(rows, labels);
+        let mut avg = Linear::zeros(rows, labels);
+        let mut averaged = 0u32;
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        let mut rng = SplitMix(o.seed);
+        let mut scale = 1.0f32;
+        let mut t = 0.0f32;
+        let mut grad = vec![0.0f32; labels];
+        for epoch in 0..o.epochs {
+            rng.shuffle(&mut order);
+            for &i in &order {
+                let Some(&(y, x)) = data.get(i) else { continue };
+                let eta = o.learning_rate / (1.0 + o.learning_rate * o.l2 * t);
+                t += 1.0;
+                m.logits(x, scale, &mut grad);
+                softmax(&mut grad);
+                // The gradient of the log loss by the logits: p - onehot(y).
+                if let Some(g) = grad.get_mut(y) {
+                    *g -= 1.0;
+                }
+                scale *= 1.0 - eta * o.l2;
+                if scale < 1e-6 {
+                    m.weights.iter_mut().for_each(|w| *w *= scale);
+                    scale = 1.0;
+                }
+                let step = eta / scale;
+                for &(row, v) in x.iter() {
+                    let start = row as usize * labels;
+                    if let Some(w) = m.weights.get_mut(start..start + labels) {
+                        for (w, g) in w.iter_mut().zip(&grad) {
+                            *w -= step * g * v;
+                        }
+                    }
+                }
+                for (b, g) in m.bias.iter_mut().zip(&grad) {
+                    *b -= eta * g;
+                }
+            }
+            if epoch >= o.average_from {
+                for (a, w) in avg.weights.iter_mut().zip(&m.weights) {
+                    *a += w * scale;
+                }
+                for (a, b) in avg.bias.iter_mut().zip(&m.bias) {
+                    *a += b;
+                }
+                averaged += 1;
+            }
+        }
+        if averaged == 0 {
+            m.weights.iter_mut().for_each(|w| *w *= scale);
+            return m;
+        }
+        let n = averaged as f32;
+        avg.weights.iter_mut().for_each(|w| *w /= n);
+        avg.bias.iter_mut().for_each(|b| *b /= n);
+        avg
+    }
+}
+
+pub(super) fn softmax(v: &mut [f32]) {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    if sum > 0.0 {
+        for x in v.iter_mut() {
+            *x /= sum;
+        }
+    }
+}
+
+impl TextClassifier {
+    /// Trains a classifier on `(text, label)` pairs with `options`. Errors as
+    /// [`train`](Self::train), and a [`Config`](crate::ErrorKind::Config) error for invalid
+    /// options.
+    pub fn train_with<T, L>(
+        examples: impl IntoIterator<Item = (T, L)>,
+        options: &TrainOptions,
+    ) -> Result<Self, Error>
+    where
+        T: AsRef<str>,
+        L: AsRef<str>,
+    {
+        options.check()?;
+        let spec = options.features;
+        // Labels and features of every example.
+        let mut scratch = Scratch::default();
+        let mut docs: Vec<(Arc<str>, Vec<u64>)> = Vec::new();
+        let mut labels: Vec<Arc<str>> = Vec::new();
+        for (n, (text, label)) in examples.into_iter().enumerate() {
+            let label = label.as_ref().trim();
+            if label.is_empty() {
+                return Err(config(format!("classifier example {}: empty label", n + 1)));
+            }
+            spec.extract(text.as_ref(), &mut scratch);
+            if scratch.hashes.is_empty() {
+                return Err(config(format!(
+                    "classifier example {} ({label}): no letter or digit in the text",
+                    n + 1
+                )));
+            }
+            let label = match labels.binary_search_by(|l| (**l).cmp(label)) {
+                Ok(i) => labels[i].clone(),
+                Err(i) => {
+                    let l: Arc<str> = Arc::from(label);
+                    labels.insert(i, l.clone());
+                    l
+                }
+            };
+            docs.push((label, scratch.hashes.clone()));
+        }
+        match (docs.first(), labels.len()) {
+            (None, _) => return Err(config("classifier: no training examples")),
+            (Some((only, _)), 1) => {
+                return Err(config(format!(
+                    "classifier: every example has the label {only:?}; at least two labels \
+                     are needed"
+                )));
+            }
+            _ => {}
+        }
+
+        // Vocabulary and inverse document frequencies.
+        let mut df: FeatureMap<u32> = FeatureMap::default();
+        for (_, hashes) in &docs {
+            for (h, _) in runs(hashes) {
+                *df.entry(h).or_insert(0) += 1;
+            }
+        }
+        let mut vocab: Vec<(u64, u32)> = df.into_iter().collect();
+        vocab.sort_unstable();
+        let n_docs = docs.len() as f32;
+        let mut index = FeatureMap::default();
+        index.reserve(vocab.len());
+        let mut idf = Vec::with_capacity(vocab.len());
+        for (row, &(h, d)) in vocab.iter().enumerate() {
+            index.insert(h, row as u32);
+            idf.push(((1.0 + n_docs) / (1.0 + d as f32)).ln() + 1.0);
+        }
+        let (rows, k) = (vocab.len(), labels.len());
+        let mut clf = TextClassifier {
+            labels,
+            features: spec,
+            index,
+            idf,
+            unknown_idf: (1.0 + n_docs).ln() + 1.0,
+            model: Linear::zeros(0, k),
+            tau: 1.0,
+            calibration: Calibration::default(),
+            abstain_below: options.abstain_below,
+            examples: docs.len(),
+        };
+
+        // Vectors, then the model.
+        let mut vectors: Vec<(usize, Sparse)> = Vec::with_capacity(docs.len());
+        for (label, hashes) in &docs {
+            let y = clf
+                .labels
+                .binary_search_by(|l| (**l).cmp(label))
+                .unwrap_or(0);
+            let mut v = Vec::new();
+            clf.vectorize(hashes, &mut v);
+            vectors.push((y, v));
+        }
+        let data: Vec<(usize, &Sparse)> = vectors.iter().map(|(y, v)| (*y, v)).collect();
+        clf.model = Linear::fit(rows, k, &data, options);
+        (clf.tau, clf.calibration) = fit_calibration(rows, k, &data, options);
+        Ok(clf)
+    }
+}
