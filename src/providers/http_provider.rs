@@ -256,9 +256,9 @@ fn with_status(e: Error, status: u16) -> Error {
 
 /// What an answer's head says for its metadata: the vendor's request id, its rate-limit
 /// headers (`None` when it sent none) and the status.
-fn answer_meta(resp: &reqwest::Response) -> (Option<String>, Option<RateLimitInfo>, u16) {
+fn answer_meta(resp: &reqwest::Response) -> (Option<String>, Option<Box<RateLimitInfo>>, u16) {
     let info = ratelimit::rate_limit_info(resp.headers());
-    let rate_limit = (!info.is_empty()).then_some(info);
+    let rate_limit = (!info.is_empty()).then(|| Box::new(info));
     let request_id = classify::request_id(resp.headers());
     (request_id, rate_limit, resp.status().as_u16())
 }

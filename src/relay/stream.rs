@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -40,7 +40,7 @@ impl Answer for ChatResponse {
         self.usage
     }
     fn rate_limit(&self) -> Option<crate::types::RateLimitInfo> {
-        self.meta.rate_limit
+        self.meta.rate_limit.as_deref().copied()
     }
 }
 
@@ -71,7 +71,7 @@ impl Answer for Opened {
         None
     }
     fn rate_limit(&self) -> Option<crate::types::RateLimitInfo> {
-        self.stream.meta().rate_limit
+        self.stream.meta().rate_limit.as_deref().copied()
     }
 }
 
@@ -261,6 +261,10 @@ struct Driver {
     /// One timer for both limits: armed for the earlier of the idle limit and the stream's
     /// deadline, and re-armed lazily when it fires early (no reset per chunk).
     timer: Pin<Box<Sleep>>,
+    /// The waker the timer was last registered with (`None` until it is, or when a poll may
+    /// not have registered it): while the timer has not fired and the stream is polled
+    /// with this waker, waiting for the vendor needs no poll of the timer.
+    timer_waker: Option<Waker>,
     last_event: Instant,
     stream_deadline: Instant,
     /// What the serving attempt delivered.
@@ -300,6 +304,7 @@ impl Driver {
             queue: won.value.head,
             meta,
             timer: Box::pin(tokio::time::sleep_until(first_due)),
+            timer_waker: None,
             last_event: now,
             stream_deadline,
             content_chunks: 0,
@@ -405,12 +410,26 @@ impl Driver {
         .with_limit(Limit::StreamDuration)
     }
 
-    /// The stream's time limits, checked when the timer fires.
+    /// The stream's time limits, checked when the timer fires. Cheap while it has not: the
+    /// timer registered with this task's waker needs no poll until it fires.
     fn poll_limits(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        if !self.timer.is_elapsed()
+            && self
+                .timer_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return None;
+        }
         loop {
+            // A poll refused for the task's budget registers no waker (the runtime wakes the
+            // task instead): the next wait polls the timer again.
+            let registers = tokio::task::coop::has_budget_remaining();
             if self.timer.as_mut().poll(cx).is_pending() {
+                self.timer_waker = registers.then(|| cx.waker().clone());
                 return None;
             }
+            self.timer_waker = None;
             let now = Instant::now();
             if now >= self.stream_deadline {
                 return Some(self.duration_error());

@@ -205,8 +205,9 @@ pub struct ResponseMeta {
     /// point).
     pub time_to_first_chunk: Option<Duration>,
     /// What the serving vendor's rate-limit headers said (`x-ratelimit-*`,
-    /// `anthropic-ratelimit-*`), when it sent them.
-    pub rate_limit: Option<crate::types::RateLimitInfo>,
+    /// `anthropic-ratelimit-*`), when it sent them (`None` by default). Boxed: an answer
+    /// without the headers, and an open stream, hold a pointer rather than 96 bytes.
+    pub rate_limit: Option<Box<crate::types::RateLimitInfo>>,
 }
 
 /// A metadata with nothing in it, for streams that never set theirs.

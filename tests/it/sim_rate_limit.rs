@@ -155,6 +155,8 @@ async fn an_openai_compatible_provider_reports_the_headers() {
     let info = stream
         .meta()
         .rate_limit
+        .as_deref()
+        .copied()
         .expect("rate-limit info on a stream");
     assert_eq!(info.remaining_requests, Some(0));
     let reset = info.reset_requests.expect("reset");
