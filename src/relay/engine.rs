@@ -118,10 +118,10 @@ impl<'a> InFlight<'a> {
         }
     }
 
-    fn record(&mut self, outcome: Outcome) -> Option<BreakerState> {
+    /// Records the attempt's outcome at `now` (its end).
+    fn record(&mut self, outcome: Outcome, now: Instant) -> Option<BreakerState> {
         self.recorded = true;
-        self.health
-            .record(Instant::now(), self.permit, outcome, self.first)
+        self.health.record(now, self.permit, outcome, self.first)
     }
 }
 
@@ -131,7 +131,7 @@ impl Drop for InFlight<'_> {
             .in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if !self.recorded && self.permit == Permit::Probe {
-            self.record(Outcome::Neutral);
+            self.record(Outcome::Neutral, Instant::now());
         }
     }
 }
@@ -528,10 +528,13 @@ where
             Event::Done(i, out) => {
                 let mut f = flights.swap_remove(i);
                 let target = plan.target(&f.step);
-                let latency = f.started.elapsed();
+                // One clock read for the attempt's end: its latency, its health record, the
+                // call's latency and what is open now.
+                let end = Instant::now();
+                let latency = end.saturating_duration_since(f.started);
                 let err = match out {
                     Ok(Ok(value)) => {
-                        let changed = f.health.record(Outcome::Success(latency));
+                        let changed = f.health.record(Outcome::Success(latency), end);
                         note_answer(
                             target,
                             f.key,
@@ -561,11 +564,10 @@ where
                             span.record(GEN_AI_PROVIDER_NAME, target.provider.name());
                         }
                         // Open targets the plan put last and never reached were passed over too.
-                        let now = Instant::now();
                         for step in plan.steps.get(cursor..).unwrap_or(&[]) {
                             let t = plan.target(step);
-                            if t.state.health.is_open(now).is_some() {
-                                let retry_in = next_probe_in(t, now);
+                            if t.state.health.is_open(end).is_some() {
+                                let retry_in = next_probe_in(t, end);
                                 let skip =
                                     Skip::new(t.id.clone(), SkipReason::BreakerOpen, retry_in);
                                 note_skip(&mut skipped, skip);
@@ -577,7 +579,7 @@ where
                             served: Some(f.attempt),
                             attempts,
                             skipped,
-                            latency: start.elapsed(),
+                            latency: end.saturating_duration_since(start),
                             ..ResponseMeta::default()
                         };
                         return Ok(Won {
@@ -610,8 +612,8 @@ where
                     && target.keys.as_ref().is_some_and(|ring| {
                         let mut exclude = spent_for(&spent_keys, f.step.target);
                         exclude.extend(f.key);
-                        target.state.key_rests.resting(Instant::now(), &mut exclude);
-                        ring.any_usable(Instant::now(), &exclude)
+                        target.state.key_rests.resting(end, &mut exclude);
+                        ring.any_usable(end, &exclude)
                     });
                 let outcome = if err.limit() == Some(Limit::Deadline)
                     || err.fault() == Fault::Request
@@ -621,7 +623,7 @@ where
                 } else {
                     Outcome::of_error(err.kind(), err.retry_after())
                 };
-                let changed = f.health.record(outcome);
+                let changed = f.health.record(outcome, end);
                 f.span.record(ERROR_TYPE, err.kind().as_str());
                 if let Some(status) = err.status() {
                     f.span.record(HTTP_RESPONSE_STATUS_CODE, status);
@@ -647,7 +649,7 @@ where
                     error: &err,
                     try_no: f.try_no,
                     latency,
-                    remaining: deadline.saturating_duration_since(Instant::now()),
+                    remaining: deadline.saturating_duration_since(end),
                     probe: f.health.permit == Permit::Probe,
                     other_key: other_key && f.key.is_some(),
                 };
@@ -773,6 +775,10 @@ fn arm(timer: &mut Option<Pin<Box<Sleep>>>, waiting: &[Waiting]) {
 /// Records every attempt still in flight as cancelled; dropping them closes their
 /// connections now.
 fn cancel_all<T>(plan: &Plan, attempts: &mut [Attempt], flights: Vec<Flight<'_, T>>, why: &str) {
+    if flights.is_empty() {
+        return;
+    }
+    let now = Instant::now();
     for mut f in flights {
         bill_reported(
             &mut attempts[f.attempt],
@@ -780,10 +786,10 @@ fn cancel_all<T>(plan: &Plan, attempts: &mut [Attempt], flights: Vec<Flight<'_, 
             plan.target(&f.step),
         );
         // Cancelled by the relay: says nothing about the target (and frees a probe).
-        f.health.record(Outcome::Neutral);
+        f.health.record(Outcome::Neutral, now);
         let a = &mut attempts[f.attempt];
         a.outcome = AttemptOutcome::Cancelled;
-        a.latency = f.started.elapsed();
+        a.latency = now.saturating_duration_since(f.started);
         a.error = Some(
             Error::new(ErrorKind::Cancelled, format!("abandoned: {why}"))
                 .with_target(a.target.clone()),
