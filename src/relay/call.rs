@@ -18,7 +18,7 @@ use super::chain::{Chain, MidStreamRecovery, Target};
 use super::duration::saturating_add;
 use super::engine::{self, Mode};
 use super::plan::{Plan, Route};
-use super::router::{RouterContext, RoutingQuery};
+use super::router::RouterContext;
 use super::{Inner, Relay, stream};
 use crate::accounting::{self, CallRecord};
 use crate::catalog::Price;
@@ -38,8 +38,9 @@ pub const MAX_REQUEST_FALLBACKS: usize = 8;
 /// Longest piece of a client's text (a model or route name) an error message repeats.
 const MAX_ECHO: usize = 128;
 
-/// A call's route, and the routing decision that chose it (when a router did).
-type Routed = (Arc<Route>, Option<RoutingDecision>);
+/// A call's route, the routing decision that chose it (when a router did), and the request
+/// a routing rule rewrote (masked) to be sent in place of the caller's.
+type Routed = (Arc<Route>, Option<RoutingDecision>, Option<Box<ChatRequest>>);
 
 /// [`Relay::chat`]: `req` through the route its `model` names, or through `scoped`.
 pub(super) async fn chat(
@@ -48,8 +49,8 @@ pub(super) async fn chat(
     req: &ChatRequest,
 ) -> Result<ChatResponse, Error> {
     let inner = relay.inner();
-    let (route, routing) = route(&inner, relay, scoped, req).await?;
-    chat_on(&inner, route, req, routing).await
+    let (route, routing, rewritten) = route(&inner, relay, scoped, req).await?;
+    chat_on(&inner, route, rewritten.as_deref().unwrap_or(req), routing).await
 }
 
 /// [`Relay::chat_stream`]: `req` through the route its `model` names, or through `scoped`.
@@ -59,12 +60,14 @@ pub(super) async fn chat_stream(
     req: &ChatRequest,
 ) -> Result<ChatStream, Error> {
     let inner = relay.inner();
-    let (route, routing) = route(&inner, relay, scoped, req).await?;
-    stream_on(&inner, route, req, routing).await
+    let (route, routing, rewritten) = route(&inner, relay, scoped, req).await?;
+    stream_on(&inner, route, rewritten.as_deref().unwrap_or(req), routing).await
 }
 
 /// 1. Route: `scoped`, or the route `req.model` names (asking its router when it names
-///    one), followed by the request's fallbacks.
+///    one), followed by the request's fallbacks. A rule may rewrite the request
+///    ([`RoutingQuery::rewrite`](super::router::RoutingQuery::rewrite)): the rewritten one
+///    is what every later step and every vendor sees.
 async fn route(
     table: &Inner,
     relay: &Relay,
@@ -72,14 +75,13 @@ async fn route(
     req: &ChatRequest,
 ) -> Result<Routed, Error> {
     if let Some(route) = scoped {
-        return Ok((table.with_fallbacks(route.clone(), req)?, None));
+        return Ok((table.with_fallbacks(route.clone(), req)?, None, None));
     }
     let Some((name, rules)) = table.routers.get(&req.model) else {
         let primary = table.resolve_name(&req.model)?;
-        return Ok((table.with_fallbacks(primary, req)?, None));
+        return Ok((table.with_fallbacks(primary, req)?, None, None));
     };
-    let query = RoutingQuery::new(req);
-    let decision = rules.decide(name, &query, &RouterContext { relay }).await;
+    let (decision, rewritten) = rules.decide(name, req, &RouterContext { relay }).await;
     tracing::debug!(
         relay.router = %name,
         relay.rule = decision.rule.as_deref(),
@@ -89,7 +91,8 @@ async fn route(
     );
     table.acct.observers.each(|o| o.routed(&decision));
     let primary = table.resolve_name(&decision.route)?;
-    Ok((table.with_fallbacks(primary, req)?, Some(decision)))
+    let sent = rewritten.as_deref().unwrap_or(req);
+    Ok((table.with_fallbacks(primary, sent)?, Some(decision), rewritten))
 }
 
 /// 2.–5. A call that answers once: admitted and planned, run, accounted.

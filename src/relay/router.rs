@@ -14,6 +14,10 @@ use crate::types::{ChatRequest, Role, RoutingDecision, Usage};
 /// What a router sees of a request: the request itself, and facts computed once for every
 /// rule (the last user message's text, an estimate of the input size, whether tools or
 /// images are present).
+///
+/// A rule may also replace the request for what follows it ([`rewrite`](Self::rewrite)):
+/// the sensitive-data rule masks card numbers and addresses this way before a third-party
+/// vendor sees them.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct RoutingQuery<'a> {
@@ -30,6 +34,8 @@ pub struct RoutingQuery<'a> {
     pub has_images: bool,
     /// What rules that called a model and then passed spent ([`record_spend`](Self::record_spend)).
     spent: std::sync::Mutex<Spent>,
+    /// The request a rule put in place of this one, and its note ([`rewrite`](Self::rewrite)).
+    rewritten: std::sync::OnceLock<Box<(ChatRequest, String)>>,
 }
 
 /// Usage and cost of the model calls routing made for a request.
@@ -58,7 +64,22 @@ impl<'a> RoutingQuery<'a> {
             has_tools: !request.tools.is_empty(),
             has_images,
             spent: std::sync::Mutex::default(),
+            rewritten: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Replaces the request for everything after the rule that calls it: the rules after it
+    /// see `request` (in a query of its own), and the route chosen — by this rule, a later
+    /// one, or the default — is sent `request` instead of the caller's. `note` says what
+    /// changed, without the values (e.g. `masked card, email`); it is appended to the
+    /// routing decision's reason as `; RULE: NOTE`.
+    ///
+    /// A rule that rewrites may still pick a route or pass. The first rewrite a rule makes
+    /// counts; a second in the same call is ignored. The caller's request is never changed:
+    /// the relay keeps the rewritten one for this call only. Use it for one-way changes
+    /// (masking, removing a field); the answer is not rewritten back.
+    pub fn rewrite(&self, request: ChatRequest, note: impl Into<String>) {
+        let _ = self.rewritten.set(Box::new((request, note.into())));
     }
 
     /// Records what a rule spent on a model call (an LLM classifier's), whether the rule
@@ -213,38 +234,68 @@ impl Rules {
         out
     }
 
-    /// Runs the rules in order.
+    /// Runs the rules in order over `request`: the decision, and the request the route is
+    /// to be sent when a rule rewrote it ([`RoutingQuery::rewrite`]).
     pub(crate) async fn decide(
         &self,
         router: &Arc<str>,
-        query: &RoutingQuery<'_>,
+        request: &ChatRequest,
         cx: &RouterContext<'_>,
-    ) -> RoutingDecision {
-        for (name, rule) in &self.rules {
-            if let Some(choice) = rule.route(query, cx).await {
-                let spent = query.take_spent();
-                return RoutingDecision {
-                    router: router.clone(),
-                    rule: Some(name.clone()),
-                    route: choice.route,
-                    reason: choice.reason,
-                    label: choice.label,
-                    classifier_latency: choice.classifier_latency,
-                    classifier_usage: spent.usage,
-                    classifier_cost: spent.cost,
-                };
+    ) -> (RoutingDecision, Option<Box<ChatRequest>>) {
+        let mut rewritten: Option<Box<ChatRequest>> = None;
+        // What rewrites said, appended to the reason.
+        let mut notes = String::new();
+        let mut spent = Spent::default();
+        let mut next = 0;
+        let (chosen, spent) = 'rules: loop {
+            let mut query = RoutingQuery::new(rewritten.as_deref().unwrap_or(request));
+            *query.spent.get_mut().unwrap_or_else(|p| p.into_inner()) = std::mem::take(&mut spent);
+            while let Some((name, rule)) = self.rules.get(next) {
+                next += 1;
+                let choice = rule.route(&query, cx).await;
+                if let Some(rewrite) = query.rewritten.take() {
+                    let (request, note) = *rewrite;
+                    notes.push_str("; ");
+                    notes.push_str(name);
+                    notes.push_str(": ");
+                    notes.push_str(&note);
+                    spent = query.take_spent();
+                    drop(query);
+                    rewritten = Some(Box::new(request));
+                    if let Some(choice) = choice {
+                        break 'rules (Some((name, choice)), spent);
+                    }
+                    continue 'rules;
+                }
+                if let Some(choice) = choice {
+                    break 'rules (Some((name, choice)), query.take_spent());
+                }
             }
-        }
-        let spent = query.take_spent();
-        RoutingDecision {
-            router: router.clone(),
-            rule: None,
-            route: self.default_route.clone(),
-            reason: "no rule matched: the default route".to_owned(),
-            label: None,
-            classifier_latency: None,
-            classifier_usage: spent.usage,
-            classifier_cost: spent.cost,
-        }
+            break (None, query.take_spent());
+        };
+        let mut decision = match chosen {
+            Some((name, choice)) => RoutingDecision {
+                router: router.clone(),
+                rule: Some(name.clone()),
+                route: choice.route,
+                reason: choice.reason,
+                label: choice.label,
+                classifier_latency: choice.classifier_latency,
+                classifier_usage: spent.usage,
+                classifier_cost: spent.cost,
+            },
+            None => RoutingDecision {
+                router: router.clone(),
+                rule: None,
+                route: self.default_route.clone(),
+                reason: "no rule matched: the default route".to_owned(),
+                label: None,
+                classifier_latency: None,
+                classifier_usage: spent.usage,
+                classifier_cost: spent.cost,
+            },
+        };
+        decision.reason.push_str(&notes);
+        (decision, rewritten)
     }
 }

@@ -27,7 +27,7 @@ pub use classifier::{ClassifierRule, Prediction, TextClassifier, TrainOptions};
 #[cfg(feature = "sensitive")]
 mod sensitive;
 #[cfg(feature = "sensitive")]
-pub use sensitive::{SensitiveDataRule, SensitiveKind};
+pub use sensitive::{Finding, SensitiveDataRule, SensitiveKind, detect_sensitive};
 
 /// Routes by the request's intent ([`ChatRequest::intent`](crate::ChatRequest::intent)), then
 /// by its labels ([`ChatRequest::label`](crate::ChatRequest::label)): the first that has an

@@ -1,0 +1,426 @@
+//! Numbers written for people: payment cards, phone numbers, US SSNs, Dutch BSNs. A run of
+//! digit groups (`4111 1111 1111 1111`, `(555) 123-4567`, `+44 20 7946 0958`) is read once;
+//! its whole, then each shorter prefix of its groups, is checked against every kind.
+
+use super::context::{self, Cue};
+use super::{Finding, KindSet, SensitiveKind};
+
+/// Most digit groups of a run that are kept (a run may be longer; it is consumed whole).
+const MAX_GROUPS: usize = 8;
+/// Most digits of a run that are kept.
+const MAX_DIGITS: usize = 24;
+
+/// A run of digit groups, as read from the text.
+struct Run {
+    /// Whether the run starts with `+`.
+    plus: bool,
+    /// Whether the first group is in parentheses (`(555) 123-4567`).
+    paren: bool,
+    /// Each group: its start and end (bytes), and the separator before it (0 for the first).
+    groups: [(usize, usize, u8); MAX_GROUPS],
+    n_groups: usize,
+    /// The digits of the kept groups, as values 0–9.
+    digits: [u8; MAX_DIGITS],
+    n_digits: usize,
+    /// Where the run ends (bytes): everything up to here is consumed.
+    end: usize,
+}
+
+/// Reads the run starting at `start` (a digit, `+` or `(`), checks it, and returns where it
+/// ends (the caller continues from there). A finding is pushed to `out`.
+pub(super) fn scan(b: &[u8], start: usize, kinds: KindSet, out: &mut Vec<Finding>) -> usize {
+    let run = read(b, start);
+    // Glued to a word before (`x/4111…`, `v.1234`): part of an identifier or a path.
+    if start > 0 {
+        let prev = b[start - 1];
+        if prev.is_ascii_alphanumeric()
+            || prev == b'_'
+            || (matches!(prev, b'/' | b'.' | b':' | b'-' | b'=')
+                && start > 1
+                && b[start - 2].is_ascii_alphanumeric())
+        {
+            return run.end.max(start + 1);
+        }
+    }
+    // The whole run, then each shorter prefix of its groups.
+    let mut k = run.n_groups;
+    while k > 0 {
+        if let Some(kind) = check(b, &run, k, kinds) {
+            let end = run.groups[k - 1].1;
+            out.push(Finding {
+                kind,
+                span: start..end,
+            });
+            return end;
+        }
+        k -= 1;
+    }
+    run.end.max(start + 1)
+}
+
+/// Reads a run: groups of digits separated by one of ` -./`, or a `(group)` first.
+fn read(b: &[u8], start: usize) -> Run {
+    let n = b.len();
+    let mut run = Run {
+        plus: false,
+        paren: false,
+        groups: [(0, 0, 0); MAX_GROUPS],
+        n_groups: 0,
+        digits: [0; MAX_DIGITS],
+        n_digits: 0,
+        end: start,
+    };
+    let mut p = start;
+    if b[p] == b'+' {
+        run.plus = true;
+        p += 1;
+    }
+    let mut sep = 0u8;
+    loop {
+        let mut paren = false;
+        let paren_here = run.n_groups == 0 || (run.plus && run.n_groups == 1);
+        if p + 1 < n && b[p] == b'(' && b[p + 1].is_ascii_digit() && paren_here {
+            paren = true;
+            p += 1;
+        }
+        let g = p;
+        while p < n && b[p].is_ascii_digit() {
+            p += 1;
+        }
+        if p == g || (paren && (p >= n || b[p] != b')')) {
+            // No digits (a `+` alone), or an unclosed parenthesis: the run ends before.
+            break;
+        }
+        if run.n_groups < MAX_GROUPS {
+            run.groups[run.n_groups] = (g, p, sep);
+            run.n_groups += 1;
+            for &d in &b[g..p] {
+                if run.n_digits < MAX_DIGITS {
+                    run.digits[run.n_digits] = d - b'0';
+                }
+                run.n_digits = run.n_digits.saturating_add(1);
+            }
+        } else {
+            run.n_digits = usize::MAX;
+        }
+        run.end = p;
+        if paren {
+            run.paren = true;
+            p += 1;
+            run.end = p;
+            // `(555) 123`, `(555)123`, `(555)-123`
+            if p + 1 < n && matches!(b[p], b' ' | b'-') && b[p + 1].is_ascii_digit() {
+                sep = b')';
+                p += 1;
+                continue;
+            }
+            if p < n && b[p].is_ascii_digit() {
+                sep = b')';
+                continue;
+            }
+            break;
+        }
+        if p + 1 < n && matches!(b[p], b' ' | b'-' | b'.' | b'/') && b[p + 1].is_ascii_digit() {
+            sep = b[p];
+            p += 1;
+            continue;
+        }
+        // `+1 (555) 123-4567`
+        if run.plus && run.n_groups == 1 && p + 2 < n && b[p] == b' ' && b[p + 1] == b'(' {
+            sep = b' ';
+            p += 1;
+            continue;
+        }
+        break;
+    }
+    run
+}
+
+/// The first `k` groups of `run` as one number: the kind it is, if any.
+fn check(b: &[u8], run: &Run, k: usize, kinds: KindSet) -> Option<SensitiveKind> {
+    let (start, end) = (run.groups[0].0, run.groups[k - 1].1);
+    // The number must end at a word boundary (`1234abc` is an identifier), and not run on
+    // into a decimal part or a thousands group (`1,234.50`).
+    if end < b.len() {
+        let next = b[end];
+        if next.is_ascii_alphanumeric() || next == b'_' {
+            return None;
+        }
+        if matches!(next, b',' | b'.') && end + 1 < b.len() && b[end + 1].is_ascii_digit() {
+            return None;
+        }
+    }
+    let n: usize = run.groups[..k].iter().map(|g| g.1 - g.0).sum();
+    if n > MAX_DIGITS {
+        return None;
+    }
+    let digits = &run.digits[..n];
+    let lens = Lens::of(&run.groups[..k]);
+    let seps = Seps::of(&run.groups[..k]);
+    let cue = || {
+        let c = context::before(
+            b,
+            if run.plus || run.paren {
+                start - 1
+            } else {
+                start
+            },
+        );
+        if c == Cue::None {
+            context::after(b, end)
+        } else {
+            c
+        }
+    };
+    if kinds.has(&SensitiveKind::Card) && !run.plus && !run.paren && card(digits, &lens, seps) {
+        let c = cue();
+        if c != Cue::Id {
+            return Some(SensitiveKind::Card);
+        }
+    }
+    if kinds.has(&SensitiveKind::Ssn) && !run.plus && !run.paren && n == 9 {
+        let grouped = lens.is(&[3, 2, 4]) && matches!(seps, Seps::All(b'-' | b' '));
+        if (grouped || k == 1) && ssn_valid(digits) {
+            let c = cue();
+            if (grouped && matches!(c, Cue::None | Cue::Ssn)) || c == Cue::Ssn {
+                return Some(SensitiveKind::Ssn);
+            }
+        }
+    }
+    if kinds.has(&SensitiveKind::NationalId) && !run.plus && !run.paren && n == 9 {
+        if bsn_valid(digits) && cue() == Cue::Bsn {
+            return Some(SensitiveKind::NationalId);
+        }
+    }
+    if kinds.has(&SensitiveKind::Phone) {
+        match phone(run, digits, &lens, seps) {
+            Shape::Strong => {
+                if matches!(cue(), Cue::None | Cue::Phone) {
+                    return Some(SensitiveKind::Phone);
+                }
+            }
+            Shape::Weak => {
+                if context::before(
+                    b,
+                    if run.plus || run.paren {
+                        start - 1
+                    } else {
+                        start
+                    },
+                ) == Cue::Phone
+                {
+                    return Some(SensitiveKind::Phone);
+                }
+            }
+            Shape::No => {}
+        }
+    }
+    None
+}
+
+/// The lengths of a number's groups.
+struct Lens {
+    lens: [u8; MAX_GROUPS],
+    k: usize,
+}
+
+impl Lens {
+    fn of(groups: &[(usize, usize, u8)]) -> Lens {
+        let mut lens = [0u8; MAX_GROUPS];
+        for (l, g) in lens.iter_mut().zip(groups) {
+            *l = u8::try_from(g.1 - g.0).unwrap_or(u8::MAX);
+        }
+        Lens {
+            lens,
+            k: groups.len(),
+        }
+    }
+
+    fn get(&self) -> &[u8] {
+        &self.lens[..self.k]
+    }
+
+    fn is(&self, want: &[u8]) -> bool {
+        self.get() == want
+    }
+}
+
+/// The separators between a number's groups.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Seps {
+    /// One group: no separator.
+    None,
+    /// The same separator everywhere.
+    All(u8),
+    /// Different separators (`(555) 123-4567`).
+    Mixed,
+}
+
+impl Seps {
+    fn of(groups: &[(usize, usize, u8)]) -> Seps {
+        let mut seps = groups.iter().skip(1).map(|g| g.2);
+        let Some(first) = seps.next() else {
+            return Seps::None;
+        };
+        if seps.all(|s| s == first) {
+            Seps::All(first)
+        } else {
+            Seps::Mixed
+        }
+    }
+}
+
+/// Whether `d` is a card number: an issuer's range and length, the Luhn checksum, and the
+/// grouping cards are printed with.
+fn card(d: &[u8], lens: &Lens, seps: Seps) -> bool {
+    let n = d.len();
+    if !(12..=19).contains(&n) {
+        return false;
+    }
+    let grouping = match seps {
+        Seps::None => true,
+        Seps::All(b' ' | b'-') => {
+            let l = lens.get();
+            let fours = l.len() >= 3
+                && l[..l.len() - 1].iter().all(|&g| g == 4)
+                && (1..=4).contains(&l[l.len() - 1]);
+            fours || l == [4, 6, 5] || l == [4, 6, 4]
+        }
+        _ => false,
+    };
+    grouping && issuer(d) && luhn(d)
+}
+
+/// Whether the digits fall in an issuer's range with one of its lengths.
+fn issuer(d: &[u8]) -> bool {
+    let n = d.len();
+    let prefix = |k: usize| d[..k].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
+    let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
+    // Visa
+    (p1 == 4 && matches!(n, 13 | 16 | 19))
+        // Mastercard, 51–55 and the 2-series 2221–2720
+        || (((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && n == 16)
+        // American Express
+        || ((p2 == 34 || p2 == 37) && n == 15)
+        // Discover
+        || ((p4 == 6011 || (644..=649).contains(&p3) || p2 == 65 || (622126..=622925).contains(&p6))
+            && (16..=19).contains(&n))
+        // JCB (and its older 15-digit ranges 1800 and 2131)
+        || ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+        || ((p4 == 1800 || p4 == 2131) && n == 15)
+        // Diners Club
+        || (((300..=305).contains(&p3) || p4 == 3095 || p2 == 36 || p2 == 38 || p2 == 39)
+            && (14..=19).contains(&n))
+        // UnionPay
+        || (p2 == 62 && (16..=19).contains(&n))
+        // Maestro
+        || (matches!(p4, 5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761..=6763)
+            && (12..=19).contains(&n))
+        // Mir
+        || ((2200..=2204).contains(&p4) && (16..=19).contains(&n))
+}
+
+/// The Luhn checksum.
+pub(super) fn luhn(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &x)| {
+            let x = u32::from(x);
+            if i % 2 == 1 {
+                let y = x * 2;
+                if y > 9 { y - 9 } else { y }
+            } else {
+                x
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// A US SSN's area, group and serial rules: area not 000, 666 or 900–999; group not 00;
+/// serial not 0000.
+fn ssn_valid(d: &[u8]) -> bool {
+    let area = u32::from(d[0]) * 100 + u32::from(d[1]) * 10 + u32::from(d[2]);
+    let group = d[3] * 10 + d[4];
+    let serial = d[5..9].iter().any(|&x| x != 0);
+    area != 0 && area != 666 && area < 900 && group != 0 && serial
+}
+
+/// The Dutch 11-test: 9·d1 + 8·d2 + … + 2·d8 − d9 is a multiple of 11 (and not 0).
+fn bsn_valid(d: &[u8]) -> bool {
+    let mut sum: i32 = 0;
+    for (i, &x) in d[..8].iter().enumerate() {
+        sum += (9 - i as i32) * i32::from(x);
+    }
+    sum -= i32::from(d[8]);
+    sum != 0 && sum % 11 == 0
+}
+
+/// How sure the shape of a number makes it a phone number.
+#[derive(Debug, PartialEq, Eq)]
+enum Shape {
+    /// Written as phone numbers are: one unless an identifier word says otherwise.
+    Strong,
+    /// Could be: one only after a phone word.
+    Weak,
+    /// Not a phone number (too short or long, a date).
+    No,
+}
+
+fn phone(run: &Run, d: &[u8], lens: &Lens, seps: Seps) -> Shape {
+    let n = d.len();
+    let k = lens.k;
+    let l = lens.get();
+    if run.plus {
+        return if (8..=15).contains(&n) && d[0] != 0 {
+            Shape::Strong
+        } else {
+            Shape::No
+        };
+    }
+    if !(7..=15).contains(&n) || date_like(l, seps) {
+        return Shape::No;
+    }
+    // `00` and a country code.
+    if d[0] == 0 && d[1] == 0 && d[2] != 0 && (10..=15).contains(&n) && k >= 2 {
+        return Shape::Strong;
+    }
+    // North America: (555) 123-4567, 555-123-4567, 555.123.4567, 1-555-123-4567.
+    let nanp = |area: &[u8], exchange: &[u8]| {
+        area[0] >= 2 && !(area[1] == 1 && area[2] == 1) && exchange[0] >= 2
+    };
+    let nanp_seps = matches!(seps, Seps::All(b' ' | b'-' | b'.')) || run.paren;
+    if nanp_seps && l == [3, 3, 4] && nanp(&d[0..3], &d[3..6]) {
+        return Shape::Strong;
+    }
+    if nanp_seps && !run.paren && l == [1, 3, 3, 4] && d[0] == 1 && nanp(&d[1..4], &d[4..7]) {
+        return Shape::Strong;
+    }
+    // National numbers with a trunk 0 (UK, DE, FR, NL, IT…), in groups.
+    let trunk_seps = match seps {
+        Seps::All(b' ' | b'-' | b'.') => true,
+        // `030/1234567`, `(030) 1234567`
+        Seps::All(b'/' | b')') => k == 2,
+        Seps::Mixed => run.groups[1].2 == b'/' || run.groups[1].2 == b')' || run.paren,
+        _ => false,
+    };
+    if d[0] == 0
+        && d[1] != 0
+        && (10..=12).contains(&n)
+        && k >= 2
+        && (2..=5).contains(&l[0])
+        && l[1..].iter().all(|&g| g >= 2)
+        && trunk_seps
+    {
+        return Shape::Strong;
+    }
+    Shape::Weak
+}
+
+/// Dates: 2-2-4, 4-2-2, 2-2-2 and the like, with `/`, `.` or `-`.
+fn date_like(l: &[u8], seps: Seps) -> bool {
+    matches!(seps, Seps::All(b'/' | b'.' | b'-'))
+        && matches!(l, [1 | 2, 1 | 2, 2 | 4] | [4, 1 | 2, 1 | 2])
+}
