@@ -6,13 +6,15 @@
 //! `cargo bench --bench routing_quality` runs Banking77 and HWU64;
 //! `cargo bench --bench routing_quality -- --clinc150` runs the held-out CLINC150 check
 //! instead (fetch it first with `bench/routing-data/fetch_clinc150.sh`; never tune on it).
-//! `--set banking77` / `--set hwu64` runs one set.
+//! `--set banking77` / `--set hwu64` runs one set; `--dev` measures on a split of the
+//! training files only (for tuning); `--epochs`, `--l2`, `--chars MIN,MAX`, `--folds`,
+//! `--abstain` … override the default [`TrainOptions`].
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use polyrelay::routing::TextClassifier;
+use polyrelay::routing::{TextClassifier, TrainOptions};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/routing-data");
 
@@ -40,10 +42,24 @@ fn read_csv(path: &str) -> Vec<Example> {
 }
 
 /// A CSV set with one label in five (by sorted name, the 3rd, 8th, 13th…) held out of
-/// training: its test messages are the out-of-scope ones.
-fn csv_set(name: &'static str) -> Set {
-    let train = read_csv(&format!("{DATA}/{name}/train.csv"));
-    let test = read_csv(&format!("{DATA}/{name}/test.csv"));
+/// training: its test messages are the out-of-scope ones. With `dev` (for tuning), the test
+/// file is not read: every 5th training query is the test split instead.
+fn csv_set(name: &'static str, dev: bool) -> Set {
+    let mut train = read_csv(&format!("{DATA}/{name}/train.csv"));
+    let test = if dev {
+        let all = std::mem::take(&mut train);
+        let mut test = Vec::new();
+        for (i, e) in all.into_iter().enumerate() {
+            if i % 5 == 4 {
+                test.push(e)
+            } else {
+                train.push(e)
+            }
+        }
+        test
+    } else {
+        read_csv(&format!("{DATA}/{name}/test.csv"))
+    };
     let labels: BTreeSet<&str> = train.iter().map(|e| e.label.as_str()).collect();
     let held: BTreeSet<String> = labels
         .iter()
@@ -107,13 +123,61 @@ fn reliability(points: &[(f32, bool)]) -> ([(usize, f64, usize); 10], f64) {
     (bins, ece)
 }
 
-fn run(set: &Set) {
+/// Options from the command line: `--epochs N`, `--l2 X`, `--chars MIN,MAX`,
+/// `--unsegmented MIN,MAX`, `--bigrams on|off`, `--folds K`, `--abstain X`, `--rate X`,
+/// `--average-from N`; the defaults otherwise.
+fn options(args: &[String]) -> TrainOptions {
+    let mut o = TrainOptions::default();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let pair = |v: String| -> (usize, usize) {
+        let mut it = v.split(',').map(|x| x.parse().expect("a number"));
+        (it.next().expect("min"), it.next().expect("max"))
+    };
+    if let Some(v) = value("--epochs") {
+        o = o.epochs(v.parse().expect("epochs"));
+    }
+    if let Some(v) = value("--average-from") {
+        o = o.average_from(v.parse().expect("average-from"));
+    }
+    if let Some(v) = value("--l2") {
+        o = o.l2(v.parse().expect("l2"));
+    }
+    if let Some(v) = value("--rate") {
+        o = o.learning_rate(v.parse().expect("rate"));
+    }
+    if let Some(v) = value("--chars") {
+        let (a, b) = pair(v);
+        o = o.char_ngrams(a, b);
+    }
+    if let Some(v) = value("--unsegmented") {
+        let (a, b) = pair(v);
+        o = o.unsegmented_ngrams(a, b);
+    }
+    if let Some(v) = value("--bigrams") {
+        o = o.word_bigrams(v == "on");
+    }
+    if let Some(v) = value("--folds") {
+        o = o.calibration_folds(v.parse().expect("folds"));
+    }
+    if let Some(v) = value("--abstain") {
+        o = o.abstain_below(v.parse().expect("abstain"));
+    }
+    o
+}
+
+fn run(set: &Set, options: &TrainOptions) {
     let known: BTreeSet<&str> = set.train.iter().map(|e| e.label.as_str()).collect();
     let started = Instant::now();
-    let clf = TextClassifier::train(
+    let clf = TextClassifier::train_with(
         set.train
             .iter()
             .map(|e| (e.text.as_str(), e.label.as_str())),
+        options,
     )
     .expect("trains");
     let train_time = started.elapsed();
@@ -209,13 +273,15 @@ fn main() {
         .position(|a| a == "--set")
         .and_then(|i| args.get(i + 1))
         .cloned();
+    let options = options(&args);
     if args.iter().any(|a| a == "--clinc150") {
-        run(&clinc150());
+        run(&clinc150(), &options);
         return;
     }
+    let dev = args.iter().any(|a| a == "--dev");
     for name in ["banking77", "hwu64"] {
         if only.as_deref().is_none_or(|o| o == name) {
-            run(&csv_set(name));
+            run(&csv_set(name, dev), &options);
         }
     }
 }
