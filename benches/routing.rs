@@ -47,7 +47,8 @@ fn language_case() -> (LanguageRule, String) {
     let rule = LanguageRule::new()
         .script(Script::Han, "qwen")
         .language("fra", "mistral")
-        .language("eng", "general");
+        .and_then(|r| r.language("eng", "general"))
+        .expect("known languages");
     (rule, MESSAGE_500.chars().take(500).collect())
 }
 

@@ -16,7 +16,7 @@ mod scorer;
 #[cfg(feature = "language")]
 mod script;
 #[cfg(feature = "language")]
-pub use language::{DEFAULT_CANDIDATES, LanguageDetection, LanguageRule, Script, detect_language};
+pub use language::{DEFAULT_CANDIDATES, LanguageDetection, LanguageRule, Script, Verdict};
 mod llm;
 pub use llm::{
     DEFAULT_CLASSIFIER_BUDGET, DEFAULT_CLASSIFIER_MAX_TOKENS, DEFAULT_CLASSIFIER_QUERY_CHARS,

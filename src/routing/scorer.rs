@@ -64,6 +64,7 @@ pub(super) struct ScriptModel {
     /// Every language of the script.
     everything: Selection,
     /// Every profile's trigrams, for [`select`](Self::select).
+    #[cfg_attr(not(test), allow(dead_code))]
     by_trigram: HashMap<u64, Vec<(u8, u16)>>,
 }
 
@@ -193,7 +194,9 @@ impl ScriptModel {
         Some(model)
     }
 
-    /// The script's languages among `langs`, to detect among.
+    /// The script's languages among `langs`, to detect among (the rule scores every
+    /// language; the tests compare with whatlang's allowlists).
+    #[cfg(test)]
     pub(super) fn select(&self, langs: impl IntoIterator<Item = Lang>) -> Selection {
         let mask = langs
             .into_iter()
@@ -219,7 +222,21 @@ impl ScriptModel {
 
     /// whatlang's combined detection of `text` among the `selected` languages: the language
     /// and whatlang's confidence, or `None` if none is selected or `text` has no letter.
+    #[cfg(test)]
     pub(super) fn detect(&self, text: &str, selected: &Selection) -> Option<(Lang, f64)> {
+        let scores = self.scores(text, selected)?;
+        let &(lang, first) = scores.ranked.first()?;
+        let confidence = match scores.ranked.get(1) {
+            Some(&(_, second)) => confidence(first, second, scores.trigrams),
+            None => 1.0,
+        };
+        Some((lang, confidence))
+    }
+
+    /// whatlang's combined scores (0.0–1.0) of `text` for each of the `selected` languages,
+    /// best first (ties in whatlang's order), or `None` if none is selected or `text` has
+    /// no letter.
+    pub(super) fn scores(&self, text: &str, selected: &Selection) -> Option<Scores> {
         let allowed = selected.mask & self.everything.mask;
         if allowed == 0 {
             return None;
@@ -328,14 +345,24 @@ impl ScriptModel {
             })
             .collect();
         scores.sort_unstable_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Less));
-        let (best, first) = *scores.first()?;
-        let lang = *self.langs.get(best)?;
-        let confidence = match scores.get(1) {
-            Some(&(_, second)) => confidence(first, second, count as usize),
-            None => 1.0,
-        };
-        Some((lang, confidence))
+        let by_lang: Vec<(Lang, f64)> = scores
+            .iter()
+            .filter_map(|&(i, score)| Some((*self.langs.get(i)?, score)))
+            .collect();
+        (!by_lang.is_empty()).then_some(Scores {
+            ranked: by_lang,
+            trigrams: count as usize,
+        })
     }
+}
+
+/// A text's scores ([`ScriptModel::scores`]).
+#[derive(Clone, Debug)]
+pub(super) struct Scores {
+    /// The selected languages and their combined scores, best first.
+    pub(super) ranked: Vec<(Lang, f64)>,
+    /// How many distinct trigrams of the text were ranked (at most 600).
+    pub(super) trigrams: usize,
 }
 
 /// The distinct trigrams of `chars` (lower-cased, stop characters as spaces) in descending
@@ -388,8 +415,9 @@ fn add_bits(hits: &mut [u64; 64], mut mask: u64, n: u64) {
 }
 
 /// whatlang's `calculate_confidence`: how far the best score stands above the second,
-/// relative to what the text's length makes certain.
-fn confidence(highest: f64, second: f64, count: usize) -> f64 {
+/// relative to what the text's length makes certain (`count`: the text's distinct
+/// trigrams).
+pub(super) fn confidence(highest: f64, second: f64, count: usize) -> f64 {
     if highest == 0.0 {
         return 0.0;
     }

@@ -15,7 +15,7 @@ pub(super) struct LanguageFile {
     /// Script name (`han`, `kana`, `hangul`, `cyrillic`…) → route.
     #[serde(default)]
     scripts: BTreeMap<String, String>,
-    /// ISO 639-3 code (`fra`, `deu`…) → route.
+    /// Language (ISO 639-1 or 639-3 code or English name: `fr`, `fra`, `French`) → route.
     #[serde(default)]
     languages: BTreeMap<String, String>,
     #[serde(default)]
@@ -37,16 +37,15 @@ pub(super) fn build(
 ) -> Result<Rules, ConfigError> {
     use crate::routing::{LanguageRule, Script};
     let mut r = LanguageRule::new();
-    if let Some(codes) = &l.candidates {
-        for (i, code) in codes.iter().enumerate() {
-            if whatlang::Lang::from_code(code.trim().to_ascii_lowercase()).is_none() {
-                return Err(config.error(
-                    &key.key("candidates").index(i),
-                    format!("{code:?} is not an ISO 639-3 code whatlang detects (eng, fra…)"),
-                ));
+    if let Some(names) = &l.candidates {
+        for (i, name) in names.iter().enumerate() {
+            if let Err(e) = LanguageRule::new().candidates([name]) {
+                return Err(config.error(&key.key("candidates").index(i), e.message()));
             }
         }
-        r = r.candidates(codes);
+        r = r
+            .candidates(names)
+            .map_err(|e| config.error(&key.key("candidates"), e.message()))?;
     }
     if l.all_languages {
         r = r.all_languages();
@@ -62,16 +61,12 @@ pub(super) fn build(
         route(at, to)?;
         r = r.script(s, to.as_str());
     }
-    for (code, to) in &l.languages {
-        let at = key.key("languages").key(code);
-        if whatlang::Lang::from_code(code.trim().to_ascii_lowercase()).is_none() {
-            return Err(config.error(
-                &at,
-                format!("{code:?} is not an ISO 639-3 code whatlang detects (eng, fra…)"),
-            ));
-        }
+    for (name, to) in &l.languages {
+        let at = key.key("languages").key(name);
+        r = r
+            .language(name, to.as_str())
+            .map_err(|e| config.error(&at, e.message()))?;
         route(at, to)?;
-        r = r.language(code, to.as_str());
     }
     if let Some(m) = l.min_confidence {
         share(config, &key.key("min_confidence"), m)?;

@@ -7,9 +7,11 @@ use crate::support;
 
 use std::time::Duration;
 
-use polyrelay::routing::{LanguageRule, Router, Rules, Script, detect_language};
+use polyrelay::routing::{LanguageDetection, LanguageRule, Router, Rules, Script, Verdict};
 use polyrelay::{Chain, ChatRequest, ErrorKind, Relay};
 use support::*;
+
+mod passing;
 
 /// Real sentences whatlang detects with full or high confidence (≥ 0.9), by ISO 639-3 code.
 const SENTENCES: &[(&str, &str)] = &[
@@ -120,7 +122,7 @@ fn every_language() -> LanguageRule {
     SENTENCES
         .iter()
         .fold(LanguageRule::new(), |rule, (code, _)| {
-            rule.language(code, *code)
+            rule.language(code, *code).unwrap()
         })
 }
 
@@ -131,7 +133,14 @@ fn cjk_and_two_languages() -> LanguageRule {
         .script(Script::Kana, "japanese")
         .script(Script::Hangul, "korean")
         .language("fra", "french")
+        .unwrap()
         .language("eng", "english")
+        .unwrap()
+}
+
+/// What a rule with no routes and the default candidates makes of `text`.
+fn detect_language(text: &str) -> LanguageDetection {
+    LanguageRule::new().detect(text)
 }
 
 fn route_of(rule: &LanguageRule, text: &str) -> Option<String> {
@@ -242,7 +251,9 @@ fn short_han_text_is_not_confidently_chinese_without_a_script_rule() {
     // than guessing, and routes a real Chinese sentence.
     let rule = LanguageRule::new()
         .language("cmn", "chinese")
-        .language("jpn", "japanese");
+        .unwrap()
+        .language("jpn", "japanese")
+        .unwrap();
     for short in ["退款", "返品", "我要退款"] {
         let d = detect_language(short);
         assert_eq!(d.language, Some("cmn"), "{short}");
@@ -257,7 +268,7 @@ fn short_han_text_is_not_confidently_chinese_without_a_script_rule() {
         ("chinese", "language cmn (1.00)")
     );
     // Short Korean or kana text is unambiguous: whatlang's confidence stands.
-    let rule = rule.language("kor", "korean");
+    let rule = rule.language("kor", "korean").unwrap();
     assert_eq!(route_of(&rule, "환불").as_deref(), Some("korean"));
     assert_eq!(route_of(&rule, "返品したい").as_deref(), Some("japanese"));
 }
@@ -276,8 +287,9 @@ fn short_latin_messages_pass_rather_than_guess() {
         "where is my order",
         "help",
     ] {
-        let d = detect_language(text);
+        let d = rule.detect(text);
         assert!(d.confidence < 0.5, "{text}: {d:?}");
+        assert_eq!(d.verdict, Verdict::Unsure, "{text}");
         assert_eq!(rule.choose(text), None, "{text}");
         assert_eq!(d.script, Some(Script::Latin), "{text}");
     }
@@ -306,7 +318,9 @@ fn full_width_punctuation_is_not_korean() {
     // Korean with full confidence. The rule hands it punctuation as ASCII.
     let rule = LanguageRule::new()
         .language("kor", "korean")
-        .language("cmn", "chinese");
+        .unwrap()
+        .language("cmn", "chinese")
+        .unwrap();
     for text in ["好？？？", "退款！！！", "？？", "（退款）", "「返品」"] {
         assert_eq!(rule.choose(text), None, "{text}");
         assert_ne!(detect_language(text).language, Some("kor"), "{text}");
@@ -452,6 +466,7 @@ fn code_does_not_outweigh_a_cjk_question() {
 fn script_rules_come_before_language_rules() {
     let rule = LanguageRule::new()
         .language("cmn", "chinese-by-language")
+        .unwrap()
         .script(Script::Han, "qwen");
     let c = rule
         .choose("我无法登录我的账户，重置密码的邮件一直没有收到。")
@@ -463,23 +478,27 @@ fn script_rules_come_before_language_rules() {
 #[test]
 fn the_confidence_threshold_is_inclusive_and_configurable() {
     assert_eq!(LanguageRule::DEFAULT_MIN_CONFIDENCE, 0.5);
-    // A near-neighbour language: Swedish at a middling confidence.
+    // A near-neighbour language: Swedish at a middling confidence among every language.
     let text = "Hej, jag beställde ett par skor förra veckan och de har fortfarande inte kommit.";
-    let d = detect_language(text);
-    assert_eq!(d.language, Some("swe"));
-    assert!(d.confidence > 0.0 && d.confidence < 1.0, "{d:?}");
-    // Among every language (as `detect_language` decides), so the confidences compare.
     let rule = |min: f64| {
         LanguageRule::new()
             .all_languages()
             .language("swe", "nordic")
+            .unwrap()
             .min_confidence(min)
     };
+    let d = rule(0.0).detect(text);
+    assert_eq!(d.language, Some("swe"));
+    assert!(d.confidence > 0.0 && d.confidence < 1.0, "{d:?}");
     assert_eq!(
         route_of(&rule(d.confidence), text).as_deref(),
         Some("nordic")
     );
     assert_eq!(route_of(&rule(d.confidence + 0.01), text), None);
+    assert_eq!(
+        rule(d.confidence + 0.01).detect(text).verdict,
+        Verdict::Unsure
+    );
     assert_eq!(
         rule(0.0).choose(text).unwrap().reason,
         format!("language swe ({:.2})", d.confidence)
@@ -488,38 +507,72 @@ fn the_confidence_threshold_is_inclusive_and_configurable() {
     let sure = "Ich möchte meine Bestellung stornieren, weil die Lieferung viel zu lange dauert.";
     let strict = LanguageRule::new()
         .language("deu", "de")
+        .unwrap()
         .min_confidence(7.0);
     assert_eq!(route_of(&strict, sure).as_deref(), Some("de"));
     let nan = LanguageRule::new()
         .all_languages()
         .language("swe", "nordic")
+        .unwrap()
         .min_confidence(0.99)
         .min_confidence(f64::NAN);
     assert_eq!(route_of(&nan, text), None);
 }
 
 #[test]
-fn language_codes_are_normalised_and_unknown_ones_never_match() {
+fn languages_are_named_by_iso_639_1_or_639_3_code_or_english_name() {
     let sure = "Quisiera cancelar mi suscripción y que me devuelvan el dinero del último mes.";
-    let rule = LanguageRule::new().language(" SPA ", "es");
-    assert_eq!(route_of(&rule, sure).as_deref(), Some("es"));
-    // Two-letter codes are not whatlang's: the rule never matches them.
+    let chinese = "我无法登录我的账户，重置密码的邮件一直没有收到。";
+    for (es, zh) in [
+        (" SPA ", "cmn"),
+        ("es", "zh"),
+        ("Spanish", "Chinese"),
+        ("spanish", "ZHO"),
+    ] {
+        let rule = LanguageRule::new()
+            .language(es, "es")
+            .unwrap()
+            .language(zh, "qwen")
+            .unwrap();
+        assert_eq!(route_of(&rule, sure).as_deref(), Some("es"), "{es}");
+        let c = rule.choose(chinese).unwrap();
+        assert_eq!(
+            (&*c.route, c.label.as_deref()),
+            ("qwen", Some("cmn")),
+            "{zh}"
+        );
+    }
+    // Candidates too.
     let rule = LanguageRule::new()
-        .language("es", "es")
-        .language("zh", "qwen");
-    assert_eq!(route_of(&rule, sure), None);
-    assert_eq!(
-        route_of(&rule, "我无法登录我的账户，重置密码的邮件一直没有收到。"),
-        None
-    );
-    // Naming a language or a script again replaces its route.
+        .candidates(["en", "German", "fra"])
+        .unwrap()
+        .language("it", "it")
+        .unwrap();
+    let de = "Ich möchte meine Bestellung stornieren, weil die Lieferung viel zu lange dauert.";
+    assert_eq!(rule.detect(de).language, Some("deu"));
+    // Naming a language (by any name) or a script again replaces its route.
     let rule = LanguageRule::new()
         .language("spa", "a")
-        .language("spa", "b")
+        .unwrap()
+        .language("es", "b")
+        .unwrap()
         .script(Script::Han, "x")
         .script(Script::Han, "y");
     assert_eq!(route_of(&rule, sure).as_deref(), Some("b"));
     assert_eq!(route_of(&rule, "退款").as_deref(), Some("y"));
+    assert_eq!(rule.routes().len(), 2);
+}
+
+#[test]
+fn an_unknown_language_is_a_config_error_naming_it() {
+    for name in ["zz", "zh-CN", "Klingon", "isl", ""] {
+        let err = LanguageRule::new().language(name, "x").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{name}");
+        assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
+        let err = LanguageRule::new().candidates(["eng", name]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{name}");
+        assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
+    }
 }
 
 #[test]
@@ -528,8 +581,11 @@ fn a_language_of_another_script_is_not_matched() {
     // Latin-script model is not even run).
     let rule = LanguageRule::new()
         .language("cmn", "qwen")
+        .unwrap()
         .language("jpn", "japanese")
-        .language("kor", "korean");
+        .unwrap()
+        .language("kor", "korean")
+        .unwrap();
     assert_eq!(
         rule.choose(
             "I can't log in to my account since yesterday, the password reset email never arrives."
@@ -571,7 +627,9 @@ fn known_weak_spots_pass_or_route_right_but_never_elsewhere() {
     ];
     let by_language = LanguageRule::new()
         .language("rus", "rus")
-        .language("hin", "hin");
+        .unwrap()
+        .language("hin", "hin")
+        .unwrap();
     let by_script = LanguageRule::new()
         .script(Script::Cyrillic, "rus")
         .script(Script::Devanagari, "hin");
@@ -588,7 +646,9 @@ fn routes_lists_every_route_once() {
         .script(Script::Han, "qwen")
         .script(Script::Kana, "japanese")
         .language("cmn", "qwen")
-        .language("fra", "mistral");
+        .unwrap()
+        .language("fra", "mistral")
+        .unwrap();
     let routes: Vec<String> = rule.routes().iter().map(|r| r.to_string()).collect();
     assert_eq!(routes, ["qwen", "japanese", "mistral"]);
     assert!(LanguageRule::new().routes().is_empty());
@@ -648,44 +708,51 @@ fn long_messages_are_judged_on_their_beginning() {
 // Through a relay
 // ---------------------------------------------------------------------------------------
 
-async fn relay_with_language_router(sim: &Simulator) -> Relay {
-    for (model, text) in [
-        ("qwen-plus", "您好"),
-        ("japanese-model", "こんにちは"),
-        ("korean-model", "안녕하세요"),
-        ("mistral-small", "Bonjour"),
-        ("general-model", "Hello"),
-    ] {
-        sim.script(model, [Reply::openai_text(text)]);
+/// A relay whose router "support" has `rule` and the default route "general"; each
+/// (route, model, reply) is a route to a simulated model scripted with that reply.
+pub(super) fn relay_with(
+    sim: &Simulator,
+    routes: &[(&str, &str, &str)],
+    rule: LanguageRule,
+) -> Relay {
+    let mut builder = Relay::builder().provider("sim", openai_at(sim, "sk-test"));
+    for (route, model, reply) in routes {
+        sim.script(model, [Reply::openai_text(*reply)]);
+        builder = builder.route(
+            *route,
+            Chain::of([format!("sim/{model}")]).total_timeout(Duration::from_secs(10)),
+        );
     }
-    let chain =
-        |model: &str| Chain::of([format!("sim/{model}")]).total_timeout(Duration::from_secs(10));
-    Relay::builder()
-        .provider("sim", openai_at(sim, "sk-test"))
-        .route("qwen", chain("qwen-plus"))
-        .route("japanese", chain("japanese-model"))
-        .route("korean", chain("korean-model"))
-        .route("french", chain("mistral-small"))
-        .route("general", chain("general-model"))
-        .router(
-            "support",
-            Rules::new("general").rule(
-                "language",
-                LanguageRule::new()
-                    .script(Script::Han, "qwen")
-                    .script(Script::Kana, "japanese")
-                    .script(Script::Hangul, "korean")
-                    .language("fra", "french"),
-            ),
-        )
+    builder
+        .router("support", Rules::new("general").rule("language", rule))
         .build()
         .expect("valid relay")
+}
+
+fn relay_with_language_router(sim: &Simulator) -> Relay {
+    let rule = LanguageRule::new()
+        .script(Script::Han, "qwen")
+        .script(Script::Kana, "japanese")
+        .script(Script::Hangul, "korean")
+        .language("fra", "french")
+        .unwrap();
+    relay_with(
+        sim,
+        &[
+            ("qwen", "qwen-plus", "您好"),
+            ("japanese", "japanese-model", "こんにちは"),
+            ("korean", "korean-model", "안녕하세요"),
+            ("french", "mistral-small", "Bonjour"),
+            ("general", "general-model", "Hello"),
+        ],
+        rule,
+    )
 }
 
 #[tokio::test]
 async fn relay_routes_a_two_character_chinese_message_by_script() {
     let sim = Simulator::start().await.unwrap();
-    let relay = relay_with_language_router(&sim).await;
+    let relay = relay_with_language_router(&sim);
     let resp = guarded(relay.chat(ChatRequest::new("support").user("退款")))
         .await
         .unwrap();
@@ -704,7 +771,7 @@ async fn relay_routes_a_two_character_chinese_message_by_script() {
 #[tokio::test]
 async fn relay_routes_japanese_korean_and_french() {
     let sim = Simulator::start().await.unwrap();
-    let relay = relay_with_language_router(&sim).await;
+    let relay = relay_with_language_router(&sim);
     for (text, route, model, reason) in [
         (
             "返品したいのですが、どうすればいいですか？",
@@ -739,7 +806,7 @@ async fn relay_routes_japanese_korean_and_french() {
 #[tokio::test]
 async fn relay_sends_unsure_and_code_heavy_messages_to_the_next_rule() {
     let sim = Simulator::start().await.unwrap();
-    let relay = relay_with_language_router(&sim).await;
+    let relay = relay_with_language_router(&sim);
     for text in [
         "ok",
         "merci",
@@ -783,17 +850,19 @@ async fn relay_rejects_a_language_rule_naming_an_unknown_route() {
 fn default_candidates_keep_neighbours_apart_and_can_be_widened() {
     // Swedish is routed, so it is a candidate: its near neighbours are not (by default).
     let text = "Hej, jag beställde ett par skor förra veckan och de har fortfarande inte kommit.";
-    let rule = LanguageRule::new().language("swe", "nordic");
+    let rule = LanguageRule::new().language("swe", "nordic").unwrap();
     assert_eq!(route_of(&rule, text).as_deref(), Some("nordic"));
     // A German ticket is told apart from a routed English one by default.
-    let rule = LanguageRule::new().language("eng", "english");
+    let rule = LanguageRule::new().language("eng", "english").unwrap();
     let de =
         "Guten Tag, meine Bestellung ist seit zwei Wochen nicht angekommen, bitte helfen Sie mir.";
     assert_eq!(route_of(&rule, de), None);
     // Narrowed candidates: still the routed language for its own text.
     let rule = LanguageRule::new()
         .candidates(["eng", "deu"])
-        .language("fra", "french");
+        .unwrap()
+        .language("fra", "french")
+        .unwrap();
     let fr = "Bonjour, ma commande n'est toujours pas arrivée et personne ne me répond.";
     assert_eq!(route_of(&rule, fr).as_deref(), Some("french"));
 }
