@@ -111,9 +111,24 @@ fn han_count(s: &str) -> usize {
         .count()
 }
 
+/// English sentences with `words` inserted between two words, one each.
+fn with_words(en: &[String], words: &[String], skip: usize) -> Vec<String> {
+    words
+        .iter()
+        .zip(en.iter().rev().skip(skip))
+        .enumerate()
+        .map(|(i, (w, e))| {
+            let parts: Vec<&str> = e.split(' ').collect();
+            let at = ((i * 7) % parts.len().max(1) + 1).min(parts.len());
+            format!("{} {w} {}", parts[..at].join(" "), parts[at..].join(" "))
+        })
+        .collect()
+}
+
 /// Mixed Chinese–English tickets: a Chinese sentence beside a longer English one (either
-/// order), and an English sentence with a Chinese word or word pair inside.
-fn mixed(split: &str) -> (Vec<String>, Vec<String>) {
+/// order), and English sentences with an incidental Chinese single character, word pair,
+/// or name (brand, product, person, place), by kind.
+fn mixed(split: &str) -> (Vec<String>, Vec<(&'static str, Vec<String>)>) {
     let en = lines(&format!("{split}/en.txt"));
     let zh: Vec<String> = lines(&format!("{split}/zh.txt"))
         .into_iter()
@@ -136,20 +151,21 @@ fn mixed(split: &str) -> (Vec<String>, Vec<String>) {
             format!("{z} {e}")
         });
     }
-    let mut words = lines("mixed/zh-single-words.txt");
-    words.truncate(75);
-    words.extend(lines("mixed/zh-word-pairs.txt").into_iter().take(75));
-    let incidental = words
-        .iter()
-        .zip(en.iter().rev())
-        .enumerate()
-        .map(|(i, (w, e))| {
-            let parts: Vec<&str> = e.split(' ').collect();
-            let at = (i * 7) % parts.len().max(1) + 1;
-            let at = at.min(parts.len());
-            format!("{} {w} {}", parts[..at].join(" "), parts[at..].join(" "))
-        })
-        .collect();
+    let take = |f: &str, n: usize| lines(f).into_iter().take(n).collect::<Vec<_>>();
+    let incidental = vec![
+        (
+            "a single character (lingua)",
+            with_words(&en, &take("mixed/zh-single-words.txt", 75), 0),
+        ),
+        (
+            "a two-character word (lingua)",
+            with_words(&en, &take("mixed/zh-word-pairs.txt", 75), 75),
+        ),
+        (
+            "a brand, product, person or place name",
+            with_words(&en, &take("mixed/zh-names.txt", 60), 150),
+        ),
+    ];
     (full, incidental)
 }
 
@@ -157,40 +173,51 @@ fn share(n: usize, of: usize) -> f64 {
     100.0 * n as f64 / of.max(1) as f64
 }
 
-fn main() {
-    let split = if std::env::args().any(|a| a == "dev") {
-        "dev"
-    } else {
-        "test"
-    };
-    let rule = rule();
-    println!("split: {split}\n");
-    println!("| language | sentences | right route | passed | wrong route | µs/decision |");
-    println!("|---|---:|---:|---:|---:|---:|");
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Accuracy of the routed languages and wrong-route rate of the others on `dir`'s files:
+/// one table row per language, and the two means.
+fn quality(rule: &LanguageRule, dir: &str, print: bool) -> (f64, f64, f64) {
     let mut total_us = 0.0;
     let mut decisions = 0usize;
     let mut routed_acc = Vec::new();
+    let mut wrong = Vec::new();
+    let exists = |file: &str| {
+        std::path::Path::new(&format!(
+            "{}/bench/language-data/{dir}/{file}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .exists()
+    };
     for &(file, route) in ROUTED.iter().chain(BY_SCRIPT) {
-        let texts = lines(&format!("{split}/{file}.txt"));
-        let (out, us) = run(&rule, &texts);
+        if !exists(file) {
+            continue;
+        }
+        let texts = lines(&format!("{dir}/{file}.txt"));
+        let (out, us) = run(rule, &texts);
         let right = out.iter().filter(|r| r.as_deref() == Some(route)).count();
         let passed = out.iter().filter(|r| r.is_none()).count();
-        let wrong = out.len() - right - passed;
         routed_acc.push(share(right, out.len()));
-        println!(
-            "| {route} (routed) | {} | {:.1} % | {:.1} % | {:.1} % | {us:.1} |",
-            out.len(),
-            share(right, out.len()),
-            share(passed, out.len()),
-            share(wrong, out.len())
-        );
+        if print {
+            println!(
+                "| {route} (routed) | {} | {:.1} % | {:.1} % | {:.1} % | {us:.1} |",
+                out.len(),
+                share(right, out.len()),
+                share(passed, out.len()),
+                share(out.len() - right - passed, out.len())
+            );
+        }
         total_us += us * out.len() as f64;
         decisions += out.len();
     }
-    let mut not_routed_wrong = Vec::new();
     for &(file, name) in NOT_ROUTED {
-        let texts = lines(&format!("{split}/{file}.txt"));
-        let (out, us) = run(&rule, &texts);
+        if !exists(file) {
+            continue;
+        }
+        let texts = lines(&format!("{dir}/{file}.txt"));
+        let (out, us) = run(rule, &texts);
         let passed = out.iter().filter(|r| r.is_none()).count();
         let mut to: BTreeMap<&str, usize> = BTreeMap::new();
         for r in out.iter().flatten() {
@@ -201,43 +228,77 @@ fn main() {
             .max_by_key(|(_, n)| **n)
             .map(|(r, n)| format!(" (most to {r}: {n})"))
             .unwrap_or_default();
-        not_routed_wrong.push(share(out.len() - passed, out.len()));
-        println!(
-            "| {name} | {} | – | {:.1} % | {:.1} %{worst} | {us:.1} |",
-            out.len(),
-            share(passed, out.len()),
-            share(out.len() - passed, out.len())
-        );
+        wrong.push(share(out.len() - passed, out.len()));
+        if print {
+            println!(
+                "| {name} | {} | – | {:.1} % | {:.1} %{worst} | {us:.1} |",
+                out.len(),
+                share(passed, out.len()),
+                share(out.len() - passed, out.len())
+            );
+        }
         total_us += us * out.len() as f64;
         decisions += out.len();
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    println!(
-        "\nrouted languages, mean accuracy: {:.1} %; languages without a route, mean wrong-route rate: {:.1} %; {:.2} µs per decision over {decisions} sentences",
+    (
         mean(&routed_acc),
-        mean(&not_routed_wrong),
-        total_us / decisions.max(1) as f64
+        mean(&wrong),
+        total_us / decisions.max(1) as f64,
+    )
+}
+
+const HEADER: &str = "| language | texts | right route | passed | wrong route | µs/decision |\n|---|---:|---:|---:|---:|---:|";
+
+fn main() {
+    let split = if std::env::args().any(|a| a == "dev") {
+        "dev"
+    } else {
+        "test"
+    };
+    let rule = rule();
+    println!("split: {split}\n\n### Sentences\n\n{HEADER}");
+    let (acc, wrong, us) = quality(&rule, split, true);
+    println!(
+        "\nrouted languages, mean accuracy: {acc:.1} %; languages without a route, mean \
+         wrong-route rate: {wrong:.1} %; {us:.2} µs per decision"
+    );
+    println!("\n### Short texts (word pairs)\n\n{HEADER}");
+    let short = if split == "dev" { "short-dev" } else { "short" };
+    let (acc_s, wrong_s, us_s) = quality(&rule, short, true);
+    println!(
+        "\nrouted languages, mean accuracy: {acc_s:.1} %; languages without a route, mean \
+         wrong-route rate: {wrong_s:.1} %; {us_s:.2} µs per decision"
+    );
+    let all = rule.clone().all_languages();
+    let (a1, w1, u1) = quality(&all, split, false);
+    let (a2, w2, u2) = quality(&all, short, false);
+    println!(
+        "\nthe same rule with all_languages(): sentences {a1:.1} % / {w1:.1} % / {u1:.2} µs; \
+         short texts {a2:.1} % / {w2:.1} % / {u2:.2} µs"
     );
 
     let (full, incidental) = mixed(split);
-    let (f, us_f) = run(&rule, &full);
-    let (i, us_i) = run(&rule, &incidental);
     let chinese =
         |v: &[Option<String>]| v.iter().filter(|r| r.as_deref() == Some("chinese")).count();
-    println!("\n| mixed Chinese–English tickets | tickets | to the Chinese route | µs/decision |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "\n### Mixed Chinese–English tickets\n\n| ticket | tickets | to the Chinese route | µs/decision |\n|---|---:|---:|---:|"
+    );
+    let (f, us_f) = run(&rule, &full);
     println!(
         "| a Chinese sentence beside a longer English one | {} | {} ({:.1} %) | {us_f:.1} |",
         full.len(),
         chinese(&f),
         share(chinese(&f), full.len())
     );
-    println!(
-        "| an English sentence with a Chinese word or pair | {} | {} ({:.1} %) | {us_i:.1} |",
-        incidental.len(),
-        chinese(&i),
-        share(chinese(&i), incidental.len())
-    );
+    for (kind, texts) in &incidental {
+        let (i, us_i) = run(&rule, texts);
+        println!(
+            "| an English sentence with {kind} | {} | {} ({:.1} %) | {us_i:.1} |",
+            texts.len(),
+            chinese(&i),
+            share(chinese(&i), texts.len())
+        );
+    }
 
     // 500 characters of English prose, as benches/routing.rs measures.
     let en = lines(&format!("{split}/en.txt"));
