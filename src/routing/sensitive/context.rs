@@ -27,21 +27,20 @@ const MAX_BYTES: usize = 64;
 /// Longest word compared with the cue lists.
 const MAX_WORD: usize = 24;
 
-/// The nearest cue before byte `start` of `b`.
+/// The nearest cue before byte `start` of `b`. A `#` right before the number marks an
+/// identifier (`order #…`, `ticket #…`), unless the word before it is a card or phone cue
+/// (`card # 4111…`).
 pub(super) fn before(b: &[u8], start: usize) -> Cue {
     let floor = start.saturating_sub(MAX_BYTES);
     let mut p = start;
     let mut words = 0;
-    let mut first = true;
+    let mut hash = false;
     while p > floor && words < MAX_WORDS {
-        // Skip what separates words; a `#` right before the number marks an identifier.
+        // Skip what separates words.
         while p > floor && !is_word(b[p - 1]) {
-            if first && b[p - 1] == b'#' {
-                return Cue::Id;
-            }
+            hash |= words == 0 && b[p - 1] == b'#';
             p -= 1;
         }
-        first = false;
         let end = p;
         while p > floor && is_word(b[p - 1]) {
             p -= 1;
@@ -54,12 +53,19 @@ pub(super) fn before(b: &[u8], start: usize) -> Cue {
             break;
         }
         let cue = classify(&b[p..end]);
+        if hash && words == 0 {
+            return if matches!(cue, Cue::Card | Cue::Phone) {
+                cue
+            } else {
+                Cue::Id
+            };
+        }
         if cue != Cue::None {
             return cue;
         }
         words += 1;
     }
-    Cue::None
+    if hash { Cue::Id } else { Cue::None }
 }
 
 /// The nearest cue after byte `end` of `b`.
@@ -106,7 +112,10 @@ fn classify(word: &[u8]) -> Cue {
         | b"mastercard" | b"amex" | b"discover" | b"jcb" | b"diners" | b"unionpay" | b"maestro"
         | b"cc" | b"ccn" | b"pan" | b"exp" | b"expiry" | b"expires" | b"expiration" | b"cvv"
         | b"cvc" | b"cvv2" | b"kaart" | b"creditkaart" | b"karte" | b"kreditkarte" | b"carte"
-        | b"tarjeta" | b"cart\xc3\xa3o" | b"carta" => Cue::Card,
+        | b"tarjeta" | b"cart\xc3\xa3o" | b"carta" | b"charge" | b"charged" | b"pay" | b"paid"
+        | b"billed" | b"payment" | b"betaald" | b"bezahlt" | b"pagado" | b"pay\xc3\xa9" => {
+            Cue::Card
+        }
         b"phone"
         | b"phones"
         | b"telephone"
@@ -149,7 +158,7 @@ fn classify(word: &[u8]) -> Cue {
         | b"ean" | b"asin" | b"bestelling" | b"bestellung" | b"bestellnummer" | b"commande"
         | b"pedido" | b"ordine" | b"sendungsnummer" | b"rechnung" | b"factuur" | b"facture"
         | b"shipping" | b"delivery" | b"waybill" | b"voucher" | b"coupon" | b"code"
-        | b"version" | b"build" | b"flight" => Cue::Id,
+        | b"version" | b"build" | b"flight" | b"ordered" => Cue::Id,
         _ => Cue::None,
     }
 }

@@ -3,7 +3,7 @@
 //! [`numbers`], tokens with letters to the IBAN, National Insurance, vendor-key, JWT and
 //! entropy checks. Each byte is looked at a bounded number of times: linear time.
 
-use super::keys::{self, is_key};
+use super::keys;
 use super::{Finding, KindSet, SensitiveKind, numbers, words};
 
 /// Pushes every finding of the kinds in `kinds` to `out` (unordered, maybe overlapping: see
@@ -24,7 +24,7 @@ pub(super) fn scan(text: &str, kinds: KindSet, out: &mut Vec<Finding>) {
     }
     if kinds.has(&SensitiveKind::ApiKey) {
         let mut last_end = 0;
-        for begin in memchr::memmem::find_iter(b, b"-----BEGIN ") {
+        for begin in PEM_BEGIN.find_iter(b) {
             if begin < last_end {
                 continue;
             }
@@ -44,7 +44,8 @@ pub(super) fn scan(text: &str, kinds: KindSet, out: &mut Vec<Finding>) {
     let mut base64_seen = 0;
     while i < n {
         let c = b[i];
-        if !is_key(c) {
+        let class = CLASS[usize::from(c)];
+        if class & KEY == 0 {
             if (c == b'+' || c == b'(') && numbers_wanted && i + 1 < n && b[i + 1].is_ascii_digit()
             {
                 i = numbers::scan(b, i, kinds, out);
@@ -54,13 +55,17 @@ pub(super) fn scan(text: &str, kinds: KindSet, out: &mut Vec<Finding>) {
             continue;
         }
         // A token of key bytes: letters, digits, `_`, `-`.
-        let mut j = i;
-        let mut letters = false;
-        while j < n && is_key(b[j]) {
-            letters |= b[j].is_ascii_alphabetic() || b[j] == b'_';
+        let mut j = i + 1;
+        let mut seen = class;
+        while j < n {
+            let k = CLASS[usize::from(b[j])];
+            if k & KEY == 0 {
+                break;
+            }
+            seen |= k;
             j += 1;
         }
-        if !letters {
+        if seen & WORD == 0 {
             // Digits and dashes (`-` alone is no token start worth a look).
             i = if c.is_ascii_digit() && numbers_wanted {
                 numbers::scan(b, i, kinds, out)
@@ -68,6 +73,15 @@ pub(super) fn scan(text: &str, kinds: KindSet, out: &mut Vec<Finding>) {
                 j
             };
             continue;
+        }
+        // Digits with a letter: a phone number's extension (`555-234-5678x12`) or a word.
+        if c.is_ascii_digit() && numbers_wanted {
+            let before = out.len();
+            let end = numbers::scan(b, i, kinds, out);
+            if out.len() > before {
+                i = end;
+                continue;
+            }
         }
         match word(b, i, j, kinds, &mut base64_seen) {
             Some((kind, end)) => {
@@ -78,6 +92,31 @@ pub(super) fn scan(text: &str, kinds: KindSet, out: &mut Vec<Finding>) {
         }
     }
 }
+
+/// Where PEM blocks begin, its searcher built once.
+static PEM_BEGIN: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"-----BEGIN "));
+
+/// A byte of a key-like token (letters, digits, `_`, `-`).
+const KEY: u8 = 1;
+/// A letter or `_`.
+const WORD: u8 = 2;
+
+/// Each byte's classes.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphabetic() || b == b'_' {
+            t[c] = KEY | WORD;
+        } else if b.is_ascii_digit() || b == b'-' {
+            t[c] = KEY;
+        }
+        c += 1;
+    }
+    t
+};
 
 /// What the token `b[i..j]` (with a letter) starts, and where it ends.
 fn word(

@@ -53,8 +53,10 @@ pub(super) fn vendor(token: &[u8]) -> bool {
     }
     PREFIXES.iter().any(|(p, min)| {
         token.len() >= p.len() + min && token.starts_with(p) && {
+            // `sk-` alone starts words too (`sk-learn-…`): its keys have a digit.
             let rest = &token[p.len()..];
-            rest.iter().any(u8::is_ascii_digit) && rest.iter().any(u8::is_ascii_alphabetic)
+            rest.iter().any(u8::is_ascii_alphabetic)
+                && (*p != b"sk-" || rest.iter().any(u8::is_ascii_digit))
         }
     })
 }
@@ -121,7 +123,7 @@ pub(super) fn base64_end(b: &[u8], start: usize) -> usize {
 }
 
 /// Whether `run` looks like a random secret: 20–512 characters mixing upper case, lower case
-/// and digits (two at least); the character class (upper, lower, digit, other) changing
+/// and digits (two at least under 30 characters); the character class (upper, lower, digit, other) changing
 /// between at least 30 % of neighbouring characters (random base62: about 62 %; camel-case
 /// names and words with a number: under 25 %); and a Shannon entropy (bits a character) of at
 /// least `min(4.4, log2(len) − 1)`: 3.32 for 20 characters, 4.0 for 32, 4.4 from 40 (random
@@ -141,7 +143,11 @@ pub(super) fn high_entropy(run: &[u8]) -> bool {
         switches += usize::from(now != last);
         last = now;
     }
-    if upper == 0 || lower == 0 || digit < 2 || switches * 10 < (n - 1) * 3 {
+    if upper == 0
+        || lower == 0
+        || digit < if n >= 30 { 1 } else { 2 }
+        || switches * 10 < (n - 1) * 3
+    {
         return false;
     }
     entropy(run) >= entropy_threshold(n)

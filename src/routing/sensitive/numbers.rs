@@ -42,17 +42,19 @@ pub(super) fn scan(b: &[u8], start: usize, kinds: KindSet, out: &mut Vec<Finding
             return run.end.max(start + 1);
         }
     }
-    // The whole run, then each shorter prefix of its groups.
+    // The whole run, then each shorter prefix of its groups (of 7 digits or more: no kind
+    // is shorter).
     let mut k = run.n_groups;
-    while k > 0 {
-        if let Some(kind) = check(b, &run, k, kinds) {
-            let end = run.groups[k - 1].1;
+    let mut digits = run.n_digits;
+    while k > 0 && digits >= 7 {
+        if let Some((kind, end)) = check(b, &run, k, kinds) {
             out.push(Finding {
                 kind,
                 span: start..end,
             });
             return end;
         }
+        digits = digits.saturating_sub(run.groups[k - 1].1 - run.groups[k - 1].0);
         k -= 1;
     }
     run.end.max(start + 1)
@@ -136,14 +138,30 @@ fn read(b: &[u8], start: usize) -> Run {
     run
 }
 
-/// The first `k` groups of `run` as one number: the kind it is, if any.
-fn check(b: &[u8], run: &Run, k: usize, kinds: KindSet) -> Option<SensitiveKind> {
+/// The first `k` groups of `run` as one number: the kind it is, if any, and where it ends.
+fn check(b: &[u8], run: &Run, k: usize, kinds: KindSet) -> Option<(SensitiveKind, usize)> {
     let (start, end) = (run.groups[0].0, run.groups[k - 1].1);
     // The number must end at a word boundary (`1234abc` is an identifier), and not run on
-    // into a decimal part or a thousands group (`1,234.50`).
+    // into a decimal part or a thousands group (`1,234.50`); a phone number may have an
+    // extension (`555-234-5678x123`).
+    let mut extension = None;
     if end < b.len() {
         let next = b[end];
-        if next.is_ascii_alphanumeric() || next == b'_' {
+        if next == b'x' {
+            let digits = b[end + 1..]
+                .iter()
+                .take(6)
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            let after = end + 1 + digits;
+            if (1..=5).contains(&digits)
+                && (after >= b.len() || !(b[after].is_ascii_alphanumeric() || b[after] == b'_'))
+            {
+                extension = Some(after);
+            } else {
+                return None;
+            }
+        } else if next.is_ascii_alphanumeric() || next == b'_' {
             return None;
         }
         if matches!(next, b',' | b'.') && end + 1 < b.len() && b[end + 1].is_ascii_digit() {
@@ -157,62 +175,69 @@ fn check(b: &[u8], run: &Run, k: usize, kinds: KindSet) -> Option<SensitiveKind>
     let digits = &run.digits[..n];
     let lens = Lens::of(&run.groups[..k]);
     let seps = Seps::of(&run.groups[..k]);
-    let cue = || {
-        let c = context::before(
-            b,
-            if run.plus || run.paren {
-                start - 1
-            } else {
-                start
-            },
-        );
-        if c == Cue::None {
-            context::after(b, end)
-        } else {
-            c
-        }
+    // The words before the number, and after it: each looked up once.
+    let before = std::cell::OnceCell::new();
+    let before = || {
+        *before.get_or_init(|| {
+            context::before(
+                b,
+                if run.plus || run.paren {
+                    start - 1
+                } else {
+                    start
+                },
+            )
+        })
     };
-    if kinds.has(&SensitiveKind::Card) && !run.plus && !run.paren && card(digits, &lens, seps) {
-        let c = cue();
-        if c != Cue::Id {
-            return Some(SensitiveKind::Card);
+    let after = std::cell::OnceCell::new();
+    let after = || *after.get_or_init(|| context::after(b, end));
+    let plain = !run.plus && !run.paren && extension.is_none();
+    if kinds.has(&SensitiveKind::Card) && plain && card(digits, &lens, seps) {
+        // A card word before it decides; an identifier word before it, or (for bare
+        // digits, not printed in a card's groups) right after it, rules it out.
+        let ok = match before() {
+            Cue::Card => true,
+            Cue::Id => false,
+            _ => k > 1 || after() != Cue::Id,
+        };
+        if ok {
+            return Some((SensitiveKind::Card, end));
         }
     }
-    if kinds.has(&SensitiveKind::Ssn) && !run.plus && !run.paren && n == 9 {
+    if kinds.has(&SensitiveKind::Ssn) && plain && n == 9 {
         let grouped = lens.is(&[3, 2, 4]) && matches!(seps, Seps::All(b'-' | b' '));
         if (grouped || k == 1) && ssn_valid(digits) {
-            let c = cue();
+            let c = match before() {
+                Cue::None => after(),
+                c => c,
+            };
             if (grouped && matches!(c, Cue::None | Cue::Ssn)) || c == Cue::Ssn {
-                return Some(SensitiveKind::Ssn);
+                return Some((SensitiveKind::Ssn, end));
             }
         }
     }
-    if kinds.has(&SensitiveKind::NationalId) && !run.plus && !run.paren && n == 9 {
-        if bsn_valid(digits) && cue() == Cue::Bsn {
-            return Some(SensitiveKind::NationalId);
-        }
+    if kinds.has(&SensitiveKind::NationalId)
+        && plain
+        && n == 9
+        && bsn_valid(digits)
+        && before() == Cue::Bsn
+    {
+        return Some((SensitiveKind::NationalId, end));
     }
     if kinds.has(&SensitiveKind::Phone) {
+        let end = extension.unwrap_or(end);
         match phone(run, digits, &lens, seps) {
             Shape::Strong => {
-                if matches!(cue(), Cue::None | Cue::Phone) {
-                    return Some(SensitiveKind::Phone);
+                let c = match before() {
+                    Cue::None => after(),
+                    c => c,
+                };
+                if matches!(c, Cue::None | Cue::Phone) {
+                    return Some((SensitiveKind::Phone, end));
                 }
             }
-            Shape::Weak => {
-                if context::before(
-                    b,
-                    if run.plus || run.paren {
-                        start - 1
-                    } else {
-                        start
-                    },
-                ) == Cue::Phone
-                {
-                    return Some(SensitiveKind::Phone);
-                }
-            }
-            Shape::No => {}
+            Shape::Weak if before() == Cue::Phone => return Some((SensitiveKind::Phone, end)),
+            _ => {}
         }
     }
     None
@@ -305,16 +330,16 @@ fn issuer(d: &[u8]) -> bool {
         // Discover
         || ((p4 == 6011 || (644..=649).contains(&p3) || p2 == 65 || (622126..=622925).contains(&p6))
             && (16..=19).contains(&n))
-        // JCB (and its older 15-digit ranges 1800 and 2131)
-        || ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+        // JCB 35 (3528–3589 assigned), and its older 15-digit ranges 1800 and 2131
+        || (p2 == 35 && (16..=19).contains(&n))
         || ((p4 == 1800 || p4 == 2131) && n == 15)
         // Diners Club
         || (((300..=305).contains(&p3) || p4 == 3095 || p2 == 36 || p2 == 38 || p2 == 39)
             && (14..=19).contains(&n))
         // UnionPay
         || (p2 == 62 && (16..=19).contains(&n))
-        // Maestro
-        || (matches!(p4, 5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761..=6763)
+        // Maestro: 50, 56–58, 6304, 6390, 67
+        || ((p2 == 50 || (56..=58).contains(&p2) || p4 == 6304 || p4 == 6390 || p2 == 67)
             && (12..=19).contains(&n))
         // Mir
         || ((2200..=2204).contains(&p4) && (16..=19).contains(&n))
@@ -388,9 +413,9 @@ fn phone(run: &Run, d: &[u8], lens: &Lens, seps: Seps) -> Shape {
         return Shape::Strong;
     }
     // North America: (555) 123-4567, 555-123-4567, 555.123.4567, 1-555-123-4567.
-    let nanp = |area: &[u8], exchange: &[u8]| {
-        area[0] >= 2 && !(area[1] == 1 && area[2] == 1) && exchange[0] >= 2
-    };
+    // The area code's first digit is 2–9 and it is not N11 (the exchange's rule, 2–9 too,
+    // is left out: written with separators, the shape says enough).
+    let nanp = |area: &[u8], _exchange: &[u8]| area[0] >= 2 && !(area[1] == 1 && area[2] == 1);
     let nanp_seps = matches!(seps, Seps::All(b' ' | b'-' | b'.')) || run.paren;
     if nanp_seps && l == [3, 3, 4] && nanp(&d[0..3], &d[3..6]) {
         return Shape::Strong;

@@ -428,3 +428,25 @@ fn huge_and_hostile_texts_take_linear_time() {
         "every card in a long text is found"
     );
 }
+
+#[test]
+fn payment_words_and_hash_signs_read_in_context() {
+    let visa = "4111111111111111";
+    // A payment verb before bare digits outweighs an order word after them.
+    assert_eq!(
+        one(&format!("Please charge {visa} for the order")),
+        (SensitiveKind::Card, visa)
+    );
+    // `card #` is a card; `order #` and a bare `#` are identifiers.
+    assert_eq!(
+        one(&format!("limit on my card # {visa} please")),
+        (SensitiveKind::Card, visa)
+    );
+    nothing_in(&[&format!("order # {visa}"), &format!("#{visa}")]);
+    // A phone number's extension belongs to it; other letters glued to digits do not.
+    assert_eq!(
+        one("call 345-899-3560x4587 today"),
+        (SensitiveKind::Phone, "345-899-3560x4587")
+    );
+    nothing_in(&["345-899-3560xyz", "SN 345-899-3560x4587"]);
+}
