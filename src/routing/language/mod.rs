@@ -483,7 +483,7 @@ impl LanguageRule {
                 ModelScript::Latin => OUTSIDER_MARGIN_LATIN,
                 ModelScript::Cyrillic => OUTSIDER_MARGIN_CYRILLIC,
             };
-            return self.from_scores(&model.scores(prose, model.everything())?, margin);
+            return self.pick(&model.scores(prose, model.everything())?, margin);
         }
         // whatlang among every language, and among the candidates: a language outside them
         // takes the text only when whatlang is sure of it.
@@ -500,7 +500,7 @@ impl LanguageRule {
 
     /// The best candidate of a text's scores, unless a language outside the candidates
     /// scores more than `margin` (a share of the candidate's score) above it.
-    fn from_scores(&self, scores: &scorer::Scores, margin: f64) -> Option<Found> {
+    fn pick(&self, scores: &scorer::Scores, margin: f64) -> Option<Found> {
         let mut best = None;
         let mut second = None;
         let mut outsider = None;

@@ -128,7 +128,7 @@ fn tune_outsider_margin_on_dev_sentences() {
                 } else {
                     m
                 };
-                let routed_to = rule.from_scores(&scores, m).and_then(|f| {
+                let routed_to = rule.pick(&scores, m).and_then(|f| {
                     (f.confidence >= rule.min_confidence && routed.contains(&f.lang.code()))
                         .then(|| f.lang.code())
                 });

@@ -717,7 +717,7 @@ pub(super) fn relay_with(
 ) -> Relay {
     let mut builder = Relay::builder().provider("sim", openai_at(sim, "sk-test"));
     for (route, model, reply) in routes {
-        sim.script(model, [Reply::openai_text(*reply)]);
+        sim.script(model, [Reply::openai_text(reply)]);
         builder = builder.route(
             *route,
             Chain::of([format!("sim/{model}")]).total_timeout(Duration::from_secs(10)),
