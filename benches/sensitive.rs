@@ -70,7 +70,7 @@ fn luhn_digit(body: &str) -> char {
                 }
             })
             .sum();
-        if sum % 10 == 0 {
+        if sum.is_multiple_of(10) {
             return char::from(b'0' + d);
         }
     }

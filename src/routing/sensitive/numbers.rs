@@ -361,7 +361,7 @@ pub(super) fn luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A US SSN's area, group and serial rules: area not 000, 666 or 900–999; group not 00;

@@ -96,7 +96,7 @@ fn cards_of_every_issuer_range_in_every_print_form() {
         ] {
             for text in [
                 format!("My card is {form}, please update it"),
-                format!("{form}"),
+                form.clone(),
                 format!("Charged to {form} exp 04/27"),
             ] {
                 assert_eq!(one(&text), (SensitiveKind::Card, form.as_str()), "{text}");
