@@ -225,8 +225,9 @@ impl ScriptModel {
     #[cfg(test)]
     pub(super) fn detect(&self, text: &str, selected: &Selection) -> Option<(Lang, f64)> {
         let scores = self.scores(text, selected)?;
-        let &(lang, first) = scores.ranked.first()?;
-        let confidence = match scores.ranked.get(1) {
+        let ranked = scores.ranked();
+        let &(lang, first) = ranked.first()?;
+        let confidence = match ranked.get(1) {
             Some(&(_, second)) => confidence(first, second, scores.trigrams),
             None => 1.0,
         };
@@ -234,8 +235,7 @@ impl ScriptModel {
     }
 
     /// whatlang's combined scores (0.0–1.0) of `text` for each of the `selected` languages,
-    /// best first (ties in whatlang's order), or `None` if none is selected or `text` has
-    /// no letter.
+    /// or `None` if none is selected or `text` has no letter.
     pub(super) fn scores(&self, text: &str, selected: &Selection) -> Option<Scores> {
         let allowed = selected.mask & self.everything.mask;
         if allowed == 0 {
@@ -272,18 +272,21 @@ impl ScriptModel {
         if letters == 0 {
             return None;
         }
+        // ASCII letters: all of them are in most alphabets, so count those each language
+        // lacks (a few per language) rather than those it has.
+        let mut ascii_letters = 0u64;
+        let mut missing = [0u64; 64];
         for (a, &n) in ascii_counts.iter().enumerate() {
             if n > 0 {
-                add_bits(&mut hits, self.ascii[a] & allowed, u64::from(n));
+                ascii_letters += u64::from(n);
+                add_bits(&mut missing, !self.ascii[a] & allowed, u64::from(n));
             }
         }
-        // whatlang's order: the script's languages, sorted (unstably, as whatlang does) by
-        // alphabet score.
-        let mut alphabet: Vec<(usize, u64)> = (0..self.langs.len())
-            .filter(|&i| allowed & (1 << i) != 0)
-            .map(|i| (i, (2 * hits[i]).saturating_sub(letters)))
-            .collect();
-        alphabet.sort_unstable_by_key(|&(_, s)| std::cmp::Reverse(s));
+        let mut alphabet = [0u64; 64];
+        for_bits(allowed, |i| {
+            let hits = hits[i] + ascii_letters - missing[i];
+            alphabet[i] = (2 * hits).saturating_sub(letters);
+        });
 
         // Trigrams, ranked by count then by trigram, both descending (whatlang's order):
         // the distinct trigrams in descending order, then a stable counting sort by count.
@@ -334,23 +337,16 @@ impl ScriptModel {
 
         // Combined, weighted by the number of letters as whatlang weighs them.
         let alphabet_weight = (2.0 / 3.0 - letters as f64 / 300.0).clamp(1.0 / 3.0, 2.0 / 3.0);
-        let mut scores: Vec<(usize, f64)> = alphabet
-            .iter()
-            .map(|&(i, raw)| {
-                let a = raw as f64 / letters as f64;
-                (
-                    i,
-                    a * alphabet_weight + trigram_score(i) * (1.0 - alphabet_weight),
-                )
-            })
-            .collect();
-        scores.sort_unstable_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Less));
-        let by_lang: Vec<(Lang, f64)> = scores
-            .iter()
-            .filter_map(|&(i, score)| Some((*self.langs.get(i)?, score)))
-            .collect();
-        (!by_lang.is_empty()).then_some(Scores {
-            ranked: by_lang,
+        let mut combined = [0.0f64; 64];
+        for_bits(allowed, |i| {
+            let a = alphabet[i] as f64 / letters as f64;
+            combined[i] = a * alphabet_weight + trigram_score(i) * (1.0 - alphabet_weight);
+        });
+        Some(Scores {
+            langs: self.langs,
+            allowed,
+            alphabet,
+            combined,
             trigrams: count as usize,
         })
     }
@@ -359,10 +355,48 @@ impl ScriptModel {
 /// A text's scores ([`ScriptModel::scores`]).
 #[derive(Clone, Debug)]
 pub(super) struct Scores {
-    /// The selected languages and their combined scores, best first.
-    pub(super) ranked: Vec<(Lang, f64)>,
+    /// The script's languages.
+    langs: &'static [Lang],
+    /// The selected ones (bit `i`: `langs[i]`).
+    allowed: u64,
+    /// whatlang's raw alphabet score, by language index (for its order of ties).
+    #[cfg_attr(not(test), allow(dead_code))]
+    alphabet: [u64; 64],
+    /// The combined score (0.0–1.0), by language index.
+    combined: [f64; 64],
     /// How many distinct trigrams of the text were ranked (at most 600).
     pub(super) trigrams: usize,
+}
+
+impl Scores {
+    /// The selected languages and their combined scores, in the script's order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (Lang, f64)> + '_ {
+        self.langs
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| self.allowed & (1 << i) != 0)
+            .map(|(i, &lang)| (lang, self.combined[i]))
+    }
+
+    /// The selected languages and their combined scores, best first, ties in whatlang's
+    /// order (its unstable sorts: by alphabet score, then by combined score).
+    #[cfg(test)]
+    pub(super) fn ranked(&self) -> Vec<(Lang, f64)> {
+        let mut alphabet: Vec<(usize, u64)> = (0..self.langs.len())
+            .filter(|&i| self.allowed & (1 << i) != 0)
+            .map(|i| (i, self.alphabet[i]))
+            .collect();
+        alphabet.sort_unstable_by_key(|&(_, s)| std::cmp::Reverse(s));
+        let mut scores: Vec<(usize, f64)> = alphabet
+            .iter()
+            .map(|&(i, _)| (i, self.combined[i]))
+            .collect();
+        scores.sort_unstable_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Less));
+        scores
+            .iter()
+            .map(|&(i, score)| (self.langs[i], score))
+            .collect()
+    }
 }
 
 /// The distinct trigrams of `chars` (lower-cased, stop characters as spaces) in descending
@@ -403,6 +437,14 @@ fn runs_descending<T: PartialEq + Copy>(
             .map(|run| (unpack(run[0]), run.len() as u32)),
     );
     out
+}
+
+/// Calls `f` with every bit `i` of `mask`, lowest first.
+fn for_bits(mut mask: u64, mut f: impl FnMut(usize)) {
+    while mask != 0 {
+        f(mask.trailing_zeros() as usize);
+        mask &= mask - 1;
+    }
 }
 
 /// Adds `n` to `hits[i]` for every bit `i` of `mask`.

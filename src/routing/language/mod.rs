@@ -501,27 +501,38 @@ impl LanguageRule {
     /// The best candidate of a text's scores, unless a language outside the candidates
     /// scores more than `margin` (a share of the candidate's score) above it.
     fn pick(&self, scores: &scorer::Scores, margin: f64) -> Option<Found> {
-        let mut best = None;
-        let mut second = None;
-        let mut outsider = None;
-        for &(lang, score) in &scores.ranked {
-            if !self.is_candidate(lang) {
-                outsider = outsider.or(Some((lang, score)));
-            } else if best.is_none() {
-                best = Some((lang, score));
-            } else if second.is_none() {
-                second = Some(score);
-            }
-            if second.is_some() && (outsider.is_some() || best.is_none()) {
-                break;
+        // The best and second-best candidates and the best other language (ties to the
+        // first in the script's order: a tie has no confidence anyway).
+        let mut best: Option<(Lang, f64)> = None;
+        let mut second: Option<f64> = None;
+        let mut outsider: Option<(Lang, f64)> = None;
+        let mut runner_up = 0.0f64; // the second-best score of all, for an outsider alone
+        for (lang, score) in scores.iter() {
+            if self.is_candidate(lang) {
+                match best {
+                    Some((_, b)) if score <= b => {
+                        second = Some(second.map_or(score, |s| s.max(score)));
+                    }
+                    _ => {
+                        second = best.map(|(_, b)| b).or(second);
+                        best = Some((lang, score));
+                    }
+                }
+            } else {
+                match outsider {
+                    Some((_, o)) if score <= o => runner_up = runner_up.max(score),
+                    _ => {
+                        runner_up = runner_up.max(outsider.map_or(0.0, |(_, o)| o));
+                        outsider = Some((lang, score));
+                    }
+                }
             }
         }
         let confidence = |first, second| scorer::confidence(first, second, scores.trigrams);
         let Some((lang, score)) = best else {
             // No candidate in this script: the best of the others.
             let (lang, score) = outsider?;
-            let next = scores.ranked.get(1).map_or(0.0, |&(_, s)| s);
-            return Some(Found::new(lang, confidence(score, next)));
+            return Some(Found::new(lang, confidence(score, runner_up)));
         };
         if let Some((other, other_score)) = outsider
             && other_score > score * (1.0 + margin)
