@@ -161,6 +161,10 @@ fn word(
     if i < *base64_seen {
         return None;
     }
+    // `name=value`: the name is no secret; the value is judged from its own start.
+    if len < 20 && j < b.len() && b[j] == b'=' {
+        return None;
+    }
     let extends = j < b.len() && matches!(b[j], b'+' | b'/' | b'=');
     if len < 20 && !extends {
         return None;
@@ -170,7 +174,7 @@ fn word(
     let inside_url = i > 0
         && matches!(
             b[i - 1],
-            b'.' | b'/' | b':' | b'@' | b'\\' | b'?' | b'&' | b'%' | b'=' | b'#'
+            b'.' | b'/' | b':' | b'@' | b'\\' | b'?' | b'&' | b'%' | b'#'
         );
     (!inside_url && keys::high_entropy(&b[i..end])).then_some((SensitiveKind::ApiKey, end))
 }
