@@ -11,8 +11,14 @@
 //! file ([`Relay::reload_config_file`]): requests in flight finish, the next ones see the
 //! new routes; a file the relay refuses keeps the current table, and the log says why
 //! (the `[gateway]` table itself is read at start only). A bad `listen` is reported with
-//! its file, line and key. Logs go to stderr (`RUST_LOG`-style levels are not parsed:
-//! info and above).
+//! its file, line and key. Logs go to stderr: `RUST_LOG` sets levels and targets (default
+//! `info`; e.g. `RUST_LOG=info,polyrelay=debug`), and `POLYRELAY_LOG_FORMAT=json` writes one
+//! JSON object a line for log collectors.
+//!
+//! `GET /health` answers liveness without a key; `GET /ready` says whether a route can
+//! serve (503 when every route's targets have open breakers). Built with the `prometheus`
+//! feature (`--features gateway,prometheus`), the binary serves `GET /metrics` in
+//! Prometheus' text format, behind the client keys.
 //!
 //! Several gateways behind a load balancer share their breakers and budgets through Redis
 //! or Valkey with a `[store]` table (`url = "${REDIS_URL}"`, see [`polyrelay::config`]); the
@@ -31,18 +37,30 @@ use polyrelay::config::RelayConfig;
 use polyrelay::gateway::{self, GatewayOptions};
 
 fn main() -> ExitCode {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    init_logs();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("polyrelay-gateway: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs on stderr: levels and targets from `RUST_LOG` (e.g. `RUST_LOG=polyrelay=debug`;
+/// default `info`), one JSON object a line with `POLYRELAY_LOG_FORMAT=json`, else text.
+fn init_logs() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if std::env::var("POLYRELAY_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().with_current_span(false).init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
@@ -103,6 +121,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(on) = settings.allow_any_target {
         options = options.allow_any_target(on);
+    }
+    #[cfg(feature = "prometheus")]
+    {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
+        options = options.metrics(move || handle.render());
     }
     let (listen, origin) = match (listen, &settings.listen) {
         (Some(arg), _) => (arg, "--listen".to_owned()),

@@ -73,7 +73,7 @@ struct Gathered {
 
 /// Moves the client's routing hints from `req`'s body and from `headers` onto `req`'s
 /// relay hints, or answers `400 invalid_request_error` naming the field or header at fault.
-pub(super) fn take(req: &mut ChatRequest, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) fn take(req: &mut ChatRequest, headers: &HeaderMap) -> Result<(), Refusal> {
     let mut got = Gathered::default();
     for hint in Hint::ALL {
         if let Some(value) = req.extra.remove(hint.field()) {
@@ -112,7 +112,7 @@ pub(super) fn take(req: &mut ChatRequest, headers: &HeaderMap) -> Result<(), Res
 
 /// The hints inside a body's `metadata` object (whose values OpenAI's API wants as strings:
 /// lists may be comma-separated strings there), removed from it.
-fn take_metadata(meta: &mut Map<String, Value>, got: &mut Gathered) -> Result<(), Response> {
+fn take_metadata(meta: &mut Map<String, Value>, got: &mut Gathered) -> Result<(), Refusal> {
     for hint in Hint::ALL {
         if let Some(value) = meta.remove(hint.field()) {
             let at = format!("metadata.{}", hint.field());
@@ -124,7 +124,7 @@ fn take_metadata(meta: &mut Map<String, Value>, got: &mut Gathered) -> Result<()
 
 impl Gathered {
     /// Adds `list`, read at `at`, to `hint`'s values.
-    fn add(&mut self, hint: Hint, at: &str, list: Vec<String>) -> Result<(), Response> {
+    fn add(&mut self, hint: Hint, at: &str, list: Vec<String>) -> Result<(), Refusal> {
         match hint {
             Hint::Intent => {
                 for intent in list {
@@ -175,7 +175,7 @@ fn extend_unique(into: &mut Vec<String>, list: Vec<String>) {
 
 /// The values of a hint written as JSON at `at`: a string (an intent; in `metadata`, or for
 /// a list, a comma-separated list) or, for labels and tags, an array of strings.
-fn values(hint: Hint, at: &str, value: Value, in_metadata: bool) -> Result<Vec<String>, Response> {
+fn values(hint: Hint, at: &str, value: Value, in_metadata: bool) -> Result<Vec<String>, Refusal> {
     match (hint, value) {
         (Hint::Intent, Value::String(s)) => one(at, s.trim()).map(|s| vec![s]),
         (Hint::Intent, _) => Err(invalid(at, format!("`{at}` must be a string"))),
@@ -202,7 +202,7 @@ fn values(hint: Hint, at: &str, value: Value, in_metadata: bool) -> Result<Vec<S
 
 /// A header's or a metadata string's values: comma-separated for lists, the whole (trimmed)
 /// text for an intent.
-fn split(hint: Hint, at: &str, text: &str) -> Result<Vec<String>, Response> {
+fn split(hint: Hint, at: &str, text: &str) -> Result<Vec<String>, Refusal> {
     match hint {
         Hint::Intent => one(at, text.trim()).map(|s| vec![s]),
         Hint::Labels | Hint::RequireTags => text
@@ -216,7 +216,7 @@ fn split(hint: Hint, at: &str, text: &str) -> Result<Vec<String>, Response> {
 }
 
 /// One intent, label or tag: not empty, at most [`MAX_HINT_CHARS`] characters.
-fn one(at: &str, value: &str) -> Result<String, Response> {
+fn one(at: &str, value: &str) -> Result<String, Refusal> {
     if value.is_empty() {
         return Err(invalid(at, format!("`{at}` holds an empty value")));
     }
@@ -232,16 +232,32 @@ fn one(at: &str, value: &str) -> Result<String, Response> {
     Ok(value.to_owned())
 }
 
-/// `400 invalid_request_error`, code `invalid_routing_hint`, with `message`; `param` names
-/// the field or header at fault.
-fn invalid(at: &str, message: String) -> Response {
-    error_on(
-        StatusCode::BAD_REQUEST,
-        &message,
-        "invalid_request_error",
-        Some("invalid_routing_hint"),
-        Some(at),
-    )
+/// A hint the gateway refuses: where it was read, and why.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    at: String,
+    message: String,
+}
+
+impl Refusal {
+    /// `400 invalid_request_error`, code `invalid_routing_hint`; `param` names the field or
+    /// header at fault.
+    pub(super) fn into_response(self) -> Response {
+        error_on(
+            StatusCode::BAD_REQUEST,
+            &self.message,
+            "invalid_request_error",
+            Some("invalid_routing_hint"),
+            Some(&self.at),
+        )
+    }
+}
+
+fn invalid(at: &str, message: String) -> Refusal {
+    Refusal {
+        at: at.to_owned(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -295,7 +311,7 @@ mod tests {
             let mut req = request(body.clone());
             let refused = take(&mut req, &HeaderMap::new());
             assert!(
-                refused.is_err_and(|r| r.status() == StatusCode::BAD_REQUEST),
+                refused.is_err_and(|r| r.into_response().status() == StatusCode::BAD_REQUEST),
                 "{body}"
             );
         }

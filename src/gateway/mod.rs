@@ -46,9 +46,12 @@
 //! ```
 
 mod hints;
+mod models;
+mod operator;
 mod options;
 mod request;
 mod serve;
+mod validate;
 
 pub use hints::{INTENT_HEADER, LABELS_HEADER, MAX_HINT_CHARS, MAX_HINTS, REQUIRE_TAGS_HEADER};
 pub use options::GatewayOptions;
@@ -95,11 +98,15 @@ pub fn router(relay: Relay, options: GatewayOptions) -> Router {
             post(chat_completions).layer(shed.clone()),
         )
         .route("/chat/completions", post(chat_completions).layer(shed))
-        .route("/v1/models", get(models))
-        .route("/models", get(models))
-        .route("/health", get(health))
-        .route("/stats", get(stats))
-        .route("/limits", get(limits))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/models/{*id}", get(models::retrieve))
+        .route("/health", get(operator::health))
+        .route("/ready", get(operator::ready))
+        .route("/stats", get(operator::stats))
+        .route("/limits", get(operator::limits))
+        .route("/metrics", get(operator::metrics))
         .with_state(state)
 }
 
@@ -423,90 +430,4 @@ fn sse(data: &impl serde::Serialize) -> Bytes {
     }
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
-}
-
-async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if !authorized(&gw.options, &headers) {
-        return unauthorized();
-    }
-    let d = gw.relay.describe();
-    let mut data = Vec::new();
-    let mut targets: Vec<String> = Vec::new();
-    for r in &d.routes {
-        let ts: Vec<String> = r
-            .targets
-            .iter()
-            .map(|t| format!("{}/{}", t.provider, t.model))
-            .collect();
-        targets.extend(ts.iter().cloned());
-        data.push(
-            json!({ "id": r.name, "object": "model", "created": 0, "owned_by": "polyrelay",
-            "polyrelay": { "kind": "route", "targets": ts } }),
-        );
-    }
-    for r in &d.routers {
-        let routes: Vec<&str> = std::iter::once(r.default_route.as_str())
-            .chain(
-                r.rules
-                    .iter()
-                    .flat_map(|(_, rs)| rs.iter().map(String::as_str)),
-            )
-            .collect();
-        data.push(
-            json!({ "id": r.name, "object": "model", "created": 0, "owned_by": "polyrelay",
-            "polyrelay": { "kind": "router", "routes": routes } }),
-        );
-    }
-    targets.sort();
-    targets.dedup();
-    for t in targets {
-        data.push(
-            json!({ "id": t, "object": "model", "created": 0, "owned_by": "polyrelay",
-            "polyrelay": { "kind": "target" } }),
-        );
-    }
-    axum::Json(json!({ "object": "list", "data": data })).into_response()
-}
-
-async fn health(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if !authorized(&gw.options, &headers) {
-        return unauthorized();
-    }
-    let targets: Vec<Value> = gw
-        .relay
-        .health()
-        .iter()
-        .map(|h| {
-            json!({
-                "target": h.target.to_string(),
-                "state": format!("{:?}", h.state).to_lowercase(),
-                "error_rate": h.error_rate,
-                "recent_attempts": h.recent_attempts,
-                "consecutive_failures": h.consecutive_failures,
-                "latency_ms": h.latency.map(|d| d.as_secs_f64() * 1000.0),
-                "in_flight": h.in_flight,
-                "next_probe_in_ms": h.next_probe_in.map(|d| d.as_millis() as u64),
-            })
-        })
-        .collect();
-    // The fleet store's link (null without one): requests are served while it is down, so
-    // the status stays "ok".
-    let store = gw.relay.store_health();
-    axum::Json(json!({ "status": "ok", "targets": targets, "store": store })).into_response()
-}
-
-async fn stats(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if !authorized(&gw.options, &headers) {
-        return unauthorized();
-    }
-    axum::Json(gw.relay.stats()).into_response()
-}
-
-/// `GET /limits`: every rate limit's headroom, every budget's spend and every pool key's
-/// state, while they work ([`Relay::limits`]).
-async fn limits(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if !authorized(&gw.options, &headers) {
-        return unauthorized();
-    }
-    axum::Json(gw.relay.limits()).into_response()
 }

@@ -1,5 +1,6 @@
 //! [`GatewayOptions`]: what the gateway accepts from its clients and how much of it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -24,6 +25,18 @@ pub struct GatewayOptions {
     pub(super) header_read_timeout: Duration,
     pub(super) body_read_timeout: Duration,
     pub(super) allow_any_target: bool,
+    pub(super) metrics: Option<MetricsText>,
+}
+
+/// What `GET /metrics` answers: a function that renders the process's metrics as text
+/// (Prometheus' exposition format), e.g. a Prometheus exporter's handle.
+#[derive(Clone)]
+pub(super) struct MetricsText(pub(super) Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for MetricsText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsText(..)")
+    }
 }
 
 impl Default for GatewayOptions {
@@ -38,6 +51,7 @@ impl Default for GatewayOptions {
             header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             allow_any_target: false,
+            metrics: None,
         }
     }
 }
@@ -71,6 +85,16 @@ impl GatewayOptions {
     /// No client keys (open: anyone who reaches the port may call), the default limits.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Serves `GET /metrics` (behind the client keys) with what `render` returns, as
+    /// Prometheus' text format: e.g. `move || handle.render()` with the handle of
+    /// `metrics-exporter-prometheus`, which the `polyrelay-gateway` binary installs when built
+    /// with the `prometheus` feature. The relay's metrics are those of the `metrics` feature
+    /// (OpenTelemetry GenAI names, see [`crate::telemetry`]). Default: none (`/metrics` is 404).
+    pub fn metrics(mut self, render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.metrics = Some(MetricsText(Arc::new(render)));
+        self
     }
 
     /// Accepts clients that send `Authorization: Bearer {key}`. With at least one key, a

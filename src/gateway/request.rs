@@ -57,7 +57,7 @@ pub(super) async fn read(
             "invalid_body",
         )
     })?;
-    super::hints::take(&mut req, headers)?;
+    super::hints::take(&mut req, headers).map_err(super::hints::Refusal::into_response)?;
     let mut fallbacks = take_fallbacks(&mut req)
         .map_err(|m| error_body(StatusCode::BAD_REQUEST, &m, "invalid_request_error", None))?
         .into_iter();
@@ -100,6 +100,9 @@ pub(super) async fn read(
             "`messages` must hold at least one message",
             "missing_messages",
         ));
+    }
+    if let Some(refused) = super::validate::check(&req) {
+        return Err(refused);
     }
     match take_timeout(&mut req) {
         Ok(Some(timeout)) => req = req.timeout(timeout),

@@ -87,7 +87,7 @@ fn hi() -> Value {
 }
 
 /// A raw `GET` of a gateway path, as JSON.
-async fn get_json(base: &str, path: &str) -> Value {
+pub(crate) async fn get_json(base: &str, path: &str) -> Value {
     reqwest::Client::new()
         .get(format!("{base}{path}"))
         .bearer_auth(KEY)

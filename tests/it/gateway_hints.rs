@@ -9,7 +9,7 @@ use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{BreakerPolicy, Chain, Relay, RetryPolicy, Target};
 use serde_json::{Value, json};
 
-use crate::gateway::{Gateway, KEY, gateway};
+use crate::gateway::{Gateway, KEY, gateway, get_json};
 
 /// The relay-only names a vendor must never see, at the top level or in `metadata`.
 const RELAY_ONLY: [&str; 3] = ["intent", "labels", "require_tags"];
@@ -117,15 +117,7 @@ async fn an_intent_in_the_body_routes_and_counts_as_the_query_type() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].model.as_deref(), Some("local"));
     assert_no_relay_field_reached(&sim);
-    let stats: Value = reqwest::Client::new()
-        .get(format!("{}/stats", gw.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(&gw.url, "/stats").await;
     let rows = stats["total"].as_array().cloned().unwrap_or_default();
     assert!(
         rows.iter().any(|r| r["query_type"] == "sensitive"),
@@ -197,11 +189,7 @@ async fn a_bad_hint_is_a_400_naming_it_and_nothing_is_sent() {
             &[][..],
             "metadata.intent",
         ),
-        (
-            ticket(json!({})),
-            &[("x-polyrelay-labels", "a,,b")][..],
-            "",
-        ),
+        (ticket(json!({})), &[("x-polyrelay-labels", "a,,b")][..], ""),
         (
             ticket(json!({ "labels": vec!["x"; 40] })),
             &[][..],

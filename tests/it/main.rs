@@ -20,6 +20,8 @@ mod fleet;
 mod gateway;
 #[cfg(feature = "gateway")]
 mod gateway_hints;
+#[cfg(feature = "gateway")]
+mod gateway_operator;
 mod health;
 mod limits;
 mod metrics;
