@@ -3,8 +3,13 @@
 //! The support bot of the teams that cut their model spend by routing, in code, on the
 //! built-in vendor simulator (no keys, no network):
 //!
-//! - a sensitive ticket goes to the on-prem endpoint only (and can never fail over elsewhere);
-//! - a Chinese ticket goes to Qwen (by script, reliable even for two characters);
+//! - a sensitive ticket goes to the on-prem endpoint only (and can never fail over elsewhere):
+//!   one the caller tags, and one that holds a payment card number without any tag (found in
+//!   process by a `SensitiveDataRule`);
+//! - a Chinese ticket goes to Qwen (by script, reliable even for two characters), and so does
+//!   a mixed ticket whose Chinese part is a full sentence; a German ticket goes to the German
+//!   route, and a Dutch one to the general route rather than the German one (the language
+//!   rule passes on languages it has no route for);
 //! - order status → a cheap fast model; refund dispute → the strongest; translation → a
 //!   multilingual one; anything else → a general route;
 //! - OpenAI fails over to Anthropic on a 5xx, or after a 2.5 s response window;
@@ -15,17 +20,39 @@
 //!
 //! `cargo run --example support_bot -- --config` (or `SUPPORT_BOT_CONFIG=1`) builds the same
 //! relay from `examples/support_bot.toml` instead of code: the output is the same.
+//!
+//! The in-process classifier is not trained at start-up: it loads the model shipped beside
+//! the example, `examples/support_bot.clf` (milliseconds). `cargo run --example support_bot
+//! -- --train` retrains it from `tests/data/support_tickets.jsonl` and writes that file.
 
 use std::time::{Duration, Instant};
 
 use polyrelay::config::RelayConfig;
 use polyrelay::providers::{Anthropic, OpenAi};
-use polyrelay::routing::{ClassifierRule, IntentRule, LanguageRule, Rules, Script, TextClassifier};
+use polyrelay::routing::{
+    ClassifierRule, IntentRule, LanguageRule, Rules, Script, SensitiveDataRule, TextClassifier,
+    TrainOptions,
+};
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{BreakerPolicy, Chain, ChatRequest, ChatResponse, Relay, Target};
 
+/// The classifier's model, shipped with the example.
+const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/support_bot.clf");
+/// The labelled tickets it is trained on.
+const EXAMPLES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/support_tickets.jsonl"
+);
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--train") {
+        let examples = TextClassifier::read_examples(EXAMPLES)?;
+        let model = TextClassifier::train_with(examples, &TrainOptions::default())?;
+        model.save(MODEL)?;
+        println!("wrote {MODEL} ({} labels)", model.labels().len());
+        return Ok(());
+    }
     let sim = Simulator::start().await?;
     let url = format!("{}/v1", sim.base_url());
     sim.set_default(Reply::text(
@@ -78,6 +105,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (ticket("退款"), false),
         (
             ticket("My medical records were in that parcel.").label("sensitive"),
+            false,
+        ),
+        // No tag: the card number keeps it on our own servers.
+        (
+            ticket("Please refund it to my card 4111 1111 1111 1111, it expires 09/28."),
+            false,
+        ),
+        (
+            ticket("Meine Bestellung ist nicht angekommen. Können Sie mir bitte helfen?"),
+            false,
+        ),
+        // Dutch: no Dutch route, so not the German one either.
+        (
+            ticket("Mijn bestelling is nog steeds niet aangekomen. Kunt u mij helpen?"),
+            false,
+        ),
+        (
+            ticket(
+                "Hi, I ordered the blue jacket last week and the tracking page has not \
+                 changed since Monday. 我的订单还没有到，请帮我查一下物流。",
+            ),
             false,
         ),
         (
@@ -142,10 +190,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The support bot's relay, in code, with every provider at `url` (the simulator's `/v1`).
 pub fn relay_from_code(url: &str) -> Result<Relay, Box<dyn std::error::Error>> {
-    // The in-process classifier, trained at start-up on labelled tickets (no network call):
-    // it routes tickets that come without an intent.
-    let classifier =
-        TextClassifier::from_jsonl_str(include_str!("../tests/data/support_tickets.jsonl"))?;
+    // The in-process classifier, loaded from the model shipped with the example (trained on
+    // labelled tickets with `--train`): it routes tickets that come without an intent.
+    let classifier = TextClassifier::load(MODEL)?;
     let window = Duration::from_millis(2500);
     let openai = |model: &str| Target::new("openai", model).first_token_timeout(window);
     let relay = Relay::builder()
@@ -180,6 +227,12 @@ pub fn relay_from_code(url: &str) -> Result<Relay, Box<dyn std::error::Error>> {
                 .require_tags(["on-prem"]),
         )
         .route(
+            "german",
+            Chain::new()
+                .target("anthropic/claude-haiku-4-5")
+                .target(openai("gpt-4o-mini")),
+        )
+        .route(
             "general",
             Chain::new()
                 .target(openai("gpt-4o-mini"))
@@ -189,7 +242,16 @@ pub fn relay_from_code(url: &str) -> Result<Relay, Box<dyn std::error::Error>> {
             "support",
             Rules::new("general")
                 .rule("sensitive", IntentRule::new().intent("sensitive", "onprem"))
-                .rule("chinese", LanguageRule::new().script(Script::Han, "qwen"))
+                .rule(
+                    "personal-data",
+                    SensitiveDataRule::new("onprem").pattern("employee_id", "EMP-[0-9]{6}")?,
+                )
+                .rule(
+                    "language",
+                    LanguageRule::new()
+                        .script(Script::Han, "qwen")
+                        .language("de", "german")?,
+                )
                 .rule(
                     "intents",
                     IntentRule::new()

@@ -19,9 +19,9 @@ async fn the_support_bot_file_builds_the_relay_its_code_builds() {
     let from_file = support_bot::relay_from_file(&sim.base_url()).unwrap();
     let (a, b) = (from_code.describe(), from_file.describe());
     assert_eq!(a, b);
-    // Not vacuous: six routes with their resolved targets, one router with four rules.
-    assert_eq!(a.routes.len(), 6);
-    assert_eq!(a.routers[0].rules.len(), 4);
+    // Not vacuous: seven routes with their resolved targets, one router with five rules.
+    assert_eq!(a.routes.len(), 7);
+    assert_eq!(a.routers[0].rules.len(), 5);
     let fast = a.routes.iter().find(|r| r.name == "fast").unwrap();
     assert_eq!(
         fast.targets[0].first_token_timeout,
@@ -33,7 +33,7 @@ async fn the_support_bot_file_builds_the_relay_its_code_builds() {
         let req = ChatRequest::new("support").user("退款");
         let resp = relay.chat(&req).await.unwrap();
         let routing = resp.meta.routing.as_ref().unwrap();
-        assert_eq!(routing.rule.as_deref(), Some("chinese"));
+        assert_eq!(routing.rule.as_deref(), Some("language"));
         assert_eq!(resp.meta.route.as_deref(), Some("qwen"));
         assert_eq!(resp.meta.served_by.unwrap().to_string(), "qwen/qwen-plus");
     }

@@ -43,6 +43,8 @@ mod simulator;
 mod soak;
 mod spend;
 mod strategy;
+#[cfg(all(feature = "config", feature = "language", feature = "sensitive"))]
+mod support_bot;
 mod stream_limits;
 mod telemetry;
 mod trust_config;
