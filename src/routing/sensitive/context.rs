@@ -93,6 +93,64 @@ pub(super) fn after(b: &[u8], end: usize) -> Cue {
     Cue::None
 }
 
+/// What the word right after a number (on the same line, past at most a few bytes of
+/// ` -(/,:`) says about a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Next {
+    /// A phone's label: `555 1234 office`, `699 956 915-Fax`, `(home)`.
+    PhoneLabel,
+    /// A unit or a currency: `1 299 000 EUR`, `2 500 000 points`: a quantity.
+    Unit,
+    /// Anything else, or nothing.
+    Other,
+}
+
+/// The word right after byte `end` of `b`: see [`Next`].
+pub(super) fn next_word(b: &[u8], end: usize) -> Next {
+    let mut p = end;
+    let ceiling = b.len().min(end.saturating_add(3));
+    while p < ceiling && matches!(b[p], b' ' | b'-' | b'(' | b'/' | b',' | b':') {
+        p += 1;
+    }
+    let start = p;
+    let ceiling = b.len().min(start.saturating_add(MAX_WORD + 1));
+    while p < ceiling && is_word(b[p]) {
+        p += 1;
+    }
+    if p == start || p - start > MAX_WORD {
+        return Next::Other;
+    }
+    let mut buf = [0u8; MAX_WORD];
+    let lower = &mut buf[..p - start];
+    lower.copy_from_slice(&b[start..p]);
+    lower.make_ascii_lowercase();
+    match &*lower {
+        b"office" | b"fax" | b"mobile" | b"mob" | b"cell" | b"cellphone" | b"home" | b"desk"
+        | b"tel" | b"phone" | b"landline" | b"whatsapp" | b"voicemail" => Next::PhoneLabel,
+        b"eur" | b"euro" | b"euros" | b"usd" | b"dollars" | b"gbp" | b"pounds" | b"chf"
+        | b"sek" | b"nok" | b"dkk" | b"pln" | b"jpy" | b"yen" | b"inr" | b"rupees" | b"won"
+        | b"krw" | b"cad" | b"aud" | b"points" | b"pts" | b"miles" | b"km" | b"kg" | b"items"
+        | b"units" | b"pcs" | b"times" | b"people" | b"users" | b"rows" | b"bytes" | b"kb"
+        | b"mb" | b"gb" | b"views" | b"visitors" | b"customers" => Next::Unit,
+        _ => Next::Other,
+    }
+}
+
+/// Whether a currency sign comes right before byte `start` (a space between allowed):
+/// `$1 299 000`, `€ 12 345 678`.
+pub(super) fn currency_before(b: &[u8], start: usize) -> bool {
+    let mut p = start;
+    if p > 0 && b[p - 1] == b' ' {
+        p -= 1;
+    }
+    let head = &b[..p];
+    head.ends_with(b"$")
+        || head.ends_with("€".as_bytes())
+        || head.ends_with("£".as_bytes())
+        || head.ends_with("¥".as_bytes())
+        || head.ends_with("₹".as_bytes())
+}
+
 /// Letters, digits, and the bytes of non-ASCII characters (`téléphone` is one word).
 fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c >= 0x80
@@ -145,8 +203,22 @@ fn classify(word: &[u8]) -> Cue {
         | b"dial"
         | b"landline"
         | b"reach"
+        | b"reachable"
         | b"contact"
-        | b"ring" => Cue::Phone,
+        | b"ring"
+        | b"calls"
+        | b"called"
+        | b"phoned"
+        | b"answering"
+        | b"voicemail"
+        | b"hotline"
+        | b"helpline"
+        | b"message"
+        | b"messages"
+        | b"msg"
+        | b"texts"
+        | b"texted"
+        | b"texting" => Cue::Phone,
         b"ssn" | b"social" | b"itin" | b"taxpayer" => Cue::Ssn,
         b"bsn" | b"burgerservicenummer" | b"sofinummer" | b"sofi" => Cue::Bsn,
         b"order" | b"orders" | b"ordernumber" | b"tracking" | b"track" | b"invoice" | b"inv"
@@ -158,7 +230,8 @@ fn classify(word: &[u8]) -> Cue {
         | b"ean" | b"asin" | b"bestelling" | b"bestellung" | b"bestellnummer" | b"commande"
         | b"pedido" | b"ordine" | b"sendungsnummer" | b"rechnung" | b"factuur" | b"facture"
         | b"shipping" | b"delivery" | b"waybill" | b"voucher" | b"coupon" | b"code"
-        | b"version" | b"build" | b"flight" | b"ordered" => Cue::Id,
+        | b"version" | b"build" | b"flight" | b"ordered" | b"zip" | b"zipcode" | b"postcode"
+        | b"postal" | b"plz" => Cue::Id,
         _ => Cue::None,
     }
 }

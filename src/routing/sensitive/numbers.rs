@@ -2,7 +2,7 @@
 //! digit groups (`4111 1111 1111 1111`, `(555) 123-4567`, `+44 20 7946 0958`) is read once;
 //! its whole, then each shorter prefix of its groups, is checked against every kind.
 
-use super::context::{self, Cue};
+use super::context::{self, Cue, Next};
 use super::{Finding, KindSet, SensitiveKind};
 
 /// Most digit groups of a run that are kept (a run may be longer; it is consumed whole).
@@ -236,8 +236,20 @@ fn check(b: &[u8], run: &Run, k: usize, kinds: KindSet) -> Option<(SensitiveKind
                     return Some((SensitiveKind::Phone, end));
                 }
             }
-            Shape::Weak if before() == Cue::Phone => return Some((SensitiveKind::Phone, end)),
-            _ => {}
+            Shape::Weak => {
+                // After a phone word, or with no cue before it and a phone's label right
+                // after it (`781 1704 office`); never a quantity (`$`, `EUR`, `points`).
+                let next = context::next_word(b, end);
+                let cued = match before() {
+                    Cue::Phone => true,
+                    Cue::None => next == Next::PhoneLabel,
+                    _ => false,
+                };
+                if cued && next != Next::Unit && !context::currency_before(b, start) {
+                    return Some((SensitiveKind::Phone, end));
+                }
+            }
+            Shape::No => {}
         }
     }
     None
@@ -405,7 +417,7 @@ fn phone(run: &Run, d: &[u8], lens: &Lens, seps: Seps) -> Shape {
             Shape::No
         };
     }
-    if !(7..=15).contains(&n) || date_like(l, seps) {
+    if !(7..=15).contains(&n) || date_like(d, l, seps) || time_range(l, &run.groups[..k]) {
         return Shape::No;
     }
     // `00` and a country code.
@@ -441,11 +453,34 @@ fn phone(run: &Run, d: &[u8], lens: &Lens, seps: Seps) -> Shape {
     {
         return Shape::Strong;
     }
+    // A US ZIP+4 code (`90210-1234`).
+    if l == [5, 4] && seps == Seps::All(b'-') {
+        return Shape::No;
+    }
     Shape::Weak
 }
 
-/// Dates: 2-2-4, 4-2-2, 2-2-2 and the like, with `/`, `.` or `-`.
-fn date_like(l: &[u8], seps: Seps) -> bool {
-    matches!(seps, Seps::All(b'/' | b'.' | b'-'))
+/// Dates: 2-2-4, 4-2-2, 2-2-2 and the like, with `/`, `.` or `-`; and day, month and a year
+/// of 19xx or 20xx with any separator (`14 03 2024`, `2024 03 14`).
+fn date_like(d: &[u8], l: &[u8], seps: Seps) -> bool {
+    if matches!(seps, Seps::All(b'/' | b'.' | b'-'))
         && matches!(l, [1 | 2, 1 | 2, 2 | 4] | [4, 1 | 2, 1 | 2])
+    {
+        return true;
+    }
+    let century = |at: usize| matches!((d[at], d[at + 1]), (1, 9) | (2, 0));
+    match l {
+        [1 | 2, 1 | 2, 4] => century(d.len() - 4),
+        [4, 1 | 2, 1 | 2] => century(0),
+        _ => false,
+    }
+}
+
+/// A range of times written with dots (`9.30-17.30`, `10.00 - 12.00` is two runs): hours and
+/// minutes, a dash between them.
+fn time_range(l: &[u8], groups: &[(usize, usize, u8)]) -> bool {
+    matches!(l, [1 | 2, 2, 1 | 2, 2])
+        && groups[1].2 == b'.'
+        && groups[2].2 == b'-'
+        && groups[3].2 == b'.'
 }
