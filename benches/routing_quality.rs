@@ -197,6 +197,7 @@ fn run(set: &Set, options: &TrainOptions) {
 
     let (mut top1, mut in_scope_right, mut in_scope, mut oos, mut oos_abstained) = (0, 0, 0, 0, 0);
     let mut points = Vec::new();
+    let mut oos_confidence = Vec::new();
     for e in &set.test {
         let p = clf.predict(&e.text);
         let answered = clf.classify(&e.text).is_some();
@@ -209,6 +210,7 @@ fn run(set: &Set, options: &TrainOptions) {
         } else {
             oos += 1;
             oos_abstained += usize::from(!answered);
+            oos_confidence.push(p.confidence);
         }
     }
     // Speed: every test message, three passes after a warm-up pass.
@@ -263,7 +265,48 @@ fn run(set: &Set, options: &TrainOptions) {
         );
     }
     println!("expected calibration error {ece:.4}");
+    trade_off(&points, &oos_confidence, clf.abstain_below());
     println!();
+}
+
+/// In-scope accuracy (an abstention counts wrong) and out-of-scope recall at `threshold`.
+fn at(points: &[(f32, bool)], oos: &[f32], threshold: f32) -> (f64, f64) {
+    let right = points.iter().filter(|p| p.1 && p.0 >= threshold).count();
+    let abstained = oos.iter().filter(|&&c| c < threshold).count();
+    (
+        100.0 * right as f64 / points.len().max(1) as f64,
+        100.0 * abstained as f64 / oos.len().max(1) as f64,
+    )
+}
+
+/// The abstain threshold's trade-off between in-scope accuracy and out-of-scope recall.
+fn trade_off(points: &[(f32, bool)], oos: &[f32], default: f32) {
+    if oos.is_empty() {
+        return;
+    }
+    println!("| abstain below | in-scope accuracy | out-of-scope recall |");
+    println!("|---:|---:|---:|");
+    for t in (6..=19).map(|i| i as f32 * 0.05).chain([default]) {
+        let (acc, rec) = at(points, oos, t);
+        let mark = if t == default { " (default)" } else { "" };
+        println!("| {t:.2}{mark} | {acc:.1} % | {rec:.1} % |");
+    }
+    // The best out-of-scope recall at each in-scope accuracy floor (thresholds by 0.005).
+    let floor = |target: f64| {
+        (0..=200)
+            .map(|i| at(points, oos, i as f32 * 0.005))
+            .filter(|(acc, _)| *acc >= target)
+            .map(|(_, rec)| rec)
+            .fold(0.0f64, f64::max)
+    };
+    let top1 = at(points, oos, 0.0).0;
+    println!(
+        "OOS recall at in-scope accuracy ≥ top-1 − 1 / 2 / 3 / 5 points: {:.1} / {:.1} / {:.1} / {:.1} %",
+        floor(top1 - 1.0),
+        floor(top1 - 2.0),
+        floor(top1 - 3.0),
+        floor(top1 - 5.0)
+    );
 }
 
 fn main() {
