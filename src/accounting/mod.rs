@@ -24,7 +24,7 @@ pub use observer::{
 pub use stats::{
     MAX_STATS_ROWS, OTHER, Percentiles, RefusalRow, StatsRow, StatsSnapshot, StatsTotals,
 };
-pub(crate) use stats::{Stats, StatsConfig};
+pub(crate) use stats::{Stats, StatsConfig, nanos, usd};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -100,9 +100,28 @@ struct Counts {
     cached_tokens: u64,
     cache_write_tokens: u64,
     reasoning_tokens: u64,
-    cost: f64,
+    /// In nano-dollars: integers sum without floating-point noise, so the stats print what
+    /// the calls cost to the nano-dollar (`0.00422375`, not `0.004223750000000002`).
+    cost: u64,
     cost_unknown: u64,
-    baseline_cost: f64,
+    /// In nano-dollars.
+    baseline_cost: u64,
+}
+
+/// `usd` in nano-dollars, rounded (0 for a negative or non-finite amount; saturating).
+pub(crate) fn nanos(usd: f64) -> u64 {
+    if usd.is_finite() && usd > 0.0 {
+        // `as` saturates at u64::MAX.
+        (usd * 1e9).round() as u64
+    } else {
+        0
+    }
+}
+
+/// `nanos` nano-dollars in US dollars: the double nearest to that decimal, which prints as
+/// it (shortest round trip).
+pub(crate) fn usd(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
 }
 
 impl Counts {
@@ -118,9 +137,9 @@ impl Counts {
         self.cached_tokens += o.cached_tokens;
         self.cache_write_tokens += o.cache_write_tokens;
         self.reasoning_tokens += o.reasoning_tokens;
-        self.cost += o.cost;
+        self.cost = self.cost.saturating_add(o.cost);
         self.cost_unknown += o.cost_unknown;
-        self.baseline_cost += o.baseline_cost;
+        self.baseline_cost = self.baseline_cost.saturating_add(o.baseline_cost);
     }
 }
 
@@ -331,7 +350,7 @@ impl Stats {
                 d.n.cached_tokens += u.cache_read_tokens;
                 d.n.cache_write_tokens += u.cache_write_tokens;
                 d.n.reasoning_tokens += u.reasoning_tokens;
-                d.n.cost += a.cost.unwrap_or(0.0);
+                d.n.cost = d.n.cost.saturating_add(nanos(a.cost.unwrap_or(0.0)));
             }
         }
         // Failed over from a target: another target was tried after one of its failures.
@@ -350,7 +369,9 @@ impl Stats {
                 d.n.successes += 1;
                 d.latency = Some(call.duration);
                 d.ttft = meta.time_to_first_chunk;
-                d.n.baseline_cost += meta.baseline_cost.unwrap_or(0.0);
+                d.n.baseline_cost =
+                    d.n.baseline_cost
+                        .saturating_add(nanos(meta.baseline_cost.unwrap_or(0.0)));
                 d.n.cost_unknown += u64::from(meta.cost.is_none());
                 d.n.failovers_in += u64::from(
                     attempts
@@ -358,7 +379,9 @@ impl Stats {
                         .any(|a| a.target != served.target && a.started <= served.started),
                 );
                 if let Some(r) = &meta.routing {
-                    d.n.cost += r.classifier_cost.unwrap_or(0.0);
+                    d.n.cost =
+                        d.n.cost
+                            .saturating_add(nanos(r.classifier_cost.unwrap_or(0.0)));
                 }
             }
         } else if call.error.is_some()
@@ -509,9 +532,9 @@ fn row_of(k: Key, a: &Acc) -> StatsRow {
         cached_tokens: a.n.cached_tokens,
         cache_write_tokens: a.n.cache_write_tokens,
         reasoning_tokens: a.n.reasoning_tokens,
-        cost: a.n.cost,
+        cost: usd(a.n.cost),
         cost_unknown: a.n.cost_unknown,
-        baseline_cost: a.n.baseline_cost,
+        baseline_cost: usd(a.n.baseline_cost),
         latency: Percentiles::of(a.latency.as_deref()),
         time_to_first_chunk: a.ttft.as_deref().map(|h| Percentiles::of(Some(h))),
     }
@@ -619,7 +642,8 @@ pub struct StatsRow {
     /// Output tokens spent on reasoning.
     pub reasoning_tokens: u64,
     /// What its attempts cost, in US dollars, plus the routing classifier's calls for the
-    /// requests it served. Attempts of unknown price add nothing: see `cost_unknown`.
+    /// requests it served. Attempts of unknown price add nothing: see `cost_unknown`. Summed
+    /// in nano-dollars, so it is exact to the nano-dollar (and prints so in JSON).
     pub cost: f64,
     /// Answers it served whose cost is unknown (a model with no price).
     pub cost_unknown: u64,
@@ -664,22 +688,26 @@ pub struct StatsTotals {
 
 impl StatsTotals {
     fn of<'a>(rows: impl Iterator<Item = &'a StatsRow>) -> Self {
-        rows.fold(StatsTotals::default(), |mut t, r| {
+        let (mut cost, mut baseline) = (0u64, 0u64);
+        let mut t = rows.fold(StatsTotals::default(), |mut t, r| {
             t.requests += r.requests;
             t.successes += r.successes;
             t.failures += r.failures;
             t.input_tokens += r.input_tokens;
             t.output_tokens += r.output_tokens;
-            t.cost += r.cost;
-            t.baseline_cost += r.baseline_cost;
+            cost = cost.saturating_add(nanos(r.cost));
+            baseline = baseline.saturating_add(nanos(r.baseline_cost));
             t.cost_unknown += r.cost_unknown;
             t
-        })
+        });
+        t.cost = usd(cost);
+        t.baseline_cost = usd(baseline);
+        t
     }
 
-    /// What routing saved against the baseline: `baseline_cost - cost`.
+    /// What routing saved against the baseline: `baseline_cost - cost`, to the nano-dollar.
     pub fn saved(&self) -> f64 {
-        self.baseline_cost - self.cost
+        (nanos(self.baseline_cost) as f64 - nanos(self.cost) as f64) / 1e9
     }
 }
 

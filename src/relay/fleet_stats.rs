@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounting::{Percentiles, StatsRow};
+use crate::accounting::{Percentiles, StatsRow, nanos, usd};
 use crate::types::{Error, ErrorKind};
 
 /// The fleet's stats, as [`Relay::fleet_stats`](crate::Relay::fleet_stats) reads them.
@@ -64,9 +64,10 @@ fn add(row: &mut StatsRow, w: StatsRow) {
     row.cached_tokens = row.cached_tokens.saturating_add(w.cached_tokens);
     row.cache_write_tokens = row.cache_write_tokens.saturating_add(w.cache_write_tokens);
     row.reasoning_tokens = row.reasoning_tokens.saturating_add(w.reasoning_tokens);
-    row.cost += w.cost;
+    // Summed in nano-dollars, as one relay's rows are: no floating-point noise.
+    row.cost = usd(nanos(row.cost).saturating_add(nanos(w.cost)));
     row.cost_unknown = row.cost_unknown.saturating_add(w.cost_unknown);
-    row.baseline_cost += w.baseline_cost;
+    row.baseline_cost = usd(nanos(row.baseline_cost).saturating_add(nanos(w.baseline_cost)));
     merge_latency(&mut row.latency, w.latency);
     if let Some(t) = w.time_to_first_chunk {
         merge_latency(row.time_to_first_chunk.get_or_insert_default(), t);

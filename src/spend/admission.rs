@@ -197,17 +197,7 @@ impl Gate<'_> {
     fn refuse(&self, on: &str, refusal: Refusal) -> Error {
         let ex = &refusal.exceeded;
         self.event(ex, BudgetEventKind::Rejected, on);
-        Error::new(
-            ErrorKind::BudgetExceeded,
-            format!(
-                "budget {:?} is spent for its window ({} of {} {}); the request was not sent",
-                ex.budget,
-                ex.spent,
-                ex.limit,
-                unit_name(ex.unit)
-            ),
-        )
-        .with_budget(refusal.exceeded)
+        Error::new(ErrorKind::BudgetExceeded, refusal_message(ex)).with_budget(refusal.exceeded)
     }
 
     /// Tells the observers what a budget did to a request.
@@ -222,6 +212,47 @@ impl Gate<'_> {
                 route: Some(route),
             })
         });
+    }
+}
+
+/// What a refusal says: the request's own estimate against what is left of the window, so a
+/// request too large for an unspent budget is not told the budget "is spent".
+fn refusal_message(ex: &BudgetExceeded) -> String {
+    let unit = unit_name(ex.unit);
+    let amount = |v: f64| amount(ex.unit, v);
+    let left = (ex.limit - ex.spent).max(0.0);
+    if ex.spent <= 0.0 {
+        format!(
+            "budget {:?} cannot take this request: its estimate of {} {unit} is more than the \
+             whole limit of {} {unit} for a window; the request was not sent",
+            ex.budget,
+            amount(ex.estimate),
+            amount(ex.limit),
+        )
+    } else {
+        format!(
+            "budget {:?} cannot take this request: its estimate of {} {unit} is more than the \
+             {} {unit} left of {} in this window ({} spent or reserved); the request was not \
+             sent",
+            ex.budget,
+            amount(ex.estimate),
+            amount(left),
+            amount(ex.limit),
+            amount(ex.spent),
+        )
+    }
+}
+
+/// `v` as a message shows it: dollars to the micro-dollar without trailing zeros, tokens
+/// whole.
+fn amount(unit: BudgetUnit, v: f64) -> String {
+    match unit {
+        BudgetUnit::Usd => {
+            let s = format!("{v:.6}");
+            let s = s.trim_end_matches('0');
+            s.strip_suffix('.').unwrap_or(s).to_owned()
+        }
+        _ => format!("{}", v.round()),
     }
 }
 

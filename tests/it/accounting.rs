@@ -631,3 +631,26 @@ async fn a_hedge_loser_that_reported_usage_is_billed() {
     let billed: u64 = relay.stats().total.iter().map(|r| r.input_tokens).sum();
     assert_eq!(billed, u.input_tokens + resp.usage.unwrap().input_tokens);
 }
+
+/// Money in the stats is summed in nano-dollars: many small costs add up to the decimal they
+/// make, not to floating-point noise (`0.00012150000000000001`).
+#[tokio::test]
+async fn stats_money_is_exact_to_the_nano_dollar() {
+    let sim = sim().await;
+    sim.set_default(Reply::openai_text("ok"));
+    let target = Target::new("sim", "m").price(Price::per_million(0.15, 0.6));
+    let relay = relay_on(&sim, Chain::new().target(target));
+    let mut nanos = 0u64;
+    for _ in 0..30 {
+        let resp = relay.chat(&ChatRequest::new("r").user("hi")).await.unwrap();
+        nanos += (resp.meta.cost.expect("priced") * 1e9).round() as u64;
+    }
+    let stats = relay.stats();
+    let row = stats.total.iter().find(|r| r.model == "m").unwrap();
+    let printed = serde_json::to_value(row).unwrap()["cost"].to_string();
+    assert_eq!(printed, (nanos as f64 / 1e9).to_string());
+    let decimals = printed.split('.').nth(1).map_or(0, str::len);
+    assert!(decimals <= 9, "{printed}");
+    let totals = serde_json::to_value(stats.totals()).unwrap()["cost"].to_string();
+    assert_eq!(totals, printed);
+}

@@ -4,6 +4,27 @@
 use super::*;
 
 #[tokio::test]
+async fn a_request_larger_than_an_unspent_budget_is_told_so_not_that_the_budget_is_spent() {
+    let sim = sim().await;
+    let relay = premium_and_cheap(&sim)
+        .budget(Budget::usd("tiny", 0.000_001).for_route("premium"))
+        .build()
+        .unwrap();
+    let err = relay.chat(ticket()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BudgetExceeded);
+    let ex = err.budget().expect("which budget");
+    assert_eq!(ex.spent, 0.0);
+    let said = err.to_string();
+    assert!(!said.contains("is spent"), "{said}");
+    assert!(
+        said.contains(&format!("estimate of {:.6}", ex.estimate).trim_end_matches('0'))
+            && said.contains("whole limit of 0.000001 USD"),
+        "{said}"
+    );
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test]
 async fn a_spent_budget_refuses_with_budget_exceeded_and_sends_nothing() {
     let sim = sim().await;
     sim.set_default(Reply::text("Your order ships tomorrow."));
@@ -37,6 +58,12 @@ async fn a_spent_budget_refuses_with_budget_exceeded_and_sends_nothing() {
     assert_eq!(ex.limit, 0.0015);
     assert!((ex.spent - spent).abs() < 1e-9, "{} vs {spent}", ex.spent);
     assert!(ex.spent + ex.estimate > ex.limit && ex.spent <= ex.limit);
+    // The message weighs the request's own estimate against what is left.
+    let said = err.to_string();
+    assert!(
+        said.contains("estimate of") && said.contains("left of 0.0015 in this window"),
+        "{said}"
+    );
     assert!(ex.resets_at > SystemTime::now());
     assert!(ex.resets_at <= SystemTime::now() + Duration::from_secs(24 * 3600));
     // Refused before sending: the vendor saw only the served calls.
