@@ -17,7 +17,7 @@ async fn a_request_larger_than_an_unspent_budget_is_told_so_not_that_the_budget_
     let said = err.to_string();
     assert!(!said.contains("is spent"), "{said}");
     assert!(
-        said.contains(&format!("estimate of {:.6}", ex.estimate).trim_end_matches('0'))
+        said.contains(format!("estimate of {:.6}", ex.estimate).trim_end_matches('0'))
             && said.contains("whole limit of 0.000001 USD"),
         "{said}"
     );
