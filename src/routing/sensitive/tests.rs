@@ -246,6 +246,75 @@ fn phone_look_alikes_are_not_phones() {
 }
 
 #[test]
+fn bare_national_numbers_with_a_phone_word_or_label_are_phones() {
+    // The shapes of presidio-research's Faker locales: 3-3-3, 2-3-3, 3-2-3, 3-4, 2-2-2-2,
+    // 2-6, (2) 3-3, 2-3-3-4, ten bare digits.
+    found_in(
+        SensitiveKind::Phone,
+        &[
+            "699 956 915",
+            "78 651 450",
+            "416 60 039",
+            "781 1704",
+            "71-33-52-22",
+            "99 668472",
+            "(37) 788-063",
+            "21 253 109 8211",
+            "3660170548",
+        ],
+        &[
+            "They're not answering at {}",
+            "I would like to stop receiving messages to {}",
+            "I didn't get any message on my registered {}. Could you look into it?",
+            "Jane Doe\nAcme Ltd.\nHungary 34796\n{} office\n",
+            "Hungary 34796\n{}-Office\\,",
+            "PSC 3294, Box 9168\n{}-Fax",
+            "Mobile: {}\nDesk: ask for Jane",
+            "I called {} twice and left a voicemail",
+            "{} (home)",
+        ],
+    );
+}
+
+#[test]
+fn numbers_near_phone_words_that_are_no_phones() {
+    nothing_in(&[
+        // An identifier word is nearer than the phone word.
+        "I got a text message about order 48213377",
+        "you called me about case 12345678",
+        "texted me the tracking number 123456789012",
+        "the voicemail said reference 1234567890",
+        "reach me about receipt 123456789012 from the office",
+        // Dates, times, time ranges.
+        "they called me on 3/14/2024",
+        "I called on 14 03 2024",
+        "I called on 2024 03 14 at 10:45",
+        "messages from 2024-03-14 at 10:45",
+        "please call us 9.30-17.30",
+        // Prices and amounts: a currency sign before, a unit or currency after.
+        "message me about the $1,299,000 refund",
+        "call me about the $ 1 299 000 transfer",
+        "call me about the €12 345 678 transfer",
+        "they called about 12 345 678 EUR",
+        "the message says I have 1 250 000 points",
+        "the office ordered 1 250 000 units",
+        // ZIP+4.
+        "contact me at my home, ZIP 90210-1234",
+        "call me, I live in 90210-1234",
+        // A label after a number that follows an identifier word.
+        "order 781 1704 office",
+        "invoice 3660170548-Fax",
+    ]);
+    // Without the phone word, bare groups stay clean as before.
+    nothing_in(&[
+        "They're not answering at the store",
+        "699 956 915",
+        "Please reply to 78 651 450",
+        "416 60 039 is the total",
+    ]);
+}
+
+#[test]
 fn ssns_by_their_rules() {
     assert_eq!(one("SSN 123-45-6789"), (SensitiveKind::Ssn, "123-45-6789"));
     assert_eq!(
