@@ -148,6 +148,31 @@ async fn masking_rewrites_what_the_vendor_receives() {
 }
 
 #[tokio::test]
+async fn national_phone_numbers_are_masked_and_look_alikes_kept() {
+    let sim = Simulator::start().await.unwrap();
+    let relay = relay_with(&sim);
+    // Phone numbers as Faker's locales write them, no `phone` word before them; beside
+    // them a time range, an order number and an amount that must reach the vendor intact.
+    let text = "They're not answering at 699 956 915. Front desk:\n781 1704 office\n\
+                We are open 9.30-17.30; order 48213377, $ 1 299 000 in total, ZIP 90210-1234.";
+    let resp = guarded(relay.chat(ChatRequest::new("support").user(text)))
+        .await
+        .unwrap();
+    let r = resp.meta.routing.as_ref().unwrap();
+    assert_eq!(&*r.route, "cloud");
+    assert_eq!(
+        r.reason,
+        "no rule matched: the default route; mask: masked phone"
+    );
+    let sent = sim.requests_for("cloud-model");
+    assert_eq!(
+        sent[0].body["messages"][0]["content"],
+        "They're not answering at [PHONE]. Front desk:\n[PHONE] office\n\
+         We are open 9.30-17.30; order 48213377, $ 1 299 000 in total, ZIP 90210-1234."
+    );
+}
+
+#[tokio::test]
 async fn a_streamed_call_sends_the_masked_request_too() {
     let sim = Simulator::start().await.unwrap();
     let relay = relay_with(&sim);
