@@ -456,7 +456,6 @@ impl RelayConfig {
             }
         };
         // `[targets."provider/model"]`: settings for every use of that target.
-        let mut overrides: BTreeMap<&str, Target> = BTreeMap::new();
         for (key, table) in &f.targets {
             let here = KeyPath::of(&["targets", key]);
             let Some(t) = Target::parse(key) else {
@@ -482,7 +481,7 @@ impl RelayConfig {
             let target: Target = toml::Value::Table(table)
                 .try_into()
                 .map_err(|e: toml::de::Error| self.error(&here, e.message().trim()))?;
-            overrides.insert(key, target);
+            b = b.target(target);
         }
         if let Some(defaults) = &f.defaults {
             if !defaults.targets.is_empty() {
@@ -501,19 +500,15 @@ impl RelayConfig {
             if chain.targets.is_empty() {
                 return Err(self.error(&here.key("targets"), "a route needs at least one target"));
             }
-            let mut chain = chain.clone();
-            for (i, t) in chain.targets.iter_mut().enumerate() {
+            for (i, t) in chain.targets.iter().enumerate() {
                 if !known_provider(&t.provider) {
                     return Err(self.error(
                         &here.key("targets").index(i),
                         format!("unknown provider {:?} ({})", t.provider, providers_list()),
                     ));
                 }
-                if let Some(o) = overrides.get(t.to_string().as_str()) {
-                    fill(t, o);
-                }
             }
-            b = b.route(name.clone(), chain);
+            b = b.route(name.clone(), chain.clone());
         }
         let known_route = |route: &str| {
             f.routes.contains_key(route)
@@ -838,25 +833,6 @@ impl RelayConfig {
         }
         out.push_str(rest);
         Ok(out)
-    }
-}
-
-/// Fills the settings `t` leaves unset from `o`.
-fn fill(t: &mut Target, o: &Target) {
-    t.attempt_timeout = t.attempt_timeout.or(o.attempt_timeout);
-    t.first_token_timeout = t.first_token_timeout.or(o.first_token_timeout);
-    if t.retry.is_none() {
-        t.retry = o.retry.clone();
-    }
-    t.max_attempts = t.max_attempts.or(o.max_attempts);
-    t.context_window = t.context_window.or(o.context_window);
-    t.prefill = t.prefill.or(o.prefill);
-    if t.tags.is_empty() {
-        t.tags = o.tags.clone();
-    }
-    t.weight = t.weight.or(o.weight);
-    if t.price.is_none() {
-        t.price = o.price.clone();
     }
 }
 

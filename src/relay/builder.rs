@@ -41,6 +41,7 @@ pub struct RelayBuilder {
     rate_limits: HashMap<String, RateLimit>,
     key_pools: Vec<(String, KeyPool)>,
     store: Option<Store>,
+    targets: HashMap<String, Target>,
 }
 
 impl std::fmt::Debug for RelayBuilder {
@@ -76,6 +77,25 @@ impl RelayBuilder {
     /// which route and why.
     pub fn router(mut self, name: impl Into<String>, rules: Rules) -> Self {
         self.routers.push((name.into(), rules));
+        self
+    }
+
+    /// Settings of one `provider/model` wherever the relay uses it: as a route's target (a
+    /// setting the route's target gives itself wins), as a request's `model`, as a
+    /// request-scoped fallback and in scoped chains — e.g. a response window or tags that
+    /// hold for the model everywhere. Registering the same `provider/model` again replaces
+    /// it. Default: none (the relay's [`defaults`](Self::defaults)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use polyrelay::{Relay, Target};
+    /// let builder = Relay::builder().target(
+    ///     Target::new("openai", "gpt-4o").first_token_timeout(Duration::from_millis(2500)),
+    /// );
+    /// ```
+    pub fn target(mut self, target: Target) -> Self {
+        self.targets
+            .insert(format!("{}/{}", target.provider, target.model), target);
         self
     }
 
@@ -274,6 +294,7 @@ impl RelayBuilder {
             key_pools,
             // Set at build only: a reload keeps the relay's store.
             store: _,
+            targets,
         } = self;
         let providers = check_providers(providers)?;
         check_breakers(&breaker, &breaker_overrides, &retry_budget, &providers)?;
@@ -306,7 +327,14 @@ impl RelayBuilder {
             catalog: &catalog,
             acct: &acct,
             keys: &keys,
+            targets: &targets,
         };
+        // Every registered target resolves (provider known, settings in range), so a request
+        // that names it later cannot fail on its settings.
+        let alone = Chain::default();
+        for (name, t) in &targets {
+            resolver.target(name, &alone, t)?;
+        }
         let routes = resolve_routes(&resolver, &routes)?;
         let routers = check_routers(routers, &routes, &providers)?;
         let http = match (http, previous) {
@@ -327,6 +355,7 @@ impl RelayBuilder {
             budget_defs: budgets,
             budget_observers,
             keys,
+            targets,
         })
     }
 }

@@ -147,6 +147,27 @@ impl Target {
         self
     }
 
+    /// This target with every setting it leaves unset taken from `o` (the settings registered
+    /// for it with [`RelayBuilder::target`](crate::RelayBuilder::target)).
+    pub(crate) fn filled_from(mut self, o: &Target) -> Target {
+        self.attempt_timeout = self.attempt_timeout.or(o.attempt_timeout);
+        self.first_token_timeout = self.first_token_timeout.or(o.first_token_timeout);
+        if self.retry.is_none() {
+            self.retry = o.retry.clone();
+        }
+        self.max_attempts = self.max_attempts.or(o.max_attempts);
+        self.context_window = self.context_window.or(o.context_window);
+        self.prefill = self.prefill.or(o.prefill);
+        if self.tags.is_empty() {
+            self.tags = o.tags.clone();
+        }
+        self.weight = self.weight.or(o.weight);
+        if self.price.is_none() {
+            self.price = o.price.clone();
+        }
+        self
+    }
+
     /// Relative weight for weighted strategies. Default: 1.
     pub fn weight(mut self, weight: f64) -> Self {
         self.weight = Some(weight);

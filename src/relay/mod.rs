@@ -84,6 +84,8 @@ struct Inner {
     budget_observers: Arc<arc_swap::ArcSwap<Observers>>,
     /// Key pools by provider name.
     keys: HashMap<String, Arc<KeyRing>>,
+    /// Settings of `provider/model` wherever it is used, by `provider/model`.
+    targets: HashMap<String, Target>,
 }
 
 /// Sends chat requests through fallback chains of providers. Cheap to clone and share
@@ -389,6 +391,7 @@ impl Inner {
             catalog: self.catalog(),
             acct: &self.acct,
             keys: &self.keys,
+            targets: &self.targets,
         }
     }
 

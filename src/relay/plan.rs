@@ -184,6 +184,10 @@ pub(crate) struct Resolver<'a> {
     pub acct: &'a Arc<Accounting>,
     /// Key pools by provider name.
     pub keys: &'a HashMap<String, Arc<KeyRing>>,
+    /// Settings of `provider/model` wherever it is used ([`RelayBuilder::target`]).
+    ///
+    /// [`RelayBuilder::target`]: crate::RelayBuilder::target
+    pub targets: &'a HashMap<String, Target>,
 }
 
 fn config(msg: String) -> Error {
@@ -333,6 +337,18 @@ impl Resolver<'_> {
 
     /// Resolves one target of route `route` (whose chain is `chain`).
     pub fn target(&self, route: &str, chain: &Chain, t: &Target) -> Result<ResolvedTarget, Error> {
+        // The target's own settings first, then the ones registered for it wherever used.
+        let filled;
+        let registered = (!self.targets.is_empty())
+            .then(|| self.targets.get(&format!("{}/{}", t.provider, t.model)))
+            .flatten();
+        let t = match registered {
+            Some(registered) => {
+                filled = t.clone().filled_from(registered);
+                &filled
+            }
+            None => t,
+        };
         let place = || format!("route {route:?}, target {:?}", t.to_string());
         if t.provider.is_empty() || t.model.is_empty() {
             return Err(config(format!(

@@ -455,3 +455,62 @@ fn spend_tables_are_checked_and_placed() {
         "MISSING_KEY is not set",
     );
 }
+
+/// `[targets."provider/model"]` holds wherever the target is used (issue 23, point 7): as a
+/// request's own `model` and as a request-scoped fallback, not only inside routes.
+#[tokio::test]
+async fn a_target_table_applies_to_requests_that_name_the_target_and_to_fallbacks() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(Reply::openai_text("ok"));
+    let text = r#"
+[providers.sim]
+kind = "openai"
+base_url = "${SIM_URL}/v1"
+api_key_env = "SIM_KEY"
+
+[targets."sim/local"]
+tags = ["on-prem"]
+
+[routes.public]
+targets = ["sim/cloud"]
+"#;
+    let url = sim.base_url();
+    let relay = RelayConfig::from_toml_str(text)
+        .unwrap()
+        .builder_with_env(|v| match v {
+            "SIM_URL" => Some(url.clone()),
+            "SIM_KEY" => Some("sk-x".into()),
+            _ => None,
+        })
+        .unwrap()
+        .build()
+        .unwrap();
+    let on_prem = || {
+        ChatRequest::new("sim/local")
+            .user("hi")
+            .require_tags(["on-prem"])
+    };
+    let resp = relay.chat(&on_prem()).await.unwrap();
+    assert_eq!(resp.meta.served_by.unwrap().to_string(), "sim/local");
+    let resp = relay
+        .chat(
+            &ChatRequest::new("sim/cloud")
+                .user("hi")
+                .fallbacks(["sim/local"])
+                .require_tags(["on-prem"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.meta.served_by.unwrap().to_string(), "sim/local");
+    // An untagged pair still cannot serve an on-prem request.
+    let err = relay
+        .chat(
+            &ChatRequest::new("sim/cloud")
+                .user("hi")
+                .require_tags(["on-prem"]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), polyrelay::ErrorKind::ConstraintViolated);
+    assert!(sim.requests_for("cloud").is_empty());
+}
