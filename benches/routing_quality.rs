@@ -213,17 +213,20 @@ fn run(set: &Set, options: &TrainOptions) {
             oos_confidence.push(p.confidence);
         }
     }
-    // Speed: every test message, three passes after a warm-up pass.
+    // Speed: every test message, the fastest of five passes after a warm-up pass (the
+    // machine is shared: the fastest pass is the least disturbed one).
     for e in &set.test {
         black_box(clf.classify(black_box(&e.text)));
     }
-    let t = Instant::now();
-    for _ in 0..3 {
+    let mut fastest = Duration::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
         for e in &set.test {
             black_box(clf.classify(black_box(&e.text)));
         }
+        fastest = fastest.min(t.elapsed());
     }
-    let per_message = t.elapsed().as_secs_f64() * 1e6 / (3 * set.test.len()) as f64;
+    let per_message = fastest.as_secs_f64() * 1e6 / set.test.len() as f64;
 
     let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
     println!(
@@ -242,7 +245,9 @@ fn run(set: &Set, options: &TrainOptions) {
         pct(top1, in_scope),
         pct(oos_abstained, oos)
     );
-    println!("classify {per_message:.2} µs a message (mean over the test set)");
+    println!(
+        "classify {per_message:.2} µs a message (mean over the test set, fastest of 5 passes)"
+    );
     println!(
         "model file {:.1} MB, load {:.1} ms (best of 5)",
         size as f64 / 1e6,

@@ -3,6 +3,7 @@
 //! out-of-fold predictions of a k-fold cross-validation.
 
 use super::train::{Linear, Sparse, TrainOptions, softmax};
+use super::weights::Weights;
 
 /// The most points an isotonic map keeps (adjacent blocks are merged past it).
 pub(super) const MAX_POINTS: usize = 256;
@@ -124,10 +125,11 @@ pub(super) fn fit_calibration(
             .filter(|(i, _)| i % folds != f)
             .map(|(_, d)| *d)
             .collect();
-        let m = Linear::fit(rows, labels, &train, o);
+        // Quantised as the final model is, so the scores are alike.
+        let m = Weights::quantize(&Linear::fit(rows, labels, &train, o));
         for (_, &(y, x)) in data.iter().enumerate().filter(|(i, _)| i % folds == f) {
             let mut z = vec![0.0; labels];
-            m.logits(x, 1.0, &mut z);
+            m.logits(x, &mut z);
             oof.push((y, z));
         }
     }

@@ -1,4 +1,4 @@
-//! The saved-model format (version 1), documented on [`TextClassifier`](super::TextClassifier)
+//! The saved-model format (version 2; version 1 is still read), documented on [`TextClassifier`](super::TextClassifier)
 //! under [Model files](super::TextClassifier#model-files).
 
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::calibrate::{Calibration, MAX_POINTS};
 use super::features::{FeatureMap, FeatureSpec, MAX_NGRAM};
 use super::train::Linear;
+use super::weights::Weights;
 use super::{TextClassifier, config};
 use crate::types::Error;
 
@@ -14,7 +15,7 @@ const MAGIC: [u8; 8] = TextClassifier::MAGIC;
 const FORMAT_VERSION: u32 = TextClassifier::FORMAT_VERSION;
 /// The fixed part before the header: magic, version, header length.
 const PREFIX: usize = 16;
-/// The header's length in version 1.
+/// The header's length (versions 1 and 2).
 const HEADER: usize = 48;
 
 /// Little-endian writer.
@@ -87,8 +88,9 @@ fn bad(what: impl std::fmt::Display) -> Error {
     config(format!("classifier model: {what}"))
 }
 
-/// The version-1 header.
+/// The header.
 struct Header {
+    version: u32,
     labels: usize,
     rows: usize,
     points: usize,
@@ -110,8 +112,15 @@ impl Header {
             self.points.checked_mul(8)?, // calibration points
             r.checked_mul(8)?,           // feature hashes
             r.checked_mul(4)?,           // idf
-            k.checked_mul(4)?,           // bias
-            r.checked_mul(k)?.checked_mul(4)?,
+            // Version 2: a scale per row, then 1-byte weights; version 1: 4-byte weights.
+            if self.version == 1 {
+                0
+            } else {
+                r.checked_mul(4)?
+            },
+            k.checked_mul(4)?, // bias
+            r.checked_mul(k)?
+                .checked_mul(if self.version == 1 { 4 } else { 1 })?,
         ];
         body.iter()
             .try_fold(PREFIX + HEADER + 4, |acc: usize, &n| acc.checked_add(n))
@@ -123,14 +132,14 @@ impl TextClassifier {
     pub const MAGIC: [u8; 8] = *b"polyclf\0";
 
     /// The format version this build writes and reads.
-    pub const FORMAT_VERSION: u32 = 1;
+    pub const FORMAT_VERSION: u32 = 2;
 
     /// The model in the [saved-model format](#model-files), version [`FORMAT_VERSION`](Self::FORMAT_VERSION). The
     /// same model always gives the same bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let (k, r) = (self.labels.len(), self.idf.len());
         let mut out = Out(Vec::with_capacity(
-            PREFIX + HEADER + 16 * r + 4 * r * k + 64 * k,
+            PREFIX + HEADER + 16 * r + r * k + 64 * k,
         ));
         out.0.extend_from_slice(&MAGIC);
         out.u32(FORMAT_VERSION);
@@ -176,8 +185,9 @@ impl TextClassifier {
             out.u64(h);
         }
         out.f32s(&self.idf);
+        out.f32s(&self.model.scales);
         out.f32s(&self.model.bias);
-        out.f32s(&self.model.weights);
+        out.0.extend(self.model.weights.iter().map(|&q| q as u8));
         let crc = crc32fast::hash(&out.0);
         out.u32(crc);
         out.0
@@ -213,21 +223,22 @@ impl TextClassifier {
             return Err(bad("not a polyrelay classifier model (bad magic bytes)"));
         }
         let version = r.u32()?;
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(bad(format!(
-                "format version {version}, this build reads version {FORMAT_VERSION}"
+                "format version {version}, this build reads versions 1 to {FORMAT_VERSION}"
             )));
         }
         let header_len = r.u32()?;
         if header_len as usize != HEADER {
             return Err(bad(format!(
-                "header of {header_len} bytes, version {FORMAT_VERSION} has {HEADER}"
+                "header of {header_len} bytes, version {version} has {HEADER}"
             )));
         }
         if bytes.len() < PREFIX + HEADER + 4 {
             return Err(bad(format!("truncated: {} bytes", bytes.len())));
         }
         let h = Header {
+            version,
             labels: r.u32()? as usize,
             rows: r.u32()? as usize,
             points: r.u32()? as usize,
@@ -326,26 +337,53 @@ impl TextClassifier {
             index.insert(hash, row as u32);
         }
         let idf = r.f32s(h.rows)?;
-        let bias = r.f32s(h.labels)?;
-        let weights = r.f32s(h.rows.saturating_mul(h.labels))?;
-        if !idf
-            .iter()
-            .chain(&bias)
-            .chain(&weights)
-            .all(|v| v.is_finite())
-        {
-            return Err(bad("a weight is not a finite number"));
-        }
+        let model = if h.version == 1 {
+            let bias = r.f32s(h.labels)?;
+            let weights = r.f32s(h.rows.saturating_mul(h.labels))?;
+            if !idf
+                .iter()
+                .chain(&bias)
+                .chain(&weights)
+                .all(|v| v.is_finite())
+            {
+                return Err(bad("a weight is not a finite number"));
+            }
+            // Version 1 kept f32 weights: quantised as a version-2 model's are.
+            Weights::quantize(&Linear {
+                labels: h.labels,
+                weights,
+                bias,
+            })
+        } else {
+            let scales = r.f32s(h.rows)?;
+            let bias = r.f32s(h.labels)?;
+            let weights: Vec<i8> = r
+                .take(h.rows.saturating_mul(h.labels))?
+                .iter()
+                .map(|&b| b as i8)
+                .collect();
+            if !idf
+                .iter()
+                .chain(&bias)
+                .chain(&scales)
+                .all(|v| v.is_finite())
+                || scales.iter().any(|&s| s < 0.0)
+            {
+                return Err(bad("a weight is not a finite number"));
+            }
+            Weights {
+                labels: h.labels,
+                scales,
+                weights,
+                bias,
+            }
+        };
         Ok(TextClassifier {
             features: h.features,
             index,
             idf,
             unknown_idf: h.unknown_idf,
-            model: Linear {
-                labels: labels.len(),
-                weights,
-                bias,
-            },
+            model,
             labels,
             tau: h.tau,
             calibration,

@@ -90,10 +90,10 @@ fn wrong_magic_version_or_checksum_are_named() {
     assert!(config_error(&b).contains("magic"));
 
     let mut b = bytes.clone();
-    b[8..12].copy_from_slice(&2u32.to_le_bytes());
+    b[8..12].copy_from_slice(&3u32.to_le_bytes());
     let m = config_error(&b);
     assert!(
-        m.contains("format version 2") && m.contains("reads version 1"),
+        m.contains("format version 3") && m.contains("reads versions 1 to 2"),
         "{m}"
     );
 
@@ -103,6 +103,44 @@ fn wrong_magic_version_or_checksum_are_named() {
     b[i] ^= 0x10;
     let m = config_error(&b);
     assert!(m.contains("checksum mismatch"), "{m}");
+}
+
+/// The version-1 bytes of `clf`: its weights as `f32`, no row scales.
+fn version_1_bytes(clf: &TextClassifier) -> Vec<u8> {
+    let v2 = clf.to_bytes();
+    let (k, r) = (clf.labels().len(), clf.idf.len());
+    let names: usize = clf.labels().iter().map(|l| l.len()).sum();
+    let scales_at = 16 + 48 + 4 * k + names + 8 * clf.calibration.points.len() + 12 * r;
+    let mut v1 = v2[..scales_at].to_vec();
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let bias_at = scales_at + 4 * r;
+    v1.extend_from_slice(&v2[bias_at..bias_at + 4 * k]);
+    for (i, &q) in clf.model.weights.iter().enumerate() {
+        let w = clf.model.scales[i / k] * f32::from(q);
+        v1.extend_from_slice(&w.to_le_bytes());
+    }
+    v1.extend_from_slice(&[0; 4]);
+    reseal(&mut v1);
+    v1
+}
+
+#[test]
+fn version_2_stores_a_byte_a_weight_and_version_1_files_still_load() {
+    let clf = model();
+    let v1 = version_1_bytes(&clf);
+    let v2 = clf.to_bytes();
+    let weights = clf.labels().len() * clf.idf.len();
+    // 4 bytes a weight in version 1, 1 byte and a scale per row in version 2.
+    assert_eq!(v1.len() - v2.len(), 3 * weights - 4 * clf.idf.len());
+    let old = TextClassifier::from_bytes(&v1).expect("a version-1 file loads");
+    for (text, _) in examples().iter().step_by(2) {
+        let (a, b) = (old.predict(text), clf.predict(text));
+        assert_eq!(a.label, b.label, "{text}");
+        assert!(
+            (a.confidence - b.confidence).abs() < 1e-3,
+            "{text}: {a:?} {b:?}"
+        );
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::calibrate::{Calibration, fit_calibration};
 use super::features::{FeatureMap, FeatureSpec, MAX_NGRAM, Scratch, fmix, runs};
+use super::weights::Weights;
 use super::{TextClassifier, config};
 use crate::types::Error;
 
@@ -376,7 +377,7 @@ impl TextClassifier {
             index,
             idf,
             unknown_idf: (1.0 + n_docs).ln() + 1.0,
-            model: Linear::zeros(0, k),
+            model: Weights::quantize(&Linear::zeros(0, k)),
             tau: 1.0,
             calibration: Calibration::default(),
             abstain_below: options.abstain_below,
@@ -395,7 +396,7 @@ impl TextClassifier {
             vectors.push((y, v));
         }
         let data: Vec<(usize, &Sparse)> = vectors.iter().map(|(y, v)| (*y, v)).collect();
-        clf.model = Linear::fit(rows, k, &data, options);
+        clf.model = Weights::quantize(&Linear::fit(rows, k, &data, options));
         (clf.tau, clf.calibration) = fit_calibration(rows, k, &data, options);
         Ok(clf)
     }
