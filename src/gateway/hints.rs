@@ -18,7 +18,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::error_on;
-use super::request::clip;
+use super::options::clip;
 use crate::types::ChatRequest;
 
 /// Header naming the request's intent.

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::request::clip;
+use super::options::clip;
 use super::{Gateway, authorized, error_on, unauthorized};
 use crate::Relay;
 

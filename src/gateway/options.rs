@@ -208,3 +208,12 @@ mod tests {
         assert_eq!(o.shutdown_grace, MAX_WAIT);
     }
 }
+
+/// `text` as an error message may quote it: at most
+/// [`GatewayOptions::MAX_ECHOED_CHARS`] characters, cut with `…`.
+pub(super) fn clip(text: &str) -> String {
+    match text.char_indices().nth(GatewayOptions::MAX_ECHOED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}

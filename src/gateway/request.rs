@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
+use super::options::clip;
 use super::{Gateway, GatewayOptions, error_body};
 use crate::types::ChatRequest;
 use crate::{MAX_REQUEST_FALLBACKS, Relay};
@@ -134,15 +135,6 @@ fn bad_request(message: &str, code: &str) -> Response {
         "invalid_request_error",
         Some(code),
     )
-}
-
-/// `text` as an error message may quote it: at most
-/// [`MAX_ECHOED_CHARS`](GatewayOptions::MAX_ECHOED_CHARS) characters, cut with `…`.
-pub(super) fn clip(text: &str) -> String {
-    match text.char_indices().nth(GatewayOptions::MAX_ECHOED_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 /// Request-scoped fallbacks from the body: OpenRouter's `models` and LiteLLM's `fallbacks`

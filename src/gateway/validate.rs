@@ -111,7 +111,7 @@ fn tool_choice(req: &ChatRequest) -> Result<(), Refusal> {
             "tool_choice",
             format!(
                 "`tool_choice` names the function {:?}, which is not among `tools`",
-                super::request::clip(name)
+                super::options::clip(name)
             ),
         );
     }
@@ -132,7 +132,7 @@ fn response_format(req: &ChatRequest) -> Result<(), Refusal> {
             format!(
                 "`response_format.type` must be \"text\", \"json_object\" or \"json_schema\", \
                  not {:?}",
-                super::request::clip(kind)
+                super::options::clip(kind)
             ),
         ),
         None => refuse(
@@ -152,7 +152,7 @@ fn messages(req: &ChatRequest) -> Result<(), Refusal> {
                     format!(
                         "`messages[{i}].role` must be system, developer, user, assistant or \
                          tool, not {:?}",
-                        super::request::clip(role)
+                        super::options::clip(role)
                     ),
                 );
             }
