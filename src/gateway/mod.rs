@@ -83,6 +83,7 @@ struct Gateway {
 
 /// The gateway's routes, as an axum [`Router`] (to serve it yourself, or nest it).
 pub fn router(relay: Relay, options: GatewayOptions) -> Router {
+    operator::warn_about_restarts(&relay);
     let state = Arc::new(Gateway { relay, options });
     // One limit over both paths; past it, shed at once rather than queue.
     let limit = state.options.max_concurrent_requests;

@@ -12,6 +12,38 @@ use serde_json::{Value, json};
 
 use super::{Gateway, authorized, unauthorized};
 use crate::types::BreakerState;
+use crate::{MidStreamRecovery, Relay};
+
+/// The routes whose mid-stream recovery may restart an answer (`restart`, or `continue`
+/// when no prefill target is left): a gateway has already sent the first words and cannot
+/// take them back, so such a route ends the client's stream with an in-band error instead.
+pub(super) fn restarting_routes(relay: &Relay) -> Vec<(String, MidStreamRecovery)> {
+    relay
+        .describe()
+        .routes
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.mid_stream_recovery,
+                MidStreamRecovery::Restart | MidStreamRecovery::Continue
+            )
+        })
+        .map(|r| (r.name, r.mid_stream_recovery))
+        .collect()
+}
+
+/// Warns, at start, of every route [`restarting_routes`] names.
+pub(super) fn warn_about_restarts(relay: &Relay) {
+    for (route, recovery) in restarting_routes(relay) {
+        tracing::warn!(
+            relay.route = %route,
+            recovery = ?recovery,
+            "route's mid-stream recovery may restart an answer the gateway has already sent; \
+             a client then gets an in-band error instead: use mid_stream_recovery = \
+             \"continue_only\" for routes served through the gateway"
+        );
+    }
+}
 
 /// `GET /health`: liveness. `200 {"status": "ok"}` to anyone (a load balancer sends no key);
 /// with a client key (or on a gateway without keys) also every target's breaker state,
@@ -128,4 +160,40 @@ pub(super) async fn metrics(State(gw): State<Arc<Gateway>>, headers: HeaderMap) 
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Chain, providers::OpenAi};
+
+    #[test]
+    fn routes_that_may_restart_an_answer_are_named() {
+        let p = || OpenAi::compatible("x", "http://127.0.0.1:9/v1", "");
+        let relay = Relay::builder()
+            .provider("p", p())
+            .route("plain", Chain::of(["p/a"]))
+            .route(
+                "restart",
+                Chain::of(["p/a"]).mid_stream_recovery(MidStreamRecovery::Restart),
+            )
+            .route(
+                "continue",
+                Chain::of(["p/a"]).mid_stream_recovery(MidStreamRecovery::Continue),
+            )
+            .route(
+                "only",
+                Chain::of(["p/a"]).mid_stream_recovery(MidStreamRecovery::ContinueOnly),
+            )
+            .build();
+        let Ok(relay) = relay else {
+            panic!("the relay builds")
+        };
+        let mut named: Vec<String> = restarting_routes(&relay)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        named.sort();
+        assert_eq!(named, ["continue", "restart"]);
+    }
 }
