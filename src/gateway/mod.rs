@@ -148,7 +148,6 @@ fn error_on(
 /// codes of their own (`relay_rate_limited`, `keys_exhausted`, `breaker_open`,
 /// `budget_exceeded`), apart from a vendor's answer passed on (`rate_limit_exceeded`…).
 fn classify(e: &Error) -> (StatusCode, &'static str, Option<String>) {
-    let upstream = |status| (status, "upstream_error", Some(e.kind().as_str().to_owned()));
     let kind = e.kind();
     let failed: Vec<ErrorKind> = e
         .attempts()
@@ -171,6 +170,9 @@ fn classify(e: &Error) -> (StatusCode, &'static str, Option<String>) {
     } else {
         kind
     };
+    // The code says what happened (`timeout`, `overloaded`…), not only that every target
+    // failed.
+    let upstream = |status| (status, "upstream_error", Some(effective.as_str().to_owned()));
     let own = |status, kind: &'static str, code: &str| (status, kind, Some(code.to_owned()));
     match effective {
         ErrorKind::NoRoute => own(
@@ -246,7 +248,13 @@ fn message_of(e: &Error) -> String {
     if vendors.is_empty() {
         e.to_string()
     } else {
-        format!("{e}. Vendor messages: {}", vendors.join("; "))
+        // The relay's message may end with a period of its own: no "..".
+        let own = e.to_string();
+        format!(
+            "{}. Vendor messages: {}",
+            own.trim_end_matches('.'),
+            vendors.join("; ")
+        )
     }
 }
 

@@ -536,14 +536,16 @@ async fn upstream_failures_map_to_502_503_and_504() {
         .build()
         .unwrap();
     let gw = gateway(relay, GatewayOptions::new()).await;
-    for (reply, status) in [
+    for (reply, status, code) in [
         (
             Reply::openai_error(500, "server_error", None, "internal boom"),
             502,
+            "server_error",
         ),
         (
             Reply::openai_error(503, "server_error", None, "engine overloaded"),
             503,
+            "overloaded",
         ),
     ] {
         sim.script("m", [reply]);
@@ -555,10 +557,15 @@ async fn upstream_failures_map_to_502_503_and_504() {
             message.contains("boom") || message.contains("overloaded"),
             "{body}"
         );
+        // The code says what happened, and the message reads cleanly.
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(!message.contains(".."), "{message}");
     }
     sim.script("slow", [Reply::hang()]);
     let resp = post(&gw.url, &json!({ "model": "slow", "messages": hi() })).await;
     assert_eq!(resp.status(), 504);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "timeout", "{body}");
 }
 
 #[tokio::test]
