@@ -172,7 +172,13 @@ fn classify(e: &Error) -> (StatusCode, &'static str, Option<String>) {
     };
     // The code says what happened (`timeout`, `overloaded`…), not only that every target
     // failed.
-    let upstream = |status| (status, "upstream_error", Some(effective.as_str().to_owned()));
+    let upstream = |status| {
+        (
+            status,
+            "upstream_error",
+            Some(effective.as_str().to_owned()),
+        )
+    };
     let own = |status, kind: &'static str, code: &str| (status, kind, Some(code.to_owned()));
     match effective {
         ErrorKind::NoRoute => own(

@@ -335,6 +335,9 @@ impl RelayBuilder {
         for (name, t) in &targets {
             resolver.target(name, &alone, t)?;
         }
+        let (patterns, routes): (Vec<_>, Vec<_>) =
+            routes.into_iter().partition(|(name, _)| is_pattern(name));
+        let patterns = resolve_patterns(&resolver, patterns)?;
         let routes = resolve_routes(&resolver, &routes)?;
         let routers = check_routers(routers, &routes, &providers)?;
         let http = match (http, previous) {
@@ -356,6 +359,7 @@ impl RelayBuilder {
             budget_observers,
             keys,
             targets,
+            patterns,
         })
     }
 }
@@ -557,6 +561,54 @@ fn resolve_routes(
         }
     }
     Ok(routes)
+}
+
+/// Whether a route's name is a pattern (`openai/*`, `openai/gpt-4*`).
+fn is_pattern(name: &str) -> bool {
+    name.contains('/') && name.ends_with('*')
+}
+
+/// The pattern routes, checked: the provider before `/` is registered, `*` ends the name
+/// and appears once, and the chain resolves with a model of the pattern in front. Longest
+/// prefix first, so `openai/gpt-4*` wins over `openai/*`.
+fn resolve_patterns(
+    resolver: &Resolver<'_>,
+    list: Vec<(String, Chain)>,
+) -> Result<Vec<super::Pattern>, Error> {
+    let mut out: Vec<super::Pattern> = Vec::with_capacity(list.len());
+    for (name, chain) in list {
+        let prefix = name.trim_end_matches('*');
+        let Some((provider, _)) = prefix.split_once('/') else {
+            return Err(config(format!(
+                "pattern route {name:?} is not \"provider/…*\""
+            )));
+        };
+        if prefix.contains('*') || prefix.len() + 1 != name.len() {
+            return Err(config(format!(
+                "pattern route {name:?}: `*` may only end the name, once"
+            )));
+        }
+        if !resolver.providers.contains_key(provider) {
+            return Err(config(format!(
+                "pattern route {name:?} names provider {provider:?}, which is not registered"
+            )));
+        }
+        if out.iter().any(|p| p.name == name) {
+            return Err(config(format!("route {name:?} defined twice")));
+        }
+        // Checked as a request would use it: some model of the pattern, then the chain.
+        let mut probe = chain.clone();
+        let model = format!("{}example", prefix.split_once('/').map_or("", |(_, m)| m));
+        probe.targets.insert(0, Target::new(provider, model));
+        resolver.route(&name, &probe)?;
+        out.push(super::Pattern {
+            prefix: prefix.to_owned(),
+            name,
+            chain,
+        });
+    }
+    out.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    Ok(out)
 }
 
 /// The routers by name: each named apart from the routes and the `provider/model` pairs,

@@ -40,7 +40,11 @@ const MAX_ECHO: usize = 128;
 
 /// A call's route, the routing decision that chose it (when a router did), and the request
 /// a routing rule rewrote (masked) to be sent in place of the caller's.
-type Routed = (Arc<Route>, Option<RoutingDecision>, Option<Box<ChatRequest>>);
+type Routed = (
+    Arc<Route>,
+    Option<RoutingDecision>,
+    Option<Box<ChatRequest>>,
+);
 
 /// [`Relay::chat`]: `req` through the route its `model` names, or through `scoped`.
 pub(super) async fn chat(
@@ -92,7 +96,11 @@ async fn route(
     table.acct.observers.each(|o| o.routed(&decision));
     let primary = table.resolve_name(&decision.route)?;
     let sent = rewritten.as_deref().unwrap_or(req);
-    Ok((table.with_fallbacks(primary, sent)?, Some(decision), rewritten))
+    Ok((
+        table.with_fallbacks(primary, sent)?,
+        Some(decision),
+        rewritten,
+    ))
 }
 
 /// 2.–5. A call that answers once: admitted and planned, run, accounted.
@@ -333,9 +341,22 @@ impl Inner {
             ));
         };
         let resolver = self.resolver();
-        let none = Chain::default();
-        let resolved = resolver.target(name, &none, &target)?;
-        let route = Arc::new(resolver.route_with(name, &none, vec![Arc::new(resolved)]));
+        let route = match self.pattern_for(name) {
+            // A pattern route: the model itself, then the pattern's chain (not twice).
+            Some(pattern) => {
+                let mut chain = pattern.chain.clone();
+                chain
+                    .targets
+                    .retain(|t| t.provider != target.provider || t.model != target.model);
+                chain.targets.insert(0, target);
+                Arc::new(resolver.route(&pattern.name, &chain)?)
+            }
+            None => {
+                let none = Chain::default();
+                let resolved = resolver.target(name, &none, &target)?;
+                Arc::new(resolver.route_with(name, &none, vec![Arc::new(resolved)]))
+            }
+        };
         if let Ok(mut pairs) = self.pairs.write()
             && pairs.len() < MAX_CACHED_PAIRS
         {

@@ -86,6 +86,18 @@ struct Inner {
     keys: HashMap<String, Arc<KeyRing>>,
     /// Settings of `provider/model` wherever it is used, by `provider/model`.
     targets: HashMap<String, Target>,
+    /// Pattern routes (`openai/*`, `openai/gpt-4*`): the part before `*`, the route's name
+    /// and its chain (the fallbacks after the matched target), longest prefix first.
+    patterns: Vec<Pattern>,
+}
+
+/// A pattern route: every `provider/model` that starts with `prefix` goes through `chain`,
+/// the model itself first.
+#[derive(Clone, Debug)]
+struct Pattern {
+    prefix: String,
+    name: String,
+    chain: Chain,
 }
 
 /// Sends chat requests through fallback chains of providers. Cheap to clone and share
@@ -366,7 +378,8 @@ impl Relay {
 
     /// Whether `name` is one of the relay's routes.
     pub fn has_route(&self, name: &str) -> bool {
-        self.current().routes.contains_key(name)
+        let table = self.current();
+        table.routes.contains_key(name) || table.pattern_for(name).is_some()
     }
 
     /// Whether a provider is registered as `name`.
@@ -393,6 +406,18 @@ impl Inner {
             keys: &self.keys,
             targets: &self.targets,
         }
+    }
+
+    /// The pattern route a `provider/model` name falls under, if any (the longest prefix).
+    fn pattern_for(&self, name: &str) -> Option<&Pattern> {
+        if self.patterns.is_empty() {
+            return None;
+        }
+        let (provider, model) = name.split_once('/')?;
+        if model.is_empty() || !self.providers.contains_key(provider) {
+            return None;
+        }
+        self.patterns.iter().find(|p| name.starts_with(&p.prefix))
     }
 
     fn catalog(&self) -> &Catalog {

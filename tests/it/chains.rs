@@ -536,3 +536,63 @@ async fn redirects_are_followed_on_the_same_host_only() {
         "the redirect was followed"
     );
 }
+
+// --- Pattern routes ---------------------------------------------------------------------
+
+/// A route named `provider/*` (or `provider/prefix*`) serves every model of that provider
+/// with the same fallbacks, so a deployment need not write one route per model (issue 23,
+/// point 7); the longest prefix wins.
+#[tokio::test]
+async fn a_pattern_route_gives_every_matching_model_the_same_fallbacks() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(Reply::openai_text("from the fallback"));
+    sim.script(
+        "gpt-x",
+        [Reply::openai_error(503, "server_error", None, "down")],
+    );
+    sim.script(
+        "gpt-4-y",
+        [Reply::openai_error(503, "server_error", None, "down")],
+    );
+    let relay = sim_builder(&sim)
+        .route(
+            "sim/*",
+            Chain::of(["sim/backup"]).retry(RetryPolicy::no_retries()),
+        )
+        .route(
+            "sim/gpt-4*",
+            Chain::of(["sim/big-backup"]).retry(RetryPolicy::no_retries()),
+        )
+        .build()
+        .unwrap();
+    assert!(relay.has_route("sim/anything") && !relay.has_route("other/anything"));
+    let resp = relay.chat(&req("sim/gpt-x")).await.unwrap();
+    assert_eq!(resp.meta.route.as_deref(), Some("sim/*"));
+    assert_eq!(resp.meta.served_by.unwrap().to_string(), "sim/backup");
+    let resp = relay.chat(&req("sim/gpt-4-y")).await.unwrap();
+    assert_eq!(resp.meta.route.as_deref(), Some("sim/gpt-4*"));
+    assert_eq!(resp.meta.served_by.unwrap().to_string(), "sim/big-backup");
+    // The fallback itself is not tried twice when it is the model asked for.
+    sim.script(
+        "backup",
+        [Reply::openai_error(503, "server_error", None, "down")],
+    );
+    let err = relay.chat(&req("sim/backup")).await.unwrap_err();
+    assert_eq!(err.attempts().len(), 1);
+}
+
+#[test]
+fn a_bad_pattern_route_is_refused_at_build() {
+    for name in ["sim/a*b*", "nope/*"] {
+        let e = build_err(
+            Relay::builder()
+                .provider(
+                    "sim",
+                    OpenAi::compatible("sim", "http://127.0.0.1:9/v1", ""),
+                )
+                .route(name, Chain::of(["sim/x"])),
+        );
+        assert_eq!(e.kind(), ErrorKind::Config, "{name}: {e}");
+        assert!(e.to_string().contains(name), "{e}");
+    }
+}

@@ -43,9 +43,9 @@ mod simulator;
 mod soak;
 mod spend;
 mod strategy;
+mod stream_limits;
 #[cfg(all(feature = "config", feature = "language", feature = "sensitive"))]
 mod support_bot;
-mod stream_limits;
 mod telemetry;
 mod trust_config;
 mod trust_decoders;
