@@ -73,7 +73,7 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 
-use crate::types::{ChatRequest, ChunkKind};
+use crate::types::{ChatChunk, ChatRequest, ChunkKind};
 use crate::{Error, ErrorKind, Relay};
 
 struct Gateway {
@@ -397,31 +397,65 @@ async fn stream_completion(relay: &Relay, req: ChatRequest) -> Response {
     };
     let mut headers = HeaderMap::new();
     served_headers(&mut headers, stream.meta());
-    let events = futures::stream::unfold(Some(stream), move |state| async move {
-        let mut stream = state?;
-        match stream.next().await {
-            Some(Ok(mut chunk)) => {
-                if chunk.kind == ChunkKind::Restart {
-                    // Words already sent cannot be taken back: end as an interruption.
-                    let e = json!({ "error": {
-                        "message": "the answer was interrupted and restarted on another target; \
-                                    a gateway needs mid_stream_recovery = \"continue_only\" (or \"off\")",
-                        "type": "upstream_error", "code": "stream_interrupted" } });
-                    return Some((Ok::<Bytes, std::io::Error>(sse(&e)), None));
+    let state = SseState {
+        stream,
+        include_usage,
+        usage: None,
+        tail: None,
+    };
+    let events = futures::stream::unfold(Some(state), |state| async move {
+        let mut st = state?;
+        loop {
+            match st.stream.next().await {
+                Some(Ok(mut chunk)) => {
+                    if chunk.kind == ChunkKind::Restart {
+                        // Words already sent cannot be taken back: end as an interruption.
+                        let e = json!({ "error": {
+                            "message": "the answer was interrupted and restarted on another target; \
+                                        a gateway needs mid_stream_recovery = \"continue_only\" (or \"off\")",
+                            "type": "upstream_error", "code": "stream_interrupted" } });
+                        return Some((Ok::<Bytes, std::io::Error>(sse(&e)), None));
+                    }
+                    // Usage goes out once, in a last chunk of its own (as OpenAI sends it).
+                    if let Some(u) = chunk.usage.take() {
+                        st.usage = Some(u);
+                    }
+                    let empty = chunk.choices.iter().all(|c| {
+                        c.finish_reason.is_none() && c.delta == crate::types::Delta::default()
+                    });
+                    if empty {
+                        continue;
+                    }
+                    if st.include_usage && st.tail.is_none() {
+                        st.tail = Some(ChatChunk {
+                            id: chunk.id.clone(),
+                            created: chunk.created,
+                            model: chunk.model.clone(),
+                            ..ChatChunk::default()
+                        });
+                    }
+                    return Some((Ok(sse(&chunk)), Some(st)));
                 }
-                if !include_usage {
-                    chunk.usage = None;
+                Some(Err(e)) => {
+                    let (_, kind, code) = classify(&e);
+                    let event = json!({ "error": { "message": e.to_string(), "type": kind, "code": code } });
+                    // No [DONE]: the answer is truncated, and the client must know.
+                    return Some((Ok(sse(&event)), None));
                 }
-                Some((Ok(sse(&chunk)), Some(stream)))
+                None => {
+                    const DONE: &[u8] = b"data: [DONE]\n\n";
+                    let end = match (st.include_usage, st.usage, st.tail) {
+                        (true, Some(usage), Some(mut last)) => {
+                            last.usage = Some(usage);
+                            let mut frame = Vec::from(sse(&last));
+                            frame.extend_from_slice(DONE);
+                            Bytes::from(frame)
+                        }
+                        _ => Bytes::from_static(DONE),
+                    };
+                    return Some((Ok(end), None));
+                }
             }
-            Some(Err(e)) => {
-                let (_, kind, code) = classify(&e);
-                let event =
-                    json!({ "error": { "message": e.to_string(), "type": kind, "code": code } });
-                // No [DONE]: the answer is truncated, and the client must know.
-                Some((Ok(sse(&event)), None))
-            }
-            None => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), None)),
         }
     });
     let mut resp = Response::new(Body::from_stream(events));
@@ -433,6 +467,16 @@ async fn stream_completion(relay: &Relay, req: ChatRequest) -> Response {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+/// A stream on its way to the client: usage is held back for one last chunk of its own,
+/// `choices: []`, sent when the client asked for it (`stream_options.include_usage`) with the
+/// stream's id, `created` and model (`tail`, copied once from the first chunk).
+struct SseState {
+    stream: crate::types::ChatStream,
+    include_usage: bool,
+    usage: Option<crate::types::Usage>,
+    tail: Option<ChatChunk>,
 }
 
 /// One SSE `data:` event, serialized straight into its frame.

@@ -277,6 +277,8 @@ struct Driver {
     route: Arc<Route>,
     /// Accounting still to do when the stream ends (`None` once done, or for a nested call).
     finish: Option<Finish>,
+    /// The id, `created` and model every chunk carries.
+    identity: StreamIdentity,
 }
 
 impl Driver {
@@ -294,6 +296,8 @@ impl Driver {
         meta.request_id = opened.request_id;
         meta.status = opened.status;
         meta.rate_limit = opened.rate_limit;
+        let served_model = meta.served_by.as_ref().map_or("", |t| &*t.model);
+        let identity = StreamIdentity::of(&won.value.head, served_model);
         let now = Instant::now();
         let idle = route.stream.idle_timeout;
         let first_due = idle.map_or(stream_deadline, |d| {
@@ -313,6 +317,7 @@ impl Driver {
             recovery,
             route,
             finish,
+            identity,
         }
     }
 
@@ -396,6 +401,7 @@ impl Driver {
             }
         }
         chunk.target.clone_from(&self.meta.served_by);
+        self.identity.stamp(chunk);
     }
 
     /// The error that ends a stream at its longest duration.
@@ -598,11 +604,71 @@ impl Driver {
                 ..ChatChunk::default()
             });
         }
+        let served_model = self.meta.served_by.as_ref().map_or("", |t| &*t.model);
+        self.identity.take_over(&won.value.head, served_model);
         self.queue.extend(won.value.head);
         self.inner = won.value.stream;
         self.content_chunks = 0;
         self.chars = 0;
         self.last_event = Instant::now();
+    }
+}
+
+/// What every chunk of one stream carries alike, as OpenAI sends it: one non-empty `id`, one
+/// `created` and a non-empty `model`. Built once a stream (from what its vendor sent before
+/// the commit point, the rest made up) and stamped on each chunk: a chunk whose values are
+/// already these costs a comparison, not an allocation.
+#[derive(Debug, Default)]
+pub(crate) struct StreamIdentity {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+impl StreamIdentity {
+    /// The identity of a stream whose first chunks are `head`: the first non-empty id, the
+    /// first non-zero `created` and the first non-empty model among them, else a new id
+    /// ([`ChatResponse::new_id`]), the time now and `model` (the serving target's).
+    pub(crate) fn of<'a>(head: impl IntoIterator<Item = &'a ChatChunk>, model: &str) -> Self {
+        let mut me = StreamIdentity::default();
+        for c in head {
+            if me.id.is_empty() && !c.id.is_empty() {
+                me.id.clone_from(&c.id);
+            }
+            if me.created == 0 {
+                me.created = c.created;
+            }
+            if me.model.is_empty() && !c.model.is_empty() {
+                me.model.clone_from(&c.model);
+            }
+        }
+        ChatResponse::complete_fields(&mut me.id, &mut me.created, &mut me.model, model);
+        me
+    }
+
+    /// Another serving stream takes over (a recovery): the id and `created` stay, the model
+    /// becomes the new head's (else `model`).
+    pub(crate) fn take_over<'a>(
+        &mut self,
+        head: impl IntoIterator<Item = &'a ChatChunk>,
+        model: &str,
+    ) {
+        match head.into_iter().find(|c| !c.model.is_empty()) {
+            Some(c) => self.model.clone_from(&c.model),
+            None => model.clone_into(&mut self.model),
+        }
+    }
+
+    /// Gives `chunk` the stream's id and `created`, and its model when it has none.
+    #[inline]
+    pub(crate) fn stamp(&self, chunk: &mut ChatChunk) {
+        if chunk.id != self.id {
+            chunk.id.clone_from(&self.id);
+        }
+        chunk.created = self.created;
+        if chunk.model.is_empty() {
+            chunk.model.clone_from(&self.model);
+        }
     }
 }
 

@@ -78,6 +78,51 @@ fn completion_object_out<S: serde::Serializer>(object: &str, s: S) -> Result<S::
 }
 
 impl ChatResponse {
+    /// A new completion id, `chatcmpl-` and 24 random letters and digits (OpenAI's form), for
+    /// an answer or stream whose vendor gave none.
+    pub(crate) fn new_id() -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut id = String::with_capacity(9 + 24);
+        id.push_str("chatcmpl-");
+        id.extend((0..24).map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())])));
+        id
+    }
+
+    /// Unix seconds now (0 for a clock before 1970): the `created` of an answer or stream
+    /// whose vendor gave none.
+    pub(crate) fn created_now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// Completes what OpenAI's wire requires of an answer and its vendor left out: a new
+    /// [`id`](Self::id), [`created`](Self::created) now, and `model` (the model asked for)
+    /// when the vendor named none.
+    pub(crate) fn complete_identity(&mut self, model: &str) {
+        Self::complete_fields(&mut self.id, &mut self.created, &mut self.model, model);
+    }
+
+    /// [`complete_identity`](Self::complete_identity) on the three fields of an answer or a
+    /// stream: a new id when `id` is empty, the time now when `created` is 0, `fallback`
+    /// when `model` is empty.
+    pub(crate) fn complete_fields(
+        id: &mut String,
+        created: &mut u64,
+        model: &mut String,
+        fallback: &str,
+    ) {
+        if id.is_empty() {
+            *id = Self::new_id();
+        }
+        if *created == 0 {
+            *created = Self::created_now();
+        }
+        if model.is_empty() {
+            fallback.clone_into(model);
+        }
+    }
+
     /// The first choice's text (empty when there is none). Borrows when the text is one
     /// string, as vendors answer; joins the parts otherwise.
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
@@ -113,14 +158,34 @@ pub struct Choice {
     /// Position among the choices.
     #[serde(default, deserialize_with = "null_as_default")]
     pub index: u32,
-    /// The assistant message.
+    /// The assistant message (written with `content: null` when it has none, as OpenAI's
+    /// wire has it).
+    #[serde(serialize_with = "answer_message")]
     pub message: Message,
     /// Why generation stopped.
     #[serde(default)]
     pub finish_reason: Option<FinishReason>,
-    /// Log probabilities, as the vendor sent them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Log probabilities, as the vendor sent them (written as `null` when none).
+    #[serde(default)]
     pub logprobs: Option<Value>,
+}
+
+/// An answer's message as OpenAI writes it: `content` is always there (`null` when there is
+/// none, as beside tool calls).
+fn answer_message<S: serde::Serializer>(m: &Message, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        m: &'a Message,
+        /// `Some(())` writes `null`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content: Option<()>,
+    }
+    Out {
+        m,
+        content: m.content.is_none().then_some(()),
+    }
+    .serialize(s)
 }
 
 impl Choice {

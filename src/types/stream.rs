@@ -135,8 +135,8 @@ impl ChatChunk {
     }
 }
 
-/// The delta of one choice in a chunk.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The delta of one choice in a chunk. Written as OpenAI does, with `logprobs: null`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub struct ChunkChoice {
     /// Which choice this delta extends.
@@ -148,6 +148,18 @@ pub struct ChunkChoice {
     /// Set on the choice's last chunk.
     #[serde(default)]
     pub finish_reason: Option<FinishReason>,
+}
+
+impl Serialize for ChunkChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("ChunkChoice", 4)?;
+        st.serialize_field("index", &self.index)?;
+        st.serialize_field("delta", &self.delta)?;
+        st.serialize_field("logprobs", &())?;
+        st.serialize_field("finish_reason", &self.finish_reason)?;
+        st.end()
+    }
 }
 
 /// New content for one choice.

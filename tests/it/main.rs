@@ -22,6 +22,8 @@ mod gateway;
 mod gateway_hints;
 #[cfg(feature = "gateway")]
 mod gateway_operator;
+#[cfg(feature = "gateway")]
+mod gateway_wire;
 mod health;
 mod limits;
 mod metrics;

@@ -165,8 +165,12 @@ impl Codec for AnthropicCodec {
         wire::encode_request(req, model, stream, self.default_max_tokens)
     }
 
+    /// The answer as decoded, with what OpenAI's wire requires and the vendor left out
+    /// completed (Anthropic sends no creation time): the decoder itself stays a pure function of the body.
     fn decode(&self, body: &[u8], key: &Redactor<'_>) -> Result<ChatResponse, Error> {
-        wire::decode_response_with(body, &|s| key.redact(s))
+        let mut resp = wire::decode_response_with(body, &|s| key.redact(s))?;
+        resp.complete_identity("");
+        Ok(resp)
     }
 
     fn decode_error(

@@ -226,8 +226,12 @@ impl Codec for GeminiCodec {
         wire::encode(req, opts)
     }
 
+    /// The answer as decoded, with what OpenAI's wire requires and the vendor left out
+    /// completed (Gemini sends no creation time (Vertex does), and its id as `responseId`): the decoder itself stays a pure function of the body.
     fn decode(&self, body: &[u8], key: &Redactor<'_>) -> Result<ChatResponse, Error> {
-        stream::decode_response_with(body, Some(key.key()))
+        let mut resp = stream::decode_response_with(body, Some(key.key()))?;
+        resp.complete_identity("");
+        Ok(resp)
     }
 
     fn decode_error(
