@@ -123,6 +123,14 @@ fn reliability(points: &[(f32, bool)]) -> ([(usize, f64, usize); 10], f64) {
     (bins, ece)
 }
 
+/// The Wilson score interval (95 %) of `right` successes in `n`.
+fn wilson(right: usize, n: usize) -> (f64, f64) {
+    let (n, p, z) = (n.max(1) as f64, right as f64 / n.max(1) as f64, 1.96f64);
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / (1.0 + z * z / n);
+    (centre - half, centre + half)
+}
+
 /// Options from the command line: `--epochs N`, `--l2 X`, `--chars MIN,MAX`,
 /// `--unsegmented MIN,MAX`, `--bigrams on|off`, `--folds K`, `--abstain X`, `--rate X`,
 /// `--average-from N`; the defaults otherwise.
@@ -254,19 +262,30 @@ fn run(set: &Set, options: &TrainOptions) {
         load_time.as_secs_f64() * 1e3
     );
     let (bins, ece) = reliability(&points);
-    println!("| confidence | count | mean confidence | accuracy |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| confidence | count | mean confidence | accuracy | 95 % interval of the accuracy | gap |"
+    );
+    println!("|---|---:|---:|---:|---|---:|");
     for (i, b) in bins.iter().enumerate() {
         if b.0 == 0 {
             continue;
         }
+        let (mean, acc) = (b.1 / b.0 as f64, b.2 as f64 / b.0 as f64);
+        let (lo, hi) = wilson(b.2, b.0);
+        // Within ±5 points, or the stated confidence inside the sampling interval.
+        let mark = if (acc - mean).abs() <= 0.05 {
+            ""
+        } else if (lo..=hi).contains(&mean) {
+            " (sampling)"
+        } else {
+            " **out**"
+        };
         println!(
-            "| {:.1}–{:.1} | {} | {:.3} | {:.3} |",
+            "| {:.1}–{:.1} | {} | {mean:.3} | {acc:.3} | {lo:.3}–{hi:.3} | {:+.1}{mark} |",
             i as f64 / 10.0,
             (i + 1) as f64 / 10.0,
             b.0,
-            b.1 / b.0 as f64,
-            b.2 as f64 / b.0 as f64
+            100.0 * (acc - mean)
         );
     }
     println!("expected calibration error {ece:.4}");

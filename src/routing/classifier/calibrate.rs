@@ -5,11 +5,17 @@
 use super::train::{Linear, Sparse, TrainOptions, softmax};
 use super::weights::Weights;
 
-/// The most points an isotonic map keeps (adjacent blocks are merged past it).
+/// The most points a saved isotonic map may hold.
 pub(super) const MAX_POINTS: usize = 256;
 
-/// Pseudo-examples at a block's own mean probability added to its observed rate.
-const PRIOR: f64 = 10.0;
+/// The points an isotonic map is fitted with (adjacent blocks are merged past it): blocks of
+/// at least 1/64 of the examples, so each point's rate rests on enough answers (with 256
+/// blocks of ~25 answers, the rates swung by ±10 points between neighbours).
+const POINTS: usize = 64;
+
+/// Pseudo-examples at a block's own mean probability added to its observed rate (10
+/// before: it kept the raw probability's over-confidence in the middle of the range).
+const PRIOR: f64 = 2.0;
 
 /// A nondecreasing piecewise-linear map from a probability to a calibrated confidence:
 /// `(probability, confidence)` points, both ascending. Empty: the identity.
@@ -69,9 +75,9 @@ impl Calibration {
                 blocks.push((a.0 + b.0, a.1 + b.1, a.2 + b.2));
             }
         }
-        // At most MAX_POINTS: merge runs of adjacent blocks (the means stay nondecreasing).
+        // At most POINTS: merge runs of adjacent blocks (the means stay nondecreasing).
         let total: f64 = blocks.iter().map(|b| b.2).sum();
-        let per = (total / MAX_POINTS as f64).max(1.0);
+        let per = (total / POINTS as f64).max(1.0);
         let mut merged: Vec<(f64, f64, f64)> = Vec::new();
         for b in blocks {
             match merged.last_mut() {

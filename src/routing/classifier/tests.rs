@@ -261,7 +261,12 @@ fn isotonic_calibration_is_monotone_and_matches_the_observed_rate() {
     assert_eq!(flat.points, vec![(0.5, 0.5)]);
     // A few answers all right do not claim certainty.
     let few = Calibration::isotonic(vec![(0.6, true); 10]);
-    assert!((few.apply(0.6) - 0.8).abs() < 1e-6, "{:?}", few.points);
+    // (With the prior of 2 pseudo-examples: min((10 + 2 · 0.6) / 12, 11 / 12) = 11 / 12.)
+    assert!(
+        (few.apply(0.6) - 11.0 / 12.0).abs() < 1e-6,
+        "{:?}",
+        few.points
+    );
     let sure = Calibration::isotonic(vec![(1.0, true); 48]);
     assert!(
         (sure.apply(1.0) - 49.0 / 50.0).abs() < 1e-6,
