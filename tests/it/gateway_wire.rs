@@ -16,11 +16,16 @@ use crate::gateway::{Gateway, KEY, gateway};
 use crate::support::fixtures::{read_json, read_str};
 use crate::support::{Reply, Simulator, guarded};
 
+/// The model of the `<dialect>-tools` routes (scripted with a tool call by the SDK test).
+const TOOLS_MODEL: &str = "tools-model";
+
 /// The three dialects, as the route (and provider) names of [`three_dialects`].
 const DIALECTS: [&str; 3] = ["openai", "anthropic", "gemini"];
 
-/// A relay builder with one provider per dialect (`openai`, `anthropic`, `gemini`) on the
-/// simulator, and one route of the same name on each (a single target, no retries).
+/// A relay with one provider per dialect (`openai`, `anthropic`, `gemini`) on the simulator,
+/// a route of the same name on each (a single target, no retries), and a route `<dialect>-tools`
+/// on each whose model is [`TOOLS_MODEL`].
+
 fn three_dialects_relay(sim: &Simulator) -> Relay {
     let base = sim.base_url();
     let route = |target: &str| Chain::of([target]).retry(RetryPolicy::no_retries());
@@ -40,6 +45,12 @@ fn three_dialects_relay(sim: &Simulator) -> Relay {
         .route("openai", route("openai/gpt-4o"))
         .route("anthropic", route("anthropic/claude-sonnet-4-5"))
         .route("gemini", route("gemini/gemini-2.5-flash"))
+        .route("openai-tools", route(&format!("openai/{TOOLS_MODEL}")))
+        .route(
+            "anthropic-tools",
+            route(&format!("anthropic/{TOOLS_MODEL}")),
+        )
+        .route("gemini-tools", route(&format!("gemini/{TOOLS_MODEL}")))
         .build()
         .expect("relay")
 }
@@ -440,5 +451,71 @@ async fn relay_streams_carry_one_id_created_and_model_on_every_chunk() {
             assert_eq!((&c.id, c.created), (&first.id, first.created), "{d}");
             assert!(!c.model.is_empty(), "{d}: {c:?}");
         }
+    }
+}
+
+// --- The official OpenAI Python SDK ---
+
+/// `tests/python/openai_sdk_check.py` (the official OpenAI Python SDK, its typed models held
+/// strictly) against a gateway on the simulator: plain, streamed with and without usage,
+/// tools, `response_format` json_schema, an unknown model, a wrong key and `models.retrieve`,
+/// for answers served by each dialect. The interpreter is `POLYRELAY_PYTHON` (default
+/// `python3`); without the `openai` package the test passes with a note, unless
+/// `POLYRELAY_REQUIRE_PYTHON_SDK=1` (as in `.ci/run`), when it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_openai_python_sdk_reads_every_dialect_strictly() {
+    let python = std::env::var("POLYRELAY_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let has_sdk = tokio::process::Command::new(&python)
+        .args(["-c", "import openai"])
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        let required = std::env::var("POLYRELAY_REQUIRE_PYTHON_SDK").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "POLYRELAY_REQUIRE_PYTHON_SDK=1 but `{python} -c \"import openai\"` fails: install \
+             the SDK (python3 -m pip install --user openai) or set POLYRELAY_PYTHON"
+        );
+        eprintln!("skipped: `{python}` has no `openai` package (pip install openai)");
+        return;
+    }
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(Reply::text(r#"{"order":"A-17","status":"shipped"}"#));
+    sim.script(
+        TOOLS_MODEL,
+        [Reply::tool_call("track_order", r#"{"order":"A-17"}"#)],
+    );
+    let gw = three_dialects(&sim).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/openai_sdk_check.py"
+    );
+    let run = tokio::process::Command::new(&python)
+        .args([script, gw.url.as_str(), KEY])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the SDK check ends within 120 s")
+        .expect("python runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(
+        out.status.success(),
+        "the OpenAI SDK check failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("every check passed"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Every dialect was asked: the SDK's requests reached each vendor's own wire.
+    for path in ["/v1/chat/completions", "/v1/messages", "/v1beta/models/"] {
+        assert!(
+            sim.requests().iter().any(|r| r.path.starts_with(path)),
+            "no request at {path}"
+        );
     }
 }
