@@ -310,9 +310,18 @@ fn trade_off(points: &[(f32, bool)], oos: &[f32], default: f32) {
     }
     println!("| abstain below | in-scope accuracy | out-of-scope recall |");
     println!("|---:|---:|---:|");
-    for t in (6..=19).map(|i| i as f32 * 0.05).chain([default]) {
+    let mut grid: Vec<f32> = (6..=19).map(|i| i as f32 * 0.05).collect();
+    if !grid.iter().any(|&t| (t - default).abs() < 1e-6) {
+        grid.push(default);
+        grid.sort_by(f32::total_cmp);
+    }
+    for t in grid {
         let (acc, rec) = at(points, oos, t);
-        let mark = if t == default { " (default)" } else { "" };
+        let mark = if (t - default).abs() < 1e-6 {
+            " (default)"
+        } else {
+            ""
+        };
         println!("| {t:.2}{mark} | {acc:.1} % | {rec:.1} % |");
     }
     // The best out-of-scope recall at each in-scope accuracy floor (thresholds by 0.005).
