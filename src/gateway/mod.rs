@@ -45,6 +45,7 @@
 //! # Ok(()) }
 //! ```
 
+mod dashboard;
 mod hints;
 mod models;
 mod operator;
@@ -108,6 +109,7 @@ pub fn router(relay: Relay, options: GatewayOptions) -> Router {
         .route("/stats", get(operator::stats))
         .route("/limits", get(operator::limits))
         .route("/metrics", get(operator::metrics))
+        .route("/dashboard", get(dashboard::page))
         .with_state(state)
 }
 

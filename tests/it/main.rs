@@ -19,6 +19,8 @@ mod fleet;
 #[cfg(feature = "gateway")]
 mod gateway;
 #[cfg(feature = "gateway")]
+mod gateway_dashboard;
+#[cfg(feature = "gateway")]
 mod gateway_hints;
 #[cfg(feature = "gateway")]
 mod gateway_operator;

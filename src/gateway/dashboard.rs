@@ -1,0 +1,49 @@
+//! `GET /dashboard`: a live page of what the relay does, part of
+//! [`router`](super::router) (so a Rust service that nests or merges the gateway's axum
+//! router serves it too, at the same prefix as `/stats`).
+//!
+//! The page is one self-contained HTML file (inline CSS and JavaScript, no external URL,
+//! under 30 KB) built into the binary. It is static and holds no secret, so it is served
+//! without a key; the browser asks for a client key (kept in `sessionStorage`, for the tab
+//! only) and sends it as `Authorization: Bearer` to the JSON endpoints it polls every 2 s:
+//! `stats`, `limits` and `health`, by relative URL. It shows the cost per model per query
+//! type, what routing saved against the baseline, requests, errors, latency (p50/p95) and
+//! the breaker of each target, failovers by route and target with their reasons (the
+//! failed attempts' error kinds, from the stats rows' `failovers_out` and `errors`),
+//! refusals, budgets used, rate-limit headroom and pool keys.
+//!
+//! Every number sits in an element with a stable `id` (summary cards: `total-cost`,
+//! `baseline-cost`, `saved` with `data-usd`; `requests`, `errors`, `refused` with
+//! `data-value`) or in a table cell carrying `data-field` and its raw `data-value`, in rows
+//! carrying `data-route`, `data-target`, `data-budget`, `data-limiter`… so a browser test
+//! can read them.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+/// The page, built into the binary.
+pub(super) const PAGE: &str = include_str!("dashboard.html");
+
+/// `GET /dashboard`: the page, `text/html`, not cached (a new build may serve a new page).
+pub(super) async fn page() -> Response {
+    let mut resp = PAGE.into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // The page loads nothing from elsewhere and is framed by nobody.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
