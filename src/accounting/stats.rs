@@ -106,6 +106,7 @@ struct Counts {
     cost_unknown: u64,
     /// In nano-dollars.
     baseline_cost: u64,
+    cancelled: u64,
 }
 
 /// `usd` in nano-dollars, rounded (0 for a negative or non-finite amount; saturating).
@@ -139,6 +140,7 @@ impl Counts {
         self.reasoning_tokens += o.reasoning_tokens;
         self.cost = self.cost.saturating_add(o.cost);
         self.cost_unknown += o.cost_unknown;
+        self.cancelled += o.cancelled;
         self.baseline_cost = self.baseline_cost.saturating_add(o.baseline_cost);
     }
 }
@@ -319,6 +321,9 @@ impl Stats {
         let attempts = &meta.attempts;
         // How an attempt failed; hedge losers the relay cancelled did not fail.
         let failure = |a: &Attempt| a.failure().filter(|k| *k != ErrorKind::Cancelled);
+        // The caller went away (a client that dropped its stream): neither a success nor a
+        // failure, though what the vendor reported still costs.
+        let cancelled = call.error.is_some_and(|e| e.kind() == ErrorKind::Cancelled);
         for a in attempts {
             let p = match deltas.iter().position(|(t, _)| **t == a.target) {
                 Some(p) => p,
@@ -366,9 +371,13 @@ impl Stats {
         }
         if let Some(served) = meta.served_attempt() {
             if let Some((_, d)) = deltas.iter_mut().find(|(t, _)| **t == served.target) {
-                d.n.successes += 1;
-                d.latency = Some(call.duration);
-                d.ttft = meta.time_to_first_chunk;
+                if cancelled {
+                    d.n.cancelled += 1;
+                } else {
+                    d.n.successes += 1;
+                    d.latency = Some(call.duration);
+                    d.ttft = meta.time_to_first_chunk;
+                }
                 d.n.baseline_cost =
                     d.n.baseline_cost
                         .saturating_add(nanos(meta.baseline_cost.unwrap_or(0.0)));
@@ -388,7 +397,11 @@ impl Stats {
             && let Some(last) = attempts.last()
             && let Some((_, d)) = deltas.iter_mut().find(|(t, _)| **t == last.target)
         {
-            d.n.failures += 1;
+            if cancelled {
+                d.n.cancelled += 1;
+            } else {
+                d.n.failures += 1;
+            }
         }
         for (t, d) in &deltas {
             self.apply(
@@ -535,6 +548,7 @@ fn row_of(k: Key, a: &Acc) -> StatsRow {
         cost: usd(a.n.cost),
         cost_unknown: a.n.cost_unknown,
         baseline_cost: usd(a.n.baseline_cost),
+        cancelled: a.n.cancelled,
         latency: Percentiles::of(a.latency.as_deref()),
         time_to_first_chunk: a.ttft.as_deref().map(|h| Percentiles::of(Some(h))),
     }
@@ -647,6 +661,10 @@ pub struct StatsRow {
     pub cost: f64,
     /// Answers it served whose cost is unknown (a model with no price).
     pub cost_unknown: u64,
+    /// Calls whose caller went away before the answer finished (a client that dropped its
+    /// stream): counted here, not as successes or failures; what their vendor reported
+    /// still counts in `cost` and the tokens.
+    pub cancelled: u64,
     /// What the answers it served would have cost on the baseline model
     /// ([`RelayBuilder::baseline`](crate::RelayBuilder::baseline)); 0 without one.
     pub baseline_cost: f64,

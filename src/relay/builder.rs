@@ -607,7 +607,7 @@ fn resolve_patterns(
             chain,
         });
     }
-    out.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    out.sort_by_key(|p| std::cmp::Reverse(p.prefix.len()));
     Ok(out)
 }
 

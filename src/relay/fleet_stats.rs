@@ -51,6 +51,7 @@ fn merge_latency(a: &mut Percentiles, b: Percentiles) {
 fn add(row: &mut StatsRow, w: StatsRow) {
     row.requests = row.requests.saturating_add(w.requests);
     row.successes = row.successes.saturating_add(w.successes);
+    row.cancelled = row.cancelled.saturating_add(w.cancelled);
     row.failures = row.failures.saturating_add(w.failures);
     for (k, v) in w.errors {
         let e = row.errors.entry(k).or_default();

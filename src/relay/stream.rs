@@ -271,6 +271,9 @@ struct Driver {
     content_chunks: usize,
     chars: usize,
     done: bool,
+    /// Whether the answer finished (a finish reason was handed out): a stream dropped after
+    /// it was read to its end, not cancelled.
+    answered: bool,
     recovery: Option<Box<Recovery>>,
     /// The route: its stream settings (idle limit, longest duration, leniency) and the
     /// prices of the attempts' targets.
@@ -314,6 +317,7 @@ impl Driver {
             content_chunks: 0,
             chars: 0,
             done: false,
+            answered: false,
             recovery,
             route,
             finish,
@@ -362,6 +366,7 @@ impl Driver {
     }
 
     fn tag(&mut self, chunk: &mut ChatChunk) {
+        self.answered |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
         if chunk.usage.is_some()
             && let Some(a) = self.meta.served.and_then(|i| self.meta.attempts.get_mut(i))
         {
@@ -702,8 +707,18 @@ impl futures::Stream for Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // Dropped before its end: what was reported so far still counts.
-        self.finish(None);
+        // Dropped before its end: what was reported so far still counts, and a caller that
+        // went away before the answer finished cancelled the call (neither a success nor a
+        // failure in the stats).
+        if self.finish.is_some() && !self.answered {
+            let cancelled = Error::new(
+                ErrorKind::Cancelled,
+                "the caller dropped the stream before the answer finished",
+            );
+            self.finish(Some(&cancelled));
+        } else {
+            self.finish(None);
+        }
     }
 }
 

@@ -654,3 +654,35 @@ async fn stats_money_is_exact_to_the_nano_dollar() {
     let totals = serde_json::to_value(stats.totals()).unwrap()["cost"].to_string();
     assert_eq!(totals, printed);
 }
+
+/// A caller that drops its stream before the answer finished cancelled the call: the stats
+/// count it as cancelled, not as a success (nor a failure), and keep what the vendor
+/// reported; a stream read to its finish is a success (issue 23, point 3).
+#[tokio::test]
+async fn a_stream_dropped_before_its_end_is_counted_as_cancelled() {
+    use futures::StreamExt;
+    let sim = sim().await;
+    sim.set_default(Reply::openai_stream_text(&["a", "b", "c", "d"]));
+    let relay = relay_on(&sim, Chain::of(["sim/gpt-4o"]));
+    let mut stream = relay
+        .chat_stream(&ChatRequest::new("r").user("hi"))
+        .await
+        .unwrap();
+    assert!(stream.next().await.is_some());
+    drop(stream);
+    let whole = relay
+        .chat_stream(&ChatRequest::new("r").user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(whole.meta.served_by.unwrap().to_string(), "sim/gpt-4o");
+    let stats = relay.stats();
+    let row = stats.total.iter().find(|r| r.model == "gpt-4o").unwrap();
+    assert_eq!(
+        (row.cancelled, row.successes, row.failures),
+        (1, 1, 0),
+        "{row:?}"
+    );
+}

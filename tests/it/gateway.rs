@@ -240,6 +240,19 @@ async fn a_client_that_disconnects_closes_the_vendor_connection() {
     tokio::time::timeout(Duration::from_secs(30), vendor.closed())
         .await
         .expect("the vendor connection closes when the client goes away");
+    // Counted as cancelled, not as a success (the stream is accounted before its vendor
+    // connection closes).
+    let stats = get_json(&gw.url, "/stats").await;
+    let row = stats["total"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["model"] == "solo"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (row["cancelled"].as_u64(), row["successes"].as_u64()),
+        (Some(1), Some(0)),
+        "{stats}"
+    );
 }
 
 #[tokio::test]
