@@ -2,7 +2,7 @@
 //! the best label's probability to the share of such answers that were right, both fitted on
 //! out-of-fold predictions of a k-fold cross-validation.
 
-use super::train::{Linear, Sparse, TrainOptions, softmax};
+use super::linear::{Linear, Sgd, Sparse, softmax};
 use super::weights::Weights;
 
 /// The most points a saved isotonic map may hold.
@@ -116,9 +116,9 @@ pub(super) fn fit_calibration(
     rows: usize,
     labels: usize,
     data: &[(usize, &Sparse)],
-    o: &TrainOptions,
+    folds: usize,
+    o: &Sgd,
 ) -> (f32, Calibration) {
-    let folds = o.calibration_folds;
     if folds < 2 || data.len() < 4 * folds {
         return (1.0, Calibration::default());
     }

@@ -5,7 +5,8 @@
 //! The method and the model-file layout are described on [`TextClassifier`]; training
 //! options on [`TrainOptions`].
 //!
-//! Files: `features.rs` (hashed n-grams), `train.rs` (options, SGD), `calibrate.rs`
+//! Files: `features.rs` (hashed n-grams), `train.rs` (options, training), `linear.rs` (the
+//! model, SGD), `weights.rs` (its quantised weights), `calibrate.rs`
 //! (temperature and isotonic map on out-of-fold scores), `model_file.rs` (the saved format),
 //! `load.rs` (JSONL and CSV examples), `rule.rs` ([`ClassifierRule`]).
 
@@ -17,6 +18,7 @@ use crate::types::{Error, ErrorKind};
 
 mod calibrate;
 mod features;
+mod linear;
 mod load;
 mod model_file;
 mod rule;
@@ -27,8 +29,8 @@ mod weights;
 
 use calibrate::Calibration;
 use features::{FeatureMap, FeatureSpec, Scratch, runs};
+use linear::Sparse;
 pub use rule::ClassifierRule;
-use train::Sparse;
 pub use train::TrainOptions;
 use weights::Weights;
 
@@ -278,7 +280,7 @@ impl TextClassifier {
     pub fn predict(&self, text: &str) -> Prediction {
         let mut probs = vec![0.0f32; self.labels.len()];
         let known = with_buffers(|b| self.logits(text, b, &mut probs));
-        train::softmax(&mut probs);
+        linear::softmax(&mut probs);
         let mut scores: Vec<(Arc<str>, f32)> = self
             .labels
             .iter()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::calibrate::{Calibration, MAX_POINTS};
 use super::features::{FeatureMap, FeatureSpec, MAX_NGRAM};
-use super::train::Linear;
+use super::linear::Linear;
 use super::weights::Weights;
 use super::{TextClassifier, config};
 use crate::types::Error;

@@ -2,7 +2,7 @@
 //! 8-bit integers times one scale per row (a quarter of the `f32` size; the logits move by
 //! well under 1 % of a row's largest weight).
 
-use super::train::{Linear, Sparse};
+use super::linear::{Linear, Sparse};
 
 /// One linear score per label, `W·x + b`, with `W` quantised per row.
 #[derive(Clone, Debug, PartialEq)]
