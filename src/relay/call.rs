@@ -161,6 +161,12 @@ async fn chat_on(
             resp.meta.status = status;
             resp.meta.rate_limit = rate_limit;
             resp.meta.routing = routing;
+            // An OpenAI-shaped answer names its model, even when the vendor's did not.
+            if resp.model.is_empty()
+                && let Some(served) = &resp.meta.served_by
+            {
+                resp.model = served.model.to_string();
+            }
             acct.price_call(&mut resp.meta, resp.usage.as_ref());
             let end = Instant::now();
             if let Some(charge) = charge {

@@ -480,3 +480,22 @@ async fn unknown_routes_are_a_typed_error() {
     assert_eq!(served_by(&resp), "sim/direct-model");
     assert_eq!(sim.requests()[0].model.as_deref(), Some("direct-model"));
 }
+
+/// An answer whose vendor named no model (some OpenAI-compatible servers) still names one:
+/// the model that served it, as OpenAI's wire always does.
+#[tokio::test]
+async fn an_answer_without_a_model_names_the_one_that_served_it() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(Reply::json(
+        200,
+        r#"{"id":"x","object":"chat.completion","created":1,"choices":[{"index":0,
+        "message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#,
+    ));
+    let relay = polyrelay::Relay::builder()
+        .provider("sim", openai_at(&sim, "sk-test"))
+        .route("r", Chain::of(["sim/served-model"]))
+        .build()
+        .unwrap();
+    let resp = relay.chat(&ChatRequest::new("r").user("hi")).await.unwrap();
+    assert_eq!(resp.model, "served-model");
+}
