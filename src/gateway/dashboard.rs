@@ -6,11 +6,16 @@
 //! under 30 KB) built into the binary. It is static and holds no secret, so it is served
 //! without a key; the browser asks for a client key (kept in `sessionStorage`, for the tab
 //! only) and sends it as `Authorization: Bearer` to the JSON endpoints it polls every 2 s:
-//! `stats`, `limits` and `health`, by relative URL. It shows the cost per model per query
-//! type, what routing saved against the baseline, requests, errors, latency (p50/p95) and
-//! the breaker of each target, failovers by route and target with their reasons (the
-//! failed attempts' error kinds, from the stats rows' `failovers_out` and `errors`),
-//! refusals, budgets used, rate-limit headroom and pool keys.
+//! `stats`, `limits` and `health`, by relative URL. Over the stats' rolling window (one
+//! hour by default) or since start, it shows the cost per model per query type, what
+//! routing saved against the baseline, requests, errors, latency and the breaker of each
+//! target (a target's rows summed over routes and query types: p50 is their medians
+//! weighted by samples, p95 the largest of theirs), failovers by route and target with
+//! their reasons, refusals, budgets used, rate-limit headroom and pool keys.
+//!
+//! Failovers are counts from the stats rows (`failovers_out`, and `errors` by kind for the
+//! reasons), not a list of events: the relay keeps no event log, and a gateway cannot add
+//! an observer to a relay already built.
 //!
 //! Every number sits in an element with a stable `id` (summary cards: `total-cost`,
 //! `baseline-cost`, `saved` with `data-usd`; `requests`, `errors`, `refused` with
