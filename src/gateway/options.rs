@@ -189,6 +189,15 @@ impl GatewayOptions {
     }
 }
 
+/// `text` as an error message may quote it: at most
+/// [`GatewayOptions::MAX_ECHOED_CHARS`] characters, cut with `…`.
+pub(super) fn clip(text: &str) -> String {
+    match text.char_indices().nth(GatewayOptions::MAX_ECHOED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,14 +215,5 @@ mod tests {
         assert_eq!(o.header_read_timeout, MAX_WAIT);
         assert_eq!(o.body_read_timeout, MIN_READ_TIMEOUT);
         assert_eq!(o.shutdown_grace, MAX_WAIT);
-    }
-}
-
-/// `text` as an error message may quote it: at most
-/// [`GatewayOptions::MAX_ECHOED_CHARS`] characters, cut with `…`.
-pub(super) fn clip(text: &str) -> String {
-    match text.char_indices().nth(GatewayOptions::MAX_ECHOED_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
     }
 }

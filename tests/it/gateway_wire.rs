@@ -25,7 +25,6 @@ const DIALECTS: [&str; 3] = ["openai", "anthropic", "gemini"];
 /// A relay with one provider per dialect (`openai`, `anthropic`, `gemini`) on the simulator,
 /// a route of the same name on each (a single target, no retries), and a route `<dialect>-tools`
 /// on each whose model is [`TOOLS_MODEL`].
-
 fn three_dialects_relay(sim: &Simulator) -> Relay {
     let base = sim.base_url();
     let route = |target: &str| Chain::of([target]).retry(RetryPolicy::no_retries());
