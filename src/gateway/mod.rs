@@ -7,9 +7,18 @@
 //! - `POST /v1/chat/completions`, plain and streamed (SSE). The body's `model` names a
 //!   route, a router or a `provider/model` pair; `"models": [...]` (as OpenRouter takes
 //!   them) or `"fallbacks": [...]` (as LiteLLM does) add request-scoped fallbacks.
-//! - `GET /v1/models`: the routes, routers and targets a client may name.
-//! - `GET /health`: every target's breaker state, error rate and latency, and the fleet
-//!   store's state (`"store"`: up, replica, namespace, exchanges, failures, last error and
+//! - `GET /v1/models`: the routes, routers and targets a client may name;
+//!   `GET /v1/models/{id}` one of them (OpenAI's `404 model_not_found` otherwise).
+//! - Routing hints from clients: `intent`, `labels` and `require_tags` in the body (top
+//!   level or `metadata`) or in `x-polyrelay-*` headers ([`INTENT_HEADER`], [`LABELS_HEADER`],
+//!   [`REQUIRE_TAGS_HEADER`]), used by routers, constraints and stats and never sent to a
+//!   vendor.
+//! - `GET /dashboard`: a live page (no key; it asks the browser for the client key to read
+//!   `/stats`, `/limits` and `/health`).
+//! - `GET /ready` (no key): `200` while a route has a target whose breaker lets requests
+//!   through, else `503`. `GET /metrics`: Prometheus text, with [`GatewayOptions::metrics`].
+//! - `GET /health`: liveness without a key; with one, every target's breaker state, error
+//!   rate and latency, and the fleet store's state (`"store"`: up, replica, namespace, exchanges, failures, last error and
 //!   `last_sync_ago` in ms, as [`Relay::store_health`] gives it; `null` without a store).
 //! - `GET /stats`: the stats snapshot ([`Relay::stats`]) as JSON, refusals included.
 //! - `GET /limits`: each rate limit's headroom, each budget's spend and each pool key's state

@@ -14,7 +14,7 @@ const DEFAULT_QUERY_CHARS: usize = 2_000;
 
 /// Routes by the label a [`TextClassifier`] gives the last user message, in process.
 ///
-/// The same contract as [`LlmClassifier`](super::LlmClassifier): a label with a route picks
+/// The same contract as [`LlmClassifier`](crate::routing::LlmClassifier): a label with a route picks
 /// it, with the label, the reason (`classifier: refund_dispute (0.83)`) and the classifier's
 /// latency recorded in `meta.routing`; a label without a route, a confidence below
 /// [`min_confidence`](Self::min_confidence) (by default the classifier's own abstain
