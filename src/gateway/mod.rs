@@ -424,7 +424,7 @@ async fn stream_completion(relay: &Relay, req: ChatRequest) -> Response {
                         let e = json!({ "error": {
                             "message": "the answer was interrupted and restarted on another target; \
                                         a gateway needs mid_stream_recovery = \"continue_only\" (or \"off\")",
-                            "type": "upstream_error", "code": "stream_interrupted" } });
+                            "type": "upstream_error", "param": null, "code": "stream_interrupted" } });
                         return Some((Ok::<Bytes, std::io::Error>(sse(&e)), None));
                     }
                     // Usage goes out once, in a last chunk of its own (as OpenAI sends it).
@@ -449,7 +449,8 @@ async fn stream_completion(relay: &Relay, req: ChatRequest) -> Response {
                 }
                 Some(Err(e)) => {
                     let (_, kind, code) = classify(&e);
-                    let event = json!({ "error": { "message": e.to_string(), "type": kind, "code": code } });
+                    let event = json!({ "error": {
+                        "message": e.to_string(), "type": kind, "param": null, "code": code } });
                     // No [DONE]: the answer is truncated, and the client must know.
                     return Some((Ok(sse(&event)), None));
                 }

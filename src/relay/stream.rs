@@ -477,6 +477,15 @@ impl Driver {
             "{what}; {} content chunks ({} characters) were delivered",
             self.content_chunks, self.chars
         );
+        // Said once, with where and why: the recovery that may follow logs only that it runs.
+        tracing::warn!(
+            relay.route = %self.route.name,
+            relay.target = %self.meta.served_by.as_ref().map(ToString::to_string).unwrap_or_default(),
+            error.type = e.kind().as_str(),
+            content_chunks = self.content_chunks,
+            chars = self.chars,
+            "stream interrupted mid-answer: {what}"
+        );
         let mut err = e.with_kind(ErrorKind::StreamInterrupted).with_message(msg);
         if let Some(t) = self.meta.served_by.clone() {
             err = err.with_target(t);

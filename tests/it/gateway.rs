@@ -201,6 +201,20 @@ async fn a_stream_cut_after_its_start_ends_in_an_error_event_without_done() {
     assert!(text.contains("Your "), "{text}");
     assert!(text.contains("\"error\""), "{text}");
     assert!(!text.contains("[DONE]"), "{text}");
+    // The in-band error is in OpenAI's error shape, `param` included.
+    let event: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find(|d| d.contains("\"error\""))
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    let error = event["error"].as_object().cloned().unwrap_or_default();
+    assert!(
+        ["message", "type", "param", "code"]
+            .iter()
+            .all(|k| error.contains_key(*k)),
+        "{event}"
+    );
     // And the OpenAI client sees an error, not a clean end.
     sim.script(
         "solo",
