@@ -180,10 +180,18 @@ fn answer_message<S: serde::Serializer>(m: &Message, s: S) -> Result<S::Ok, S::E
         /// `Some(())` writes `null`.
         #[serde(skip_serializing_if = "Option::is_none")]
         content: Option<()>,
+        /// OpenAI's answers always carry `refusal` (`null` without one).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refusal: Option<()>,
+        /// And `annotations` (`[]` unless the vendor sent some, kept in `extra`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        annotations: Option<[u8; 0]>,
     }
     Out {
         m,
         content: m.content.is_none().then_some(()),
+        refusal: m.refusal.is_none().then_some(()),
+        annotations: (!m.extra.contains_key("annotations")).then_some([]),
     }
     .serialize(s)
 }

@@ -172,7 +172,7 @@ fn responses_serialize_to_openai_shape() {
     assert_eq!(out["object"], "chat.completion");
     assert_eq!(
         out["choices"][0]["message"],
-        json!({"role": "assistant", "content": "Paris."})
+        json!({"role": "assistant", "content": "Paris.", "refusal": null, "annotations": []})
     );
     assert_eq!(out["choices"][0]["finish_reason"], "stop");
     assert_eq!(out["usage"]["prompt_tokens"], 14);
