@@ -3,7 +3,6 @@
 //! constraints and stats, and never a vendor.
 
 use polyrelay::gateway::GatewayOptions;
-use polyrelay::providers::{Anthropic, Gemini, OpenAi};
 use polyrelay::routing::{IntentRule, Rules};
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{BreakerPolicy, Chain, Relay, RetryPolicy, Target};
@@ -18,20 +17,7 @@ const RELAY_ONLY: [&str; 3] = ["intent", "labels", "require_tags"];
 /// `on-prem`), anything else → route `public`: the target named by `public`, then
 /// `openai/local`.
 fn relay(sim: &Simulator, public: &str) -> Relay {
-    let base = sim.base_url();
-    Relay::builder()
-        .provider(
-            "openai",
-            OpenAi::new("sk-o").base_url(&format!("{base}/v1")),
-        )
-        .provider(
-            "anthropic",
-            Anthropic::new("sk-a").base_url(&format!("{base}/v1")),
-        )
-        .provider(
-            "gemini",
-            Gemini::new("gm").base_url(&format!("{base}/v1beta")),
-        )
+    crate::support::three_dialects(sim)
         .route(
             "onprem",
             Chain::new().target(Target::new("openai", "local").tags(["on-prem"])),

@@ -5,7 +5,6 @@
 //! recordings (`tests/fixtures/openai/`).
 
 use polyrelay::gateway::GatewayOptions;
-use polyrelay::providers::{Anthropic, Gemini, OpenAi};
 use polyrelay::{Chain, Relay, RetryPolicy};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,21 +25,8 @@ const DIALECTS: [&str; 3] = ["openai", "anthropic", "gemini"];
 /// a route of the same name on each (a single target, no retries), and a route `<dialect>-tools`
 /// on each whose model is [`TOOLS_MODEL`].
 fn three_dialects_relay(sim: &Simulator) -> Relay {
-    let base = sim.base_url();
     let route = |target: &str| Chain::of([target]).retry(RetryPolicy::no_retries());
-    Relay::builder()
-        .provider(
-            "openai",
-            OpenAi::new("sk-o").base_url(&format!("{base}/v1")),
-        )
-        .provider(
-            "anthropic",
-            Anthropic::new("sk-a").base_url(&format!("{base}/v1")),
-        )
-        .provider(
-            "gemini",
-            Gemini::new("gm").base_url(&format!("{base}/v1beta")),
-        )
+    crate::support::three_dialects(sim)
         .route("openai", route("openai/gpt-4o"))
         .route("anthropic", route("anthropic/claude-sonnet-4-5"))
         .route("gemini", route("gemini/gemini-2.5-flash"))

@@ -15,7 +15,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
 
-use polyrelay::providers::{Anthropic, Gemini, OpenAi};
+use polyrelay::providers::Gemini;
 use polyrelay::{Chain, ChatRequest, ErrorKind, Relay};
 use serde_json::json;
 use support::*;
@@ -228,26 +228,13 @@ impl Vendor {
 /// A relay over the three vendors on `sim`: route `r` tries `{vendor}/primary`, then (with
 /// `backup`) `{vendor}/backup`.
 fn relay_for(sim: &Simulator, vendor: Vendor, backup: bool) -> Relay {
-    let base = sim.base_url();
     let mut chain = Chain::new()
         .target(format!("{}/primary", vendor.name()).as_str())
         .total_timeout(Duration::from_secs(10));
     if backup {
         chain = chain.target(format!("{}/backup", vendor.name()).as_str());
     }
-    Relay::builder()
-        .provider(
-            "openai",
-            OpenAi::new("sk-o").base_url(&format!("{base}/v1")),
-        )
-        .provider(
-            "anthropic",
-            Anthropic::new("sk-a").base_url(&format!("{base}/v1")),
-        )
-        .provider(
-            "gemini",
-            Gemini::new("gm-k").base_url(&format!("{base}/v1beta")),
-        )
+    crate::support::three_dialects(sim)
         .route("r", chain)
         .build()
         .expect("relay")

@@ -13,6 +13,25 @@ pub use polyrelay::simulator::{RecordedRequest, Reply, Simulator};
 use polyrelay::{Chain, ChatChunk, ChatRequest, ChatResponse, ChatStream, Error, Relay};
 
 /// An OpenAI-compatible provider pointed at the simulator.
+/// A relay builder with one provider per dialect on `sim`, named after it: `openai`,
+/// `anthropic` and `gemini` (keys `sk-o`, `sk-a`, `gm`).
+pub fn three_dialects(sim: &Simulator) -> polyrelay::RelayBuilder {
+    let base = sim.base_url();
+    Relay::builder()
+        .provider(
+            "openai",
+            OpenAi::new("sk-o").base_url(&format!("{base}/v1")),
+        )
+        .provider(
+            "anthropic",
+            polyrelay::providers::Anthropic::new("sk-a").base_url(&format!("{base}/v1")),
+        )
+        .provider(
+            "gemini",
+            polyrelay::providers::Gemini::new("gm").base_url(&format!("{base}/v1beta")),
+        )
+}
+
 pub fn openai_at(sim: &Simulator, key: &str) -> OpenAi {
     OpenAi::compatible("sim", &format!("{}/v1", sim.base_url()), key)
 }
