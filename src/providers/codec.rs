@@ -102,14 +102,26 @@ pub trait Codec: Clone + std::fmt::Debug + Send + Sync + 'static {
 
     /// The last step before the request is sent, with the request as it will go out (URL,
     /// headers, body): add a per-call header, sign the exact bytes with credentials the
-    /// codec holds, attach a token fetched for the call. An error here is the call's error,
-    /// and nothing is sent. The default does nothing.
+    /// codec holds, attach a token fetched for the call (`http` is the relay's client, for
+    /// a token endpoint). An error here is the call's error, and nothing is sent. The
+    /// default does nothing.
     fn sign(
         &self,
         request: &mut reqwest::Request,
+        http: &reqwest::Client,
     ) -> impl Future<Output = Result<(), Error>> + Send {
-        let _ = request;
+        let _ = (request, http);
         std::future::ready(Ok(()))
+    }
+
+    /// Whether a failed answer (status, headers, bounded body) is one the codec can cure by
+    /// signing again: a signature refused for clock skew, an access token that expired.
+    /// The codec updates what it holds here (the clock offset, the cached token); the
+    /// provider then builds, [`sign`](Self::sign)s and sends the request once more — once
+    /// per call, however the second answer ends. The default says no.
+    fn should_resend(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> bool {
+        let _ = (status, headers, body);
+        false
     }
 }
 

@@ -129,14 +129,15 @@ impl<C: Codec> HttpProvider<C> {
         self.codec.url(model, stream)
     }
 
-    /// Posts the encoded request. A non-success status becomes the codec's error.
-    async fn send(
+    /// Builds and signs the request for `model`: URL, body, headers, then the codec's
+    /// signature.
+    async fn signed_request(
         &self,
         req: &ChatRequest,
         model: &str,
         stream: bool,
         cx: &CallContext,
-    ) -> Result<reqwest::Response, Error> {
+    ) -> Result<reqwest::Request, Error> {
         let url = self.call_url(model, stream)?;
         let body = self.codec.encode(req, model, stream)?;
         let mut builder = cx.http().post(url);
@@ -145,24 +146,51 @@ impl<C: Codec> HttpProvider<C> {
             builder = builder.header(name.clone(), value.clone());
         }
         let mut request = builder.body(body).build().map_err(http::transport_error)?;
-        self.codec.sign(&mut request).await?;
-        let resp = cx
-            .http()
-            .execute(request)
-            .await
-            .map_err(http::transport_error)?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
+        self.codec.sign(&mut request, cx.http()).await?;
+        Ok(request)
+    }
+
+    /// Posts the encoded request. A non-success status becomes the codec's error — after
+    /// one more signed attempt when the codec can cure it ([`Codec::should_resend`]).
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        stream: bool,
+        cx: &CallContext,
+    ) -> Result<reqwest::Response, Error> {
+        let mut resent = false;
+        loop {
+            let request = self.signed_request(req, model, stream, cx).await?;
+            let resp = cx
+                .http()
+                .execute(request)
+                .await
+                .map_err(http::transport_error)?;
+            let status = resp.status();
+            if status.is_success() {
+                return Ok(resp);
+            }
+            let headers = resp.headers().clone();
+            // An error body that cannot be read whole is still an error of this status.
+            let body = http::read_body(resp, ERROR_BODY_LIMIT)
+                .await
+                .unwrap_or_default();
+            if !resent && self.codec.should_resend(status.as_u16(), &headers, &body) {
+                resent = true;
+                tracing::debug!(
+                    status = status.as_u16(),
+                    "signing again after an answer the codec can cure"
+                );
+                continue;
+            }
+            return Err(self.codec.decode_error(
+                status.as_u16(),
+                &headers,
+                &body,
+                &self.redactor(),
+            ));
         }
-        let headers = resp.headers().clone();
-        // An error body that cannot be read whole is still an error of this status.
-        let body = http::read_body(resp, ERROR_BODY_LIMIT)
-            .await
-            .unwrap_or_default();
-        Err(self
-            .codec
-            .decode_error(status.as_u16(), &headers, &body, &self.redactor()))
     }
 }
 

@@ -5,11 +5,15 @@
 
 pub mod anthropic;
 pub(crate) mod base_url;
+#[cfg(feature = "bedrock")]
+pub mod bedrock;
 mod codec;
 pub mod gemini;
 mod http_provider;
 pub mod kinds;
 pub mod openai;
+#[cfg(feature = "vertex")]
+pub mod vertex;
 
 use std::collections::VecDeque;
 

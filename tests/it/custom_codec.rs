@@ -94,7 +94,11 @@ impl Codec for AcmeCodec {
     }
 
     /// Signs the exact bytes sent: their length, as a per-call header.
-    async fn sign(&self, request: &mut polyrelay::reqwest::Request) -> Result<(), Error> {
+    async fn sign(
+        &self,
+        request: &mut polyrelay::reqwest::Request,
+        _http: &polyrelay::reqwest::Client,
+    ) -> Result<(), Error> {
         let len = request
             .body()
             .and_then(|b| b.as_bytes())

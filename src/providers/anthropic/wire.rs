@@ -249,7 +249,13 @@ struct OutputFormat<'a> {
 
 #[derive(Serialize)]
 struct WireRequest<'a> {
-    model: &'a str,
+    /// `None` where the URL names the model (Bedrock's InvokeModel, Vertex's rawPredict).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    /// The body's API version, where the platform wants it there instead of a header
+    /// (`bedrock-2023-05-31`, `vertex-2023-10-16`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anthropic_version: Option<&'static str>,
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<String>,
@@ -487,6 +493,40 @@ pub(crate) fn encode_request(
     stream: bool,
     default_max_tokens: u32,
 ) -> Result<Vec<u8>, Error> {
+    encode_request_on(req, &Platform::direct(model, stream), default_max_tokens)
+}
+
+/// Where a Messages body goes, for the fields that differ by platform: Anthropic's own API
+/// names the model and the stream flag in the body; Bedrock's InvokeModel names the model in
+/// the URL and the API version in the body; Vertex's rawPredict likewise, with its own
+/// version, and keeps the stream flag.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Platform<'a> {
+    /// The model in the body (`None`: the URL names it).
+    pub(crate) model: Option<&'a str>,
+    /// `anthropic_version` in the body (`None`: it goes in a header).
+    pub(crate) anthropic_version: Option<&'static str>,
+    /// `stream` in the body (`None`: left out, the URL says whether it streams).
+    pub(crate) stream: Option<bool>,
+}
+
+impl<'a> Platform<'a> {
+    /// Anthropic's own API.
+    pub(crate) fn direct(model: &'a str, stream: bool) -> Self {
+        Platform {
+            model: Some(model),
+            anthropic_version: None,
+            stream: Some(stream),
+        }
+    }
+}
+
+/// [`encode_request`] for a platform other than Anthropic's own API.
+pub(crate) fn encode_request_on(
+    req: &ChatRequest,
+    platform: &Platform<'_>,
+    default_max_tokens: u32,
+) -> Result<Vec<u8>, Error> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(invalid(
             "Anthropic generates one choice per request (n > 1)",
@@ -556,7 +596,8 @@ pub(crate) fn encode_request(
         (req.temperature.map(|t| t.clamp(0.0, 1.0)), req.top_p)
     };
     let body = WireRequest {
-        model,
+        model: platform.model,
+        anthropic_version: platform.anthropic_version,
         max_tokens,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         messages: turns,
@@ -568,7 +609,7 @@ pub(crate) fn encode_request(
         metadata: req.user.as_deref().map(|user_id| Metadata { user_id }),
         thinking,
         output_config,
-        stream,
+        stream: platform.stream.unwrap_or(false),
     };
     serde_json::to_vec(&body).map_err(|e| {
         Error::new(ErrorKind::InvalidRequest, "could not encode the request").with_source(e)
