@@ -5,8 +5,14 @@
 pub mod support;
 
 mod accounting;
+#[cfg(feature = "bedrock")]
+mod bedrock;
+#[cfg(feature = "bedrock")]
+mod bedrock_auth;
 mod catalog;
 mod chains;
+#[cfg(all(feature = "bedrock", feature = "vertex"))]
+mod clouds;
 mod config;
 mod constraints;
 mod cross_vendor;
@@ -20,6 +26,8 @@ mod fleet;
 mod gateway;
 #[cfg(feature = "gateway")]
 mod gateway_dashboard;
+#[cfg(feature = "gateway")]
+mod gateway_dashboard_browser;
 #[cfg(feature = "gateway")]
 mod gateway_hints;
 #[cfg(feature = "gateway")]
@@ -42,6 +50,7 @@ mod routing_llm;
 mod routing_rules;
 mod routing_sensitive;
 mod secrets;
+mod sim_clouds;
 mod sim_rate_limit;
 mod simulator;
 mod soak;
@@ -57,3 +66,5 @@ mod trust_decoders;
 mod trust_gateway;
 mod trust_relay;
 mod types;
+#[cfg(feature = "vertex")]
+mod vertex;

@@ -1,0 +1,1 @@
+//! AWS Bedrock codecs (Converse, ConverseStream, InvokeModel, Mantle) against recordings and the simulator.

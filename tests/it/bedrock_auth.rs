@@ -1,0 +1,1 @@
+//! AWS auth for Bedrock: SigV4 against the smithy-rs vectors, credential sources, clock skew.

@@ -1,0 +1,1 @@
+//! Failover across clouds: Bedrock Claude, Anthropic direct, Vertex Claude.

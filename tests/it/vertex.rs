@@ -1,0 +1,1 @@
+//! Google Vertex AI codecs and Google auth against recordings and the simulator.
