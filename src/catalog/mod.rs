@@ -1,5 +1,7 @@
-//! [`Catalog::builtin`] is a catalog of several hundred chat models of the providers this crate
-//! ships (OpenAI, Anthropic, Gemini and the OpenAI-compatible presets), embedded in the crate and
+//! [`Catalog::builtin`] is a catalog of over a thousand chat models of the providers this crate
+//! ships (OpenAI, Anthropic, Gemini, the OpenAI-compatible presets, and the clouds: `bedrock`
+//! and `bedrock_mantle` by Bedrock's model and inference-profile ids, `vertex` by Vertex's ids),
+//! embedded in the crate and
 //! parsed once, on first use.
 //!
 //! # Source
@@ -563,10 +565,33 @@ impl Catalog {
     ///    then ignoring case. Snapshots the catalog lists are found in step 1, so this only
     ///    serves snapshots newer than the data, which vendors price as their alias.
     ///
+    /// 4. for a cloud's spelling of a model, the id it names, then that id without a date
+    ///    suffix: an ARN (`arn:aws:bedrock:…:inference-profile/us.anthropic.…`) → the part
+    ///    after its last `/`; then without a Bedrock inference-profile geography (`us.`, `eu.`,
+    ///    `apac.`, `au.`, `jp.`, `ca.`, `us-gov.`, `global.`) when the catalog has no entry
+    ///    for the profile id itself (profiles the data prices are found in step 1); a Vertex
+    ///    `@version` (`claude-sonnet-4-5@20250929` → `claude-sonnet-4-5` when the version is
+    ///    not listed); a Vertex publisher prefix (`google/gemini-2.5-flash`).
+    ///
     /// Nothing else is guessed: no prefix matching, no other provider.
     pub fn get(&self, provider: &str, model: &str) -> Option<&ModelInfo> {
         self.lookup(provider, model)
             .or_else(|| self.lookup(provider, strip_date_suffix(model)?))
+            .or_else(|| {
+                let mut id = model;
+                for strip in [strip_arn, strip_geography, strip_version, strip_publisher] {
+                    if let Some(shorter) = strip(id) {
+                        id = shorter;
+                        let found = self
+                            .lookup(provider, id)
+                            .or_else(|| self.lookup(provider, strip_date_suffix(id)?));
+                        if found.is_some() {
+                            return found;
+                        }
+                    }
+                }
+                None
+            })
             .map(|i| &self.models[i])
     }
 
@@ -687,6 +712,42 @@ fn fold(s: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(s)
     }
+}
+
+/// The resource an ARN names (`arn:aws:bedrock:us-east-1:…:inference-profile/us.x` →
+/// `us.x`), or `None` for anything else.
+fn strip_arn(model: &str) -> Option<&str> {
+    if !model.starts_with("arn:") {
+        return None;
+    }
+    model
+        .rsplit_once('/')
+        .map(|(_, id)| id)
+        .filter(|id| !id.is_empty())
+}
+
+/// A Bedrock inference-profile id without its geography (`us.anthropic.x` → `anthropic.x`).
+fn strip_geography(model: &str) -> Option<&str> {
+    const GEOGRAPHIES: &[&str] = &[
+        "us.", "eu.", "apac.", "au.", "jp.", "ca.", "us-gov.", "global.",
+    ];
+    GEOGRAPHIES
+        .iter()
+        .find_map(|g| model.strip_prefix(g))
+        .filter(|rest| rest.contains('.'))
+}
+
+/// A Vertex model id without its `@version` (`claude-sonnet-4-5@20250929`).
+fn strip_version(model: &str) -> Option<&str> {
+    model
+        .split_once('@')
+        .map(|(id, _)| id)
+        .filter(|id| !id.is_empty())
+}
+
+/// A Vertex OpenAI-compatible id without its publisher (`google/gemini-2.5-flash`).
+fn strip_publisher(model: &str) -> Option<&str> {
+    model.strip_prefix("google/")
 }
 
 /// `model` without a trailing `-YYYY-MM-DD` or `-YYYYMMDD` (year 2000–2099, a real month and

@@ -317,3 +317,57 @@ fn debug_is_short() {
     assert!(s.len() < 2_000, "{s}");
     assert!(s.contains("litellm 1.106.2"));
 }
+
+#[test]
+fn cloud_ids_find_their_prices() {
+    let c = Catalog::builtin();
+    let input = |provider: &str, model: &str| {
+        c.get(provider, model)
+            .and_then(|m| m.price.as_ref())
+            .map(|p| p.input)
+    };
+    // A profile the data prices is its own entry (regional profiles cost 10 % more).
+    assert_eq!(
+        input("bedrock", "us.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        Some(1.1)
+    );
+    assert_eq!(
+        input("bedrock", "anthropic.claude-haiku-4-5-20251001-v1:0"),
+        Some(1.0)
+    );
+    // An ARN names the profile or model after its last `/`.
+    assert_eq!(
+        input(
+            "bedrock",
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"
+        ),
+        Some(1.1)
+    );
+    assert_eq!(
+        input(
+            "bedrock",
+            "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0"
+        ),
+        input("bedrock", "amazon.nova-pro-v1:0")
+    );
+    assert!(input("bedrock", "amazon.nova-pro-v1:0").is_some());
+    // A geography the data does not list falls back to the model's own price.
+    assert_eq!(
+        input("bedrock", "ca.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        Some(1.0)
+    );
+    // Vertex: a listed @version, an unlisted one, a publisher prefix.
+    assert_eq!(input("vertex", "claude-haiku-4-5@20251001"), Some(1.0));
+    assert_eq!(input("vertex", "claude-haiku-4-5@20991231"), Some(1.0));
+    assert_eq!(input("vertex", "google/gemini-2.5-flash"), Some(0.3));
+    // Application inference profiles name no model: unknown, never a guess.
+    assert_eq!(
+        input(
+            "bedrock",
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
+        ),
+        None
+    );
+    // Nothing strips across providers: a cloud spelling is not looked up at another vendor.
+    assert_eq!(input("anthropic", "us.anthropic.claude-haiku-4-5"), None);
+}

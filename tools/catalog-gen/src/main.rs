@@ -40,8 +40,17 @@ const SOURCE: Source = Source {
 /// OpenAI-compatible endpoint (`/compatible-mode/v1`) takes (`qwen-plus`, `qwen3-max`, …) and
 /// carry the same figures; `dashscope` is the superset, so it is the one read.
 /// [`QWEN_CROSS_CHECK`] is compared against it and any disagreement is reported.
+///
+/// Clouds: Bedrock's Converse and InvokeModel entries (`bedrock_converse`, `bedrock`) are one
+/// provider, `bedrock`, keyed by the model id Bedrock takes (inference-profile ids such as
+/// `us.anthropic…` included); region- and commitment-specific entries (`bedrock/us-gov-east-1/…`,
+/// `…/1-month-commitment/…`) are left out. Every `vertex_ai*` family is `vertex`, keyed by the
+/// id Vertex takes (`claude-sonnet-4-5@20250929`, `gemini-2.5-flash`, `meta/llama-…-maas`).
 const PROVIDERS: &[(&str, &str)] = &[
     ("anthropic", "anthropic"),
+    ("bedrock", "bedrock"),
+    ("bedrock_converse", "bedrock"),
+    ("bedrock_mantle", "bedrock_mantle"),
     ("cerebras", "cerebras"),
     ("dashscope", "qwen"),
     ("deepseek", "deepseek"),
@@ -56,6 +65,18 @@ const PROVIDERS: &[(&str, &str)] = &[
     ("openrouter", "openrouter"),
     ("perplexity", "perplexity"),
     ("together_ai", "together"),
+    ("vertex_ai", "vertex"),
+    ("vertex_ai-ai21_models", "vertex"),
+    ("vertex_ai-anthropic_models", "vertex"),
+    ("vertex_ai-deepseek_models", "vertex"),
+    ("vertex_ai-language-models", "vertex"),
+    ("vertex_ai-llama_models", "vertex"),
+    ("vertex_ai-minimax_models", "vertex"),
+    ("vertex_ai-mistral_models", "vertex"),
+    ("vertex_ai-moonshot_models", "vertex"),
+    ("vertex_ai-openai_models", "vertex"),
+    ("vertex_ai-qwen_models", "vertex"),
+    ("vertex_ai-zai_models", "vertex"),
     ("xai", "xai"),
     ("zai", "zai"),
 ];
@@ -246,6 +267,10 @@ fn extract(root: &Map<String, Value>) -> Result<Vec<Model>, String> {
         if id.is_empty() || NOT_MODELS.iter().any(|p| id.starts_with(p)) {
             continue;
         }
+        // A Bedrock id never has a `/`: these are one region's or one commitment's prices.
+        if ours.starts_with("bedrock") && id.contains('/') {
+            continue;
+        }
         let model_id = api_id(ours, id);
         // LiteLLM sometimes lists a model twice: bare (`deepseek-chat`) and prefixed
         // (`deepseek/deepseek-chat`), or for Fireworks short (`fireworks_ai/glm-5p1`) and full
@@ -314,7 +339,13 @@ fn chat_entries(root: &Map<String, Value>) -> impl Iterator<Item = ChatEntry<'_>
             return None;
         }
         let litellm = entry.get("litellm_provider")?.as_str()?;
-        let rest = key.strip_prefix(litellm).and_then(|k| k.strip_prefix('/'));
+        // Vertex's families (`vertex_ai-anthropic_models`…) prefix their keys `vertex_ai/`.
+        let family = if litellm.starts_with("vertex_ai") {
+            "vertex_ai"
+        } else {
+            litellm
+        };
+        let rest = key.strip_prefix(family).and_then(|k| k.strip_prefix('/'));
         Some(ChatEntry {
             key,
             litellm,
@@ -427,6 +458,15 @@ fn rates(obj: &Map<String, Value>, suffix: &str) -> Result<Option<Price>, String
             tiers: Vec::new(),
         })),
         (None, None) => Ok(None),
+        // Input priced by another unit (Bedrock's video models: per second of video): no
+        // token price to carry.
+        (None, Some(_))
+            if obj
+                .keys()
+                .any(|k| k.starts_with("input_cost_per_") && !k.contains("token")) =>
+        {
+            Ok(None)
+        }
         _ => Err(format!(
             "input_cost_per_token{suffix} and output_cost_per_token{suffix} must come together"
         )),
