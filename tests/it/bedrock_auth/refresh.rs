@@ -1,0 +1,165 @@
+//! Temporary credentials over real HTTP: web identity (STS `AssumeRoleWithWebIdentity`)
+//! against the simulator, fetched once for many waiting calls, refreshed before expiry, and
+//! a failing STS as a credential fault.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use polyrelay::providers::bedrock::AwsAuth;
+use polyrelay::providers::bedrock::auth::SigV4Params;
+use polyrelay::simulator::{Reply, Simulator};
+use polyrelay::{ErrorKind, Fault};
+
+use super::TempDir;
+
+fn sts_answer(expires_in: Duration) -> Reply {
+    let expiration = SystemTime::now() + expires_in;
+    // RFC 3339 from the HTTP date's fields is awkward; STS sends `2025-01-01T00:00:00Z`.
+    let secs = expiration
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let xml = format!(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+         <AssumeRoleWithWebIdentityResult><Credentials>\
+         <AccessKeyId>ASIASTSEXAMPLE</AccessKeyId>\
+         <SecretAccessKey>sts-secret</SecretAccessKey>\
+         <SessionToken>sts-session-token</SessionToken>\
+         <Expiration>{}</Expiration>\
+         </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>",
+        rfc3339(secs)
+    );
+    Reply::raw(200, "text/xml", xml)
+}
+
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn web_identity(sim: &Simulator, dir: &TempDir) -> AwsAuth {
+    let token = dir.file("token", "eyJ-web-identity-token\n");
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("HOME", dir.0.to_str().unwrap().to_owned()),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            token.to_str().unwrap().to_owned(),
+        ),
+        (
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/relay".to_owned(),
+        ),
+        ("AWS_ENDPOINT_URL_STS", sim.base_url()),
+    ]);
+    AwsAuth::from_env_with(move |name| vars.get(name).cloned()).unwrap()
+}
+
+async fn sign(
+    auth: &AwsAuth,
+    http: &reqwest::Client,
+) -> Result<reqwest::Request, polyrelay::Error> {
+    let mut request = http
+        .post("https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse")
+        .body("{}")
+        .build()
+        .unwrap();
+    let params = SigV4Params::new("us-east-1", "bedrock", SystemTime::now());
+    auth.sign_with(&mut request, &params, http).await?;
+    Ok(request)
+}
+
+#[tokio::test]
+async fn many_calls_at_once_make_one_sts_request() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(sts_answer(Duration::from_secs(3600)));
+    let dir = TempDir::new("wi-once");
+    let auth = web_identity(&sim, &dir);
+    let http = reqwest::Client::new();
+    let signed = futures::future::join_all((0..50).map(|_| sign(&auth, &http))).await;
+    assert_eq!(sim.requests().len(), 1, "one fetch for all 50 calls");
+    for request in signed {
+        let request = request.unwrap();
+        let h = request.headers();
+        assert!(
+            h["authorization"]
+                .to_str()
+                .unwrap()
+                .contains("Credential=ASIASTSEXAMPLE/")
+        );
+        assert_eq!(h["x-amz-security-token"], "sts-session-token");
+    }
+    let sts = &sim.requests()[0];
+    assert_eq!(sts.method, "POST");
+    assert_eq!(
+        sts.form("Action").as_deref(),
+        Some("AssumeRoleWithWebIdentity")
+    );
+    assert_eq!(
+        sts.form("WebIdentityToken").as_deref(),
+        Some("eyJ-web-identity-token")
+    );
+    assert_eq!(
+        sts.form("RoleArn").as_deref(),
+        Some("arn:aws:iam::123456789012:role/relay")
+    );
+    // Still fresh: no other fetch.
+    sign(&auth, &http).await.unwrap();
+    assert_eq!(sim.requests().len(), 1);
+    assert!(!format!("{auth:?}").contains("sts-s"));
+}
+
+#[tokio::test]
+async fn credentials_are_refreshed_before_they_expire() {
+    let sim = Simulator::start().await.unwrap();
+    // Two minutes left: inside the five-minute margin, so every call fetches again.
+    sim.set_default(sts_answer(Duration::from_secs(120)));
+    let dir = TempDir::new("wi-refresh");
+    let auth = web_identity(&sim, &dir);
+    let http = reqwest::Client::new();
+    sign(&auth, &http).await.unwrap();
+    sign(&auth, &http).await.unwrap();
+    assert_eq!(sim.requests().len(), 2);
+    // A failing refresh keeps signing with credentials that have not expired yet.
+    sim.set_default(Reply::raw(503, "text/plain", "unavailable"));
+    let request = sign(&auth, &http).await.unwrap();
+    assert_eq!(sim.requests().len(), 3);
+    assert_eq!(
+        request.headers()["x-amz-security-token"],
+        "sts-session-token"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_sts_is_a_credential_fault() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(Reply::raw(
+        403,
+        "text/xml",
+        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+         <Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message>\
+         </Error></ErrorResponse>",
+    ));
+    let dir = TempDir::new("wi-fail");
+    let auth = web_identity(&sim, &dir);
+    let e = sign(&auth, &reqwest::Client::new()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.fault(), Fault::Key);
+    assert!(e.message().contains("AccessDenied"), "{}", e.message());
+    assert!(!e.to_string().contains("eyJ-web"), "{e}");
+}
