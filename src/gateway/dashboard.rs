@@ -18,20 +18,39 @@
 //! an observer to a relay already built.
 //!
 //! Every number sits in an element with a stable `id` (summary cards: `total-cost`,
-//! `baseline-cost`, `saved` with `data-usd`; `requests`, `errors`, `refused` with
-//! `data-value`) or in a table cell carrying `data-field` and its raw `data-value`, in rows
-//! carrying `data-route`, `data-target`, `data-budget`, `data-limiter`… so a browser test
-//! can read them.
+//! `baseline-cost`, `saved` with `data-usd`; `requests`, `failovers`, `errors`, `refused`
+//! with `data-value`) or in a table cell carrying `data-field` and its raw `data-value`, in
+//! rows carrying `data-route`, `data-target`, `data-budget`, `data-limiter`… so a browser
+//! test can read them (tests/it/gateway_dashboard_browser.rs does, in Chromium). `requests`
+//! counts calls once each (a call that failed over is in two stats rows); money is summed
+//! in nano-dollars as the relay sums it, so the cards carry what `/stats` adds up to; the
+//! poll's state is `#status[data-state]` (`ok`, `error`, or `key` while it waits for one).
 
+use std::sync::Arc;
+
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+use super::Gateway;
 
 /// The page, built into the binary.
 pub(super) const PAGE: &str = include_str!("dashboard.html");
 
+/// The page's `<body>` tag, which says whether the JSON endpoints want a client key.
+const BODY: &str = "<body>";
+
 /// `GET /dashboard`: the page, `text/html`, not cached (a new build may serve a new page).
-pub(super) async fn page() -> Response {
-    let mut resp = PAGE.into_response();
+/// Its `<body>` carries `data-key="required"` when the gateway has client keys, so the page
+/// asks for one before it polls instead of drawing a `401` (which browsers log as a console
+/// error) on a first visit.
+pub(super) async fn page(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut resp = if gw.options.keys.is_empty() {
+        PAGE.into_response()
+    } else {
+        PAGE.replacen(BODY, "<body data-key=\"required\">", 1)
+            .into_response()
+    };
     let headers = resp.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
