@@ -187,7 +187,7 @@ fn error_parts(kind: SimError) -> Option<(u16, &'static str, &'static str)> {
             "This request would exceed the rate limit for your organization (polyrelay-sim) of 50 requests per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see the response headers for current usage. Please reduce the prompt length or the maximum tokens requested, or try again later. You may also contact sales at https://www.anthropic.com/contact-sales to discuss your options for a rate limit increase.",
         ),
         SimError::Overloaded => (529, "overloaded_error", "Overloaded"),
-        SimError::Server => (500, "api_error", "Internal server error"),
+        SimError::Server | SimError::ModelError => (500, "api_error", "Internal server error"),
         SimError::Auth => (401, "authentication_error", "invalid x-api-key"),
         SimError::QuotaExhausted => (
             400,

@@ -14,11 +14,38 @@ use super::{DEFAULT_TEXT, RecordedRequest};
 /// | `RateLimited` | 429 `requests`/`rate_limit_exceeded`, `retry-after`, `x-ratelimit-*` | 429 `rate_limit_error`, `retry-after`, `anthropic-ratelimit-requests-*` | 429 `RESOURCE_EXHAUSTED`, per-minute `QuotaFailure`, `RetryInfo.retryDelay` `"<n>s"`, no header |
 /// | `Overloaded` | 503 `server_error` | 529 `overloaded_error` | 503 `UNAVAILABLE` |
 /// | `Server` | 500 `server_error` | 500 `api_error` | 500 `INTERNAL` |
+/// | `ModelError` | 500 `server_error` | 500 `api_error` | 500 `INTERNAL` |
 /// | `Auth` | 401 `invalid_api_key` | 401 `authentication_error` | 400 `INVALID_ARGUMENT`, `ErrorInfo` `API_KEY_INVALID` |
 /// | `QuotaExhausted` | 429 `insufficient_quota` | 400 `invalid_request_error` "Your credit balance is too low…" | 429 `RESOURCE_EXHAUSTED`, per-day `QuotaFailure` |
 /// | `ContextLength` | 400 `context_length_exceeded` | 400 "prompt is too long: …" | 400 `INVALID_ARGUMENT` "The input token count … exceeds …" |
 /// | `ContentPolicy` | 400 `content_policy_violation`; in a stream, finish reason `content_filter` | 200, `stop_reason` `refusal` | 200, `finishReason` `SAFETY` |
 /// | `InvalidRequest` | 400 `invalid_request_error` | 400 `invalid_request_error` | 400 `INVALID_ARGUMENT`, `BadRequest` |
+///
+/// On the clouds' paths (see [`Dialect`](super::Dialect)): Bedrock answers `{"message":…}`
+/// with the type in header `x-amzn-ErrorType: <Type>:http://internal.amazon.com/coral/com.amazon.bedrock/`
+/// (no retry header, as Bedrock sends none); in a stream, an exception frame
+/// (`:message-type: exception`) whose `:exception-type` is in the second column. Vertex answers
+/// `google.rpc.Status` `{"error":{"code","message","status","details"?}}`, pretty-printed, or
+/// compact and wrapped in a JSON array `[{"error":…}]` on the streaming paths
+/// (`:streamGenerateContent`, `:streamRawPredict`); in a stream, the inner vendor's in-stream
+/// error (Gemini's or Anthropic's).
+///
+/// | kind | Bedrock | Bedrock in-stream | Vertex |
+/// |---|---|---|---|
+/// | `RateLimited` | 429 `ThrottlingException` | `throttlingException` | 429 `RESOURCE_EXHAUSTED`, `RetryInfo.retryDelay` `"<n>s"` |
+/// | `Overloaded` | 503 `ServiceUnavailableException` | `serviceUnavailableException` | 503 `UNAVAILABLE` |
+/// | `Server` | 500 `InternalServerException` | `internalServerException` | 500 `INTERNAL` |
+/// | `ModelError` | 424 `ModelErrorException` | `modelStreamErrorException` (`originalStatusCode` 529) | 500 `INTERNAL` |
+/// | `Auth` | 403 `AccessDeniedException` | `validationException` | 401 `UNAUTHENTICATED`, `ErrorInfo` `ACCESS_TOKEN_EXPIRED` |
+/// | `QuotaExhausted` | 400 `ServiceQuotaExceededException` | `validationException` | 403 `PERMISSION_DENIED`, `ErrorInfo` `BILLING_DISABLED` |
+/// | `ContextLength` | 400 `ValidationException` "Input is too long for requested model." | `validationException` | 400 `INVALID_ARGUMENT` "The input token count … exceeds …" |
+/// | `ContentPolicy` | 200, Converse `stopReason` `guardrail_intervened` (InvokeModel: Anthropic's `refusal`) | the same, as the stream's end | the inner vendor's blocked answer |
+/// | `InvalidRequest` | 400 `ValidationException` | `validationException` | 400 `INVALID_ARGUMENT` |
+///
+/// Google's token endpoint and metadata server answer OAuth errors
+/// (`{"error","error_description"}`): `Auth` 400 `invalid_grant`, `RateLimited` 429 (with
+/// `retry-after`), `Server` and `ModelError` 500, `Overloaded` 503, the rest 400
+/// `invalid_request`.
 ///
 /// Anthropic errors carry `request_id` in the body, and `request-id` and `x-should-retry`
 /// headers. In a stream ([`Reply::stream_error_after`](super::Reply::stream_error_after)) the
@@ -37,6 +64,9 @@ pub enum SimError {
     Overloaded,
     /// An internal server error (500).
     Server,
+    /// The model itself failed (Bedrock's 424 `ModelErrorException`, in a stream
+    /// `modelStreamErrorException`); the other vendors answer it as [`SimError::Server`].
+    ModelError,
     /// The API key was rejected.
     Auth,
     /// Billing quota or credit exhausted: waiting will not help.
@@ -67,7 +97,7 @@ pub(crate) enum RenderedBody {
     /// A body framed by `Content-Length`.
     Fixed(String),
     /// A streamed body, one HTTP chunk per frame.
-    Frames(Vec<String>),
+    Frames(Vec<bytes::Bytes>),
 }
 
 impl Rendered {
@@ -85,7 +115,17 @@ impl Rendered {
             status: 200,
             content_type,
             headers: Vec::new(),
-            body: RenderedBody::Frames(frames),
+            body: RenderedBody::Frames(frames.into_iter().map(bytes::Bytes::from).collect()),
+        }
+    }
+
+    /// A streamed body of binary frames (AWS event-stream frames).
+    pub(crate) fn binary_frames(content_type: &'static str, frames: Vec<Vec<u8>>) -> Rendered {
+        Rendered {
+            status: 200,
+            content_type,
+            headers: Vec::new(),
+            body: RenderedBody::Frames(frames.into_iter().map(bytes::Bytes::from).collect()),
         }
     }
 
@@ -119,6 +159,12 @@ pub(crate) enum Content {
     /// A stream of `after` content events, then the vendor's in-stream error for `kind`.
     /// Requests that do not stream get the HTTP error instead.
     StreamError { after: usize, kind: SimError },
+    /// An OAuth access token (Google's token endpoint or metadata server shape); `None`
+    /// makes one up from the request's `seq`.
+    Token {
+        access_token: Option<String>,
+        expires_in: u64,
+    },
 }
 
 /// One vendor dialect's renderings.
@@ -148,6 +194,10 @@ pub(crate) trait Speaker {
                 Self::stream(&filler_pieces(*after), Ending::Error(*kind), request)
             }
             Content::StreamError { kind, .. } => Self::error(*kind, false, request),
+            Content::Token {
+                access_token,
+                expires_in,
+            } => super::vertex::token(access_token.as_deref(), *expires_in, request),
         }
     }
 }
@@ -298,6 +348,11 @@ fn relayout(json: &str, mut on_token: impl FnMut(&mut String, char, Option<char>
         on_token(&mut out, c, chars.peek().copied());
     }
     out
+}
+
+/// JSON with every whitespace outside strings removed.
+pub(crate) fn compact(json: &str) -> String {
+    relayout(json, |out, c, _| out.push(c))
 }
 
 /// JSON with `": "` after keys and nothing else added, the way Gemini's SSE chunks look:

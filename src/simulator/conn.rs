@@ -384,7 +384,7 @@ async fn send<W: AsyncWrite + Unpin>(
             }
             wr.flush().await?;
             match end {
-                End::Cut(_) => Ok(After::Reset),
+                End::Cut(_) | End::CutInside(_) => Ok(After::Reset),
                 End::Stall(_) => std::future::pending().await,
                 End::Normal if close_delimited => Ok(After::Close),
                 End::Normal => {

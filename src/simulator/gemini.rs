@@ -156,7 +156,7 @@ fn error_object(kind: SimError, request: &RecordedRequest) -> Option<(u16, Strin
             "The model is overloaded. Please try again later.".to_owned(),
             None,
         ),
-        SimError::Server => (
+        SimError::Server | SimError::ModelError => (
             500,
             "INTERNAL",
             "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting".to_owned(),

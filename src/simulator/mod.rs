@@ -31,16 +31,23 @@
 //! enforces as a vendor does: 429s with `retry-after` past the limit, and
 //! `x-ratelimit-*-requests` headers on the answers ([`Simulator::limit_requests`]).
 //!
-//! Requests are matched to scripts by their model: the JSON body's `"model"`, or for
-//! Gemini-style paths (`/v1beta/models/{model}:generateContent`) the `{model}` segment.
-//! Requests for models without a script get the default reply (see [`Simulator::set_default`]).
+//! Requests are matched to scripts by their model: for Bedrock paths
+//! (`/model/{modelId}/converse`) and Vertex publisher paths
+//! (`.../publishers/{google,anthropic}/models/{model}:method`) the percent-decoded path
+//! segment; otherwise the JSON body's `"model"`, or for Gemini-style paths
+//! (`/v1beta/models/{model}:generateContent`) the `{model}` segment. Requests for models
+//! without a script get the default reply (see [`Simulator::set_default`]).
 //!
-//! The simulator speaks three vendor dialects, told apart by the request path (see
-//! [`Dialect`]): OpenAI Chat Completions, Anthropic Messages (`.../messages`) and Google
-//! Gemini (`:generateContent`, `:streamGenerateContent`). [`Reply::text`],
-//! [`Reply::tool_call`], [`Reply::error`] and [`Reply::stream_error_after`] answer in the
-//! dialect of whatever request they meet, so one script can serve a failover chain across
-//! vendors:
+//! The simulator speaks five vendor dialects, told apart by the request path (see
+//! [`Dialect`]): OpenAI Chat Completions, Anthropic Messages (`.../messages`), Google Gemini
+//! (`:generateContent`, `:streamGenerateContent`), AWS Bedrock (Converse and
+//! ConverseStream with `application/vnd.amazon.eventstream` frames, and InvokeModel with
+//! Anthropic's body) and Google Vertex AI (Gemini, Claude's `:rawPredict` /
+//! `:streamRawPredict`, and the OpenAI-compatible endpoint, with Vertex's errors), plus
+//! Google's OAuth token endpoint and GCE metadata server ([`Simulator::script_tokens`]).
+//! [`Reply::text`], [`Reply::tool_call`], [`Reply::error`] and [`Reply::stream_error_after`]
+//! answer in the dialect of whatever request they meet, so one script can serve a failover
+//! chain across vendors:
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -50,17 +57,33 @@
 //! sim.script("gpt-4o-mini", [Reply::error(SimError::RateLimited { retry_after_secs: 1 })]);
 //! sim.script("claude-sonnet-4-5", [Reply::stream_error_after(2, SimError::Overloaded)]);
 //! sim.script("gemini-2.5-flash", [Reply::text("from Gemini")]);
+//! // Bedrock: the model id from the path, decoded (`…-v1%3A0` → `…-v1:0`).
+//! sim.script(
+//!     "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+//!     [Reply::stream_error_after(2, SimError::RateLimited { retry_after_secs: 1 })],
+//! );
+//! // A ConverseStream whose third frame has a broken message CRC.
+//! sim.script("us.amazon.nova-micro-v1:0", [Reply::text("hi there").bad_message_crc(2)]);
+//! // Two tokens, then an OAuth error, from `POST /token` and the metadata server.
+//! sim.script_tokens([
+//!     Reply::google_token(Some("ya29.first"), 3599),
+//!     Reply::google_token(Some("ya29.second"), 3599),
+//!     Reply::error(SimError::Auth),
+//! ]);
 //! # Ok(())
 //! # }
 //! ```
 
 mod anthropic;
+mod bedrock;
 mod common;
 mod conn;
+mod eventstream;
 mod gemini;
 mod limit;
 mod openai;
 mod reply;
+mod vertex;
 
 pub use common::SimError;
 pub use reply::Reply;
@@ -79,6 +102,9 @@ use tokio::task::JoinSet;
 /// The text of the reply given to requests whose model has no script, until
 /// [`Simulator::set_default`] changes it.
 pub(crate) const DEFAULT_TEXT: &str = "Hello from the polyrelay simulator.";
+
+/// The `expires_in` of the tokens the token endpoints answer without a script.
+pub const DEFAULT_TOKEN_LIFETIME: u64 = 3599;
 
 /// A running simulator: an HTTP/1.1 server on `127.0.0.1` with a random port.
 ///
@@ -112,6 +138,8 @@ pub(crate) struct Shared {
 
 struct State {
     scripts: HashMap<String, VecDeque<Reply>>,
+    /// Replies for the token endpoints ([`Simulator::script_tokens`]).
+    token_script: VecDeque<Reply>,
     default: Reply,
     requests: Vec<RecordedRequest>,
     /// Request limits by model ([`Simulator::limit_requests`]).
@@ -122,7 +150,34 @@ struct State {
     rate_limited: HashMap<String, usize>,
 }
 
+/// The next reply of a script: the front one, taken off unless it is the last.
+fn next_reply(queue: &mut VecDeque<Reply>) -> Option<Reply> {
+    if queue.len() > 1 {
+        queue.pop_front()
+    } else {
+        queue.front().cloned()
+    }
+}
+
 impl State {
+    /// The reply to a request to a token endpoint: the metadata server's 403 without
+    /// `Metadata-Flavor: Google` (the script is not read), else the token script's next reply,
+    /// else a made-up token.
+    fn token_reply(&mut self, request: &RecordedRequest) -> Reply {
+        if vertex::is_metadata_path(&request.path)
+            && request.header("metadata-flavor") != Some("Google")
+        {
+            return Reply::raw(
+                403,
+                "text/html; charset=UTF-8",
+                "Missing required header: Metadata-Flavor\n",
+            )
+            .header("metadata-flavor", "Google");
+        }
+        next_reply(&mut self.token_script)
+            .unwrap_or_else(|| Reply::google_token(None, DEFAULT_TOKEN_LIFETIME))
+    }
+
     /// Applies the request limits that concern `model`: `None` when none does.
     fn check_limits(
         &mut self,
@@ -183,25 +238,27 @@ impl Shared {
             };
             // A request over a limit is refused before it reaches the script, which it
             // therefore does not consume.
-            let limit_headers = match state.check_limits(request.model.as_deref(), request.at) {
+            // The token endpoints neither count against request limits nor read scripts.
+            let token_path = request.dialect() == Dialect::GoogleToken;
+            let verdict = if token_path {
+                None
+            } else {
+                state.check_limits(request.model.as_deref(), request.at)
+            };
+            let limit_headers = match verdict {
                 Some(limit::Verdict::Refused(reply)) => Err(reply),
                 Some(limit::Verdict::Admitted(headers)) => Ok(headers),
                 None => Ok(Vec::new()),
             };
             let reply = match limit_headers {
+                _ if token_path => state.token_reply(&request),
                 Err(too_many) => too_many,
                 Ok(headers) => {
                     let scripted = request
                         .model
                         .as_ref()
                         .and_then(|m| state.scripts.get_mut(m))
-                        .and_then(|queue| {
-                            if queue.len() > 1 {
-                                queue.pop_front()
-                            } else {
-                                queue.front().cloned()
-                            }
-                        });
+                        .and_then(next_reply);
                     let reply = match scripted {
                         Some(reply) => reply,
                         None => state.default.clone(),
@@ -239,6 +296,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 scripts: HashMap::new(),
+                token_script: VecDeque::new(),
                 default: Reply::text(DEFAULT_TEXT),
                 requests: Vec::new(),
                 limits: HashMap::new(),
@@ -372,12 +430,54 @@ impl Simulator {
             .unwrap_or(0)
     }
 
-    /// Forgets every script, every request limit and every recorded request. The default
-    /// reply is kept, and the next request gets `seq` 0 again.
+    /// Queues replies for the Google token endpoints ([`Dialect::GoogleToken`]): the OAuth
+    /// token endpoint `POST /token` and the GCE metadata server's
+    /// `GET /computeMetadata/v1/instance/service-accounts/default/token` share this one queue.
+    ///
+    /// Replies are consumed as with [`Simulator::script`] (the last one stays); an empty
+    /// `replies` removes the script. Without a script each token request gets
+    /// [`Reply::google_token`]`(None, 3599)`: a fresh token `ya29.sim-<seq>` valid for 3,599 s.
+    /// Script [`Reply::google_token`] for a chosen token or lifetime, [`Reply::error`] for an
+    /// OAuth error (e.g. [`SimError::Auth`] → 400 `invalid_grant`), any reply with
+    /// [`Reply::delay`], or [`Reply::hang`] / [`Reply::reset`]. A metadata request without
+    /// `Metadata-Flavor: Google` gets a 403 and does not consume the script. Token requests
+    /// are never refused by the request limits.
+    pub fn script_tokens(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.inner.shared.lock().token_script = replies.into_iter().collect();
+    }
+
+    /// The recorded requests to the token endpoints and the metadata server's token path
+    /// ([`Dialect::GoogleToken`]), in arrival order: `.len()` counts token fetches, and each
+    /// one's [`RecordedRequest::form`] gives `grant_type` and `assertion`.
+    pub fn token_requests(&self) -> Vec<RecordedRequest> {
+        self.inner
+            .shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.dialect() == Dialect::GoogleToken)
+            .cloned()
+            .collect()
+    }
+
+    /// The URL of the OAuth token endpoint: `http://127.0.0.1:PORT/token` (to use in a
+    /// service-account key file's `token_uri`).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.base_url())
+    }
+
+    /// The metadata server's host, `127.0.0.1:PORT`, as `GCE_METADATA_HOST` names it.
+    pub fn metadata_host(&self) -> String {
+        self.inner.addr.to_string()
+    }
+
+    /// Forgets every script (the token script too), every request limit and every recorded
+    /// request. The default reply is kept, and the next request gets `seq` 0 again.
     pub fn clear(&self) {
         {
             let mut state = self.inner.shared.lock();
             state.scripts.clear();
+            state.token_script.clear();
             state.requests.clear();
             state.limits.clear();
             state.limit_all = None;
@@ -407,19 +507,32 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// The model a request names: the JSON body's `"model"` string, or for Gemini-style paths
+/// The model a request names: for Bedrock paths (`/model/{modelId}/{op}`) and Vertex's
+/// publisher paths (`.../publishers/{publisher}/models/{model}:method`) the percent-decoded
+/// path segment; otherwise the JSON body's `"model"` string, or for Gemini-style paths
 /// (`.../models/{model}:method`) the `{model}` segment.
 fn extract_model(path: &str, body: &serde_json::Value) -> Option<String> {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    if let Some((model, _)) = bedrock_path(path) {
+        return Some(eventstream::percent_decode(model));
+    }
+    let from_path = || {
+        let (_, rest) = path.split_once("/models/")?;
+        let (model, _method) = rest.split_once(':')?;
+        if model.is_empty() || model.contains('/') {
+            return None;
+        }
+        Some(eventstream::percent_decode(model))
+    };
+    if path.contains("/publishers/")
+        && let Some(model) = from_path()
+    {
+        return Some(model);
+    }
     if let Some(model) = body.get("model").and_then(|m| m.as_str()) {
         return Some(model.to_owned());
     }
-    let path = path.split(['?', '#']).next().unwrap_or(path);
-    let (_, rest) = path.split_once("/models/")?;
-    let (model, _method) = rest.split_once(':')?;
-    if model.is_empty() || model.contains('/') {
-        return None;
-    }
-    Some(model.to_owned())
+    from_path()
 }
 
 /// The vendor API dialect of a request, told by its path (query string ignored).
@@ -430,15 +543,74 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages: a path ending in `/messages`, e.g. `/v1/messages`.
     Anthropic,
-    /// Google Gemini: a path with `:generateContent` or `:streamGenerateContent`.
+    /// Google Gemini: a path with `:generateContent` or `:streamGenerateContent` (other than
+    /// Vertex's, below).
     Gemini,
+    /// AWS Bedrock Converse: `POST /model/{modelId}/converse` (JSON) and
+    /// `/model/{modelId}/converse-stream` (an `application/vnd.amazon.eventstream` answer).
+    BedrockConverse,
+    /// AWS Bedrock InvokeModel with Anthropic's Messages body: `/model/{modelId}/invoke`
+    /// (Anthropic's JSON) and `/model/{modelId}/invoke-with-response-stream` (event-stream
+    /// `chunk` frames carrying Anthropic's events in base64).
+    BedrockInvoke,
+    /// Gemini on Vertex AI: `/{v1,v1beta1}/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`
+    /// and `:streamGenerateContent`; Gemini's answers, Vertex's errors.
+    VertexGemini,
+    /// Claude on Vertex AI: `/…/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict`
+    /// and `:streamRawPredict`; Anthropic's answers, Vertex's errors.
+    VertexAnthropic,
+    /// Vertex AI's OpenAI-compatible endpoint:
+    /// `/…/projects/{p}/locations/{l}/endpoints/openapi/chat/completions`; OpenAI's answers,
+    /// Vertex's errors.
+    VertexOpenAi,
+    /// Google's OAuth token endpoint (`/token`, or a path ending in `/oauth2/token` or
+    /// `/oauth2/v4/token`) and the GCE metadata server's
+    /// `/computeMetadata/v1/instance/service-accounts/{account}/token`; see
+    /// [`Simulator::script_tokens`].
+    GoogleToken,
+}
+
+/// The Bedrock operations, by the last segment of their path.
+const BEDROCK_OPS: [(&str, Dialect); 4] = [
+    ("converse", Dialect::BedrockConverse),
+    ("converse-stream", Dialect::BedrockConverse),
+    ("invoke", Dialect::BedrockInvoke),
+    ("invoke-with-response-stream", Dialect::BedrockInvoke),
+];
+
+/// For a Bedrock path `.../model/{modelId}/{op}`: the raw (still percent-encoded) model id
+/// and the dialect of the operation. The id may itself hold `/` (an ARN sent unencoded).
+fn bedrock_path(path: &str) -> Option<(&str, Dialect)> {
+    let (_, rest) = path.split_once("/model/")?;
+    let (model, op) = rest.rsplit_once('/')?;
+    let dialect = BEDROCK_OPS.iter().find(|(o, _)| *o == op)?.1;
+    (!model.is_empty()).then_some((model, dialect))
+}
+
+/// Whether `path` is one of Vertex's `projects/{p}/locations/{l}` paths.
+fn is_vertex(path: &str) -> bool {
+    path.contains("/projects/") && path.contains("/locations/")
 }
 
 impl Dialect {
     /// The dialect of a request to `path`.
     pub fn of_path(path: &str) -> Dialect {
         let path = path.split(['?', '#']).next().unwrap_or(path);
-        if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+        let gemini = path.contains(":generateContent") || path.contains(":streamGenerateContent");
+        if let Some((_, dialect)) = bedrock_path(path) {
+            dialect
+        } else if vertex::is_metadata_path(path) || vertex::is_token_path(path) {
+            Dialect::GoogleToken
+        } else if is_vertex(path) && gemini {
+            Dialect::VertexGemini
+        } else if is_vertex(path)
+            && path.contains("/publishers/anthropic/models/")
+            && (path.ends_with(":rawPredict") || path.ends_with(":streamRawPredict"))
+        {
+            Dialect::VertexAnthropic
+        } else if is_vertex(path) && path.ends_with("/endpoints/openapi/chat/completions") {
+            Dialect::VertexOpenAi
+        } else if gemini {
             Dialect::Gemini
         } else if path.trim_end_matches('/').ends_with("/messages") {
             Dialect::Anthropic
@@ -490,8 +662,12 @@ pub struct RecordedRequest {
     pub path: String,
     /// The request headers in arrival order, names lower-cased.
     pub headers: Vec<(String, String)>,
-    /// The model the request names: the JSON body's `"model"`, or for Gemini-style paths
-    /// (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent`) the `{model}` segment.
+    /// The model the request names: for Bedrock (`/model/{modelId}/converse`…) and Vertex
+    /// publisher paths (`…/publishers/google/models/{model}:generateContent`…) the
+    /// percent-decoded path segment (`…-v1%3A0` → `…-v1:0`, an ARN's `%2F` → `/`); otherwise
+    /// the JSON body's `"model"`, or for Gemini-style paths
+    /// (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent`) the `{model}`
+    /// segment. `None` for the token endpoints.
     pub model: Option<String>,
     /// The body parsed as JSON, or `Value::Null` if it is not JSON.
     pub body: serde_json::Value,
@@ -510,10 +686,26 @@ impl RecordedRequest {
     }
 
     /// Whether the client asked for a streamed answer: body `"stream": true` (OpenAI,
-    /// Anthropic), or a path containing `:streamGenerateContent` (Gemini).
+    /// Anthropic), or a streaming path: `:streamGenerateContent` (Gemini), `:streamRawPredict`
+    /// (Claude on Vertex), `/converse-stream` or `/invoke-with-response-stream` (Bedrock).
     pub fn is_stream(&self) -> bool {
+        let path = self.path.split(['?', '#']).next().unwrap_or("");
         self.body.get("stream").and_then(|s| s.as_bool()) == Some(true)
-            || self.path.contains(":streamGenerateContent")
+            || path.contains(":streamGenerateContent")
+            || path.ends_with(":streamRawPredict")
+            || path.ends_with("/converse-stream")
+            || path.ends_with("/invoke-with-response-stream")
+    }
+
+    /// The value of `key` in a form-encoded body (`application/x-www-form-urlencoded`, as
+    /// OAuth token requests send), decoded: e.g. `form("grant_type")`, `form("assertion")`.
+    /// `None` when the body has no such key.
+    pub fn form(&self, key: &str) -> Option<String> {
+        let body = std::str::from_utf8(&self.raw_body).ok()?;
+        body.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (eventstream::form_decode(k) == key).then(|| eventstream::form_decode(v))
+        })
     }
 
     /// The vendor dialect the request speaks, by its path ([`Dialect::of_path`]).

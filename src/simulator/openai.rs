@@ -174,7 +174,7 @@ fn error_parts(kind: SimError, request: &RecordedRequest) -> (u16, String) {
                 "The engine is currently overloaded, please try again later.",
             ),
         ),
-        SimError::Server => (
+        SimError::Server | SimError::ModelError => (
             500,
             error_object(
                 "server_error",

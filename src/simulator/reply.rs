@@ -5,9 +5,12 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::anthropic::{self, Anthropic};
+use super::bedrock::{self, Converse, Invoke};
 use super::common::{Content, Rendered, RenderedBody, SimError, Speaker, ToolCall};
+use super::eventstream::{self, Crc};
 use super::gemini::{self, Gemini};
 use super::openai::{self, OpenAi};
+use super::vertex::{self, GoogleToken, Vertex};
 use super::{Dialect, RecordedRequest};
 
 /// One scripted answer to one request, built in builder style.
@@ -38,6 +41,8 @@ pub struct Reply {
     end: End,
     close_delimited: bool,
     split_every: Option<usize>,
+    /// Event-stream frames whose CRC to break, by index.
+    corrupt: Vec<(usize, Crc)>,
 }
 
 #[derive(Clone, Debug)]
@@ -48,8 +53,9 @@ enum Action {
         content_type: String,
         body: Bytes,
     },
-    /// A `text/event-stream` body.
+    /// A streamed body (`text/event-stream`, or an AWS event stream).
     Sse {
+        content_type: &'static str,
         frames: Vec<Bytes>,
         whole: bool,
     },
@@ -71,6 +77,16 @@ enum Action {
         status: String,
         message: String,
     },
+    BedrockError {
+        status: u16,
+        error_type: String,
+        message: String,
+    },
+    VertexError {
+        code: u16,
+        status: String,
+        message: String,
+    },
     Hang,
     Reset,
     Close,
@@ -86,6 +102,8 @@ pub(crate) enum End {
     Cut(usize),
     /// After this many frames, send nothing more while the client stays.
     Stall(usize),
+    /// After this many frames, the first half of the next one, then reset the connection.
+    CutInside(usize),
 }
 
 /// A reply resolved against one request: everything the connection task needs to write.
@@ -143,6 +161,7 @@ impl Reply {
             end: End::Normal,
             close_delimited: false,
             split_every: None,
+            corrupt: Vec::new(),
         }
     }
 
@@ -178,6 +197,7 @@ impl Reply {
     pub fn sse(frames: impl IntoIterator<Item = impl Into<String>>) -> Reply {
         let frames = frames.into_iter().map(|f| Bytes::from(f.into())).collect();
         Reply::new(Action::Sse {
+            content_type: "text/event-stream",
             frames,
             whole: false,
         })
@@ -190,6 +210,22 @@ impl Reply {
     pub fn sse_bytes(body: impl Into<Bytes>) -> Reply {
         let frames = split_events(&body.into());
         Reply::new(Action::Sse {
+            content_type: "text/event-stream",
+            frames,
+            whole: true,
+        })
+    }
+
+    /// A 200 `application/vnd.amazon.eventstream` answer whose body is a whole recorded AWS
+    /// event stream (e.g. a `.eventstream` file), chunked, sent as one HTTP chunk unless
+    /// [`Reply::split_every`] or [`Reply::frame_delay`] say otherwise. For
+    /// [`Reply::cut_after`], [`Reply::stall_after`], [`Reply::cut_inside_frame`],
+    /// [`Reply::bad_message_crc`] and [`Reply::frame_delay`] the body counts as frames split
+    /// by their length prefixes.
+    pub fn event_stream_bytes(body: impl Into<Bytes>) -> Reply {
+        let frames = eventstream::split_frames(&body.into());
+        Reply::new(Action::Sse {
+            content_type: eventstream::CONTENT_TYPE,
             frames,
             whole: true,
         })
@@ -261,10 +297,37 @@ impl Reply {
 
     /// Streams: after `n_frames` frames, aborts the connection with a TCP RST, without the
     /// terminating 0-chunk. Frames are whole SSE events (for Anthropic, `event:` and `data:`
-    /// together; a `ping` counts) or Gemini JSON-array elements. Replaces an earlier
-    /// [`Reply::stall_after`].
+    /// together; a `ping` counts), Gemini JSON-array elements, or AWS event-stream frames
+    /// (Bedrock; `messageStart` counts). Replaces an earlier [`Reply::stall_after`] or
+    /// [`Reply::cut_inside_frame`].
     pub fn cut_after(mut self, n_frames: usize) -> Reply {
         self.end = End::Cut(n_frames);
+        self
+    }
+
+    /// Streams: after `n_frames` whole frames (counted as for [`Reply::cut_after`]; on
+    /// Bedrock's paths, event-stream frames), writes the first half of the next frame (at
+    /// least one byte) and aborts the connection with a TCP RST: the body ends inside a frame.
+    /// When there is no next frame it acts as [`Reply::cut_after`]. Replaces an earlier
+    /// [`Reply::cut_after`] or [`Reply::stall_after`].
+    pub fn cut_inside_frame(mut self, n_frames: usize) -> Reply {
+        self.end = End::CutInside(n_frames);
+        self
+    }
+
+    /// AWS event streams (Bedrock's streamed answers, [`Reply::event_stream_bytes`]): inverts
+    /// the message CRC (the frame's last four bytes) of frame `index` (0-based, the
+    /// `messageStart` event of a ConverseStream is 0), leaving everything else intact. Can be
+    /// given more than once. Ignored by other bodies, and when there is no such frame.
+    pub fn bad_message_crc(mut self, index: usize) -> Reply {
+        self.corrupt.push((index, Crc::Message));
+        self
+    }
+
+    /// As [`Reply::bad_message_crc`], for the prelude CRC (bytes 8 to 11 of frame `index`,
+    /// the CRC of its two length fields).
+    pub fn bad_prelude_crc(mut self, index: usize) -> Reply {
+        self.corrupt.push((index, Crc::Prelude));
         self
     }
 
@@ -450,6 +513,46 @@ impl Reply {
         Reply::vendor(Some(Dialect::Gemini), false, tool(name, arguments_json))
     }
 
+    // --- AWS Bedrock and Google Vertex AI ---
+
+    /// A Bedrock error: status `status`, body `{"message":…}`, header
+    /// `x-amzn-ErrorType: <error_type>:http://internal.amazon.com/coral/com.amazon.bedrock/`
+    /// (e.g. `ThrottlingException`, `ValidationException`) and `x-amzn-RequestId`.
+    pub fn bedrock_error(status: u16, error_type: &str, message: &str) -> Reply {
+        Reply::new(Action::BedrockError {
+            status,
+            error_type: error_type.to_owned(),
+            message: message.to_owned(),
+        })
+    }
+
+    /// A Vertex AI (`google.rpc.Status`) error: `{"error":{"code","message","status"}}`,
+    /// pretty-printed, or compact and wrapped in a JSON array (`[{"error":…}]`) when the
+    /// request is on a streaming path (`:streamGenerateContent`, `:streamRawPredict`).
+    pub fn vertex_error(code: u16, status: &str, message: &str) -> Reply {
+        Reply::new(Action::VertexError {
+            code,
+            status: status.to_owned(),
+            message: message.to_owned(),
+        })
+    }
+
+    /// An OAuth access token, in the shape of the endpoint it answers: on the metadata
+    /// server's path `{"access_token","expires_in","token_type":"Bearer"}` with
+    /// `metadata-flavor: Google`; elsewhere (the token endpoint) the same plus `"scope"`, with
+    /// `cache-control: no-store`. `None` makes up `ya29.sim-<seq>` (a new token each request).
+    /// See [`Simulator::script_tokens`](super::Simulator::script_tokens).
+    pub fn google_token(access_token: Option<&str>, expires_in: u64) -> Reply {
+        Reply::vendor(
+            Some(Dialect::GoogleToken),
+            false,
+            Content::Token {
+                access_token: access_token.map(str::to_owned),
+                expires_in,
+            },
+        )
+    }
+
     /// Resolves this reply against the request it answers.
     pub(crate) fn plan(&self, request: &RecordedRequest) -> Plan {
         let delay = self.delay;
@@ -467,11 +570,15 @@ impl Reply {
                 Vec::new(),
                 self.fixed_body(body.clone()),
             ),
-            Action::Sse { frames, whole } => self.respond(
+            Action::Sse {
+                content_type,
+                frames,
+                whole,
+            } => self.respond(
                 200,
-                "text/event-stream",
+                content_type,
                 Vec::new(),
-                self.sse_body(frames.clone(), *whole),
+                self.sse_body(self.corrupted(content_type, frames.clone()), *whole),
             ),
             Action::Vendor {
                 dialect,
@@ -484,6 +591,14 @@ impl Reply {
                     Dialect::OpenAi => OpenAi::render(content, stream, request),
                     Dialect::Anthropic => Anthropic::render(content, stream, request),
                     Dialect::Gemini => Gemini::render(content, stream, request),
+                    Dialect::BedrockConverse => Converse::render(content, stream, request),
+                    Dialect::BedrockInvoke => Invoke::render(content, stream, request),
+                    Dialect::VertexGemini => Vertex::<Gemini>::render(content, stream, request),
+                    Dialect::VertexAnthropic => {
+                        Vertex::<Anthropic>::render(content, stream, request)
+                    }
+                    Dialect::VertexOpenAi => Vertex::<OpenAi>::render(content, stream, request),
+                    Dialect::GoogleToken => GoogleToken::render(content, stream, request),
                 })
             }
             Action::AnthropicError {
@@ -498,6 +613,20 @@ impl Reply {
                 status,
                 message,
             } => self.respond_rendered(gemini::error_response(*code, status, message)),
+            Action::BedrockError {
+                status,
+                error_type,
+                message,
+            } => self.respond_rendered(bedrock::error_response(
+                *status, error_type, message, request,
+            )),
+            Action::VertexError {
+                code,
+                status,
+                message,
+            } => self.respond_rendered(vertex::error_response(
+                *code, status, message, None, request,
+            )),
         };
         Plan { delay, kind }
     }
@@ -512,7 +641,7 @@ impl Reply {
         let body = match body {
             RenderedBody::Fixed(body) => self.fixed_body(Bytes::from(body)),
             RenderedBody::Frames(frames) => {
-                self.sse_body(frames.into_iter().map(Bytes::from).collect(), false)
+                self.sse_body(self.corrupted(content_type, frames), false)
             }
         };
         self.respond(status, content_type, headers, body)
@@ -554,6 +683,19 @@ impl Reply {
         })
     }
 
+    /// `frames` with the CRCs [`Reply::bad_message_crc`] and [`Reply::bad_prelude_crc`] chose
+    /// broken, when they are AWS event-stream frames.
+    fn corrupted(&self, content_type: &str, mut frames: Vec<Bytes>) -> Vec<Bytes> {
+        if content_type == eventstream::CONTENT_TYPE {
+            for (index, crc) in &self.corrupt {
+                if let Some(frame) = frames.get_mut(*index) {
+                    *frame = Bytes::from(eventstream::corrupt(frame, *crc));
+                }
+            }
+        }
+        frames
+    }
+
     fn fixed_body(&self, body: Bytes) -> PlanBody {
         PlanBody::Fixed(match self.split_every {
             Some(n) => split_bytes(&body, n),
@@ -565,8 +707,16 @@ impl Reply {
         let limit = match self.end {
             End::Normal => frames.len(),
             End::Cut(n) | End::Stall(n) => n.min(frames.len()),
+            End::CutInside(n) => n.saturating_add(1).min(frames.len()),
         };
-        let frames = &frames[..limit];
+        let mut frames = frames[..limit].to_vec();
+        if let End::CutInside(n) = self.end
+            && n < limit
+            && let Some(last) = frames.last_mut()
+        {
+            *last = last.slice(..(last.len() / 2).max(1).min(last.len()));
+        }
+        let frames = &frames[..];
         let chunks: Vec<Bytes> = if let Some(n) = self.split_every {
             split_bytes(&concat(frames), n)
         } else if whole && self.frame_delay.is_none() {
