@@ -163,3 +163,123 @@ async fn a_failing_sts_is_a_credential_fault() {
     assert!(e.message().contains("AccessDenied"), "{}", e.message());
     assert!(!e.to_string().contains("eyJ-web"), "{e}");
 }
+
+/// One request to the stand-in instance metadata service: method, path, the session token
+/// it carried.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>;
+
+/// A stand-in for the EC2 instance metadata service on loopback (the simulator does not
+/// speak IMDS): a token for `PUT /latest/api/token` with a TTL header, the role name and
+/// its credentials for the GETs with that token, 401 otherwise.
+async fn imds_server(expiration: String) -> (String, Seen) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Seen = Default::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).await.unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let mut lines = head.lines();
+            let first: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+            let (method, path) = (first[0].to_owned(), first[1].to_owned());
+            let header = |name: &str| {
+                head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                })
+            };
+            let token = header("x-aws-ec2-metadata-token");
+            log.lock()
+                .unwrap()
+                .push((method.clone(), path.clone(), token.clone()));
+            let ok = token.as_deref() == Some("imds-session");
+            let (status, body) = match (method.as_str(), path.as_str()) {
+                ("PUT", "/latest/api/token")
+                    if header("x-aws-ec2-metadata-token-ttl-seconds").is_some() =>
+                {
+                    (200, "imds-session".to_owned())
+                }
+                ("GET", "/latest/meta-data/iam/security-credentials/") if ok => {
+                    (200, "relay-role\n".to_owned())
+                }
+                ("GET", "/latest/meta-data/iam/security-credentials/relay-role") if ok => (
+                    200,
+                    format!(
+                        r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAIMDSEXAMPLE","SecretAccessKey":"imds-secret","Token":"imds-token","Expiration":"{expiration}"}}"#
+                    ),
+                ),
+                _ => (401, String::new()),
+            };
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn instance_metadata_gives_the_roles_credentials() {
+    let secs = (SystemTime::now() + Duration::from_secs(6 * 3600))
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (url, seen) = imds_server(rfc3339(secs)).await;
+    let auth = AwsAuth::instance_metadata_at(&url);
+    let http = reqwest::Client::new();
+    let request = sign(&auth, &http).await.unwrap();
+    let h = request.headers();
+    assert!(
+        h["authorization"]
+            .to_str()
+            .unwrap()
+            .contains("Credential=ASIAIMDSEXAMPLE/")
+    );
+    assert_eq!(h["x-amz-security-token"], "imds-token");
+    let paths: Vec<(String, String)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(m, p, _)| (m.clone(), p.clone()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("PUT".to_owned(), "/latest/api/token".to_owned()),
+            (
+                "GET".to_owned(),
+                "/latest/meta-data/iam/security-credentials/".to_owned()
+            ),
+            (
+                "GET".to_owned(),
+                "/latest/meta-data/iam/security-credentials/relay-role".to_owned()
+            ),
+        ]
+    );
+    // Cached until five minutes before they expire.
+    sign(&auth, &http).await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert!(!format!("{auth:?}").contains("imds-"));
+}
+
+#[tokio::test]
+async fn an_unreachable_metadata_service_is_a_credential_fault() {
+    // A port nothing listens on: bind one, then let it go.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let auth = AwsAuth::instance_metadata_at(&format!("http://{addr}"));
+    let e = sign(&auth, &reqwest::Client::new()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(e.fault(), Fault::Key);
+    assert!(e.message().contains("instance metadata"), "{}", e.message());
+}
