@@ -78,6 +78,26 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool) -> Result<Ve
     wire::encode_request(req, model, stream, DEFAULT_MAX_TOKENS)
 }
 
+/// The `anthropic_version` Vertex AI's `rawPredict` takes in the body.
+#[cfg(feature = "vertex")]
+pub(crate) const VERTEX_VERSION: &str = "vertex-2023-10-16";
+
+/// A Messages body for Vertex AI's `rawPredict` / `streamRawPredict`: no `model` (the URL
+/// names it), `anthropic_version` [`VERTEX_VERSION`], `stream` as given.
+#[cfg(feature = "vertex")]
+pub(crate) fn encode_vertex_request(
+    req: &ChatRequest,
+    stream: bool,
+    default_max_tokens: u32,
+) -> Result<Vec<u8>, Error> {
+    let platform = wire::Platform {
+        model: None,
+        anthropic_version: Some(VERTEX_VERSION),
+        stream: Some(stream),
+    };
+    wire::encode_request_on(req, &platform, default_max_tokens)
+}
+
 /// Decodes a successful (HTTP 2xx) Messages body. A body that is an error object
 /// (`{"type":"error",…}`) decodes to that error; a body with nothing in it (no content block
 /// and no `stop_reason`: `{}`, another vendor's dialect) is an
