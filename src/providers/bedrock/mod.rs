@@ -18,8 +18,8 @@
 //! (`us.anthropic.claude-sonnet-4-5-20250929-v1:0`, `eu.`, `apac.`, `global.`…) or an ARN all
 //! work as the model. It goes in the path as the bytes the signature covers (`:` → `%3A`,
 //! `/` → `%2F`); an id with other characters than letters, digits and `.-_:/`, longer than
-//! 2048 bytes, empty, `.` or `..` is refused as an [`ErrorKind::Config`] error before
-//! anything is sent. Bedrock refuses a bare id of a newer model on demand; that
+//! 2048 bytes, empty, or with an empty, `.` or `..` part between `/` is refused as an
+//! [`ErrorKind::Config`] error before anything is sent. Bedrock refuses a bare id of a newer model on demand; that
 //! [`ErrorKind::Config`] error names the profile to use (`us.` + the id in `us-*` regions,
 //! `eu.` in `eu-*`, `apac.` in `ap-*`).
 //!
@@ -89,6 +89,8 @@ mod converse;
 #[cfg(test)]
 mod converse_tests;
 mod decode;
+#[cfg(test)]
+mod decode_tests;
 mod errors;
 #[cfg(test)]
 mod errors_tests;

@@ -65,7 +65,7 @@ impl Base {
 
 /// The model id as a path segment: letters, digits and `.-_` as they are, `:` → `%3A`,
 /// `/` → `%2F` (as boto3 sends them, and as the signature covers them). An id that is
-/// empty, `.`/`..`, longer than 2048 bytes or holds any other byte is a
+/// empty, has an empty, `.` or `..` part between `/`, is longer than 2048 bytes or holds any other byte is a
 /// [`ErrorKind::Config`] error: it could change the path.
 pub(crate) fn encode_model_id(model: &str) -> Result<String, Error> {
     let refuse = |why: &str| {
@@ -74,8 +74,10 @@ pub(crate) fn encode_model_id(model: &str) -> Result<String, Error> {
             format!("{model:?} is not a Bedrock model id: {why}"),
         )
     };
-    if model.is_empty() || model == "." || model == ".." {
-        return Err(refuse("it is empty or a dot segment"));
+    // No part between `/` of an ARN may be empty or a dot segment: a server that decodes
+    // `%2F` must not read a path that climbs.
+    if model.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        return Err(refuse("it is empty, or has an empty or dot segment"));
     }
     if model.len() > MAX_MODEL_ID {
         return Err(refuse("it is longer than 2048 bytes"));
