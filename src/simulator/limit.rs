@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::Reply;
+use super::common::SimError;
+use super::{Dialect, Reply};
 
 /// At most `max` requests admitted within any `per` (a sliding window, on tokio's clock).
 #[derive(Debug)]
@@ -71,9 +72,15 @@ impl RequestLimit {
     }
 }
 
-/// Admits a request for `model` at `now` under every limit that applies, or refuses it.
-/// Refused requests do not count against the window, as with real vendors.
-pub(crate) fn decide(limits: &mut [&mut RequestLimit], model: &str, now: Instant) -> Verdict {
+/// Admits a request for `model` at `now` under every limit that applies, or refuses it (in
+/// `dialect`'s words on the clouds' paths, else OpenAI's). Refused requests do not count
+/// against the window, as with real vendors.
+pub(crate) fn decide(
+    limits: &mut [&mut RequestLimit],
+    model: &str,
+    dialect: Dialect,
+    now: Instant,
+) -> Verdict {
     for limit in limits.iter_mut() {
         limit.prune(now);
     }
@@ -82,7 +89,7 @@ pub(crate) fn decide(limits: &mut [&mut RequestLimit], model: &str, now: Instant
         .filter_map(|l| Some((l.full_for(now)?, &**l)))
         .max_by_key(|(wait, _)| *wait);
     if let Some((wait, limit)) = refusal {
-        return Verdict::Refused(too_many(limit, wait, model));
+        return Verdict::Refused(too_many(limit, wait, model, dialect));
     }
     for limit in limits.iter_mut() {
         limit.admitted.push_back(now);
@@ -112,8 +119,10 @@ fn headers(limit: usize, remaining: usize, reset: Duration) -> Vec<(String, Stri
     ]
 }
 
-/// OpenAI's 429 for a request over `limit`, which has room again in `wait`.
-fn too_many(limit: &RequestLimit, wait: Duration, model: &str) -> Reply {
+/// The 429 for a request over `limit`, which has room again in `wait`: OpenAI's, or on the
+/// clouds' paths (Bedrock, Vertex) the cloud's own throttling error; with `retry-after` and
+/// the `x-ratelimit-*-requests` headers either way.
+fn too_many(limit: &RequestLimit, wait: Duration, model: &str, dialect: Dialect) -> Reply {
     let per = if limit.per == Duration::from_secs(60) {
         "min (RPM)".to_owned()
     } else {
@@ -126,8 +135,22 @@ fn too_many(limit: &RequestLimit, wait: Duration, model: &str) -> Reply {
     );
     // Whole seconds, rounded up: a client that waits that long finds room.
     let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let mut reply = Reply::openai_error(429, "requests", Some("rate_limit_exceeded"), &message)
-        .header("retry-after", &retry_after.to_string());
+    let cloud = matches!(
+        dialect,
+        Dialect::BedrockConverse
+            | Dialect::BedrockInvoke
+            | Dialect::VertexGemini
+            | Dialect::VertexAnthropic
+            | Dialect::VertexOpenAi
+    );
+    let reply = if cloud {
+        Reply::error(SimError::RateLimited {
+            retry_after_secs: retry_after,
+        })
+    } else {
+        Reply::openai_error(429, "requests", Some("rate_limit_exceeded"), &message)
+    };
+    let mut reply = reply.header("retry-after", &retry_after.to_string());
     for (name, value) in headers(limit.max, 0, wait) {
         reply = reply.header(&name, &value);
     }
@@ -187,10 +210,11 @@ mod tests {
         let t0 = Instant::now();
         let per = Duration::from_secs(10);
         let mut l = RequestLimit::new(2, per);
-        let admit = |l: &mut RequestLimit, at: Instant| match decide(&mut [l], "m", at) {
-            Verdict::Admitted(h) => h,
-            Verdict::Refused(_) => panic!("refused"),
-        };
+        let admit =
+            |l: &mut RequestLimit, at: Instant| match decide(&mut [l], "m", Dialect::OpenAi, at) {
+                Verdict::Admitted(h) => h,
+                Verdict::Refused(_) => panic!("refused"),
+            };
         let h = admit(&mut l, t0);
         assert_eq!(h[1].1, "1");
         assert_eq!(h[2].1, "10s");
@@ -198,7 +222,12 @@ mod tests {
         assert_eq!(h[1].1, "0");
         assert_eq!(h[2].1, "6s");
         assert!(matches!(
-            decide(&mut [&mut l], "m", t0 + Duration::from_secs(9)),
+            decide(
+                &mut [&mut l],
+                "m",
+                Dialect::OpenAi,
+                t0 + Duration::from_secs(9)
+            ),
             Verdict::Refused(_)
         ));
         // The first request leaves the window at 10 s; the refusal did not count.
@@ -207,7 +236,7 @@ mod tests {
         let mut zero = RequestLimit::new(0, per);
         assert_eq!(zero.full_for(t0), Some(per));
         assert!(matches!(
-            decide(&mut [&mut zero], "m", t0),
+            decide(&mut [&mut zero], "m", Dialect::OpenAi, t0),
             Verdict::Refused(_)
         ));
     }

@@ -182,6 +182,7 @@ impl State {
     fn check_limits(
         &mut self,
         model: Option<&str>,
+        dialect: Dialect,
         now: tokio::time::Instant,
     ) -> Option<limit::Verdict> {
         let mut applicable: Vec<&mut limit::RequestLimit> = Vec::with_capacity(2);
@@ -197,6 +198,7 @@ impl State {
         let verdict = limit::decide(
             &mut applicable,
             model.unwrap_or(common::FALLBACK_MODEL),
+            dialect,
             now,
         );
         if matches!(verdict, limit::Verdict::Refused(_)) {
@@ -243,7 +245,7 @@ impl Shared {
             let verdict = if token_path {
                 None
             } else {
-                state.check_limits(request.model.as_deref(), request.at)
+                state.check_limits(request.model.as_deref(), request.dialect(), request.at)
             };
             let limit_headers = match verdict {
                 Some(limit::Verdict::Refused(reply)) => Err(reply),
@@ -378,7 +380,9 @@ impl Simulator {
 
     /// Makes `model` a rate-limited vendor: once `n` of its requests have been admitted
     /// within a sliding window of `per` (on tokio's clock, so a paused clock drives it), it
-    /// answers OpenAI's 429 (`requests`/`rate_limit_exceeded`, in every dialect) with
+    /// answers OpenAI's 429 (`requests`/`rate_limit_exceeded`, in the OpenAI, Anthropic and
+    /// Gemini dialects; on the Bedrock and Vertex paths the cloud's own 429, as
+    /// [`Reply::error`]`(`[`SimError::RateLimited`]`)` renders it) with
     /// `retry-after` in whole seconds rounded up, until the oldest admitted request leaves
     /// the window. A refused request does not count against the window and does not consume
     /// the model's script.
@@ -753,5 +757,61 @@ mod tests {
         );
         assert_eq!(extract_model("/v1/chat/completions", &Value::Null), None);
         assert_eq!(extract_model("/v1/models/abc", &Value::Null), None);
+    }
+
+    #[test]
+    fn clouds_by_path() {
+        use super::Dialect::*;
+        let model = |path: &str| extract_model(path, &json!({"model": "from-body"}));
+        assert_eq!(
+            model("/model/us.amazon.nova-micro-v1%3A0/converse-stream").as_deref(),
+            Some("us.amazon.nova-micro-v1:0")
+        );
+        assert_eq!(
+            model("/model/arn:aws:bedrock:us-east-1:1:inference-profile/us.x-v1:0/invoke")
+                .as_deref(),
+            Some("arn:aws:bedrock:us-east-1:1:inference-profile/us.x-v1:0")
+        );
+        let vertex = "/v1/projects/p/locations/global/publishers";
+        assert_eq!(
+            model(&format!(
+                "{vertex}/anthropic/models/claude-x%4020250101:rawPredict"
+            ))
+            .as_deref(),
+            Some("claude-x@20250101")
+        );
+        assert_eq!(
+            model("/v1/projects/p/locations/l/endpoints/openapi/chat/completions").as_deref(),
+            Some("from-body")
+        );
+        for (path, dialect) in [
+            ("/model/m/converse", BedrockConverse),
+            ("/model/m/converse-stream", BedrockConverse),
+            ("/model/m/invoke", BedrockInvoke),
+            ("/model/m/invoke-with-response-stream", BedrockInvoke),
+            ("/model/m/count-tokens", OpenAi),
+            (
+                &format!("{vertex}/google/models/g:streamGenerateContent?alt=sse"),
+                VertexGemini,
+            ),
+            (
+                &format!("{vertex}/anthropic/models/c:streamRawPredict"),
+                VertexAnthropic,
+            ),
+            (
+                "/v1beta1/projects/p/locations/l/endpoints/openapi/chat/completions",
+                VertexOpenAi,
+            ),
+            ("/v1beta/models/g:generateContent", Gemini),
+            ("/token", GoogleToken),
+            ("/o/oauth2/token", GoogleToken),
+            (
+                "/computeMetadata/v1/instance/service-accounts/default/token?scopes=x",
+                GoogleToken,
+            ),
+            ("/v1/messages", Anthropic),
+        ] {
+            assert_eq!(super::Dialect::of_path(path), dialect, "{path}");
+        }
     }
 }

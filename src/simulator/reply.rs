@@ -24,8 +24,10 @@ use super::{Dialect, RecordedRequest};
 ///
 /// The dialect-neutral helpers ([`Reply::text`], [`Reply::tool_call`], [`Reply::error`],
 /// [`Reply::stream_error_after`]) answer in the dialect of the request they meet (see
-/// [`RecordedRequest::dialect`]); the `openai_*`, `anthropic_*` and `gemini_*` helpers always
-/// answer in their own.
+/// [`RecordedRequest::dialect`]), Bedrock's and Vertex's included; the `openai_*`,
+/// `anthropic_*` and `gemini_*` helpers always answer in their own. [`Reply::bedrock_error`]
+/// and [`Reply::vertex_error`] give a cloud's error with any status and type, and
+/// [`Reply::google_token`] a token for the Google token endpoints.
 ///
 /// Modifiers that only make sense for some kinds of reply are ignored by the others:
 /// [`Reply::cut_after`] and [`Reply::stall_after`] only act on streamed replies,

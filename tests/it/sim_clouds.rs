@@ -492,6 +492,26 @@ async fn bedrock_stream_error_after_sends_an_exception_frame() {
                 .all(|f| f.header(":event-type") == Some("chunk"))
         );
     }
+    // Content policy ends the stream as a guardrail does, cleanly.
+    sim.script(
+        HAIKU,
+        [Reply::stream_error_after(1, SimError::ContentPolicy)],
+    );
+    let response = post(
+        &sim,
+        &format!("/model/{HAIKU_PATH}/converse-stream"),
+        &converse(),
+    )
+    .await;
+    let frames = decode_frames(&bytes(response).await).expect("valid frames");
+    let stop = &frames[frames.len() - 2];
+    assert_eq!(stop.header(":event-type"), Some("messageStop"));
+    assert_eq!(stop.json()["stopReason"], "guardrail_intervened");
+    assert_eq!(
+        frames[frames.len() - 1].header(":event-type"),
+        Some("metadata")
+    );
+
     // A request that does not stream gets the HTTP error.
     sim.script(HAIKU, [Reply::stream_error_after(2, SimError::ModelError)]);
     let response = post(&sim, &format!("/model/{HAIKU_PATH}/converse"), &converse()).await;
@@ -578,6 +598,38 @@ async fn generic_faults_work_on_the_clouds_paths() {
     let body = read_until_error(post(&sim, &paths[0], &converse()).await).await;
     assert_eq!(decode_frames(&body).expect("frames").len(), 3);
     assert!(recorded.starts_with(&body));
+}
+
+#[tokio::test]
+async fn request_limits_refuse_in_the_clouds_words() {
+    let sim = Simulator::start().await.expect("start");
+    sim.limit_requests(HAIKU, 1, Duration::from_secs(60));
+    let url = format!("/model/{HAIKU_PATH}/converse");
+    assert_eq!(post(&sim, &url, &converse()).await.status(), 200);
+    let refused = post(&sim, &url, &converse()).await;
+    assert_eq!(refused.status(), 429);
+    let headers = refused.headers().clone();
+    assert!(
+        headers["x-amzn-errortype"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("ThrottlingException:"))
+    );
+    assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
+    assert!(headers.contains_key("retry-after"));
+    assert!(json_of(refused).await["message"].is_string());
+    assert_eq!(sim.rate_limited(HAIKU), 1);
+
+    sim.limit_requests("gemini-2.0-flash", 0, Duration::from_secs(60));
+    let refused = post(
+        &sim,
+        &format!("{VERTEX}/google/models/gemini-2.0-flash:generateContent"),
+        &converse(),
+    )
+    .await;
+    assert_eq!(refused.status(), 429);
+    let error = json_of(refused).await;
+    assert_eq!(error["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(error["error"]["details"][0]["retryDelay"], "60s");
 }
 
 // ---------------------------------------------------------------------------------------------
