@@ -15,7 +15,8 @@
 //       row and cell (see `snapshot` below);
 //   {"cmd":"screenshot","path":"...","full":false}  a PNG of the viewport (of the whole page
 //       with "full":true) → {"event":"screenshot","path":...};
-//   {"cmd":"phone"}  the layout at a phone's width (390×844) → {"event":"phone",...};
+//   {"cmd":"phone","path":"..."}  the layout at a phone's width (390×844), and a full-page
+//       PNG of it when a path is given → {"event":"phone","layout":{...}};
 //   {"cmd":"quit"}  closes the browser → {"event":"done","problems":[...]}.
 // Every console error or warning, uncaught page error, failed request and HTTP error answer
 // of the page is a problem: reported at once as {"event":"problem",...}, carried in every
@@ -90,6 +91,7 @@ try {
       } else if (cmd.cmd === "phone") {
         await page.setViewportSize({ width: 390, height: 844 });
         const { layout } = await page.evaluate(snapshot);
+        if (cmd.path) await page.screenshot({ path: cmd.path, fullPage: true });
         await page.setViewportSize({ width: 1280, height: 800 });
         say({ event: "phone", layout, problems });
       } else if (cmd.cmd === "quit") {

@@ -5,7 +5,8 @@
 //! the page shows; they must be the gateway's `/stats`, `/health` and `/limits`, with no
 //! console error, page error or failed request. More tickets follow with the page still
 //! open, and it must show the new numbers. Screenshots are kept in `target/test-artifacts/`:
-//! `dashboard.png` (the 1280×800 viewport) and `dashboard-full.png` (the whole page).
+//! `dashboard.png` (the 1280×800 viewport), `dashboard-full.png` (the whole page) and
+//! `dashboard-phone.png` (the whole page 390 px wide).
 //!
 //! Needs node, `npm ci --prefix tests/browser` and Chromium (`POLYRELAY_CHROMIUM`, default
 //! `/usr/bin/chromium`; `POLYRELAY_NODE`, default `node`). Without them the test passes with
@@ -511,7 +512,10 @@ async fn the_dashboard_in_chromium_shows_the_support_bots_numbers_and_follows_ne
     println!("first run, as the page shows it: {}", first["cards"]);
 
     // At a phone's width nothing spills out of the page.
-    let phone = driver.send(json!({ "cmd": "phone" })).await;
+    let png = artifacts().join("dashboard-phone.png");
+    let phone = driver
+        .send(json!({ "cmd": "phone", "path": png.to_str().unwrap() }))
+        .await;
     let layout = &phone["layout"];
     assert!(
         layout["scroll_width"].as_f64() <= layout["viewport"].as_f64()
@@ -544,6 +548,34 @@ async fn the_dashboard_in_chromium_shows_the_support_bots_numbers_and_follows_ne
     );
     check(second, &stats, &health, &limits);
     assert_ne!(first["cards"], second["cards"]);
+    // The failover of the second run, and only it, in the list of the latest ones (the
+    // first run's were before the page opened).
+    assert_eq!(first["lists"]["failover-events"], json!([]), "{first:#}");
+    let events = second["lists"]["failover-events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event = &events[0];
+    assert_eq!(
+        (
+            &event["route"],
+            &event["from"],
+            &event["to"],
+            &event["count"]
+        ),
+        (
+            &json!("fast"),
+            &json!("openai/gpt-4o-mini"),
+            &json!("anthropic/claude-haiku-4-5"),
+            &json!("1")
+        ),
+        "{event}"
+    );
+    // Its reason: the 500 and the 500 of its retry.
+    assert_eq!(event["reasons"], "server_error × 2", "{event}");
+    let text = event["text"].as_str().unwrap();
+    assert!(
+        text.contains("fast: openai/gpt-4o-mini → anthropic/claude-haiku-4-5 (server_error × 2)"),
+        "{text}"
+    );
     println!("after more traffic: {}", second["cards"]);
 
     // The viewport (1280×800, as in the README) and the whole page.
