@@ -274,3 +274,36 @@ fn sdk_event_logs_fold_through_the_stream_decoder() {
         assert!(resp.usage.is_some(), "{name}");
     }
 }
+
+/// Mantle answers OpenAI's shape: the preset's codec reads the recorded answer, reasoning
+/// included.
+#[test]
+fn recorded_mantle_answer_decodes_as_openai() {
+    let key = ApiKey::new("");
+    let m = mantle("us-east-1", "k");
+    let r = m
+        .codec()
+        .decode(
+            fixture!("mantle_chat_completions_gpt_oss.json"),
+            &Redactor::new(&key),
+        )
+        .expect("mantle");
+    assert_eq!(r.text(), "SAFE");
+    assert!(
+        r.reasoning()
+            .is_some_and(|t| t.starts_with("The user says"))
+    );
+    assert_eq!(r.model, "openai.gpt-oss-safeguard-20b");
+    assert_eq!(
+        r.usage.map(|u| (u.input_tokens, u.output_tokens)),
+        Some((72, 56))
+    );
+}
+
+/// CountTokens is not a call the relay makes; its body (`{"inputTokens": N}`) arriving where
+/// an answer should is an answer with nothing in it, not an empty success.
+#[test]
+fn a_count_tokens_body_is_not_an_answer() {
+    let e = decode(fixture!("count_tokens_claude.json")).expect_err("count tokens");
+    assert_eq!(e.kind(), ErrorKind::Decode);
+}

@@ -36,11 +36,16 @@ fn decode(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
 #[test]
 fn recorded_throttling_is_rate_limited_not_context_length() {
     // "Too many tokens" is a per-minute quota, not the prompt's size.
-    let mut h = typed("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
-    h.insert(
-        "x-amzn-requestid",
-        HeaderValue::from_static("ca47a5ce-e260-4824-aa0e-2e62669d5d6e"),
-    );
+    // The recorded answer's headers, as its sidecar lists them.
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(fixture!("error_429_throttling_too_many_tokens.http.json"))
+            .expect("sidecar");
+    let mut h = HeaderMap::new();
+    for (name, values) in sidecar["response"]["headers"].as_object().expect("headers") {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("name");
+        let value = values[0].as_str().expect("value");
+        h.insert(name, HeaderValue::from_str(value).expect("value"));
+    }
     let e = decode(
         429,
         &h,
