@@ -270,6 +270,22 @@ struct ProviderFile {
     deployment: Option<String>,
     #[serde(default)]
     api_version: Option<String>,
+    /// The clouds: Bedrock's region, API and profile; Vertex's project, location, key file
+    /// and publisher.
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    api: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    credentials: Option<String>,
+    #[serde(default)]
+    publisher: Option<String>,
     /// Several keys (in place of `api_key_env`).
     #[serde(default)]
     key_pool: Option<spend::KeyPoolFile>,
@@ -763,6 +779,7 @@ impl RelayConfig {
                         ),
                     )
                 })?,
+                (None, None) if registered.key_optional => String::new(),
                 (None, None) => {
                     return Err(self.error(
                         &here,
@@ -796,8 +813,28 @@ impl RelayConfig {
         settings.deployment = p.deployment.as_deref();
         settings.api_version = p.api_version.as_deref();
         settings.headers = &pairs;
+        let credentials = match &p.credentials {
+            Some(path) => Some(self.expand(&here.key("credentials"), path, env)?),
+            None => None,
+        };
+        settings.region = p.region.as_deref();
+        settings.profile = p.profile.as_deref();
+        settings.project = p.project.as_deref();
+        settings.location = p.location.as_deref();
+        settings.credentials = credentials.as_deref();
+        settings.api = p.api.as_deref().or(p.publisher.as_deref());
+        let env_lookup = |var: &str| env(var);
+        settings.env = &env_lookup;
         registered.build(&settings).map_err(|e| match e {
             KindError::Missing(field) => self.error(&here, format!("kind {kind:?} needs {field}")),
+            KindError::Invalid { field, error } => {
+                let at = match field {
+                    "" => here.clone(),
+                    "api" if p.api.is_none() => here.key("publisher"),
+                    field => here.key(field),
+                };
+                self.error(&at, error.message())
+            }
             KindError::Header { index, error } => match headers.get(index) {
                 Some((_, _, key)) => self.error(key, error.message()),
                 None => self.error(&here, error.message()),

@@ -25,10 +25,18 @@
 //! | `gemini` | default, header, query, bearer, none | `GEMINI_API_KEY` |
 //! | `openai_compatible` | default, bearer, none | none: name it (needs `base_url`) |
 //! | `azure` | default, bearer, none | `AZURE_OPENAI_API_KEY` (needs `resource` or `base_url`, `deployment`, `api_version`) |
+//! | `bedrock` | default, bearer, profile | `AWS_BEARER_TOKEN_BEDROCK` (optional) (needs `region`; `api` = `converse` or `invoke`) |
+//! | `bedrock_mantle` | default, bearer | `AWS_BEARER_TOKEN_BEDROCK` (needs `region`) |
+//! | `vertex` | default, metadata, bearer | none (optional): `credentials` or Application Default Credentials (needs `project`; `location`, `publisher` = `google`, `anthropic` or `openai`) |
 //!
 //! Auth mode `default` is the kind's usual place for the key (`bearer` for the OpenAI
 //! family, Azure's `api-key` header, Anthropic's `x-api-key`, Gemini's `x-goog-api-key`);
-//! `none` sends no key.
+//! `none` sends no key. The clouds sign instead: `bedrock`'s `default` is the AWS chain (a
+//! Bedrock API key in `AWS_BEARER_TOKEN_BEDROCK`, then `AWS_ACCESS_KEY_ID`…, then the shared
+//! credentials and config files), `bearer` a Bedrock API key, `profile` the named profile of
+//! the shared files; `vertex`'s `default` is the service-account key file named by
+//! `credentials`, else Application Default Credentials, `metadata` the GCE/GKE metadata
+//! server, `bearer` an access token read from `api_key_env`.
 
 use std::sync::Arc;
 
@@ -67,6 +75,15 @@ enum Build {
     Compatible,
     /// Azure OpenAI through a deployment.
     Azure,
+    /// AWS Bedrock (Converse, or Anthropic's body through InvokeModel).
+    #[cfg(feature = "bedrock")]
+    Bedrock,
+    /// Bedrock's OpenAI-compatible endpoint.
+    #[cfg(feature = "bedrock")]
+    BedrockMantle,
+    /// Google Vertex AI (Gemini, Claude, or the OpenAI-compatible endpoint).
+    #[cfg(feature = "vertex")]
+    Vertex,
 }
 
 /// Auth modes of the OpenAI family.
@@ -137,6 +154,12 @@ impl ProviderKind {
                     .ok_or(KindError::Missing("api_version"))?;
                 finish(OpenAi::azure(resource, deployment, version, key), settings)
             }
+            #[cfg(feature = "bedrock")]
+            Build::Bedrock => bedrock(settings),
+            #[cfg(feature = "bedrock")]
+            Build::BedrockMantle => bedrock_mantle(settings),
+            #[cfg(feature = "vertex")]
+            Build::Vertex => vertex(settings),
         }
     }
 }
@@ -154,9 +177,169 @@ fn finish<C: Codec>(
     Ok(Arc::new(p))
 }
 
+// The clouds: their own settings (region, project, location, credentials, which API) next
+// to the ones every kind has.
+
+/// A setting with a value the kind does not take.
+#[cfg(any(feature = "bedrock", feature = "vertex"))]
+fn invalid(field: &'static str, message: String) -> KindError {
+    KindError::Invalid {
+        field,
+        error: Error::new(crate::types::ErrorKind::Config, message),
+    }
+}
+
+/// `kind = "bedrock"`: `region` (or `AWS_REGION` / `AWS_DEFAULT_REGION`), `api` = `converse`
+/// (default) or `invoke` (Anthropic's body through InvokeModel), auth `default` (the AWS
+/// chain; a key read from `api_key_env` or `AWS_BEARER_TOKEN_BEDROCK` comes first), `bearer`
+/// (a Bedrock API key) or `profile` (`profile = "name"` of the shared files).
+#[cfg(feature = "bedrock")]
+fn bedrock(s: &KindSettings<'_>) -> Result<Arc<dyn Provider>, KindError> {
+    use super::bedrock::{AwsAuth, Bedrock, BedrockAnthropic};
+
+    let region = region(s)?;
+    let auth = match s.auth {
+        "profile" => {
+            let name = s.profile.ok_or(KindError::Missing("profile"))?;
+            AwsAuth::profile_with(name, s.env).map_err(|error| KindError::Invalid {
+                field: "profile",
+                error,
+            })?
+        }
+        "bearer" => {
+            if s.key.is_empty() {
+                return Err(KindError::Missing(
+                    "a Bedrock API key (AWS_BEARER_TOKEN_BEDROCK, or name one with api_key_env)",
+                ));
+            }
+            AwsAuth::bearer(s.key.clone())
+        }
+        _ if !s.key.is_empty() => AwsAuth::bearer(s.key.clone()),
+        _ => AwsAuth::from_env_with(s.env)
+            .map_err(|error| KindError::Invalid { field: "", error })?,
+    };
+    match s.api.unwrap_or("converse") {
+        "converse" => {
+            let mut p = Bedrock::new(&region, auth);
+            if let Some(url) = s.base_url {
+                p = p.base_url(url);
+            }
+            finish(p, s)
+        }
+        "invoke" => {
+            let mut p = BedrockAnthropic::new(&region, auth);
+            if let Some(url) = s.base_url {
+                p = p.base_url(url);
+            }
+            finish(p, s)
+        }
+        other => Err(invalid(
+            "api",
+            format!("api {other:?} is not one of converse, invoke for kind \"bedrock\""),
+        )),
+    }
+}
+
+/// `kind = "bedrock_mantle"`: Bedrock's OpenAI-compatible endpoint in `region`, with a
+/// Bedrock API key.
+#[cfg(feature = "bedrock")]
+fn bedrock_mantle(s: &KindSettings<'_>) -> Result<Arc<dyn Provider>, KindError> {
+    let region = region(s)?;
+    let mut p = super::bedrock::mantle(&region, s.key.clone());
+    if let Some(url) = s.base_url {
+        p = p.base_url(url);
+    }
+    finish(p, s)
+}
+
+/// The table's `region`, else the AWS variables; a region must be a plain name.
+#[cfg(feature = "bedrock")]
+fn region(s: &KindSettings<'_>) -> Result<String, KindError> {
+    let region = match s.region {
+        Some(r) => r.to_owned(),
+        None => (s.env)("AWS_REGION")
+            .or_else(|| (s.env)("AWS_DEFAULT_REGION"))
+            .filter(|r| !r.is_empty())
+            .ok_or(KindError::Missing(
+                "region (or the environment variable AWS_REGION)",
+            ))?,
+    };
+    let plain = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !plain {
+        return Err(invalid(
+            "region",
+            format!("region {region:?} is not a region name such as \"us-east-1\""),
+        ));
+    }
+    Ok(region)
+}
+
+/// `kind = "vertex"`: `project`, `location` (default `global`), `publisher` = `google`
+/// (default: Gemini), `anthropic` (Claude through rawPredict) or `openai` (the
+/// OpenAI-compatible endpoint); auth `default` (the key file `credentials` names, else
+/// Application Default Credentials), `metadata` (the GCE/GKE metadata server) or `bearer`
+/// (an access token read from `api_key_env`).
+#[cfg(feature = "vertex")]
+fn vertex(s: &KindSettings<'_>) -> Result<Arc<dyn Provider>, KindError> {
+    use super::vertex::{GoogleAuth, VertexAnthropic, VertexGemini};
+
+    let project = s.project.ok_or(KindError::Missing("project"))?;
+    let location = s.location.unwrap_or("global");
+    let auth = match (s.auth, s.credentials) {
+        ("bearer", _) => {
+            if s.key.is_empty() {
+                return Err(KindError::Missing(
+                    "an access token (name its variable with api_key_env)",
+                ));
+            }
+            GoogleAuth::access_token(s.key.clone())
+        }
+        ("metadata", _) => GoogleAuth::metadata_server(),
+        (_, Some(path)) => {
+            GoogleAuth::service_account_file(path).map_err(|error| KindError::Invalid {
+                field: "credentials",
+                error,
+            })?
+        }
+        _ => GoogleAuth::from_env().map_err(|error| KindError::Invalid { field: "", error })?,
+    };
+    match s.api.unwrap_or("google") {
+        "google" => {
+            let mut p = VertexGemini::new(project, location, auth);
+            if let Some(url) = s.base_url {
+                p = p.base_url(url);
+            }
+            finish(p, s)
+        }
+        "anthropic" => {
+            let mut p = VertexAnthropic::new(project, location, auth);
+            if let Some(url) = s.base_url {
+                p = p.base_url(url);
+            }
+            finish(p, s)
+        }
+        "openai" => {
+            let mut p = super::vertex::openai(project, location, auth);
+            if let Some(url) = s.base_url {
+                p = p.base_url(url);
+            }
+            finish(p, s)
+        }
+        other => Err(invalid(
+            "publisher",
+            format!(
+                "publisher {other:?} is not one of google, anthropic, openai for kind \"vertex\""
+            ),
+        )),
+    }
+}
+
 /// What a kind's provider is built from: one `[providers.NAME]` table, checked and with its
 /// `${VAR}`s expanded. Every field but `name` and `key` is unset by default ([`new`](Self::new)).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct KindSettings<'a> {
     /// The provider's name in the file (the name an `openai_compatible` provider reports).
@@ -176,6 +359,41 @@ pub struct KindSettings<'a> {
     pub api_version: Option<&'a str>,
     /// Headers added to every request, in order; default none.
     pub headers: &'a [(&'a str, String)],
+    /// A cloud's region (`bedrock`: `us-east-1`…); default none.
+    pub region: Option<&'a str>,
+    /// The AWS profile for auth mode `profile`; default none.
+    pub profile: Option<&'a str>,
+    /// Vertex's Google Cloud project; default none.
+    pub project: Option<&'a str>,
+    /// Vertex's location (`us-central1`, `europe-west4`, `global`…); default none (`global`).
+    pub location: Option<&'a str>,
+    /// Vertex's service-account key file; default none (Application Default Credentials).
+    pub credentials: Option<&'a str>,
+    /// Which of a cloud's APIs: Bedrock `converse` or `invoke`, Vertex's publisher
+    /// `google`, `anthropic` or `openai`; default none (`converse`, `google`).
+    pub api: Option<&'a str>,
+    /// How environment variables are read (the AWS chain, ADC); default the process's.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl std::fmt::Debug for KindSettings<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KindSettings")
+            .field("name", &self.name)
+            .field("key", &self.key)
+            .field("auth", &self.auth)
+            .field("base_url", &self.base_url)
+            .field("region", &self.region)
+            .field("project", &self.project)
+            .field("location", &self.location)
+            .field("api", &self.api)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The process's environment variables, the default of [`KindSettings::env`].
+fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
 }
 
 impl<'a> KindSettings<'a> {
@@ -190,6 +408,13 @@ impl<'a> KindSettings<'a> {
             deployment: None,
             api_version: None,
             headers: &[],
+            region: None,
+            profile: None,
+            project: None,
+            location: None,
+            credentials: None,
+            api: None,
+            env: &process_env,
         }
     }
 }
@@ -200,6 +425,14 @@ impl<'a> KindSettings<'a> {
 pub enum KindError {
     /// A setting the kind needs is missing (e.g. `"base_url"`, `"deployment"`).
     Missing(&'static str),
+    /// The setting `field` was refused: a value the kind does not take, a key file that
+    /// cannot be read, credentials that cannot be found.
+    Invalid {
+        /// The setting (`"region"`, `"credentials"`, `"api"`…), or `""` for the table.
+        field: &'static str,
+        /// Why.
+        error: Error,
+    },
     /// The header at `index` of [`KindSettings::headers`] was refused.
     Header {
         /// Its position in [`KindSettings::headers`].
@@ -210,7 +443,8 @@ pub enum KindError {
 }
 
 /// Every provider kind, in the order error messages list them: the OpenAI-compatible
-/// presets ([`Preset::ALL`]), then `anthropic`, `gemini`, `openai_compatible` and `azure`.
+/// presets ([`Preset::ALL`]), then `anthropic`, `gemini`, `openai_compatible`, `azure`, and
+/// the clouds `bedrock`, `bedrock_mantle` (feature `bedrock`) and `vertex` (feature `vertex`).
 pub const KINDS: &[ProviderKind] = &[
     ProviderKind::preset(Preset::OPENAI, false),
     ProviderKind::preset(Preset::DEEPSEEK, false),
@@ -255,6 +489,30 @@ pub const KINDS: &[ProviderKind] = &[
         key_env: Some("AZURE_OPENAI_API_KEY"),
         key_optional: false,
         build: Build::Azure,
+    },
+    #[cfg(feature = "bedrock")]
+    ProviderKind {
+        name: "bedrock",
+        auth_modes: &["default", "bearer", "profile"],
+        key_env: Some("AWS_BEARER_TOKEN_BEDROCK"),
+        key_optional: true,
+        build: Build::Bedrock,
+    },
+    #[cfg(feature = "bedrock")]
+    ProviderKind {
+        name: "bedrock_mantle",
+        auth_modes: &["default", "bearer"],
+        key_env: Some("AWS_BEARER_TOKEN_BEDROCK"),
+        key_optional: false,
+        build: Build::BedrockMantle,
+    },
+    #[cfg(feature = "vertex")]
+    ProviderKind {
+        name: "vertex",
+        auth_modes: &["default", "metadata", "bearer"],
+        key_env: None,
+        key_optional: true,
+        build: Build::Vertex,
     },
 ];
 
@@ -307,7 +565,7 @@ mod tests {
         let start = readme
             .find("# a preset:")
             .expect("the README lists the kinds");
-        let end = start + readme[start..].find("azure").expect("…up to azure") + "azure".len();
+        let end = start + readme[start..].find("vertex").expect("…up to vertex") + "vertex".len();
         let listed: Vec<&str> = readme[start..end]
             .lines()
             .filter_map(|l| l.split('#').nth(1))
@@ -335,7 +593,7 @@ mod tests {
         for p in Preset::ALL {
             assert_eq!(kind(p.name).and_then(ProviderKind::preset_of), Some(*p));
         }
-        assert!(kind("bedrock").is_none());
+        assert!(kind("sagemaker").is_none());
     }
 
     #[test]
@@ -349,6 +607,10 @@ mod tests {
             s.resource = Some("res");
             s.deployment = Some("dep");
             s.api_version = Some("2024-10-21");
+            s.region = Some("us-east-1");
+            s.project = Some("proj");
+            s.credentials =
+                Some("tests/fixtures/vertex/auth/google_auth_test_service_account.json");
             let p = k.build(&s).expect(k.name);
             let expected = match k.name {
                 "openai_compatible" => "gw",

@@ -14,6 +14,8 @@ mod chains;
 #[cfg(all(feature = "bedrock", feature = "vertex"))]
 mod clouds;
 mod config;
+#[cfg(all(feature = "bedrock", feature = "vertex"))]
+mod config_clouds;
 mod constraints;
 mod cross_vendor;
 mod custom_codec;
