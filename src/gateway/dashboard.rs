@@ -14,7 +14,10 @@
 //! their reasons, refusals, budgets used, rate-limit headroom and pool keys.
 //!
 //! Failovers are counts from the stats rows (`failovers_out`, and `errors` by kind for the
-//! reasons), not a list of events: the relay keeps no event log, and a gateway cannot add
+//! reasons). The list of the latest failovers (`#failover-events`, items carrying
+//! `data-route`, `data-from`, `data-to`, `data-count`, `data-reasons`) is what the page sees
+//! change between two polls of the since-start rows, so it holds what happened while the
+//! page was open, to within a poll: the relay keeps no event log, and a gateway cannot add
 //! an observer to a relay already built.
 //!
 //! Every number sits in an element with a stable `id` (summary cards: `total-cost`,

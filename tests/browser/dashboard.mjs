@@ -7,7 +7,8 @@
 // typed into the page's key form, as a person would; none: the form is left alone),
 // DASHBOARD_TIMEOUT_MS (default 60000: how long a `wait` may take).
 //
-// It opens the page at 1280×800, types the key, then reads one JSON command a line on stdin
+// It opens the page at 1280×800, types the key (answering {"event":"loaded","before_key":
+// {state, text}} with the page's #status before it), then reads one JSON command a line on stdin
 // and answers each with one JSON line on stdout (everything else goes to stderr):
 //   {"cmd":"wait","values":{"requests":12,...}}  polls the DOM until the summary cards with
 //       these ids carry these data-value / data-usd numbers and the last poll succeeded, then
@@ -72,11 +73,16 @@ try {
 
   const resp = await page.goto(url, { waitUntil: "load" });
   if (!resp || !resp.ok()) throw new Error("GET " + url + ": " + (resp ? resp.status() : "no answer"));
+  // What the page says before it has a key (it asks for one when the gateway wants one).
+  const beforeKey = await page.evaluate(() => {
+    const s = document.getElementById("status");
+    return { state: s.getAttribute("data-state"), text: s.textContent };
+  });
   if (key) {
     await page.fill("#key", key);
     await page.click("#key-form button[type=submit]");
   }
-  say({ event: "loaded", url: page.url() });
+  say({ event: "loaded", url: page.url(), before_key: beforeKey });
 
   for await (const line of createInterface({ input: process.stdin })) {
     if (!line.trim()) continue;

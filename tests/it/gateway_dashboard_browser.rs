@@ -498,6 +498,8 @@ async fn the_dashboard_in_chromium_shows_the_support_bots_numbers_and_follows_ne
     };
     let loaded = driver.answer().await;
     assert_eq!(loaded["event"], "loaded", "{loaded}");
+    // Before the key is typed, the page asks for it instead of polling into 401s.
+    assert_eq!(loaded["before_key"]["state"], "key", "{loaded}");
 
     // The first run, as the page shows it.
     let read = driver
