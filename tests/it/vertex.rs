@@ -379,3 +379,53 @@ async fn vertex_errors_over_http_say_whose_fault() {
     assert_eq!(sim.requests_for(CLAUDE).len(), 3);
     assert_eq!(sim.token_requests().len(), 1);
 }
+
+#[tokio::test]
+async fn a_pool_key_without_a_token_gives_way_to_the_next_without_charging_the_breaker() {
+    let sim = Simulator::start().await.expect("simulator");
+    sim.set_default(Reply::text("ok"));
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/token", l.local_addr().expect("addr"))
+    };
+    let relay = Relay::builder()
+        // The provider's own credential is never used: each pool key is one.
+        .provider(
+            "vertex",
+            gemini(&sim, GoogleAuth::access_token("ya29.unused")),
+        )
+        .key_pool(
+            "vertex",
+            polyrelay::KeyPool::new()
+                .key(key_file_json(&closed))
+                .key(key_file_json(&sim.token_url())),
+        )
+        .build()
+        .expect("relay");
+    let mut failed = Vec::new();
+    for _ in 0..6 {
+        let resp = guarded(relay.chat(ChatRequest::new(format!("vertex/{GEMINI}")).user("Hi")))
+            .await
+            .expect("served by the good key");
+        assert_eq!(resp.text(), "ok");
+        failed.extend(resp.meta.attempts.iter().filter_map(|a| a.failure()));
+    }
+    // The bad key was tried once, failed as a credential, and was taken out of the pool.
+    assert_eq!(failed, [ErrorKind::Auth]);
+    // Every call was sent with the good key's token; the bad key got none.
+    let calls = sim.requests_for(GEMINI);
+    assert_eq!(calls.len(), 6);
+    assert!(
+        calls
+            .iter()
+            .all(|r| bearer(r).starts_with("Bearer ya29.sim-"))
+    );
+    assert_eq!(sim.token_requests().len(), 1);
+    let health = relay.health();
+    let h = health
+        .iter()
+        .find(|h| &*h.target.provider == "vertex")
+        .expect("vertex target");
+    assert_eq!(h.state, polyrelay::BreakerState::Closed, "{h:?}");
+    assert_eq!(h.consecutive_failures, 0, "{h:?}");
+}

@@ -33,6 +33,17 @@
 //! [`ErrorKind::Config`](crate::ErrorKind::Config) error from
 //! [`Provider::validate`](crate::Provider::validate) and from every call.
 //!
+//! # Credentials and key pools
+//!
+//! Every call carries `Authorization: Bearer {token}` from the provider's [`GoogleAuth`]
+//! (see there for the sources, the cache and the refresh). In a
+//! [`KeyPool`](crate::KeyPool) for a Vertex provider, each key is a credential of its own:
+//! a credential file's JSON (a key starting with `{`: a service account or gcloud user
+//! credentials, with its own token cache), else a fixed access token. A key that fails to
+//! get a token (its token endpoint down, its key refused) is the key's fault: the pool
+//! moves on to its next key, and the target's breaker is not charged while another key is
+//! usable. A provider with no pool has one credential: its failures count for the target.
+//!
 //! # Errors
 //!
 //! Vertex answers `google.rpc.Status` (for Claude too; on streaming paths wrapped in a JSON
@@ -61,6 +72,12 @@ macro_rules! vertex_codec_common {
         /// None: the token goes in at [`sign`](Codec::sign).
         fn credential(&self) -> Option<KeyHeader> {
             None
+        }
+
+        /// A key pool's key replaces the [`GoogleAuth`]: a credential file's JSON, or a
+        /// fixed access token.
+        fn set_key(&mut self, key: &crate::secret::ApiKey) {
+            self.place.set_key(key);
         }
 
         fn decode(&self, body: &[u8], key: &Redactor<'_>) -> Result<ChatResponse, Error> {
@@ -104,6 +121,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 use crate::providers::base_url::{BadBaseUrl, BaseUrl};
 use crate::providers::{Codec, Gemini, GeminiCodec, Redactor};
+use crate::secret::ApiKey;
 use crate::types::{Error, ErrorKind};
 
 pub use anthropic::{VertexAnthropic, VertexAnthropicCodec};
@@ -123,6 +141,8 @@ struct Place {
     /// `{host}/v1/projects/{p}/locations/{l}` (and the base URL's query), or why not.
     prefix: Result<Prefix, Error>,
     auth: GoogleAuth,
+    /// Why a pool key could not become a credential (reported by `validate`).
+    bad_key: Option<Error>,
     /// Gemini's codec, for Vertex's own `google.rpc.Status` errors.
     google: GeminiCodec,
 }
@@ -170,6 +190,7 @@ impl Place {
             location: location.to_owned(),
             prefix: Err(Error::new(ErrorKind::Config, "")),
             auth,
+            bad_key: None,
             google: Gemini::with_bearer("").codec().clone(),
         };
         let host = default_host(location);
@@ -208,7 +229,28 @@ impl Place {
     }
 
     fn validate(&self) -> Result<(), Error> {
+        if let Some(e) = &self.bad_key {
+            return Err(e.clone());
+        }
         self.prefix.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    /// A key pool's key as this place's credential: a credential file's JSON (it starts
+    /// with `{`), else a fixed access token. An empty key keeps the [`GoogleAuth`].
+    fn set_key(&mut self, key: &ApiKey) {
+        let text = key.expose().trim();
+        if text.is_empty() {
+            return;
+        }
+        self.bad_key = None;
+        if text.starts_with('{') {
+            match GoogleAuth::service_account_json(text) {
+                Ok(auth) => self.auth = auth,
+                Err(e) => self.bad_key = Some(e),
+            }
+        } else {
+            self.auth = GoogleAuth::access_token(key.clone());
+        }
     }
 
     /// `{prefix}{path}` with the base URL's query and `extra` pairs.

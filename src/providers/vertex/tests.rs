@@ -458,3 +458,24 @@ fn an_expired_token_resends_once_and_a_fixed_token_does_not() {
     let fixed = VertexGemini::new("p", "global", auth());
     assert!(!fixed.codec().should_resend(401, &h, expired));
 }
+
+#[test]
+fn pool_keys_become_credentials() {
+    let base = VertexAnthropic::new("p", "global", auth());
+    let token = base.keyed(ApiKey::new("ya29.POOL-TOKEN"));
+    assert!(Provider::validate(&token).is_ok());
+    assert!(!format!("{token:?}").contains("POOL-TOKEN"));
+    let json =
+        std::fs::read_to_string("tests/fixtures/vertex/auth/google_auth_test_service_account.json")
+            .expect("key file");
+    let sa = base.keyed(ApiKey::new(json));
+    assert!(Provider::validate(&sa).is_ok());
+    assert!(format!("{sa:?}").contains("service-account@example.com"));
+    let bad = base.keyed(ApiKey::new(r#"{"type":"service_account"}"#));
+    assert_eq!(
+        Provider::validate(&bad).expect_err("bad key").kind(),
+        ErrorKind::Config
+    );
+    // The empty key of construction keeps the provider's own credential.
+    assert!(format!("{:?}", base.keyed(ApiKey::new(""))).contains("access_token"));
+}
