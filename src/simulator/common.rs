@@ -159,12 +159,6 @@ pub(crate) enum Content {
     /// A stream of `after` content events, then the vendor's in-stream error for `kind`.
     /// Requests that do not stream get the HTTP error instead.
     StreamError { after: usize, kind: SimError },
-    /// An OAuth access token (Google's token endpoint or metadata server shape); `None`
-    /// makes one up from the request's `seq`.
-    Token {
-        access_token: Option<String>,
-        expires_in: u64,
-    },
 }
 
 /// One vendor dialect's renderings.
@@ -194,10 +188,6 @@ pub(crate) trait Speaker {
                 Self::stream(&filler_pieces(*after), Ending::Error(*kind), request)
             }
             Content::StreamError { kind, .. } => Self::error(*kind, false, request),
-            Content::Token {
-                access_token,
-                expires_in,
-            } => super::vertex::token(access_token.as_deref(), *expires_in, request),
         }
     }
 }

@@ -89,6 +89,11 @@ enum Action {
         status: String,
         message: String,
     },
+    /// An OAuth access token; `None` makes one up from the request's `seq`.
+    GoogleToken {
+        access_token: Option<String>,
+        expires_in: u64,
+    },
     Hang,
     Reset,
     Close,
@@ -545,14 +550,10 @@ impl Reply {
     /// `cache-control: no-store`. `None` makes up `ya29.sim-<seq>` (a new token each request).
     /// See [`Simulator::script_tokens`](super::Simulator::script_tokens).
     pub fn google_token(access_token: Option<&str>, expires_in: u64) -> Reply {
-        Reply::vendor(
-            Some(Dialect::GoogleToken),
-            false,
-            Content::Token {
-                access_token: access_token.map(str::to_owned),
-                expires_in,
-            },
-        )
+        Reply::new(Action::GoogleToken {
+            access_token: access_token.map(str::to_owned),
+            expires_in,
+        })
     }
 
     /// Resolves this reply against the request it answers.
@@ -629,6 +630,12 @@ impl Reply {
             } => self.respond_rendered(vertex::error_response(
                 *code, status, message, None, request,
             )),
+            Action::GoogleToken {
+                access_token,
+                expires_in,
+            } => {
+                self.respond_rendered(vertex::token(access_token.as_deref(), *expires_in, request))
+            }
         };
         Plan { delay, kind }
     }
