@@ -1,1 +1,152 @@
-//! Failover across clouds: Bedrock Claude, Anthropic direct, Vertex Claude.
+//! Failover across clouds: Claude on Bedrock, Anthropic direct and Claude on Vertex in one
+//! chain, each vendor failing in its own shape, over real HTTP on the simulator — there and
+//! back, plain and streamed.
+
+use polyrelay::providers::Anthropic;
+use polyrelay::providers::bedrock::{AwsAuth, Bedrock};
+use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic};
+use polyrelay::simulator::{Reply, SimError, Simulator};
+use polyrelay::{Chain, ChatRequest, ErrorKind, Relay, RetryPolicy};
+
+use crate::support::clouds::vertex_key_json;
+
+const BEDROCK: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+const DIRECT: &str = "claude-sonnet-4-5";
+const VERTEX: &str = "claude-sonnet-4-5@20250929";
+
+/// One relay, three ways to Claude: `to-vertex` tries Bedrock, Anthropic, Vertex; `to-bedrock`
+/// the other way round. One attempt per target: this is about failing over, not retrying.
+fn relay(sim: &Simulator) -> Relay {
+    let bedrock =
+        Bedrock::new("us-east-1", AwsAuth::bearer("bedrock-api-key")).base_url(&sim.base_url());
+    let direct = Anthropic::new("sk-ant-test").base_url(&format!("{}/v1", sim.base_url()));
+    let auth = GoogleAuth::service_account_json(&vertex_key_json(sim)).expect("the test key");
+    let vertex = VertexAnthropic::new("support-prod", "us-east5", auth).base_url(&sim.base_url());
+    Relay::builder()
+        .provider("bedrock", bedrock)
+        .provider("anthropic", direct)
+        .provider("vertex", vertex)
+        .route(
+            "to-vertex",
+            Chain::new()
+                .target(format!("bedrock/{BEDROCK}").as_str())
+                .target(format!("anthropic/{DIRECT}").as_str())
+                .target(format!("vertex/{VERTEX}").as_str())
+                .retry(RetryPolicy::default().max_attempts(1)),
+        )
+        .route(
+            "to-bedrock",
+            Chain::new()
+                .target(format!("vertex/{VERTEX}").as_str())
+                .target(format!("anthropic/{DIRECT}").as_str())
+                .target(format!("bedrock/{BEDROCK}").as_str())
+                .retry(RetryPolicy::default().max_attempts(1)),
+        )
+        .build()
+        .expect("the relay builds")
+}
+
+/// The targets a call went through, in order, with the error kind each gave.
+fn walk(meta: &polyrelay::ResponseMeta) -> Vec<(String, Option<ErrorKind>)> {
+    meta.attempts
+        .iter()
+        .map(|a| (a.target.to_string(), a.error.as_ref().map(|e| e.kind())))
+        .collect()
+}
+
+#[tokio::test]
+async fn bedrock_throttled_anthropic_overloaded_vertex_answers_and_back() {
+    let sim = Simulator::start().await.unwrap();
+    let relay = relay(&sim);
+
+    // There: Bedrock throttles (429 ThrottlingException), Anthropic is overloaded (529),
+    // Vertex answers.
+    sim.script(
+        BEDROCK,
+        [Reply::error(SimError::RateLimited {
+            retry_after_secs: 30,
+        })],
+    );
+    sim.script(DIRECT, [Reply::error(SimError::Overloaded)]);
+    sim.script(VERTEX, [Reply::text("Claude on Vertex")]);
+    let resp = relay
+        .chat(&ChatRequest::new("to-vertex").user("Where is my parcel?"))
+        .await
+        .expect("Vertex answers");
+    assert_eq!(resp.text(), "Claude on Vertex");
+    assert_eq!(
+        resp.meta
+            .served_by
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some(format!("vertex/{VERTEX}").as_str())
+    );
+    let steps = walk(&resp.meta);
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert_eq!(steps[0].1, Some(ErrorKind::RateLimited), "{steps:?}");
+    assert!(steps[1].1.is_some(), "{steps:?}");
+    assert_eq!(steps[2].1, None, "{steps:?}");
+
+    // And back: Vertex's quota is out (429 RESOURCE_EXHAUSTED), Anthropic fails (500),
+    // Bedrock answers. Its 429 a moment ago was for one call: a throttled target is tried
+    // again by the next call.
+    sim.script(
+        VERTEX,
+        [Reply::error(SimError::RateLimited {
+            retry_after_secs: 30,
+        })],
+    );
+    sim.script(DIRECT, [Reply::error(SimError::Server)]);
+    sim.script(BEDROCK, [Reply::text("Claude on Bedrock")]);
+    let resp = relay
+        .chat(&ChatRequest::new("to-bedrock").user("Where is my parcel?"))
+        .await
+        .expect("Bedrock answers");
+    assert_eq!(resp.text(), "Claude on Bedrock");
+    let steps = walk(&resp.meta);
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert_eq!(steps[0].1, Some(ErrorKind::RateLimited), "{steps:?}");
+    assert_eq!(steps[1].1, Some(ErrorKind::Server), "{steps:?}");
+    assert_eq!(steps[2].1, None, "{steps:?}");
+}
+
+#[tokio::test]
+async fn a_throttling_exception_inside_bedrocks_stream_fails_over_to_vertex() {
+    let sim = Simulator::start().await.unwrap();
+    let relay = relay(&sim);
+    // Bedrock opens the stream, then an exception frame before any text; Anthropic refuses
+    // with a 500; Vertex streams the answer.
+    sim.script(
+        BEDROCK,
+        [Reply::stream_error_after(
+            0,
+            SimError::RateLimited {
+                retry_after_secs: 1,
+            },
+        )],
+    );
+    sim.script(DIRECT, [Reply::error(SimError::Server)]);
+    sim.script(VERTEX, [Reply::text("streamed from Vertex")]);
+    let stream = relay
+        .chat_stream(&ChatRequest::new("to-vertex").user("Where is my parcel?"))
+        .await
+        .expect("a stream");
+    let resp = stream.into_response().await.expect("a whole answer");
+    assert_eq!(resp.text(), "streamed from Vertex");
+    let steps = walk(&resp.meta);
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    // The in-stream exception is a typed, retryable error, not a silent empty answer.
+    assert_eq!(steps[0].1, Some(ErrorKind::RateLimited), "{steps:?}");
+    // Every vendor was really called, each on its own path.
+    let paths: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .filter(|p| !p.starts_with("/token"))
+        .collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(paths[0].ends_with("-v1%3A0/converse-stream"), "{paths:?}");
+    assert!(paths[1].ends_with("/v1/messages"), "{paths:?}");
+    assert!(paths[2].ends_with(":streamRawPredict"), "{paths:?}");
+}

@@ -7,6 +7,8 @@ use polyrelay::ChatRequest;
 use polyrelay::config::{ConfigError, RelayConfig};
 use polyrelay::simulator::{Reply, Simulator};
 
+use crate::support::clouds::vertex_key_file;
+
 /// The relay a file builds, with `env` answering from `vars`.
 fn relay(text: &str, vars: &[(&str, &str)]) -> Result<polyrelay::Relay, ConfigError> {
     let vars: Vec<(String, String)> = vars
@@ -21,45 +23,6 @@ fn error_of(text: &str, vars: &[(&str, &str)]) -> ConfigError {
     match relay(text, vars) {
         Ok(_) => panic!("accepted:\n{text}"),
         Err(e) => e,
-    }
-}
-
-/// The published test service account's key file, with its token endpoint on `sim`.
-fn key_file(sim: &Simulator) -> tempfile_path::TempFile {
-    let text =
-        std::fs::read_to_string("tests/fixtures/vertex/auth/google_auth_test_service_account.json")
-            .expect("the test key");
-    let mut key: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    key["token_uri"] = sim.token_url().into();
-    tempfile_path::TempFile::with(&key.to_string())
-}
-
-/// A file removed when dropped (no tempfile dependency for one file).
-mod tempfile_path {
-    pub struct TempFile(pub std::path::PathBuf);
-
-    impl TempFile {
-        pub fn with(contents: &str) -> TempFile {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "polyrelay-config-clouds-{}-{}.json",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::write(&path, contents).expect("write the temp file");
-            TempFile(path)
-        }
-
-        pub fn path(&self) -> &str {
-            self.0.to_str().expect("a UTF-8 temp path")
-        }
-    }
-
-    impl Drop for TempFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
     }
 }
 
@@ -147,7 +110,7 @@ targets = ["aws_invoke/{model}"]
 #[tokio::test]
 async fn vertex_from_a_file_with_a_key_file() {
     let sim = Simulator::start().await.unwrap();
-    let key = key_file(&sim);
+    let key = vertex_key_file(&sim);
     sim.script("gemini-2.5-flash", [Reply::text("from Gemini on Vertex")]);
     sim.script(
         "claude-sonnet-4-5@20250929",

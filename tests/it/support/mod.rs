@@ -2,6 +2,8 @@
 //! feature, so examples and users' tests can use it too) and helpers around it.
 #![allow(dead_code, unused_imports)]
 
+#[cfg(feature = "vertex")]
+pub mod clouds;
 pub mod fixtures;
 pub mod redis;
 
