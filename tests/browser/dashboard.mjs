@@ -37,8 +37,11 @@ const key = process.env.DASHBOARD_KEY || "";
 const timeoutMs = Number(process.env.DASHBOARD_TIMEOUT_MS || 60000);
 
 const problems = [];
+// Set on "quit": a poll cut short by closing the browser is no problem of the page.
+let closing = false;
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const problem = (kind, text) => {
+  if (closing) return;
   const p = { kind, text: String(text) };
   problems.push(p);
   say({ event: "problem", ...p });
@@ -101,6 +104,7 @@ try {
         await page.setViewportSize({ width: 1280, height: 800 });
         say({ event: "phone", layout, problems });
       } else if (cmd.cmd === "quit") {
+        closing = true;
         break;
       } else {
         throw new Error("unknown command " + line);
