@@ -200,8 +200,7 @@ async fn an_expired_token_is_refreshed_and_the_call_sent_once_more() {
     let p = claude(&sim, sa_auth(&sim));
     let e = guarded(p.chat_stream(&req(), CLAUDE, &cx()))
         .await
-        .err()
-        .expect("refused twice");
+        .expect_err("refused twice");
     assert_eq!(e.kind(), ErrorKind::Auth);
     assert_eq!(e.code(), Some("ACCESS_TOKEN_EXPIRED"));
     assert_eq!(sim.requests_for(CLAUDE).len(), 2);
@@ -356,8 +355,7 @@ async fn vertex_errors_over_http_say_whose_fault() {
     // On the streaming path the 429 comes wrapped in a JSON array.
     let e = guarded(p.chat_stream(&req(), CLAUDE, &cx()))
         .await
-        .err()
-        .expect("429");
+        .expect_err("429");
     assert_eq!(e.kind(), ErrorKind::RateLimited);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
     let e = guarded(p.chat(&req(), CLAUDE, &cx()))

@@ -324,7 +324,7 @@ fn recorded_stream_decodes_split_anywhere() {
             .filter_map(|c| c.choices.first())
             .find_map(|c| c.finish_reason.clone());
         assert_eq!(finish, Some(FinishReason::Stop));
-        let usage = out.iter().find_map(|c| c.usage.clone()).expect("usage");
+        let usage = out.iter().find_map(|c| c.usage).expect("usage");
         assert_eq!((usage.input_tokens, usage.output_tokens), (5, 101));
     }
 }
