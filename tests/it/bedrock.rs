@@ -196,10 +196,9 @@ async fn errors_over_http_say_whose_fault() {
             "The provided model identifier is invalid.",
         )],
     );
-    let e = guarded(p.chat_stream(&req(), HAIKU, &cx()))
-        .await
-        .err()
-        .expect("400");
+    let Err(e) = guarded(p.chat_stream(&req(), HAIKU, &cx())).await else {
+        panic!("a 400 before the stream");
+    };
     assert_eq!(e.kind(), ErrorKind::InvalidRequest);
 }
 
@@ -343,8 +342,16 @@ async fn the_relay_names_the_model_asked_for_and_fails_over_from_bedrock() {
         .await
         .expect("answer");
     assert_eq!(resp.text(), "from Bedrock");
-    // Converse names no model: the answer carries the id asked for.
+    // Converse names no model: the answer carries the id asked for, streamed or not.
     assert_eq!(resp.model, HAIKU);
+    sim.script(HAIKU, [Reply::text("streamed from Bedrock")]);
+    let mut stream = guarded(relay.chat_stream(ChatRequest::new("r").user("Hello?")))
+        .await
+        .expect("stream");
+    let (chunks, err) = guarded(drain(&mut stream)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(joined(&chunks), "streamed from Bedrock");
+    assert!(chunks.iter().all(|c| c.model == HAIKU), "{chunks:?}");
 
     // A bad key on Bedrock: the key's fault, and the call moves on to Anthropic.
     sim.script(HAIKU, [Reply::error(SimError::Auth)]);

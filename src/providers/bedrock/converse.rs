@@ -66,10 +66,25 @@ impl Serialize for Block<'_> {
         let mut m = s.serialize_map(Some(1))?;
         match self {
             Block::Text(t) => m.serialize_entry("text", t)?,
-            Block::Image { format, data } => m.serialize_entry(
-                "image",
-                &json!({"format": format, "source": {"bytes": data}}),
-            )?,
+            Block::Image { format, data } => {
+                // Borrowed: an image's base64 is not copied into a JSON value.
+                #[derive(Serialize)]
+                struct Source<'b> {
+                    bytes: &'b str,
+                }
+                #[derive(Serialize)]
+                struct Image<'b> {
+                    format: &'b str,
+                    source: Source<'b>,
+                }
+                m.serialize_entry(
+                    "image",
+                    &Image {
+                        format,
+                        source: Source { bytes: data },
+                    },
+                )?
+            }
             Block::ToolUse { id, name, input } => m.serialize_entry(
                 "toolUse",
                 &json!({"toolUseId": id, "name": name, "input": input}),

@@ -305,12 +305,13 @@ fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 1 {
-            if let Ok(n) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(n);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 3 <= b.len()
+            && let Ok(n) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(n);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -442,4 +443,29 @@ fn regions_and_base_urls() {
     // Debug shows where, never a key.
     let shown = format!("{:?}", Bedrock::new("us-east-1", AwsAuth::default()));
     assert!(shown.contains("us-east-1"), "{shown}");
+}
+
+#[test]
+fn the_region_comes_from_aws_region_then_aws_default_region() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    const BOTH: [(&str, &str); 2] = [
+        ("AWS_REGION", "eu-west-3"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ];
+    assert_eq!(super::env_region(env(&BOTH)).expect("region"), "eu-west-3");
+    const FALLBACK: [(&str, &str); 2] = [("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "ap-south-1")];
+    assert_eq!(
+        super::env_region(env(&FALLBACK)).expect("region"),
+        "ap-south-1"
+    );
+    let e = super::env_region(env(&[])).expect_err("none");
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains("AWS_REGION"));
 }

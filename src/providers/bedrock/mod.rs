@@ -310,11 +310,11 @@ impl Codec for BedrockAnthropicCodec {
     }
 }
 
-/// The region from `AWS_REGION`, else `AWS_DEFAULT_REGION`.
-fn env_region() -> Result<String, Error> {
+/// The region from `AWS_REGION`, else `AWS_DEFAULT_REGION` (as `env` reads them).
+fn env_region(env: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
     ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|r| !r.trim().is_empty()))
+        .find_map(|v| env(v).filter(|r| !r.trim().is_empty()))
         .map(|r| r.trim().to_owned())
         .ok_or_else(|| {
             Error::new(
@@ -345,7 +345,7 @@ macro_rules! runtime_constructors {
             /// else the AWS credential chain. An [`ErrorKind::Config`] error when no region
             /// is set or no credential is found.
             pub fn from_env() -> Result<Self, Error> {
-                let region = env_region()?;
+                let region = env_region(|v| std::env::var(v).ok())?;
                 Ok(Self::new(&region, AwsAuth::from_env()?))
             }
 
