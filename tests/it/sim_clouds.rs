@@ -584,6 +584,14 @@ async fn generic_faults_work_on_the_clouds_paths() {
             .send();
         assert!(timeout(QUIET, sent).await.is_err(), "{path} hangs");
     }
+    // A delay holds the status line back on every path.
+    sim.set_default(Reply::text("late").delay(Duration::from_millis(100)));
+    for path in &paths {
+        let started = std::time::Instant::now();
+        let response = post(&sim, path, &converse()).await;
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() >= Duration::from_millis(100), "{path}");
+    }
     sim.set_default(Reply::raw(
         200,
         "application/vnd.amazon.eventstream",
