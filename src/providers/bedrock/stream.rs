@@ -34,7 +34,7 @@ pub trait FrameEvents: Send + Unpin + 'static {
 }
 
 /// A Bedrock stream: event-stream frames (split anywhere across reads, both CRCs checked,
-/// at most [`MAX_FRAME_BYTES`](super::eventstream::MAX_FRAME_BYTES) each) handed to `E`.
+/// at most 16 MiB each, refused from the prelude) handed to `E`.
 ///
 /// * `:message-type: event` frames go to the grammar by `:event-type`.
 /// * `:message-type: exception` frames (`:exception-type` `throttlingException`,
