@@ -317,6 +317,16 @@ async fn gcloud_user_credentials_trade_their_refresh_token() {
             "client_secret":"d-SECRET","refresh_token":"1//REFRESH-SECRET","token_uri":"{}"}}"#,
         sim.token_url()
     );
+    // The recorded refresh answer (its tokens scrubbed by the source), as Google sent it.
+    let recorded =
+        std::fs::read_to_string("tests/fixtures/vertex/auth/oauth2_token_refresh_response.json")
+            .expect("recording");
+    sim.script_tokens([
+        Reply::raw(200, "application/json; charset=utf-8", recorded).header(
+            "cache-control",
+            "no-cache, no-store, max-age=0, must-revalidate",
+        ),
+    ]);
     let auth = GoogleAuth::service_account_json(&user).expect("user credentials");
     assert!(!format!("{auth:?}").contains("SECRET"));
     guarded(gemini(&sim, auth).chat(&req(), GEMINI, &cx()))

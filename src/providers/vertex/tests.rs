@@ -479,3 +479,45 @@ fn pool_keys_become_credentials() {
     // The empty key of construction keeps the provider's own credential.
     assert!(format!("{:?}", base.keyed(ApiKey::new(""))).contains("access_token"));
 }
+
+/// The URL each recorded call went to (`*.http.json`), rebuilt from its project, location
+/// and model: the same host (global or regional) and method; the recordings used
+/// `v1beta1`, this crate calls the GA `v1`.
+#[test]
+fn recorded_request_urls_are_rebuilt() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir("tests/fixtures/vertex").expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let name = path.to_string_lossy().into_owned();
+        if !name.ends_with(".http.json") {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        let uri = v["request"]["uri"].as_str().expect("uri");
+        if uri.contains(":countTokens") {
+            continue; // not a chat call (count_tokens_is_not_an_answer)
+        }
+        let segs: Vec<&str> = uri.split('/').collect();
+        let at = |s: &str| {
+            segs.iter()
+                .position(|x| *x == s)
+                .map(|i| segs[i + 1])
+                .expect(s)
+        };
+        let (project, location) = (at("projects"), at("locations"));
+        let (model, method) = at("models").split_once(':').expect("method");
+        let stream = method.starts_with("streamGenerateContent");
+        let g = VertexGemini::new(project, location, auth());
+        assert_eq!(
+            url_of(&g, model, stream),
+            uri.replace("/v1beta1/", "/v1/"),
+            "{name}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 6);
+    // The token endpoint the recorded refresh went to is the default `token_uri`.
+    let t: Value = serde_json::from_slice(fixture!("auth/oauth2_token_refresh_response.http.json"))
+        .expect("json");
+    assert_eq!(t["request"]["uri"], auth::GOOGLE_TOKEN_URI);
+}

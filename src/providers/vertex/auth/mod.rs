@@ -16,6 +16,8 @@ use serde_json::Value;
 
 use crate::secret::ApiKey;
 use crate::types::{Error, ErrorKind, Fault};
+#[cfg(test)]
+pub(crate) use service_account::GOOGLE_TOKEN_URI;
 use service_account::{AuthorizedUser, ServiceAccount};
 use token_cache::{Fetched, TokenCache};
 
