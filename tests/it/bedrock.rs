@@ -435,3 +435,46 @@ async fn signing_is_the_auth_s_and_mantle_is_openai_shaped() {
     assert_eq!(sent[0].header("authorization"), Some("Bearer ABSK-mantle"));
     assert_eq!(Provider::name(&m), "bedrock_mantle");
 }
+
+#[tokio::test]
+async fn sigv4_signs_the_escaped_model_path_and_a_clock_skew_is_signed_again() {
+    let sim = Simulator::start().await.expect("simulator");
+    // A signature refused for clock skew, then the answer: the codec hands the refusal to
+    // its AwsAuth, which re-signs once with the server's clock.
+    let date = httpdate_in_an_hour();
+    sim.script(
+        HAIKU,
+        [
+            Reply::bedrock_error(
+                403,
+                "InvalidSignatureException",
+                "Signature expired: 20250101T000000Z is now earlier than 20250101T000500Z (20250101T001000Z - 5 min.)",
+            )
+            .header("date", &date),
+            Reply::text("signed"),
+        ],
+    );
+    let auth = AwsAuth::credentials("AKIDSIM", "sim-secret-key", None);
+    let p = Bedrock::new("us-east-1", auth).base_url(&sim.base_url());
+    let resp = guarded(p.chat(&req(), HAIKU, &cx())).await.expect("answer");
+    assert_eq!(resp.text(), "signed");
+    let sent = sim.requests_for(HAIKU);
+    assert_eq!(sent.len(), 2, "one refusal, one re-signed request");
+    for r in &sent {
+        let authz = r.header("authorization").expect("signed");
+        assert!(
+            authz.starts_with("AWS4-HMAC-SHA256 Credential=AKIDSIM/")
+                && authz.contains("/us-east-1/bedrock/aws4_request"),
+            "{authz}"
+        );
+        assert!(r.header("x-amz-date").is_some());
+        assert!(r.path.contains("v1%3A0/converse"), "{}", r.path);
+    }
+    assert_ne!(sent[0].header("x-amz-date"), sent[1].header("x-amz-date"));
+    assert!(!format!("{p:?}").contains("sim-secret-key"));
+}
+
+/// An HTTP date an hour from now: a server clock the signer must move to.
+fn httpdate_in_an_hour() -> String {
+    httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600))
+}
