@@ -4,7 +4,7 @@
 
 use polyrelay::providers::Anthropic;
 use polyrelay::providers::bedrock::{AwsAuth, Bedrock};
-use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic};
+use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic, VertexGemini};
 use polyrelay::simulator::{Reply, SimError, Simulator};
 use polyrelay::{Chain, ChatRequest, ErrorKind, Relay, RetryPolicy};
 
@@ -149,4 +149,139 @@ async fn a_throttling_exception_inside_bedrocks_stream_fails_over_to_vertex() {
     assert!(paths[0].ends_with("-v1%3A0/converse-stream"), "{paths:?}");
     assert!(paths[1].ends_with("/v1/messages"), "{paths:?}");
     assert!(paths[2].ends_with(":streamRawPredict"), "{paths:?}");
+}
+
+/// The faults every vendor is tested against, for each cloud codec: a 5xx, a 429, a reset
+/// before the headers, a hang past the response window, malformed JSON, and a stream cut
+/// before its first token. Each fails over to a healthy OpenAI target on the same simulator,
+/// and the failed attempt says what went wrong.
+#[tokio::test]
+async fn every_fault_fails_over_from_every_cloud_codec() {
+    use polyrelay::providers::OpenAi;
+    use polyrelay::providers::bedrock::BedrockAnthropic;
+    use polyrelay::providers::vertex::openai as vertex_openai;
+    use std::time::Duration;
+
+    let sim = Simulator::start().await.unwrap();
+    let base = sim.base_url();
+    let auth = GoogleAuth::service_account_json(&vertex_key_json(&sim)).expect("the test key");
+    let bearer = || AwsAuth::bearer("bedrock-api-key");
+    // (provider name, model) — each cloud codec under its own model id.
+    let clouds = [
+        ("bedrock", "amazon.nova-pro-v1:0"),
+        ("bedrock_native", "anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ("vertex_gemini", "gemini-2.5-flash"),
+        ("vertex_claude", "claude-haiku-4-5@20251001"),
+        ("vertex_openai", "meta/llama-3.3-70b-instruct-maas"),
+    ];
+    // A fresh relay for every fault: five failures in a row would open a breaker, and this
+    // test is about each fault on its own.
+    let relay = || {
+        let mut builder = Relay::builder()
+            .provider(
+                "bedrock",
+                Bedrock::new("us-east-1", bearer()).base_url(&base),
+            )
+            .provider(
+                "bedrock_native",
+                BedrockAnthropic::new("us-east-1", bearer()).base_url(&base),
+            )
+            .provider(
+                "vertex_gemini",
+                VertexGemini::new("p", "us-central1", auth.clone()).base_url(&base),
+            )
+            .provider(
+                "vertex_claude",
+                VertexAnthropic::new("p", "us-east5", auth.clone()).base_url(&base),
+            )
+            .provider(
+                "vertex_openai",
+                vertex_openai("p", "us-central1", auth.clone()).base_url(&base),
+            )
+            .provider("openai", OpenAi::new("sk").base_url(&format!("{base}/v1")));
+        for (provider, model) in clouds {
+            builder = builder.route(
+                provider,
+                Chain::new()
+                    .target(format!("{provider}/{model}").as_str())
+                    .target("openai/gpt-4o-mini")
+                    .retry(RetryPolicy::default().max_attempts(1))
+                    // The response window: a cloud that hangs is left after it.
+                    .attempt_timeout(Duration::from_millis(400)),
+            );
+        }
+        builder.build().expect("the relay builds")
+    };
+    sim.script("gpt-4o-mini", [Reply::text("the fallback answered")]);
+
+    let faults: [(&str, fn() -> Reply, bool, &[ErrorKind]); 7] = [
+        (
+            "5xx",
+            || Reply::error(SimError::Server),
+            false,
+            &[ErrorKind::Server],
+        ),
+        (
+            "503",
+            || Reply::error(SimError::Overloaded),
+            false,
+            &[ErrorKind::Overloaded, ErrorKind::Server],
+        ),
+        (
+            "429",
+            || {
+                Reply::error(SimError::RateLimited {
+                    retry_after_secs: 1,
+                })
+            },
+            false,
+            &[ErrorKind::RateLimited],
+        ),
+        (
+            "reset",
+            Reply::reset,
+            false,
+            &[ErrorKind::Connect, ErrorKind::StreamInterrupted],
+        ),
+        ("hang", Reply::hang, false, &[ErrorKind::Timeout]),
+        (
+            "malformed",
+            || Reply::json(200, "{\"not\": json"),
+            false,
+            &[ErrorKind::Decode],
+        ),
+        (
+            "stream cut before its first token",
+            || Reply::text("never seen").cut_after(0),
+            true,
+            &[ErrorKind::StreamInterrupted, ErrorKind::Decode],
+        ),
+    ];
+    for (provider, model) in clouds {
+        for (fault, reply, streamed, kinds) in &faults {
+            sim.script(model, [reply()]);
+            let relay = relay();
+            let req = ChatRequest::new(provider).user("Where is my parcel?");
+            let resp = if *streamed {
+                let stream = relay.chat_stream(&req).await;
+                match stream {
+                    Ok(s) => s.into_response().await,
+                    Err(e) => Err(e),
+                }
+            } else {
+                relay.chat(&req).await
+            }
+            .unwrap_or_else(|e| panic!("{provider} / {fault}: {e}"));
+            assert_eq!(resp.text(), "the fallback answered", "{provider} / {fault}");
+            let steps = walk(&resp.meta);
+            assert_eq!(steps.len(), 2, "{provider} / {fault}: {steps:?}");
+            let kind = steps[0]
+                .1
+                .unwrap_or_else(|| panic!("{provider} / {fault}: {steps:?}"));
+            assert!(
+                kinds.contains(&kind),
+                "{provider} / {fault}: {kind:?} is not one of {kinds:?}"
+            );
+        }
+    }
 }
