@@ -437,3 +437,25 @@ async fn a_pool_key_without_a_token_gives_way_to_the_next_without_charging_the_b
     assert_eq!(h.state, polyrelay::BreakerState::Closed, "{h:?}");
     assert_eq!(h.consecutive_failures, 0, "{h:?}");
 }
+
+#[tokio::test]
+async fn a_stream_cut_on_vertex_is_an_interruption_not_an_answer() {
+    let sim = Simulator::start().await.expect("simulator");
+    sim.script(GEMINI, [Reply::text("one two three four").cut_after(1)]);
+    sim.script(CLAUDE, [Reply::text("one two three four").cut_after(2)]);
+    let auth = sa_auth(&sim);
+    let g = gemini(&sim, auth.clone());
+    let c = claude(&sim, auth);
+    for stream in [
+        guarded(g.chat_stream(&req(), GEMINI, &cx())).await,
+        guarded(c.chat_stream(&req(), CLAUDE, &cx())).await,
+    ] {
+        let mut stream = stream.expect("stream starts");
+        let (_, err) = guarded(drain(&mut stream)).await;
+        let e = err.expect("cut");
+        assert_eq!(e.kind(), ErrorKind::StreamInterrupted, "{e}");
+        assert!(e.is_retryable());
+    }
+    // Clones of one credential share its token.
+    assert_eq!(sim.token_requests().len(), 1);
+}

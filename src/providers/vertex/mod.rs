@@ -30,7 +30,7 @@
 //!
 //! A project or location outside Google's alphabet, a base URL that does not parse, or a
 //! model id that would change the URL (`/`, `?`, `#`, `..`) is an
-//! [`ErrorKind::Config`](crate::ErrorKind::Config) error from
+//! [`ErrorKind::Config`] error from
 //! [`Provider::validate`](crate::Provider::validate) and from every call.
 //!
 //! # Credentials and key pools
