@@ -382,7 +382,8 @@ fn generated_id(response_id: &str, candidate: u32, n: u32, name: &str, args: &st
 pub(crate) fn finish_reason(reason: &str, called_tools: bool) -> FinishReason {
     match reason {
         "STOP" if called_tools => FinishReason::ToolCalls,
-        "IMAGE_SAFETY" | "IMAGE_PROHIBITED_CONTENT" | "IMAGE_RECITATION" => {
+        // Vertex's Model Armor blocks an answer with no content and this reason.
+        "IMAGE_SAFETY" | "IMAGE_PROHIBITED_CONTENT" | "IMAGE_RECITATION" | "MODEL_ARMOR" => {
             FinishReason::ContentFilter
         }
         other => FinishReason::from(other),
@@ -669,6 +670,7 @@ mod tests {
             "PROHIBITED_CONTENT",
             "SPII",
             "IMAGE_SAFETY",
+            "MODEL_ARMOR",
         ] {
             assert_eq!(finish_reason(r, false), FinishReason::ContentFilter, "{r}");
         }

@@ -285,15 +285,9 @@ fn recorded_answers_decode() {
 
     let armor = decode(fixture!("generate_finish_model_armor.json"));
     assert_eq!(armor.text(), "");
-    // A Model Armor block has a finishMessage and no content: an answer that says why, not
-    // an empty one. (`MODEL_ARMOR` → `content_filter` is the Gemini decoder's mapping to
-    // make; until then it is passed through as it came.)
-    assert!(
-        matches!(armor.finish_reason(), Some(FinishReason::ContentFilter))
-            || matches!(armor.finish_reason(), Some(FinishReason::Other(r)) if r == "MODEL_ARMOR"),
-        "{:?}",
-        armor.finish_reason()
-    );
+    // A Model Armor block has a finishMessage and no content: an answer that says why
+    // (`content_filter`), not an empty one.
+    assert_eq!(armor.finish_reason(), Some(&FinishReason::ContentFilter));
 }
 
 #[test]
