@@ -22,7 +22,8 @@ pub use observer::{
     KeyEvent, LimitAction, LimitEvent, Observer, RetryEvent,
 };
 pub use stats::{
-    MAX_STATS_ROWS, OTHER, Percentiles, RefusalRow, StatsRow, StatsSnapshot, StatsTotals,
+    FailoverRecord, HourBucket, HourRow, MAX_FAILOVER_RECORDS, MAX_STATS_ROWS, OTHER, Percentiles,
+    RefusalRow, STATS_HOURS, StatsRow, StatsSnapshot, StatsTotals,
 };
 pub(crate) use stats::{Stats, StatsConfig, nanos, usd};
 

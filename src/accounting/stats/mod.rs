@@ -3,13 +3,18 @@
 //!
 //! Recording locks one of several shards (one per worker thread, chosen once per thread),
 //! so concurrent calls on different threads do not contend; a snapshot merges the shards.
+//!
+//! Each row also keeps the last [`STATS_HOURS`] UTC hours (`hours`), and the stats keep
+//! the latest failovers (`failovers`). Time is the relay's clock (tokio's, so a test with a
+//! paused clock drives it): an offset from when the stats were made, with the wall clock
+//! read once then to place it in UTC.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hashbrown::{Equivalent, HashMap};
 use hdrhistogram::Histogram;
@@ -18,6 +23,14 @@ use tokio::time::Instant;
 
 use super::CallRecord;
 use crate::types::{Attempt, ErrorKind, TargetId};
+
+mod failovers;
+mod hours;
+
+use failovers::FailoverLog;
+pub use failovers::{FailoverRecord, MAX_FAILOVER_RECORDS};
+use hours::{HOUR_MS, HourCounts, HourRing};
+pub use hours::{HourBucket, HourRow, STATS_HOURS};
 
 /// Slots of the rolling window: it covers the last `window`, in steps of `window / SLOTS`.
 const SLOTS: u32 = 4;
@@ -221,11 +234,12 @@ impl Acc {
     }
 }
 
-/// One row: totals since start and the ring of rolling-window slots.
+/// One row: totals since start, the ring of rolling-window slots and the hourly buckets.
 #[derive(Default)]
 struct Row {
     total: Acc,
     ring: [(u64, Option<Box<Acc>>); RING],
+    hours: HourRing,
 }
 
 /// A refusal's (route, query type, reason).
@@ -243,9 +257,14 @@ struct Shard {
 pub(crate) struct Stats {
     shards: Box<[Mutex<Shard>]>,
     epoch: Instant,
+    /// The wall clock at `epoch`, in milliseconds since the Unix epoch: read once, so the
+    /// hours follow the relay's clock from there.
+    epoch_unix_ms: u64,
     slot: Duration,
     window: Duration,
     reset_at: Mutex<Instant>,
+    /// The latest failovers (rare: one lock for all threads).
+    failovers: Mutex<FailoverLog>,
 }
 
 impl std::fmt::Debug for Shard {
@@ -267,13 +286,25 @@ impl Stats {
             .next_power_of_two();
         let window = config.window.max(Duration::from_secs(SLOTS.into()));
         let now = Instant::now();
+        let epoch_unix_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Stats {
             shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
             epoch: now,
+            epoch_unix_ms,
             slot: window / SLOTS,
             window,
             reset_at: Mutex::new(now),
+            failovers: Mutex::new(FailoverLog::default()),
         }
+    }
+
+    /// `now` in milliseconds since the Unix epoch, on the relay's clock.
+    fn unix_ms(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.epoch).as_millis();
+        self.epoch_unix_ms
+            .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
     }
 
     fn shard(&self) -> MutexGuard<'_, Shard> {
@@ -297,7 +328,10 @@ impl Stats {
 
     /// Adds one finished call.
     pub fn record(&self, call: &CallRecord<'_>) {
-        let slot = self.slot_index(Instant::now());
+        let now = Instant::now();
+        let slot = self.slot_index(now);
+        let now_ms = self.unix_ms(now);
+        let hour = now_ms / HOUR_MS;
         if call.meta.attempts.is_empty()
             && let Some(e) = call.error
         {
@@ -403,9 +437,25 @@ impl Stats {
                 d.n.failures += 1;
             }
         }
+        if deltas.iter().any(|(_, d)| d.n.failovers_out > 0) {
+            let duration = u64::try_from(call.duration.as_millis()).unwrap_or(u64::MAX);
+            let records = failovers::of_call(
+                attempts,
+                failure,
+                call.error.is_some() && !cancelled,
+                now_ms.saturating_sub(duration),
+                call.route,
+                call.query_type,
+            );
+            let mut log = self.failovers.lock().unwrap_or_else(|p| p.into_inner());
+            for r in records {
+                log.push(r);
+            }
+        }
         for (t, d) in &deltas {
             self.apply(
                 slot,
+                hour,
                 KeyRef {
                     route: call.route,
                     query_type: call.query_type,
@@ -417,7 +467,7 @@ impl Stats {
         }
     }
 
-    fn apply(&self, slot: u64, key: KeyRef<'_>, d: &Delta) {
+    fn apply(&self, slot: u64, hour: u64, key: KeyRef<'_>, d: &Delta) {
         let mut shard = self.shard();
         let full = shard.rows.len() >= MAX_STATS_ROWS && !shard.rows.contains_key(&key);
         let key = if full {
@@ -443,6 +493,7 @@ impl Stats {
                 .or_default(),
         };
         row.total.apply(d);
+        row.hours.add(hour, &HourCounts::of(&d.n, d.errors.len()));
         let (at, acc) = &mut row.ring[(slot % RING as u64) as usize];
         // An entry from an older turn of the ring starts over.
         if *at != slot || acc.is_none() {
@@ -461,6 +512,10 @@ impl Stats {
             s.rows.clear();
             s.refusals.clear();
         }
+        self.failovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
 
@@ -469,6 +524,9 @@ impl Stats {
         let now = Instant::now();
         let current = self.slot_index(now);
         let oldest = current.saturating_sub(u64::from(SLOTS));
+        let hour = self.unix_ms(now) / HOUR_MS;
+        let first_hour = hour.saturating_sub(STATS_HOURS as u64 - 1);
+        let mut hours = BTreeMap::new();
         let mut total: BTreeMap<Key, Acc> = BTreeMap::new();
         let mut recent: BTreeMap<Key, Acc> = BTreeMap::new();
         let mut refused: BTreeMap<(String, Option<String>, &'static str), u64> = BTreeMap::new();
@@ -480,6 +538,7 @@ impl Stats {
             }
             for (k, row) in &s.rows {
                 total.entry(k.clone()).or_default().merge(&row.total);
+                row.hours.merge_into(k, first_hour, hour, &mut hours);
                 for (at, acc) in &row.ring {
                     if let Some(acc) = acc
                         && *at >= oldest
@@ -491,6 +550,11 @@ impl Stats {
             }
         }
         let since = *self.reset_at.lock().unwrap_or_else(|p| p.into_inner());
+        let failovers = self
+            .failovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .latest();
         StatsSnapshot {
             since_secs: now.saturating_duration_since(since).as_secs_f64(),
             window_secs: self.window.as_secs_f64(),
@@ -505,6 +569,8 @@ impl Stats {
                     calls,
                 })
                 .collect(),
+            hours: hours::buckets(hours),
+            failovers,
         }
     }
 }
@@ -575,6 +641,13 @@ pub struct StatsSnapshot {
     /// deadline), by route, query type and reason, since start: they are not upstream
     /// failures, so no target's row counts them.
     pub refused: Vec<RefusalRow>,
+    /// The last [`STATS_HOURS`] (24) UTC hours, the current one included, oldest first: what
+    /// each (route, query type, provider, model) cost and did in each hour that saw a call
+    /// (an hour without calls has no bucket). A call counts in the hour it ended.
+    pub hours: Vec<HourBucket>,
+    /// The latest failovers, newest first: at most [`MAX_FAILOVER_RECORDS`] (50), since
+    /// start or the last reset.
+    pub failovers: Vec<FailoverRecord>,
 }
 
 /// Calls refused for one reason on one route ([`StatsSnapshot::refused`]).
