@@ -76,7 +76,10 @@ pub(crate) fn encode_model_id(model: &str) -> Result<String, Error> {
     };
     // No part between `/` of an ARN may be empty or a dot segment: a server that decodes
     // `%2F` must not read a path that climbs.
-    if model.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+    if model
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
         return Err(refuse("it is empty, or has an empty or dot segment"));
     }
     if model.len() > MAX_MODEL_ID {
