@@ -13,12 +13,18 @@
 //! weighted by samples, p95 the largest of theirs), failovers by route and target with
 //! their reasons, refusals, budgets used, rate-limit headroom and pool keys.
 //!
-//! Failovers are counts from the stats rows (`failovers_out`, and `errors` by kind for the
-//! reasons). The list of the latest failovers (`#failover-events`, items carrying
-//! `data-route`, `data-from`, `data-to`, `data-count`, `data-reasons`) is what the page sees
-//! change between two polls of the since-start rows, so it holds what happened while the
-//! page was open, to within a poll: the relay keeps no event log, and a gateway cannot add
-//! an observer to a relay already built.
+//! The cost by hour (`#hours-table`, rows carrying `data-hour`, the hour's start in Unix
+//! seconds) is the stats' last 24 UTC hours ([`StatsSnapshot::hours`]), newest first, each
+//! with its cost, calls, failed attempts and baseline cost and a bar scaled to the dearest
+//! hour; the hour picked (the newest, until one is tapped) is broken down by route, query
+//! type and target in `#hour-detail`. The latest failovers (`#failover-events`, items
+//! carrying `data-at` in Unix milliseconds, `data-route`, `data-from`, `data-to` (empty
+//! when nothing was left), `data-reason`, `data-status`, `data-tries`) are the relay's own
+//! log ([`StatsSnapshot::failovers`], the latest 50), so the page shows those from before it
+//! was opened too.
+//!
+//! [`StatsSnapshot::hours`]: crate::accounting::StatsSnapshot::hours
+//! [`StatsSnapshot::failovers`]: crate::accounting::StatsSnapshot::failovers
 //!
 //! Every number sits in an element with a stable `id` (summary cards: `total-cost`,
 //! `baseline-cost`, `saved` with `data-usd`; `requests`, `failovers`, `errors`, `refused`

@@ -122,7 +122,9 @@ pub(super) async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
         .into_response()
 }
 
-/// `GET /stats`: the stats snapshot ([`crate::Relay::stats`]), refusals included.
+/// `GET /stats`: the stats snapshot ([`crate::Relay::stats`]), refusals, the last 24 UTC
+/// hours (`hours`) and the latest failovers (`failovers`) included; money exact to the
+/// nano-dollar.
 pub(super) async fn stats(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     if !authorized(&gw.options, &headers) {
         return unauthorized();

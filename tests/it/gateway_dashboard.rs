@@ -21,7 +21,45 @@ const FIELDS: &[(&str, &str, &[&str])] = &[
     (
         "/stats",
         "",
-        &["since_secs", "window_secs", "total", "recent", "refused"],
+        &[
+            "since_secs",
+            "window_secs",
+            "total",
+            "recent",
+            "refused",
+            "hours",
+            "failovers",
+        ],
+    ),
+    ("/stats", "hours[]", &["start", "rows"]),
+    (
+        "/stats",
+        "hours[].rows[]",
+        &[
+            "route",
+            "query_type",
+            "provider",
+            "model",
+            "requests",
+            "errors",
+            "failovers_out",
+            "cost",
+            "baseline_cost",
+        ],
+    ),
+    (
+        "/stats",
+        "failovers[]",
+        &[
+            "at_ms",
+            "route",
+            "query_type",
+            "from",
+            "to",
+            "error",
+            "status",
+            "tries",
+        ],
     ),
     (
         "/stats",
@@ -36,7 +74,6 @@ const FIELDS: &[(&str, &str, &[&str])] = &[
             "baseline_cost",
             "errors",
             "failovers_out",
-            "failovers_in",
             "latency",
         ],
     ),
@@ -170,6 +207,9 @@ async fn dashboard_is_one_small_self_contained_html_page_served_without_a_key() 
         "cost-table",
         "targets-table",
         "failovers-table",
+        "failover-events",
+        "hours-table",
+        "hour-detail",
         "budgets-table",
         "limits-table",
         "keys-table",
@@ -273,6 +313,35 @@ async fn the_json_the_dashboard_reads_carries_every_field_it_uses() {
     assert!(
         cost > 0.0 && baseline > cost,
         "cost {cost}, baseline {baseline}"
+    );
+    // This hour's bucket holds the three calls, at the same money as the rows; the failover
+    // is in the log with its target and reason.
+    let hours = stats["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 1, "{hours:#?}");
+    assert_eq!(hours[0]["start"].as_u64().unwrap() % 3600, 0);
+    let hour_rows = hours[0]["rows"].as_array().unwrap();
+    let hour_cost: f64 = hour_rows.iter().map(|r| r["cost"].as_f64().unwrap()).sum();
+    assert!(
+        (hour_cost - cost).abs() < 1e-12,
+        "{hour_cost} against {cost}"
+    );
+    let failover = &stats["failovers"][0];
+    assert_eq!(
+        (
+            &failover["route"],
+            &failover["from"],
+            &failover["to"],
+            &failover["error"],
+            &failover["status"]
+        ),
+        (
+            &json!("support"),
+            &json!("sim/gpt-4o-mini"),
+            &json!("sim/gpt-4o"),
+            &json!("server_error"),
+            &json!(500)
+        ),
+        "{failover}"
     );
     let targets = bodies["/health"]["targets"].as_array().unwrap();
     assert!(

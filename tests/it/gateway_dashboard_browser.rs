@@ -425,6 +425,9 @@ fn check(snapshot: &Value, stats: &Value, health: &Value, limits: &Value) {
         }
     }
 
+    check_hours(snapshot, stats);
+    check_failovers(snapshot, stats);
+
     // Budgets: the one dollar budget, spent as /limits says.
     let budgets = snapshot["tables"]["budgets-table"].as_array().unwrap();
     let lb = limits["budgets"].as_array().unwrap();
@@ -452,6 +455,75 @@ fn check(snapshot: &Value, stats: &Value, health: &Value, limits: &Value) {
     );
 }
 
+/// The cost by hour: one row per `/stats` hour, newest first, with the hour's cost, calls,
+/// errors and baseline; the hours add up to the run's whole cost; the newest hour (picked by
+/// default) broken down by route, query type and target as its bucket's rows.
+fn check_hours(snapshot: &Value, stats: &Value) {
+    let hours = stats["hours"].as_array().unwrap();
+    let table = snapshot["tables"]["hours-table"].as_array().unwrap();
+    assert_eq!(table.len(), hours.len(), "hours: {table:#?}");
+    let sum = |rows: &[Value], f: &dyn Fn(&Value) -> i64| rows.iter().map(f).sum::<i64>();
+    let mut all = 0;
+    for (h, t) in hours.iter().rev().zip(table) {
+        let rows = h["rows"].as_array().unwrap();
+        let cost = sum(rows, &|r| nanos(&r["cost"]));
+        let calls = sum(rows, &|r| {
+            r["requests"].as_i64().unwrap() - r["failovers_out"].as_i64().unwrap()
+        });
+        all += cost;
+        assert_eq!(t["attrs"]["hour"], h["start"].to_string(), "{t}");
+        assert_eq!(cell(t, "cost"), cost as f64 / 1e9, "{t}");
+        assert_eq!(cell(t, "requests"), calls as f64, "{t}");
+        assert_eq!(
+            cell(t, "errors"),
+            sum(rows, &|r| r["errors"].as_i64().unwrap()) as f64,
+            "{t}"
+        );
+        let text = t["cells"]["cost"]["text"].as_str().unwrap();
+        assert!(shown_as(text, cell(t, "cost")), "cost reads {text:?}: {t}");
+    }
+    let total = stats["total"].as_array().unwrap();
+    assert_eq!(all, sum(total, &|r| nanos(&r["cost"])), "the hours add up");
+    // The newest hour, broken down.
+    let newest = hours.last().expect("an hour with calls");
+    let detail = snapshot["tables"]["hour-detail"].as_array().unwrap();
+    let rows = newest["rows"].as_array().unwrap();
+    assert_eq!(detail.len(), rows.len(), "{detail:#?}");
+    for (r, t) in rows.iter().zip(detail) {
+        assert_eq!(t["attrs"]["hour"], newest["start"].to_string(), "{t}");
+        assert_eq!(t["attrs"]["route"], r["route"], "{t}");
+        assert_eq!(
+            t["attrs"]["queryType"],
+            r["query_type"].as_str().unwrap_or(""),
+            "{t}"
+        );
+        let target = format!(
+            "{}/{}",
+            r["provider"].as_str().unwrap(),
+            r["model"].as_str().unwrap()
+        );
+        assert_eq!(t["attrs"]["target"], target.as_str(), "{t}");
+        assert_eq!(cell(t, "cost"), r["cost"].as_f64().unwrap(), "{t}");
+        assert_eq!(cell(t, "requests"), r["requests"].as_f64().unwrap(), "{t}");
+    }
+}
+
+/// The latest failovers: the relay's log in `/stats`, item for item, newest first.
+fn check_failovers(snapshot: &Value, stats: &Value) {
+    let log = stats["failovers"].as_array().unwrap();
+    let list = snapshot["lists"]["failover-events"].as_array().unwrap();
+    assert_eq!(list.len(), log.len(), "{list:#?}");
+    for (f, li) in log.iter().zip(list) {
+        assert_eq!(li["at"], f["at_ms"].to_string(), "{li}");
+        for (attr, field) in [("route", "route"), ("from", "from"), ("reason", "error")] {
+            assert_eq!(li[attr], f[field], "{li}");
+        }
+        assert_eq!(li["to"], f["to"].as_str().unwrap_or(""), "{li}");
+        assert_eq!(li["status"], f["status"].to_string(), "{li}");
+        assert_eq!(li["tries"], f["tries"].to_string(), "{li}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_in_chromium_shows_the_support_bots_numbers_and_follows_new_traffic() {
     let (node, chromium, script) = match browser_setup() {
@@ -477,6 +549,11 @@ async fn the_dashboard_in_chromium_shows_the_support_bots_numbers_and_follows_ne
     assert_eq!(want["requests"], FIRST.len() as f64, "{stats:#}");
     assert_eq!(want["failovers"], FIRST_FAILOVERS as f64, "{stats:#}");
 
+    // The page opens after the first run's failovers.
+    let opened_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let mut child = Command::new(&node)
         .arg(&script)
         .arg(format!("{}/dashboard", gw.url))
@@ -512,6 +589,48 @@ async fn the_dashboard_in_chromium_shows_the_support_bots_numbers_and_follows_ne
     let first = &read["snapshot"];
     check(first, &get_json(&gw.url, "/stats").await, &health, &limits);
     println!("first run, as the page shows it: {}", first["cards"]);
+    // The failovers of the first run, from before the page opened, are in its list (the
+    // relay logged them; the page did not have to see them happen).
+    let events = first["lists"]["failover-events"].as_array().unwrap();
+    assert_eq!(events.len() as u64, FIRST_FAILOVERS, "{events:#?}");
+    for event in events {
+        let at: u64 = event["at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            at <= opened_ms,
+            "{event} after the page opened at {opened_ms}"
+        );
+        assert_eq!(
+            (
+                &event["route"],
+                &event["from"],
+                &event["to"],
+                &event["reason"],
+                &event["status"],
+                &event["tries"]
+            ),
+            (
+                &json!("fast"),
+                &json!("openai/gpt-4o-mini"),
+                &json!("anthropic/claude-haiku-4-5"),
+                &json!("server_error"),
+                &json!("500"),
+                &json!("2")
+            ),
+            "{event}"
+        );
+        // A 500 and the 500 of its retry.
+        let text = event["text"].as_str().unwrap();
+        assert!(
+            text.contains(
+                "fast [order_status]: openai/gpt-4o-mini → anthropic/claude-haiku-4-5 \
+                 (server_error 500, 2 tries)"
+            ),
+            "{text}"
+        );
+    }
+    // The hourly table: the run's cost in this hour (the hours add up to it: checked above).
+    let hours = first["tables"]["hours-table"].as_array().unwrap();
+    assert!(cell(&hours[0], "cost") > 0.0, "{hours:#?}");
 
     // At a phone's width nothing spills out of the page.
     let png = artifacts().join("dashboard-phone.png");
@@ -550,33 +669,16 @@ async fn the_dashboard_in_chromium_shows_the_support_bots_numbers_and_follows_ne
     );
     check(second, &stats, &health, &limits);
     assert_ne!(first["cards"], second["cards"]);
-    // The failover of the second run, and only it, in the list of the latest ones (the
-    // first run's were before the page opened).
-    assert_eq!(first["lists"]["failover-events"], json!([]), "{first:#}");
+    // The failover of the second run joins the first run's, newest first.
     let events = second["lists"]["failover-events"].as_array().unwrap();
-    assert_eq!(events.len(), 1, "{events:#?}");
-    let event = &events[0];
     assert_eq!(
-        (
-            &event["route"],
-            &event["from"],
-            &event["to"],
-            &event["count"]
-        ),
-        (
-            &json!("fast"),
-            &json!("openai/gpt-4o-mini"),
-            &json!("anthropic/claude-haiku-4-5"),
-            &json!("1")
-        ),
-        "{event}"
+        events.len() as u64,
+        FIRST_FAILOVERS + SECOND_FAILOVERS,
+        "{events:#?}"
     );
-    // Its reason: the 500 and the 500 of its retry.
-    assert_eq!(event["reasons"], "server_error × 2", "{event}");
-    let text = event["text"].as_str().unwrap();
     assert!(
-        text.contains("fast: openai/gpt-4o-mini → anthropic/claude-haiku-4-5 (server_error × 2)"),
-        "{text}"
+        events[0]["at"].as_str().unwrap().parse::<u64>().unwrap() > opened_ms,
+        "{events:#?}"
     );
     println!("after more traffic: {}", second["cards"]);
 
