@@ -533,10 +533,12 @@ pub(crate) fn fault_for(kind: ErrorKind, status: Option<u16>, v: &VendorError) -
 /// Reads the vendor's request id from the usual headers.
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
     // Constant names: a lookup by `&str` would parse the name on every call.
-    static NAMES: [HeaderName; 3] = [
+    static NAMES: [HeaderName; 4] = [
         HeaderName::from_static("x-request-id"),
         HeaderName::from_static("request-id"),
         HeaderName::from_static("x-goog-request-id"),
+        // Bedrock.
+        HeaderName::from_static("x-amzn-requestid"),
     ];
     NAMES
         .iter()
@@ -770,5 +772,23 @@ mod tests {
             Fault::Key
         );
         assert_eq!(fault(503, ""), Fault::Vendor);
+    }
+
+    #[test]
+    fn request_ids_of_every_vendor() {
+        for name in [
+            "x-request-id",
+            "request-id",
+            "x-goog-request-id",
+            "x-amzn-RequestId",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+                reqwest::header::HeaderValue::from_static("id-1"),
+            );
+            assert_eq!(request_id(&h).as_deref(), Some("id-1"), "{name}");
+        }
+        assert_eq!(request_id(&HeaderMap::new()), None);
     }
 }

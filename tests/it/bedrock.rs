@@ -21,11 +21,11 @@ const NOVA: &str = "amazon.nova-micro-v1:0";
 const DIRECT: &str = "claude-3-5-haiku-20241022";
 
 fn converse(sim: &Simulator) -> Bedrock {
-    Bedrock::new("us-east-1", AwsAuth::default()).base_url(&sim.base_url())
+    Bedrock::new("us-east-1", AwsAuth::unsigned()).base_url(&sim.base_url())
 }
 
 fn invoke(sim: &Simulator) -> BedrockAnthropic {
-    BedrockAnthropic::new("us-east-1", AwsAuth::default()).base_url(&sim.base_url())
+    BedrockAnthropic::new("us-east-1", AwsAuth::unsigned()).base_url(&sim.base_url())
 }
 
 fn cx() -> CallContext {

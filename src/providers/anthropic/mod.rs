@@ -78,6 +78,22 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool) -> Result<Ve
     wire::encode_request(req, model, stream, DEFAULT_MAX_TOKENS)
 }
 
+/// A Messages body for Bedrock's InvokeModel: no `model` (the URL names it), no `stream`
+/// (the path says whether it streams), `anthropic_version` as given.
+#[cfg(feature = "bedrock")]
+pub(crate) fn encode_bedrock_request(
+    req: &ChatRequest,
+    anthropic_version: &'static str,
+    default_max_tokens: u32,
+) -> Result<Vec<u8>, Error> {
+    let platform = wire::Platform {
+        model: None,
+        anthropic_version: Some(anthropic_version),
+        stream: None,
+    };
+    wire::encode_request_on(req, &platform, default_max_tokens)
+}
+
 /// The `anthropic_version` Vertex AI's `rawPredict` takes in the body.
 #[cfg(feature = "vertex")]
 pub(crate) const VERTEX_VERSION: &str = "vertex-2023-10-16";

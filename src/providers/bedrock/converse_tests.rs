@@ -353,11 +353,11 @@ fn urls_match_every_recorded_request() {
         let segs: Vec<&str> = path_part.split('/').collect();
         let (model, action) = (unescape(segs[2]), segs[3]);
         let url = match action {
-            "converse" | "converse-stream" => Bedrock::new(region, AwsAuth::default())
+            "converse" | "converse-stream" => Bedrock::new(region, AwsAuth::unsigned())
                 .codec()
                 .url(&model, action == "converse-stream"),
             "invoke" | "invoke-with-response-stream" => {
-                BedrockAnthropic::new(region, AwsAuth::default())
+                BedrockAnthropic::new(region, AwsAuth::unsigned())
                     .codec()
                     .url(&model, action != "invoke")
             }
@@ -378,7 +378,7 @@ fn urls_match_every_recorded_request() {
 
 #[test]
 fn model_ids_profiles_and_arns_go_in_the_path_escaped() {
-    let p = Bedrock::new("eu-west-1", AwsAuth::default());
+    let p = Bedrock::new("eu-west-1", AwsAuth::unsigned());
     let url = |m: &str| p.codec().url(m, false).map(|u| u.to_string());
     assert_eq!(
         url("eu.anthropic.claude-3-7-sonnet-20250219-v1:0").expect("profile"),
@@ -411,13 +411,13 @@ fn model_ids_profiles_and_arns_go_in_the_path_escaped() {
 
 #[test]
 fn regions_and_base_urls() {
-    let china = Bedrock::new("cn-north-1", AwsAuth::default());
+    let china = Bedrock::new("cn-north-1", AwsAuth::unsigned());
     assert_eq!(
         china.codec().url("m", true).expect("china").as_str(),
         "https://bedrock-runtime.cn-north-1.amazonaws.com.cn/model/m/converse-stream"
     );
     for bad in ["", "US-EAST-1", "us east", "us-east-1.evil.com/x", "-x"] {
-        let p = Bedrock::new(bad, AwsAuth::default());
+        let p = Bedrock::new(bad, AwsAuth::unsigned());
         assert_eq!(
             Provider::validate(&p).expect_err(bad).kind(),
             ErrorKind::Config
@@ -425,13 +425,13 @@ fn regions_and_base_urls() {
         assert!(p.codec().url("m", false).is_err());
     }
     let p =
-        Bedrock::new("us-east-1", AwsAuth::default()).base_url("http://127.0.0.1:9/bedrock/?x=1");
+        Bedrock::new("us-east-1", AwsAuth::unsigned()).base_url("http://127.0.0.1:9/bedrock/?x=1");
     assert_eq!(
         p.codec().url("m:0", false).expect("override").as_str(),
         "http://127.0.0.1:9/bedrock/model/m%3A0/converse?x=1"
     );
     assert_eq!(p.region(), "us-east-1");
-    let bad = Bedrock::new("us-east-1", AwsAuth::default()).base_url("not a url");
+    let bad = Bedrock::new("us-east-1", AwsAuth::unsigned()).base_url("not a url");
     assert_eq!(
         Provider::validate(&bad).expect_err("url").kind(),
         ErrorKind::Config
@@ -441,7 +441,7 @@ fn regions_and_base_urls() {
         "https://bedrock-mantle.us-west-2.api.aws/v1/chat/completions"
     );
     // Debug shows where, never a key.
-    let shown = format!("{:?}", Bedrock::new("us-east-1", AwsAuth::default()));
+    let shown = format!("{:?}", Bedrock::new("us-east-1", AwsAuth::unsigned()));
     assert!(shown.contains("us-east-1"), "{shown}");
 }
 

@@ -14,7 +14,7 @@ macro_rules! fixture {
 
 fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
     let key = ApiKey::new("");
-    Bedrock::new("us-east-1", AwsAuth::default())
+    Bedrock::new("us-east-1", AwsAuth::unsigned())
         .codec()
         .decode(body, &Redactor::new(&key))
 }

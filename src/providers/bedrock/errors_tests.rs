@@ -24,7 +24,7 @@ fn typed(ty: &str) -> HeaderMap {
 
 fn decode_in(region: &str, status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
     let key = ApiKey::new("");
-    Bedrock::new(region, AwsAuth::default())
+    Bedrock::new(region, AwsAuth::unsigned())
         .codec()
         .decode_error(status, headers, body, &Redactor::new(&key))
 }
@@ -236,7 +236,7 @@ fn on_demand_refusals_name_the_profile_to_use() {
 #[test]
 fn the_key_is_redacted_from_errors() {
     let key = ApiKey::new("ABSKsecretkey");
-    let e = Bedrock::new("us-east-1", AwsAuth::default())
+    let e = Bedrock::new("us-east-1", AwsAuth::unsigned())
         .codec()
         .decode_error(
             403,

@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use super::stream::FrameEvents;
 use crate::http::sse::SseEvent;
@@ -20,20 +19,11 @@ pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 /// `max_tokens` defaults to the Anthropic codec's
 /// [`DEFAULT_MAX_TOKENS`](crate::providers::anthropic::DEFAULT_MAX_TOKENS).
 pub(crate) fn encode(req: &ChatRequest) -> Result<Vec<u8>, Error> {
-    // The Anthropic codec's body for its own API, then the fields that differ moved.
-    let body = crate::providers::anthropic::encode_request(req, "", false)?;
-    let mut m: Map<String, Value> = serde_json::from_slice(&body).map_err(|e| {
-        Error::new(ErrorKind::InvalidRequest, "could not encode the request").with_source(e)
-    })?;
-    m.remove("model");
-    m.remove("stream");
-    m.insert(
-        "anthropic_version".to_owned(),
-        Value::from(BEDROCK_ANTHROPIC_VERSION),
-    );
-    serde_json::to_vec(&m).map_err(|e| {
-        Error::new(ErrorKind::InvalidRequest, "could not encode the request").with_source(e)
-    })
+    crate::providers::anthropic::encode_bedrock_request(
+        req,
+        BEDROCK_ANTHROPIC_VERSION,
+        crate::providers::anthropic::DEFAULT_MAX_TOKENS,
+    )
 }
 
 /// InvokeModelWithResponseStream's grammar: `chunk` events whose payload is

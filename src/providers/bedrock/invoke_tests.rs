@@ -7,7 +7,7 @@ use super::*;
 use crate::types::{FinishReason, StreamAccumulator};
 
 fn codec() -> BedrockAnthropicCodec {
-    BedrockAnthropic::new("us-east-1", AwsAuth::default())
+    BedrockAnthropic::new("us-east-1", AwsAuth::unsigned())
         .codec()
         .clone()
 }

@@ -62,7 +62,7 @@ fn key_id_hint(id: &str) -> String {
 /// Where the credentials come from.
 #[derive(Clone)]
 enum Source {
-    /// None: requests go out unsigned ([`AwsAuth::default`]).
+    /// None: requests go out unsigned ([`AwsAuth::unsigned`]).
     Unsigned,
     /// A Bedrock API key, sent as `Authorization: Bearer …`.
     Bearer(ApiKey),
@@ -81,7 +81,7 @@ enum Source {
 /// credentials came from and the access key id's last four characters — never a secret or a
 /// session token.
 ///
-/// The default has no credentials and sends requests unsigned (for a local simulator).
+/// There is no default: [`unsigned`](AwsAuth::unsigned) is an explicit choice.
 #[derive(Clone)]
 pub struct AwsAuth {
     source: Source,
@@ -89,13 +89,6 @@ pub struct AwsAuth {
     origin: Arc<str>,
     /// Seconds to add to the system clock (server time minus ours), shared by clones.
     clock_offset: Arc<AtomicI64>,
-}
-
-impl Default for AwsAuth {
-    /// No credentials: requests go out unsigned. For a local simulator or a proxy that signs.
-    fn default() -> Self {
-        AwsAuth::with_source(Source::Unsigned, "none (unsigned)")
-    }
 }
 
 impl std::fmt::Debug for AwsAuth {
@@ -120,6 +113,12 @@ impl std::fmt::Debug for AwsAuth {
 }
 
 impl AwsAuth {
+    /// No credentials: requests go out unsigned — for a proxy or VPC endpoint that signs
+    /// them itself, or a local simulator. Never chosen by default.
+    pub fn unsigned() -> Self {
+        AwsAuth::with_source(Source::Unsigned, "none (unsigned)")
+    }
+
     fn with_source(source: Source, origin: &str) -> Self {
         AwsAuth {
             source,
