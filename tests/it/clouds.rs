@@ -285,3 +285,61 @@ async fn every_fault_fails_over_from_every_cloud_codec() {
         }
     }
 }
+
+/// Inference-profile ids, ARNs and Vertex's `@version` ids work wherever a model is named —
+/// as a request's `provider/model` and as a request-scoped fallback — reach the vendor as
+/// the bytes signed, and are priced by the catalog.
+#[tokio::test]
+async fn profile_ids_arns_and_versions_work_wherever_a_model_is_named() {
+    let sim = Simulator::start().await.unwrap();
+    let relay = relay(&sim);
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0";
+    sim.script(arn, [Reply::error(SimError::Server)]);
+    sim.script("claude-haiku-4-5@20251001", [Reply::text("from Vertex")]);
+    let resp = relay
+        .chat(
+            &ChatRequest::new(format!("bedrock/{arn}").as_str())
+                .user("Hello")
+                .fallbacks(["vertex/claude-haiku-4-5@20251001"]),
+        )
+        .await
+        .expect("the fallback answers");
+    assert_eq!(resp.text(), "from Vertex");
+    let steps = walk(&resp.meta);
+    assert_eq!(steps[0].0, format!("bedrock/{arn}"), "{steps:?}");
+    assert_eq!(
+        steps.last().map(|s| s.0.as_str()),
+        Some("vertex/claude-haiku-4-5@20251001")
+    );
+    // The ARN went out escaped, as one path segment.
+    let bedrock_paths: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .filter(|p| p.starts_with("/model/"))
+        .collect();
+    assert!(!bedrock_paths.is_empty());
+    for p in &bedrock_paths {
+        assert_eq!(
+            p,
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse"
+        );
+    }
+    // Priced: the Vertex id through its @version, the ARN through the profile it names.
+    assert!(
+        resp.meta.cost.is_some_and(|c| c > 0.0),
+        "{:?}",
+        resp.meta.cost
+    );
+    sim.script(arn, [Reply::text("from Bedrock")]);
+    let resp = relay
+        .chat(&ChatRequest::new(format!("bedrock/{arn}").as_str()).user("Hello"))
+        .await
+        .expect("Bedrock answers");
+    assert_eq!(resp.text(), "from Bedrock");
+    assert!(
+        resp.meta.cost.is_some_and(|c| c > 0.0),
+        "{:?}",
+        resp.meta.cost
+    );
+}
