@@ -212,6 +212,7 @@ pub(crate) async fn relay_stream(
             started: start,
             stream_deadline,
             pending: None,
+            usage: PartsUsage::default(),
         })),
     };
     Ok(ChatStream::from_source(Driver::new(
@@ -247,6 +248,38 @@ struct Recovery {
     /// rather than in the driver, so a stream whose route does not recover holds no room
     /// for it.
     pending: Option<(RecoveryFuture, Error)>,
+    /// The usage of the answer's parts before a continuation.
+    usage: PartsUsage,
+}
+
+/// What the parts of a continued answer reported, so the usage handed out after a
+/// continuation covers the whole answer: the continuing vendor reports only its own part
+/// (its input includes the prefill), so the earlier parts' reports are added to it, and the
+/// answer is flagged partial ([`ResponseMeta::usage_partial`]) when an earlier part
+/// delivered text its vendor's last report did not cover (it reported none, as OpenAI's
+/// wire before the end, or reported before that text, as Anthropic's `message_start`).
+#[derive(Default)]
+struct PartsUsage {
+    /// The serving part delivered content after its last usage report (or had none).
+    uncovered: bool,
+    /// The interrupted part, until the recovery resumes: its usage, and whether that covers
+    /// what it delivered.
+    cut: Option<(Option<Usage>, bool)>,
+    /// The earlier parts' usage summed (`None` when none reported any).
+    carried: Option<Usage>,
+    /// An earlier part's usage leaves some of its text out.
+    uncounted: bool,
+}
+
+/// `a + b`, field by field, saturating (vendors' counts are not trusted to be small).
+fn sum_usage(a: &Usage, b: &Usage) -> Usage {
+    Usage {
+        input_tokens: a.input_tokens.saturating_add(b.input_tokens),
+        output_tokens: a.output_tokens.saturating_add(b.output_tokens),
+        cache_read_tokens: a.cache_read_tokens.saturating_add(b.cache_read_tokens),
+        cache_write_tokens: a.cache_write_tokens.saturating_add(b.cache_write_tokens),
+        reasoning_tokens: a.reasoning_tokens.saturating_add(b.reasoning_tokens),
+    }
 }
 
 /// A recovery in flight: the reopened stream (or why it failed) and its start offset in the call.
@@ -345,11 +378,18 @@ impl Driver {
                 engine::reconcile(t, key, f.estimated_tokens, usage.total_tokens(), now);
             }
         }
-        let usage = self
+        let mut usage = self
             .meta
             .served_attempt()
             .or_else(|| self.meta.attempts.iter().rev().find(|a| a.usage.is_some()))
             .and_then(|a| a.usage);
+        // A continued answer's usage is its parts' (what the caller was handed).
+        if let (Some(u), Some(r)) = (&mut usage, &self.recovery)
+            && let Some(c) = &r.usage.carried
+            && self.meta.served.is_some()
+        {
+            *u = sum_usage(c, u);
+        }
         f.acct.price_call(&mut self.meta, usage.as_ref());
         f.acct.settle(f.charge.take(), &self.meta, now);
         let model = self.meta.served_by.as_ref().map_or("", |t| &*t.model);
@@ -403,6 +443,21 @@ impl Driver {
                     r.partial_text.push_str(t);
                 }
                 r.saw_tool_calls |= chunk.choices.iter().any(|c| !c.delta.tool_calls.is_empty());
+            }
+        }
+        if let Some(r) = &mut self.recovery {
+            let parts = &mut r.usage;
+            if chunk.usage.is_some() {
+                // Vendors that report as they go report cumulative counts: this one covers
+                // the text so far, this chunk's included.
+                parts.uncovered = false;
+            } else if chunk.kind == ChunkKind::Content && chunk.has_content() {
+                parts.uncovered = true;
+            }
+            // After a continuation, the caller gets the whole answer's usage: the earlier
+            // parts' and this part's (the attempt keeps its own, for its cost).
+            if let (Some(c), Some(u)) = (&parts.carried, &mut chunk.usage) {
+                *u = sum_usage(c, u);
             }
         }
         chunk.target.clone_from(&self.meta.served_by);
@@ -496,6 +551,10 @@ impl Driver {
                 chars: self.chars,
             };
             a.error = Some(err.clone());
+            if let Some(r) = &mut self.recovery {
+                let covered = a.usage.is_some() && !r.usage.uncovered;
+                r.usage.cut = Some((a.usage, covered));
+            }
         }
         self.meta.served = None;
         err
@@ -596,10 +655,25 @@ impl Driver {
         self.meta.request_id = opened.request_id;
         self.meta.rate_limit = opened.rate_limit;
         self.meta.status = opened.status;
-        if continued {
-            self.meta.usage_partial = true;
-        }
         if let Some(r) = &mut self.recovery {
+            let parts = &mut r.usage;
+            let cut = parts.cut.take();
+            if continued {
+                let (usage, covered) = cut.unwrap_or((None, false));
+                if let Some(u) = usage {
+                    parts.carried = Some(match &parts.carried {
+                        Some(c) => sum_usage(c, &u),
+                        None => u,
+                    });
+                }
+                parts.uncounted |= !covered;
+            } else {
+                // A restart is a whole answer of its own.
+                parts.carried = None;
+                parts.uncounted = false;
+            }
+            parts.uncovered = false;
+            self.meta.usage_partial = parts.uncounted;
             if won.step.target != r.served.target
                 && let Some(p) = r.rest.iter().position(|s| s.target == won.step.target)
             {

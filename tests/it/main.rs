@@ -58,6 +58,7 @@ mod simulator;
 mod soak;
 mod spend;
 mod strategy;
+mod continuation_usage;
 mod stats_hours;
 mod stream_limits;
 #[cfg(all(feature = "config", feature = "language", feature = "sensitive"))]
