@@ -58,7 +58,7 @@ impl FailoverLog {
     /// Newest first (by the time of the failure).
     pub(super) fn latest(&self) -> Vec<FailoverRecord> {
         let mut v: Vec<FailoverRecord> = self.0.iter().rev().cloned().collect();
-        v.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+        v.sort_by_key(|r| std::cmp::Reverse(r.at_ms));
         v
     }
 }
