@@ -17,6 +17,7 @@ mod config;
 #[cfg(all(feature = "bedrock", feature = "vertex"))]
 mod config_clouds;
 mod constraints;
+mod continuation_usage;
 mod cross_vendor;
 mod custom_codec;
 mod engine;
@@ -57,9 +58,8 @@ mod sim_rate_limit;
 mod simulator;
 mod soak;
 mod spend;
-mod strategy;
-mod continuation_usage;
 mod stats_hours;
+mod strategy;
 mod stream_limits;
 #[cfg(all(feature = "config", feature = "language", feature = "sensitive"))]
 mod support_bot;
