@@ -202,9 +202,14 @@ fn half_configurations_are_refused() {
     let e = AwsAuth::from_env_with(env(&[("AWS_PROFILE", "nope"), ("HOME", h)])).unwrap_err();
     assert!(e.message().contains("`nope`"), "{}", e.message());
 
+    // An SSO profile without its region and role: what is missing, by name.
     let e = AwsAuth::profile_with("sso", env(&[("HOME", h)])).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
-    assert!(e.message().contains("SSO"), "{}", e.message());
+    assert!(
+        e.message().contains("sso_region, sso_role_name"),
+        "{}",
+        e.message()
+    );
 }
 
 /// A malformed file is an error naming the file and line, never the line's text (it may

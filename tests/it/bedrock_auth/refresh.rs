@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use polyrelay::providers::bedrock::AwsAuth;
-use polyrelay::providers::bedrock::auth::SigV4Params;
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{ErrorKind, Fault};
 
-use super::TempDir;
+use super::{TempDir, rfc3339, sign, stand_in};
 
 fn sts_answer(expires_in: Duration) -> Reply {
     let expiration = SystemTime::now() + expires_in;
@@ -32,27 +31,6 @@ fn sts_answer(expires_in: Duration) -> Reply {
     Reply::raw(200, "text/xml", xml)
 }
 
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn web_identity(sim: &Simulator, dir: &TempDir) -> AwsAuth {
     let token = dir.file("token", "eyJ-web-identity-token\n");
     let vars: HashMap<&str, String> = HashMap::from([
@@ -68,20 +46,6 @@ fn web_identity(sim: &Simulator, dir: &TempDir) -> AwsAuth {
         ("AWS_ENDPOINT_URL_STS", sim.base_url()),
     ]);
     AwsAuth::from_env_with(move |name| vars.get(name).cloned()).unwrap()
-}
-
-async fn sign(
-    auth: &AwsAuth,
-    http: &reqwest::Client,
-) -> Result<reqwest::Request, polyrelay::Error> {
-    let mut request = http
-        .post("https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse")
-        .body("{}")
-        .build()
-        .unwrap();
-    let params = SigV4Params::new("us-east-1", "bedrock", SystemTime::now());
-    auth.sign_with(&mut request, &params, http).await?;
-    Ok(request)
 }
 
 #[tokio::test]
@@ -172,57 +136,33 @@ type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<String>)
 /// speak IMDS): a token for `PUT /latest/api/token` with a TTL header, the role name and
 /// its credentials for the GETs with that token, 401 otherwise.
 async fn imds_server(expiration: String) -> (String, Seen) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let seen: Seen = Default::default();
     let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).await.unwrap_or(0) == 1 {
-                head.push(byte[0]);
+    let url = stand_in(move |head| {
+        let token = head.header("x-aws-ec2-metadata-token");
+        log.lock()
+            .unwrap()
+            .push((head.method.clone(), head.path.clone(), token.clone()));
+        let ok = token.as_deref() == Some("imds-session");
+        match (head.method.as_str(), head.path.as_str()) {
+            ("PUT", "/latest/api/token")
+                if head.header("x-aws-ec2-metadata-token-ttl-seconds").is_some() =>
+            {
+                (200, "imds-session".to_owned())
             }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let mut lines = head.lines();
-            let first: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
-            let (method, path) = (first[0].to_owned(), first[1].to_owned());
-            let header = |name: &str| {
-                head.lines().find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-                })
-            };
-            let token = header("x-aws-ec2-metadata-token");
-            log.lock()
-                .unwrap()
-                .push((method.clone(), path.clone(), token.clone()));
-            let ok = token.as_deref() == Some("imds-session");
-            let (status, body) = match (method.as_str(), path.as_str()) {
-                ("PUT", "/latest/api/token")
-                    if header("x-aws-ec2-metadata-token-ttl-seconds").is_some() =>
-                {
-                    (200, "imds-session".to_owned())
-                }
-                ("GET", "/latest/meta-data/iam/security-credentials/") if ok => {
-                    (200, "relay-role\n".to_owned())
-                }
-                ("GET", "/latest/meta-data/iam/security-credentials/relay-role") if ok => (
-                    200,
-                    format!(
-                        r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAIMDSEXAMPLE","SecretAccessKey":"imds-secret","Token":"imds-token","Expiration":"{expiration}"}}"#
-                    ),
+            ("GET", "/latest/meta-data/iam/security-credentials/") if ok => {
+                (200, "relay-role\n".to_owned())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/relay-role") if ok => (
+                200,
+                format!(
+                    r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAIMDSEXAMPLE","SecretAccessKey":"imds-secret","Token":"imds-token","Expiration":"{expiration}"}}"#
                 ),
-                _ => (401, String::new()),
-            };
-            let answer = format!(
-                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = conn.write_all(answer.as_bytes()).await;
+            ),
+            _ => (401, String::new()),
         }
-    });
+    })
+    .await;
     (url, seen)
 }
 

@@ -1,11 +1,13 @@
 //! The credential chain over an environment given as a lookup function (the process's in
-//! production, a map in tests): API key, access-key variables, shared files, web identity.
+//! production, a map in tests): API key, access-key variables, shared files (static keys,
+//! web identity, SSO), web identity.
 
 use std::path::{Path, PathBuf};
 
 use super::Credentials;
 use super::profile_file::{FileKind, ProfileFile, Properties};
 use super::refresh::WebIdentityConfig;
+use super::sso::{self, SsoConfig};
 use crate::secret::ApiKey;
 use crate::types::{Error, ErrorKind};
 
@@ -56,6 +58,10 @@ pub(super) enum Found {
     },
     WebIdentity {
         config: WebIdentityConfig,
+        origin: String,
+    },
+    Sso {
+        config: SsoConfig,
         origin: String,
     },
 }
@@ -283,13 +289,31 @@ impl<'e, 'a> SharedFiles<'e, 'a> {
                 origin: format!("{} web identity", place(path)),
             }));
         }
-        let unsupported = if get("sso_start_url").is_some() || get("sso_session").is_some() {
-            Some(
-                "uses SSO, which polyrelay does not support: export temporary credentials \
-                 (`aws configure export-credentials --profile NAME --format env`) or use \
-                 another source",
-            )
-        } else if get("credential_process").is_some() {
+        let value = |key: &str| get(key).map(|(_, v)| v.to_owned());
+        if sso::is_sso_profile(&value) {
+            let sso_place = ["sso_session", "sso_start_url", "sso_account_id"]
+                .iter()
+                .find_map(|key| get(key))
+                .map_or_else(|| place(any_path), |(path, _)| place(path));
+            let session_section = |session: &str| {
+                self.config
+                    .as_ref()
+                    .and_then(|(_, file)| file.as_ref())
+                    .and_then(|file| file.sso_session(session))
+                    .cloned()
+            };
+            let config = SsoConfig::from_profile(
+                name,
+                &sso_place,
+                &value,
+                &session_section,
+                self.env.home(),
+                self.env.get("AWS_ENDPOINT_URL_SSO"),
+            )?;
+            let origin = format!("{sso_place} {}", config.describe());
+            return Ok(Some(Found::Sso { config, origin }));
+        }
+        let unsupported = if get("credential_process").is_some() {
             Some("uses credential_process, which polyrelay does not support")
         } else if get("role_arn").is_some() {
             Some(

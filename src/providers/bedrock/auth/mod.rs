@@ -3,15 +3,17 @@
 //!
 //! [`AwsAuth::from_env`] follows the usual AWS order: a Bedrock API key
 //! (`AWS_BEARER_TOKEN_BEDROCK`), the access-key variables, then the shared credentials and
-//! config files for `AWS_PROFILE`, then web identity (`AWS_WEB_IDENTITY_TOKEN_FILE` with
-//! `AWS_ROLE_ARN`, as on EKS). EC2 instance credentials are asked for explicitly with
-//! [`AwsAuth::instance_metadata`]. SSO profiles are not supported.
+//! config files for `AWS_PROFILE` (static keys, web identity, or IAM Identity Center SSO
+//! through the token `aws sso login` cached), then web identity
+//! (`AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN`, as on EKS). EC2 instance credentials
+//! are asked for explicitly with [`AwsAuth::instance_metadata`].
 
 mod credentials;
 mod profile_file;
 mod refresh;
 mod sigv4;
 mod skew;
+mod sso;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -69,7 +71,7 @@ enum Source {
     /// Fixed credentials (explicit, environment or shared files).
     Static(Arc<Credentials>),
     /// Temporary credentials fetched and refreshed before they expire (instance metadata,
-    /// web identity).
+    /// web identity, SSO).
     Refreshing(Arc<refresh::Refresher>),
 }
 
@@ -136,14 +138,26 @@ impl AwsAuth {
     /// 3. profile `AWS_PROFILE` (default `default`) in the shared credentials file
     ///    (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`) and config file
     ///    (`AWS_CONFIG_FILE`, default `~/.aws/config`, `[profile name]` sections); the
-    ///    credentials file wins where both set a property. A profile with
-    ///    `web_identity_token_file` and `role_arn` assumes that role;
+    ///    credentials file wins where both set a property. In a profile, static keys
+    ///    (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`) come first;
+    ///    then `web_identity_token_file` with `role_arn` assumes that role; then an IAM
+    ///    Identity Center (SSO) profile — `sso_account_id` and `sso_role_name`, with
+    ///    `sso_session = NAME` and an `[sso-session NAME]` section giving `sso_start_url` and
+    ///    `sso_region`, or those two in the profile itself (the legacy form) — trades the
+    ///    access token `aws sso login` cached in `~/.aws/sso/cache/` for the role's
+    ///    temporary credentials at the SSO portal (`https://portal.sso.{sso_region}.amazonaws.com`,
+    ///    or `AWS_ENDPOINT_URL_SSO`), refreshed before they expire. The cached token is read
+    ///    at each refresh, so a later `aws sso login` is picked up; a missing or expired one
+    ///    fails the call with an [`ErrorKind::Auth`] error (a key fault) that says to run
+    ///    `aws sso login --profile NAME` (the token is not refreshed through SSO OIDC here);
     /// 4. `AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN` (EKS): STS
     ///    `AssumeRoleWithWebIdentity`, refreshed before the credentials expire.
     ///
     /// Empty variables count as unset. Nothing found, a profile named by `AWS_PROFILE` that
-    /// does not exist, half a key pair, an SSO profile, or a malformed file (with its path
-    /// and line number) is an [`ErrorKind::Config`] error.
+    /// does not exist, half a key pair, an SSO profile missing a setting or naming an
+    /// `sso-session` the config file lacks, a profile with `credential_process` or
+    /// `source_profile` (not supported), or a malformed file (with its path and line number)
+    /// is an [`ErrorKind::Config`] error.
     pub fn from_env() -> Result<AwsAuth, Error> {
         AwsAuth::from_env_with(|name| std::env::var(name).ok())
     }
@@ -179,14 +193,16 @@ impl AwsAuth {
     }
 
     /// Profile `name` of the shared files (paths as for [`from_env`](Self::from_env):
-    /// `AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`, `~/.aws/`), read once here. A
-    /// profile that exists in neither file, has no credentials, or a malformed file is an
+    /// `AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`, `~/.aws/`), read once here; static
+    /// keys, web identity or SSO, as step 3 of [`from_env`](Self::from_env) says. A profile
+    /// that exists in neither file, has no credentials, or a malformed file is an
     /// [`ErrorKind::Config`] error.
     pub fn profile(name: &str) -> Result<AwsAuth, Error> {
         AwsAuth::profile_with(name, |var| std::env::var(var).ok())
     }
 
-    /// [`profile`](Self::profile) with the file paths and home directory taken from `env`
+    /// [`profile`](Self::profile) with the file paths, the home directory (and so the SSO
+    /// token cache) and `AWS_ENDPOINT_URL_SSO` / `AWS_ENDPOINT_URL_STS` taken from `env`
     /// instead of the process's variables.
     pub fn profile_with(
         name: &str,
@@ -229,6 +245,10 @@ impl AwsAuth {
             }
             credentials::Found::WebIdentity { config, origin } => AwsAuth::with_source(
                 Source::Refreshing(Arc::new(refresh::Refresher::web_identity(config))),
+                &origin,
+            ),
+            credentials::Found::Sso { config, origin } => AwsAuth::with_source(
+                Source::Refreshing(Arc::new(refresh::Refresher::sso(config))),
                 &origin,
             ),
         }

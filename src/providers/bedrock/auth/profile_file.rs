@@ -1,5 +1,6 @@
 //! The AWS shared files: `~/.aws/credentials` (`[name]` sections) and `~/.aws/config`
-//! (`[profile name]` sections, `[default]`), read once when the auth is built.
+//! (`[profile name]` sections, `[default]`, and `[sso-session name]` sections that SSO
+//! profiles refer to), read once when the auth is built.
 //!
 //! The format is INI-like: `[section]` lines, `name = value` properties, `#` and `;` comment
 //! lines, and indented lines continuing a property (sub-properties such as `s3 =` blocks,
@@ -23,10 +24,11 @@ pub(crate) enum FileKind {
 /// One profile's properties (names lower-cased), as read from one file.
 pub(crate) type Properties = HashMap<String, String>;
 
-/// The profiles of one file, by name.
+/// The profiles of one file, by name, and the config file's `[sso-session name]` sections.
 #[derive(Debug, Default)]
 pub(crate) struct ProfileFile {
     profiles: HashMap<String, Properties>,
+    sso_sessions: HashMap<String, Properties>,
 }
 
 impl ProfileFile {
@@ -45,6 +47,20 @@ impl ProfileFile {
     pub(crate) fn profile(&self, name: &str) -> Option<&Properties> {
         self.profiles.get(name)
     }
+
+    /// The properties of `[sso-session name]` (config file only), if the file has it.
+    pub(crate) fn sso_session(&self, name: &str) -> Option<&Properties> {
+        self.sso_sessions.get(name)
+    }
+}
+
+/// What a section header names.
+#[derive(Clone, PartialEq, Eq)]
+enum Section {
+    Profile(String),
+    SsoSession(String),
+    /// A section this file kind does not read (`[services y]`, `[plugins]`).
+    Other,
 }
 
 fn config_error(path: &Path, line: Option<usize>, what: &str) -> Error {
@@ -58,9 +74,8 @@ fn config_error(path: &Path, line: Option<usize>, what: &str) -> Error {
 /// Parses a file's text; an error is the 1-based line number and what is wrong there.
 pub(crate) fn parse(text: &str, kind: FileKind) -> Result<ProfileFile, (usize, String)> {
     let mut file = ProfileFile::default();
-    // The section being read: `None` before the first one, `Some(None)` inside a section
-    // this file kind does not read as a profile (`[sso-session x]`, `[services y]`).
-    let mut current: Option<Option<String>> = None;
+    // The section being read: `None` before the first one.
+    let mut current: Option<Section> = None;
     let mut has_property = false;
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
@@ -76,11 +91,17 @@ pub(crate) fn parse(text: &str, kind: FileKind) -> Result<ProfileFile, (usize, S
                     "a section header must be `[name]` with a closing `]` and nothing after it but a comment".to_owned(),
                 )
             })?;
-            let profile = profile_name(name, kind);
-            if let Some(profile) = &profile {
-                file.profiles.entry(profile.clone()).or_default();
+            let section = section_of(name, kind);
+            match &section {
+                Section::Profile(profile) => {
+                    file.profiles.entry(profile.clone()).or_default();
+                }
+                Section::SsoSession(session) => {
+                    file.sso_sessions.entry(session.clone()).or_default();
+                }
+                Section::Other => {}
             }
-            current = Some(profile);
+            current = Some(section);
             has_property = false;
             continue;
         }
@@ -109,9 +130,12 @@ pub(crate) fn parse(text: &str, kind: FileKind) -> Result<ProfileFile, (usize, S
             ));
         };
         has_property = true;
-        if let Some(profile) = section
-            && let Some(props) = file.profiles.get_mut(profile)
-        {
+        let props = match section {
+            Section::Profile(profile) => file.profiles.get_mut(profile),
+            Section::SsoSession(session) => file.sso_sessions.get_mut(session),
+            Section::Other => None,
+        };
+        if let Some(props) = props {
             props.insert(key.to_ascii_lowercase(), value.trim().to_owned());
         }
     }
@@ -130,21 +154,32 @@ fn section_name(line: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
-/// The profile a section header names in this kind of file, or `None` for a section that is
-/// not a profile.
-fn profile_name(section: &str, kind: FileKind) -> Option<String> {
+/// What a section header names in this kind of file.
+fn section_of(section: &str, kind: FileKind) -> Section {
     match kind {
-        FileKind::Credentials => Some(section.to_owned()),
+        FileKind::Credentials => Section::Profile(section.to_owned()),
         FileKind::Config => {
             if section == "default" {
-                return Some("default".to_owned());
+                return Section::Profile("default".to_owned());
             }
-            let rest = section.strip_prefix("profile")?;
-            if !rest.starts_with([' ', '\t']) {
-                return None;
+            if let Some(name) = named(section, "profile") {
+                return Section::Profile(name);
             }
-            let name = rest.trim();
-            (!name.is_empty()).then(|| name.to_owned())
+            match named(section, "sso-session") {
+                Some(name) => Section::SsoSession(name),
+                None => Section::Other,
+            }
         }
     }
+}
+
+/// The name after `prefix` and blanks in a header such as `profile dev`; `None` for another
+/// prefix or no name.
+fn named(section: &str, prefix: &str) -> Option<String> {
+    let rest = section.strip_prefix(prefix)?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let name = rest.trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }

@@ -1,6 +1,6 @@
 //! Temporary credentials fetched over HTTP and cached until five minutes before they
-//! expire: the EC2 instance metadata service (IMDSv2) and STS `AssumeRoleWithWebIdentity`
-//! (EKS). One fetch at a time: calls that find the credentials due wait for the one fetch
+//! expire: the EC2 instance metadata service (IMDSv2), STS `AssumeRoleWithWebIdentity`
+//! (EKS), and the SSO portal's `GetRoleCredentials` for an SSO profile. One fetch at a time: calls that find the credentials due wait for the one fetch
 //! in flight and reuse what it got.
 //!
 //! A failing source is the call's [`ErrorKind::Auth`] error with [`Fault::Key`]: a
@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwapOption;
 
 use super::Credentials;
+use super::sso::SsoConfig;
 use crate::secret::ApiKey;
 use crate::types::{Error, ErrorKind, Fault};
 
@@ -56,6 +57,7 @@ impl WebIdentityConfig {
 enum Fetch {
     Imds { endpoint: String },
     WebIdentity(WebIdentityConfig),
+    Sso(SsoConfig),
 }
 
 /// A source of temporary credentials with its cache.
@@ -79,6 +81,10 @@ impl Refresher {
 
     pub(super) fn web_identity(config: WebIdentityConfig) -> Self {
         Refresher::new(Fetch::WebIdentity(config))
+    }
+
+    pub(super) fn sso(config: SsoConfig) -> Self {
+        Refresher::new(Fetch::Sso(config))
     }
 
     fn new(fetch: Fetch) -> Self {
@@ -134,29 +140,34 @@ impl Refresher {
         match &self.fetch {
             Fetch::Imds { endpoint } => imds(http, endpoint).await,
             Fetch::WebIdentity(config) => web_identity(http, config).await,
+            Fetch::Sso(config) => sso(http, config).await,
         }
     }
 }
 
-/// Sends `request`, and returns the body of a 2xx answer (bounded) as text.
-async fn text_of(request: reqwest::RequestBuilder, what: &str) -> Result<String, Error> {
+/// Sends `request`, and returns the answer's status and body (bounded) as text.
+async fn answer_of(request: reqwest::RequestBuilder, what: &str) -> Result<(u16, String), Error> {
     let resp = request
         .timeout(FETCH_TIMEOUT)
         .send()
         .await
         .map_err(|e| source_error(format!("{what}: {e}")))?;
-    let status = resp.status();
+    let status = resp.status().as_u16();
     let body = crate::http::read_body(resp, MAX_ANSWER_BYTES)
         .await
         .map_err(|e| source_error(format!("{what}: {}", e.message())))?;
-    let text = String::from_utf8_lossy(&body).into_owned();
-    if !status.is_success() {
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Sends `request`, and returns the body of a 2xx answer (bounded) as text.
+async fn text_of(request: reqwest::RequestBuilder, what: &str) -> Result<String, Error> {
+    let (status, text) = answer_of(request, what).await?;
+    if !(200..300).contains(&status) {
         return Err(source_error(format!(
-            "{what}: HTTP {}{}",
-            status.as_u16(),
+            "{what}: HTTP {status}{}",
             sts_error(&text).unwrap_or_default()
         ))
-        .with_status(status.as_u16()));
+        .with_status(status));
     }
     Ok(text)
 }
@@ -239,6 +250,15 @@ async fn web_identity(
     .await?;
     let field = |tag: &str| xml_text(&xml, tag);
     temporary(what, &field, "SessionToken")
+}
+
+/// SSO: the token `aws sso login` cached (read at each refresh), traded at the portal for
+/// the role's credentials.
+async fn sso(http: &reqwest::Client, config: &SsoConfig) -> Result<Credentials, Error> {
+    let token = config.cached_token(SystemTime::now())?;
+    let (status, body) =
+        answer_of(config.request(http, &token)?, "AWS SSO GetRoleCredentials").await?;
+    config.credentials_from(status, &body)
 }
 
 /// Temporary credentials from an answer's fields (`AccessKeyId`, `SecretAccessKey`, the
