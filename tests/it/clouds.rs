@@ -214,7 +214,9 @@ async fn every_fault_fails_over_from_every_cloud_codec() {
     };
     sim.script("gpt-4o-mini", [Reply::text("the fallback answered")]);
 
-    let faults: [(&str, fn() -> Reply, bool, &[ErrorKind]); 7] = [
+    // (name, the reply, whether the call streams, the kinds the failed attempt may report)
+    type Fault = (&'static str, fn() -> Reply, bool, &'static [ErrorKind]);
+    let faults: [Fault; 7] = [
         (
             "5xx",
             || Reply::error(SimError::Server),
