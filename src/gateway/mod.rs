@@ -456,10 +456,24 @@ async fn stream_completion(relay: &Relay, req: ChatRequest) -> Response {
                 }
                 None => {
                     const DONE: &[u8] = b"data: [DONE]\n\n";
+                    let partial = st.stream.meta().usage_partial;
                     let end = match (st.include_usage, st.usage, st.tail) {
                         (true, Some(usage), Some(mut last)) => {
                             last.usage = Some(usage);
-                            let mut frame = Vec::from(sse(&last));
+                            let mut frame = if partial {
+                                // The usage leaves part of the answer out: say so, in a
+                                // key of our own that OpenAI's clients ignore.
+                                let mut v = serde_json::to_value(&last).unwrap_or_default();
+                                if let Some(o) = v.as_object_mut() {
+                                    o.insert(
+                                        "polyrelay".to_owned(),
+                                        json!({ "usage_partial": true }),
+                                    );
+                                }
+                                Vec::from(sse(&v))
+                            } else {
+                                Vec::from(sse(&last))
+                            };
                             frame.extend_from_slice(DONE);
                             Bytes::from(frame)
                         }

@@ -262,8 +262,10 @@ pub struct ResponseMeta {
     /// The HTTP status of the answer, set by providers that speak HTTP (`None` for others).
     pub status: Option<u16>,
     /// Whether the usage reported for this answer leaves part of it out: after a mid-stream
-    /// continuation, the vendor that continued reports only its own tokens (its input
-    /// includes the prefill) and the interrupted attempt reported none.
+    /// continuation the parts' reports are summed, and this is set when the interrupted
+    /// part reported none, or not up to the cut (OpenAI-style streams report at the end,
+    /// Anthropic's input at the start). Through the gateway, the final usage chunk then
+    /// carries `"polyrelay": {"usage_partial": true}`. Default `false`.
     pub usage_partial: bool,
     /// What the call cost, in US dollars: every attempt that reported usage (the answer, a
     /// cut stream's reported part, a hedge loser that reported usage) and the routing

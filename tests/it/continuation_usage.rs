@@ -78,6 +78,8 @@ async fn through_the_gateway_the_usage_after_a_continuation_covers_both_parts() 
     let usage: Vec<&Value> = events.iter().filter(|e| !e["usage"].is_null()).collect();
     assert_eq!(usage.len(), 1, "{body}");
     assert_eq!(usage[0]["choices"], json!([]), "{body}");
+    // Both parts reported in full: no flag.
+    assert!(usage[0].get("polyrelay").is_none(), "{body}");
     let usage = &usage[0]["usage"];
 
     // What each part reported, as the stats count it per attempt.
@@ -173,4 +175,49 @@ async fn a_continued_answer_sums_its_parts_and_is_partial_only_when_a_part_is_un
     );
     assert!(meta.usage_partial, "the cut part's text is not counted");
     let _ = stream.next().await;
+}
+
+/// Through the gateway, a continued answer whose usage leaves part of it out says so in its
+/// final usage chunk: an Anthropic stream cut after its first delta reported its input, not
+/// the text it sent.
+#[tokio::test]
+async fn through_the_gateway_a_partial_usage_is_flagged_to_the_client() {
+    let sim = Simulator::start().await.unwrap();
+    sim.script(
+        "claude-sonnet-4-5",
+        [Reply::anthropic_stream_text(&["Grüße ", "aus ", "Berlin"]).cut_after(4)],
+    );
+    sim.script("gpt-4o", [Reply::openai_stream_text(&["aus Köln!"])]);
+    let relay = continuing(&sim, "anthropic/claude-sonnet-4-5", "openai/gpt-4o");
+    let gw = gateway(relay, GatewayOptions::new().client_key(KEY)).await;
+    let body = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .json(&json!({
+            "model": "r",
+            "messages": [{ "role": "user", "content": "Grüße?" }],
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    let usage: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter(|e| !e["usage"].is_null())
+        .collect();
+    assert_eq!(usage.len(), 1, "{body}");
+    assert_eq!(
+        usage[0]["polyrelay"],
+        json!({ "usage_partial": true }),
+        "{body}"
+    );
+    assert_eq!(usage[0]["object"], "chat.completion.chunk", "{body}");
 }
