@@ -16,13 +16,13 @@ pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
 /// A Messages body for InvokeModel: no `model` (the URL names it), no `stream` (the path
 /// says whether it streams), `anthropic_version` [`BEDROCK_ANTHROPIC_VERSION`].
-/// `max_tokens` defaults to the Anthropic codec's
-/// [`DEFAULT_MAX_TOKENS`](crate::providers::anthropic::DEFAULT_MAX_TOKENS).
-pub(crate) fn encode(req: &ChatRequest) -> Result<Vec<u8>, Error> {
+/// `max_tokens` defaults to `default_max_tokens`
+/// ([`BedrockAnthropic::default_max_tokens`](super::BedrockAnthropic::default_max_tokens)).
+pub(crate) fn encode(req: &ChatRequest, default_max_tokens: u32) -> Result<Vec<u8>, Error> {
     crate::providers::anthropic::encode_bedrock_request(
         req,
         BEDROCK_ANTHROPIC_VERSION,
-        crate::providers::anthropic::DEFAULT_MAX_TOKENS,
+        default_max_tokens,
     )
 }
 

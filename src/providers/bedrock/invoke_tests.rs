@@ -18,6 +18,19 @@ fn decode(body: &[u8]) -> Result<ChatResponse, Error> {
 }
 
 #[test]
+fn default_max_tokens_is_settable_and_a_request_limit_wins() {
+    let p = BedrockAnthropic::new("us-east-1", AwsAuth::unsigned()).default_max_tokens(1000);
+    let body = |req: &ChatRequest| -> Value {
+        serde_json::from_slice(&p.codec().encode(req, "m", false).expect("encode")).expect("json")
+    };
+    assert_eq!(body(&ChatRequest::new("m").user("Hi"))["max_tokens"], 1000);
+    assert_eq!(
+        body(&ChatRequest::new("m").user("Hi").max_tokens(64))["max_tokens"],
+        64
+    );
+}
+
+#[test]
 fn the_body_names_the_version_not_the_model() {
     let req = ChatRequest::new("m").system("Be brief.").user("Hi");
     for stream in [false, true] {

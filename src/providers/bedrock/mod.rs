@@ -265,6 +265,8 @@ impl Codec for BedrockCodec {
 #[derive(Clone, Debug)]
 pub struct BedrockAnthropicCodec {
     rt: Runtime,
+    /// `max_tokens` when the request sets none.
+    default_max_tokens: u32,
 }
 
 impl Codec for BedrockAnthropicCodec {
@@ -288,7 +290,7 @@ impl Codec for BedrockAnthropicCodec {
     }
 
     fn encode(&self, req: &ChatRequest, _model: &str, _stream: bool) -> Result<Vec<u8>, Error> {
-        invoke::encode(req)
+        invoke::encode(req, self.default_max_tokens)
     }
 
     fn decode(&self, body: &[u8], key: &Redactor<'_>) -> Result<ChatResponse, Error> {
@@ -332,12 +334,7 @@ macro_rules! runtime_constructors {
             /// [`Provider::validate`](crate::Provider::validate) and every call, as an
             /// [`ErrorKind::Config`] error.
             pub fn new(region: &str, auth: AwsAuth) -> Self {
-                HttpProvider::from_codec(
-                    $codec {
-                        rt: Runtime::new(region, auth),
-                    },
-                    ApiKey::new(""),
-                )
+                HttpProvider::from_codec($codec::at(Runtime::new(region, auth)), ApiKey::new(""))
             }
 
             /// The provider for the region in `AWS_REGION` (else `AWS_DEFAULT_REGION`),
@@ -369,6 +366,31 @@ macro_rules! runtime_constructors {
 
 runtime_constructors!(Bedrock, BedrockCodec);
 runtime_constructors!(BedrockAnthropic, BedrockAnthropicCodec);
+
+impl BedrockCodec {
+    fn at(rt: Runtime) -> Self {
+        BedrockCodec { rt }
+    }
+}
+
+impl BedrockAnthropicCodec {
+    fn at(rt: Runtime) -> Self {
+        BedrockAnthropicCodec {
+            rt,
+            default_max_tokens: crate::providers::anthropic::DEFAULT_MAX_TOKENS,
+        }
+    }
+}
+
+impl BedrockAnthropic {
+    /// `max_tokens` for requests that set none (Anthropic's body requires one); default
+    /// [`DEFAULT_MAX_TOKENS`](crate::providers::anthropic::DEFAULT_MAX_TOKENS) (4096), as
+    /// [`Anthropic::default_max_tokens`](crate::providers::Anthropic::default_max_tokens).
+    pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
+        self.codec_mut().default_max_tokens = max_tokens;
+        self
+    }
+}
 
 /// Bedrock's OpenAI-compatible endpoint ("Mantle") in `region` as an OpenAI-compatible
 /// provider named `bedrock_mantle`: requests go to
