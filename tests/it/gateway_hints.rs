@@ -17,7 +17,7 @@ const RELAY_ONLY: [&str; 3] = ["intent", "labels", "require_tags"];
 /// `on-prem`), anything else → route `public`: the target named by `public`, then
 /// `openai/local`.
 fn relay(sim: &Simulator, public: &str) -> Relay {
-    crate::support::three_dialects(sim)
+    clouds(crate::support::three_dialects(sim), sim)
         .route(
             "onprem",
             Chain::new().target(Target::new("openai", "local").tags(["on-prem"])),
@@ -35,6 +35,32 @@ fn relay(sim: &Simulator, public: &str) -> Relay {
         .breaker(BreakerPolicy::disabled())
         .build()
         .unwrap()
+}
+
+/// The clouds' codecs beside the three dialects, on the same simulator: `bedrock`
+/// (Converse), `bedrock_native` (InvokeModel), `vertex` (Gemini) and `vertex_claude`.
+fn clouds(builder: polyrelay::RelayBuilder, sim: &Simulator) -> polyrelay::RelayBuilder {
+    use polyrelay::providers::bedrock::{AwsAuth, Bedrock, BedrockAnthropic};
+    use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic, VertexGemini};
+    let base = sim.base_url();
+    let token = || GoogleAuth::access_token("ya29.test");
+    builder
+        .provider(
+            "bedrock",
+            Bedrock::new("us-east-1", AwsAuth::bearer("k")).base_url(&base),
+        )
+        .provider(
+            "bedrock_native",
+            BedrockAnthropic::new("us-east-1", AwsAuth::bearer("k")).base_url(&base),
+        )
+        .provider(
+            "vertex",
+            VertexGemini::new("p", "us-central1", token()).base_url(&base),
+        )
+        .provider(
+            "vertex_claude",
+            VertexAnthropic::new("p", "us-east5", token()).base_url(&base),
+        )
 }
 
 async fn setup(public: &str) -> (Simulator, Gateway) {
@@ -138,6 +164,10 @@ async fn required_tags_from_a_client_narrow_the_plan_for_every_dialect() {
         "openai/gpt-4o",
         "anthropic/claude-sonnet-4-5",
         "gemini/gemini-2.5-flash",
+        "bedrock/amazon.nova-pro-v1:0",
+        "bedrock_native/anthropic.claude-haiku-4-5-20251001-v1:0",
+        "vertex/gemini-2.5-pro",
+        "vertex_claude/claude-haiku-4-5@20251001",
     ] {
         let (sim, gw) = setup(public).await;
         // Without a hint the public target answers, and gets no relay field either.
