@@ -18,26 +18,59 @@ use crate::support::{Reply, Simulator, guarded};
 /// The model of the `<dialect>-tools` routes (scripted with a tool call by the SDK test).
 const TOOLS_MODEL: &str = "tools-model";
 
-/// The three dialects, as the route (and provider) names of [`three_dialects`].
-const DIALECTS: [&str; 3] = ["openai", "anthropic", "gemini"];
+/// Every dialect, as the route (and provider) names of [`three_dialects_relay`]: the three
+/// of [`three_dialects`](crate::support::three_dialects) and the clouds' codecs.
+const DIALECTS: [&str; 7] = [
+    "openai",
+    "anthropic",
+    "gemini",
+    "bedrock",
+    "bedrock_native",
+    "vertex",
+    "vertex_claude",
+];
 
-/// A relay with one provider per dialect (`openai`, `anthropic`, `gemini`) on the simulator,
-/// a route of the same name on each (a single target, no retries), and a route `<dialect>-tools`
-/// on each whose model is [`TOOLS_MODEL`].
+/// A relay with one provider per dialect (`openai`, `anthropic`, `gemini`, and the clouds:
+/// `bedrock` Converse, `bedrock_native` InvokeModel, `vertex` Gemini, `vertex_claude`) on
+/// the simulator, a route of the same name on each (a single target, no retries), and a
+/// route `<dialect>-tools` on each whose model is [`TOOLS_MODEL`].
 fn three_dialects_relay(sim: &Simulator) -> Relay {
+    use polyrelay::providers::bedrock::{AwsAuth, Bedrock, BedrockAnthropic};
+    use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic, VertexGemini};
     let route = |target: &str| Chain::of([target]).retry(RetryPolicy::no_retries());
-    crate::support::three_dialects(sim)
-        .route("openai", route("openai/gpt-4o"))
-        .route("anthropic", route("anthropic/claude-sonnet-4-5"))
-        .route("gemini", route("gemini/gemini-2.5-flash"))
-        .route("openai-tools", route(&format!("openai/{TOOLS_MODEL}")))
-        .route(
-            "anthropic-tools",
-            route(&format!("anthropic/{TOOLS_MODEL}")),
+    let base = sim.base_url();
+    let token = || GoogleAuth::access_token("ya29.test");
+    let mut builder = crate::support::three_dialects(sim)
+        .provider(
+            "bedrock",
+            Bedrock::new("us-east-1", AwsAuth::bearer("k")).base_url(&base),
         )
-        .route("gemini-tools", route(&format!("gemini/{TOOLS_MODEL}")))
-        .build()
-        .expect("relay")
+        .provider(
+            "bedrock_native",
+            BedrockAnthropic::new("us-east-1", AwsAuth::bearer("k")).base_url(&base),
+        )
+        .provider(
+            "vertex",
+            VertexGemini::new("p", "us-central1", token()).base_url(&base),
+        )
+        .provider(
+            "vertex_claude",
+            VertexAnthropic::new("p", "us-east5", token()).base_url(&base),
+        );
+    for (d, model) in DIALECTS.iter().zip([
+        "gpt-4o",
+        "claude-sonnet-4-5",
+        "gemini-2.5-flash",
+        "amazon.nova-pro-v1:0",
+        "anthropic.claude-haiku-4-5-20251001-v1:0",
+        "gemini-2.5-pro",
+        "claude-haiku-4-5@20251001",
+    ]) {
+        builder = builder
+            .route(*d, route(&format!("{d}/{model}")))
+            .route(format!("{d}-tools"), route(&format!("{d}/{TOOLS_MODEL}")));
+    }
+    builder.build().expect("relay")
 }
 
 /// A gateway on [`three_dialects_relay`].
@@ -477,7 +510,7 @@ async fn the_official_openai_python_sdk_reads_every_dialect_strictly() {
         "/tests/python/openai_sdk_check.py"
     );
     let run = tokio::process::Command::new(&python)
-        .args([script, gw.url.as_str(), KEY])
+        .args([script, gw.url.as_str(), KEY, &DIALECTS.join(",")])
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
@@ -497,7 +530,15 @@ async fn the_official_openai_python_sdk_reads_every_dialect_strictly() {
         text(&out.stdout)
     );
     // Every dialect was asked: the SDK's requests reached each vendor's own wire.
-    for path in ["/v1/chat/completions", "/v1/messages", "/v1beta/models/"] {
+    for path in [
+        "/v1/chat/completions",
+        "/v1/messages",
+        "/v1beta/models/",
+        "/model/amazon.nova-pro-v1%3A0/converse",
+        "/model/anthropic.claude-haiku-4-5-20251001-v1%3A0/invoke",
+        "/v1/projects/p/locations/us-central1/publishers/google/",
+        "/v1/projects/p/locations/us-east5/publishers/anthropic/",
+    ] {
         assert!(
             sim.requests().iter().any(|r| r.path.starts_with(path)),
             "no request at {path}"

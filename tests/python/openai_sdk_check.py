@@ -175,8 +175,10 @@ def dialect(client, d):
 
 def main():
     base_url, key = sys.argv[1], sys.argv[2]
+    # An optional third argument names the dialect routes, comma-separated.
+    dialects = sys.argv[3].split(",") if len(sys.argv) > 3 else DIALECTS
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, timeout=20)
-    for d in DIALECTS:
+    for d in dialects:
         dialect(client, d)
 
     # An unknown model is OpenAI's 404, typed by the SDK.
