@@ -4,7 +4,7 @@
 
 use polyrelay::providers::Anthropic;
 use polyrelay::providers::bedrock::{AwsAuth, Bedrock};
-use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic, VertexGemini};
+use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic};
 use polyrelay::simulator::{Reply, SimError, Simulator};
 use polyrelay::{Chain, ChatRequest, ErrorKind, Relay, RetryPolicy};
 
@@ -158,46 +158,23 @@ async fn a_throttling_exception_inside_bedrocks_stream_fails_over_to_vertex() {
 #[tokio::test]
 async fn every_fault_fails_over_from_every_cloud_codec() {
     use polyrelay::providers::OpenAi;
-    use polyrelay::providers::bedrock::BedrockAnthropic;
-    use polyrelay::providers::vertex::openai as vertex_openai;
     use std::time::Duration;
 
     let sim = Simulator::start().await.unwrap();
     let base = sim.base_url();
     let auth = GoogleAuth::service_account_json(&vertex_key_json(&sim)).expect("the test key");
-    let bearer = || AwsAuth::bearer("bedrock-api-key");
     // (provider name, model) — each cloud codec under its own model id.
     let clouds = [
         ("bedrock", "amazon.nova-pro-v1:0"),
         ("bedrock_native", "anthropic.claude-haiku-4-5-20251001-v1:0"),
-        ("vertex_gemini", "gemini-2.5-flash"),
+        ("vertex", "gemini-2.5-flash"),
         ("vertex_claude", "claude-haiku-4-5@20251001"),
         ("vertex_openai", "meta/llama-3.3-70b-instruct-maas"),
     ];
     // A fresh relay for every fault: five failures in a row would open a breaker, and this
     // test is about each fault on its own.
     let relay = || {
-        let mut builder = Relay::builder()
-            .provider(
-                "bedrock",
-                Bedrock::new("us-east-1", bearer()).base_url(&base),
-            )
-            .provider(
-                "bedrock_native",
-                BedrockAnthropic::new("us-east-1", bearer()).base_url(&base),
-            )
-            .provider(
-                "vertex_gemini",
-                VertexGemini::new("p", "us-central1", auth.clone()).base_url(&base),
-            )
-            .provider(
-                "vertex_claude",
-                VertexAnthropic::new("p", "us-east5", auth.clone()).base_url(&base),
-            )
-            .provider(
-                "vertex_openai",
-                vertex_openai("p", "us-central1", auth.clone()).base_url(&base),
-            )
+        let mut builder = crate::support::clouds::with_clouds(Relay::builder(), &sim, auth.clone())
             .provider("openai", OpenAi::new("sk").base_url(&format!("{base}/v1")));
         for (provider, model) in clouds {
             builder = builder.route(

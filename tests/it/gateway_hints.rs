@@ -17,50 +17,28 @@ const RELAY_ONLY: [&str; 3] = ["intent", "labels", "require_tags"];
 /// `on-prem`), anything else → route `public`: the target named by `public`, then
 /// `openai/local`.
 fn relay(sim: &Simulator, public: &str) -> Relay {
-    clouds(crate::support::three_dialects(sim), sim)
-        .route(
-            "onprem",
-            Chain::new().target(Target::new("openai", "local").tags(["on-prem"])),
-        )
-        .route(
-            "public",
-            Chain::of([public])
-                .target(Target::new("openai", "local").tags(["on-prem"]))
-                .retry(RetryPolicy::no_retries()),
-        )
-        .router(
-            "support",
-            Rules::new("public").rule("intents", IntentRule::new().intent("sensitive", "onprem")),
-        )
-        .breaker(BreakerPolicy::disabled())
-        .build()
-        .unwrap()
-}
-
-/// The clouds' codecs beside the three dialects, on the same simulator: `bedrock`
-/// (Converse), `bedrock_native` (InvokeModel), `vertex` (Gemini) and `vertex_claude`.
-fn clouds(builder: polyrelay::RelayBuilder, sim: &Simulator) -> polyrelay::RelayBuilder {
-    use polyrelay::providers::bedrock::{AwsAuth, Bedrock, BedrockAnthropic};
-    use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic, VertexGemini};
-    let base = sim.base_url();
-    let token = || GoogleAuth::access_token("ya29.test");
-    builder
-        .provider(
-            "bedrock",
-            Bedrock::new("us-east-1", AwsAuth::bearer("k")).base_url(&base),
-        )
-        .provider(
-            "bedrock_native",
-            BedrockAnthropic::new("us-east-1", AwsAuth::bearer("k")).base_url(&base),
-        )
-        .provider(
-            "vertex",
-            VertexGemini::new("p", "us-central1", token()).base_url(&base),
-        )
-        .provider(
-            "vertex_claude",
-            VertexAnthropic::new("p", "us-east5", token()).base_url(&base),
-        )
+    crate::support::clouds::with_clouds(
+        crate::support::three_dialects(sim),
+        sim,
+        polyrelay::providers::vertex::GoogleAuth::access_token("ya29.test"),
+    )
+    .route(
+        "onprem",
+        Chain::new().target(Target::new("openai", "local").tags(["on-prem"])),
+    )
+    .route(
+        "public",
+        Chain::of([public])
+            .target(Target::new("openai", "local").tags(["on-prem"]))
+            .retry(RetryPolicy::no_retries()),
+    )
+    .router(
+        "support",
+        Rules::new("public").rule("intents", IntentRule::new().intent("sensitive", "onprem")),
+    )
+    .breaker(BreakerPolicy::disabled())
+    .build()
+    .unwrap()
 }
 
 async fn setup(public: &str) -> (Simulator, Gateway) {

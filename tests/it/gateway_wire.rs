@@ -35,28 +35,12 @@ const DIALECTS: [&str; 7] = [
 /// the simulator, a route of the same name on each (a single target, no retries), and a
 /// route `<dialect>-tools` on each whose model is [`TOOLS_MODEL`].
 fn three_dialects_relay(sim: &Simulator) -> Relay {
-    use polyrelay::providers::bedrock::{AwsAuth, Bedrock, BedrockAnthropic};
-    use polyrelay::providers::vertex::{GoogleAuth, VertexAnthropic, VertexGemini};
     let route = |target: &str| Chain::of([target]).retry(RetryPolicy::no_retries());
-    let base = sim.base_url();
-    let token = || GoogleAuth::access_token("ya29.test");
-    let mut builder = crate::support::three_dialects(sim)
-        .provider(
-            "bedrock",
-            Bedrock::new("us-east-1", AwsAuth::bearer("k")).base_url(&base),
-        )
-        .provider(
-            "bedrock_native",
-            BedrockAnthropic::new("us-east-1", AwsAuth::bearer("k")).base_url(&base),
-        )
-        .provider(
-            "vertex",
-            VertexGemini::new("p", "us-central1", token()).base_url(&base),
-        )
-        .provider(
-            "vertex_claude",
-            VertexAnthropic::new("p", "us-east5", token()).base_url(&base),
-        );
+    let mut builder = crate::support::clouds::with_clouds(
+        crate::support::three_dialects(sim),
+        sim,
+        polyrelay::providers::vertex::GoogleAuth::access_token("ya29.test"),
+    );
     for (d, model) in DIALECTS.iter().zip([
         "gpt-4o",
         "claude-sonnet-4-5",

@@ -47,3 +47,38 @@ pub fn vertex_key_json(sim: &Simulator) -> String {
 pub fn vertex_key_file(sim: &Simulator) -> TempFile {
     TempFile::with(&vertex_key_json(sim))
 }
+
+/// The clouds' five codecs on `sim`, added to `builder` under these names: `bedrock`
+/// (Converse), `bedrock_native` (InvokeModel), `vertex` (Gemini), `vertex_claude`
+/// (rawPredict) and `vertex_openai` (the OpenAI-compatible endpoint). Bedrock signs with a
+/// Bedrock API key; Vertex takes its tokens from `google`.
+pub fn with_clouds(
+    builder: polyrelay::RelayBuilder,
+    sim: &Simulator,
+    google: polyrelay::providers::vertex::GoogleAuth,
+) -> polyrelay::RelayBuilder {
+    use polyrelay::providers::bedrock::{AwsAuth, Bedrock, BedrockAnthropic};
+    use polyrelay::providers::vertex::{VertexAnthropic, VertexGemini, openai};
+    let base = sim.base_url();
+    builder
+        .provider(
+            "bedrock",
+            Bedrock::new("us-east-1", AwsAuth::bearer("bedrock-api-key")).base_url(&base),
+        )
+        .provider(
+            "bedrock_native",
+            BedrockAnthropic::new("us-east-1", AwsAuth::bearer("bedrock-api-key")).base_url(&base),
+        )
+        .provider(
+            "vertex",
+            VertexGemini::new("p", "us-central1", google.clone()).base_url(&base),
+        )
+        .provider(
+            "vertex_claude",
+            VertexAnthropic::new("p", "us-east5", google.clone()).base_url(&base),
+        )
+        .provider(
+            "vertex_openai",
+            openai("p", "us-central1", google).base_url(&base),
+        )
+}

@@ -2,7 +2,7 @@
 //! feature, so examples and users' tests can use it too) and helpers around it.
 #![allow(dead_code, unused_imports)]
 
-#[cfg(feature = "vertex")]
+#[cfg(all(feature = "bedrock", feature = "vertex"))]
 pub mod clouds;
 pub mod fixtures;
 pub mod redis;
