@@ -128,6 +128,25 @@ async fn a_failing_sts_is_a_credential_fault() {
     assert!(!e.to_string().contains("eyJ-web"), "{e}");
 }
 
+#[tokio::test]
+async fn a_failing_sts_is_asked_once_for_the_calls_waiting_on_it() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_default(Reply::raw(503, "text/plain", "unavailable"));
+    let dir = TempDir::new("wi-fail-once");
+    let auth = web_identity(&sim, &dir);
+    let http = reqwest::Client::new();
+    let signed = futures::future::join_all((0..20).map(|_| sign(&auth, &http))).await;
+    assert_eq!(sim.requests().len(), 1, "one failed fetch for all 20 calls");
+    for outcome in signed {
+        let e = outcome.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert_eq!(e.fault(), Fault::Key);
+    }
+    // A later call asks again.
+    sign(&auth, &http).await.unwrap_err();
+    assert_eq!(sim.requests().len(), 2);
+}
+
 /// One request to the stand-in instance metadata service: method, path, the session token
 /// it carried.
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>;

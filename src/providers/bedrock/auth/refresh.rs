@@ -1,13 +1,15 @@
 //! Temporary credentials fetched over HTTP and cached until five minutes before they
 //! expire: the EC2 instance metadata service (IMDSv2), STS `AssumeRoleWithWebIdentity`
-//! (EKS), and the SSO portal's `GetRoleCredentials` for an SSO profile. One fetch at a time: calls that find the credentials due wait for the one fetch
-//! in flight and reuse what it got.
+//! (EKS), and the SSO portal's `GetRoleCredentials` for an SSO profile. One fetch at a
+//! time: calls that find the credentials due wait for the one fetch in flight and take its
+//! outcome — the credentials, or its error — so a failing source is asked once per burst.
 //!
 //! A failing source is the call's [`ErrorKind::Auth`] error with [`Fault::Key`]: a
 //! credential fault of this provider, not an outage of the vendor.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -64,8 +66,11 @@ enum Fetch {
 pub(super) struct Refresher {
     fetch: Fetch,
     cached: ArcSwapOption<Credentials>,
-    /// Held while fetching: one fetch at a time.
-    fetching: tokio::sync::Mutex<()>,
+    /// Held while fetching (one fetch at a time), with the outcome of the last fetch for
+    /// the calls that waited on it.
+    last: tokio::sync::Mutex<Option<Result<Arc<Credentials>, Error>>>,
+    /// Fetches finished so far.
+    fetches: AtomicU64,
 }
 
 fn source_error(message: impl Into<String>) -> Error {
@@ -91,7 +96,8 @@ impl Refresher {
         Refresher {
             fetch,
             cached: ArcSwapOption::empty(),
-            fetching: tokio::sync::Mutex::new(()),
+            last: tokio::sync::Mutex::new(None),
+            fetches: AtomicU64::new(0),
         }
     }
 
@@ -103,12 +109,19 @@ impl Refresher {
         if let Some(creds) = self.fresh() {
             return Ok(creds);
         }
-        let _one_fetch = self.fetching.lock().await;
+        let seen = self.fetches.load(Ordering::Acquire);
+        let mut last = self.last.lock().await;
         // Another call may have fetched while this one waited.
         if let Some(creds) = self.fresh() {
             return Ok(creds);
         }
-        match self.fetch_now(http).await {
+        if self.fetches.load(Ordering::Acquire) != seen
+            && let Some(outcome) = last.as_ref()
+        {
+            // A fetch finished while this call waited: its outcome is this call's too.
+            return outcome.clone();
+        }
+        let outcome = match self.fetch_now(http).await {
             Ok(creds) => {
                 let creds = Arc::new(creds);
                 self.cached.store(Some(Arc::clone(&creds)));
@@ -125,7 +138,10 @@ impl Refresher {
                     _ => Err(e),
                 }
             }
-        }
+        };
+        *last = Some(outcome.clone());
+        self.fetches.fetch_add(1, Ordering::Release);
+        outcome
     }
 
     fn fresh(&self) -> Option<Arc<Credentials>> {
