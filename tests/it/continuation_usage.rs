@@ -3,12 +3,15 @@
 //! answer is flagged partial when the interrupted part's report leaves some of its text out.
 
 use futures::StreamExt;
+#[cfg(feature = "gateway")]
 use polyrelay::gateway::GatewayOptions;
 use polyrelay::simulator::{Reply, Simulator};
 use polyrelay::{ChatRequest, MidStreamRecovery, Relay, RetryPolicy, Target};
+#[cfg(feature = "gateway")]
 use serde_json::{Value, json};
 
-use crate::gateway::{KEY, gateway, get_json};
+#[cfg(feature = "gateway")]
+use crate::gateway::{Gateway, KEY, gateway, get_json};
 use crate::support::{drain, guarded, joined, three_dialects};
 
 /// Route `r`: `primary` (a cut stream), then `continuer`, which takes an assistant prefill.
@@ -27,9 +30,39 @@ fn continuing(sim: &Simulator, primary: &str, continuer: &str) -> Relay {
         .unwrap()
 }
 
+/// A streamed request to route `r` through `gw` with `include_usage`: its raw body, checked
+/// to end with `[DONE]`, and the JSON of its events before that.
+#[cfg(feature = "gateway")]
+async fn streamed(gw: &Gateway, question: &str) -> (String, Vec<Value>) {
+    let body = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .json(&json!({
+            "model": "r",
+            "messages": [{ "role": "user", "content": question }],
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    let events = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    (body, events)
+}
+
 /// Gemini reports cumulative usage on every chunk, so a Gemini stream cut after two chunks
 /// has reported its part in full: through the gateway, the client's final usage chunk is
 /// that part's usage plus the continuation's, as the stats count the two attempts.
+#[cfg(feature = "gateway")]
 #[tokio::test]
 async fn through_the_gateway_the_usage_after_a_continuation_covers_both_parts() {
     let sim = Simulator::start().await.unwrap();
@@ -47,28 +80,7 @@ async fn through_the_gateway_the_usage_after_a_continuation_covers_both_parts() 
         "anthropic/claude-sonnet-4-5",
     );
     let gw = gateway(relay, GatewayOptions::new().client_key(KEY)).await;
-    let body = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .bearer_auth(KEY)
-        .json(&json!({
-            "model": "r",
-            "messages": [{ "role": "user", "content": "Grüße aus?" }],
-            "stream": true,
-            "stream_options": { "include_usage": true },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
-    let events: Vec<Value> = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let (body, events) = streamed(&gw, "Grüße aus?").await;
     let text: String = events
         .iter()
         .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
@@ -180,6 +192,7 @@ async fn a_continued_answer_sums_its_parts_and_is_partial_only_when_a_part_is_un
 /// Through the gateway, a continued answer whose usage leaves part of it out says so in its
 /// final usage chunk: an Anthropic stream cut after its first delta reported its input, not
 /// the text it sent.
+#[cfg(feature = "gateway")]
 #[tokio::test]
 async fn through_the_gateway_a_partial_usage_is_flagged_to_the_client() {
     let sim = Simulator::start().await.unwrap();
@@ -190,29 +203,8 @@ async fn through_the_gateway_a_partial_usage_is_flagged_to_the_client() {
     sim.script("gpt-4o", [Reply::openai_stream_text(&["aus Köln!"])]);
     let relay = continuing(&sim, "anthropic/claude-sonnet-4-5", "openai/gpt-4o");
     let gw = gateway(relay, GatewayOptions::new().client_key(KEY)).await;
-    let body = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .bearer_auth(KEY)
-        .json(&json!({
-            "model": "r",
-            "messages": [{ "role": "user", "content": "Grüße?" }],
-            "stream": true,
-            "stream_options": { "include_usage": true },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
-    let usage: Vec<Value> = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .filter(|e| !e["usage"].is_null())
-        .collect();
+    let (body, events) = streamed(&gw, "Grüße?").await;
+    let usage: Vec<&Value> = events.iter().filter(|e| !e["usage"].is_null()).collect();
     assert_eq!(usage.len(), 1, "{body}");
     assert_eq!(
         usage[0]["polyrelay"],
