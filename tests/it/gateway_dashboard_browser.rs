@@ -222,7 +222,7 @@ fn browser_setup() -> Result<(String, String, PathBuf), String> {
         .is_ok_and(|o| o.status.success());
     if !has_node {
         return Err(format!(
-            "`{node} --version` fails: install Node.js 20 or later"
+            "`{node} --version` fails: install Node.js 18 or later"
         ));
     }
     if !Path::new(&chromium).is_file() {
