@@ -77,6 +77,14 @@ fn converse_answer(
         .header("x-amzn-RequestId", request_id(request))
 }
 
+/// Bedrock's answer to [`SimError::Server`] (see [`error_parts`]).
+const SERVER_ERROR: (u16, &str, &str, &str) = (
+    500,
+    "InternalServerException",
+    "internalServerException",
+    "The system encountered an unexpected error during processing. Try your request again.",
+);
+
 /// The exception Bedrock answers `kind` with: HTTP status, type (header `x-amzn-ErrorType`),
 /// in-stream `:exception-type`, message. `None` for content policy, a guardrail's answer.
 fn error_parts(kind: SimError) -> Option<(u16, &'static str, &'static str, &'static str)> {
@@ -93,12 +101,7 @@ fn error_parts(kind: SimError) -> Option<(u16, &'static str, &'static str, &'sta
             "serviceUnavailableException",
             "Bedrock is unable to process your request.",
         ),
-        SimError::Server => (
-            500,
-            "InternalServerException",
-            "internalServerException",
-            "The system encountered an unexpected error during processing. Try your request again.",
-        ),
+        SimError::Server => SERVER_ERROR,
         SimError::ModelError => (
             424,
             "ModelErrorException",
@@ -151,12 +154,8 @@ pub(crate) fn error_response(
 
 /// The exception frame for `kind` in a stream.
 fn exception_frame(kind: SimError) -> Vec<u8> {
-    let (_, _, exception_type, message) = error_parts(kind).unwrap_or((
-        500,
-        "InternalServerException",
-        "internalServerException",
-        "The system encountered an unexpected error during processing. Try your request again.",
-    ));
+    // Content policy has no exception (a guardrail ends the stream); the caller never asks.
+    let (_, _, exception_type, message) = error_parts(kind).unwrap_or(SERVER_ERROR);
     let payload = if kind == SimError::ModelError {
         format!(
             r#"{{"message":{},"originalMessage":"Overloaded","originalStatusCode":529}}"#,

@@ -200,7 +200,7 @@ fn error_object(kind: SimError, request: &RecordedRequest) -> Option<(u16, Strin
 }
 
 /// A `google.rpc.Status` error body, compact: `{"error":{"code","message","status","details"}}`.
-fn error_json(code: u16, status: &str, message: &str, details: Option<&str>) -> String {
+pub(crate) fn error_json(code: u16, status: &str, message: &str, details: Option<&str>) -> String {
     let details = details.map_or_else(String::new, |d| format!(r#","details":{d}"#));
     format!(
         r#"{{"error":{{"code":{code},"message":{},"status":{}{details}}}}}"#,

@@ -238,23 +238,20 @@ impl Shared {
                 raw_body: incoming.raw_body,
                 closed,
             };
-            // A request over a limit is refused before it reaches the script, which it
-            // therefore does not consume.
+            let dialect = request.dialect();
             // The token endpoints neither count against request limits nor read scripts.
-            let token_path = request.dialect() == Dialect::GoogleToken;
-            let verdict = if token_path {
-                None
-            } else {
-                state.check_limits(request.model.as_deref(), request.dialect(), request.at)
+            // Elsewhere a request over a limit is refused before it reaches the script, which
+            // it therefore does not consume. `Err`: the reply, chosen without a model script.
+            let verdict = match dialect {
+                Dialect::GoogleToken => Err(state.token_reply(&request)),
+                _ => match state.check_limits(request.model.as_deref(), dialect, request.at) {
+                    Some(limit::Verdict::Refused(reply)) => Err(reply),
+                    Some(limit::Verdict::Admitted(headers)) => Ok(headers),
+                    None => Ok(Vec::new()),
+                },
             };
-            let limit_headers = match verdict {
-                Some(limit::Verdict::Refused(reply)) => Err(reply),
-                Some(limit::Verdict::Admitted(headers)) => Ok(headers),
-                None => Ok(Vec::new()),
-            };
-            let reply = match limit_headers {
-                _ if token_path => state.token_reply(&request),
-                Err(too_many) => too_many,
+            let reply = match verdict {
+                Err(reply) => reply,
                 Ok(headers) => {
                     let scripted = request
                         .model

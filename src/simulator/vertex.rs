@@ -4,8 +4,10 @@
 
 use std::marker::PhantomData;
 
+use super::DEFAULT_TOKEN_LIFETIME;
 use super::RecordedRequest;
 use super::common::{Ending, Rendered, SimError, Speaker, ToolCall, js, model, pretty};
+use super::gemini::error_json;
 
 /// Vertex's layer over the vendor dialect `S`: `S`'s answers, Vertex's errors.
 pub(crate) struct Vertex<S>(PhantomData<S>);
@@ -28,12 +30,7 @@ pub(crate) fn error_response(
     details: Option<&str>,
     request: &RecordedRequest,
 ) -> Rendered {
-    let details = details.map_or_else(String::new, |d| format!(r#","details":{d}"#));
-    let error = format!(
-        r#"{{"error":{{"code":{code},"message":{},"status":{}{details}}}}}"#,
-        js(message),
-        js(status)
-    );
+    let error = error_json(code, status, message, details);
     let body = if streaming_path(request) {
         format!("[{error}]")
     } else {
@@ -215,27 +212,24 @@ fn oauth_error(kind: SimError) -> Rendered {
     }
 }
 
-/// The lifetime of a token answered with [`Speaker::text`] on the token endpoints.
-const TEXT_TOKEN_LIFETIME: u64 = 3599;
-
 impl Speaker for GoogleToken {
     fn text(text: &str, request: &RecordedRequest) -> Rendered {
-        token(Some(text), TEXT_TOKEN_LIFETIME, request)
+        token(Some(text), DEFAULT_TOKEN_LIFETIME, request)
     }
 
     fn stream(pieces: &[String], ending: Ending, request: &RecordedRequest) -> Rendered {
         match ending {
-            Ending::Finish => token(Some(&pieces.concat()), TEXT_TOKEN_LIFETIME, request),
+            Ending::Finish => token(Some(&pieces.concat()), DEFAULT_TOKEN_LIFETIME, request),
             Ending::Error(kind) => oauth_error(kind),
         }
     }
 
     fn tool(_call: &ToolCall, request: &RecordedRequest) -> Rendered {
-        token(None, TEXT_TOKEN_LIFETIME, request)
+        token(None, DEFAULT_TOKEN_LIFETIME, request)
     }
 
     fn tool_stream(_call: &ToolCall, request: &RecordedRequest) -> Rendered {
-        token(None, TEXT_TOKEN_LIFETIME, request)
+        token(None, DEFAULT_TOKEN_LIFETIME, request)
     }
 
     fn error(kind: SimError, _stream: bool, _request: &RecordedRequest) -> Rendered {
