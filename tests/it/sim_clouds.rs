@@ -853,10 +853,15 @@ async fn token_endpoint_is_scriptable_and_counted() {
     assert_eq!(tokens[1].form("missing"), None);
     assert!(tokens.iter().all(|t| t.model.is_none()));
 
-    // Model scripts and request limits are untouched by token requests.
+    // Request limits neither refuse token requests nor count them: under a limit of one,
+    // two token requests get the token script's reply and a model request is still admitted.
     sim.limit_all_requests(1, Duration::from_secs(60));
-    assert_eq!(fetch_token(&sim, jwt_grant).await.status(), 500);
+    for _ in 0..2 {
+        assert_eq!(fetch_token(&sim, jwt_grant).await.status(), 500);
+    }
     assert_eq!(sim.rate_limited(""), 0);
+    let url = format!("/model/{HAIKU_PATH}/converse");
+    assert_eq!(post(&sim, &url, &converse()).await.status(), 200);
 }
 
 #[tokio::test]
@@ -866,7 +871,11 @@ async fn metadata_server_requires_its_header() {
         "http://{}/computeMetadata/v1/instance/service-accounts/default/token",
         sim.metadata_host()
     );
-    sim.script_tokens([Reply::google_token(Some("ya29.gce"), 1967)]);
+    // Two replies, so that a refused request which consumed one would show.
+    sim.script_tokens([
+        Reply::google_token(Some("ya29.gce"), 1967),
+        Reply::google_token(Some("ya29.next"), 1967),
+    ]);
     let refused = timeout(PROMPT, client().get(&url).send())
         .await
         .expect("in time")
