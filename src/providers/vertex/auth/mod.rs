@@ -238,7 +238,7 @@ pub(crate) async fn read_token(resp: reqwest::Response, from: &str) -> Result<Fe
             if says.is_empty() {
                 String::new()
             } else {
-                format!(": {}", truncate(&says, 300))
+                format!(": {}", crate::types::truncate_utf8(&says, 300))
             }
         ));
         if let Some(code) = code {
@@ -261,18 +261,6 @@ pub(crate) async fn read_token(resp: reqwest::Response, from: &str) -> Result<Fe
         token: ApiKey::new(token),
         expires_in,
     })
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// `application/x-www-form-urlencoded`.
