@@ -148,7 +148,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn cached_until_the_margin_then_one_fetch_for_all_waiters() {
         let cache = Arc::new(TokenCache::default());
-        let fetches = Arc::new(AtomicUsize::new(0));
         let first = cache
             .get(|| async { Ok(fetched("one", 3600)) })
             .await
@@ -163,66 +162,72 @@ mod tests {
             .expect("token");
         assert_eq!(again.expose(), "one");
 
-        // Due: 100 calls at once, the fetch held until all of them are waiting.
+        // Due: 100 calls at once.
         tokio::time::advance(Duration::from_secs(2)).await;
-        let gate = Arc::new(tokio::sync::Notify::new());
-        let calls: Vec<_> = (0..100)
-            .map(|_| {
-                let (cache, fetches, gate) = (cache.clone(), fetches.clone(), gate.clone());
-                tokio::spawn(async move {
-                    cache
-                        .get(|| async move {
-                            fetches.fetch_add(1, Ordering::SeqCst);
-                            gate.notified().await;
-                            Ok(fetched("two", 3600))
-                        })
-                        .await
-                })
-            })
-            .collect();
-        // Every task runs until it waits (the paused clock only moves when all are idle).
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        gate.notify_one();
-        for call in calls {
-            let token = call.await.expect("task").expect("token");
-            assert_eq!(token.expose(), "two");
+        let (outcomes, fetches) = burst(&cache, 100, || Ok(fetched("two", 3600))).await;
+        for token in outcomes {
+            assert_eq!(token.expect("token").expose(), "two");
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert_eq!(fetches, 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_fetch_is_shared_by_its_waiters_and_retried_by_the_next_call() {
         let cache = Arc::new(TokenCache::default());
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let gate = Arc::new(tokio::sync::Notify::new());
-        let calls: Vec<_> = (0..10)
-            .map(|_| {
-                let (cache, fetches, gate) = (cache.clone(), fetches.clone(), gate.clone());
-                tokio::spawn(async move {
-                    cache
-                        .get(|| async move {
-                            fetches.fetch_add(1, Ordering::SeqCst);
-                            gate.notified().await;
-                            Err(Error::new(ErrorKind::Auth, "token endpoint down"))
-                        })
-                        .await
-                })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        gate.notify_one();
-        for call in calls {
-            let e = call.await.expect("task").expect_err("shared failure");
+        let (outcomes, fetches) = burst(&cache, 10, || {
+            Err(Error::new(ErrorKind::Auth, "token endpoint down"))
+        })
+        .await;
+        for e in outcomes {
+            let e = e.expect_err("shared failure");
             assert_eq!(e.kind(), ErrorKind::Auth);
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert_eq!(fetches, 1);
         // A later call tries again.
         let token = cache
             .get(|| async { Ok(fetched("back", 3600)) })
             .await
             .expect("token");
         assert_eq!(token.expose(), "back");
+    }
+
+    /// `n` calls at once, each fetching `outcome` behind a gate that opens once every call
+    /// waits (and stays open, so that a second fetch shows as a count, not a hang): their
+    /// outcomes and the number of fetches made. Asserts that one fetch ran while all waited.
+    async fn burst(
+        cache: &Arc<TokenCache>,
+        n: usize,
+        outcome: fn() -> Result<Fetched, Error>,
+    ) -> (Vec<Result<ApiKey, Error>>, usize) {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let calls: Vec<_> = (0..n)
+            .map(|_| {
+                let (cache, fetches, gate) = (cache.clone(), fetches.clone(), gate.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get(|| async move {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            let _open = gate.acquire().await;
+                            outcome()
+                        })
+                        .await
+                })
+            })
+            .collect();
+        // Every task runs until it waits (the paused clock only moves when all are idle).
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "one fetch while all wait"
+        );
+        gate.add_permits(1);
+        let mut outcomes = Vec::with_capacity(n);
+        for call in calls {
+            outcomes.push(call.await.expect("task"));
+        }
+        (outcomes, fetches.load(Ordering::SeqCst))
     }
 
     #[tokio::test]
