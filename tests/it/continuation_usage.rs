@@ -1,6 +1,7 @@
 //! Usage after a mid-stream continuation (issue 23, point 7): the usage handed out covers
 //! the whole answer — the interrupted part's report plus the continuation's — and the
 //! answer is flagged partial when the interrupted part's report leaves some of its text out.
+//! And a gateway over a route whose recovery may restart an answer warns at start.
 
 use futures::StreamExt;
 #[cfg(feature = "gateway")]
@@ -212,4 +213,38 @@ async fn through_the_gateway_a_partial_usage_is_flagged_to_the_client() {
         "{body}"
     );
     assert_eq!(usage[0]["object"], "chat.completion.chunk", "{body}");
+}
+
+/// A gateway over a route whose recovery may restart an answer it has already sent
+/// (`continue` falls back to a restart when no prefill target is left) warns at start,
+/// naming the route; over `continue_only` it says nothing.
+#[cfg(feature = "gateway")]
+#[tokio::test]
+async fn a_gateway_over_a_route_that_may_restart_an_answer_warns_at_start() {
+    let sim = Simulator::start().await.unwrap();
+    let warned = |relay: Relay| {
+        let (logs, guard) = crate::support::CapturedLogs::start();
+        drop(polyrelay::gateway::router(relay, GatewayOptions::new()));
+        drop(guard);
+        logs.text()
+    };
+    let logs = warned(continuing(
+        &sim,
+        "gemini/gemini-2.5-flash",
+        "anthropic/claude-sonnet-4-5",
+    ));
+    assert!(
+        logs.contains("WARN") && logs.contains("relay.route=r") && logs.contains("continue_only"),
+        "{logs}"
+    );
+    let only = three_dialects(&sim)
+        .route(
+            "r",
+            polyrelay::Chain::of(["gemini/gemini-2.5-flash"])
+                .mid_stream_recovery(MidStreamRecovery::ContinueOnly),
+        )
+        .build()
+        .unwrap();
+    let logs = warned(only);
+    assert!(!logs.contains("mid-stream recovery"), "{logs}");
 }
