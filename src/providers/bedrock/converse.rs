@@ -85,10 +85,23 @@ impl Serialize for Block<'_> {
                     },
                 )?
             }
-            Block::ToolUse { id, name, input } => m.serialize_entry(
-                "toolUse",
-                &json!({"toolUseId": id, "name": name, "input": input}),
-            )?,
+            Block::ToolUse { id, name, input } => {
+                #[derive(Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct ToolUse<'b> {
+                    tool_use_id: &'b str,
+                    name: &'b str,
+                    input: &'b Value,
+                }
+                m.serialize_entry(
+                    "toolUse",
+                    &ToolUse {
+                        tool_use_id: id,
+                        name,
+                        input,
+                    },
+                )?
+            }
             Block::ToolResult { id, content } => {
                 #[derive(Serialize)]
                 #[serde(rename_all = "camelCase")]
@@ -104,12 +117,36 @@ impl Serialize for Block<'_> {
                     },
                 )?
             }
-            Block::Reasoning { text, signature } => m.serialize_entry(
-                "reasoningContent",
-                &json!({"reasoningText": {"text": text, "signature": signature}}),
-            )?,
+            Block::Reasoning { text, signature } => {
+                #[derive(Serialize)]
+                struct Text<'b> {
+                    text: &'b str,
+                    signature: &'b str,
+                }
+                #[derive(Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Reasoning<'b> {
+                    reasoning_text: Text<'b>,
+                }
+                m.serialize_entry(
+                    "reasoningContent",
+                    &Reasoning {
+                        reasoning_text: Text { text, signature },
+                    },
+                )?
+            }
             Block::Redacted(data) => {
-                m.serialize_entry("reasoningContent", &json!({"redactedContent": data}))?
+                #[derive(Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Redacted<'b> {
+                    redacted_content: &'b str,
+                }
+                m.serialize_entry(
+                    "reasoningContent",
+                    &Redacted {
+                        redacted_content: data,
+                    },
+                )?
             }
             Block::CachePoint(v) => m.serialize_entry("cachePoint", v)?,
             Block::Raw(_) => {}
@@ -146,10 +183,74 @@ impl InferenceConfig<'_> {
     }
 }
 
+/// One entry of `toolConfig.tools`, borrowed from the request (schemas are not copied).
+enum WireTool<'a> {
+    /// `{"toolSpec": {name, description?, inputSchema: {json}, strict?}}`.
+    Spec {
+        name: &'a str,
+        description: Option<&'a str>,
+        schema: Cow<'a, Value>,
+        strict: Option<bool>,
+    },
+    /// Another Converse tool (`systemTool`…): its fields as given, but `type` and
+    /// `cache_control`.
+    Raw(&'a Map<String, Value>),
+    CachePoint(Value),
+}
+
+impl Serialize for WireTool<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            WireTool::Spec {
+                name,
+                description,
+                schema,
+                strict,
+            } => {
+                #[derive(Serialize)]
+                struct Schema<'b> {
+                    json: &'b Value,
+                }
+                #[derive(Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Spec<'b> {
+                    name: &'b str,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    description: Option<&'b str>,
+                    input_schema: Schema<'b>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    strict: Option<bool>,
+                }
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(
+                    "toolSpec",
+                    &Spec {
+                        name,
+                        description: *description,
+                        input_schema: Schema { json: schema },
+                        strict: *strict,
+                    },
+                )?;
+                m.end()
+            }
+            WireTool::Raw(fields) => s.collect_map(
+                fields
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "type" | "cache_control")),
+            ),
+            WireTool::CachePoint(point) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("cachePoint", point)?;
+                m.end()
+            }
+        }
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ToolConfig {
-    tools: Vec<Value>,
+struct ToolConfig<'a> {
+    tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<Value>,
 }
@@ -163,7 +264,7 @@ struct WireRequest<'a> {
     #[serde(skip_serializing_if = "InferenceConfig::is_empty")]
     inference_config: InferenceConfig<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_config: Option<ToolConfig>,
+    tool_config: Option<ToolConfig<'a>>,
     #[serde(skip_serializing_if = "Map::is_empty")]
     additional_model_request_fields: Map<String, Value>,
 }
@@ -346,13 +447,9 @@ fn push_turn<'a>(turns: &mut Vec<Turn<'a>>, role: &'static str, blocks: Vec<Bloc
     }
 }
 
-fn wire_tool(t: &Tool) -> Result<Value, Error> {
+fn wire_tool(t: &Tool) -> Result<WireTool<'_>, Error> {
     if t.kind != "function" {
-        // Another Converse tool (`systemTool`…), its fields as given.
-        let mut o = t.extra.clone();
-        o.remove("type");
-        o.remove("cache_control");
-        return Ok(Value::Object(o));
+        return Ok(WireTool::Raw(&t.extra));
     }
     let f = t
         .function
@@ -362,22 +459,18 @@ fn wire_tool(t: &Tool) -> Result<Value, Error> {
         Some(v @ Value::Object(_)) => Cow::Borrowed(v),
         _ => Cow::Owned(json!({"type": "object", "properties": {}})),
     };
-    let mut spec = Map::new();
-    spec.insert("name".to_owned(), Value::from(f.name.as_str()));
-    if let Some(d) = &f.description {
-        spec.insert("description".to_owned(), Value::from(d.as_str()));
-    }
-    spec.insert("inputSchema".to_owned(), json!({"json": schema}));
-    if let Some(strict) = f.strict {
-        spec.insert("strict".to_owned(), Value::Bool(strict));
-    }
-    Ok(json!({"toolSpec": spec}))
+    Ok(WireTool::Spec {
+        name: &f.name,
+        description: f.description.as_deref(),
+        schema,
+        strict: f.strict,
+    })
 }
 
 /// `toolConfig`: the tools and the choice. `tool_choice: "none"` leaves the tools out —
 /// unless the conversation already holds tool calls or results, which Converse refuses
 /// without a `toolConfig` (the tools are then sent without a choice).
-fn tool_config(req: &ChatRequest, has_tool_blocks: bool) -> Result<Option<ToolConfig>, Error> {
+fn tool_config(req: &ChatRequest, has_tool_blocks: bool) -> Result<Option<ToolConfig<'_>>, Error> {
     if req.tools.is_empty() {
         return Ok(None);
     }
@@ -405,7 +498,7 @@ fn tool_config(req: &ChatRequest, has_tool_blocks: bool) -> Result<Option<ToolCo
     for t in &req.tools {
         tools.push(wire_tool(t)?);
         if let Some(point) = cache_point(&t.extra) {
-            tools.push(json!({"cachePoint": point}));
+            tools.push(WireTool::CachePoint(point));
         }
     }
     Ok(Some(ToolConfig {

@@ -469,3 +469,28 @@ fn the_region_comes_from_aws_region_then_aws_default_region() {
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.message().contains("AWS_REGION"));
 }
+
+#[test]
+fn other_tools_are_sent_as_given_and_strict_is_kept() {
+    let mut strict = weather();
+    if let Some(f) = strict.function.as_mut() {
+        f.strict = Some(true);
+    }
+    let other: Tool = serde_json::from_value(json!({
+        "type": "systemTool",
+        "systemTool": {"name": "nova_grounding"},
+        "cache_control": {"type": "ephemeral"},
+    }))
+    .expect("tool");
+    let req = ChatRequest::new("m").user("x").tool(strict).tool(other);
+    let b = body(&req, NOVA);
+    assert_eq!(
+        b["toolConfig"]["tools"],
+        json!([
+            {"toolSpec": {"name": "get_weather", "description": "Weather of a city", "strict": true,
+                          "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}}}},
+            {"systemTool": {"name": "nova_grounding"}},
+            {"cachePoint": {"type": "default"}},
+        ])
+    );
+}
