@@ -19,7 +19,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use polyrelay::Relay;
-use polyrelay::config::RelayConfig;
 use polyrelay::gateway::GatewayOptions;
 use polyrelay::simulator::{Reply, SimError, Simulator};
 use polyrelay::spend::budget::{Budget, BudgetPeriod};
@@ -38,16 +37,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// routing saved), a daily dollar budget and a rate limit on the cheap model (so the budget
 /// and headroom tables have rows). Retries as by default: a 500 is tried once more.
 fn relay(sim: &Simulator) -> Relay {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/support_bot.toml");
-    let sim_url = sim.base_url();
-    RelayConfig::from_file(path)
-        .unwrap()
-        .builder_with_env(|var| match var {
-            "SIM_URL" => Some(sim_url.clone()),
-            "OPENAI_API_KEY" | "DASHSCOPE_API_KEY" | "ANTHROPIC_API_KEY" => Some("sk-x".into()),
-            _ => None,
-        })
-        .unwrap()
+    crate::support_bot::builder(sim)
         .baseline("openai/gpt-4o")
         .budget(Budget::usd("daily", 5.0).per(BudgetPeriod::Day))
         .rate_limit(

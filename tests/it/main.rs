@@ -29,7 +29,7 @@ mod fleet;
 mod gateway;
 #[cfg(feature = "gateway")]
 mod gateway_dashboard;
-#[cfg(feature = "gateway")]
+#[cfg(all(feature = "gateway", feature = "language", feature = "sensitive"))]
 mod gateway_dashboard_browser;
 #[cfg(feature = "gateway")]
 mod gateway_hints;

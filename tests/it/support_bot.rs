@@ -7,7 +7,8 @@ use polyrelay::config::RelayConfig;
 use polyrelay::simulator::Simulator;
 use polyrelay::{ChatRequest, Relay};
 
-fn relay(sim: &Simulator) -> Relay {
+/// The shipped support bot's file (`examples/support_bot.toml`) on `sim`, as a builder.
+pub(crate) fn builder(sim: &Simulator) -> polyrelay::RelayBuilder {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/support_bot.toml");
     let sim_url = sim.base_url();
     RelayConfig::from_file(path)
@@ -18,8 +19,10 @@ fn relay(sim: &Simulator) -> Relay {
             _ => None,
         })
         .unwrap()
-        .build()
-        .unwrap()
+}
+
+fn relay(sim: &Simulator) -> Relay {
+    builder(sim).build().unwrap()
 }
 
 #[tokio::test]
