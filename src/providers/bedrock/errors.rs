@@ -109,6 +109,12 @@ fn classify(status: u16, ty: &str, msg: &str) -> (ErrorKind, Option<Fault>) {
         || lower.contains("signature")
         || lower.contains("security token")
         || lower.contains("credential");
+    // An IAM policy that denies this model or action: the key keeps its other uses.
+    let denied = if !key_words && lower.contains("not authorized to perform") {
+        (ErrorKind::Auth, Some(Fault::KeyOnTarget))
+    } else {
+        (ErrorKind::Auth, Some(Fault::Key))
+    };
     match ty_l.as_str() {
         "throttlingexception" | "toomanyrequestsexception" => (ErrorKind::RateLimited, None),
         "modelnotreadyexception" | "serviceunavailableexception" => (ErrorKind::Overloaded, None),
@@ -122,16 +128,7 @@ fn classify(status: u16, ty: &str, msg: &str) -> (ErrorKind, Option<Fault>) {
         | "incompletesignatureexception"
         | "expiredtokenexception"
         | "missingauthenticationtokenexception" => (ErrorKind::Auth, Some(Fault::Key)),
-        "accessdeniedexception" => {
-            // An IAM policy that denies this model or action: the key keeps its other uses.
-            let on_target = !key_words && lower.contains("not authorized to perform");
-            let fault = if on_target {
-                Fault::KeyOnTarget
-            } else {
-                Fault::Key
-            };
-            (ErrorKind::Auth, Some(fault))
-        }
+        "accessdeniedexception" => denied,
         "validationexception" if CONTEXT_HINTS.iter().any(|h| lower.contains(h)) => {
             (ErrorKind::ContextLengthExceeded, None)
         }
@@ -143,15 +140,7 @@ fn classify(status: u16, ty: &str, msg: &str) -> (ErrorKind, Option<Fault>) {
             408 => (ErrorKind::Timeout, None),
             404 => (ErrorKind::NotFound, None),
             401 => (ErrorKind::Auth, Some(Fault::Key)),
-            403 => {
-                let on_target = !key_words && lower.contains("not authorized to perform");
-                let fault = if on_target {
-                    Fault::KeyOnTarget
-                } else {
-                    Fault::Key
-                };
-                (ErrorKind::Auth, Some(fault))
-            }
+            403 => denied,
             400..=499 if CONTEXT_HINTS.iter().any(|h| lower.contains(h)) => {
                 (ErrorKind::ContextLengthExceeded, None)
             }

@@ -134,6 +134,13 @@ fn recorded_denials_are_the_keys_fault() {
         e.message()
             .contains("bedrock:InvokeModelWithResponseStream")
     );
+    // The same denial without a type header or `__type`: the status decides, alike.
+    let e = decode(
+        403,
+        &HeaderMap::new(),
+        br#"{"Message":"User: arn:aws:iam::123456789012:user/relay is not authorized to perform: bedrock:InvokeModel"}"#,
+    );
+    assert_eq!((e.kind(), e.fault()), (ErrorKind::Auth, Fault::KeyOnTarget));
     for ty in [
         "UnrecognizedClientException",
         "InvalidSignatureException",
