@@ -187,24 +187,21 @@ pub(crate) fn decode_response(
             text.push_str(t);
         }
     };
-    for b in &blocks {
-        push_text(b, &mut text);
-        if let Some(tu) = &b.tool_use
+    for b in blocks {
+        push_text(&b, &mut text);
+        if let Some(tu) = b.tool_use
             && tu.kind.as_deref() != Some("server_tool_use")
         {
-            calls.push(ToolCall::function(
-                tu.tool_use_id.clone(),
-                tu.name.clone(),
-                arguments_text(tu.input.as_ref()),
-            ));
+            let arguments = arguments_text(tu.input.as_ref());
+            calls.push(ToolCall::function(tu.tool_use_id, tu.name, arguments));
         }
-        if let Some(r) = &b.reasoning_content {
-            if let Some(rt) = &r.reasoning_text {
+        if let Some(r) = b.reasoning_content {
+            if let Some(rt) = r.reasoning_text {
                 reasoning.push_str(&rt.text);
-                if let Some(sig) = rt.signature.as_ref().filter(|s| !s.is_empty()) {
+                if let Some(sig) = rt.signature.filter(|s| !s.is_empty()) {
                     thinking.push(ThinkingBlock::Thinking {
-                        thinking: rt.text.clone(),
-                        signature: Some(sig.clone()),
+                        thinking: rt.text,
+                        signature: Some(sig),
                         source: Some(SOURCE.to_owned()),
                     });
                 }
