@@ -3,6 +3,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod classify;
+pub(crate) mod form;
 pub(crate) mod ratelimit;
 pub mod retry_after;
 pub mod sse;

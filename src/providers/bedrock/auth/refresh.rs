@@ -255,7 +255,7 @@ async fn web_identity(
         ("RoleSessionName", config.session_name.as_str()),
         ("WebIdentityToken", token.trim()),
     ];
-    let body = super::sigv4::form_encode(&form);
+    let body = crate::http::form::form_encode(&form);
     let xml = text_of(
         http.post(format!("{}/", config.sts_endpoint))
             .header("content-type", "application/x-www-form-urlencoded")

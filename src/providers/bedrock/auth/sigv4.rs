@@ -370,20 +370,6 @@ fn canonical_query(query: &str) -> String {
     out
 }
 
-/// `application/x-www-form-urlencoded` of `pairs`, every byte but the unreserved encoded.
-pub(crate) fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        uri_encode(&mut out, k.as_bytes(), false);
-        out.push('=');
-        uri_encode(&mut out, v.as_bytes(), false);
-    }
-    out
-}
-
 fn percent_decode(text: &str) -> Vec<u8> {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());

@@ -226,7 +226,7 @@ impl SsoConfig {
             ))
         })?;
         value.set_sensitive(true);
-        let query = super::sigv4::form_encode(&[
+        let query = crate::http::form::form_encode(&[
             ("account_id", self.account_id.as_str()),
             ("role_name", self.role_name.as_str()),
         ]);

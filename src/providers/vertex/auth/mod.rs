@@ -203,7 +203,7 @@ pub(crate) async fn post_form(
     uri: &str,
     fields: &[(&str, &str)],
 ) -> Result<Fetched, Error> {
-    let body = form_encode(fields);
+    let body = crate::http::form::form_encode(fields);
     let resp = http
         .post(uri)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -263,31 +263,6 @@ pub(crate) async fn read_token(resp: reqwest::Response, from: &str) -> Result<Fe
     })
 }
 
-/// `application/x-www-form-urlencoded`.
-fn form_encode(fields: &[(&str, &str)]) -> String {
-    fn push(out: &mut String, s: &str) {
-        for b in s.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                    out.push(char::from(b))
-                }
-                b' ' => out.push('+'),
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-    }
-    let mut out = String::new();
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        push(&mut out, k);
-        out.push('=');
-        push(&mut out, v);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,7 +270,7 @@ mod tests {
     #[test]
     fn forms_are_encoded() {
         assert_eq!(
-            form_encode(&[
+            crate::http::form::form_encode(&[
                 ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
                 ("a", "x y/+=&é")
             ]),
